@@ -1,0 +1,116 @@
+//! The application: state, start-up order and the HTTP server, shared by `heldar serve` and the
+//! tests (which start the real app on port 0, like zero2prod's `Application::build`).
+//!
+//! Start-up: directories → database and migrations → capture back-ends → background services
+//! (supervised) → HTTP listener. [`Application::run_until_stopped`] serves until the shutdown
+//! token is cancelled, then stops the services within a grace period (DESIGN.md §10).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::capture::Capturer;
+use crate::config::Config;
+use crate::db::{self, Pool};
+use crate::services::{demo_camera, supervisor::Supervisor};
+
+/// Shared handles, cheap to clone; nothing else lives here.
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub db: Pool,
+    pub capturer: Arc<Capturer>,
+}
+
+/// Options that are not settings of the running system.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    /// Register and serve the built-in demo camera.
+    pub demo: bool,
+}
+
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    addr: SocketAddr,
+    state: AppState,
+    supervisor: Supervisor,
+}
+
+/// How long in-flight work may take to finish after a shutdown signal.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+
+impl Application {
+    pub async fn build(
+        config: Config,
+        opts: BuildOptions,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Application> {
+        config.prepare_dirs()?;
+        let pool = db::connect(&config.database_url).await.map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open the database {} (HELDAR_DATABASE_URL): {e:#}",
+                config.database_url
+            )
+        })?;
+        let capturer = Arc::new(Capturer::new(&config, pool.clone())?);
+        let ffmpeg = crate::capture::ffmpeg::FfmpegSource::new(config.ffmpeg_bin.clone(), 1);
+        match ffmpeg.check().await {
+            Ok(v) => tracing::info!(ffmpeg = %v, "ffmpeg found"),
+            Err(e) => tracing::warn!(error = %e,
+                "ffmpeg is not available: RTSP captures will fail with `ffmpeg_missing` until it is installed (or HELDAR_FFMPEG_BIN is set)"),
+        }
+        let state = AppState {
+            config: Arc::new(config),
+            db: pool,
+            capturer,
+        };
+        let supervisor = Supervisor::new(shutdown);
+        if opts.demo {
+            let s = state.clone();
+            supervisor.spawn_supervised("demo_camera", move |token| {
+                demo_camera::run(s.clone(), token)
+            });
+        }
+        let bind = SocketAddr::new(state.config.api_host, state.config.api_port);
+        let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| {
+            anyhow::anyhow!("cannot listen on {bind} (HELDAR_API_HOST/HELDAR_API_PORT): {e}")
+        })?;
+        let addr = listener.local_addr()?;
+        Ok(Application {
+            listener,
+            addr,
+            state,
+            supervisor,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.addr.port()
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serve until the shutdown token is cancelled; then stop the background services, close
+    /// the pool and return.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        let token = self.supervisor.token();
+        tracing::info!("listening on http://{}", self.addr);
+        let app = crate::routes::router(self.state.clone());
+        axum::serve(self.listener, app)
+            .with_graceful_shutdown(token.clone().cancelled_owned())
+            .await?;
+        tracing::info!("HTTP server stopped; stopping services");
+        self.supervisor.shutdown(SHUTDOWN_GRACE).await;
+        self.state.db.close().await;
+        tracing::info!("shutdown complete");
+        Ok(())
+    }
+}

@@ -1,0 +1,182 @@
+//! Credential masking. Every URL and every piece of foreign text (ffmpeg's stderr, an HTTP client
+//! error) passes through here before it reaches a log line, an API response or an error message.
+//!
+//! Two layers, because either alone misses cases: structural masking of URLs (userinfo password,
+//! password-like query parameters), and literal replacement of the camera's known secrets in
+//! their raw, percent-encoded and Base64 forms.
+
+use base64::Engine;
+
+/// What a masked secret looks like.
+pub const MASK: &str = "***";
+
+const SECRET_QUERY_KEYS: &[&str] = &["password", "pass", "passwd", "pwd", "token", "auth"];
+
+/// `rtsp://admin:hunter2@cam/x?password=p` → `rtsp://admin:***@cam/x?password=***`.
+/// Text that is not a URL is masked as free text.
+pub fn mask_url(raw: &str) -> String {
+    let Ok(mut url) = url::Url::parse(raw) else {
+        return mask_text(raw, &[]);
+    };
+    if url.password().is_some() {
+        let _ = url.set_password(Some(MASK));
+    }
+    if url.query().is_some() {
+        let pairs: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| {
+                let secret = SECRET_QUERY_KEYS.iter().any(|s| k.eq_ignore_ascii_case(s));
+                (
+                    k.into_owned(),
+                    if secret {
+                        MASK.to_string()
+                    } else {
+                        v.into_owned()
+                    },
+                )
+            })
+            .collect();
+        let mut q = url.query_pairs_mut();
+        q.clear();
+        for (k, v) in &pairs {
+            q.append_pair(k, v);
+        }
+    }
+    url.to_string().replace("%2A%2A%2A", MASK)
+}
+
+/// Mask free text: any `scheme://user:password@` userinfo, any `password=` style query value, and
+/// every given secret in raw, percent-encoded and Base64 (`user:secret` included) forms.
+pub fn mask_text(text: &str, secrets: &[String]) -> String {
+    let mut out = mask_userinfo(text);
+    out = mask_query_values(&out);
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        for form in secret_forms(secret) {
+            if !form.is_empty() && out.contains(&form) {
+                out = out.replace(&form, MASK);
+            }
+        }
+    }
+    out
+}
+
+fn secret_forms(secret: &str) -> Vec<String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut forms = vec![
+        secret.to_string(),
+        percent_encoding::utf8_percent_encode(secret, percent_encoding::NON_ALPHANUMERIC)
+            .to_string(),
+        url::form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
+    ];
+    if secret.len() >= 3 {
+        forms.push(b64.encode(secret));
+    }
+    // Longest first, so a longer form is not broken up by a shorter one.
+    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms.dedup();
+    forms
+}
+
+/// Replace the password part of `scheme://user:password@host` wherever it appears in text.
+fn mask_userinfo(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(i) = rest.find("://") {
+        let (head, tail) = rest.split_at(i + 3);
+        out.push_str(head);
+        // The authority ends at the first '/', whitespace, quote or end of text.
+        let end = tail
+            .find(|c: char| c == '/' || c.is_whitespace() || c == '"' || c == '\'')
+            .unwrap_or(tail.len());
+        let authority = &tail[..end];
+        match authority.rfind('@') {
+            Some(at) => {
+                let userinfo = &authority[..at];
+                match userinfo.find(':') {
+                    Some(colon) => {
+                        out.push_str(&userinfo[..colon]);
+                        out.push(':');
+                        out.push_str(MASK);
+                    }
+                    None => out.push_str(userinfo),
+                }
+                out.push_str(&authority[at..]);
+            }
+            None => out.push_str(authority),
+        }
+        rest = &tail[end..];
+    }
+    out.push_str(rest);
+    out
+}
+
+/// Replace the value of password-like `key=value` pairs in text.
+fn mask_query_values(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    let mut copied = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'=' {
+            // The key is the run of word characters before '='.
+            let start = text[..i]
+                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .map_or(0, |p| p + 1);
+            let key = &text[start..i];
+            if SECRET_QUERY_KEYS
+                .iter()
+                .any(|s| key.eq_ignore_ascii_case(s))
+            {
+                let vend = text[i + 1..]
+                    .find(|c: char| c == '&' || c.is_whitespace() || c == '"' || c == '\'')
+                    .map_or(text.len(), |p| i + 1 + p);
+                out.push_str(&text[copied..=i]);
+                out.push_str(MASK);
+                copied = vend;
+                i = vend;
+                continue;
+            }
+        }
+        i += 1;
+    }
+    out.push_str(&text[copied..]);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls_lose_their_passwords_but_keep_their_shape() {
+        assert_eq!(
+            mask_url("rtsp://admin:hunter2@10.0.0.5:554/Streaming/Channels/101"),
+            "rtsp://admin:***@10.0.0.5:554/Streaming/Channels/101"
+        );
+        assert_eq!(
+            mask_url("http://10.0.0.5/cgi-bin/api.cgi?cmd=Snap&user=admin&password=hunter2"),
+            "http://10.0.0.5/cgi-bin/api.cgi?cmd=Snap&user=admin&password=***"
+        );
+        assert_eq!(mask_url("http://cam/x.jpg"), "http://cam/x.jpg");
+    }
+
+    #[test]
+    fn free_text_loses_userinfo_query_secrets_and_known_secrets_in_every_form() {
+        let secret = "p@ss w/rd".to_string();
+        let text = format!(
+            "[rtsp @ 0x1] method DESCRIBE failed: rtsp://admin:p%40ss%20w%2Frd@cam/x \
+             raw={secret} basic={} q=/a?pwd=zzz&x=1",
+            base64::engine::general_purpose::STANDARD.encode(&secret)
+        );
+        let masked = mask_text(&text, std::slice::from_ref(&secret));
+        assert!(!masked.contains("p%40ss"), "{masked}");
+        assert!(!masked.contains(&secret), "{masked}");
+        assert!(!masked.contains("zzz"), "{masked}");
+        assert!(
+            !masked.contains(&base64::engine::general_purpose::STANDARD.encode(&secret)),
+            "{masked}"
+        );
+        assert!(masked.contains("rtsp://admin:***@cam/x"), "{masked}");
+        assert!(masked.contains("pwd=***&x=1"), "{masked}");
+    }
+}

@@ -1,0 +1,382 @@
+//! From request body to a valid camera. [`CameraSpec`] is what `db::cameras` stores: every field
+//! checked, with the first problem reported as a [`FieldError`] naming the field and saying what
+//! is wrong in a sentence (the API answers it as a 422).
+//!
+//! PATCH merges the changes into the stored camera and checks the whole result again, so an edit
+//! can never produce a camera a create would have refused.
+
+use crate::camera::vendor;
+use crate::models::{
+    truncate, Camera, CameraCreate, CameraId, CameraPatch, SnapshotSource, Vendor,
+};
+
+/// One field's problem.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{message}")]
+pub struct FieldError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+fn err(field: &'static str, message: impl Into<String>) -> FieldError {
+    FieldError {
+        field,
+        message: message.into(),
+    }
+}
+
+/// A camera whose every field has been checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraSpec {
+    pub id: CameraId,
+    pub name: String,
+    pub vendor: Vendor,
+    pub address: String,
+    pub rtsp_port: u16,
+    pub http_port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub main_stream_url: Option<String>,
+    pub sub_stream_url: Option<String>,
+    pub snapshot_url: Option<String>,
+    pub snapshot_source: SnapshotSource,
+}
+
+impl CameraSpec {
+    pub fn from_create(body: CameraCreate) -> Result<CameraSpec, FieldError> {
+        let id = CameraId::parse(&body.id).map_err(|m| err("id", m))?;
+        let spec = CameraSpec {
+            name: body.name.unwrap_or_else(|| id.to_string()),
+            id,
+            vendor: parse_vendor(body.vendor.as_deref().unwrap_or("generic"))?,
+            address: body.address.unwrap_or_default(),
+            rtsp_port: port("rtsp_port", body.rtsp_port.unwrap_or(554))?,
+            http_port: port("http_port", body.http_port.unwrap_or(80))?,
+            username: body.username,
+            password: body.password,
+            main_stream_url: body.main_stream_url,
+            sub_stream_url: body.sub_stream_url,
+            snapshot_url: body.snapshot_url,
+            snapshot_source: parse_source(body.snapshot_source.as_deref().unwrap_or("auto"))?,
+        };
+        spec.checked()
+    }
+
+    /// The camera after `patch`, checked as a whole.
+    pub fn from_patch(camera: &Camera, patch: CameraPatch) -> Result<CameraSpec, FieldError> {
+        let spec = CameraSpec {
+            id: camera.id.clone(),
+            name: patch.name.unwrap_or_else(|| camera.name.clone()),
+            vendor: match patch.vendor {
+                Some(v) => parse_vendor(&v)?,
+                None => camera.vendor,
+            },
+            address: patch.address.unwrap_or_else(|| camera.address.clone()),
+            rtsp_port: match patch.rtsp_port {
+                Some(p) => port("rtsp_port", p)?,
+                None => camera.rtsp_port,
+            },
+            http_port: match patch.http_port {
+                Some(p) => port("http_port", p)?,
+                None => camera.http_port,
+            },
+            username: patch.username.unwrap_or_else(|| camera.username.clone()),
+            password: patch.password.unwrap_or_else(|| camera.password.clone()),
+            main_stream_url: patch
+                .main_stream_url
+                .unwrap_or_else(|| camera.main_stream_url.clone()),
+            sub_stream_url: patch
+                .sub_stream_url
+                .unwrap_or_else(|| camera.sub_stream_url.clone()),
+            snapshot_url: patch
+                .snapshot_url
+                .unwrap_or_else(|| camera.snapshot_url.clone()),
+            snapshot_source: match patch.snapshot_source {
+                Some(s) => parse_source(&s)?,
+                None => camera.snapshot_source,
+            },
+        };
+        spec.checked()
+    }
+
+    /// Normalise (trim, empty → none) and check every field, then the camera as a whole.
+    fn checked(mut self) -> Result<CameraSpec, FieldError> {
+        self.name = self.name.trim().to_string();
+        if self.name.is_empty() || self.name.chars().count() > 200 {
+            return Err(err("name", "name must be 1 to 200 characters"));
+        }
+        if self.name.chars().any(char::is_control) {
+            return Err(err("name", "name must not contain control characters"));
+        }
+        self.address = self.address.trim().to_string();
+        check_address(&self.address)?;
+        self.username = none_if_empty(self.username);
+        if let Some(u) = &self.username {
+            if u.chars().count() > 128 || u.contains(':') || u.chars().any(char::is_control) {
+                return Err(err(
+                    "username",
+                    "username must be at most 128 characters, without ':' or control characters",
+                ));
+            }
+        }
+        // A password is kept exactly as given (spaces can be part of it); only "" clears it.
+        self.password = self.password.filter(|p| !p.is_empty());
+        if let Some(p) = &self.password {
+            if p.chars().count() > 256 || p.chars().any(char::is_control) {
+                return Err(err(
+                    "password",
+                    "password must be at most 256 characters, without control characters",
+                ));
+            }
+        }
+        self.main_stream_url = check_url(
+            "main_stream_url",
+            none_if_empty(self.main_stream_url),
+            STREAM_SCHEMES,
+        )?;
+        self.sub_stream_url = check_url(
+            "sub_stream_url",
+            none_if_empty(self.sub_stream_url),
+            STREAM_SCHEMES,
+        )?;
+        self.snapshot_url = check_url(
+            "snapshot_url",
+            none_if_empty(self.snapshot_url),
+            HTTP_SCHEMES,
+        )?;
+
+        let t = vendor::template_urls(self.vendor, &self.address, self.rtsp_port, self.http_port);
+        let has_snapshot = self.snapshot_url.is_some() || t.snapshot.is_some();
+        let has_stream = self.main_stream_url.is_some()
+            || self.sub_stream_url.is_some()
+            || t.main_stream.is_some();
+        match self.snapshot_source {
+            _ if !has_snapshot && !has_stream => {
+                let why = if self.address.is_empty() {
+                    "give the camera's address (for a known vendor) or an explicit snapshot_url or main_stream_url"
+                } else {
+                    "this vendor has no URL template: give an explicit snapshot_url or main_stream_url"
+                };
+                return Err(err(
+                    if self.address.is_empty() {
+                        "address"
+                    } else {
+                        "snapshot_url"
+                    },
+                    why,
+                ));
+            }
+            SnapshotSource::Http if !has_snapshot => return Err(err(
+                "snapshot_source",
+                "snapshot_source is http but the camera has no snapshot URL (give snapshot_url)",
+            )),
+            SnapshotSource::Rtsp if !has_stream => return Err(err(
+                "snapshot_source",
+                "snapshot_source is rtsp but the camera has no stream URL (give main_stream_url)",
+            )),
+            _ => {}
+        }
+        Ok(self)
+    }
+}
+
+const STREAM_SCHEMES: &[&str] = &["rtsp", "rtsps", "http", "https"];
+const HTTP_SCHEMES: &[&str] = &["http", "https"];
+
+fn none_if_empty(v: Option<String>) -> Option<String> {
+    v.map(|s| s.trim().to_string()).filter(|s| !s.is_empty())
+}
+
+fn parse_vendor(v: &str) -> Result<Vendor, FieldError> {
+    Vendor::from_db(v).ok_or_else(|| {
+        err(
+            "vendor",
+            format!(
+                "unknown vendor {:?}: use one of hikvision, dahua, reolink, amcrest, axis, onvif, generic",
+                truncate(v, 40)
+            ),
+        )
+    })
+}
+
+fn parse_source(v: &str) -> Result<SnapshotSource, FieldError> {
+    SnapshotSource::from_db(v).ok_or_else(|| {
+        err(
+            "snapshot_source",
+            format!(
+                "unknown snapshot_source {:?}: use auto, http or rtsp",
+                truncate(v, 40)
+            ),
+        )
+    })
+}
+
+fn port(field: &'static str, p: i64) -> Result<u16, FieldError> {
+    u16::try_from(p).ok().filter(|p| *p > 0).ok_or_else(|| {
+        err(
+            field,
+            format!("{field} must be a port number from 1 to 65535, not {p}"),
+        )
+    })
+}
+
+fn check_address(address: &str) -> Result<(), FieldError> {
+    if address.is_empty() {
+        return Ok(());
+    }
+    let bad = || {
+        err(
+            "address",
+            format!(
+                "address {:?} is not a host name or IP address (give just the host, e.g. 192.168.1.20, \
+                 without scheme, port or path)",
+                truncate(address, 80)
+            ),
+        )
+    };
+    if address.len() > 253 {
+        return Err(bad());
+    }
+    let bare = address.trim_start_matches('[').trim_end_matches(']');
+    if bare.parse::<std::net::IpAddr>().is_ok() {
+        return Ok(());
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+    };
+    if address.split('.').all(label_ok) {
+        Ok(())
+    } else {
+        Err(bad())
+    }
+}
+
+fn check_url(
+    field: &'static str,
+    value: Option<String>,
+    schemes: &[&str],
+) -> Result<Option<String>, FieldError> {
+    let Some(raw) = value else { return Ok(None) };
+    // Quote the URL back masked: it may carry a password.
+    let shown = || truncate(&crate::camera::mask::mask_url(&raw), 120);
+    if raw.len() > 2048 {
+        return Err(err(
+            field,
+            format!("{field} is longer than 2048 characters"),
+        ));
+    }
+    let url = url::Url::parse(&raw).map_err(|e| {
+        err(
+            field,
+            format!("{field} {:?} is not a valid URL ({e})", shown()),
+        )
+    })?;
+    if !schemes.contains(&url.scheme()) {
+        return Err(err(
+            field,
+            format!(
+                "{field} must use one of the schemes {}, not {:?}",
+                schemes.join(", "),
+                truncate(url.scheme(), 20)
+            ),
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(err(field, format!("{field} {:?} has no host", shown())));
+    }
+    Ok(Some(raw))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn create(json: serde_json::Value) -> Result<CameraSpec, FieldError> {
+        CameraSpec::from_create(serde_json::from_value(json).unwrap())
+    }
+
+    #[test]
+    fn a_vendor_camera_needs_only_an_address() {
+        let s = create(
+            serde_json::json!({"id": "gate_a", "vendor": "hikvision", "address": "10.0.0.5"}),
+        )
+        .unwrap();
+        assert_eq!(s.name, "gate_a");
+        assert_eq!((s.rtsp_port, s.http_port), (554, 80));
+    }
+
+    #[test]
+    fn each_bad_field_is_named() {
+        let cases = [
+            (serde_json::json!({"id": "Bad Id", "address": "h"}), "id"),
+            (
+                serde_json::json!({"id": "a", "vendor": "sony", "address": "h"}),
+                "vendor",
+            ),
+            (
+                serde_json::json!({"id": "a", "vendor": "axis", "address": "http://h/"}),
+                "address",
+            ),
+            (
+                serde_json::json!({"id": "a", "vendor": "axis", "address": "h", "rtsp_port": 0}),
+                "rtsp_port",
+            ),
+            (
+                serde_json::json!({"id": "a", "vendor": "axis", "address": "h", "http_port": 70000}),
+                "http_port",
+            ),
+            (
+                serde_json::json!({"id": "a", "snapshot_url": "ftp://h/x.jpg"}),
+                "snapshot_url",
+            ),
+            (
+                serde_json::json!({"id": "a", "snapshot_url": "rtsp://h/x"}),
+                "snapshot_url",
+            ),
+            (
+                serde_json::json!({"id": "a", "main_stream_url": "file:///etc/passwd"}),
+                "main_stream_url",
+            ),
+            (
+                serde_json::json!({"id": "a", "main_stream_url": "not a url"}),
+                "main_stream_url",
+            ),
+            (serde_json::json!({"id": "a"}), "address"),
+            (
+                serde_json::json!({"id": "a", "vendor": "generic", "address": "h"}),
+                "snapshot_url",
+            ),
+            (
+                serde_json::json!({"id": "a", "main_stream_url": "rtsp://h/x", "snapshot_source": "http"}),
+                "snapshot_source",
+            ),
+            (
+                serde_json::json!({"id": "a", "address": "h", "vendor": "axis", "name": " "}),
+                "name",
+            ),
+            (
+                serde_json::json!({"id": "a", "address": "h", "vendor": "axis", "username": "a:b"}),
+                "username",
+            ),
+        ];
+        for (body, field) in cases {
+            let e = create(body.clone()).unwrap_err();
+            assert_eq!(e.field, field, "{body} → {e:?}");
+            assert!(e.message.len() > 10, "{e:?}");
+        }
+    }
+
+    #[test]
+    fn a_bad_url_is_quoted_back_without_its_password() {
+        let e = create(serde_json::json!({"id": "a", "snapshot_url": "gopher://u:s3cret@h/x"}))
+            .unwrap_err();
+        assert!(!e.message.contains("s3cret"), "{e:?}");
+        let e =
+            create(serde_json::json!({"id": "a", "snapshot_url": "http://u:s3cret@"})).unwrap_err();
+        assert!(!e.message.contains("s3cret"), "{e:?}");
+    }
+}

@@ -1,0 +1,38 @@
+//! The `heldar` command line (clap). One file per command; `heldar serve` runs everything.
+
+pub mod serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(
+    name = "heldar",
+    version,
+    about = "Snapshot kernel for IP cameras: capture, schedule, store and serve JPEG frames."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the HTTP API and the background services.
+    Serve(serve::Serve),
+}
+
+/// Entry point: read `.env` if present, parse the command line, run the command.
+pub fn run() -> ExitCode {
+    // A missing .env is normal; a malformed one is worth saying.
+    if let Err(e) = dotenvy::dotenv() {
+        if !e.not_found() {
+            eprintln!("heldar: cannot read .env: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    match Cli::parse().command {
+        Command::Serve(args) => serve::run(args),
+    }
+}

@@ -1,0 +1,72 @@
+//! `heldar serve`: build the app from the environment and flags, run it until SIGINT/SIGTERM.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{Application, BuildOptions};
+use crate::config::{Config, ServeArgs};
+
+#[derive(Args)]
+pub struct Serve {
+    #[command(flatten)]
+    settings: ServeArgs,
+    /// Register a built-in demo camera that serves a moving test pattern.
+    #[arg(long)]
+    demo: bool,
+}
+
+pub fn run(args: Serve) -> ExitCode {
+    let (config, warnings) = match Config::from_args(&args.settings) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("heldar: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&config.log))
+        .with_writer(std::io::stderr)
+        .init();
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("heldar: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        let shutdown = CancellationToken::new();
+        let app =
+            Application::build(config, BuildOptions { demo: args.demo }, shutdown.clone()).await?;
+        tokio::spawn(wait_for_signal(shutdown));
+        app.run_until_stopped().await
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("heldar: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Cancel `shutdown` on the first SIGINT or SIGTERM.
+async fn wait_for_signal(shutdown: CancellationToken) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
+        _ = shutdown.cancelled() => {}
+    }
+    shutdown.cancel();
+}

@@ -1,0 +1,527 @@
+//! Configuration: the `HELDAR_*` environment variables (DESIGN.md §4) turned into one typed
+//! [`Config`].
+//!
+//! Nothing else in Heldar reads the environment. Every variable is also a `heldar serve` flag
+//! (clap reads the flag first, then the variable, then the default), and `heldar serve --help`
+//! lists them all with their defaults.
+//!
+//! Parsing happens in two steps on purpose: clap collects the raw text ([`ServeArgs`]), then
+//! [`Config::from_args`] turns it into typed values. That way a bad value stops start-up with one
+//! line that names the *variable*, the value and what is allowed — an operator edits a `.env` file,
+//! not a flag. Numbers outside their range are clamped (as the Heldar kernel clamps them) and a
+//! warning names the variable and the value used.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+
+/// Raw settings as given on the command line or in the environment. Every field is text so that
+/// [`Config::from_args`] can say which variable was wrong.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// Root for the database and media.
+    #[arg(long, env = "HELDAR_DATA_DIR", default_value = "./data")]
+    pub data_dir: String,
+    /// Frame files [default: $HELDAR_DATA_DIR/snapshots].
+    #[arg(long, env = "HELDAR_SNAPSHOTS_DIR")]
+    pub snapshots_dir: Option<String>,
+    /// Database URL [default: sqlite://$HELDAR_DATA_DIR/heldar.db].
+    #[arg(long, env = "HELDAR_DATABASE_URL")]
+    pub database_url: Option<String>,
+    /// HTTP listen address (an IP address, or `localhost`).
+    #[arg(long, env = "HELDAR_API_HOST", default_value = "127.0.0.1")]
+    pub api_host: String,
+    /// HTTP listen port; 0 picks a free port and logs it.
+    #[arg(long, env = "HELDAR_API_PORT", default_value = "8000")]
+    pub api_port: String,
+    /// ffmpeg used for RTSP capture.
+    #[arg(long, env = "HELDAR_FFMPEG_BIN", default_value = "ffmpeg")]
+    pub ffmpeg_bin: String,
+    /// Spawn the snapshot scheduler at all (true/false).
+    #[arg(
+        long,
+        env = "HELDAR_SNAPSHOT_SCHEDULER_ENABLED",
+        default_value = "true"
+    )]
+    pub snapshot_scheduler_enabled: String,
+    /// How often the scheduler re-reads schedules changed outside this process (seconds, min 5).
+    #[arg(
+        long,
+        env = "HELDAR_SNAPSHOT_SCHEDULER_INTERVAL_S",
+        default_value = "60"
+    )]
+    pub snapshot_scheduler_interval_s: String,
+    /// Age limit of captured frames in hours (0 = keep forever).
+    #[arg(long, env = "HELDAR_SNAPSHOT_RETENTION_HOURS", default_value = "168")]
+    pub snapshot_retention_hours: String,
+    /// Retention sweep period (seconds).
+    #[arg(long, env = "HELDAR_RETENTION_INTERVAL_S", default_value = "300")]
+    pub retention_interval_s: String,
+    /// Size cap of the snapshots directory in GB, oldest frames pruned first (0 = off).
+    #[arg(long, env = "HELDAR_SNAPSHOT_MAX_GB", default_value = "0")]
+    pub snapshot_max_gb: String,
+    /// Free-disk floor in GB, oldest frames pruned first.
+    #[arg(long, env = "HELDAR_MIN_FREE_DISK_GB", default_value = "1")]
+    pub min_free_disk_gb: String,
+    /// One capture's deadline (seconds).
+    #[arg(long, env = "HELDAR_CAPTURE_TIMEOUT_S", default_value = "20")]
+    pub capture_timeout_s: String,
+    /// Captures in flight at once, all back-ends together.
+    #[arg(long, env = "HELDAR_CAPTURE_CONCURRENCY", default_value = "64")]
+    pub capture_concurrency: String,
+    /// ffmpeg processes at once.
+    #[arg(long, env = "HELDAR_FFMPEG_CONCURRENCY", default_value = "16")]
+    pub ffmpeg_concurrency: String,
+    /// Largest camera response accepted, in bytes.
+    #[arg(long, env = "HELDAR_CAPTURE_MAX_BYTES", default_value = "20971520")]
+    pub capture_max_bytes: String,
+    /// Bootstrap admin token; required when listening on a non-loopback address.
+    #[arg(long, env = "HELDAR_API_TOKEN", hide_env_values = true)]
+    pub api_token: Option<String>,
+    /// Key sealing camera passwords [default: $HELDAR_DATA_DIR/secret.key].
+    #[arg(long, env = "HELDAR_SECRET_KEY_FILE")]
+    pub secret_key_file: Option<String>,
+    /// tracing filter, e.g. `info` or `heldar=debug,info`.
+    #[arg(long, env = "HELDAR_LOG", default_value = "info")]
+    pub log: String,
+}
+
+/// The typed settings every part of Heldar reads. A `Config` that exists is usable.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub snapshots_dir: PathBuf,
+    pub database_url: String,
+    pub api_host: IpAddr,
+    pub api_port: u16,
+    pub ffmpeg_bin: PathBuf,
+    pub scheduler_enabled: bool,
+    pub scheduler_interval: Duration,
+    /// `None` keeps frames forever.
+    pub retention_age: Option<Duration>,
+    pub retention_interval: Duration,
+    /// `None` is no size cap.
+    pub snapshot_max_bytes: Option<u64>,
+    pub min_free_disk_bytes: u64,
+    pub capture_timeout: Duration,
+    pub capture_concurrency: usize,
+    pub ffmpeg_concurrency: usize,
+    pub capture_max_bytes: usize,
+    pub api_token: Option<String>,
+    pub secret_key_file: PathBuf,
+    pub log: String,
+}
+
+/// A setting that cannot be used. Its `Display` is the one line start-up prints.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{var}={value:?} cannot be used: {allowed}")]
+pub struct ConfigError {
+    pub var: &'static str,
+    pub value: String,
+    pub allowed: String,
+}
+
+const GB: f64 = 1_000_000_000.0;
+
+impl Config {
+    /// Turn raw settings into a `Config`. Returns the warnings for clamped values alongside it so
+    /// the caller logs them once logging is up.
+    pub fn from_args(args: &ServeArgs) -> Result<(Config, Vec<String>), ConfigError> {
+        let mut warnings = Vec::new();
+        let data_dir = PathBuf::from(non_empty("HELDAR_DATA_DIR", &args.data_dir)?);
+        let snapshots_dir = match &args.snapshots_dir {
+            Some(s) => PathBuf::from(non_empty("HELDAR_SNAPSHOTS_DIR", s)?),
+            None => data_dir.join("snapshots"),
+        };
+        let database_url = match &args.database_url {
+            Some(s) => {
+                let s = non_empty("HELDAR_DATABASE_URL", s)?;
+                if !s.starts_with("sqlite:") {
+                    return Err(ConfigError {
+                        var: "HELDAR_DATABASE_URL",
+                        value: s.to_string(),
+                        allowed: "only sqlite: URLs are supported, e.g. sqlite://./data/heldar.db"
+                            .into(),
+                    });
+                }
+                s.to_string()
+            }
+            None => format!("sqlite://{}", data_dir.join("heldar.db").display()),
+        };
+        let api_host = parse_host(&args.api_host)?;
+        let api_port = parse_num::<u16>(
+            "HELDAR_API_PORT",
+            &args.api_port,
+            "a port number from 0 to 65535",
+        )?;
+        let scheduler_enabled = parse_bool(
+            "HELDAR_SNAPSHOT_SCHEDULER_ENABLED",
+            &args.snapshot_scheduler_enabled,
+        )?;
+        let scheduler_interval_s = clamp_min(
+            "HELDAR_SNAPSHOT_SCHEDULER_INTERVAL_S",
+            parse_num::<u64>(
+                "HELDAR_SNAPSHOT_SCHEDULER_INTERVAL_S",
+                &args.snapshot_scheduler_interval_s,
+                "a whole number of seconds (at least 5)",
+            )?,
+            5,
+            &mut warnings,
+        );
+        let retention_hours = parse_num::<u64>(
+            "HELDAR_SNAPSHOT_RETENTION_HOURS",
+            &args.snapshot_retention_hours,
+            "a whole number of hours (0 keeps frames forever)",
+        )?;
+        let retention_interval_s = clamp_min(
+            "HELDAR_RETENTION_INTERVAL_S",
+            parse_num::<u64>(
+                "HELDAR_RETENTION_INTERVAL_S",
+                &args.retention_interval_s,
+                "a whole number of seconds (at least 1)",
+            )?,
+            1,
+            &mut warnings,
+        );
+        let max_gb = parse_gb("HELDAR_SNAPSHOT_MAX_GB", &args.snapshot_max_gb)?;
+        let min_free_gb = parse_gb("HELDAR_MIN_FREE_DISK_GB", &args.min_free_disk_gb)?;
+        let capture_timeout_s = clamp_min(
+            "HELDAR_CAPTURE_TIMEOUT_S",
+            parse_num::<u64>(
+                "HELDAR_CAPTURE_TIMEOUT_S",
+                &args.capture_timeout_s,
+                "a whole number of seconds (at least 1)",
+            )?,
+            1,
+            &mut warnings,
+        );
+        let capture_concurrency = clamp_min(
+            "HELDAR_CAPTURE_CONCURRENCY",
+            parse_num::<usize>(
+                "HELDAR_CAPTURE_CONCURRENCY",
+                &args.capture_concurrency,
+                "a whole number (at least 1)",
+            )?,
+            1,
+            &mut warnings,
+        );
+        let ffmpeg_concurrency = clamp_min(
+            "HELDAR_FFMPEG_CONCURRENCY",
+            parse_num::<usize>(
+                "HELDAR_FFMPEG_CONCURRENCY",
+                &args.ffmpeg_concurrency,
+                "a whole number (at least 1)",
+            )?,
+            1,
+            &mut warnings,
+        );
+        let capture_max_bytes = clamp_min(
+            "HELDAR_CAPTURE_MAX_BYTES",
+            parse_num::<usize>(
+                "HELDAR_CAPTURE_MAX_BYTES",
+                &args.capture_max_bytes,
+                "a whole number of bytes (at least 1024)",
+            )?,
+            1024,
+            &mut warnings,
+        );
+        let api_token = match &args.api_token {
+            None => None,
+            Some(t) if t.trim().is_empty() => None,
+            Some(t) if t.len() < 16 => {
+                return Err(ConfigError {
+                    var: "HELDAR_API_TOKEN",
+                    value: "(hidden)".into(),
+                    allowed: "a token of at least 16 characters".into(),
+                })
+            }
+            Some(t) => Some(t.clone()),
+        };
+        if !api_host.is_loopback() && api_token.is_none() {
+            return Err(ConfigError {
+                var: "HELDAR_API_HOST",
+                value: args.api_host.clone(),
+                allowed: "listening on a non-loopback address needs an API token: set \
+                          HELDAR_API_TOKEN to a secret of at least 16 characters \
+                          (e.g. `export HELDAR_API_TOKEN=$(openssl rand -hex 32)`), \
+                          or keep HELDAR_API_HOST=127.0.0.1"
+                    .into(),
+            });
+        }
+        let secret_key_file = match &args.secret_key_file {
+            Some(s) => PathBuf::from(non_empty("HELDAR_SECRET_KEY_FILE", s)?),
+            None => data_dir.join("secret.key"),
+        };
+        tracing_subscriber::EnvFilter::try_new(&args.log).map_err(|e| ConfigError {
+            var: "HELDAR_LOG",
+            value: args.log.clone(),
+            allowed: format!("a tracing filter such as `info` or `heldar=debug,info` ({e})"),
+        })?;
+
+        let config = Config {
+            data_dir,
+            snapshots_dir,
+            database_url,
+            api_host,
+            api_port,
+            ffmpeg_bin: PathBuf::from(non_empty("HELDAR_FFMPEG_BIN", &args.ffmpeg_bin)?),
+            scheduler_enabled,
+            scheduler_interval: Duration::from_secs(scheduler_interval_s),
+            retention_age: (retention_hours > 0)
+                .then(|| Duration::from_secs(retention_hours.saturating_mul(3600))),
+            retention_interval: Duration::from_secs(retention_interval_s),
+            snapshot_max_bytes: (max_gb > 0.0).then_some((max_gb * GB) as u64),
+            min_free_disk_bytes: (min_free_gb * GB) as u64,
+            capture_timeout: Duration::from_secs(capture_timeout_s),
+            capture_concurrency,
+            ffmpeg_concurrency,
+            capture_max_bytes,
+            api_token,
+            secret_key_file,
+            log: args.log.clone(),
+        };
+        Ok((config, warnings))
+    }
+
+    /// The defaults of every setting with all data under `data_dir`: what tests and the bench
+    /// start from. It reads no environment.
+    pub fn defaults_in(data_dir: impl Into<PathBuf>) -> Config {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            args: ServeArgs,
+        }
+        // `ServeArgs` reads HELDAR_* variables; build from the declared defaults only.
+        let mut cmd = <Defaults as clap::CommandFactory>::command();
+        cmd = cmd.mut_args(|a| a.env(None::<&str>));
+        let matches = cmd.get_matches_from(["heldar"]);
+        let mut args = <Defaults as clap::FromArgMatches>::from_arg_matches(&matches)
+            .expect("the declared defaults parse")
+            .args;
+        args.data_dir = data_dir.into().display().to_string();
+        Config::from_args(&args)
+            .expect("the declared defaults are valid")
+            .0
+    }
+
+    /// Create the data and snapshot directories and check they can be written, naming the
+    /// variable when they cannot.
+    pub fn prepare_dirs(&self) -> Result<(), ConfigError> {
+        for (var, dir) in [
+            ("HELDAR_DATA_DIR", &self.data_dir),
+            ("HELDAR_SNAPSHOTS_DIR", &self.snapshots_dir),
+        ] {
+            let fail = |e: std::io::Error| ConfigError {
+                var,
+                value: dir.display().to_string(),
+                allowed: format!("a directory Heldar can create and write ({e})"),
+            };
+            std::fs::create_dir_all(dir).map_err(fail)?;
+            let probe = dir.join(".heldar-write-probe");
+            std::fs::write(&probe, b"ok").map_err(fail)?;
+            let _ = std::fs::remove_file(&probe);
+        }
+        Ok(())
+    }
+}
+
+fn non_empty<'a>(var: &'static str, value: &'a str) -> Result<&'a str, ConfigError> {
+    if value.trim().is_empty() {
+        Err(ConfigError {
+            var,
+            value: value.to_string(),
+            allowed: "a non-empty value".into(),
+        })
+    } else {
+        Ok(value.trim())
+    }
+}
+
+fn parse_num<T: std::str::FromStr>(
+    var: &'static str,
+    value: &str,
+    allowed: &str,
+) -> Result<T, ConfigError> {
+    value.trim().parse::<T>().map_err(|_| ConfigError {
+        var,
+        value: value.to_string(),
+        allowed: allowed.to_string(),
+    })
+}
+
+fn parse_gb(var: &'static str, value: &str) -> Result<f64, ConfigError> {
+    match value.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err(ConfigError {
+            var,
+            value: value.to_string(),
+            allowed: "a number of gigabytes, 0 or more (e.g. 0.5 or 20)".into(),
+        }),
+    }
+}
+
+fn parse_bool(var: &'static str, value: &str) -> Result<bool, ConfigError> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(ConfigError {
+            var,
+            value: value.to_string(),
+            allowed: "true or false (also 1/0, yes/no, on/off)".into(),
+        }),
+    }
+}
+
+fn parse_host(value: &str) -> Result<IpAddr, ConfigError> {
+    let v = value.trim();
+    if v.eq_ignore_ascii_case("localhost") {
+        return Ok(IpAddr::from([127, 0, 0, 1]));
+    }
+    v.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .map_err(|_| ConfigError {
+            var: "HELDAR_API_HOST",
+            value: value.to_string(),
+            allowed: "an IP address such as 127.0.0.1, 0.0.0.0 or ::1, or `localhost`".into(),
+        })
+}
+
+fn clamp_min<T: PartialOrd + Copy + std::fmt::Display>(
+    var: &'static str,
+    value: T,
+    min: T,
+    warnings: &mut Vec<String>,
+) -> T {
+    if value < min {
+        warnings.push(format!("{var}={value} is below the minimum; using {min}"));
+        min
+    } else {
+        value
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[(&str, &str)]) -> ServeArgs {
+        let mut a = ServeArgs {
+            data_dir: "/tmp/x".into(),
+            snapshots_dir: None,
+            database_url: None,
+            api_host: "127.0.0.1".into(),
+            api_port: "8000".into(),
+            ffmpeg_bin: "ffmpeg".into(),
+            snapshot_scheduler_enabled: "true".into(),
+            snapshot_scheduler_interval_s: "60".into(),
+            snapshot_retention_hours: "168".into(),
+            retention_interval_s: "300".into(),
+            snapshot_max_gb: "0".into(),
+            min_free_disk_gb: "1".into(),
+            capture_timeout_s: "20".into(),
+            capture_concurrency: "64".into(),
+            ffmpeg_concurrency: "16".into(),
+            capture_max_bytes: "20971520".into(),
+            api_token: None,
+            secret_key_file: None,
+            log: "info".into(),
+        };
+        for (k, v) in extra {
+            match *k {
+                "port" => a.api_port = v.to_string(),
+                "host" => a.api_host = v.to_string(),
+                "sched" => a.snapshot_scheduler_enabled = v.to_string(),
+                "interval" => a.snapshot_scheduler_interval_s = v.to_string(),
+                "max_gb" => a.snapshot_max_gb = v.to_string(),
+                "token" => a.api_token = Some(v.to_string()),
+                "log" => a.log = v.to_string(),
+                "retention" => a.snapshot_retention_hours = v.to_string(),
+                _ => unreachable!(),
+            }
+        }
+        a
+    }
+
+    #[test]
+    fn defaults_follow_the_design_table() {
+        let c = Config::defaults_in("/tmp/heldar-x");
+        assert_eq!(c.api_port, 8000);
+        assert_eq!(c.api_host, IpAddr::from([127, 0, 0, 1]));
+        assert_eq!(c.snapshots_dir, PathBuf::from("/tmp/heldar-x/snapshots"));
+        assert_eq!(c.database_url, "sqlite:///tmp/heldar-x/heldar.db");
+        assert_eq!(c.scheduler_interval, Duration::from_secs(60));
+        assert_eq!(c.retention_age, Some(Duration::from_secs(168 * 3600)));
+        assert_eq!(c.snapshot_max_bytes, None);
+        assert_eq!(c.min_free_disk_bytes, 1_000_000_000);
+        assert_eq!(c.capture_timeout, Duration::from_secs(20));
+        assert_eq!(c.capture_concurrency, 64);
+        assert_eq!(c.ffmpeg_concurrency, 16);
+        assert_eq!(c.capture_max_bytes, 20 * 1024 * 1024);
+        assert_eq!(c.secret_key_file, PathBuf::from("/tmp/heldar-x/secret.key"));
+        assert!(c.scheduler_enabled);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable_the_value_and_what_is_allowed() {
+        let cases = [
+            (("port", "eighty"), "HELDAR_API_PORT=\"eighty\""),
+            (("port", "70000"), "HELDAR_API_PORT=\"70000\""),
+            (
+                ("sched", "maybe"),
+                "HELDAR_SNAPSHOT_SCHEDULER_ENABLED=\"maybe\"",
+            ),
+            (
+                ("interval", "-3"),
+                "HELDAR_SNAPSHOT_SCHEDULER_INTERVAL_S=\"-3\"",
+            ),
+            (("max_gb", "lots"), "HELDAR_SNAPSHOT_MAX_GB=\"lots\""),
+            (("host", "not a host"), "HELDAR_API_HOST=\"not a host\""),
+            (("log", "heldar=verbose=x"), "HELDAR_LOG="),
+            (
+                ("retention", "1.5"),
+                "HELDAR_SNAPSHOT_RETENTION_HOURS=\"1.5\"",
+            ),
+        ];
+        for ((k, v), want) in cases {
+            let err = Config::from_args(&args(&[(k, v)])).unwrap_err();
+            let line = err.to_string();
+            assert!(line.starts_with(want), "{line}");
+            assert!(line.contains("cannot be used: "), "{line}");
+            assert!(!line.contains('\n'), "one line: {line}");
+        }
+    }
+
+    #[test]
+    fn out_of_range_numbers_are_clamped_with_a_warning() {
+        let (c, warnings) = Config::from_args(&args(&[("interval", "1")])).unwrap();
+        assert_eq!(c.scheduler_interval, Duration::from_secs(5));
+        assert_eq!(
+            warnings,
+            vec!["HELDAR_SNAPSHOT_SCHEDULER_INTERVAL_S=1 is below the minimum; using 5"]
+        );
+    }
+
+    #[test]
+    fn non_loopback_without_token_refuses_and_says_how_to_fix_it() {
+        let err = Config::from_args(&args(&[("host", "0.0.0.0")])).unwrap_err();
+        assert!(err.to_string().contains("HELDAR_API_TOKEN"), "{err}");
+        let ok = Config::from_args(&args(&[
+            ("host", "0.0.0.0"),
+            ("token", "0123456789abcdef0123"),
+        ]));
+        assert!(ok.is_ok());
+        // The token itself is never echoed in an error.
+        let err = Config::from_args(&args(&[("token", "short-secret")])).unwrap_err();
+        assert!(!err.to_string().contains("short-secret"));
+    }
+
+    #[test]
+    fn zero_retention_means_forever() {
+        let (c, _) = Config::from_args(&args(&[("retention", "0")])).unwrap();
+        assert_eq!(c.retention_age, None);
+    }
+}

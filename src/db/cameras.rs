@@ -1,0 +1,237 @@
+//! Queries on `cameras` and `camera_status`.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{parse_opt_ts, parse_ts, step, DbError, Pool};
+use crate::camera::spec::CameraSpec;
+use crate::models::{fmt_ts, Camera, CameraId, CameraState, CameraStatus, SnapshotSource, Vendor};
+
+const COLUMNS: &str = "id, name, vendor, address, rtsp_port, http_port, username, password, \
+    main_stream_url, sub_stream_url, snapshot_url, snapshot_source, created_at, updated_at";
+
+fn camera_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Camera, DbError> {
+    let corrupt = |what: &str, v: &str| DbError::Corrupt(format!("cameras.{what} = {v:?}"));
+    let id: String = row.get("id");
+    let vendor: String = row.get("vendor");
+    let source: String = row.get("snapshot_source");
+    let port = |col: &str| -> Result<u16, DbError> {
+        let p: i64 = row.get(col);
+        u16::try_from(p).map_err(|_| corrupt(col, &p.to_string()))
+    };
+    Ok(Camera {
+        id: CameraId::parse(&id).map_err(|_| corrupt("id", &id))?,
+        name: row.get("name"),
+        vendor: Vendor::from_db(&vendor).ok_or_else(|| corrupt("vendor", &vendor))?,
+        address: row.get("address"),
+        rtsp_port: port("rtsp_port")?,
+        http_port: port("http_port")?,
+        username: row.get("username"),
+        password: row.get("password"),
+        main_stream_url: row.get("main_stream_url"),
+        sub_stream_url: row.get("sub_stream_url"),
+        snapshot_url: row.get("snapshot_url"),
+        snapshot_source: SnapshotSource::from_db(&source)
+            .ok_or_else(|| corrupt("snapshot_source", &source))?,
+        created_at: parse_ts(row.get("created_at"))?,
+        updated_at: parse_ts(row.get("updated_at"))?,
+    })
+}
+
+fn status_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CameraStatus, DbError> {
+    let state: Option<String> = row.get("state");
+    let Some(state) = state else {
+        return Ok(CameraStatus::default());
+    };
+    Ok(CameraStatus {
+        state: CameraState::from_db(&state)
+            .ok_or_else(|| DbError::Corrupt(format!("camera_status.state = {state:?}")))?,
+        last_success_at: parse_opt_ts(row.get("last_success_at"))?,
+        last_error: row.get("last_error"),
+        last_error_at: parse_opt_ts(row.get("last_error_at"))?,
+        consecutive_failures: row
+            .get::<Option<i64>, _>("consecutive_failures")
+            .unwrap_or(0),
+    })
+}
+
+/// Insert a new camera and its `unknown` status. An existing id is a [`DbError::Conflict`].
+pub async fn insert(pool: &Pool, spec: &CameraSpec, now: DateTime<Utc>) -> Result<Camera, DbError> {
+    let mut tx = pool.begin().await.map_err(step("starting a transaction"))?;
+    let now_s = fmt_ts(now);
+    let res = sqlx::query(
+        "INSERT INTO cameras (id, name, vendor, address, rtsp_port, http_port, username, password, \
+         main_stream_url, sub_stream_url, snapshot_url, snapshot_source, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+    )
+    .bind(spec.id.as_str())
+    .bind(&spec.name)
+    .bind(spec.vendor.as_str())
+    .bind(&spec.address)
+    .bind(i64::from(spec.rtsp_port))
+    .bind(i64::from(spec.http_port))
+    .bind(&spec.username)
+    .bind(&spec.password)
+    .bind(&spec.main_stream_url)
+    .bind(&spec.sub_stream_url)
+    .bind(&spec.snapshot_url)
+    .bind(spec.snapshot_source.as_str())
+    .bind(&now_s)
+    .bind(&now_s)
+    .execute(&mut *tx)
+    .await;
+    match res {
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            return Err(DbError::Conflict(format!(
+                "camera {:?} already exists",
+                spec.id.as_str()
+            )))
+        }
+        r => r.map_err(step("inserting a camera"))?,
+    };
+    sqlx::query("INSERT INTO camera_status (camera_id, state) VALUES (?, 'unknown')")
+        .bind(spec.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(step("inserting a camera status"))?;
+    tx.commit().await.map_err(step("committing a new camera"))?;
+    get(pool, &spec.id)
+        .await?
+        .map(|(c, _)| c)
+        .ok_or_else(|| DbError::Corrupt("camera vanished after insert".into()))
+}
+
+/// Replace every field of an existing camera; `None` if it does not exist. Changing its
+/// credentials clears an `auth_failed` state (DESIGN.md §5) so it is tried again at once.
+pub async fn update(
+    pool: &Pool,
+    spec: &CameraSpec,
+    now: DateTime<Utc>,
+) -> Result<Option<Camera>, DbError> {
+    let mut tx = pool.begin().await.map_err(step("starting a transaction"))?;
+    let old: Option<(Option<String>, Option<String>)> =
+        sqlx::query_as("SELECT username, password FROM cameras WHERE id = ?")
+            .bind(spec.id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(step("reading a camera"))?;
+    let Some(old) = old else { return Ok(None) };
+    sqlx::query(
+        "UPDATE cameras SET name = ?, vendor = ?, address = ?, rtsp_port = ?, http_port = ?, \
+         username = ?, password = ?, main_stream_url = ?, sub_stream_url = ?, snapshot_url = ?, \
+         snapshot_source = ?, updated_at = ? WHERE id = ?",
+    )
+    .bind(&spec.name)
+    .bind(spec.vendor.as_str())
+    .bind(&spec.address)
+    .bind(i64::from(spec.rtsp_port))
+    .bind(i64::from(spec.http_port))
+    .bind(&spec.username)
+    .bind(&spec.password)
+    .bind(&spec.main_stream_url)
+    .bind(&spec.sub_stream_url)
+    .bind(&spec.snapshot_url)
+    .bind(spec.snapshot_source.as_str())
+    .bind(fmt_ts(now))
+    .bind(spec.id.as_str())
+    .execute(&mut *tx)
+    .await
+    .map_err(step("updating a camera"))?;
+    if old != (spec.username.clone(), spec.password.clone()) {
+        sqlx::query(
+            "UPDATE camera_status SET state = 'unknown', consecutive_failures = 0 \
+             WHERE camera_id = ? AND state = 'auth_failed'",
+        )
+        .bind(spec.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(step("clearing an auth backoff"))?;
+    }
+    tx.commit()
+        .await
+        .map_err(step("committing a camera update"))?;
+    Ok(get(pool, &spec.id).await?.map(|(c, _)| c))
+}
+
+/// One camera with its status.
+pub async fn get(pool: &Pool, id: &CameraId) -> Result<Option<(Camera, CameraStatus)>, DbError> {
+    let sql = format!(
+        "SELECT {COLUMNS}, s.state, s.last_success_at, s.last_error, s.last_error_at, \
+         s.consecutive_failures FROM cameras c LEFT JOIN camera_status s ON s.camera_id = c.id \
+         WHERE c.id = ?"
+    );
+    let row = sqlx::query(&sql)
+        .bind(id.as_str())
+        .fetch_optional(pool)
+        .await
+        .map_err(step("reading a camera"))?;
+    row.map(|r| Ok((camera_from_row(&r)?, status_from_row(&r)?)))
+        .transpose()
+}
+
+/// Every camera with its status, ordered by id.
+pub async fn list(pool: &Pool) -> Result<Vec<(Camera, CameraStatus)>, DbError> {
+    let sql = format!(
+        "SELECT {COLUMNS}, s.state, s.last_success_at, s.last_error, s.last_error_at, \
+         s.consecutive_failures FROM cameras c LEFT JOIN camera_status s ON s.camera_id = c.id \
+         ORDER BY c.id"
+    );
+    let rows = sqlx::query(&sql)
+        .fetch_all(pool)
+        .await
+        .map_err(step("listing cameras"))?;
+    rows.iter()
+        .map(|r| Ok((camera_from_row(r)?, status_from_row(r)?)))
+        .collect()
+}
+
+/// Delete a camera; its status, schedules and snapshot rows go with it (foreign-key cascade).
+/// Returns whether it existed.
+pub async fn delete(pool: &Pool, id: &CameraId) -> Result<bool, DbError> {
+    let res = sqlx::query("DELETE FROM cameras WHERE id = ?")
+        .bind(id.as_str())
+        .execute(pool)
+        .await
+        .map_err(step("deleting a camera"))?;
+    Ok(res.rows_affected() > 0)
+}
+
+/// Record a successful capture.
+pub async fn record_success(pool: &Pool, id: &CameraId, at: DateTime<Utc>) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO camera_status (camera_id, state, last_success_at, consecutive_failures) \
+         VALUES (?1, 'online', ?2, 0) \
+         ON CONFLICT(camera_id) DO UPDATE SET state = 'online', last_success_at = ?2, \
+         consecutive_failures = 0",
+    )
+    .bind(id.as_str())
+    .bind(fmt_ts(at))
+    .execute(pool)
+    .await
+    .map_err(step("recording a capture success"))?;
+    Ok(())
+}
+
+/// Record a failed capture; `error` must already be masked.
+pub async fn record_failure(
+    pool: &Pool,
+    id: &CameraId,
+    state: CameraState,
+    error: &str,
+    at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO camera_status (camera_id, state, last_error, last_error_at, consecutive_failures) \
+         VALUES (?1, ?2, ?3, ?4, 1) \
+         ON CONFLICT(camera_id) DO UPDATE SET state = ?2, last_error = ?3, last_error_at = ?4, \
+         consecutive_failures = consecutive_failures + 1",
+    )
+    .bind(id.as_str())
+    .bind(state.as_str())
+    .bind(error)
+    .bind(fmt_ts(at))
+    .execute(pool)
+    .await
+    .map_err(step("recording a capture failure"))?;
+    Ok(())
+}

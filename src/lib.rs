@@ -1,0 +1,14 @@
+//! Heldar: a snapshot kernel for IP cameras. See `DESIGN.md` §2 for how the modules fit:
+//! HTTP/CLI → services → store/db, with background services as peers of the HTTP layer.
+
+pub mod app;
+pub mod camera;
+pub mod capture;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod fakecam;
+pub mod models;
+pub mod routes;
+pub mod services;
+pub mod store;

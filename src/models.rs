@@ -1,0 +1,310 @@
+//! Rows and API bodies: the shapes that cross the database and HTTP boundaries.
+//!
+//! Values here are parsed, not validated later: a [`CameraId`] that exists is a slug that is safe
+//! as a directory name, a [`Vendor`] is one we know. Bodies that arrive over HTTP are turned into
+//! these types (see `camera::spec`) before anything else sees them.
+
+use std::fmt;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// A camera id: `^[a-z0-9][a-z0-9_-]{0,62}$`. It becomes a directory name under snapshots_dir,
+/// so nothing else is accepted (no dots, no slashes, no upper case).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = String, pattern = "^[a-z0-9][a-z0-9_-]{0,62}$", example = "gate_a")]
+pub struct CameraId(String);
+
+impl CameraId {
+    pub fn parse(s: &str) -> Result<CameraId, String> {
+        let bytes = s.as_bytes();
+        let ok_first = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+        let ok_rest = |b: u8| ok_first(b) || b == b'_' || b == b'-';
+        if bytes.is_empty() || bytes.len() > 63 {
+            return Err("a camera id is 1 to 63 characters long".into());
+        }
+        if !ok_first(bytes[0]) || !bytes[1..].iter().all(|&b| ok_rest(b)) {
+            return Err(format!(
+                "camera id {:?} is not a slug: use lower-case letters, digits, '_' and '-', \
+                 starting with a letter or digit",
+                truncate(s, 80)
+            ));
+        }
+        Ok(CameraId(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for CameraId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for CameraId {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        CameraId::parse(&s).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Camera makers whose URL layouts Heldar knows (DESIGN.md §3, §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Vendor {
+    Hikvision,
+    Dahua,
+    Reolink,
+    Amcrest,
+    Axis,
+    Onvif,
+    Generic,
+}
+
+/// Which back-end takes a camera's frames.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum SnapshotSource {
+    /// http when a snapshot URL is known, else rtsp.
+    #[default]
+    Auto,
+    Http,
+    Rtsp,
+}
+
+/// A camera's health as the last captures saw it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraState {
+    Unknown,
+    Online,
+    Failing,
+    AuthFailed,
+}
+
+macro_rules! text_enum {
+    ($t:ty { $($v:ident => $s:literal),+ $(,)? }) => {
+        impl $t {
+            pub fn as_str(self) -> &'static str {
+                match self { $(Self::$v => $s),+ }
+            }
+            /// Parse the stored text form; unknown text is a corrupt row.
+            pub fn from_db(s: &str) -> Option<Self> {
+                match s { $($s => Some(Self::$v),)+ _ => None }
+            }
+        }
+    };
+}
+text_enum!(Vendor { Hikvision => "hikvision", Dahua => "dahua", Reolink => "reolink",
+    Amcrest => "amcrest", Axis => "axis", Onvif => "onvif", Generic => "generic" });
+text_enum!(SnapshotSource { Auto => "auto", Http => "http", Rtsp => "rtsp" });
+text_enum!(CameraState { Unknown => "unknown", Online => "online", Failing => "failing",
+    AuthFailed => "auth_failed" });
+
+/// A registered camera, as stored. `password` is a secret: this type is never serialized.
+#[derive(Debug, Clone)]
+pub struct Camera {
+    pub id: CameraId,
+    pub name: String,
+    pub vendor: Vendor,
+    pub address: String,
+    pub rtsp_port: u16,
+    pub http_port: u16,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub main_stream_url: Option<String>,
+    pub sub_stream_url: Option<String>,
+    pub snapshot_url: Option<String>,
+    pub snapshot_source: SnapshotSource,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The `camera_status` row of one camera.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CameraStatus {
+    pub state: CameraState,
+    pub last_success_at: Option<DateTime<Utc>>,
+    /// The last failure, with credentials masked.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    pub consecutive_failures: i64,
+}
+
+impl Default for CameraStatus {
+    fn default() -> Self {
+        CameraStatus {
+            state: CameraState::Unknown,
+            last_success_at: None,
+            last_error: None,
+            last_error_at: None,
+            consecutive_failures: 0,
+        }
+    }
+}
+
+/// Format a time the way every timestamp is stored: RFC 3339, UTC, milliseconds, `Z`.
+pub fn fmt_ts(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+/// Shorten untrusted text before quoting it back in an error message.
+pub fn truncate(s: &str, max_chars: usize) -> String {
+    if s.chars().count() <= max_chars {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max_chars).collect();
+        t.push('…');
+        t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn camera_ids_are_slugs_and_nothing_else() {
+        for good in ["a", "gate_a", "cam-01", "0", &"a".repeat(63)] {
+            assert!(CameraId::parse(good).is_ok(), "{good}");
+        }
+        for bad in [
+            "",
+            "-a",
+            "_a",
+            "Gate",
+            "a.b",
+            "..",
+            "a/b",
+            "a b",
+            "é",
+            "a%2f",
+            &"a".repeat(64),
+            "a\0",
+            "cam\n",
+        ] {
+            assert!(CameraId::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn timestamps_are_fixed_width_and_sort_as_text() {
+        let t = DateTime::parse_from_rfc3339("2026-01-02T03:04:05.5Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(fmt_ts(t), "2026-01-02T03:04:05.500Z");
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// API bodies. Fields arrive as loose JSON types (text, integers) and are checked one by one in
+// `camera::spec`, so an error names the field it is about.
+
+/// `POST /api/v1/cameras`.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CameraCreate {
+    /// Slug: lower-case letters, digits, `_`, `-`; it names the camera's frame directory.
+    #[schema(example = "gate_a")]
+    pub id: String,
+    /// Display name; defaults to the id.
+    pub name: Option<String>,
+    #[schema(value_type = Option<Vendor>)]
+    pub vendor: Option<String>,
+    /// Host name or IP address of the camera (no scheme, no path).
+    pub address: Option<String>,
+    pub rtsp_port: Option<i64>,
+    pub http_port: Option<i64>,
+    pub username: Option<String>,
+    /// Write-only: never returned.
+    pub password: Option<String>,
+    pub main_stream_url: Option<String>,
+    pub sub_stream_url: Option<String>,
+    pub snapshot_url: Option<String>,
+    #[schema(value_type = Option<SnapshotSource>)]
+    pub snapshot_source: Option<String>,
+}
+
+/// `PATCH /api/v1/cameras/{id}`: only the fields present change; `null` clears an optional one.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CameraPatch {
+    pub name: Option<String>,
+    #[schema(value_type = Option<Vendor>)]
+    pub vendor: Option<String>,
+    pub address: Option<String>,
+    pub rtsp_port: Option<i64>,
+    pub http_port: Option<i64>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub username: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub password: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub main_stream_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub sub_stream_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub snapshot_url: Option<Option<String>>,
+    #[schema(value_type = Option<SnapshotSource>)]
+    pub snapshot_source: Option<String>,
+}
+
+/// Tells "absent" (outer `None`) from "null" (`Some(None)`).
+fn double_option<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(d).map(Some)
+}
+
+/// The URLs a capture would use: explicit ones, else the vendor template. Credentials masked.
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct EffectiveUrls {
+    pub main_stream: Option<String>,
+    pub sub_stream: Option<String>,
+    pub snapshot: Option<String>,
+}
+
+/// A camera as the API shows it: no password (only `has_password`), every URL masked.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct CameraView {
+    pub id: CameraId,
+    pub name: String,
+    pub vendor: Vendor,
+    pub address: String,
+    pub rtsp_port: u16,
+    pub http_port: u16,
+    pub username: Option<String>,
+    pub has_password: bool,
+    /// Explicit override, masked; `null` when the vendor template is used.
+    pub main_stream_url: Option<String>,
+    pub sub_stream_url: Option<String>,
+    pub snapshot_url: Option<String>,
+    pub snapshot_source: SnapshotSource,
+    /// What captures actually use (explicit URL or vendor template), masked.
+    pub effective_urls: EffectiveUrls,
+    pub status: CameraStatus,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// The error body of every failed request (DESIGN.md §5).
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct ErrorBody {
+    /// A sentence saying what is wrong.
+    pub error: String,
+    /// A stable machine code, e.g. `invalid_field`, `not_found`, `timeout`.
+    pub code: String,
+    /// The request field the error is about, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<String>,
+}

@@ -1,0 +1,77 @@
+//! `/api/v1/cameras`: the camera registry over HTTP.
+
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::IntoResponse;
+use axum::Json;
+
+use super::error::{ApiError, ApiJson, ApiPath};
+use crate::app::AppState;
+use crate::camera::registry;
+use crate::models::{CameraCreate, CameraId, CameraPatch, CameraView, ErrorBody};
+
+/// Parse a camera id from the path: a malformed one is a 422, not a lookup.
+pub fn path_id(raw: &str) -> Result<CameraId, ApiError> {
+    CameraId::parse(raw).map_err(|m| ApiError::invalid("id", m))
+}
+
+#[utoipa::path(get, path = "/api/v1/cameras", tag = "cameras",
+    responses((status = 200, body = [CameraView])))]
+pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<CameraView>>, ApiError> {
+    Ok(Json(registry::list(&state).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/cameras", tag = "cameras", request_body = CameraCreate,
+    responses((status = 201, body = CameraView), (status = 400, body = ErrorBody),
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    ApiJson(body): ApiJson<CameraCreate>,
+) -> Result<impl IntoResponse, ApiError> {
+    let view = registry::create(&state, body).await?;
+    let location = format!("/api/v1/cameras/{}", view.id);
+    Ok((
+        StatusCode::CREATED,
+        [(header::LOCATION, location)],
+        Json(view),
+    ))
+}
+
+#[utoipa::path(get, path = "/api/v1/cameras/{id}", tag = "cameras",
+    params(("id" = String, Path, description = "camera id (slug)")),
+    responses((status = 200, body = CameraView), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn get_one(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<CameraView>, ApiError> {
+    let id = path_id(&id)?;
+    Ok(Json(registry::get(&state, &id).await?))
+}
+
+#[utoipa::path(patch, path = "/api/v1/cameras/{id}", tag = "cameras", request_body = CameraPatch,
+    params(("id" = String, Path, description = "camera id (slug)")),
+    responses((status = 200, body = CameraView), (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn patch(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<CameraPatch>,
+) -> Result<Json<CameraView>, ApiError> {
+    let id = path_id(&id)?;
+    Ok(Json(registry::update(&state, &id, body).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/cameras/{id}", tag = "cameras",
+    params(("id" = String, Path, description = "camera id (slug)")),
+    responses((status = 204, description = "deleted with its schedules, rows and frame files"),
+        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    let id = path_id(&id)?;
+    registry::delete(&state, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,222 @@
+//! The API's one error type. Every handler returns `Result<_, ApiError>`; [`ApiError::status`] is
+//! the one place that maps a kind of failure to an HTTP status (DESIGN.md §5), and
+//! `IntoResponse` the one place that writes the `{"error", "code"}` body.
+//!
+//! A 5xx of our own (a database failure, a bug) is logged with its details on the server; the
+//! client gets a generic sentence. Camera failures (502/504) carry their masked, precise message
+//! because it is what the operator needs to fix the camera.
+
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+
+use crate::camera::spec::FieldError;
+use crate::capture::CaptureError;
+use crate::db::DbError;
+use crate::models::ErrorBody;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// A field of the body or path is invalid (422).
+    #[error("{0}")]
+    Invalid(FieldError),
+    /// The request cannot be read at all (400).
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    TooLarge(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
+    #[error("{0}")]
+    Capture(#[from] CaptureError),
+    #[error("internal error: {0:#}")]
+    Internal(anyhow::Error),
+}
+
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Capture(e) => match e {
+                CaptureError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+                CaptureError::NoSource(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                _ => StatusCode::BAD_GATEWAY,
+            },
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    pub fn code(&self) -> &'static str {
+        match self {
+            ApiError::Invalid(_) => "invalid_field",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::NotFound(_) => "not_found",
+            ApiError::MethodNotAllowed(_) => "method_not_allowed",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::TooLarge(_) => "too_large",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Capture(e) => e.code(),
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError::Invalid(FieldError {
+            field,
+            message: message.into(),
+        })
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let (error, field) = match &self {
+            ApiError::Internal(e) => {
+                tracing::error!(error = %format!("{e:#}"), "request failed");
+                (
+                    "Heldar hit an internal error; the details are in its log.".to_string(),
+                    None,
+                )
+            }
+            ApiError::Invalid(f) => (f.message.clone(), Some(f.field.to_string())),
+            other => (other.to_string(), None),
+        };
+        let body = ErrorBody {
+            error,
+            code: self.code().to_string(),
+            field,
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+impl From<FieldError> for ApiError {
+    fn from(e: FieldError) -> Self {
+        ApiError::Invalid(e)
+    }
+}
+
+impl From<DbError> for ApiError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Conflict(m) => ApiError::Conflict(m),
+            other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<JsonRejection> for ApiError {
+    fn from(r: JsonRejection) -> Self {
+        match r {
+            JsonRejection::JsonDataError(e) => data_error(&e.body_text()),
+            JsonRejection::JsonSyntaxError(e) => ApiError::BadRequest(format!(
+                "the body is not valid JSON: {}",
+                strip_prefix(&e.body_text())
+            )),
+            JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
+                "send the body as JSON with the header Content-Type: application/json".into(),
+            ),
+            other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                ApiError::TooLarge("the request body is too large (the limit is 64 KiB)".into())
+            }
+            other => {
+                ApiError::BadRequest(format!("the body cannot be read: {}", other.body_text()))
+            }
+        }
+    }
+}
+
+/// Valid JSON with the wrong shape (unknown field, wrong type): 422 with serde's sentence, naming
+/// the field when serde does.
+fn data_error(text: &str) -> ApiError {
+    {
+        let msg = strip_prefix(text);
+        let field = ["unknown field `", "missing field `"]
+            .iter()
+            .find_map(|p| msg.split_once(p).and_then(|(_, rest)| rest.split_once('`')))
+            .map(|(f, _)| f.to_string());
+        let field: &'static str = match field.as_deref() {
+            Some(f) => known_field(f),
+            None => msg
+                .split_once(": ")
+                .map_or("body", |(path, _)| known_field(path)),
+        };
+        ApiError::invalid(field, format!("the body does not fit: {msg}"))
+    }
+}
+
+/// Field names are `&'static str`; map the ones we know, anything else is "body".
+fn known_field(name: &str) -> &'static str {
+    const FIELDS: &[&str] = &[
+        "id",
+        "name",
+        "vendor",
+        "address",
+        "rtsp_port",
+        "http_port",
+        "username",
+        "password",
+        "main_stream_url",
+        "sub_stream_url",
+        "snapshot_url",
+        "snapshot_source",
+        "interval_seconds",
+        "enabled",
+    ];
+    FIELDS
+        .iter()
+        .find(|f| **f == name)
+        .copied()
+        .unwrap_or("body")
+}
+
+fn strip_prefix(text: &str) -> String {
+    for p in [
+        "Failed to deserialize the JSON body into the target type: ",
+        "Failed to parse the request body as JSON: ",
+    ] {
+        if let Some(rest) = text.strip_prefix(p) {
+            return rest.to_string();
+        }
+    }
+    text.to_string()
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(r: PathRejection) -> Self {
+        ApiError::BadRequest(format!("the URL path cannot be read: {}", r.body_text()))
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(r: QueryRejection) -> Self {
+        ApiError::BadRequest(format!(
+            "the query string cannot be read: {}",
+            r.body_text()
+        ))
+    }
+}
+
+/// `axum::Json` whose rejections are [`ApiError`]s.
+#[derive(axum::extract::FromRequest)]
+#[from_request(via(axum::Json), rejection(ApiError))]
+pub struct ApiJson<T>(pub T);
+
+/// `axum::extract::Path` whose rejections are [`ApiError`]s.
+#[derive(axum::extract::FromRequestParts)]
+#[from_request(via(axum::extract::Path), rejection(ApiError))]
+pub struct ApiPath<T>(pub T);

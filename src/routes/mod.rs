@@ -1,0 +1,51 @@
+//! The HTTP API (DESIGN.md §5). Handlers are thin: parse the request into typed values, call the
+//! registry / capture / db, and map typed errors through [`error::ApiError`]. No handler builds an
+//! error response by hand and no SQL lives here.
+
+pub mod cameras;
+pub mod error;
+pub mod health;
+pub mod openapi;
+pub mod snapshot;
+
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use axum::Router;
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+use error::ApiError;
+
+/// Largest request body accepted (camera bodies are a few hundred bytes).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/cameras", get(cameras::list).post(cameras::create))
+        .route(
+            "/cameras/{id}",
+            get(cameras::get_one)
+                .patch(cameras::patch)
+                .delete(cameras::delete),
+        )
+        .route("/cameras/{id}/snapshot", get(snapshot::live))
+        .route("/health", get(health::health))
+        .route("/openapi.json", get(openapi::document));
+    Router::new()
+        .nest("/api/v1", api)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::NotFound(
+        "no such route; the API lives under /api/v1 (see /api/v1/openapi.json)".into(),
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed("this route does not support that method".into())
+}

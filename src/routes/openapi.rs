@@ -1,0 +1,38 @@
+//! `GET /api/v1/openapi.json`, generated from the handlers' annotations (utoipa), so the document
+//! cannot drift from the routes.
+
+use axum::Json;
+use utoipa::OpenApi;
+
+use crate::models;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Heldar", description = "Snapshot kernel for IP cameras"),
+    paths(
+        super::cameras::list,
+        super::cameras::create,
+        super::cameras::get_one,
+        super::cameras::patch,
+        super::cameras::delete,
+        super::snapshot::live,
+        super::health::health,
+    ),
+    components(schemas(
+        models::CameraView,
+        models::CameraCreate,
+        models::CameraPatch,
+        models::CameraStatus,
+        models::CameraState,
+        models::Vendor,
+        models::SnapshotSource,
+        models::EffectiveUrls,
+        models::ErrorBody,
+        super::health::Health,
+    ))
+)]
+pub struct ApiDoc;
+
+pub async fn document() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}

@@ -1,0 +1,86 @@
+//! The built-in demo camera (`heldar serve --demo`): a fake camera serving a moving test pattern
+//! with the time on it over real loopback HTTP, registered as camera `demo`, so a newcomer with no
+//! camera sees live frames at once.
+//!
+//! It runs as a supervised service. Each run binds a fresh port and points the `demo` camera's
+//! snapshot URL at it; a camera named `demo` that the operator made themselves (anything but our
+//! loopback URL) is left alone with a warning.
+
+use chrono::Utc;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::AppState;
+use crate::camera::spec::CameraSpec;
+use crate::db;
+use crate::fakecam::{FakeAuth, FakeCamera, FrameSupply};
+use crate::models::{CameraCreate, CameraId, CameraPatch};
+
+pub const DEMO_CAMERA_ID: &str = "demo";
+const DEMO_NAME: &str = "Demo camera";
+
+/// One run of the demo camera: serve until `token` is cancelled.
+pub async fn run(state: AppState, token: CancellationToken) -> anyhow::Result<()> {
+    let cam = FakeCamera::start(
+        FakeAuth::None,
+        FrameSupply::Pattern {
+            width: 640,
+            height: 360,
+            label: "heldar demo".into(),
+        },
+    )
+    .await?;
+    register(&state, &cam.snapshot_url()).await?;
+    tracing::info!(camera = DEMO_CAMERA_ID, url = %cam.snapshot_url(), "demo camera is serving");
+    token.cancelled().await;
+    cam.stop().await;
+    Ok(())
+}
+
+/// Create the `demo` camera, or repoint ours at this run's port.
+async fn register(state: &AppState, url: &str) -> anyhow::Result<()> {
+    let id = CameraId::parse(DEMO_CAMERA_ID).expect("a valid slug");
+    let now = Utc::now();
+    match db::cameras::get(&state.db, &id).await? {
+        None => {
+            let spec = CameraSpec::from_create(CameraCreate {
+                id: DEMO_CAMERA_ID.into(),
+                name: Some(DEMO_NAME.into()),
+                vendor: Some("generic".into()),
+                address: None,
+                rtsp_port: None,
+                http_port: None,
+                username: None,
+                password: None,
+                main_stream_url: None,
+                sub_stream_url: None,
+                snapshot_url: Some(url.into()),
+                snapshot_source: Some("http".into()),
+            })?;
+            match db::cameras::insert(&state.db, &spec, now).await {
+                Ok(_) | Err(db::DbError::Conflict(_)) => {}
+                Err(e) => return Err(e.into()),
+            }
+        }
+        Some((camera, _)) => {
+            let ours = camera.snapshot_url.as_deref().is_some_and(|u| {
+                u.starts_with("http://127.0.0.1:") && u.ends_with("/snapshot.jpg")
+            });
+            if !ours {
+                tracing::warn!(
+                    camera = DEMO_CAMERA_ID,
+                    "a camera named `demo` exists and is not the demo camera; leaving it alone"
+                );
+                return Ok(());
+            }
+            let spec = CameraSpec::from_patch(
+                &camera,
+                CameraPatch {
+                    snapshot_url: Some(Some(url.into())),
+                    ..CameraPatch::default()
+                },
+            )?;
+            db::cameras::update(&state.db, &spec, now).await?;
+        }
+    }
+    Ok(())
+}
