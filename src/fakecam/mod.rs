@@ -70,6 +70,8 @@ struct Inner {
     nonce: String,
     hits: AtomicU64,
     auth_rejections: AtomicU64,
+    in_flight: AtomicU64,
+    max_in_flight: AtomicU64,
     token: CancellationToken,
 }
 
@@ -104,6 +106,8 @@ impl FakeCamera {
             nonce: format!("{:032x}", rand::random::<u128>()),
             hits: AtomicU64::new(0),
             auth_rejections: AtomicU64::new(0),
+            in_flight: AtomicU64::new(0),
+            max_in_flight: AtomicU64::new(0),
             token: token.clone(),
         });
         let app = axum::Router::new()
@@ -147,6 +151,11 @@ impl FakeCamera {
         self.inner.auth_rejections.load(Ordering::Relaxed)
     }
 
+    /// The most requests this camera was serving at one moment.
+    pub fn max_in_flight(&self) -> u64 {
+        self.inner.max_in_flight.load(Ordering::Relaxed)
+    }
+
     /// Stop serving and wait until the listener is closed.
     pub async fn stop(mut self) {
         self.inner.token.cancel();
@@ -169,6 +178,7 @@ async fn handle(
     headers: HeaderMap,
 ) -> Response {
     cam.hits.fetch_add(1, Ordering::Relaxed);
+    let _in_flight = InFlight::enter(&cam);
     if let Some(challenge) = check_auth(&cam, &method, &uri, &headers) {
         cam.auth_rejections.fetch_add(1, Ordering::Relaxed);
         return challenge;
@@ -218,17 +228,26 @@ async fn handle(
         Behavior::CutOff => {
             let f = frame();
             let half = f.slice(..f.len() / 2);
-            let chunks: Vec<Result<Bytes, std::io::Error>> = vec![
-                Ok(half),
-                Err(std::io::Error::new(
-                    std::io::ErrorKind::ConnectionReset,
-                    "cut off",
-                )),
-            ];
+            // Send the headers and half the body, give the client time to read them, then fail
+            // the body so the connection drops mid-transfer.
+            let chunks = futures_util::stream::unfold(0u8, move |step| {
+                let half = half.clone();
+                async move {
+                    match step {
+                        0 => Some((Ok(half), 1)),
+                        1 => {
+                            tokio::time::sleep(Duration::from_millis(50)).await;
+                            let cut = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut off");
+                            Some((Err(cut), 2))
+                        }
+                        _ => None,
+                    }
+                }
+            });
             Response::builder()
                 .header(header::CONTENT_TYPE, "image/jpeg")
                 .header(header::CONTENT_LENGTH, f.len())
-                .body(Body::from_stream(futures_util::stream::iter(chunks)))
+                .body(Body::from_stream(chunks))
                 .expect("valid response")
         }
         Behavior::Oversized(n) => {
@@ -246,6 +265,23 @@ async fn handle(
                 .body(Body::from_stream(stream))
                 .expect("valid response")
         }
+    }
+}
+
+/// Counts a request as in flight until it is answered or dropped.
+struct InFlight<'a>(&'a Inner);
+
+impl<'a> InFlight<'a> {
+    fn enter(cam: &'a Inner) -> InFlight<'a> {
+        let now = cam.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+        cam.max_in_flight.fetch_max(now, Ordering::SeqCst);
+        InFlight(cam)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::SeqCst);
     }
 }
 

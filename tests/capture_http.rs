@@ -1,0 +1,181 @@
+//! Live capture over HTTP from in-process fake cameras speaking real HTTP (Basic and Digest auth),
+//! and every failure mode of DESIGN.md §6 mapped to its status and code.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::{error_of, spawn_app, spawn_app_with, TestApp};
+use heldar::app::BuildOptions;
+use heldar::capture::jpeg;
+use heldar::fakecam::{pattern, Behavior, FakeAuth, FakeCamera, FrameSupply};
+use serde_json::{json, Value};
+
+fn frame() -> FrameSupply {
+    FrameSupply::Static(Bytes::from(pattern::solid_jpeg(320, 240, [10, 120, 200])))
+}
+
+async fn camera(app: &TestApp, id: &str, cam: &FakeCamera, creds: Option<(&str, &str)>) {
+    let mut body = json!({"id": id, "snapshot_url": cam.snapshot_url()});
+    if let Some((u, p)) = creds {
+        body["username"] = json!(u);
+        body["password"] = json!(p);
+    }
+    app.create_camera(body).await;
+}
+
+async fn status_of(app: &TestApp, id: &str) -> Value {
+    let v: Value = app.get(&format!("/api/v1/cameras/{id}")).await.json().await.unwrap();
+    v["status"].clone()
+}
+
+#[tokio::test]
+async fn live_capture_with_basic_and_digest_auth_returns_the_cameras_jpeg() {
+    let app = spawn_app().await;
+    let basic = FakeCamera::start(FakeAuth::Basic { user: "admin".into(), pass: "b4sic!".into() }, frame())
+        .await
+        .unwrap();
+    let digest = FakeCamera::start(FakeAuth::Digest { user: "admin".into(), pass: "d1gest:pw".into() }, frame())
+        .await
+        .unwrap();
+    camera(&app, "basic", &basic, Some(("admin", "b4sic!"))).await;
+    camera(&app, "digest", &digest, Some(("admin", "d1gest:pw"))).await;
+    for id in ["basic", "digest"] {
+        let resp = app.get(&format!("/api/v1/cameras/{id}/snapshot")).await;
+        assert_eq!(resp.status(), 200, "{id}");
+        assert_eq!(resp.headers()["content-type"], "image/jpeg");
+        assert_eq!(resp.headers()["x-heldar-width"], "320");
+        let body = resp.bytes().await.unwrap();
+        assert_eq!(jpeg::validate(&body), Ok((320, 240)), "{id}");
+        let st = status_of(&app, id).await;
+        assert_eq!(st["state"], "online", "{id}: {st}");
+        assert!(st["last_success_at"].is_string());
+        assert_eq!(st["consecutive_failures"], 0);
+    }
+    // The challenge round trip: one 401, then the authorised request.
+    assert_eq!(digest.auth_rejections(), 1);
+    assert_eq!(digest.hits(), 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn credentials_in_the_snapshot_url_are_used_too() {
+    let app = spawn_app().await;
+    let cam = FakeCamera::start(FakeAuth::Digest { user: "viewer".into(), pass: "p@ss word".into() }, frame())
+        .await
+        .unwrap();
+    let url = cam.snapshot_url().replace("http://", "http://viewer:p%40ss%20word@");
+    app.create_camera(json!({"id": "inurl", "snapshot_url": url})).await;
+    let resp = app.get("/api/v1/cameras/inurl/snapshot").await;
+    assert_eq!(resp.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_or_missing_credentials_are_auth_failed() {
+    let app = spawn_app().await;
+    let cam = FakeCamera::start(FakeAuth::Digest { user: "admin".into(), pass: "right".into() }, frame())
+        .await
+        .unwrap();
+    camera(&app, "wrongpw", &cam, Some(("admin", "wrong-one"))).await;
+    camera(&app, "nocreds", &cam, None).await;
+    for id in ["wrongpw", "nocreds"] {
+        let (status, body) = error_of(app.get(&format!("/api/v1/cameras/{id}/snapshot")).await).await;
+        assert_eq!((status, body["code"].as_str()), (502, Some("auth_failed")), "{id}: {body}");
+        assert!(!body["error"].as_str().unwrap().contains("wrong-one"));
+        let st = status_of(&app, id).await;
+        assert_eq!(st["state"], "auth_failed", "{st}");
+        assert_eq!(st["consecutive_failures"], 1);
+    }
+    // Editing the credentials clears the auth_failed state, and the right ones work.
+    let v: Value = app
+        .patch_json("/api/v1/cameras/wrongpw", &json!({"password": "right"}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["status"]["state"], "unknown");
+    assert_eq!(app.get("/api/v1/cameras/wrongpw/snapshot").await.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn each_camera_failure_has_its_status_and_code() {
+    let app = spawn_app_with(|c| c.capture_max_bytes = 256 * 1024, BuildOptions::default()).await;
+    let cases = [
+        (Behavior::Hang, 504, "timeout"),
+        (Behavior::Status(500), 502, "bad_response"),
+        (Behavior::Status(404), 502, "bad_response"),
+        (Behavior::Garbage, 502, "bad_response"),
+        (Behavior::Truncated, 502, "bad_response"),
+        (Behavior::CutOff, 502, "bad_response"),
+        (Behavior::Oversized(4 * 1024 * 1024), 502, "bad_response"),
+    ];
+    let mut cams = Vec::new();
+    for (i, (behavior, want_status, want_code)) in cases.into_iter().enumerate() {
+        let cam = FakeCamera::start(FakeAuth::None, frame()).await.unwrap();
+        cam.set_behavior(behavior.clone());
+        let id = format!("bad{i}");
+        camera(&app, &id, &cam, None).await;
+        let started = std::time::Instant::now();
+        let (status, body) = error_of(app.get(&format!("/api/v1/cameras/{id}/snapshot")).await).await;
+        assert_eq!(status, want_status, "{behavior:?}: {body}");
+        assert_eq!(body["code"], want_code, "{behavior:?}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(&id), "names the camera: {body}");
+        // The deadline is 2 s: nothing may wait much past it.
+        assert!(started.elapsed() < Duration::from_secs(10), "{behavior:?}");
+        let st = status_of(&app, &id).await;
+        assert_eq!(st["state"], "failing", "{behavior:?}: {st}");
+        assert_eq!(st["last_error"], body["error"], "{behavior:?}");
+        cams.push(cam);
+    }
+
+    // A refused connection: bind a port, then close it.
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    app.create_camera(json!({"id": "refused", "snapshot_url": format!("http://127.0.0.1:{port}/x.jpg")}))
+        .await;
+    let (status, body) = error_of(app.get("/api/v1/cameras/refused/snapshot").await).await;
+    assert_eq!((status, body["code"].as_str()), (502, Some("unreachable")), "{body}");
+
+    // A slow camera within the deadline is fine, and a failing camera recovers.
+    cams[0].set_behavior(Behavior::Delay(Duration::from_millis(300)));
+    assert_eq!(app.get("/api/v1/cameras/bad0/snapshot").await.status(), 200);
+    assert_eq!(status_of(&app, "bad0").await["state"], "online");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn one_capture_per_camera_is_in_flight_and_one_broken_camera_does_not_slow_another() {
+    let app = spawn_app().await;
+    let slow = FakeCamera::start(FakeAuth::None, frame()).await.unwrap();
+    slow.set_behavior(Behavior::Delay(Duration::from_millis(200)));
+    let hung = FakeCamera::start(FakeAuth::None, frame()).await.unwrap();
+    hung.set_behavior(Behavior::Hang);
+    let fine = FakeCamera::start(FakeAuth::None, frame()).await.unwrap();
+    camera(&app, "slow", &slow, None).await;
+    camera(&app, "hung", &hung, None).await;
+    camera(&app, "fine", &fine, None).await;
+
+    let slow_reqs = (0..4).map(|_| app.get("/api/v1/cameras/slow/snapshot"));
+    let hung_req = app.get("/api/v1/cameras/hung/snapshot");
+    let fine_req = async {
+        let t = std::time::Instant::now();
+        let r = app.get("/api/v1/cameras/fine/snapshot").await;
+        (r.status(), t.elapsed())
+    };
+    let (slow_results, hung_resp, (fine_status, fine_took)) =
+        tokio::join!(futures_util::future::join_all(slow_reqs), hung_req, fine_req);
+    for r in slow_results {
+        assert_eq!(r.status(), 200);
+    }
+    assert_eq!(slow.max_in_flight(), 1, "captures of one camera never overlap");
+    assert_eq!(slow.hits(), 4);
+    assert_eq!(hung_resp.status(), 504);
+    assert_eq!(fine_status, 200);
+    assert!(fine_took < Duration::from_millis(1500), "the healthy camera waited {fine_took:?} on the hung one");
+    app.stop().await;
+}

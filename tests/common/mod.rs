@@ -1,0 +1,101 @@
+//! Shared test harness: the real application on an ephemeral port with a temp data dir.
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::time::Duration;
+
+use heldar::app::{AppState, Application, BuildOptions};
+use heldar::config::Config;
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub shutdown: CancellationToken,
+    pub server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    pub dir: tempfile::TempDir,
+}
+
+/// Settings for tests: everything under a temp dir, port 0, a short capture deadline, no disk
+/// floor (CI disks can be small).
+pub fn test_config(dir: &std::path::Path) -> Config {
+    let mut c = Config::defaults_in(dir);
+    c.api_port = 0;
+    c.capture_timeout = Duration::from_secs(2);
+    c.min_free_disk_bytes = 0;
+    c
+}
+
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with(|_| {}, BuildOptions::default()).await
+}
+
+pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config), opts: BuildOptions) -> TestApp {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut config = test_config(dir.path());
+    tweak(&mut config);
+    let shutdown = CancellationToken::new();
+    let app = Application::build(config, opts, shutdown.clone())
+        .await
+        .expect("the app builds");
+    let base = format!("http://127.0.0.1:{}", app.port());
+    let state = app.state().clone();
+    let server = tokio::spawn(app.run_until_stopped());
+    TestApp {
+        base,
+        client: reqwest::Client::new(),
+        state,
+        shutdown,
+        server,
+        dir,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("request")
+    }
+
+    pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client.post(self.url(path)).json(body).send().await.expect("request")
+    }
+
+    pub async fn patch_json(&self, path: &str, body: &Value) -> reqwest::Response {
+        self.client.patch(self.url(path)).json(body).send().await.expect("request")
+    }
+
+    pub async fn delete(&self, path: &str) -> reqwest::Response {
+        self.client.delete(self.url(path)).send().await.expect("request")
+    }
+
+    /// POST a camera and insist it was created.
+    pub async fn create_camera(&self, body: Value) -> Value {
+        let resp = self.post_json("/api/v1/cameras", &body).await;
+        let status = resp.status();
+        let json: Value = resp.json().await.expect("json body");
+        assert_eq!(status, 201, "creating {body}: {json}");
+        json
+    }
+
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        let r = tokio::time::timeout(Duration::from_secs(30), self.server)
+            .await
+            .expect("the server stops within 30 s");
+        r.expect("server task").expect("server ran cleanly");
+    }
+}
+
+/// Status, and the JSON error body, of a failed request.
+pub async fn error_of(resp: reqwest::Response) -> (u16, Value) {
+    let status = resp.status().as_u16();
+    let body: Value = resp.json().await.expect("error bodies are JSON");
+    assert!(body["error"].as_str().is_some_and(|s| s.len() > 10), "{body}");
+    assert!(body["code"].as_str().is_some(), "{body}");
+    (status, body)
+}
