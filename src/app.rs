@@ -68,9 +68,10 @@ impl Application {
         };
         let supervisor = Supervisor::new(shutdown);
         if opts.demo {
+            let mut first = Some(demo_camera::start(&state).await?);
             let s = state.clone();
             supervisor.spawn_supervised("demo_camera", move |token| {
-                demo_camera::run(s.clone(), token)
+                demo_camera::run(s.clone(), first.take(), token)
             });
         }
         let bind = SocketAddr::new(state.config.api_host, state.config.api_port);

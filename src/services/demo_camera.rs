@@ -18,8 +18,9 @@ use crate::models::{CameraCreate, CameraId, CameraPatch};
 pub const DEMO_CAMERA_ID: &str = "demo";
 const DEMO_NAME: &str = "Demo camera";
 
-/// One run of the demo camera: serve until `token` is cancelled.
-pub async fn run(state: AppState, token: CancellationToken) -> anyhow::Result<()> {
+/// Start the demo camera and register it. `heldar serve` calls this before it starts listening,
+/// so the very first request already finds the camera.
+pub async fn start(state: &AppState) -> anyhow::Result<FakeCamera> {
     let cam = FakeCamera::start(
         FakeAuth::None,
         FrameSupply::Pattern {
@@ -29,8 +30,18 @@ pub async fn run(state: AppState, token: CancellationToken) -> anyhow::Result<()
         },
     )
     .await?;
-    register(&state, &cam.snapshot_url()).await?;
+    register(state, &cam.snapshot_url()).await?;
     tracing::info!(camera = DEMO_CAMERA_ID, url = %cam.snapshot_url(), "demo camera is serving");
+    Ok(cam)
+}
+
+/// One supervised run: serve `started` (or a fresh camera, after a restart) until `token` is
+/// cancelled.
+pub async fn run(state: AppState, started: Option<FakeCamera>, token: CancellationToken) -> anyhow::Result<()> {
+    let cam = match started {
+        Some(cam) => cam,
+        None => start(&state).await?,
+    };
     token.cancelled().await;
     cam.stop().await;
     Ok(())

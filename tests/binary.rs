@@ -1,0 +1,213 @@
+//! The real `heldar` binary, as an operator runs it: bad settings stop it with one line; `serve
+//! --demo` serves live frames; secrets never reach a response or a log line; SIGTERM exits 0.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::{mpsc, Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use bytes::Bytes;
+use heldar::capture::jpeg;
+use heldar::fakecam::{pattern, FakeAuth, FakeCamera, FrameSupply};
+use serde_json::json;
+
+fn heldar(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_heldar"));
+    // Run in a temp dir so no developer `.env` is read, and scrub inherited HELDAR_* settings.
+    cmd.current_dir(dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HELDAR_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("HELDAR_DATA_DIR", dir.join("data"));
+    cmd
+}
+
+#[test]
+fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
+    let dir = tempfile::tempdir().unwrap();
+    for (var, value, allowed) in [
+        ("HELDAR_API_PORT", "eighty", "port number"),
+        ("HELDAR_SNAPSHOT_SCHEDULER_ENABLED", "sometimes", "true or false"),
+        ("HELDAR_CAPTURE_TIMEOUT_S", "1.5", "whole number"),
+        ("HELDAR_API_HOST", "0.0.0.0", "HELDAR_API_TOKEN"),
+    ] {
+        let out = heldar(dir.path())
+            .args(["serve"])
+            .env(var, value)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{var}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        let lines: Vec<&str> = err.lines().collect();
+        assert_eq!(lines.len(), 1, "{var}: {err}");
+        assert!(lines[0].contains(&format!("{var}=\"{value}\"")), "{err}");
+        assert!(lines[0].contains(allowed), "{err}");
+    }
+    // An unwritable data directory names its variable too.
+    std::fs::write(dir.path().join("file"), b"x").unwrap();
+    let out = heldar(dir.path())
+        .args(["serve", "--api-port", "0"])
+        .env("HELDAR_DATA_DIR", dir.path().join("file").join("data"))
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HELDAR_DATA_DIR"));
+}
+
+#[test]
+fn serve_help_lists_every_variable_with_its_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = heldar(dir.path()).args(["serve", "--help"]).output().unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    for var in [
+        "HELDAR_DATA_DIR", "HELDAR_SNAPSHOTS_DIR", "HELDAR_DATABASE_URL", "HELDAR_API_HOST",
+        "HELDAR_API_PORT", "HELDAR_FFMPEG_BIN", "HELDAR_SNAPSHOT_SCHEDULER_ENABLED",
+        "HELDAR_SNAPSHOT_SCHEDULER_INTERVAL_S", "HELDAR_SNAPSHOT_RETENTION_HOURS",
+        "HELDAR_RETENTION_INTERVAL_S", "HELDAR_SNAPSHOT_MAX_GB", "HELDAR_MIN_FREE_DISK_GB",
+        "HELDAR_CAPTURE_TIMEOUT_S", "HELDAR_CAPTURE_CONCURRENCY", "HELDAR_FFMPEG_CONCURRENCY",
+        "HELDAR_API_TOKEN", "HELDAR_SECRET_KEY_FILE", "HELDAR_LOG",
+    ] {
+        assert!(help.contains(var), "{var} missing from serve --help");
+    }
+    assert!(help.contains("[default: 8000]"));
+    assert!(help.contains("--demo"));
+}
+
+/// A running `heldar serve` whose log lines are collected.
+struct Server {
+    child: Child,
+    base: String,
+    logs: Arc<Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(dir: &std::path::Path) -> Server {
+        let mut child = heldar(dir)
+            .args(["serve", "--demo"])
+            .env("HELDAR_API_PORT", "0")
+            .env("HELDAR_LOG", "debug")
+            .env("HELDAR_MIN_FREE_DISK_GB", "0")
+            .env("HELDAR_CAPTURE_TIMEOUT_S", "3")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let l = logs.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listening on http://").nth(1) {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+                l.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(30))
+            .unwrap_or_else(|_| panic!("no `listening on` line; logs: {:?}", logs.lock().unwrap()));
+        Server {
+            child,
+            base: format!("http://{addr}"),
+            logs,
+            reader: Some(reader),
+        }
+    }
+
+    /// SIGTERM, then the exit status and every log line.
+    fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(Instant::now() < deadline, "heldar did not exit after SIGTERM");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.reader.take().unwrap().join().unwrap();
+        let logs = self.logs.lock().unwrap().clone();
+        (status, logs)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_serves_live_frames_secrets_stay_secret_and_sigterm_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let client = reqwest::Client::new();
+    let url = |p: &str| format!("{}{p}", server.base);
+    let mut seen = Vec::<String>::new();
+
+    // The demo camera is registered and gives a real 640×360 JPEG.
+    let demo = client.get(url("/api/v1/cameras/demo/snapshot")).send().await.unwrap();
+    assert_eq!(demo.status(), 200);
+    let jpg = demo.bytes().await.unwrap();
+    assert_eq!(jpeg::validate(&jpg), Ok((640, 360)));
+
+    // A full credential scenario with a distinctive password.
+    let secret = "Tr0ub4dor&3-horse";
+    let cam = FakeCamera::start(
+        FakeAuth::Digest { user: "admin".into(), pass: secret.into() },
+        FrameSupply::Static(Bytes::from(pattern::solid_jpeg(64, 48, [1, 2, 3]))),
+    )
+    .await
+    .unwrap();
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    let bodies = [
+        json!({"id": "door", "snapshot_url": cam.snapshot_url(), "username": "admin", "password": secret}),
+        json!({"id": "door-wrong", "snapshot_url": cam.snapshot_url(), "username": "admin", "password": format!("{secret}x")}),
+        json!({"id": "door-rtsp", "main_stream_url": format!("rtsp://admin:{encoded}@127.0.0.1:{closed_port}/live"), "snapshot_source": "rtsp"}),
+        json!({"id": "door-reolink", "vendor": "reolink", "address": "127.0.0.1", "http_port": closed_port, "username": "admin", "password": secret}),
+    ];
+    for body in &bodies {
+        let r = client.post(url("/api/v1/cameras")).json(body).send().await.unwrap();
+        assert_eq!(r.status(), 201);
+        seen.push(r.text().await.unwrap());
+    }
+    let ok = client.get(url("/api/v1/cameras/door/snapshot")).send().await.unwrap();
+    assert_eq!(ok.status(), 200);
+    for id in ["door-wrong", "door-rtsp", "door-reolink"] {
+        let r = client.get(url(&format!("/api/v1/cameras/{id}/snapshot"))).send().await.unwrap();
+        assert!(r.status().is_server_error(), "{id}");
+        seen.push(r.text().await.unwrap());
+    }
+    for path in ["/api/v1/cameras", "/api/v1/cameras/door", "/api/v1/cameras/door-rtsp"] {
+        seen.push(client.get(url(path)).send().await.unwrap().text().await.unwrap());
+    }
+    let patched = client
+        .patch(url("/api/v1/cameras/door"))
+        .json(&json!({"password": format!("{secret}-2")}))
+        .send()
+        .await
+        .unwrap();
+    seen.push(patched.text().await.unwrap());
+
+    let (status, logs) = server.stop();
+    assert!(status.success(), "exit status {status:?}; logs: {logs:?}");
+    assert!(logs.iter().any(|l| l.contains("shutdown complete")), "{logs:?}");
+    assert!(logs.iter().any(|l| l.contains("capture failed")), "the failures were logged");
+
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let forms = [
+        secret.to_string(),
+        encoded.clone(),
+        b64.encode(secret),
+        b64.encode(format!("admin:{secret}")),
+    ];
+    for text in seen.iter().chain(logs.iter()) {
+        for form in &forms {
+            assert!(!text.contains(form.as_str()), "secret form {form:?} leaked in: {text}");
+        }
+    }
+}
