@@ -30,7 +30,11 @@ fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
     let dir = tempfile::tempdir().unwrap();
     for (var, value, allowed) in [
         ("HELDAR_API_PORT", "eighty", "port number"),
-        ("HELDAR_SNAPSHOT_SCHEDULER_ENABLED", "sometimes", "true or false"),
+        (
+            "HELDAR_SNAPSHOT_SCHEDULER_ENABLED",
+            "sometimes",
+            "true or false",
+        ),
         ("HELDAR_CAPTURE_TIMEOUT_S", "1.5", "whole number"),
         ("HELDAR_API_HOST", "0.0.0.0", "HELDAR_API_TOKEN"),
     ] {
@@ -62,15 +66,30 @@ fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
 #[test]
 fn serve_help_lists_every_variable_with_its_default() {
     let dir = tempfile::tempdir().unwrap();
-    let out = heldar(dir.path()).args(["serve", "--help"]).output().unwrap();
+    let out = heldar(dir.path())
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
     for var in [
-        "HELDAR_DATA_DIR", "HELDAR_SNAPSHOTS_DIR", "HELDAR_DATABASE_URL", "HELDAR_API_HOST",
-        "HELDAR_API_PORT", "HELDAR_FFMPEG_BIN", "HELDAR_SNAPSHOT_SCHEDULER_ENABLED",
-        "HELDAR_SNAPSHOT_SCHEDULER_INTERVAL_S", "HELDAR_SNAPSHOT_RETENTION_HOURS",
-        "HELDAR_RETENTION_INTERVAL_S", "HELDAR_SNAPSHOT_MAX_GB", "HELDAR_MIN_FREE_DISK_GB",
-        "HELDAR_CAPTURE_TIMEOUT_S", "HELDAR_CAPTURE_CONCURRENCY", "HELDAR_FFMPEG_CONCURRENCY",
-        "HELDAR_API_TOKEN", "HELDAR_SECRET_KEY_FILE", "HELDAR_LOG",
+        "HELDAR_DATA_DIR",
+        "HELDAR_SNAPSHOTS_DIR",
+        "HELDAR_DATABASE_URL",
+        "HELDAR_API_HOST",
+        "HELDAR_API_PORT",
+        "HELDAR_FFMPEG_BIN",
+        "HELDAR_SNAPSHOT_SCHEDULER_ENABLED",
+        "HELDAR_SNAPSHOT_SCHEDULER_INTERVAL_S",
+        "HELDAR_SNAPSHOT_RETENTION_HOURS",
+        "HELDAR_RETENTION_INTERVAL_S",
+        "HELDAR_SNAPSHOT_MAX_GB",
+        "HELDAR_MIN_FREE_DISK_GB",
+        "HELDAR_CAPTURE_TIMEOUT_S",
+        "HELDAR_CAPTURE_CONCURRENCY",
+        "HELDAR_FFMPEG_CONCURRENCY",
+        "HELDAR_API_TOKEN",
+        "HELDAR_SECRET_KEY_FILE",
+        "HELDAR_LOG",
     ] {
         assert!(help.contains(var), "{var} missing from serve --help");
     }
@@ -131,7 +150,10 @@ impl Server {
             if let Some(s) = self.child.try_wait().unwrap() {
                 break s;
             }
-            assert!(Instant::now() < deadline, "heldar did not exit after SIGTERM");
+            assert!(
+                Instant::now() < deadline,
+                "heldar did not exit after SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         self.reader.take().unwrap().join().unwrap();
@@ -149,7 +171,11 @@ async fn demo_serves_live_frames_secrets_stay_secret_and_sigterm_exits_cleanly()
     let mut seen = Vec::<String>::new();
 
     // The demo camera is registered and gives a real 640×360 JPEG.
-    let demo = client.get(url("/api/v1/cameras/demo/snapshot")).send().await.unwrap();
+    let demo = client
+        .get(url("/api/v1/cameras/demo/snapshot"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(demo.status(), 200);
     let jpg = demo.bytes().await.unwrap();
     assert_eq!(jpeg::validate(&jpg), Ok((640, 360)));
@@ -157,12 +183,19 @@ async fn demo_serves_live_frames_secrets_stay_secret_and_sigterm_exits_cleanly()
     // A full credential scenario with a distinctive password.
     let secret = "Tr0ub4dor&3-horse";
     let cam = FakeCamera::start(
-        FakeAuth::Digest { user: "admin".into(), pass: secret.into() },
+        FakeAuth::Digest {
+            user: "admin".into(),
+            pass: secret.into(),
+        },
         FrameSupply::Static(Bytes::from(pattern::solid_jpeg(64, 48, [1, 2, 3]))),
     )
     .await
     .unwrap();
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
     let bodies = [
         json!({"id": "door", "snapshot_url": cam.snapshot_url(), "username": "admin", "password": secret}),
@@ -171,19 +204,45 @@ async fn demo_serves_live_frames_secrets_stay_secret_and_sigterm_exits_cleanly()
         json!({"id": "door-reolink", "vendor": "reolink", "address": "127.0.0.1", "http_port": closed_port, "username": "admin", "password": secret}),
     ];
     for body in &bodies {
-        let r = client.post(url("/api/v1/cameras")).json(body).send().await.unwrap();
+        let r = client
+            .post(url("/api/v1/cameras"))
+            .json(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 201);
         seen.push(r.text().await.unwrap());
     }
-    let ok = client.get(url("/api/v1/cameras/door/snapshot")).send().await.unwrap();
+    let ok = client
+        .get(url("/api/v1/cameras/door/snapshot"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
     for id in ["door-wrong", "door-rtsp", "door-reolink"] {
-        let r = client.get(url(&format!("/api/v1/cameras/{id}/snapshot"))).send().await.unwrap();
+        let r = client
+            .get(url(&format!("/api/v1/cameras/{id}/snapshot")))
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_server_error(), "{id}");
         seen.push(r.text().await.unwrap());
     }
-    for path in ["/api/v1/cameras", "/api/v1/cameras/door", "/api/v1/cameras/door-rtsp"] {
-        seen.push(client.get(url(path)).send().await.unwrap().text().await.unwrap());
+    for path in [
+        "/api/v1/cameras",
+        "/api/v1/cameras/door",
+        "/api/v1/cameras/door-rtsp",
+    ] {
+        seen.push(
+            client
+                .get(url(path))
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+                .unwrap(),
+        );
     }
     let patched = client
         .patch(url("/api/v1/cameras/door"))
@@ -195,8 +254,14 @@ async fn demo_serves_live_frames_secrets_stay_secret_and_sigterm_exits_cleanly()
 
     let (status, logs) = server.stop();
     assert!(status.success(), "exit status {status:?}; logs: {logs:?}");
-    assert!(logs.iter().any(|l| l.contains("shutdown complete")), "{logs:?}");
-    assert!(logs.iter().any(|l| l.contains("capture failed")), "the failures were logged");
+    assert!(
+        logs.iter().any(|l| l.contains("shutdown complete")),
+        "{logs:?}"
+    );
+    assert!(
+        logs.iter().any(|l| l.contains("capture failed")),
+        "the failures were logged"
+    );
 
     let b64 = base64::engine::general_purpose::STANDARD;
     let forms = [
@@ -207,7 +272,10 @@ async fn demo_serves_live_frames_secrets_stay_secret_and_sigterm_exits_cleanly()
     ];
     for text in seen.iter().chain(logs.iter()) {
         for form in &forms {
-            assert!(!text.contains(form.as_str()), "secret form {form:?} leaked in: {text}");
+            assert!(
+                !text.contains(form.as_str()),
+                "secret form {form:?} leaked in: {text}"
+            );
         }
     }
 }

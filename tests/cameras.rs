@@ -37,12 +37,18 @@ async fn create_list_get_patch_delete_round_trip() {
     assert_eq!(one["name"], "Gate A");
 
     let patched = app
-        .patch_json("/api/v1/cameras/gate_a", &json!({"name": "Gate A (north)", "http_port": 8080}))
+        .patch_json(
+            "/api/v1/cameras/gate_a",
+            &json!({"name": "Gate A (north)", "http_port": 8080}),
+        )
         .await;
     assert_eq!(patched.status(), 200);
     let patched: Value = patched.json().await.unwrap();
     assert_eq!(patched["name"], "Gate A (north)");
-    assert_eq!(patched["has_password"], true, "an edit that omits the password keeps it");
+    assert_eq!(
+        patched["has_password"], true,
+        "an edit that omits the password keeps it"
+    );
     assert_eq!(
         patched["effective_urls"]["snapshot"],
         "http://10.1.2.3:8080/ISAPI/Streaming/channels/101/picture"
@@ -73,9 +79,13 @@ async fn create_list_get_patch_delete_round_trip() {
 #[tokio::test]
 async fn duplicate_id_is_a_409_and_leaves_the_first_camera_alone() {
     let app = spawn_app().await;
-    app.create_camera(json!({"id": "cam1", "vendor": "axis", "address": "10.0.0.1"})).await;
+    app.create_camera(json!({"id": "cam1", "vendor": "axis", "address": "10.0.0.1"}))
+        .await;
     let resp = app
-        .post_json("/api/v1/cameras", &json!({"id": "cam1", "vendor": "dahua", "address": "10.0.0.2"}))
+        .post_json(
+            "/api/v1/cameras",
+            &json!({"id": "cam1", "vendor": "dahua", "address": "10.0.0.2"}),
+        )
         .await;
     let (status, body) = error_of(resp).await;
     assert_eq!((status, body["code"].as_str()), (409, Some("conflict")));
@@ -88,18 +98,62 @@ async fn duplicate_id_is_a_409_and_leaves_the_first_camera_alone() {
 async fn bad_bodies_get_a_4xx_with_a_sentence_and_change_nothing() {
     let app = spawn_app().await;
     let cases: Vec<(Value, u16, &str)> = vec![
-        (json!({"id": "Bad Id", "address": "h", "vendor": "axis"}), 422, "id"),
-        (json!({"id": "../etc", "address": "h", "vendor": "axis"}), 422, "id"),
-        (json!({"id": "a".repeat(64), "address": "h", "vendor": "axis"}), 422, "id"),
-        (json!({"id": "ok", "vendor": "sony", "address": "h"}), 422, "vendor"),
-        (json!({"id": "ok", "snapshot_url": "ftp://cam/x.jpg"}), 422, "snapshot_url"),
-        (json!({"id": "ok", "main_stream_url": "file:///etc/passwd"}), 422, "main_stream_url"),
-        (json!({"id": "ok", "main_stream_url": "javascript:alert(1)"}), 422, "main_stream_url"),
-        (json!({"id": "ok", "vendor": "axis", "address": "h", "rtsp_port": 70000}), 422, "rtsp_port"),
-        (json!({"id": "ok", "vendor": "axis", "address": "a/b"}), 422, "address"),
+        (
+            json!({"id": "Bad Id", "address": "h", "vendor": "axis"}),
+            422,
+            "id",
+        ),
+        (
+            json!({"id": "../etc", "address": "h", "vendor": "axis"}),
+            422,
+            "id",
+        ),
+        (
+            json!({"id": "a".repeat(64), "address": "h", "vendor": "axis"}),
+            422,
+            "id",
+        ),
+        (
+            json!({"id": "ok", "vendor": "sony", "address": "h"}),
+            422,
+            "vendor",
+        ),
+        (
+            json!({"id": "ok", "snapshot_url": "ftp://cam/x.jpg"}),
+            422,
+            "snapshot_url",
+        ),
+        (
+            json!({"id": "ok", "main_stream_url": "file:///etc/passwd"}),
+            422,
+            "main_stream_url",
+        ),
+        (
+            json!({"id": "ok", "main_stream_url": "javascript:alert(1)"}),
+            422,
+            "main_stream_url",
+        ),
+        (
+            json!({"id": "ok", "vendor": "axis", "address": "h", "rtsp_port": 70000}),
+            422,
+            "rtsp_port",
+        ),
+        (
+            json!({"id": "ok", "vendor": "axis", "address": "a/b"}),
+            422,
+            "address",
+        ),
         (json!({"id": "ok"}), 422, "address"),
-        (json!({"id": "ok", "vendor": "axis", "address": "h", "rtsp_port": "554"}), 422, "rtsp_port"),
-        (json!({"id": "ok", "vendor": "axis", "address": "h", "pasword": "x"}), 422, "body"),
+        (
+            json!({"id": "ok", "vendor": "axis", "address": "h", "rtsp_port": "554"}),
+            422,
+            "rtsp_port",
+        ),
+        (
+            json!({"id": "ok", "vendor": "axis", "address": "h", "pasword": "x"}),
+            422,
+            "body",
+        ),
         (json!({"vendor": "axis", "address": "h"}), 422, "id"),
         (json!([1, 2, 3]), 422, "body"),
     ];
@@ -117,13 +171,24 @@ async fn bad_bodies_get_a_4xx_with_a_sentence_and_change_nothing() {
             .body(body)
             .send()
     };
-    let (s, e) = error_of(raw(b"{\"id\": ".to_vec(), "application/json").await.unwrap()).await;
+    let (s, e) = error_of(
+        raw(b"{\"id\": ".to_vec(), "application/json")
+            .await
+            .unwrap(),
+    )
+    .await;
     assert_eq!((s, e["code"].as_str()), (400, Some("bad_request")));
     let (s, _) = error_of(raw(b"\xff\xfe".to_vec(), "application/json").await.unwrap()).await;
     assert_eq!(s, 400);
     let (s, e) = error_of(raw(b"id=x".to_vec(), "text/plain").await.unwrap()).await;
-    assert_eq!((s, e["code"].as_str()), (415, Some("unsupported_media_type")));
-    let huge = format!("{{\"id\": \"big\", \"name\": \"{}\"}}", "x".repeat(2 * 1024 * 1024));
+    assert_eq!(
+        (s, e["code"].as_str()),
+        (415, Some("unsupported_media_type"))
+    );
+    let huge = format!(
+        "{{\"id\": \"big\", \"name\": \"{}\"}}",
+        "x".repeat(2 * 1024 * 1024)
+    );
     let (s, e) = error_of(raw(huge.into_bytes(), "application/json").await.unwrap()).await;
     assert_eq!((s, e["code"].as_str()), (413, Some("too_large")));
 
@@ -150,15 +215,26 @@ async fn odd_ids_in_paths_and_unknown_routes_get_json_errors() {
         let (status, body) = error_of(app.get(path).await).await;
         assert_eq!(status, want, "{path} → {body}");
     }
-    let (status, body) = error_of(app.client.put(app.url("/api/v1/cameras")).send().await.unwrap()).await;
-    assert_eq!((status, body["code"].as_str()), (405, Some("method_not_allowed")));
+    let (status, body) = error_of(
+        app.client
+            .put(app.url("/api/v1/cameras"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (405, Some("method_not_allowed"))
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn patch_is_checked_as_a_whole_and_a_bad_patch_changes_nothing() {
     let app = spawn_app().await;
-    app.create_camera(json!({"id": "p1", "vendor": "axis", "address": "10.0.0.9"})).await;
+    app.create_camera(json!({"id": "p1", "vendor": "axis", "address": "10.0.0.9"}))
+        .await;
     for (patch, field) in [
         (json!({"vendor": "generic"}), "snapshot_url"),
         (json!({"snapshot_url": "gopher://x/"}), "snapshot_url"),
@@ -170,8 +246,15 @@ async fn patch_is_checked_as_a_whole_and_a_bad_patch_changes_nothing() {
         assert_eq!(body["field"], field, "{patch} → {body}");
     }
     let one: Value = app.get("/api/v1/cameras/p1").await.json().await.unwrap();
-    assert_eq!((one["vendor"].as_str(), one["http_port"].as_u64()), (Some("axis"), Some(80)));
-    let (status, _) = error_of(app.patch_json("/api/v1/cameras/ghost", &json!({"name": "x"})).await).await;
+    assert_eq!(
+        (one["vendor"].as_str(), one["http_port"].as_u64()),
+        (Some("axis"), Some(80))
+    );
+    let (status, _) = error_of(
+        app.patch_json("/api/v1/cameras/ghost", &json!({"name": "x"}))
+            .await,
+    )
+    .await;
     assert_eq!(status, 404);
     app.stop().await;
 }
@@ -190,10 +273,21 @@ async fn urls_with_credentials_are_masked_in_every_response() {
         }))
         .await;
     let list = app.get("/api/v1/cameras").await.text().await.unwrap();
-    let one = app.get("/api/v1/cameras/masked").await.text().await.unwrap();
+    let one = app
+        .get("/api/v1/cameras/masked")
+        .await
+        .text()
+        .await
+        .unwrap();
     for text in [created.to_string(), list, one] {
-        assert!(!text.contains(secret) && !text.contains(encoded) && !text.contains("lemon"), "{text}");
-        assert!(text.contains("rtsp://admin:***@10.0.0.7:554/live"), "{text}");
+        assert!(
+            !text.contains(secret) && !text.contains(encoded) && !text.contains("lemon"),
+            "{text}"
+        );
+        assert!(
+            text.contains("rtsp://admin:***@10.0.0.7:554/live"),
+            "{text}"
+        );
         assert!(text.contains("password=***"), "{text}");
     }
     app.stop().await;
@@ -212,8 +306,16 @@ async fn health_and_openapi_describe_the_running_system() {
 
     let doc: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."));
-    for path in ["/api/v1/cameras", "/api/v1/cameras/{id}", "/api/v1/cameras/{id}/snapshot", "/api/v1/health"] {
-        assert!(doc["paths"][path].is_object(), "{path} missing from the OpenAPI document");
+    for path in [
+        "/api/v1/cameras",
+        "/api/v1/cameras/{id}",
+        "/api/v1/cameras/{id}/snapshot",
+        "/api/v1/health",
+    ] {
+        assert!(
+            doc["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
     }
     assert!(doc["components"]["schemas"]["CameraView"]["properties"]["has_password"].is_object());
     assert!(doc["components"]["schemas"]["CameraView"]["properties"]["password"].is_null());

@@ -26,19 +26,36 @@ async fn camera(app: &TestApp, id: &str, cam: &FakeCamera, creds: Option<(&str, 
 }
 
 async fn status_of(app: &TestApp, id: &str) -> Value {
-    let v: Value = app.get(&format!("/api/v1/cameras/{id}")).await.json().await.unwrap();
+    let v: Value = app
+        .get(&format!("/api/v1/cameras/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
     v["status"].clone()
 }
 
 #[tokio::test]
 async fn live_capture_with_basic_and_digest_auth_returns_the_cameras_jpeg() {
     let app = spawn_app().await;
-    let basic = FakeCamera::start(FakeAuth::Basic { user: "admin".into(), pass: "b4sic!".into() }, frame())
-        .await
-        .unwrap();
-    let digest = FakeCamera::start(FakeAuth::Digest { user: "admin".into(), pass: "d1gest:pw".into() }, frame())
-        .await
-        .unwrap();
+    let basic = FakeCamera::start(
+        FakeAuth::Basic {
+            user: "admin".into(),
+            pass: "b4sic!".into(),
+        },
+        frame(),
+    )
+    .await
+    .unwrap();
+    let digest = FakeCamera::start(
+        FakeAuth::Digest {
+            user: "admin".into(),
+            pass: "d1gest:pw".into(),
+        },
+        frame(),
+    )
+    .await
+    .unwrap();
     camera(&app, "basic", &basic, Some(("admin", "b4sic!"))).await;
     camera(&app, "digest", &digest, Some(("admin", "d1gest:pw"))).await;
     for id in ["basic", "digest"] {
@@ -62,11 +79,20 @@ async fn live_capture_with_basic_and_digest_auth_returns_the_cameras_jpeg() {
 #[tokio::test]
 async fn credentials_in_the_snapshot_url_are_used_too() {
     let app = spawn_app().await;
-    let cam = FakeCamera::start(FakeAuth::Digest { user: "viewer".into(), pass: "p@ss word".into() }, frame())
-        .await
-        .unwrap();
-    let url = cam.snapshot_url().replace("http://", "http://viewer:p%40ss%20word@");
-    app.create_camera(json!({"id": "inurl", "snapshot_url": url})).await;
+    let cam = FakeCamera::start(
+        FakeAuth::Digest {
+            user: "viewer".into(),
+            pass: "p@ss word".into(),
+        },
+        frame(),
+    )
+    .await
+    .unwrap();
+    let url = cam
+        .snapshot_url()
+        .replace("http://", "http://viewer:p%40ss%20word@");
+    app.create_camera(json!({"id": "inurl", "snapshot_url": url}))
+        .await;
     let resp = app.get("/api/v1/cameras/inurl/snapshot").await;
     assert_eq!(resp.status(), 200);
     app.stop().await;
@@ -75,14 +101,25 @@ async fn credentials_in_the_snapshot_url_are_used_too() {
 #[tokio::test]
 async fn wrong_or_missing_credentials_are_auth_failed() {
     let app = spawn_app().await;
-    let cam = FakeCamera::start(FakeAuth::Digest { user: "admin".into(), pass: "right".into() }, frame())
-        .await
-        .unwrap();
+    let cam = FakeCamera::start(
+        FakeAuth::Digest {
+            user: "admin".into(),
+            pass: "right".into(),
+        },
+        frame(),
+    )
+    .await
+    .unwrap();
     camera(&app, "wrongpw", &cam, Some(("admin", "wrong-one"))).await;
     camera(&app, "nocreds", &cam, None).await;
     for id in ["wrongpw", "nocreds"] {
-        let (status, body) = error_of(app.get(&format!("/api/v1/cameras/{id}/snapshot")).await).await;
-        assert_eq!((status, body["code"].as_str()), (502, Some("auth_failed")), "{id}: {body}");
+        let (status, body) =
+            error_of(app.get(&format!("/api/v1/cameras/{id}/snapshot")).await).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (502, Some("auth_failed")),
+            "{id}: {body}"
+        );
         assert!(!body["error"].as_str().unwrap().contains("wrong-one"));
         let st = status_of(&app, id).await;
         assert_eq!(st["state"], "auth_failed", "{st}");
@@ -96,13 +133,20 @@ async fn wrong_or_missing_credentials_are_auth_failed() {
         .await
         .unwrap();
     assert_eq!(v["status"]["state"], "unknown");
-    assert_eq!(app.get("/api/v1/cameras/wrongpw/snapshot").await.status(), 200);
+    assert_eq!(
+        app.get("/api/v1/cameras/wrongpw/snapshot").await.status(),
+        200
+    );
     app.stop().await;
 }
 
 #[tokio::test]
 async fn each_camera_failure_has_its_status_and_code() {
-    let app = spawn_app_with(|c| c.capture_max_bytes = 256 * 1024, BuildOptions::default()).await;
+    let app = spawn_app_with(
+        |c| c.capture_max_bytes = 256 * 1024,
+        BuildOptions::default(),
+    )
+    .await;
     let cases = [
         (Behavior::Hang, 504, "timeout"),
         (Behavior::Status(500), 502, "bad_response"),
@@ -119,10 +163,14 @@ async fn each_camera_failure_has_its_status_and_code() {
         let id = format!("bad{i}");
         camera(&app, &id, &cam, None).await;
         let started = std::time::Instant::now();
-        let (status, body) = error_of(app.get(&format!("/api/v1/cameras/{id}/snapshot")).await).await;
+        let (status, body) =
+            error_of(app.get(&format!("/api/v1/cameras/{id}/snapshot")).await).await;
         assert_eq!(status, want_status, "{behavior:?}: {body}");
         assert_eq!(body["code"], want_code, "{behavior:?}: {body}");
-        assert!(body["error"].as_str().unwrap().contains(&id), "names the camera: {body}");
+        assert!(
+            body["error"].as_str().unwrap().contains(&id),
+            "names the camera: {body}"
+        );
         // The deadline is 2 s: nothing may wait much past it.
         assert!(started.elapsed() < Duration::from_secs(10), "{behavior:?}");
         let st = status_of(&app, &id).await;
@@ -136,10 +184,16 @@ async fn each_camera_failure_has_its_status_and_code() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    app.create_camera(json!({"id": "refused", "snapshot_url": format!("http://127.0.0.1:{port}/x.jpg")}))
-        .await;
+    app.create_camera(
+        json!({"id": "refused", "snapshot_url": format!("http://127.0.0.1:{port}/x.jpg")}),
+    )
+    .await;
     let (status, body) = error_of(app.get("/api/v1/cameras/refused/snapshot").await).await;
-    assert_eq!((status, body["code"].as_str()), (502, Some("unreachable")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (502, Some("unreachable")),
+        "{body}"
+    );
 
     // A slow camera within the deadline is fine, and a failing camera recovers.
     cams[0].set_behavior(Behavior::Delay(Duration::from_millis(300)));
@@ -167,15 +221,25 @@ async fn one_capture_per_camera_is_in_flight_and_one_broken_camera_does_not_slow
         let r = app.get("/api/v1/cameras/fine/snapshot").await;
         (r.status(), t.elapsed())
     };
-    let (slow_results, hung_resp, (fine_status, fine_took)) =
-        tokio::join!(futures_util::future::join_all(slow_reqs), hung_req, fine_req);
+    let (slow_results, hung_resp, (fine_status, fine_took)) = tokio::join!(
+        futures_util::future::join_all(slow_reqs),
+        hung_req,
+        fine_req
+    );
     for r in slow_results {
         assert_eq!(r.status(), 200);
     }
-    assert_eq!(slow.max_in_flight(), 1, "captures of one camera never overlap");
+    assert_eq!(
+        slow.max_in_flight(),
+        1,
+        "captures of one camera never overlap"
+    );
     assert_eq!(slow.hits(), 4);
     assert_eq!(hung_resp.status(), 504);
     assert_eq!(fine_status, 200);
-    assert!(fine_took < Duration::from_millis(1500), "the healthy camera waited {fine_took:?} on the hung one");
+    assert!(
+        fine_took < Duration::from_millis(1500),
+        "the healthy camera waited {fine_took:?} on the hung one"
+    );
     app.stop().await;
 }

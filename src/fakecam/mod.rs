@@ -237,7 +237,8 @@ async fn handle(
                         0 => Some((Ok(half), 1)),
                         1 => {
                             tokio::time::sleep(Duration::from_millis(50)).await;
-                            let cut = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut off");
+                            let cut =
+                                std::io::Error::new(std::io::ErrorKind::ConnectionReset, "cut off");
                             Some((Err(cut), 2))
                         }
                         _ => None,

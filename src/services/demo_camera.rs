@@ -37,7 +37,11 @@ pub async fn start(state: &AppState) -> anyhow::Result<FakeCamera> {
 
 /// One supervised run: serve `started` (or a fresh camera, after a restart) until `token` is
 /// cancelled.
-pub async fn run(state: AppState, started: Option<FakeCamera>, token: CancellationToken) -> anyhow::Result<()> {
+pub async fn run(
+    state: AppState,
+    started: Option<FakeCamera>,
+    token: CancellationToken,
+) -> anyhow::Result<()> {
     let cam = match started {
         Some(cam) => cam,
         None => start(&state).await?,

@@ -58,19 +58,37 @@ impl TestApp {
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).send().await.expect("request")
+        self.client
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn post_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client.post(self.url(path)).json(body).send().await.expect("request")
+        self.client
+            .post(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn patch_json(&self, path: &str, body: &Value) -> reqwest::Response {
-        self.client.patch(self.url(path)).json(body).send().await.expect("request")
+        self.client
+            .patch(self.url(path))
+            .json(body)
+            .send()
+            .await
+            .expect("request")
     }
 
     pub async fn delete(&self, path: &str) -> reqwest::Response {
-        self.client.delete(self.url(path)).send().await.expect("request")
+        self.client
+            .delete(self.url(path))
+            .send()
+            .await
+            .expect("request")
     }
 
     /// POST a camera and insist it was created.
@@ -95,7 +113,10 @@ impl TestApp {
 pub async fn error_of(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
     let body: Value = resp.json().await.expect("error bodies are JSON");
-    assert!(body["error"].as_str().is_some_and(|s| s.len() > 10), "{body}");
+    assert!(
+        body["error"].as_str().is_some_and(|s| s.len() > 10),
+        "{body}"
+    );
     assert!(body["code"].as_str().is_some(), "{body}");
     (status, body)
 }

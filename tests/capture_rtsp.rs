@@ -1,0 +1,182 @@
+//! Live capture over RTSP through the ffmpeg back-end, from a real RTSP server: GStreamer's RTSP
+//! server serving a generated H.264 stream (`tests/fixtures/rtsp_server.py`, a child process).
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{error_of, spawn_app_with, TestApp};
+use heldar::app::BuildOptions;
+use heldar::capture::jpeg;
+use serde_json::{json, Value};
+
+/// A running RTSP server; killed when dropped.
+struct RtspServer {
+    child: Child,
+    port: u16,
+}
+
+impl RtspServer {
+    fn start(extra: &[&str]) -> RtspServer {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/rtsp_server.py");
+        let mut child = Command::new("/usr/bin/python3")
+            .arg(script)
+            .args(["--port", "0"])
+            .args(extra)
+            // Piped stdin: the server exits when this test process goes away.
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the RTSP server fixture (is python3-gi installed? run scripts/test)");
+        let stdout = child.stdout.take().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("the RTSP server announces its port");
+        let port = line
+            .trim()
+            .strip_prefix("PORT ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line from the RTSP server: {line:?}"));
+        RtspServer { child, port }
+    }
+
+    fn url(&self) -> String {
+        format!("rtsp://127.0.0.1:{}/stream", self.port)
+    }
+}
+
+impl Drop for RtspServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn app(timeout_s: u64) -> TestApp {
+    spawn_app_with(
+        |c| c.capture_timeout = Duration::from_secs(timeout_s),
+        BuildOptions::default(),
+    )
+    .await
+}
+
+/// ffmpeg processes whose command line mentions `needle`.
+fn ffmpeg_processes_with(needle: &str) -> usize {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains("ffmpeg") && c.contains(needle))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_frame_is_grabbed_from_a_real_rtsp_stream() {
+    let server = RtspServer::start(&[]);
+    let app = app(15).await;
+    // No snapshot URL: `auto` picks RTSP.
+    app.create_camera(json!({"id": "rtsp1", "main_stream_url": server.url()}))
+        .await;
+    let resp = app.get("/api/v1/cameras/rtsp1/snapshot").await;
+    let status = resp.status();
+    let body = resp.bytes().await.unwrap();
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    assert_eq!(jpeg::validate(&body), Ok((640, 360)));
+    let cam: Value = app.get("/api/v1/cameras/rtsp1").await.json().await.unwrap();
+    assert_eq!(cam["status"]["state"], "online");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rtsp_credentials_work_and_wrong_ones_are_auth_failed() {
+    let server = RtspServer::start(&["--user", "admin", "--password", "rtsp-Secret_9"]);
+    let app = app(15).await;
+    app.create_camera(json!({"id": "good", "main_stream_url": server.url(),
+        "username": "admin", "password": "rtsp-Secret_9"}))
+        .await;
+    app.create_camera(json!({"id": "bad", "main_stream_url": server.url(),
+        "username": "admin", "password": "not-it-42"}))
+        .await;
+    let resp = app.get("/api/v1/cameras/good/snapshot").await;
+    assert_eq!(resp.status(), 200);
+    assert!(jpeg::validate(&resp.bytes().await.unwrap()).is_ok());
+
+    let (status, body) = error_of(app.get("/api/v1/cameras/bad/snapshot").await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (502, Some("auth_failed")),
+        "{body}"
+    );
+    let text = body.to_string();
+    assert!(
+        !text.contains("not-it-42") && !text.contains("rtsp-Secret_9"),
+        "{text}"
+    );
+    let cam: Value = app.get("/api/v1/cameras/bad").await.json().await.unwrap();
+    assert_eq!(cam["status"]["state"], "auth_failed");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_rtsp_server_times_out_and_ffmpeg_is_killed() {
+    let server = RtspServer::start(&["--silent-accept"]);
+    let app = app(2).await;
+    app.create_camera(json!({"id": "silent", "main_stream_url": server.url()}))
+        .await;
+    let started = Instant::now();
+    let (status, body) = error_of(app.get("/api/v1/cameras/silent/snapshot").await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (504, Some("timeout")),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        started.elapsed()
+    );
+    // The ffmpeg process of that grab is gone (killed on the deadline).
+    let needle = format!("127.0.0.1:{}", server.port);
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while ffmpeg_processes_with(&needle) > 0 {
+        assert!(
+            Instant::now() < deadline,
+            "ffmpeg still running after the deadline"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_missing_ffmpeg_is_a_clear_error_not_a_hang() {
+    let app = spawn_app_with(
+        |c| c.ffmpeg_bin = "/nonexistent/ffmpeg".into(),
+        BuildOptions::default(),
+    )
+    .await;
+    app.create_camera(json!({"id": "noff", "main_stream_url": "rtsp://127.0.0.1:9/stream"}))
+        .await;
+    let (status, body) = error_of(app.get("/api/v1/cameras/noff/snapshot").await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (502, Some("ffmpeg_missing")),
+        "{body}"
+    );
+    assert!(body["error"]
+        .as_str()
+        .unwrap()
+        .contains("HELDAR_FFMPEG_BIN"));
+    app.stop().await;
+}
