@@ -12,9 +12,17 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::capture::Capturer;
+use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::{self, Pool};
+use crate::metrics::Metrics;
+use crate::services::retention::Retention;
+use crate::services::snapshot_scheduler::{
+    fire::CaptureFirer, DbScheduleStore, Scheduler, SchedulerHandle,
+};
 use crate::services::{demo_camera, supervisor::Supervisor};
+use crate::snapshots::Keeper;
+use crate::store::{self, FrameStore};
 
 /// Shared handles, cheap to clone; nothing else lives here.
 #[derive(Clone)]
@@ -22,6 +30,11 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub db: Pool,
     pub capturer: Arc<Capturer>,
+    pub store: FrameStore,
+    pub keeper: Keeper,
+    pub scheduler: SchedulerHandle,
+    pub metrics: Arc<Metrics>,
+    pub clock: Arc<dyn Clock>,
 }
 
 /// Options that are not settings of the running system.
@@ -40,6 +53,8 @@ pub struct Application {
 
 /// How long in-flight work may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(25);
+/// The scheduler's share of it: in-flight captures finish and commit within this.
+const SCHEDULER_GRACE: Duration = Duration::from_secs(20);
 
 impl Application {
     pub async fn build(
@@ -54,17 +69,41 @@ impl Application {
                 config.database_url
             )
         })?;
-        let capturer = Arc::new(Capturer::new(&config, pool.clone())?);
+        let frame_store = FrameStore::new(config.snapshots_dir.clone(), config.snapshot_fsync);
+        let report = store::reconcile(&frame_store, &pool).await?;
+        tracing::info!(
+            temp_files_removed = report.temp_files_removed,
+            rows_without_file_removed = report.rows_without_file_removed,
+            files_reindexed = report.files_reindexed,
+            files_removed = report.files_removed,
+            "start-up reconciliation done"
+        );
+        let metrics = Arc::new(Metrics::new());
+        let capturer = Arc::new(Capturer::new(&config, pool.clone(), metrics.clone())?);
         let ffmpeg = crate::capture::ffmpeg::FfmpegSource::new(config.ffmpeg_bin.clone(), 1);
         match ffmpeg.check().await {
             Ok(v) => tracing::info!(ffmpeg = %v, "ffmpeg found"),
             Err(e) => tracing::warn!(error = %e,
                 "ffmpeg is not available: RTSP captures will fail with `ffmpeg_missing` until it is installed (or HELDAR_FFMPEG_BIN is set)"),
         }
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let keeper = Keeper {
+            db: pool.clone(),
+            capturer: capturer.clone(),
+            store: frame_store.clone(),
+            clock: clock.clone(),
+            metrics: metrics.clone(),
+        };
+        let (scheduler, commands) = SchedulerHandle::channel();
         let state = AppState {
             config: Arc::new(config),
             db: pool,
             capturer,
+            store: frame_store,
+            keeper: keeper.clone(),
+            scheduler,
+            metrics,
+            clock,
         };
         let supervisor = Supervisor::new(shutdown);
         if opts.demo {
@@ -74,6 +113,38 @@ impl Application {
                 demo_camera::run(s.clone(), first.take(), token)
             });
         }
+        if state.config.scheduler_enabled {
+            let sched = Arc::new(Scheduler {
+                clock: state.clock.clone(),
+                store: Arc::new(DbScheduleStore(state.db.clone())),
+                firer: Arc::new(CaptureFirer(keeper)),
+                metrics: state.metrics.clone(),
+                commands,
+                rescan: state.config.scheduler_interval,
+                grace: SCHEDULER_GRACE,
+            });
+            supervisor.spawn_supervised("snapshot_scheduler", move |token| {
+                let s = sched.clone();
+                async move { s.run(token).await }
+            });
+        } else {
+            tracing::info!("snapshot scheduler disabled (HELDAR_SNAPSHOT_SCHEDULER_ENABLED=false)");
+        }
+        let retention = Arc::new(Retention {
+            db: state.db.clone(),
+            store: state.store.clone(),
+            clock: state.clock.clone(),
+            metrics: state.metrics.clone(),
+            max_age: state.config.retention_age,
+            max_bytes: state.config.snapshot_max_bytes,
+            min_free_bytes: state.config.min_free_disk_bytes,
+            free_space: Retention::statvfs_free(state.config.snapshots_dir.clone()),
+        });
+        let every = state.config.retention_interval;
+        supervisor.spawn_supervised("retention", move |token| {
+            let r = retention.clone();
+            async move { r.run(every, token).await }
+        });
         let bind = SocketAddr::new(state.config.api_host, state.config.api_port);
         let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {bind} (HELDAR_API_HOST/HELDAR_API_PORT): {e}")

@@ -77,6 +77,9 @@ pub struct ServeArgs {
     /// Largest camera response accepted, in bytes.
     #[arg(long, env = "HELDAR_CAPTURE_MAX_BYTES", default_value = "20971520")]
     pub capture_max_bytes: String,
+    /// fsync each frame (and its directory) before recording it (true/false).
+    #[arg(long, env = "HELDAR_SNAPSHOT_FSYNC", default_value = "true")]
+    pub snapshot_fsync: String,
     /// Bootstrap admin token; required when listening on a non-loopback address.
     #[arg(long, env = "HELDAR_API_TOKEN", hide_env_values = true)]
     pub api_token: Option<String>,
@@ -109,6 +112,7 @@ pub struct Config {
     pub capture_concurrency: usize,
     pub ffmpeg_concurrency: usize,
     pub capture_max_bytes: usize,
+    pub snapshot_fsync: bool,
     pub api_token: Option<String>,
     pub secret_key_file: PathBuf,
     pub log: String,
@@ -278,6 +282,7 @@ impl Config {
             capture_concurrency,
             ffmpeg_concurrency,
             capture_max_bytes,
+            snapshot_fsync: parse_bool("HELDAR_SNAPSHOT_FSYNC", &args.snapshot_fsync)?,
             api_token,
             secret_key_file,
             log: args.log.clone(),
@@ -426,6 +431,7 @@ mod tests {
             capture_concurrency: "64".into(),
             ffmpeg_concurrency: "16".into(),
             capture_max_bytes: "20971520".into(),
+            snapshot_fsync: "true".into(),
             api_token: None,
             secret_key_file: None,
             log: "info".into(),

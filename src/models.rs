@@ -308,3 +308,93 @@ pub struct ErrorBody {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
 }
+
+// ---------------------------------------------------------------------------------------------
+// Schedules and snapshots.
+
+/// A `snapshot_schedules` row.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct Schedule {
+    pub id: String,
+    pub camera_id: CameraId,
+    pub interval_seconds: i64,
+    pub enabled: bool,
+    /// When the last capture of this schedule started.
+    pub last_fired_at: Option<DateTime<Utc>>,
+    /// The next slot.
+    pub next_due_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+/// Interval bounds of a schedule, as the Heldar kernel clamps them.
+pub const MIN_INTERVAL_S: i64 = 5;
+pub const MAX_INTERVAL_S: i64 = 86_400;
+pub const DEFAULT_INTERVAL_S: i64 = 300;
+
+/// `POST /api/v1/cameras/{id}/snapshot-schedules`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScheduleCreate {
+    /// Seconds between frames; default 300, clamped to 5..=86400.
+    pub interval_seconds: Option<i64>,
+    /// Default true.
+    pub enabled: Option<bool>,
+}
+
+/// `PATCH /api/v1/snapshot-schedules/{id}`.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SchedulePatch {
+    pub interval_seconds: Option<i64>,
+    pub enabled: Option<bool>,
+}
+
+/// A `snapshots` row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Snapshot {
+    pub id: String,
+    pub camera_id: CameraId,
+    pub schedule_id: Option<String>,
+    /// Relative to snapshots_dir: `{camera_id}/{file}`.
+    pub path: String,
+    pub taken_at: DateTime<Utc>,
+    pub size_bytes: i64,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A stored frame as the API lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SnapshotView {
+    pub id: String,
+    pub camera_id: String,
+    pub schedule_id: Option<String>,
+    pub taken_at: DateTime<Utc>,
+    pub size_bytes: i64,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    /// Where the JPEG is served: `/media/snapshots/{camera_id}/{file}`.
+    pub url: String,
+}
+
+impl From<&Snapshot> for SnapshotView {
+    fn from(s: &Snapshot) -> Self {
+        SnapshotView {
+            id: s.id.clone(),
+            camera_id: s.camera_id.to_string(),
+            schedule_id: s.schedule_id.clone(),
+            taken_at: s.taken_at,
+            size_bytes: s.size_bytes,
+            width: s.width,
+            height: s.height,
+            url: format!("/media/snapshots/{}", s.path),
+        }
+    }
+}
+
+/// A new opaque id with a readable prefix, e.g. `sch_3f2a…`.
+pub fn new_id(prefix: &str) -> String {
+    format!("{prefix}_{}", uuid::Uuid::new_v4().simple())
+}

@@ -64,6 +64,8 @@ pub async fn delete(state: &AppState, id: &CameraId) -> Result<(), ApiError> {
     if !db::cameras::delete(&state.db, id).await? {
         return Err(not_found(id));
     }
+    // Its schedules went with it (cascade): the scheduler drops them now.
+    state.scheduler.refresh_all();
     if let Err(e) = store::remove_camera_dir(&state.config.snapshots_dir, id).await {
         tracing::warn!(camera = %id, error = %e, "camera deleted but its frame directory could not be removed");
     }

@@ -33,6 +33,7 @@ use tokio::time::Instant;
 use crate::camera::{self, mask};
 use crate::config::Config;
 use crate::db::{self, Pool};
+use crate::metrics::Metrics;
 use crate::models::{Camera, CameraId, CameraState, SnapshotSource, Vendor};
 
 /// A validated JPEG frame.
@@ -185,14 +186,16 @@ pub struct Capturer {
     timeout: Duration,
     max_bytes: usize,
     pool: Pool,
+    metrics: Arc<Metrics>,
 }
 
 impl Capturer {
     /// The real back-ends, configured from `config`.
-    pub fn new(config: &Config, pool: Pool) -> anyhow::Result<Capturer> {
+    pub fn new(config: &Config, pool: Pool, metrics: Arc<Metrics>) -> anyhow::Result<Capturer> {
         Ok(Capturer::with_sources(
             config,
             pool,
+            metrics,
             Arc::new(http::HttpSource::new()?),
             Arc::new(ffmpeg::FfmpegSource::new(
                 config.ffmpeg_bin.clone(),
@@ -205,6 +208,7 @@ impl Capturer {
     pub fn with_sources(
         config: &Config,
         pool: Pool,
+        metrics: Arc<Metrics>,
         http: Arc<dyn FrameSource>,
         rtsp: Arc<dyn FrameSource>,
     ) -> Capturer {
@@ -216,6 +220,7 @@ impl Capturer {
             timeout: config.capture_timeout,
             max_bytes: config.capture_max_bytes,
             pool,
+            metrics,
         }
     }
 
@@ -241,6 +246,13 @@ impl Capturer {
         let result = self.capture_inner(camera, deadline).await;
         let result = result.map_err(|e| e.map_message(|m| mask::mask_text(&m, &secrets)));
         let now = Utc::now();
+        self.metrics
+            .capture_duration
+            .observe(started.elapsed().as_secs_f64());
+        self.metrics.capture(
+            camera.id.as_str(),
+            result.as_ref().map_or_else(|e| e.code(), |_| "ok"),
+        );
         let recorded = match &result {
             Ok(frame) => {
                 tracing::debug!(camera = %camera.id, bytes = frame.bytes.len(),

@@ -6,6 +6,8 @@
 //! older Heldar upgrades in place.
 
 pub mod cameras;
+pub mod schedules;
+pub mod snapshots;
 
 use std::str::FromStr;
 use std::time::Duration;

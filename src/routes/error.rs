@@ -36,6 +36,12 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Capture(#[from] CaptureError),
+    /// The disk is full: the frame was not kept (507).
+    #[error("{0}")]
+    InsufficientStorage(String),
+    /// A Range outside the file (416); carries the file size.
+    #[error("the requested range is outside the file ({0} bytes)")]
+    RangeNotSatisfiable(u64),
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
 }
@@ -55,6 +61,8 @@ impl ApiError {
                 CaptureError::NoSource(_) => StatusCode::UNPROCESSABLE_ENTITY,
                 _ => StatusCode::BAD_GATEWAY,
             },
+            ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -69,6 +77,8 @@ impl ApiError {
             ApiError::TooLarge(_) => "too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Capture(e) => e.code(),
+            ApiError::InsufficientStorage(_) => "disk_full",
+            ApiError::RangeNotSatisfiable(_) => "range_not_satisfiable",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -100,7 +110,14 @@ impl IntoResponse for ApiError {
             code: self.code().to_string(),
             field,
         };
-        (status, Json(body)).into_response()
+        let mut resp = (status, Json(body)).into_response();
+        if let ApiError::RangeNotSatisfiable(total) = self {
+            if let Ok(v) = axum::http::HeaderValue::from_str(&format!("bytes */{total}")) {
+                resp.headers_mut()
+                    .insert(axum::http::header::CONTENT_RANGE, v);
+            }
+        }
+        resp
     }
 }
 
@@ -115,6 +132,22 @@ impl From<DbError> for ApiError {
         match e {
             DbError::Conflict(m) => ApiError::Conflict(m),
             other => ApiError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<crate::snapshots::KeepError> for ApiError {
+    fn from(e: crate::snapshots::KeepError) -> Self {
+        use crate::snapshots::KeepError;
+        match e {
+            KeepError::Capture(c) => ApiError::Capture(c),
+            KeepError::Store(crate::store::StoreError::DiskFull(_)) => {
+                ApiError::InsufficientStorage(
+                    "the frame was captured but not kept: the disk is full".into(),
+                )
+            }
+            KeepError::Store(other) => ApiError::Internal(other.into()),
+            KeepError::Db(d) => d.into(),
         }
     }
 }
@@ -220,3 +253,17 @@ pub struct ApiJson<T>(pub T);
 #[derive(axum::extract::FromRequestParts)]
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct ApiPath<T>(pub T);
+
+/// Parse a JSON body that may be empty (then: the defaults), with the same error mapping as
+/// [`ApiJson`]: broken JSON is a 400, JSON of the wrong shape a 422.
+pub fn json_or_default<T: serde::de::DeserializeOwned + Default>(
+    body: &[u8],
+) -> Result<T, ApiError> {
+    if body.trim_ascii().is_empty() {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(body).map_err(|e| match e.classify() {
+        serde_json::error::Category::Data => data_error(&e.to_string()),
+        _ => ApiError::BadRequest(format!("the body is not valid JSON: {e}")),
+    })
+}

@@ -5,8 +5,12 @@
 pub mod cameras;
 pub mod error;
 pub mod health;
+pub mod media;
+pub mod metrics;
 pub mod openapi;
+pub mod schedules;
 pub mod snapshot;
+pub mod snapshots;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
@@ -29,10 +33,22 @@ pub fn router(state: AppState) -> Router {
                 .delete(cameras::delete),
         )
         .route("/cameras/{id}/snapshot", get(snapshot::live))
+        .route(
+            "/cameras/{id}/snapshot-schedules",
+            get(schedules::list).post(schedules::create),
+        )
+        .route(
+            "/snapshot-schedules/{id}",
+            axum::routing::patch(schedules::patch).delete(schedules::delete),
+        )
+        .route("/cameras/{id}/snapshots", get(snapshots::list))
+        .route("/cameras/{id}/snapshots/latest", get(snapshots::latest))
         .route("/health", get(health::health))
         .route("/openapi.json", get(openapi::document));
     Router::new()
         .nest("/api/v1", api)
+        .route("/media/snapshots/{camera}/{file}", get(media::media))
+        .route("/metrics", get(metrics::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

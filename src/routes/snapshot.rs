@@ -1,6 +1,7 @@
-//! `GET /api/v1/cameras/{id}/snapshot`: a live JPEG grabbed now.
+//! `GET /api/v1/cameras/{id}/snapshot`: a live JPEG grabbed now; `?store=true` also keeps it as
+//! a manual snapshot (no schedule).
 
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
@@ -8,37 +9,68 @@ use super::cameras::path_id;
 use super::error::{ApiError, ApiPath};
 use crate::app::AppState;
 use crate::camera::registry;
-use crate::models::ErrorBody;
+use crate::models::{truncate, ErrorBody};
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+pub struct LiveQuery {
+    /// `true` keeps the frame as a manual snapshot (507 `disk_full` when the disk is full).
+    pub store: Option<String>,
+}
 
 #[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshot", tag = "capture",
-    params(("id" = String, Path, description = "camera id (slug)")),
+    params(("id" = String, Path, description = "camera id (slug)"), LiveQuery),
     responses(
         (status = 200, description = "a JPEG grabbed now", content_type = "image/jpeg", body = Vec<u8>),
         (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "bad id, or the camera has no URL to capture from"),
+        (status = 422, body = ErrorBody, description = "bad id or query, or the camera has no URL to capture from"),
         (status = 502, body = ErrorBody, description = "camera unreachable (`unreachable`), refused the credentials (`auth_failed`), sent no valid JPEG (`bad_response`), or ffmpeg is missing (`ffmpeg_missing`)"),
-        (status = 504, body = ErrorBody, description = "no frame within HELDAR_CAPTURE_TIMEOUT_S (`timeout`)")))]
+        (status = 504, body = ErrorBody, description = "no frame within HELDAR_CAPTURE_TIMEOUT_S (`timeout`)"),
+        (status = 507, body = ErrorBody, description = "`?store=true` and the disk is full (`disk_full`)")))]
 pub async fn live(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
+    query: Result<Query<LiveQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let id = path_id(&id)?;
+    let Query(q) = query?;
+    let keep = match q.store.as_deref() {
+        None | Some("false") | Some("0") => false,
+        Some("true") | Some("1") => true,
+        Some(other) => {
+            return Err(ApiError::invalid(
+                "store",
+                format!("store {:?} must be true or false", truncate(other, 20)),
+            ))
+        }
+    };
     let camera = registry::camera(&state, &id).await?;
-    let frame = state.capturer.capture(&camera).await?;
-    Ok((
-        [
-            (header::CONTENT_TYPE, "image/jpeg".to_string()),
-            (header::CACHE_CONTROL, "no-store".to_string()),
-            (
-                header::HeaderName::from_static("x-heldar-width"),
-                frame.width.to_string(),
-            ),
-            (
-                header::HeaderName::from_static("x-heldar-height"),
-                frame.height.to_string(),
-            ),
-        ],
-        frame.bytes,
-    )
-        .into_response())
+    let mut headers = vec![(header::CACHE_CONTROL, "no-store".to_string())];
+    let (bytes, width, height) = if keep {
+        let (snap, bytes) = state.keeper.capture_and_keep(&camera, None).await?;
+        headers.push((
+            header::HeaderName::from_static("x-heldar-snapshot-id"),
+            snap.id.clone(),
+        ));
+        headers.push((header::LOCATION, format!("/media/snapshots/{}", snap.path)));
+        (bytes, snap.width.unwrap_or(0), snap.height.unwrap_or(0))
+    } else {
+        let frame = state.capturer.capture(&camera).await?;
+        (frame.bytes, i64::from(frame.width), i64::from(frame.height))
+    };
+    headers.push((header::CONTENT_TYPE, "image/jpeg".to_string()));
+    headers.push((
+        header::HeaderName::from_static("x-heldar-width"),
+        width.to_string(),
+    ));
+    headers.push((
+        header::HeaderName::from_static("x-heldar-height"),
+        height.to_string(),
+    ));
+    let mut resp = bytes.into_response();
+    for (k, v) in headers {
+        if let Ok(v) = header::HeaderValue::from_str(&v) {
+            resp.headers_mut().insert(k, v);
+        }
+    }
+    Ok(resp)
 }

@@ -2,7 +2,8 @@
 //! with the time on it over real loopback HTTP, registered as camera `demo`, so a newcomer with no
 //! camera sees live frames at once.
 //!
-//! It runs as a supervised service. Each run binds a fresh port and points the `demo` camera's
+//! When it first creates the camera it also gives it a 10-second schedule, so stored frames
+//! arrive at once too. It runs as a supervised service. Each run binds a fresh port and points the `demo` camera's
 //! snapshot URL at it; a camera named `demo` that the operator made themselves (anything but our
 //! loopback URL) is left alone with a warning.
 
@@ -17,6 +18,7 @@ use crate::models::{CameraCreate, CameraId, CameraPatch};
 
 pub const DEMO_CAMERA_ID: &str = "demo";
 const DEMO_NAME: &str = "Demo camera";
+const DEMO_INTERVAL_S: i64 = 10;
 
 /// Start the demo camera and register it. `heldar serve` calls this before it starts listening,
 /// so the very first request already finds the camera.
@@ -72,7 +74,21 @@ async fn register(state: &AppState, url: &str) -> anyhow::Result<()> {
                 snapshot_source: Some("http".into()),
             })?;
             match db::cameras::insert(&state.db, &spec, now).await {
-                Ok(_) | Err(db::DbError::Conflict(_)) => {}
+                Ok(_) => {
+                    // A newcomer should see frames arrive at once: one every 10 s.
+                    let schedule = crate::schedules::create(
+                        state,
+                        &id,
+                        crate::models::ScheduleCreate {
+                            interval_seconds: Some(DEMO_INTERVAL_S),
+                            enabled: Some(true),
+                        },
+                    )
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot create the demo schedule: {e}"))?;
+                    tracing::info!(schedule = %schedule.id, "demo schedule: a frame every 10 s");
+                }
+                Err(db::DbError::Conflict(_)) => {}
                 Err(e) => return Err(e.into()),
             }
         }

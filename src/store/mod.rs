@@ -1,13 +1,186 @@
 //! Where frame bytes live: the local filesystem under snapshots_dir, one directory per camera
-//! (`snapshots_dir/{camera_id}/…`; the id is a slug, so it is always a safe directory name).
+//! (`snapshots_dir/{camera_id}/{YYYYmmddTHHMMSSfffZ}.jpg`; the id is a slug, so always a safe
+//! directory name).
 //!
-//! This module owns the disk-side facts the rest of Heldar asks about: is the directory writable,
-//! how much space is free, and removing a camera's frames when the camera goes. Writing frames
-//! (atomic temp-file-and-rename) arrives with the scheduler.
+//! Invariant (DESIGN.md §8): a final name only ever holds a complete JPEG. A frame is written to
+//! a temporary name (`.tmp-…`) in its camera's directory, optionally fsynced, then linked to its
+//! final name — which fails rather than overwrites, so two frames in one millisecond both survive
+//! (`…Z-1.jpg`) — and the temporary name removed. The database row is written only after that
+//! (by the caller), so a crash leaves at worst a file without a row or a stray temp file, which
+//! [`reconcile`] cleans at start-up. Disk full is a [`StoreError::DiskFull`], never a partial
+//! file.
 
+mod reconcile;
+
+pub use reconcile::{reconcile, ReconcileReport};
+
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use chrono::{DateTime, NaiveDateTime, Utc};
+
 use crate::models::CameraId;
+
+/// Prefix of temporary files; anything starting with it is debris after a crash.
+pub const TMP_PREFIX: &str = ".tmp-";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("the disk holding the snapshots directory is full ({0})")]
+    DiskFull(String),
+    #[error("cannot write the frame: {0}")]
+    Io(String),
+}
+
+/// A frame file in place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredFile {
+    /// Relative to snapshots_dir: `{camera_id}/{file}`.
+    pub rel_path: String,
+    pub size: u64,
+}
+
+/// The frame files of every camera.
+#[derive(Debug, Clone)]
+pub struct FrameStore {
+    dir: PathBuf,
+    fsync: bool,
+}
+
+impl FrameStore {
+    pub fn new(dir: PathBuf, fsync: bool) -> FrameStore {
+        FrameStore { dir, fsync }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Absolute path of a stored frame.
+    pub fn abs(&self, rel_path: &str) -> PathBuf {
+        self.dir.join(rel_path)
+    }
+
+    /// Write `bytes` atomically as the frame of `camera` taken at `taken_at`.
+    pub async fn write_frame(
+        &self,
+        camera: &CameraId,
+        taken_at: DateTime<Utc>,
+        bytes: bytes::Bytes,
+    ) -> Result<StoredFile, StoreError> {
+        let dir = camera_dir(&self.dir, camera);
+        let camera = camera.clone();
+        let fsync = self.fsync;
+        tokio::task::spawn_blocking(move || write_atomic(&dir, &camera, taken_at, &bytes, fsync))
+            .await
+            .map_err(|e| StoreError::Io(format!("writer task failed: {e}")))?
+    }
+
+    /// Delete a stored frame. `Ok(false)` if it was already gone.
+    pub async fn remove(&self, rel_path: &str) -> std::io::Result<bool> {
+        match tokio::fs::remove_file(self.abs(rel_path)).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+fn write_atomic(
+    dir: &Path,
+    camera: &CameraId,
+    taken_at: DateTime<Utc>,
+    bytes: &[u8],
+    fsync: bool,
+) -> Result<StoredFile, StoreError> {
+    let classify = |e: std::io::Error| {
+        if e.raw_os_error() == Some(nix::libc::ENOSPC)
+            || e.raw_os_error() == Some(nix::libc::EDQUOT)
+        {
+            StoreError::DiskFull(e.to_string())
+        } else {
+            StoreError::Io(e.to_string())
+        }
+    };
+    std::fs::create_dir_all(dir).map_err(classify)?;
+    let tmp = dir.join(format!("{TMP_PREFIX}{:016x}", rand::random::<u64>()));
+    let written = (|| {
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        f.write_all(bytes)?;
+        if fsync {
+            f.sync_all()?;
+        }
+        Ok::<_, std::io::Error>(())
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(classify(e));
+    }
+    let mut n = 0u32;
+    let name = loop {
+        let name = file_name(taken_at, n);
+        match std::fs::hard_link(&tmp, dir.join(&name)) {
+            Ok(()) => break name,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 1000 => n += 1,
+            Err(e) => {
+                let _ = std::fs::remove_file(&tmp);
+                return Err(classify(e));
+            }
+        }
+    };
+    let _ = std::fs::remove_file(&tmp);
+    if fsync {
+        // Make the new name durable.
+        if let Ok(d) = std::fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(StoredFile {
+        rel_path: format!("{camera}/{name}"),
+        size: bytes.len() as u64,
+    })
+}
+
+/// `20260102T030405678Z.jpg`, or `…Z-N.jpg` for the Nth frame in the same millisecond.
+pub fn file_name(t: DateTime<Utc>, n: u32) -> String {
+    let stamp = t.format("%Y%m%dT%H%M%S%3fZ");
+    if n == 0 {
+        format!("{stamp}.jpg")
+    } else {
+        format!("{stamp}-{n}.jpg")
+    }
+}
+
+/// The capture time in a frame file name, if the name is exactly one of ours.
+pub fn parse_file_name(name: &str) -> Option<DateTime<Utc>> {
+    let stem = name.strip_suffix(".jpg")?;
+    let (stamp, suffix) = match stem.split_once('-') {
+        Some((s, n)) => (s, Some(n)),
+        None => (stem, None),
+    };
+    if let Some(n) = suffix {
+        if n.is_empty()
+            || n.len() > 4
+            || !n.bytes().all(|b| b.is_ascii_digit())
+            || n.starts_with('0')
+        {
+            return None;
+        }
+    }
+    // Fixed shape: 8 digits, T, 9 digits, Z.
+    let b = stamp.as_bytes();
+    if b.len() != 19 || b[8] != b'T' || b[18] != b'Z' {
+        return None;
+    }
+    if !b[..8].iter().chain(&b[9..18]).all(u8::is_ascii_digit) {
+        return None;
+    }
+    let naive = NaiveDateTime::parse_from_str(&stamp[..18], "%Y%m%dT%H%M%S%3f").ok()?;
+    Some(naive.and_utc())
+}
 
 /// The directory of one camera's frames.
 pub fn camera_dir(snapshots_dir: &Path, id: &CameraId) -> PathBuf {
@@ -16,7 +189,7 @@ pub fn camera_dir(snapshots_dir: &Path, id: &CameraId) -> PathBuf {
 
 /// Can a file be created in `dir` right now?
 pub async fn check_writable(dir: &Path) -> std::io::Result<()> {
-    let probe = dir.join(format!(".health-{:016x}.tmp", rand::random::<u64>()));
+    let probe = dir.join(format!("{TMP_PREFIX}health-{:016x}", rand::random::<u64>()));
     tokio::fs::write(&probe, b"ok").await?;
     tokio::fs::remove_file(&probe).await
 }
@@ -33,5 +206,64 @@ pub async fn remove_camera_dir(snapshots_dir: &Path, id: &CameraId) -> std::io::
     match tokio::fs::remove_dir_all(camera_dir(snapshots_dir, id)).await {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_round_trip_and_nothing_else_parses() {
+        let t = DateTime::parse_from_rfc3339("2026-01-02T03:04:05.678Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(file_name(t, 0), "20260102T030405678Z.jpg");
+        assert_eq!(file_name(t, 2), "20260102T030405678Z-2.jpg");
+        assert_eq!(parse_file_name("20260102T030405678Z.jpg"), Some(t));
+        assert_eq!(parse_file_name("20260102T030405678Z-2.jpg"), Some(t));
+        for bad in [
+            "20260102T030405678Z.jpeg",
+            "20260102T030405678.jpg",
+            "../20260102T030405678Z.jpg",
+            "20261302T030405678Z.jpg",
+            "20260102T030405678Z-.jpg",
+            "20260102T030405678Z-01.jpg",
+            "x20260102T030405678Z.jpg",
+            ".tmp-1234",
+            "20260102T030405678Z-1-2.jpg",
+            "",
+            "２0260102T030405678Z.jpg",
+        ] {
+            assert_eq!(parse_file_name(bad), None, "{bad}");
+        }
+    }
+
+    #[tokio::test]
+    async fn frames_in_the_same_millisecond_both_survive_and_no_temp_file_remains() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FrameStore::new(dir.path().to_path_buf(), true);
+        let cam = CameraId::parse("c1").unwrap();
+        let t = Utc::now();
+        let a = store
+            .write_frame(&cam, t, bytes::Bytes::from_static(b"first"))
+            .await
+            .unwrap();
+        let b = store
+            .write_frame(&cam, t, bytes::Bytes::from_static(b"second"))
+            .await
+            .unwrap();
+        assert_ne!(a.rel_path, b.rel_path);
+        assert_eq!(std::fs::read(store.abs(&a.rel_path)).unwrap(), b"first");
+        assert_eq!(std::fs::read(store.abs(&b.rel_path)).unwrap(), b"second");
+        let names: Vec<String> = std::fs::read_dir(dir.path().join("c1"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+        assert!(
+            names.iter().all(|n| parse_file_name(n).is_some()),
+            "{names:?}"
+        );
     }
 }

@@ -1,0 +1,125 @@
+//! Queries on `snapshot_schedules`. The slot claim (`claim`) is the conditional update that makes
+//! "exactly one capture per slot" hold across processes sharing the database (DESIGN.md §7).
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{parse_opt_ts, parse_ts, step, DbError, Pool};
+use crate::models::{fmt_ts, CameraId, Schedule};
+
+const COLUMNS: &str =
+    "id, camera_id, interval_seconds, enabled, last_fired_at, next_due_at, created_at, updated_at";
+
+fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Schedule, DbError> {
+    let camera: String = row.get("camera_id");
+    Ok(Schedule {
+        id: row.get("id"),
+        camera_id: CameraId::parse(&camera)
+            .map_err(|_| DbError::Corrupt(format!("snapshot_schedules.camera_id = {camera:?}")))?,
+        interval_seconds: row.get("interval_seconds"),
+        enabled: row.get::<i64, _>("enabled") != 0,
+        last_fired_at: parse_opt_ts(row.get("last_fired_at"))?,
+        next_due_at: parse_opt_ts(row.get("next_due_at"))?,
+        created_at: parse_ts(row.get("created_at"))?,
+        updated_at: parse_ts(row.get("updated_at"))?,
+    })
+}
+
+pub async fn insert(pool: &Pool, s: &Schedule) -> Result<(), DbError> {
+    sqlx::query(&format!(
+        "INSERT INTO snapshot_schedules ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(&s.id)
+    .bind(s.camera_id.as_str())
+    .bind(s.interval_seconds)
+    .bind(i64::from(s.enabled))
+    .bind(s.last_fired_at.map(fmt_ts))
+    .bind(s.next_due_at.map(fmt_ts))
+    .bind(fmt_ts(s.created_at))
+    .bind(fmt_ts(s.updated_at))
+    .execute(pool)
+    .await
+    .map_err(step("inserting a schedule"))?;
+    Ok(())
+}
+
+/// Write interval, enabled and next_due_at of an existing schedule.
+pub async fn update(pool: &Pool, s: &Schedule) -> Result<bool, DbError> {
+    let r = sqlx::query(
+        "UPDATE snapshot_schedules SET interval_seconds = ?, enabled = ?, next_due_at = ?, \
+         updated_at = ? WHERE id = ?",
+    )
+    .bind(s.interval_seconds)
+    .bind(i64::from(s.enabled))
+    .bind(s.next_due_at.map(fmt_ts))
+    .bind(fmt_ts(s.updated_at))
+    .bind(&s.id)
+    .execute(pool)
+    .await
+    .map_err(step("updating a schedule"))?;
+    Ok(r.rows_affected() > 0)
+}
+
+pub async fn get(pool: &Pool, id: &str) -> Result<Option<Schedule>, DbError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM snapshot_schedules WHERE id = ?"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await
+    .map_err(step("reading a schedule"))?;
+    row.as_ref().map(from_row).transpose()
+}
+
+pub async fn list_for_camera(pool: &Pool, camera: &CameraId) -> Result<Vec<Schedule>, DbError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM snapshot_schedules WHERE camera_id = ? ORDER BY created_at, id"
+    ))
+    .bind(camera.as_str())
+    .fetch_all(pool)
+    .await
+    .map_err(step("listing schedules"))?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Every enabled schedule: what the scheduler keeps in its timer structure.
+pub async fn list_enabled(pool: &Pool) -> Result<Vec<Schedule>, DbError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM snapshot_schedules WHERE enabled = 1"
+    ))
+    .fetch_all(pool)
+    .await
+    .map_err(step("loading enabled schedules"))?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn delete(pool: &Pool, id: &str) -> Result<bool, DbError> {
+    let r = sqlx::query("DELETE FROM snapshot_schedules WHERE id = ?")
+        .bind(id)
+        .execute(pool)
+        .await
+        .map_err(step("deleting a schedule"))?;
+    Ok(r.rows_affected() > 0)
+}
+
+/// Claim `slot` of schedule `id` by moving its `next_due_at` to `next`. True only for the one
+/// caller whose view of the slot was current: a second process, or a stale copy after a
+/// restart, sees zero rows changed and does not capture.
+pub async fn claim(
+    pool: &Pool,
+    id: &str,
+    slot: DateTime<Utc>,
+    next: DateTime<Utc>,
+) -> Result<bool, DbError> {
+    let r = sqlx::query(
+        "UPDATE snapshot_schedules SET next_due_at = ? \
+         WHERE id = ? AND enabled = 1 AND next_due_at = ?",
+    )
+    .bind(fmt_ts(next))
+    .bind(id)
+    .bind(fmt_ts(slot))
+    .execute(pool)
+    .await
+    .map_err(step("claiming a slot"))?;
+    Ok(r.rows_affected() == 1)
+}

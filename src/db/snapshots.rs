@@ -1,0 +1,143 @@
+//! Queries on `snapshots`: recording a stored frame (with its schedule's `last_fired_at`, in one
+//! transaction), browsing, and what retention and reconciliation need.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{parse_ts, step, DbError, Pool};
+use crate::models::{fmt_ts, CameraId, Snapshot};
+
+const COLUMNS: &str =
+    "id, camera_id, schedule_id, path, taken_at, size_bytes, width, height, created_at";
+
+fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Snapshot, DbError> {
+    let camera: String = row.get("camera_id");
+    Ok(Snapshot {
+        id: row.get("id"),
+        camera_id: CameraId::parse(&camera)
+            .map_err(|_| DbError::Corrupt(format!("snapshots.camera_id = {camera:?}")))?,
+        schedule_id: row.get("schedule_id"),
+        path: row.get("path"),
+        taken_at: parse_ts(row.get("taken_at"))?,
+        size_bytes: row.get("size_bytes"),
+        width: row.get("width"),
+        height: row.get("height"),
+        created_at: parse_ts(row.get("created_at"))?,
+    })
+}
+
+/// Record a frame whose file is already in place; with a schedule, also its `last_fired_at`.
+pub async fn insert(pool: &Pool, s: &Snapshot) -> Result<(), DbError> {
+    let mut tx = pool.begin().await.map_err(step("starting a transaction"))?;
+    sqlx::query(&format!(
+        "INSERT INTO snapshots ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
+    .bind(&s.id)
+    .bind(s.camera_id.as_str())
+    .bind(&s.schedule_id)
+    .bind(&s.path)
+    .bind(fmt_ts(s.taken_at))
+    .bind(s.size_bytes)
+    .bind(s.width)
+    .bind(s.height)
+    .bind(fmt_ts(s.created_at))
+    .execute(&mut *tx)
+    .await
+    .map_err(step("recording a snapshot"))?;
+    if let Some(schedule) = &s.schedule_id {
+        sqlx::query("UPDATE snapshot_schedules SET last_fired_at = ? WHERE id = ?")
+            .bind(fmt_ts(s.taken_at))
+            .bind(schedule)
+            .execute(&mut *tx)
+            .await
+            .map_err(step("recording a schedule's last capture"))?;
+    }
+    tx.commit().await.map_err(step("committing a snapshot"))
+}
+
+/// A camera's frames in `[from, to]`, newest first.
+pub async fn list(
+    pool: &Pool,
+    camera: &CameraId,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    limit: i64,
+) -> Result<Vec<Snapshot>, DbError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM snapshots WHERE camera_id = ? AND taken_at >= ? AND taken_at <= ? \
+         ORDER BY taken_at DESC, id DESC LIMIT ?"
+    ))
+    .bind(camera.as_str())
+    .bind(from.map(fmt_ts).unwrap_or_default())
+    .bind(to.map(fmt_ts).unwrap_or_else(|| "9999".into()))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(step("listing snapshots"))?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn latest(pool: &Pool, camera: &CameraId) -> Result<Option<Snapshot>, DbError> {
+    Ok(list(pool, camera, None, None, 1).await?.into_iter().next())
+}
+
+pub async fn by_path(pool: &Pool, path: &str) -> Result<Option<Snapshot>, DbError> {
+    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM snapshots WHERE path = ?"))
+        .bind(path)
+        .fetch_optional(pool)
+        .await
+        .map_err(step("finding a snapshot"))?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The oldest frames, optionally only those taken before `before`.
+pub async fn oldest(
+    pool: &Pool,
+    before: Option<DateTime<Utc>>,
+    limit: i64,
+) -> Result<Vec<Snapshot>, DbError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM snapshots WHERE taken_at < ? ORDER BY taken_at, id LIMIT ?"
+    ))
+    .bind(before.map(fmt_ts).unwrap_or_else(|| "9999".into()))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(step("finding the oldest snapshots"))?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn delete(pool: &Pool, id: &str) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM snapshots WHERE id = ?")
+        .bind(id)
+        .execute(pool)
+        .await
+        .map_err(step("deleting a snapshot row"))?;
+    Ok(())
+}
+
+/// Total bytes of all stored frames, by their rows.
+pub async fn total_bytes(pool: &Pool) -> Result<i64, DbError> {
+    let v: Option<i64> = sqlx::query_scalar("SELECT SUM(size_bytes) FROM snapshots")
+        .fetch_one(pool)
+        .await
+        .map_err(step("summing snapshot sizes"))?;
+    Ok(v.unwrap_or(0))
+}
+
+/// Every stored path (reconciliation).
+pub async fn all_paths(pool: &Pool) -> Result<Vec<(String, String)>, DbError> {
+    sqlx::query_as("SELECT id, path FROM snapshots")
+        .fetch_all(pool)
+        .await
+        .map_err(step("listing snapshot paths"))
+}
+
+/// Count of rows of one schedule (tests, bench).
+pub async fn count_for_schedule(pool: &Pool, schedule: &str) -> Result<i64, DbError> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM snapshots WHERE schedule_id = ?")
+        .bind(schedule)
+        .fetch_one(pool)
+        .await
+        .map_err(step("counting snapshots"))
+}

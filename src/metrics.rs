@@ -1,0 +1,155 @@
+//! Prometheus metrics (DESIGN.md §12), served at `/metrics` in the text exposition format.
+//!
+//! One [`Metrics`] per process, shared through `AppState`. Capture counts and durations are
+//! recorded by `capture::Capturer` (every capture, live or scheduled), lateness and missed slots
+//! by the scheduler, pruning by retention. Labels carry camera ids, never URLs or credentials.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CaptureLabels {
+    pub camera: String,
+    /// `ok` or a capture error code (`timeout`, `auth_failed`, …).
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabels {
+    /// `age`, `size` or `free_disk`.
+    pub reason: String,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub captures: Family<CaptureLabels, Counter>,
+    pub capture_duration: Histogram,
+    pub schedule_lateness: Histogram,
+    pub missed_slots: Counter,
+    pub slots_fired: Counter,
+    pub auth_backoff_skips: Counter,
+    pub store_failures: Counter,
+    pub pruned: Family<ReasonLabels, Counter>,
+    pub snapshot_bytes: Gauge,
+    pub disk_free_bytes: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let captures = Family::<CaptureLabels, Counter>::default();
+        // 1 ms … ~33 s.
+        let capture_duration = Histogram::new([
+            0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 20.0,
+            30.0,
+        ]);
+        let schedule_lateness = Histogram::new([
+            0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
+        ]);
+        let missed_slots = Counter::default();
+        let slots_fired = Counter::default();
+        let auth_backoff_skips = Counter::default();
+        let store_failures = Counter::default();
+        let pruned = Family::<ReasonLabels, Counter>::default();
+        let snapshot_bytes = Gauge::default();
+        let disk_free_bytes = Gauge::default();
+        registry.register(
+            "heldar_captures",
+            "Captures by camera and result",
+            captures.clone(),
+        );
+        registry.register(
+            "heldar_capture_duration_seconds",
+            "Time from capture start to a validated frame or an error",
+            capture_duration.clone(),
+        );
+        registry.register(
+            "heldar_schedule_lateness_seconds",
+            "Actual capture start minus slot time",
+            schedule_lateness.clone(),
+        );
+        registry.register(
+            "heldar_missed_slots",
+            "Slots skipped (downtime or an overrunning capture)",
+            missed_slots.clone(),
+        );
+        registry.register(
+            "heldar_slots_fired",
+            "Slots claimed and captured by this process",
+            slots_fired.clone(),
+        );
+        registry.register(
+            "heldar_auth_backoff_skips",
+            "Scheduled captures skipped while a camera is in auth-failure backoff",
+            auth_backoff_skips.clone(),
+        );
+        registry.register(
+            "heldar_store_failures",
+            "Captured frames that could not be stored",
+            store_failures.clone(),
+        );
+        registry.register(
+            "heldar_snapshots_pruned",
+            "Frames removed by retention",
+            pruned.clone(),
+        );
+        registry.register(
+            "heldar_snapshot_bytes",
+            "Bytes of stored frames",
+            snapshot_bytes.clone(),
+        );
+        registry.register(
+            "heldar_disk_free_bytes",
+            "Free bytes on the snapshots filesystem",
+            disk_free_bytes.clone(),
+        );
+        Metrics {
+            registry,
+            captures,
+            capture_duration,
+            schedule_lateness,
+            missed_slots,
+            slots_fired,
+            auth_backoff_skips,
+            store_failures,
+            pruned,
+            snapshot_bytes,
+            disk_free_bytes,
+        }
+    }
+
+    pub fn capture(&self, camera: &str, result: &str) {
+        self.captures
+            .get_or_create(&CaptureLabels {
+                camera: camera.to_string(),
+                result: result.to_string(),
+            })
+            .inc();
+    }
+
+    pub fn pruned(&self, reason: &str, n: u64) {
+        self.pruned
+            .get_or_create(&ReasonLabels {
+                reason: reason.to_string(),
+            })
+            .inc_by(n);
+    }
+
+    /// The text exposition.
+    pub fn encode(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}

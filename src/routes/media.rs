@@ -1,0 +1,208 @@
+//! Stored frames as files: `GET /media/snapshots/{camera_id}/{file}` and
+//! `GET /api/v1/cameras/{id}/snapshots/latest`.
+//!
+//! `/media` serves only files a `snapshots` row names, under snapshots_dir: the camera segment
+//! must be a slug, the file one of our frame names, the row must exist, and the file is opened
+//! without following symlinks. Everything else — `..`, encoded separators, absolute paths,
+//! symlinks, files no row names — is a 404. Frames never change once written, so responses carry
+//! an ETag (the snapshot id), Last-Modified, Range support and a year-long immutable cache.
+
+use std::os::unix::fs::OpenOptionsExt;
+
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use super::error::{ApiError, ApiPath};
+use crate::app::AppState;
+use crate::db;
+use crate::models::{CameraId, ErrorBody, Snapshot};
+use crate::store;
+
+fn gone() -> ApiError {
+    ApiError::NotFound("no such frame".into())
+}
+
+#[utoipa::path(get, path = "/media/snapshots/{camera_id}/{file}", tag = "snapshots",
+    params(("camera_id" = String, Path), ("file" = String, Path, description = "YYYYmmddTHHMMSSfffZ.jpg")),
+    responses((status = 200, content_type = "image/jpeg", body = Vec<u8>),
+        (status = 206, description = "a byte range"), (status = 304, description = "not modified"),
+        (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
+pub async fn media(
+    State(state): State<AppState>,
+    ApiPath((camera, file)): ApiPath<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let camera = CameraId::parse(&camera).map_err(|_| gone())?;
+    if store::parse_file_name(&file).is_none() {
+        return Err(gone());
+    }
+    let snap = db::snapshots::by_path(&state.db, &format!("{camera}/{file}"))
+        .await?
+        .ok_or_else(gone)?;
+    serve(&state, &snap, &headers).await
+}
+
+/// The bytes of a stored frame, honouring If-None-Match and Range.
+pub async fn serve(
+    state: &AppState,
+    snap: &Snapshot,
+    headers: &HeaderMap,
+) -> Result<Response, ApiError> {
+    let etag = format!("\"{}\"", snap.id);
+    let last_modified = snap
+        .taken_at
+        .format("%a, %d %b %Y %H:%M:%S GMT")
+        .to_string();
+    let mut common = HeaderMap::new();
+    let put = |h: &mut HeaderMap, k: header::HeaderName, v: &str| {
+        if let Ok(v) = HeaderValue::from_str(v) {
+            h.insert(k, v);
+        }
+    };
+    put(&mut common, header::ETAG, &etag);
+    put(&mut common, header::LAST_MODIFIED, &last_modified);
+    put(
+        &mut common,
+        header::CACHE_CONTROL,
+        "public, max-age=31536000, immutable",
+    );
+    put(&mut common, header::ACCEPT_RANGES, "bytes");
+    put(
+        &mut common,
+        header::HeaderName::from_static("x-heldar-taken-at"),
+        &crate::models::fmt_ts(snap.taken_at),
+    );
+    if headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    {
+        return Ok((StatusCode::NOT_MODIFIED, common).into_response());
+    }
+    let bytes = read_no_follow(state, &snap.path).await?;
+    let total = bytes.len() as u64;
+    put(&mut common, header::CONTENT_TYPE, "image/jpeg");
+    let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
+    match range.map(|r| parse_range(r, total)) {
+        None | Some(RangeSpec::Ignore) => Ok((StatusCode::OK, common, bytes).into_response()),
+        Some(RangeSpec::Unsatisfiable) => Err(ApiError::RangeNotSatisfiable(total)),
+        Some(RangeSpec::Bytes(a, b)) => {
+            put(
+                &mut common,
+                header::CONTENT_RANGE,
+                &format!("bytes {a}-{b}/{total}"),
+            );
+            let part = bytes.slice(a as usize..=b as usize);
+            Ok((StatusCode::PARTIAL_CONTENT, common, part).into_response())
+        }
+    }
+}
+
+async fn read_no_follow(state: &AppState, rel: &str) -> Result<bytes::Bytes, ApiError> {
+    let path = state.store.abs(rel);
+    // Neither the camera directory nor the file may be a symlink.
+    let dir_is_link = match path.parent() {
+        Some(d) => tokio::fs::symlink_metadata(d)
+            .await
+            .map(|m| m.file_type().is_symlink())
+            .unwrap_or(true),
+        None => true,
+    };
+    if dir_is_link {
+        return Err(gone());
+    }
+    let read = tokio::task::spawn_blocking(move || {
+        use std::io::Read;
+        let mut f = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(nix::libc::O_NOFOLLOW)
+            .open(&path)?;
+        if !f.metadata()?.is_file() {
+            return Err(std::io::Error::other("not a regular file"));
+        }
+        let mut buf = Vec::new();
+        f.read_to_end(&mut buf)?;
+        Ok::<_, std::io::Error>(buf)
+    })
+    .await
+    .map_err(|e| ApiError::Internal(e.into()))?;
+    match read {
+        Ok(b) => Ok(bytes::Bytes::from(b)),
+        Err(e) => {
+            tracing::debug!(path = rel, error = %e, "media file not served");
+            Err(gone())
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+enum RangeSpec {
+    /// Serve the whole file (no range, several ranges, or a form we do not honour).
+    Ignore,
+    Unsatisfiable,
+    /// Inclusive byte range.
+    Bytes(u64, u64),
+}
+
+fn parse_range(h: &str, total: u64) -> RangeSpec {
+    let Some(spec) = h.trim().strip_prefix("bytes=") else {
+        return RangeSpec::Ignore;
+    };
+    if spec.contains(',') {
+        return RangeSpec::Ignore;
+    }
+    let Some((a, b)) = spec.split_once('-') else {
+        return RangeSpec::Ignore;
+    };
+    let (a, b) = (a.trim(), b.trim());
+    let parsed = match (a.is_empty(), b.is_empty()) {
+        (false, _) => {
+            let Ok(start) = a.parse::<u64>() else {
+                return RangeSpec::Ignore;
+            };
+            let end = if b.is_empty() {
+                Some(u64::MAX)
+            } else {
+                b.parse::<u64>().ok()
+            };
+            match end {
+                Some(end) if end >= start => (start, end.min(total.saturating_sub(1))),
+                _ => return RangeSpec::Ignore,
+            }
+        }
+        (true, false) => {
+            let Ok(n) = b.parse::<u64>() else {
+                return RangeSpec::Ignore;
+            };
+            if n == 0 {
+                return RangeSpec::Unsatisfiable;
+            }
+            (total.saturating_sub(n), total.saturating_sub(1))
+        }
+        (true, true) => return RangeSpec::Ignore,
+    };
+    if total == 0 || parsed.0 >= total {
+        RangeSpec::Unsatisfiable
+    } else {
+        RangeSpec::Bytes(parsed.0, parsed.1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges() {
+        assert_eq!(parse_range("bytes=0-9", 100), RangeSpec::Bytes(0, 9));
+        assert_eq!(parse_range("bytes=90-", 100), RangeSpec::Bytes(90, 99));
+        assert_eq!(parse_range("bytes=90-500", 100), RangeSpec::Bytes(90, 99));
+        assert_eq!(parse_range("bytes=-10", 100), RangeSpec::Bytes(90, 99));
+        assert_eq!(parse_range("bytes=100-", 100), RangeSpec::Unsatisfiable);
+        assert_eq!(parse_range("bytes=9-1", 100), RangeSpec::Ignore);
+        assert_eq!(parse_range("bytes=0-1,5-6", 100), RangeSpec::Ignore);
+        assert_eq!(parse_range("items=0-1", 100), RangeSpec::Ignore);
+        assert_eq!(parse_range("bytes=x-1", 100), RangeSpec::Ignore);
+    }
+}

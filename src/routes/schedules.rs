@@ -1,0 +1,64 @@
+//! Snapshot schedules: `/api/v1/cameras/{id}/snapshot-schedules` and
+//! `/api/v1/snapshot-schedules/{id}`.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::Json;
+
+use super::cameras::path_id;
+use super::error::{json_or_default, ApiError, ApiJson, ApiPath};
+use crate::app::AppState;
+use crate::models::{ErrorBody, Schedule, ScheduleCreate, SchedulePatch};
+use crate::schedules;
+
+#[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshot-schedules", tag = "schedules",
+    params(("id" = String, Path, description = "camera id")),
+    responses((status = 200, body = [Schedule]), (status = 404, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<Vec<Schedule>>, ApiError> {
+    let id = path_id(&id)?;
+    Ok(Json(schedules::list(&state, &id).await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/cameras/{id}/snapshot-schedules", tag = "schedules",
+    params(("id" = String, Path, description = "camera id")), request_body = ScheduleCreate,
+    responses((status = 201, body = Schedule), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn create(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    body: axum::body::Bytes,
+) -> Result<(StatusCode, Json<Schedule>), ApiError> {
+    let id = path_id(&id)?;
+    // An empty body means all defaults.
+    let body: ScheduleCreate = json_or_default(&body)?;
+    Ok((
+        StatusCode::CREATED,
+        Json(schedules::create(&state, &id, body).await?),
+    ))
+}
+
+#[utoipa::path(patch, path = "/api/v1/snapshot-schedules/{id}", tag = "schedules",
+    params(("id" = String, Path, description = "schedule id")), request_body = SchedulePatch,
+    responses((status = 200, body = Schedule), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn patch(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    ApiJson(body): ApiJson<SchedulePatch>,
+) -> Result<Json<Schedule>, ApiError> {
+    Ok(Json(schedules::update(&state, &id, body).await?))
+}
+
+#[utoipa::path(delete, path = "/api/v1/snapshot-schedules/{id}", tag = "schedules",
+    params(("id" = String, Path, description = "schedule id")),
+    responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody)))]
+pub async fn delete(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<StatusCode, ApiError> {
+    schedules::delete(&state, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,104 @@
+//! Browsing stored frames: `GET /api/v1/cameras/{id}/snapshots?from&to&limit` and `…/latest`.
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::Response;
+use axum::Json;
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+
+use super::cameras::path_id;
+use super::error::{ApiError, ApiPath};
+use crate::app::AppState;
+use crate::db;
+use crate::models::{truncate, ErrorBody, SnapshotView};
+
+/// Query of the snapshot list; all text, so each bad value gets its own sentence.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+pub struct ListQuery {
+    /// RFC 3339 lower bound (inclusive).
+    pub from: Option<String>,
+    /// RFC 3339 upper bound (inclusive).
+    pub to: Option<String>,
+    /// 1..=5000, default 500.
+    pub limit: Option<String>,
+}
+
+fn time(field: &'static str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
+    v.as_deref()
+        .map(|s| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| {
+                    ApiError::invalid(
+                        field,
+                        format!(
+                            "{field} {:?} is not an RFC 3339 time such as 2026-01-31T12:00:00Z",
+                            truncate(s, 60)
+                        ),
+                    )
+                })
+        })
+        .transpose()
+}
+
+#[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshots", tag = "snapshots",
+    params(("id" = String, Path, description = "camera id"), ListQuery),
+    responses((status = 200, body = [SnapshotView]), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<SnapshotView>>, ApiError> {
+    let id = path_id(&id)?;
+    let Query(q) = query?;
+    let from = time("from", &q.from)?;
+    let to = time("to", &q.to)?;
+    if let (Some(f), Some(t)) = (from, to) {
+        if f > t {
+            return Err(ApiError::invalid("from", "from is later than to"));
+        }
+    }
+    let limit = match q.limit.as_deref() {
+        None => 500,
+        Some(s) => match s.parse::<i64>() {
+            Ok(n) if (1..=5000).contains(&n) => n,
+            _ => {
+                return Err(ApiError::invalid(
+                    "limit",
+                    format!(
+                        "limit {:?} must be a whole number from 1 to 5000",
+                        truncate(s, 20)
+                    ),
+                ))
+            }
+        },
+    };
+    crate::camera::registry::camera(&state, &id).await?;
+    let rows = db::snapshots::list(&state.db, &id, from, to, limit).await?;
+    Ok(Json(rows.iter().map(SnapshotView::from).collect()))
+}
+
+#[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshots/latest", tag = "snapshots",
+    params(("id" = String, Path, description = "camera id")),
+    responses((status = 200, content_type = "image/jpeg", body = Vec<u8>),
+        (status = 404, body = ErrorBody)))]
+pub async fn latest(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let id = path_id(&id)?;
+    crate::camera::registry::camera(&state, &id).await?;
+    let snap = db::snapshots::latest(&state.db, &id)
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("camera {id} has no stored frames yet")))?;
+    let mut resp = super::media::serve(&state, &snap, &headers).await?;
+    // "Latest" changes: it must not be cached like an immutable media file.
+    resp.headers_mut().insert(
+        axum::http::header::CACHE_CONTROL,
+        axum::http::HeaderValue::from_static("no-cache"),
+    );
+    Ok(resp)
+}

@@ -1,0 +1,177 @@
+//! The retention sweeper (DESIGN.md §9): every HELDAR_RETENTION_INTERVAL_S, delete frames oldest
+//! first, in bounded batches — those older than HELDAR_SNAPSHOT_RETENTION_HOURS; then, while the
+//! stored frames exceed HELDAR_SNAPSHOT_MAX_GB or free disk is under HELDAR_MIN_FREE_DISK_GB, the
+//! oldest frames.
+//!
+//! Invariant: a file is deleted before its row, and the row goes only when the file is gone
+//! (deleted now, or already absent). Any other delete error keeps the row for the next sweep, so
+//! a file is never left without a row to find it by. Each sweep logs and counts what it removed
+//! (`heldar_snapshots_pruned_total{reason}`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::clock::Clock;
+use crate::db::{self, Pool};
+use crate::metrics::Metrics;
+use crate::store::{self, FrameStore};
+
+/// Rows deleted per batch, and batches per limit per sweep.
+const BATCH: i64 = 500;
+const MAX_BATCHES: usize = 200;
+
+/// Free bytes on the snapshots filesystem (injectable for tests).
+pub type FreeSpace = Arc<dyn Fn() -> std::io::Result<u64> + Send + Sync>;
+
+pub struct Retention {
+    pub db: Pool,
+    pub store: FrameStore,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    pub max_age: Option<Duration>,
+    pub max_bytes: Option<u64>,
+    pub min_free_bytes: u64,
+    pub free_space: FreeSpace,
+}
+
+/// What one sweep removed, by reason, and how many deletions failed (rows kept).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct SweepReport {
+    pub age: u64,
+    pub size: u64,
+    pub free_disk: u64,
+    pub failed: u64,
+}
+
+impl Retention {
+    /// The statvfs free space of `dir`.
+    pub fn statvfs_free(dir: PathBuf) -> FreeSpace {
+        Arc::new(move || store::free_bytes(&dir))
+    }
+
+    /// Sweep every `interval` until `token` is cancelled.
+    pub async fn run(&self, interval: Duration, token: CancellationToken) -> anyhow::Result<()> {
+        loop {
+            let report = self.sweep().await?;
+            if report != SweepReport::default() {
+                tracing::info!(
+                    age = report.age,
+                    size = report.size,
+                    free_disk = report.free_disk,
+                    failed = report.failed,
+                    "retention sweep removed frames"
+                );
+            }
+            tokio::select! {
+                _ = token.cancelled() => return Ok(()),
+                _ = tokio::time::sleep(interval) => {}
+            }
+        }
+    }
+
+    pub async fn sweep(&self) -> anyhow::Result<SweepReport> {
+        let mut report = SweepReport::default();
+        if let Some(age) = self.max_age {
+            let cutoff = self.clock.now() - chrono::Duration::from_std(age)?;
+            for _ in 0..MAX_BATCHES {
+                let rows = db::snapshots::oldest(&self.db, Some(cutoff), BATCH).await?;
+                if rows.is_empty() {
+                    break;
+                }
+                let (removed, _, failed) = self.delete(&rows, "age").await?;
+                report.age += removed;
+                report.failed += failed;
+                if removed == 0 {
+                    break;
+                }
+            }
+        }
+        if let Some(max) = self.max_bytes {
+            let mut total = db::snapshots::total_bytes(&self.db).await?.max(0) as u64;
+            for _ in 0..MAX_BATCHES {
+                if total <= max {
+                    break;
+                }
+                let excess = total - max;
+                let rows = db::snapshots::oldest(&self.db, None, BATCH).await?;
+                // Only as many as the excess needs, oldest first.
+                let mut need = 0u64;
+                let take: Vec<_> = rows
+                    .into_iter()
+                    .take_while(|r| {
+                        let more = need < excess;
+                        need += r.size_bytes.max(0) as u64;
+                        more
+                    })
+                    .collect();
+                if take.is_empty() {
+                    break;
+                }
+                let (removed, bytes, failed) = self.delete(&take, "size").await?;
+                report.size += removed;
+                report.failed += failed;
+                total = total.saturating_sub(bytes);
+                if removed == 0 {
+                    break;
+                }
+            }
+        }
+        if self.min_free_bytes > 0 {
+            for _ in 0..MAX_BATCHES {
+                let free = (self.free_space)()?;
+                if free >= self.min_free_bytes {
+                    break;
+                }
+                // Small batches: each one frees real space, then free space is measured again.
+                let rows = db::snapshots::oldest(&self.db, None, 50).await?;
+                if rows.is_empty() {
+                    tracing::warn!(free, floor = self.min_free_bytes,
+                        "free disk is under HELDAR_MIN_FREE_DISK_GB and no frames are left to prune");
+                    break;
+                }
+                let (removed, _, failed) = self.delete(&rows, "free_disk").await?;
+                report.free_disk += removed;
+                report.failed += failed;
+                if removed == 0 {
+                    break;
+                }
+            }
+        }
+        if let Ok(total) = db::snapshots::total_bytes(&self.db).await {
+            self.metrics.snapshot_bytes.set(total);
+        }
+        if let Ok(free) = (self.free_space)() {
+            self.metrics
+                .disk_free_bytes
+                .set(free.min(i64::MAX as u64) as i64);
+        }
+        Ok(report)
+    }
+
+    /// File first, then row. Returns (removed, bytes removed, failed).
+    async fn delete(
+        &self,
+        rows: &[crate::models::Snapshot],
+        reason: &str,
+    ) -> anyhow::Result<(u64, u64, u64)> {
+        let (mut removed, mut bytes, mut failed) = (0, 0, 0);
+        for row in rows {
+            match self.store.remove(&row.path).await {
+                Ok(_) => {
+                    db::snapshots::delete(&self.db, &row.id).await?;
+                    removed += 1;
+                    bytes += row.size_bytes.max(0) as u64;
+                }
+                Err(e) => {
+                    tracing::warn!(path = %row.path, error = %e, "cannot delete a frame; keeping its row for the next sweep");
+                    failed += 1;
+                }
+            }
+        }
+        self.metrics.pruned(reason, removed);
+        Ok((removed, bytes, failed))
+    }
+}

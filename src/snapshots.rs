@@ -1,0 +1,78 @@
+//! Keeping frames: capture a camera, write the frame into the store, then record its row — in
+//! that order, so a row never names a file that is not complete (DESIGN.md §8). Used by the
+//! scheduler for every slot and by the live-snapshot API for `?store=true`.
+
+use std::sync::Arc;
+
+use chrono::{SubsecRound, Utc};
+
+use crate::capture::{CaptureError, Capturer};
+use crate::clock::Clock;
+use crate::db::{self, DbError, Pool};
+use crate::metrics::Metrics;
+use crate::models::{new_id, Camera, Snapshot};
+use crate::store::{FrameStore, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeepError {
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+/// What capturing-and-keeping needs; cheap to clone.
+#[derive(Clone)]
+pub struct Keeper {
+    pub db: Pool,
+    pub capturer: Arc<Capturer>,
+    pub store: FrameStore,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+}
+
+impl Keeper {
+    /// Capture `camera` now and keep the frame; `schedule_id` is `None` for a manual capture.
+    pub async fn capture_and_keep(
+        &self,
+        camera: &Camera,
+        schedule_id: Option<&str>,
+    ) -> Result<(Snapshot, bytes::Bytes), KeepError> {
+        // The frame's time is when its capture started: for a scheduled frame, slot + lateness.
+        let taken_at = self.clock.now().trunc_subsecs(3);
+        let frame = self.capturer.capture(camera).await?;
+        let file = match self
+            .store
+            .write_frame(&camera.id, taken_at, frame.bytes.clone())
+            .await
+        {
+            Ok(f) => f,
+            Err(e) => {
+                self.metrics.store_failures.inc();
+                tracing::warn!(camera = %camera.id, error = %e, "frame captured but not stored");
+                return Err(e.into());
+            }
+        };
+        let snap = Snapshot {
+            id: new_id("snp"),
+            camera_id: camera.id.clone(),
+            schedule_id: schedule_id.map(str::to_string),
+            path: file.rel_path.clone(),
+            taken_at,
+            size_bytes: file.size as i64,
+            width: Some(i64::from(frame.width)),
+            height: Some(i64::from(frame.height)),
+            created_at: Utc::now(),
+        };
+        if let Err(e) = db::snapshots::insert(&self.db, &snap).await {
+            // No row, so no file: remove it rather than leave an orphan.
+            let _ = self.store.remove(&file.rel_path).await;
+            self.metrics.store_failures.inc();
+            tracing::warn!(camera = %camera.id, error = %e, "frame not recorded; file removed");
+            return Err(e.into());
+        }
+        Ok((snap, frame.bytes))
+    }
+}
