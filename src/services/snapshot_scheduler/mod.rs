@@ -395,3 +395,6 @@ impl Scheduler {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests;

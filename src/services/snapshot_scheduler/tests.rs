@@ -1,0 +1,362 @@
+//! The scheduler under a paused tokio clock with an in-memory store: slot arithmetic proven
+//! exactly, without sleeping in real time.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use futures_util::future::BoxFuture;
+use tokio_util::sync::CancellationToken;
+
+use super::*;
+use crate::clock::SimulatedClock;
+
+#[derive(Default)]
+struct MemStore(Mutex<HashMap<String, Schedule>>);
+
+impl MemStore {
+    fn put(&self, s: Schedule) {
+        self.0.lock().unwrap().insert(s.id.clone(), s);
+    }
+    fn edit(&self, id: &str, f: impl FnOnce(&mut Schedule)) {
+        f(self.0.lock().unwrap().get_mut(id).unwrap());
+    }
+}
+
+impl ScheduleStore for MemStore {
+    fn load_enabled(&self) -> BoxFuture<'_, anyhow::Result<Vec<Schedule>>> {
+        let v = self
+            .0
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|s| s.enabled)
+            .cloned()
+            .collect();
+        Box::pin(async move { Ok(v) })
+    }
+    fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<Option<Schedule>>> {
+        let v = self.0.lock().unwrap().get(id).cloned();
+        Box::pin(async move { Ok(v) })
+    }
+    fn claim<'a>(
+        &'a self,
+        id: &'a str,
+        slot: DateTime<Utc>,
+        next: DateTime<Utc>,
+    ) -> BoxFuture<'a, anyhow::Result<bool>> {
+        let mut m = self.0.lock().unwrap();
+        let ok = match m.get_mut(id) {
+            Some(s) if s.enabled && s.next_due_at == Some(slot) => {
+                s.next_due_at = Some(next);
+                true
+            }
+            _ => false,
+        };
+        Box::pin(async move { Ok(ok) })
+    }
+}
+
+/// Records every fire: (schedule, slot, wall time at fire); each fire takes `busy`.
+struct Recorder {
+    clock: Arc<SimulatedClock>,
+    fires: Arc<Mutex<Vec<(String, DateTime<Utc>, DateTime<Utc>)>>>,
+    busy: Duration,
+}
+
+impl Firer for Recorder {
+    fn fire(&self, job: Fire) -> BoxFuture<'static, ()> {
+        self.fires
+            .lock()
+            .unwrap()
+            .push((job.schedule_id, job.slot, self.clock.now()));
+        let busy = self.busy;
+        Box::pin(async move { tokio::time::sleep(busy).await })
+    }
+}
+
+struct Harness {
+    clock: Arc<SimulatedClock>,
+    store: Arc<MemStore>,
+    fires: Arc<Mutex<Vec<(String, DateTime<Utc>, DateTime<Utc>)>>>,
+    metrics: Arc<Metrics>,
+    handle: SchedulerHandle,
+    token: CancellationToken,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    t0: DateTime<Utc>,
+}
+
+fn schedule(id: &str, interval: i64, next_due: DateTime<Utc>) -> Schedule {
+    Schedule {
+        id: id.into(),
+        camera_id: CameraId::parse("cam").unwrap(),
+        interval_seconds: interval,
+        enabled: true,
+        last_fired_at: None,
+        next_due_at: Some(next_due),
+        created_at: next_due,
+        updated_at: next_due,
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339("2026-06-01T00:00:00Z")
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+impl Harness {
+    fn new(busy: Duration) -> Harness {
+        Harness::with_store(
+            Arc::new(MemStore::default()),
+            busy,
+            Arc::new(SimulatedClock::new(t0())),
+        )
+    }
+
+    fn with_store(store: Arc<MemStore>, busy: Duration, clock: Arc<SimulatedClock>) -> Harness {
+        let fires = Arc::new(Mutex::new(Vec::new()));
+        let metrics = Arc::new(Metrics::new());
+        let (handle, commands) = SchedulerHandle::channel();
+        let sched = Scheduler {
+            clock: clock.clone(),
+            store: store.clone(),
+            firer: Arc::new(Recorder {
+                clock: clock.clone(),
+                fires: fires.clone(),
+                busy,
+            }),
+            metrics: metrics.clone(),
+            commands,
+            rescan: Duration::from_secs(60),
+            grace: Duration::from_secs(5),
+        };
+        let token = CancellationToken::new();
+        let t = token.clone();
+        let task = Some(tokio::spawn(async move { sched.run(t).await }));
+        Harness {
+            t0: clock.now(),
+            clock,
+            store,
+            fires,
+            metrics,
+            handle,
+            token,
+            task,
+        }
+    }
+
+    /// Fire times, in seconds after t0 (exact milliseconds as fractions).
+    fn fire_secs(&self, id: &str) -> Vec<f64> {
+        self.fires
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(s, _, _)| s == id)
+            .map(|(_, _, at)| (*at - self.t0).num_milliseconds() as f64 / 1000.0)
+            .collect()
+    }
+
+    async fn stop(mut self) {
+        self.token.cancel();
+        self.task.take().unwrap().await.unwrap().unwrap();
+    }
+}
+
+async fn advance(secs: u64) {
+    tokio::time::sleep(Duration::from_secs(secs)).await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_new_schedule_fires_at_once_then_at_exact_slots() {
+    let h = Harness::new(Duration::from_millis(10));
+    advance(1).await;
+    h.store.put(schedule("s", 60, h.clock.now()));
+    h.handle.refresh("s");
+    advance(60 * 5 + 1).await;
+    assert_eq!(
+        h.fire_secs("s"),
+        vec![1.0, 61.0, 121.0, 181.0, 241.0, 301.0]
+    );
+    // Every fire started exactly at its slot.
+    for (_, slot, at) in h.fires.lock().unwrap().iter() {
+        assert_eq!(slot, at);
+    }
+    assert_eq!(h.metrics.missed_slots.get(), 0);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_interval_change_reaches_the_scheduler_at_once() {
+    let h = Harness::new(Duration::ZERO);
+    h.store.put(schedule("s", 60, h.t0));
+    h.handle.refresh("s");
+    advance(130).await; // fired at 0, 60, 120
+    let now = h.clock.now();
+    // What the API does: new interval, due at last_fired + interval (here: 120 + 10 = 130 → now).
+    h.store.edit("s", |s| {
+        s.interval_seconds = 10;
+        s.last_fired_at = Some(h.t0 + chrono::Duration::seconds(120));
+        s.next_due_at = Some(slots::first_due(
+            s.last_fired_at,
+            chrono::Duration::seconds(10),
+            now,
+        ));
+    });
+    h.handle.refresh("s");
+    advance(31).await;
+    assert_eq!(
+        h.fire_secs("s"),
+        vec![0.0, 60.0, 120.0, 130.0, 140.0, 150.0, 160.0]
+    );
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn disable_stops_firing_and_enable_resumes_by_the_kernel_rule() {
+    let h = Harness::new(Duration::ZERO);
+    h.store.put(schedule("s", 60, h.t0));
+    h.handle.refresh("s");
+    advance(61).await; // 0, 60
+    h.store.edit("s", |s| s.enabled = false);
+    h.handle.refresh("s");
+    advance(600).await;
+    assert_eq!(h.fire_secs("s"), vec![0.0, 60.0]);
+    let now = h.clock.now();
+    h.store.edit("s", |s| {
+        s.enabled = true;
+        s.last_fired_at = Some(h.t0 + chrono::Duration::seconds(60));
+        s.next_due_at = Some(slots::first_due(
+            s.last_fired_at,
+            chrono::Duration::seconds(60),
+            now,
+        ));
+    });
+    h.handle.refresh("s");
+    advance(61).await;
+    assert_eq!(h.fire_secs("s"), vec![0.0, 60.0, 661.0, 721.0]);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn after_downtime_it_fires_once_and_jumps_to_the_next_future_slot() {
+    // Down for ten minutes: the schedule's next slot was 600 s ago.
+    let store = Arc::new(MemStore::default());
+    let clock = Arc::new(SimulatedClock::new(t0()));
+    store.put(schedule("s", 60, t0() - chrono::Duration::seconds(600)));
+    let h = Harness::with_store(store, Duration::ZERO, clock);
+    advance(125).await;
+    // One catch-up capture at start-up, then the old phase: 60, 120.
+    assert_eq!(h.fire_secs("s"), vec![0.0, 60.0, 120.0]);
+    assert_eq!(h.metrics.missed_slots.get(), 10);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_capture_still_running_at_its_next_slot_makes_that_slot_missed_not_queued() {
+    let h = Harness::new(Duration::from_secs(150));
+    h.store.put(schedule("s", 60, h.t0));
+    h.handle.refresh("s");
+    advance(400).await;
+    // Busy 0–150: slots 60 and 120 missed; 180 fires; busy 180–330: 240, 300 missed; 360 fires.
+    assert_eq!(h.fire_secs("s"), vec![0.0, 180.0, 360.0]);
+    assert_eq!(h.metrics.missed_slots.get(), 4);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn ten_thousand_slots_without_drift_and_phases_kept_apart() {
+    let h = Harness::new(Duration::from_millis(1500));
+    h.store.put(schedule("a", 5, h.t0));
+    h.store.put(schedule(
+        "b",
+        5,
+        h.t0 + chrono::Duration::milliseconds(2500),
+    ));
+    h.handle.refresh_all();
+    advance(5 * 10_000).await;
+    for (id, phase) in [("a", 0.0), ("b", 2.5)] {
+        let fires = h.fire_secs(id);
+        assert!(fires.len() >= 10_000, "{id}: {}", fires.len());
+        for (k, at) in fires.iter().enumerate().take(10_000) {
+            assert_eq!(*at, phase + 5.0 * k as f64, "{id} slot {k}");
+        }
+    }
+    assert_eq!(h.metrics.missed_slots.get(), 0);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn two_schedulers_on_one_store_fire_each_slot_exactly_once() {
+    let store = Arc::new(MemStore::default());
+    let clock = Arc::new(SimulatedClock::new(t0()));
+    for i in 0..20 {
+        store.put(schedule(
+            &format!("s{i}"),
+            5,
+            t0() + chrono::Duration::milliseconds(i * 250),
+        ));
+    }
+    let a = Harness::with_store(store.clone(), Duration::from_millis(5), clock.clone());
+    let b = Harness::with_store(store.clone(), Duration::from_millis(5), clock.clone());
+    let end_ms = 505_900i64;
+    tokio::time::sleep(Duration::from_millis(end_ms as u64)).await;
+    let mut all: Vec<(String, DateTime<Utc>)> = a
+        .fires
+        .lock()
+        .unwrap()
+        .iter()
+        .chain(b.fires.lock().unwrap().iter())
+        .map(|(id, slot, _)| (id.clone(), *slot))
+        .collect();
+    let total = all.len();
+    all.sort();
+    all.dedup();
+    assert_eq!(all.len(), total, "a slot was captured twice");
+    // Every slot of every schedule up to the end, fired by one of them.
+    let due: i64 = (0..20).map(|i| (end_ms - i * 250) / 5000 + 1).sum();
+    assert_eq!(total as i64, due);
+    a.stop().await;
+    b.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn wall_clock_steps_are_harmless() {
+    let h = Harness::new(Duration::ZERO);
+    h.store.put(schedule("s", 60, h.t0));
+    h.handle.refresh("s");
+    advance(61).await; // 0, 60
+                       // NTP steps the clock back an hour. The scheduler notices at its next wake-up (here the
+                       // 60 s re-read) and pulls the slot back by whole hours: no hour-long stall, phase (:00) kept.
+    h.clock.jump(chrono::Duration::hours(-1));
+    advance(120).await;
+    let fires: Vec<_> = h
+        .fires
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, _, at)| *at)
+        .collect();
+    assert_eq!(fires.len(), 3, "{fires:?}");
+    assert_eq!(fires[2], h.t0 + chrono::Duration::seconds(180 - 3600));
+    // …and forward two hours: one capture, then the regular phase, no burst.
+    h.clock.jump(chrono::Duration::hours(2));
+    let before = h.metrics.missed_slots.get();
+    advance(121).await;
+    let fires: Vec<_> = h
+        .fires
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|(_, _, at)| *at)
+        .collect();
+    assert_eq!(fires.len(), 5, "{fires:?}");
+    assert!(
+        h.metrics.missed_slots.get() >= before + 100,
+        "the skipped hours are counted as missed"
+    );
+    assert_eq!((fires[4] - fires[3]).num_seconds(), 60);
+    assert_eq!(fires[4].timestamp() % 60, 0, "phase kept");
+    h.stop().await;
+}
