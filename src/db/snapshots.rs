@@ -90,17 +90,20 @@ pub async fn by_path(pool: &Pool, path: &str) -> Result<Option<Snapshot>, DbErro
     row.as_ref().map(from_row).transpose()
 }
 
-/// The oldest frames, optionally only those taken before `before`.
+/// The oldest frames, optionally only those taken before `before`, skipping the first `skip`
+/// (rows retention could not delete in this sweep stay at the front).
 pub async fn oldest(
     pool: &Pool,
     before: Option<DateTime<Utc>>,
+    skip: i64,
     limit: i64,
 ) -> Result<Vec<Snapshot>, DbError> {
     let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM snapshots WHERE taken_at < ? ORDER BY taken_at, id LIMIT ?"
+        "SELECT {COLUMNS} FROM snapshots WHERE taken_at < ? ORDER BY taken_at, id LIMIT ? OFFSET ?"
     ))
     .bind(before.map(fmt_ts).unwrap_or_else(|| "9999".into()))
     .bind(limit)
+    .bind(skip)
     .fetch_all(pool)
     .await
     .map_err(step("finding the oldest snapshots"))?;

@@ -77,16 +77,15 @@ impl Retention {
         if let Some(age) = self.max_age {
             let cutoff = self.clock.now() - chrono::Duration::from_std(age)?;
             for _ in 0..MAX_BATCHES {
-                let rows = db::snapshots::oldest(&self.db, Some(cutoff), BATCH).await?;
+                let rows =
+                    db::snapshots::oldest(&self.db, Some(cutoff), report.failed as i64, BATCH)
+                        .await?;
                 if rows.is_empty() {
                     break;
                 }
                 let (removed, _, failed) = self.delete(&rows, "age").await?;
                 report.age += removed;
                 report.failed += failed;
-                if removed == 0 {
-                    break;
-                }
             }
         }
         if let Some(max) = self.max_bytes {
@@ -96,7 +95,8 @@ impl Retention {
                     break;
                 }
                 let excess = total - max;
-                let rows = db::snapshots::oldest(&self.db, None, BATCH).await?;
+                let rows =
+                    db::snapshots::oldest(&self.db, None, report.failed as i64, BATCH).await?;
                 // Only as many as the excess needs, oldest first.
                 let mut need = 0u64;
                 let take: Vec<_> = rows
@@ -114,9 +114,6 @@ impl Retention {
                 report.size += removed;
                 report.failed += failed;
                 total = total.saturating_sub(bytes);
-                if removed == 0 {
-                    break;
-                }
             }
         }
         if self.min_free_bytes > 0 {
@@ -126,7 +123,7 @@ impl Retention {
                     break;
                 }
                 // Small batches: each one frees real space, then free space is measured again.
-                let rows = db::snapshots::oldest(&self.db, None, 50).await?;
+                let rows = db::snapshots::oldest(&self.db, None, report.failed as i64, 50).await?;
                 if rows.is_empty() {
                     tracing::warn!(free, floor = self.min_free_bytes,
                         "free disk is under HELDAR_MIN_FREE_DISK_GB and no frames are left to prune");
@@ -135,9 +132,6 @@ impl Retention {
                 let (removed, _, failed) = self.delete(&rows, "free_disk").await?;
                 report.free_disk += removed;
                 report.failed += failed;
-                if removed == 0 {
-                    break;
-                }
             }
         }
         if let Ok(total) = db::snapshots::total_bytes(&self.db).await {

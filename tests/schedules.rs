@@ -1,0 +1,352 @@
+//! Schedules over the real API, and the real scheduler end to end: real HTTP fake cameras, real
+//! SQLite, real files.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use common::{error_of, spawn_app, wait_for, TestApp};
+use heldar::capture::jpeg;
+use heldar::fakecam::{pattern, Behavior, FakeAuth, FakeCamera, FrameSupply};
+use serde_json::{json, Value};
+
+fn frame() -> FrameSupply {
+    FrameSupply::Static(Bytes::from(pattern::solid_jpeg(160, 120, [90, 90, 200])))
+}
+
+async fn json_of(resp: reqwest::Response) -> Value {
+    resp.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn schedule_crud_defaults_clamping_and_bad_input() {
+    let app = spawn_app().await;
+    let cam = FakeCamera::start(FakeAuth::None, frame()).await.unwrap();
+    app.create_camera(json!({"id": "c1", "snapshot_url": cam.snapshot_url()}))
+        .await;
+
+    // Defaults: 300 s, enabled; an empty body is fine.
+    let r = app
+        .client
+        .post(app.url("/api/v1/cameras/c1/snapshot-schedules"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let s = json_of(r).await;
+    assert_eq!(
+        (s["interval_seconds"].as_i64(), s["enabled"].as_bool()),
+        (Some(300), Some(true))
+    );
+    // Clamped like the Heldar kernel: to 5..=86400.
+    let low = json_of(
+        app.post_json(
+            "/api/v1/cameras/c1/snapshot-schedules",
+            &json!({"interval_seconds": 1}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(low["interval_seconds"], 5);
+    let high = json_of(
+        app.post_json(
+            "/api/v1/cameras/c1/snapshot-schedules",
+            &json!({"interval_seconds": 10_000_000, "enabled": false}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (high["interval_seconds"].as_i64(), high["enabled"].as_bool()),
+        (Some(86400), Some(false))
+    );
+
+    let list = json_of(app.get("/api/v1/cameras/c1/snapshot-schedules").await).await;
+    assert_eq!(list.as_array().unwrap().len(), 3);
+
+    let id = high["id"].as_str().unwrap();
+    let p = app
+        .patch_json(
+            &format!("/api/v1/snapshot-schedules/{id}"),
+            &json!({"interval_seconds": 60, "enabled": true}),
+        )
+        .await;
+    assert_eq!(p.status(), 200);
+    let p = json_of(p).await;
+    assert_eq!(
+        (p["interval_seconds"].as_i64(), p["enabled"].as_bool()),
+        (Some(60), Some(true))
+    );
+
+    // Bad input: a 4xx with a sentence, and nothing changes.
+    let cases = [
+        (json!({"interval_seconds": "sixty"}), 422),
+        (json!({"interval_seconds": 1.5}), 422),
+        (json!({"enabled": "yes"}), 422),
+        (json!({"every": 5}), 422),
+    ];
+    for (body, want) in cases {
+        let (status, e) = error_of(
+            app.post_json("/api/v1/cameras/c1/snapshot-schedules", &body)
+                .await,
+        )
+        .await;
+        assert_eq!(status, want, "{body} → {e}");
+        let (status, e) = error_of(
+            app.patch_json(&format!("/api/v1/snapshot-schedules/{id}"), &body)
+                .await,
+        )
+        .await;
+        assert_eq!(status, want, "{body} → {e}");
+    }
+    let (status, _) = error_of(
+        app.client
+            .post(app.url("/api/v1/cameras/c1/snapshot-schedules"))
+            .header("content-type", "application/json")
+            .body("{\"interval_seconds\": ")
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 400);
+    let (status, _) = error_of(
+        app.post_json("/api/v1/cameras/nope/snapshot-schedules", &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 404, "unknown camera");
+    let (status, _) = error_of(
+        app.post_json("/api/v1/cameras/Bad!/snapshot-schedules", &json!({}))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 422);
+    let (status, _) = error_of(
+        app.patch_json(
+            "/api/v1/snapshot-schedules/sch_nope",
+            &json!({"enabled": false}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (status, _) = error_of(app.delete("/api/v1/snapshot-schedules/..%2F..%2Fetc").await).await;
+    assert_eq!(status, 404);
+    let list = json_of(app.get("/api/v1/cameras/c1/snapshot-schedules").await).await;
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        3,
+        "bad input created nothing"
+    );
+
+    assert_eq!(
+        app.delete(&format!("/api/v1/snapshot-schedules/{id}"))
+            .await
+            .status(),
+        204
+    );
+    assert_eq!(
+        app.delete(&format!("/api/v1/snapshot-schedules/{id}"))
+            .await
+            .status(),
+        404
+    );
+    // Deleting the camera deletes its schedules.
+    assert_eq!(app.delete("/api/v1/cameras/c1").await.status(), 204);
+    let (status, _) = error_of(app.get("/api/v1/cameras/c1/snapshot-schedules").await).await;
+    assert_eq!(status, 404);
+    app.stop().await;
+}
+
+async fn snapshots_of(app: &TestApp, camera: &str) -> Vec<Value> {
+    let v = json_of(
+        app.get(&format!("/api/v1/cameras/{camera}/snapshots?limit=5000"))
+            .await,
+    )
+    .await;
+    v.as_array().unwrap().clone()
+}
+
+fn taken(v: &Value) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(v["taken_at"].as_str().unwrap())
+        .unwrap()
+        .with_timezone(&Utc)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn twenty_cameras_at_5s_get_every_slot_while_one_hangs_and_one_answers_401() {
+    let app = spawn_app().await;
+    let mut cams = Vec::new();
+    for i in 0..20 {
+        let cam = FakeCamera::start(FakeAuth::None, frame()).await.unwrap();
+        app.create_camera(json!({"id": format!("cam{i:02}"), "snapshot_url": cam.snapshot_url()}))
+            .await;
+        cams.push(cam);
+    }
+    let hung = FakeCamera::start(FakeAuth::None, frame()).await.unwrap();
+    hung.set_behavior(Behavior::Hang);
+    app.create_camera(json!({"id": "hung", "snapshot_url": hung.snapshot_url()}))
+        .await;
+    let locked = FakeCamera::start(
+        FakeAuth::Digest {
+            user: "admin".into(),
+            pass: "right".into(),
+        },
+        frame(),
+    )
+    .await
+    .unwrap();
+    app.create_camera(
+        json!({"id": "locked", "snapshot_url": locked.snapshot_url(),
+        "username": "admin", "password": "wrong"}),
+    )
+    .await;
+
+    let started = Utc::now();
+    let mut ids = Vec::new();
+    for id in (0..20)
+        .map(|i| format!("cam{i:02}"))
+        .chain(["hung".to_string(), "locked".to_string()])
+    {
+        let s = json_of(
+            app.post_json(
+                &format!("/api/v1/cameras/{id}/snapshot-schedules"),
+                &json!({"interval_seconds": 5}),
+            )
+            .await,
+        )
+        .await;
+        ids.push((id, s["id"].as_str().unwrap().to_string()));
+    }
+    // Slots at 0, 5, 10 s after each schedule's creation: wait for the third of every camera.
+    wait_for(
+        "three frames from each of the 20 cameras",
+        Duration::from_secs(30),
+        || async {
+            for i in 0..20 {
+                if snapshots_of(&app, &format!("cam{i:02}")).await.len() < 3 {
+                    return None;
+                }
+            }
+            Some(())
+        },
+    )
+    .await;
+    let elapsed = (Utc::now() - started).num_milliseconds();
+
+    for i in 0..20 {
+        let snaps = snapshots_of(&app, &format!("cam{i:02}")).await;
+        let mut times: Vec<_> = snaps.iter().map(taken).collect();
+        times.sort();
+        // Every due slot captured: one per 5 s since creation (creation fires at once).
+        assert!(
+            times.len() as i64 >= elapsed / 5000,
+            "cam{i:02}: {} frames in {elapsed} ms",
+            times.len()
+        );
+        for w in times.windows(2) {
+            let gap = (w[1] - w[0]).num_milliseconds();
+            assert!(
+                (4800..=5200).contains(&gap),
+                "cam{i:02}: gap {gap} ms between frames"
+            );
+        }
+        for s in &snaps {
+            assert!(s["url"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("/media/snapshots/cam{i:02}/")));
+        }
+    }
+    // The hung camera only hurt itself; the locked one failed once and is in backoff, not
+    // hammered with a login at every slot.
+    assert!(snapshots_of(&app, "hung").await.is_empty());
+    assert!(snapshots_of(&app, "locked").await.is_empty());
+    let locked_cam = json_of(app.get("/api/v1/cameras/locked").await).await;
+    assert_eq!(locked_cam["status"]["state"], "auth_failed");
+    assert_eq!(locked_cam["status"]["consecutive_failures"], 1);
+    assert!(
+        locked.hits() <= 2,
+        "one attempt (challenge + answer), got {}",
+        locked.hits()
+    );
+    let hung_cam = json_of(app.get("/api/v1/cameras/hung").await).await;
+    assert_eq!(hung_cam["status"]["state"], "failing");
+
+    // Metrics saw it all.
+    let m = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        m.contains("heldar_captures_total{camera=\"cam00\",result=\"ok\"}"),
+        "{m}"
+    );
+    assert!(
+        m.contains("heldar_captures_total{camera=\"hung\",result=\"timeout\"}"),
+        "{m}"
+    );
+    assert!(m.contains("heldar_schedule_lateness_seconds_bucket"), "{m}");
+    assert!(m.contains("heldar_auth_backoff_skips_total"), "{m}");
+    assert!(!m.contains("wrong"), "no secrets in metrics");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disabling_stops_captures_and_deleting_a_schedule_keeps_its_frames() {
+    let app = spawn_app().await;
+    let cam = FakeCamera::start(FakeAuth::None, frame()).await.unwrap();
+    app.create_camera(json!({"id": "c", "snapshot_url": cam.snapshot_url()}))
+        .await;
+    let s = json_of(
+        app.post_json(
+            "/api/v1/cameras/c/snapshot-schedules",
+            &json!({"interval_seconds": 5}),
+        )
+        .await,
+    )
+    .await;
+    let id = s["id"].as_str().unwrap();
+    // Creation fires at once.
+    let first = wait_for("the first frame", Duration::from_secs(10), || async {
+        snapshots_of(&app, "c").await.into_iter().next()
+    })
+    .await;
+    assert_eq!(first["schedule_id"], id);
+    let body = app
+        .get(first["url"].as_str().unwrap())
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert!(jpeg::validate(&body).is_ok());
+    let sched = json_of(app.get("/api/v1/cameras/c/snapshot-schedules").await).await;
+    assert_eq!(sched[0]["last_fired_at"], first["taken_at"]);
+
+    app.patch_json(
+        &format!("/api/v1/snapshot-schedules/{id}"),
+        &json!({"enabled": false}),
+    )
+    .await;
+    let hits = cam.hits();
+    // Past the next slot: nothing more is captured.
+    let disabled_at = tokio::time::Instant::now();
+    wait_for("the next slot to pass", Duration::from_secs(10), || async {
+        (disabled_at.elapsed() > Duration::from_secs(6)).then_some(())
+    })
+    .await;
+    assert_eq!(cam.hits(), hits, "a disabled schedule fired");
+    assert_eq!(
+        app.delete(&format!("/api/v1/snapshot-schedules/{id}"))
+            .await
+            .status(),
+        204
+    );
+    let snaps = snapshots_of(&app, "c").await;
+    assert_eq!(snaps.len(), 1);
+    assert!(
+        snaps[0]["schedule_id"].is_null(),
+        "the frame stays, its schedule link is cleared"
+    );
+    app.stop().await;
+}
