@@ -1,29 +1,16 @@
 //! The real `heldar` binary, as an operator runs it: bad settings stop it with one line; `serve
 //! --demo` serves live frames; secrets never reach a response or a log line; SIGTERM exits 0.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
-use std::time::{Duration, Instant};
+mod common;
+
+use std::process::Stdio;
 
 use base64::Engine;
 use bytes::Bytes;
 use heldar::capture::jpeg;
 use heldar::fakecam::{pattern, FakeAuth, FakeCamera, FrameSupply};
+use common::{heldar_cmd, ServerProcess};
 use serde_json::json;
-
-fn heldar(dir: &std::path::Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_heldar"));
-    // Run in a temp dir so no developer `.env` is read, and scrub inherited HELDAR_* settings.
-    cmd.current_dir(dir);
-    for (k, _) in std::env::vars() {
-        if k.starts_with("HELDAR_") {
-            cmd.env_remove(k);
-        }
-    }
-    cmd.env("HELDAR_DATA_DIR", dir.join("data"));
-    cmd
-}
 
 #[test]
 fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
@@ -38,7 +25,7 @@ fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
         ("HELDAR_CAPTURE_TIMEOUT_S", "1.5", "whole number"),
         ("HELDAR_API_HOST", "0.0.0.0", "HELDAR_API_TOKEN"),
     ] {
-        let out = heldar(dir.path())
+        let out = heldar_cmd(dir.path())
             .args(["serve"])
             .env(var, value)
             .stdin(Stdio::null())
@@ -53,7 +40,7 @@ fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
     }
     // An unwritable data directory names its variable too.
     std::fs::write(dir.path().join("file"), b"x").unwrap();
-    let out = heldar(dir.path())
+    let out = heldar_cmd(dir.path())
         .args(["serve", "--api-port", "0"])
         .env("HELDAR_DATA_DIR", dir.path().join("file").join("data"))
         .stdin(Stdio::null())
@@ -66,7 +53,7 @@ fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
 #[test]
 fn serve_help_lists_every_variable_with_its_default() {
     let dir = tempfile::tempdir().unwrap();
-    let out = heldar(dir.path())
+    let out = heldar_cmd(dir.path())
         .args(["serve", "--help"])
         .output()
         .unwrap();
@@ -97,75 +84,14 @@ fn serve_help_lists_every_variable_with_its_default() {
     assert!(help.contains("--demo"));
 }
 
-/// A running `heldar serve` whose log lines are collected.
-struct Server {
-    child: Child,
-    base: String,
-    logs: Arc<Mutex<Vec<String>>>,
-    reader: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Server {
-    fn start(dir: &std::path::Path) -> Server {
-        let mut child = heldar(dir)
-            .args(["serve", "--demo"])
-            .env("HELDAR_API_PORT", "0")
-            .env("HELDAR_LOG", "debug")
-            .env("HELDAR_MIN_FREE_DISK_GB", "0")
-            .env("HELDAR_CAPTURE_TIMEOUT_S", "3")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let (tx, rx) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        let l = logs.clone();
-        let reader = std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if let Some(addr) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(addr.trim().to_string());
-                }
-                l.lock().unwrap().push(line);
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(30))
-            .unwrap_or_else(|_| panic!("no `listening on` line; logs: {:?}", logs.lock().unwrap()));
-        Server {
-            child,
-            base: format!("http://{addr}"),
-            logs,
-            reader: Some(reader),
-        }
-    }
-
-    /// SIGTERM, then the exit status and every log line.
-    fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "heldar did not exit after SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        self.reader.take().unwrap().join().unwrap();
-        let logs = self.logs.lock().unwrap().clone();
-        (status, logs)
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_serves_live_frames_secrets_stay_secret_and_sigterm_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
-    let server = Server::start(dir.path());
+    let mut cmd = heldar_cmd(dir.path());
+    cmd.args(["serve", "--demo"])
+        .env("HELDAR_LOG", "debug")
+        .env("HELDAR_CAPTURE_TIMEOUT_S", "3");
+    let server = ServerProcess::start(cmd);
     let client = reqwest::Client::new();
     let url = |p: &str| format!("{}{p}", server.base);
     let mut seen = Vec::<String>::new();
@@ -252,7 +178,7 @@ async fn demo_serves_live_frames_secrets_stay_secret_and_sigterm_exits_cleanly()
         .unwrap();
     seen.push(patched.text().await.unwrap());
 
-    let (status, logs) = server.stop();
+    let (status, logs) = server.stop_with(nix::sys::signal::Signal::SIGTERM);
     assert!(status.success(), "exit status {status:?}; logs: {logs:?}");
     assert!(
         logs.iter().any(|l| l.contains("shutdown complete")),

@@ -45,9 +45,14 @@ pub fn run(args: Serve) -> ExitCode {
     };
     let result = runtime.block_on(async move {
         let shutdown = CancellationToken::new();
+        // Handlers are installed before anything can log "listening": a SIGTERM that arrives
+        // right after start-up is a clean shutdown, not the default kill.
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate())?;
+        let int = signal(SignalKind::interrupt())?;
         let app =
             Application::build(config, BuildOptions { demo: args.demo }, shutdown.clone()).await?;
-        tokio::spawn(wait_for_signal(shutdown));
+        tokio::spawn(wait_for_signal(term, int, shutdown));
         app.run_until_stopped().await
     });
     match result {
@@ -61,11 +66,13 @@ pub fn run(args: Serve) -> ExitCode {
 }
 
 /// Cancel `shutdown` on the first SIGINT or SIGTERM.
-async fn wait_for_signal(shutdown: CancellationToken) {
-    use tokio::signal::unix::{signal, SignalKind};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+async fn wait_for_signal(
+    mut term: tokio::signal::unix::Signal,
+    mut int: tokio::signal::unix::Signal,
+    shutdown: CancellationToken,
+) {
     tokio::select! {
-        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received; shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT received; shutting down"),
         _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
         _ = shutdown.cancelled() => {}
     }

@@ -151,6 +151,11 @@ impl FakeCamera {
         self.inner.auth_rejections.load(Ordering::Relaxed)
     }
 
+    /// Requests being served right now.
+    pub fn in_flight(&self) -> u64 {
+        self.inner.in_flight.load(Ordering::SeqCst)
+    }
+
     /// The most requests this camera was serving at one moment.
     pub fn max_in_flight(&self) -> u64 {
         self.inner.max_in_flight.load(Ordering::Relaxed)

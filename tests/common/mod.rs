@@ -139,3 +139,90 @@ where
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
+
+/// `heldar` as a child process, run in `dir` (so no developer `.env` is read) with inherited
+/// `HELDAR_*` settings scrubbed and its data under `dir/data`.
+pub fn heldar_cmd(dir: &std::path::Path) -> std::process::Command {
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_heldar"));
+    cmd.current_dir(dir);
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HELDAR_") {
+            cmd.env_remove(k);
+        }
+    }
+    cmd.env("HELDAR_DATA_DIR", dir.join("data"));
+    cmd
+}
+
+/// A running `heldar serve` whose log lines are collected.
+pub struct ServerProcess {
+    pub child: std::process::Child,
+    pub base: String,
+    pub logs: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ServerProcess {
+    /// Start `cmd` (a `heldar serve …` command) on port 0 and wait for its `listening on` line.
+    pub fn start(mut cmd: std::process::Command) -> ServerProcess {
+        use std::io::BufRead;
+        use std::process::Stdio;
+        let mut child = cmd
+            .env("HELDAR_API_PORT", "0")
+            .env("HELDAR_MIN_FREE_DISK_GB", "0")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start heldar");
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stderr = child.stderr.take().unwrap();
+        let l = logs.clone();
+        let reader = std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(addr) = line.split("listening on http://").nth(1) {
+                    let _ = tx.send(addr.trim().to_string());
+                }
+                l.lock().unwrap().push(line);
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("no `listening on` line; logs: {:?}", logs.lock().unwrap()));
+        ServerProcess {
+            child,
+            base: format!("http://{addr}"),
+            logs,
+            reader: Some(reader),
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Send `signal`, wait (bounded) for the exit, return the status and every log line.
+    pub fn stop_with(mut self, signal: nix::sys::signal::Signal) -> (std::process::ExitStatus, Vec<String>) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, signal).unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(40);
+        let status = loop {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(std::time::Instant::now() < deadline, "heldar did not exit after {signal}");
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        self.reader.take().unwrap().join().unwrap();
+        let logs = self.logs.lock().unwrap().clone();
+        (status, logs)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
