@@ -7,9 +7,9 @@ use std::process::Stdio;
 
 use base64::Engine;
 use bytes::Bytes;
+use common::{heldar_cmd, ServerProcess};
 use heldar::capture::jpeg;
 use heldar::fakecam::{pattern, FakeAuth, FakeCamera, FrameSupply};
-use common::{heldar_cmd, ServerProcess};
 use serde_json::json;
 
 #[test]

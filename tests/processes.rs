@@ -18,7 +18,9 @@ async fn cameras(n: usize, delay_ms: u64) -> Vec<FakeCamera> {
     let frame = Bytes::from(pattern::sized_jpeg(30));
     let mut cams = Vec::new();
     for _ in 0..n {
-        let cam = FakeCamera::start(FakeAuth::None, FrameSupply::Static(frame.clone())).await.unwrap();
+        let cam = FakeCamera::start(FakeAuth::None, FrameSupply::Static(frame.clone()))
+            .await
+            .unwrap();
         if delay_ms > 0 {
             cam.set_behavior(Behavior::Delay(Duration::from_millis(delay_ms)));
         }
@@ -27,7 +29,12 @@ async fn cameras(n: usize, delay_ms: u64) -> Vec<FakeCamera> {
     cams
 }
 
-async fn register(client: &reqwest::Client, server: &ServerProcess, cams: &[FakeCamera], interval: u64) -> Vec<String> {
+async fn register(
+    client: &reqwest::Client,
+    server: &ServerProcess,
+    cams: &[FakeCamera],
+    interval: u64,
+) -> Vec<String> {
     let mut schedules = Vec::new();
     for (i, cam) in cams.iter().enumerate() {
         let r = client
@@ -74,7 +81,10 @@ async fn assert_consistent(data: &std::path::Path) -> usize {
             let name = f.file_name().to_string_lossy().into_owned();
             assert!(!name.starts_with(".tmp-"), "temp file left: {name}");
             let bytes = std::fs::read(f.path()).unwrap();
-            assert!(jpeg::validate(&bytes).is_ok(), "partial or bad JPEG under a final name: {name}");
+            assert!(
+                jpeg::validate(&bytes).is_ok(),
+                "partial or bad JPEG under a final name: {name}"
+            );
             files.insert(format!("{}/{name}", cam.file_name().to_string_lossy()));
         }
     }
@@ -98,8 +108,14 @@ async fn sigkill_in_a_capture_storm_restarts_to_a_consistent_store() {
     wait_for("60 stored frames", Duration::from_secs(60), || {
         let data = data.clone();
         async move {
-            let pool = heldar::db::connect(&format!("sqlite://{}", data.join("heldar.db").display())).await.ok()?;
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM snapshots").fetch_one(&pool).await.ok()?;
+            let pool =
+                heldar::db::connect(&format!("sqlite://{}", data.join("heldar.db").display()))
+                    .await
+                    .ok()?;
+            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM snapshots")
+                .fetch_one(&pool)
+                .await
+                .ok()?;
             pool.close().await;
             (n >= 60).then_some(())
         }
@@ -116,8 +132,16 @@ async fn sigkill_in_a_capture_storm_restarts_to_a_consistent_store() {
     // a row whose file is gone, a file whose row never committed.
     let cam_dir = data.join("snapshots/c000");
     std::fs::write(cam_dir.join(".tmp-00000000deadbeef"), b"\xFF\xD8partial").unwrap();
-    std::fs::write(cam_dir.join("20200101T000000000Z.jpg"), &pattern::solid_jpeg(32, 32, [1, 1, 1])[..100]).unwrap();
-    std::fs::write(cam_dir.join("20200101T000000001Z.jpg"), pattern::solid_jpeg(32, 32, [1, 1, 1])).unwrap();
+    std::fs::write(
+        cam_dir.join("20200101T000000000Z.jpg"),
+        &pattern::solid_jpeg(32, 32, [1, 1, 1])[..100],
+    )
+    .unwrap();
+    std::fs::write(
+        cam_dir.join("20200101T000000001Z.jpg"),
+        pattern::solid_jpeg(32, 32, [1, 1, 1]),
+    )
+    .unwrap();
     let victim = std::fs::read_dir(data.join("snapshots/c001"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -126,14 +150,29 @@ async fn sigkill_in_a_capture_storm_restarts_to_a_consistent_store() {
     std::fs::remove_file(&victim).unwrap();
 
     let mut cmd = heldar_cmd(dir.path());
-    cmd.arg("serve").env("HELDAR_SNAPSHOT_SCHEDULER_ENABLED", "false");
+    cmd.arg("serve")
+        .env("HELDAR_SNAPSHOT_SCHEDULER_ENABLED", "false");
     let server = ServerProcess::start(cmd);
     let (status, logs) = server.stop_with(Signal::SIGTERM);
     assert!(status.success(), "{logs:?}");
-    let line = logs.iter().find(|l| l.contains("start-up reconciliation done")).expect("reconciliation logged");
+    let line = logs
+        .iter()
+        .find(|l| l.contains("start-up reconciliation done"))
+        .expect("reconciliation logged");
     // At least our planted debris; the kill itself may have left more.
-    for (key, min) in [("temp_files_removed", 1), ("rows_without_file_removed", 1), ("files_reindexed", 1), ("files_removed", 1)] {
-        let n: u64 = line.split(&format!("{key}=")).nth(1).and_then(|v| v.split_whitespace().next()).unwrap().parse().unwrap();
+    for (key, min) in [
+        ("temp_files_removed", 1),
+        ("rows_without_file_removed", 1),
+        ("files_reindexed", 1),
+        ("files_removed", 1),
+    ] {
+        let n: u64 = line
+            .split(&format!("{key}="))
+            .nth(1)
+            .and_then(|v| v.split_whitespace().next())
+            .unwrap()
+            .parse()
+            .unwrap();
         assert!(n >= min, "{key}={n} in {line}");
     }
     let rows = assert_consistent(&data).await;
@@ -150,7 +189,8 @@ async fn two_processes_on_one_database_capture_each_slot_exactly_once() {
     let client = reqwest::Client::new();
     let start = |dir: &std::path::Path| {
         let mut cmd = heldar_cmd(dir);
-        cmd.arg("serve").env("HELDAR_SNAPSHOT_SCHEDULER_INTERVAL_S", "5");
+        cmd.arg("serve")
+            .env("HELDAR_SNAPSHOT_SCHEDULER_INTERVAL_S", "5");
         ServerProcess::start(cmd)
     };
     let a = start(dir.path());
@@ -177,23 +217,34 @@ async fn two_processes_on_one_database_capture_each_slot_exactly_once() {
     let (sb, lb) = b.stop_with(Signal::SIGTERM);
     assert!(sa.success() && sb.success(), "{la:?}\n{lb:?}");
 
-    let pool = heldar::db::connect(&format!("sqlite://{}", data.join("heldar.db").display())).await.unwrap();
+    let pool = heldar::db::connect(&format!("sqlite://{}", data.join("heldar.db").display()))
+        .await
+        .unwrap();
     let mut total = 0u64;
     for s in &schedules {
-        let times: Vec<String> = sqlx::query_scalar("SELECT taken_at FROM snapshots WHERE schedule_id = ? ORDER BY taken_at")
-            .bind(s)
-            .fetch_all(&pool)
-            .await
-            .unwrap();
+        let times: Vec<String> = sqlx::query_scalar(
+            "SELECT taken_at FROM snapshots WHERE schedule_id = ? ORDER BY taken_at",
+        )
+        .bind(s)
+        .fetch_all(&pool)
+        .await
+        .unwrap();
         let times: Vec<DateTime<Utc>> = times.iter().map(|t| t.parse().unwrap()).collect();
         assert!(times.len() >= 4, "{s}: {} frames", times.len());
         for w in times.windows(2) {
             let gap = (w[1] - w[0]).num_milliseconds();
-            assert!(gap >= 4500, "{s}: two captures {gap} ms apart — a slot captured twice");
+            assert!(
+                gap >= 4500,
+                "{s}: two captures {gap} ms apart — a slot captured twice"
+            );
         }
         total += times.len() as u64;
     }
     // Every capture was a slot claimed by exactly one of the two processes.
-    assert_eq!(fa + fb, total, "slots fired by A ({fa}) + B ({fb}) vs frames stored");
+    assert_eq!(
+        fa + fb,
+        total,
+        "slots fired by A ({fa}) + B ({fb}) vs frames stored"
+    );
     pool.close().await;
 }

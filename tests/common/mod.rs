@@ -180,7 +180,10 @@ impl ServerProcess {
         let stderr = child.stderr.take().unwrap();
         let l = logs.clone();
         let reader = std::thread::spawn(move || {
-            for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            for line in std::io::BufReader::new(stderr)
+                .lines()
+                .map_while(Result::ok)
+            {
                 if let Some(addr) = line.split("listening on http://").nth(1) {
                     let _ = tx.send(addr.trim().to_string());
                 }
@@ -203,7 +206,10 @@ impl ServerProcess {
     }
 
     /// Send `signal`, wait (bounded) for the exit, return the status and every log line.
-    pub fn stop_with(mut self, signal: nix::sys::signal::Signal) -> (std::process::ExitStatus, Vec<String>) {
+    pub fn stop_with(
+        mut self,
+        signal: nix::sys::signal::Signal,
+    ) -> (std::process::ExitStatus, Vec<String>) {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
         nix::sys::signal::kill(pid, signal).unwrap();
         let deadline = std::time::Instant::now() + Duration::from_secs(40);
@@ -211,7 +217,10 @@ impl ServerProcess {
             if let Some(s) = self.child.try_wait().unwrap() {
                 break s;
             }
-            assert!(std::time::Instant::now() < deadline, "heldar did not exit after {signal}");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "heldar did not exit after {signal}"
+            );
             std::thread::sleep(Duration::from_millis(20));
         };
         self.reader.take().unwrap().join().unwrap();

@@ -58,10 +58,13 @@ impl ScheduleStore for MemStore {
     }
 }
 
+/// (schedule, slot, wall time at fire) of every fire.
+type Fires = Arc<Mutex<Vec<(String, DateTime<Utc>, DateTime<Utc>)>>>;
+
 /// Records every fire: (schedule, slot, wall time at fire); each fire takes `busy`.
 struct Recorder {
     clock: Arc<SimulatedClock>,
-    fires: Arc<Mutex<Vec<(String, DateTime<Utc>, DateTime<Utc>)>>>,
+    fires: Fires,
     busy: Duration,
 }
 
@@ -79,7 +82,7 @@ impl Firer for Recorder {
 struct Harness {
     clock: Arc<SimulatedClock>,
     store: Arc<MemStore>,
-    fires: Arc<Mutex<Vec<(String, DateTime<Utc>, DateTime<Utc>)>>>,
+    fires: Fires,
     metrics: Arc<Metrics>,
     handle: SchedulerHandle,
     token: CancellationToken,
