@@ -36,6 +36,9 @@ pub struct Metrics {
     pub pruned: Family<ReasonLabels, Counter>,
     pub snapshot_bytes: Gauge,
     pub disk_free_bytes: Gauge,
+    pub schedules_active: Gauge,
+    /// Raw capture durations, kept only when a benchmark asks (exact percentiles).
+    duration_samples: std::sync::Mutex<Option<Vec<f64>>>,
 }
 
 impl Default for Metrics {
@@ -63,6 +66,7 @@ impl Metrics {
         let pruned = Family::<ReasonLabels, Counter>::default();
         let snapshot_bytes = Gauge::default();
         let disk_free_bytes = Gauge::default();
+        let schedules_active = Gauge::default();
         registry.register(
             "heldar_captures",
             "Captures by camera and result",
@@ -113,6 +117,11 @@ impl Metrics {
             "Free bytes on the snapshots filesystem",
             disk_free_bytes.clone(),
         );
+        registry.register(
+            "heldar_schedules_active",
+            "Enabled schedules in the scheduler's timer structure",
+            schedules_active.clone(),
+        );
         Metrics {
             registry,
             captures,
@@ -125,7 +134,31 @@ impl Metrics {
             pruned,
             snapshot_bytes,
             disk_free_bytes,
+            schedules_active,
+            duration_samples: std::sync::Mutex::new(None),
         }
+    }
+
+    /// Record one capture's duration.
+    pub fn observe_capture(&self, secs: f64) {
+        self.capture_duration.observe(secs);
+        if let Some(v) = self.duration_samples.lock().expect("samples lock").as_mut() {
+            v.push(secs);
+        }
+    }
+
+    /// Start keeping raw capture durations (benchmarks).
+    pub fn keep_duration_samples(&self) {
+        *self.duration_samples.lock().expect("samples lock") = Some(Vec::new());
+    }
+
+    /// The raw capture durations kept so far.
+    pub fn duration_samples(&self) -> Vec<f64> {
+        self.duration_samples
+            .lock()
+            .expect("samples lock")
+            .clone()
+            .unwrap_or_default()
     }
 
     pub fn capture(&self, camera: &str, result: &str) {

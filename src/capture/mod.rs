@@ -247,8 +247,7 @@ impl Capturer {
         let result = result.map_err(|e| e.map_message(|m| mask::mask_text(&m, &secrets)));
         let now = Utc::now();
         self.metrics
-            .capture_duration
-            .observe(started.elapsed().as_secs_f64());
+            .observe_capture(started.elapsed().as_secs_f64());
         self.metrics.capture(
             camera.id.as_str(),
             result.as_ref().map_or_else(|e| e.code(), |_| "ok"),

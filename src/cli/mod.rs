@@ -1,5 +1,6 @@
 //! The `heldar` command line (clap). One file per command; `heldar serve` runs everything.
 
+pub mod bench;
 pub mod serve;
 
 use std::process::ExitCode;
@@ -20,7 +21,9 @@ pub struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run the HTTP API and the background services.
-    Serve(serve::Serve),
+    Serve(Box<serve::Serve>),
+    /// Measure the scheduler, capture and storage against in-process fake cameras.
+    Bench(bench::Bench),
 }
 
 /// Entry point: read `.env` if present, parse the command line, run the command.
@@ -33,6 +36,7 @@ pub fn run() -> ExitCode {
         }
     }
     match Cli::parse().command {
-        Command::Serve(args) => serve::run(args),
+        Command::Serve(args) => serve::run(*args),
+        Command::Bench(args) => bench::run(args),
     }
 }

@@ -144,3 +144,19 @@ pub async fn count_for_schedule(pool: &Pool, schedule: &str) -> Result<i64, DbEr
         .await
         .map_err(step("counting snapshots"))
 }
+
+/// `(taken_at, size_bytes)` of every frame of one schedule (benchmark counting).
+pub async fn times_for_schedule(
+    pool: &Pool,
+    schedule: &str,
+) -> Result<Vec<(DateTime<Utc>, i64)>, DbError> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT taken_at, size_bytes FROM snapshots WHERE schedule_id = ?")
+            .bind(schedule)
+            .fetch_all(pool)
+            .await
+            .map_err(step("reading a schedule's frames"))?;
+    rows.into_iter()
+        .map(|(t, s)| Ok((parse_ts(&t)?, s)))
+        .collect()
+}

@@ -13,9 +13,11 @@
 //! - **Isolated.** Each fire is a task of its own ([`Firer`]); a hanging camera holds only its own
 //!   schedule, whose slots are then missed, not queued.
 //! - **Clock jumps.** Waiting uses tokio's monotonic timers; the wait is re-derived from the wall
-//!   clock at every wake-up, and at least every `rescan` interval. When the wall clock steps back,
-//!   slots more than one interval ahead are pulled back keeping their phase ([`slots::realign`]);
-//!   when it steps forward, due slots fire once and skip ahead.
+//!   clock at every wake-up, and at least every `rescan` interval. A step shows as wall time
+//!   moving differently from monotonic time; after a step back, slots more than one interval
+//!   ahead are pulled back keeping their phase ([`slots::realign`]); after a step forward, due
+//!   slots fire once and skip ahead. Only a detected step realigns: a slot legitimately far
+//!   ahead (set by another process or a test) is left alone.
 //! - **Testable time.** The loop takes a [`Clock`], a [`ScheduleStore`] and a [`Firer`], so its
 //!   tests run under a paused tokio clock with an in-memory store.
 //!
@@ -342,8 +344,10 @@ impl Scheduler {
                 timers.remove(id);
             }
         }
-        let now = self.clock.now();
-        self.realign_one(timers, id, now).await
+        self.metrics
+            .schedules_active
+            .set(timers.entries.len() as i64);
+        Ok(())
     }
 
     /// Replace the timer structure with the store's enabled schedules (keeping running flags).
@@ -364,7 +368,10 @@ impl Scheduler {
                 e.running = true;
             }
         }
-        self.realign_all(timers, self.clock.now()).await
+        self.metrics
+            .schedules_active
+            .set(timers.entries.len() as i64);
+        Ok(())
     }
 
     async fn realign_all(&self, timers: &mut Timers, now: DateTime<Utc>) -> anyhow::Result<()> {

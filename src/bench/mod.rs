@@ -1,0 +1,420 @@
+//! `heldar bench`: N in-process fake HTTP cameras serving real JPEGs, M schedules at interval I,
+//! run for D seconds through the real application — scheduler, capture, store, database —
+//! and report what users judge us on: slots due vs captured, lateness, throughput, cost.
+//!
+//! Before that, a raw-limit baseline fetches the same cameras and writes the frames (temp file +
+//! rename) in a tight loop with no scheduler and no database: the ceiling of this machine, so
+//! our throughput is reported as a ratio of it, measured in the same run.
+//!
+//! Counting is done from the database afterwards ([`stats`]): every stored frame is assigned to
+//! its slot; a slot with two frames would be a duplicate and is reported as such.
+
+pub mod stats;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use chrono::{SubsecRound, Utc};
+use serde::Serialize;
+use tokio_util::sync::CancellationToken;
+
+use crate::app::{Application, BuildOptions};
+use crate::camera::spec::CameraSpec;
+use crate::config::Config;
+use crate::db;
+use crate::fakecam::{pattern, FakeAuth, FakeCamera, FrameSupply};
+use crate::models::{new_id, CameraCreate, CameraId, Schedule};
+use stats::{percentile, slot_of, slots_due, Planned};
+
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    pub cameras: usize,
+    pub schedules: usize,
+    pub interval_s: u64,
+    pub duration_s: f64,
+    pub frame_kb: usize,
+    pub fsync: bool,
+    pub concurrency: usize,
+    /// Seconds of raw-limit baseline; 0 skips it.
+    pub raw_s: f64,
+    /// All first slots at the same instant instead of spread over the interval.
+    pub aligned: bool,
+    /// Capture every camera from this RTSP URL through ffmpeg instead of fake HTTP cameras.
+    pub rtsp_url: Option<String>,
+    /// Print a progress line every few seconds (to stderr).
+    pub progress: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct BenchReport {
+    pub cameras: usize,
+    pub schedules: usize,
+    pub interval_s: u64,
+    pub duration_s: f64,
+    pub frame_kb: usize,
+    pub fsync: bool,
+    pub source: String,
+    pub cores: usize,
+    pub slots_due: u64,
+    pub captured: u64,
+    pub missed: u64,
+    pub duplicates: u64,
+    pub missed_slots_counted: u64,
+    pub captures_per_s: f64,
+    pub lateness_p50_ms: f64,
+    pub lateness_p99_ms: f64,
+    pub lateness_max_ms: f64,
+    pub capture_p50_ms: f64,
+    pub capture_p99_ms: f64,
+    pub cpu_seconds: f64,
+    pub cpu_percent_of_one_core: f64,
+    pub peak_rss_mb: f64,
+    pub bytes_written: u64,
+    pub startup_to_ready_ms: f64,
+    pub raw_captures_per_s: f64,
+    pub ratio_to_raw: f64,
+}
+
+fn cpu_seconds() -> f64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_SELF).map_or(0.0, |u| {
+        let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
+        t(u.user_time()) + t(u.system_time())
+    })
+}
+
+fn peak_rss_mb() -> f64 {
+    use nix::sys::resource::{getrusage, UsageWho};
+    getrusage(UsageWho::RUSAGE_SELF).map_or(0.0, |u| u.max_rss() as f64 / 1024.0)
+}
+
+/// Run one scenario.
+pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
+    anyhow::ensure!(
+        opts.cameras > 0 && opts.schedules > 0,
+        "--cameras and --schedules must be at least 1"
+    );
+    anyhow::ensure!(opts.interval_s > 0, "--interval must be at least 1 second");
+    let frame = Bytes::from(pattern::sized_jpeg(opts.frame_kb));
+    let mut report = BenchReport {
+        cameras: opts.cameras,
+        schedules: opts.schedules,
+        interval_s: opts.interval_s,
+        duration_s: opts.duration_s,
+        frame_kb: frame.len() / 1024,
+        fsync: opts.fsync,
+        source: if opts.rtsp_url.is_some() {
+            "rtsp-ffmpeg".into()
+        } else {
+            "http".into()
+        },
+        cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        ..Default::default()
+    };
+    let mut fakes = Vec::new();
+    if opts.rtsp_url.is_none() {
+        for _ in 0..opts.cameras {
+            fakes
+                .push(FakeCamera::start(FakeAuth::None, FrameSupply::Static(frame.clone())).await?);
+        }
+    }
+    let dir = tempfile::Builder::new().prefix("heldar-bench-").tempdir()?;
+    if opts.raw_s > 0.0 && !fakes.is_empty() {
+        report.raw_captures_per_s = raw_baseline(&fakes, &dir.path().join("raw"), opts).await?;
+        let _ = std::fs::remove_dir_all(dir.path().join("raw"));
+    }
+
+    let mut config = Config::defaults_in(dir.path().join("data"));
+    config.api_port = 0;
+    config.min_free_disk_bytes = 0;
+    config.retention_age = None;
+    config.snapshot_fsync = opts.fsync;
+    config.capture_concurrency = opts.concurrency;
+    config.prepare_dirs()?;
+    let planned = seed(&config, &fakes, opts).await?;
+
+    // Start-up to ready: build the app, then until the scheduler holds every schedule.
+    let t_build = Instant::now();
+    let shutdown = CancellationToken::new();
+    let app = Application::build(config, BuildOptions::default(), shutdown.clone()).await?;
+    let state = app.state().clone();
+    state.metrics.keep_duration_samples();
+    let server = tokio::spawn(app.run_until_stopped());
+    while state.metrics.schedules_active.get() < opts.schedules as i64 {
+        anyhow::ensure!(
+            t_build.elapsed() < Duration::from_secs(120),
+            "the scheduler did not load the schedules"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    report.startup_to_ready_ms = t_build.elapsed().as_secs_f64() * 1000.0;
+
+    let from = Utc::now();
+    let cpu0 = cpu_seconds();
+    let t0 = Instant::now();
+    let end = t0 + Duration::from_secs_f64(opts.duration_s);
+    let mut next_progress = t0 + Duration::from_secs(5);
+    loop {
+        let now = Instant::now();
+        if now >= end {
+            break;
+        }
+        tokio::time::sleep(next_progress.min(end) - now).await;
+        if opts.progress && Instant::now() >= next_progress {
+            eprintln!(
+                "bench: t={:>4.0}s fired={} missed={} cpu={:.1}s",
+                t0.elapsed().as_secs_f64(),
+                state.metrics.slots_fired.get(),
+                state.metrics.missed_slots.get(),
+                cpu_seconds() - cpu0
+            );
+            next_progress += Duration::from_secs(5);
+        }
+    }
+    let until = Utc::now();
+    report.cpu_seconds = cpu_seconds() - cpu0;
+    report.missed_slots_counted = state.metrics.missed_slots.get();
+    let mut durations = state.metrics.duration_samples();
+    shutdown.cancel();
+    server.await??;
+    report.peak_rss_mb = peak_rss_mb();
+    let window = (until - from).num_milliseconds() as f64 / 1000.0;
+    report.cpu_percent_of_one_core = 100.0 * report.cpu_seconds / window;
+
+    // Count from the database: slots in [from, until - 1 s] (the last second's captures may
+    // still have been in flight at the cut).
+    let pool = db::connect(&state.config.database_url).await?;
+    let cut = until - chrono::Duration::seconds(1);
+    let mut lateness = Vec::new();
+    let mut seen: HashSet<(String, i64)> = HashSet::new();
+    for (id, p) in &planned {
+        report.slots_due += slots_due(p, from, cut);
+        for (taken_at, size) in db::snapshots::times_for_schedule(&pool, id).await? {
+            let (slot, late_ms) = slot_of(p, taken_at);
+            if slot < from || slot > cut {
+                continue;
+            }
+            if !seen.insert((id.clone(), slot.timestamp_millis())) {
+                report.duplicates += 1;
+                continue;
+            }
+            report.captured += 1;
+            report.bytes_written += size as u64;
+            lateness.push(late_ms);
+        }
+    }
+    pool.close().await;
+    report.missed = report.slots_due.saturating_sub(report.captured);
+    report.captures_per_s = report.captured as f64 / window;
+    lateness.sort_by(f64::total_cmp);
+    report.lateness_p50_ms = percentile(&lateness, 50.0);
+    report.lateness_p99_ms = percentile(&lateness, 99.0);
+    report.lateness_max_ms = lateness.last().copied().unwrap_or(0.0);
+    durations.sort_by(f64::total_cmp);
+    report.capture_p50_ms = percentile(&durations, 50.0) * 1000.0;
+    report.capture_p99_ms = percentile(&durations, 99.0) * 1000.0;
+    if report.raw_captures_per_s > 0.0 {
+        report.ratio_to_raw = report.captures_per_s / report.raw_captures_per_s;
+    }
+    Ok(report)
+}
+
+/// Register the cameras and schedules (first slots a little in the future, spread over the
+/// interval unless `aligned`). Returns each schedule's plan.
+async fn seed(
+    config: &Config,
+    fakes: &[FakeCamera],
+    opts: &BenchOptions,
+) -> anyhow::Result<HashMap<String, Planned>> {
+    let pool = db::connect(&config.database_url).await?;
+    let now = Utc::now().trunc_subsecs(3);
+    let mut ids = Vec::new();
+    for i in 0..opts.cameras {
+        let id = format!("bench{i:05}");
+        let body = CameraCreate {
+            id: id.clone(),
+            name: None,
+            vendor: None,
+            address: None,
+            rtsp_port: None,
+            http_port: None,
+            username: None,
+            password: None,
+            main_stream_url: opts.rtsp_url.clone(),
+            sub_stream_url: None,
+            snapshot_url: fakes.get(i).map(FakeCamera::snapshot_url),
+            snapshot_source: None,
+        };
+        db::cameras::insert(&pool, &CameraSpec::from_create(body)?, now).await?;
+        ids.push(CameraId::parse(&id).map_err(anyhow::Error::msg)?);
+    }
+    let interval_ms = (opts.interval_s * 1000) as i64;
+    // Leave room for start-up before the first slots.
+    let base = now + chrono::Duration::seconds(1);
+    let mut planned = HashMap::new();
+    for j in 0..opts.schedules {
+        let offset = if opts.aligned {
+            0
+        } else {
+            interval_ms * j as i64 / opts.schedules as i64
+        };
+        let first = base + chrono::Duration::milliseconds(offset);
+        let s = Schedule {
+            id: new_id("sch"),
+            camera_id: ids[j % ids.len()].clone(),
+            interval_seconds: opts.interval_s as i64,
+            enabled: true,
+            last_fired_at: None,
+            next_due_at: Some(first),
+            created_at: now,
+            updated_at: now,
+        };
+        db::schedules::insert(&pool, &s).await?;
+        planned.insert(
+            s.id,
+            Planned {
+                first_slot: first,
+                interval_ms,
+            },
+        );
+    }
+    pool.close().await;
+    Ok(planned)
+}
+
+/// Fetch and write as fast as possible for `opts.raw_s` seconds; captures per second.
+async fn raw_baseline(
+    fakes: &[FakeCamera],
+    dir: &std::path::Path,
+    opts: &BenchOptions,
+) -> anyhow::Result<f64> {
+    std::fs::create_dir_all(dir)?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(4)
+        .build()?;
+    let urls: Arc<Vec<String>> = Arc::new(fakes.iter().map(FakeCamera::snapshot_url).collect());
+    let next = Arc::new(AtomicU64::new(0));
+    let done = Arc::new(AtomicU64::new(0));
+    let end = Instant::now() + Duration::from_secs_f64(opts.raw_s);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..opts.concurrency {
+        let (client, urls, next, done, dir) = (
+            client.clone(),
+            urls.clone(),
+            next.clone(),
+            done.clone(),
+            dir.to_path_buf(),
+        );
+        let fsync = opts.fsync;
+        tasks.spawn(async move {
+            while Instant::now() < end {
+                let n = next.fetch_add(1, Ordering::Relaxed);
+                let url = &urls[n as usize % urls.len()];
+                let Ok(resp) = client.get(url).send().await else {
+                    continue;
+                };
+                let Ok(body) = resp.bytes().await else {
+                    continue;
+                };
+                let path = dir.join(format!("{n}.jpg"));
+                let wrote = tokio::task::spawn_blocking(move || {
+                    use std::io::Write;
+                    let tmp = path.with_extension("tmp");
+                    let mut f = std::fs::File::create(&tmp)?;
+                    f.write_all(&body)?;
+                    if fsync {
+                        f.sync_all()?;
+                    }
+                    std::fs::rename(&tmp, &path)
+                })
+                .await;
+                if matches!(wrote, Ok(Ok(()))) {
+                    done.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        });
+    }
+    let t0 = Instant::now();
+    while tasks.join_next().await.is_some() {}
+    Ok(done.load(Ordering::Relaxed) as f64 / t0.elapsed().as_secs_f64().max(opts.raw_s))
+}
+
+impl BenchReport {
+    /// The human table.
+    pub fn table(&self) -> String {
+        let rows = [
+            (
+                "scenario",
+                format!(
+                    "{} cameras, {} schedules every {} s, {} s, {} KB frames, {}, fsync {}",
+                    self.cameras,
+                    self.schedules,
+                    self.interval_s,
+                    self.duration_s,
+                    self.frame_kb,
+                    self.source,
+                    self.fsync
+                ),
+            ),
+            ("machine", format!("{} cores", self.cores)),
+            ("slots due", self.slots_due.to_string()),
+            (
+                "captured",
+                format!(
+                    "{} ({:.2}%)",
+                    self.captured,
+                    100.0 * self.captured as f64 / self.slots_due.max(1) as f64
+                ),
+            ),
+            (
+                "missed",
+                format!(
+                    "{} (scheduler counted {})",
+                    self.missed, self.missed_slots_counted
+                ),
+            ),
+            ("duplicates", self.duplicates.to_string()),
+            ("captures/s", format!("{:.1}", self.captures_per_s)),
+            (
+                "lateness p50/p99/max",
+                format!(
+                    "{:.2} / {:.2} / {:.2} ms",
+                    self.lateness_p50_ms, self.lateness_p99_ms, self.lateness_max_ms
+                ),
+            ),
+            (
+                "capture p50/p99",
+                format!("{:.2} / {:.2} ms", self.capture_p50_ms, self.capture_p99_ms),
+            ),
+            (
+                "process CPU",
+                format!(
+                    "{:.2} s ({:.1}% of one core)",
+                    self.cpu_seconds, self.cpu_percent_of_one_core
+                ),
+            ),
+            ("peak RSS", format!("{:.1} MB", self.peak_rss_mb)),
+            ("bytes written", self.bytes_written.to_string()),
+            (
+                "start-up to ready",
+                format!("{:.0} ms", self.startup_to_ready_ms),
+            ),
+            (
+                "raw limit",
+                if self.raw_captures_per_s > 0.0 {
+                    format!(
+                        "{:.1} captures/s (we reach {:.0}%)",
+                        self.raw_captures_per_s,
+                        100.0 * self.ratio_to_raw
+                    )
+                } else {
+                    "not measured".into()
+                },
+            ),
+        ];
+        rows.iter().map(|(k, v)| format!("{k:<22} {v}\n")).collect()
+    }
+}

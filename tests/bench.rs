@@ -1,0 +1,57 @@
+//! The benchmark's own correctness: on a small run, its counts agree with each other and with
+//! what was stored (speed is never asserted).
+
+use heldar::bench::{run, BenchOptions};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_small_bench_counts_every_slot_once() {
+    let report = run(&BenchOptions {
+        cameras: 3,
+        schedules: 6,
+        interval_s: 1,
+        duration_s: 5.0,
+        frame_kb: 20,
+        fsync: false,
+        concurrency: 8,
+        raw_s: 0.5,
+        aligned: false,
+        rtsp_url: None,
+        progress: false,
+    })
+    .await
+    .unwrap();
+    // 6 schedules at 1 s over a ~4 s counting window.
+    assert!(
+        report.slots_due >= 18 && report.slots_due <= 30,
+        "{report:?}"
+    );
+    assert_eq!(report.duplicates, 0, "{report:?}");
+    assert_eq!(
+        report.captured + report.missed,
+        report.slots_due,
+        "{report:?}"
+    );
+    assert!(report.captured >= report.slots_due - 1, "{report:?}");
+    assert!(
+        report.bytes_written >= report.captured * 20 * 1024,
+        "{report:?}"
+    );
+    assert!(
+        report.lateness_max_ms >= report.lateness_p99_ms
+            && report.lateness_p99_ms >= report.lateness_p50_ms
+    );
+    assert!(report.raw_captures_per_s > 0.0 && report.captures_per_s > 0.0);
+    assert!(report.startup_to_ready_ms > 0.0 && report.peak_rss_mb > 0.0);
+    let json = serde_json::to_value(&report).unwrap();
+    for key in [
+        "slots_due",
+        "captured",
+        "missed",
+        "captures_per_s",
+        "lateness_p50_ms",
+        "lateness_p99_ms",
+        "lateness_max_ms",
+    ] {
+        assert!(json.get(key).is_some(), "{key}");
+    }
+}
