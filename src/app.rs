@@ -14,6 +14,7 @@ use tokio_util::sync::CancellationToken;
 use crate::capture::Capturer;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::db::writer::{Writer, WriterTask};
 use crate::db::{self, Pool};
 use crate::metrics::Metrics;
 use crate::services::retention::Retention;
@@ -49,6 +50,7 @@ pub struct Application {
     addr: SocketAddr,
     state: AppState,
     supervisor: Supervisor,
+    writer: WriterTask,
 }
 
 /// How long in-flight work may take to finish after a shutdown signal.
@@ -79,7 +81,8 @@ impl Application {
             "start-up reconciliation done"
         );
         let metrics = Arc::new(Metrics::new());
-        let capturer = Arc::new(Capturer::new(&config, pool.clone(), metrics.clone())?);
+        let (writer, writer_task) = Writer::start(pool.clone());
+        let capturer = Arc::new(Capturer::new(&config, writer.clone(), metrics.clone())?);
         let ffmpeg = crate::capture::ffmpeg::FfmpegSource::new(config.ffmpeg_bin.clone(), 1);
         match ffmpeg.check().await {
             Ok(v) => tracing::info!(ffmpeg = %v, "ffmpeg found"),
@@ -89,6 +92,7 @@ impl Application {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let keeper = Keeper {
             db: pool.clone(),
+            writer: writer.clone(),
             capturer: capturer.clone(),
             store: frame_store.clone(),
             clock: clock.clone(),
@@ -116,7 +120,10 @@ impl Application {
         if state.config.scheduler_enabled {
             let sched = Arc::new(Scheduler {
                 clock: state.clock.clone(),
-                store: Arc::new(DbScheduleStore(state.db.clone())),
+                store: Arc::new(DbScheduleStore {
+                    pool: state.db.clone(),
+                    writer: writer.clone(),
+                }),
                 firer: Arc::new(CaptureFirer(keeper)),
                 metrics: state.metrics.clone(),
                 commands,
@@ -155,6 +162,7 @@ impl Application {
             addr,
             state,
             supervisor,
+            writer: writer_task,
         })
     }
 
@@ -181,6 +189,8 @@ impl Application {
             .await?;
         tracing::info!("HTTP server stopped; stopping services");
         self.supervisor.shutdown(SHUTDOWN_GRACE).await;
+        // Commit what the writer still holds, then close the database.
+        self.writer.finish().await;
         self.state.db.close().await;
         tracing::info!("shutdown complete");
         Ok(())

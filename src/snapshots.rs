@@ -8,7 +8,7 @@ use chrono::{SubsecRound, Utc};
 
 use crate::capture::{CaptureError, Capturer};
 use crate::clock::Clock;
-use crate::db::{self, DbError, Pool};
+use crate::db::{writer::Writer, DbError, Pool};
 use crate::metrics::Metrics;
 use crate::models::{new_id, Camera, Snapshot};
 use crate::store::{FrameStore, StoreError};
@@ -27,6 +27,7 @@ pub enum KeepError {
 #[derive(Clone)]
 pub struct Keeper {
     pub db: Pool,
+    pub writer: Writer,
     pub capturer: Arc<Capturer>,
     pub store: FrameStore,
     pub clock: Arc<dyn Clock>,
@@ -66,7 +67,7 @@ impl Keeper {
             height: Some(i64::from(frame.height)),
             created_at: Utc::now(),
         };
-        if let Err(e) = db::snapshots::insert(&self.db, &snap).await {
+        if let Err(e) = self.writer.record_frame(snap.clone()).await {
             // No row, so no file: remove it rather than leave an orphan.
             let _ = self.store.remove(&file.rel_path).await;
             self.metrics.store_failures.inc();

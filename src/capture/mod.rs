@@ -11,7 +11,7 @@
 //!   overruns is dropped, which kills its ffmpeg process;
 //! - every result is a validated JPEG or a typed [`CaptureError`] whose message has the camera's
 //!   credentials masked;
-//! - the outcome is written to `camera_status`.
+//! - the outcome is written to `camera_status` (through the database writer, `db::writer`).
 //!
 //! One camera failing never affects another: failures are values, not panics, and the only
 //! shared resources are the bounded semaphores.
@@ -32,7 +32,7 @@ use tokio::time::Instant;
 
 use crate::camera::{self, mask};
 use crate::config::Config;
-use crate::db::{self, Pool};
+use crate::db::writer::Writer;
 use crate::metrics::Metrics;
 use crate::models::{Camera, CameraId, CameraState, SnapshotSource, Vendor};
 
@@ -185,16 +185,16 @@ pub struct Capturer {
     per_camera: Mutex<HashMap<CameraId, Weak<tokio::sync::Mutex<()>>>>,
     timeout: Duration,
     max_bytes: usize,
-    pool: Pool,
+    writer: Writer,
     metrics: Arc<Metrics>,
 }
 
 impl Capturer {
     /// The real back-ends, configured from `config`.
-    pub fn new(config: &Config, pool: Pool, metrics: Arc<Metrics>) -> anyhow::Result<Capturer> {
+    pub fn new(config: &Config, writer: Writer, metrics: Arc<Metrics>) -> anyhow::Result<Capturer> {
         Ok(Capturer::with_sources(
             config,
-            pool,
+            writer,
             metrics,
             Arc::new(http::HttpSource::new()?),
             Arc::new(ffmpeg::FfmpegSource::new(
@@ -207,7 +207,7 @@ impl Capturer {
     /// Custom back-ends (tests, benchmarks).
     pub fn with_sources(
         config: &Config,
-        pool: Pool,
+        writer: Writer,
         metrics: Arc<Metrics>,
         http: Arc<dyn FrameSource>,
         rtsp: Arc<dyn FrameSource>,
@@ -219,7 +219,7 @@ impl Capturer {
             per_camera: Mutex::new(HashMap::new()),
             timeout: config.capture_timeout,
             max_bytes: config.capture_max_bytes,
-            pool,
+            writer,
             metrics,
         }
     }
@@ -256,7 +256,7 @@ impl Capturer {
             Ok(frame) => {
                 tracing::debug!(camera = %camera.id, bytes = frame.bytes.len(),
                     ms = started.elapsed().as_millis() as u64, "captured");
-                db::cameras::record_success(&self.pool, &camera.id, now).await
+                self.writer.record_success(&camera.id, now).await
             }
             Err(e) => {
                 tracing::warn!(camera = %camera.id, code = e.code(), error = %e, "capture failed");
@@ -264,7 +264,9 @@ impl Capturer {
                     CaptureError::AuthFailed(_) => CameraState::AuthFailed,
                     _ => CameraState::Failing,
                 };
-                db::cameras::record_failure(&self.pool, &camera.id, state, e.message(), now).await
+                self.writer
+                    .record_failure(&camera.id, state, e.message(), now)
+                    .await
             }
         };
         if let Err(e) = recorded {

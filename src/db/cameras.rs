@@ -197,7 +197,11 @@ pub async fn delete(pool: &Pool, id: &CameraId) -> Result<bool, DbError> {
 }
 
 /// Record a successful capture.
-pub async fn record_success(pool: &Pool, id: &CameraId, at: DateTime<Utc>) -> Result<(), DbError> {
+pub async fn record_success<'e>(
+    ex: impl sqlx::SqliteExecutor<'e>,
+    id: &CameraId,
+    at: DateTime<Utc>,
+) -> Result<(), DbError> {
     sqlx::query(
         "INSERT INTO camera_status (camera_id, state, last_success_at, consecutive_failures) \
          VALUES (?1, 'online', ?2, 0) \
@@ -206,15 +210,15 @@ pub async fn record_success(pool: &Pool, id: &CameraId, at: DateTime<Utc>) -> Re
     )
     .bind(id.as_str())
     .bind(fmt_ts(at))
-    .execute(pool)
+    .execute(ex)
     .await
     .map_err(step("recording a capture success"))?;
     Ok(())
 }
 
 /// Record a failed capture; `error` must already be masked.
-pub async fn record_failure(
-    pool: &Pool,
+pub async fn record_failure<'e>(
+    ex: impl sqlx::SqliteExecutor<'e>,
     id: &CameraId,
     state: CameraState,
     error: &str,
@@ -230,7 +234,7 @@ pub async fn record_failure(
     .bind(state.as_str())
     .bind(error)
     .bind(fmt_ts(at))
-    .execute(pool)
+    .execute(ex)
     .await
     .map_err(step("recording a capture failure"))?;
     Ok(())

@@ -8,6 +8,7 @@
 pub mod cameras;
 pub mod schedules;
 pub mod snapshots;
+pub mod writer;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -105,8 +105,8 @@ pub async fn delete(pool: &Pool, id: &str) -> Result<bool, DbError> {
 /// Claim `slot` of schedule `id` by moving its `next_due_at` to `next`. True only for the one
 /// caller whose view of the slot was current: a second process, or a stale copy after a
 /// restart, sees zero rows changed and does not capture.
-pub async fn claim(
-    pool: &Pool,
+pub async fn claim<'e>(
+    ex: impl sqlx::SqliteExecutor<'e>,
     id: &str,
     slot: DateTime<Utc>,
     next: DateTime<Utc>,
@@ -118,7 +118,7 @@ pub async fn claim(
     .bind(fmt_ts(next))
     .bind(id)
     .bind(fmt_ts(slot))
-    .execute(pool)
+    .execute(ex)
     .await
     .map_err(step("claiming a slot"))?;
     Ok(r.rows_affected() == 1)

@@ -29,6 +29,12 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Snapshot, DbError> {
 /// Record a frame whose file is already in place; with a schedule, also its `last_fired_at`.
 pub async fn insert(pool: &Pool, s: &Snapshot) -> Result<(), DbError> {
     let mut tx = pool.begin().await.map_err(step("starting a transaction"))?;
+    insert_on(&mut tx, s).await?;
+    tx.commit().await.map_err(step("committing a snapshot"))
+}
+
+/// [`insert`]'s statements on a connection whose transaction the caller owns (the writer).
+pub async fn insert_on(conn: &mut sqlx::SqliteConnection, s: &Snapshot) -> Result<(), DbError> {
     sqlx::query(&format!(
         "INSERT INTO snapshots ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))
@@ -41,18 +47,18 @@ pub async fn insert(pool: &Pool, s: &Snapshot) -> Result<(), DbError> {
     .bind(s.width)
     .bind(s.height)
     .bind(fmt_ts(s.created_at))
-    .execute(&mut *tx)
+    .execute(&mut *conn)
     .await
     .map_err(step("recording a snapshot"))?;
     if let Some(schedule) = &s.schedule_id {
         sqlx::query("UPDATE snapshot_schedules SET last_fired_at = ? WHERE id = ?")
             .bind(fmt_ts(s.taken_at))
             .bind(schedule)
-            .execute(&mut *tx)
+            .execute(&mut *conn)
             .await
             .map_err(step("recording a schedule's last capture"))?;
     }
-    tx.commit().await.map_err(step("committing a snapshot"))
+    Ok(())
 }
 
 /// A camera's frames in `[from, to]`, newest first.

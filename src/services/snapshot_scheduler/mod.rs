@@ -38,7 +38,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::db::{self, Pool};
+use crate::db::{self, writer::Writer, Pool};
 use crate::metrics::Metrics;
 use crate::models::{CameraId, Schedule};
 
@@ -89,15 +89,18 @@ pub trait ScheduleStore: Send + Sync + 'static {
     ) -> BoxFuture<'a, anyhow::Result<bool>>;
 }
 
-/// The SQLite store.
-pub struct DbScheduleStore(pub Pool);
+/// The SQLite store: reads from the pool, claims through the writer (batched commits).
+pub struct DbScheduleStore {
+    pub pool: Pool,
+    pub writer: Writer,
+}
 
 impl ScheduleStore for DbScheduleStore {
     fn load_enabled(&self) -> BoxFuture<'_, anyhow::Result<Vec<Schedule>>> {
-        Box::pin(async move { Ok(db::schedules::list_enabled(&self.0).await?) })
+        Box::pin(async move { Ok(db::schedules::list_enabled(&self.pool).await?) })
     }
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<Option<Schedule>>> {
-        Box::pin(async move { Ok(db::schedules::get(&self.0, id).await?) })
+        Box::pin(async move { Ok(db::schedules::get(&self.pool, id).await?) })
     }
     fn claim<'a>(
         &'a self,
@@ -105,7 +108,7 @@ impl ScheduleStore for DbScheduleStore {
         slot: DateTime<Utc>,
         next: DateTime<Utc>,
     ) -> BoxFuture<'a, anyhow::Result<bool>> {
-        Box::pin(async move { Ok(db::schedules::claim(&self.0, id, slot, next).await?) })
+        Box::pin(async move { Ok(self.writer.claim(id, slot, next).await?) })
     }
 }
 
@@ -120,6 +123,19 @@ pub struct Fire {
 /// Runs one claimed slot: capture and keep the frame. The future is spawned on its own task.
 pub trait Firer: Send + Sync + 'static {
     fn fire(&self, job: Fire) -> BoxFuture<'static, ()>;
+}
+
+/// How a slot's task ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TaskEnd {
+    /// Claimed and captured (or tried to).
+    Fired,
+    /// The capture's claim failed: the store knows better.
+    FireLost,
+    /// A missed slot claimed while the previous capture ran.
+    ClaimedMissed,
+    /// A missed slot's claim failed.
+    ClaimLost,
 }
 
 struct Entry {
@@ -204,7 +220,7 @@ impl Scheduler {
     pub async fn run(&self, token: CancellationToken) -> anyhow::Result<()> {
         let mut commands = self.commands.lock().await;
         let mut timers = Timers::default();
-        let mut tasks: JoinSet<String> = JoinSet::new();
+        let mut tasks: JoinSet<(String, TaskEnd)> = JoinSet::new();
         self.reload(&mut timers).await?;
         let mut last_rescan = tokio::time::Instant::now();
         let mut last_seen = (self.clock.now(), tokio::time::Instant::now());
@@ -229,7 +245,7 @@ impl Scheduler {
                 }
                 last_seen = (now, mono);
 
-                self.fire_due(&mut timers, &mut tasks, now).await?;
+                self.fire_due(&mut timers, &mut tasks, now);
 
                 let rescan_at = last_rescan + self.rescan;
                 let wake = match timers.earliest() {
@@ -244,9 +260,15 @@ impl Scheduler {
                     _ = token.cancelled() => return Ok(()),
                     Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                         match done {
-                            Ok(id) => {
-                                if let Some(e) = timers.entries.get_mut(&id) {
-                                    e.running = false;
+                            Ok((id, end)) => {
+                                if matches!(end, TaskEnd::Fired | TaskEnd::FireLost) {
+                                    if let Some(e) = timers.entries.get_mut(&id) {
+                                        e.running = false;
+                                    }
+                                }
+                                if matches!(end, TaskEnd::FireLost | TaskEnd::ClaimLost) {
+                                    // Another process or a change got there first: believe the store.
+                                    self.refresh(&mut timers, &id).await?;
                                 }
                             }
                             Err(e) => tracing::error!(error = %e, "a capture task failed"),
@@ -286,54 +308,76 @@ impl Scheduler {
     }
 
     /// Claim and fire every due slot.
-    async fn fire_due(
+    /// Start every due slot: the in-memory schedule moves on at once, and each slot's claim and
+    /// capture run on a task of their own, so a slow commit or camera never holds the loop.
+    fn fire_due(
         &self,
         timers: &mut Timers,
-        tasks: &mut JoinSet<String>,
+        tasks: &mut JoinSet<(String, TaskEnd)>,
         now: DateTime<Utc>,
-    ) -> anyhow::Result<()> {
+    ) {
         for id in timers.due(now) {
-            let Some(e) = timers.entries.get(&id) else {
+            let Some(e) = timers.entries.get_mut(&id) else {
                 continue;
             };
             let slot = e.next_due;
             let (next, skipped) = slots::advance(slot, e.interval, now);
             let running = e.running;
             let camera_id = e.camera_id.clone();
-            if !self.store.claim(&id, slot, next).await? {
-                // Another process claimed it, or the schedule changed: believe the store.
-                tracing::debug!(schedule = %id, "slot claimed elsewhere; re-reading the schedule");
-                self.refresh(timers, &id).await?;
-                continue;
-            }
+            e.running = true;
             timers.reschedule(&id, next);
-            let missed = skipped + u64::from(running);
-            if missed > 0 {
-                self.metrics.missed_slots.inc_by(missed);
-                tracing::info!(schedule = %id, camera = %camera_id, missed, "slots missed");
-            }
+            let store = self.store.clone();
+            let metrics = self.metrics.clone();
             if running {
+                // Still capturing the previous slot: this one is missed, but claimed all the
+                // same so no other process takes it.
+                tasks.spawn(async move {
+                    match store.claim(&id, slot, next).await {
+                        Ok(true) => {
+                            metrics.missed_slots.inc_by(skipped + 1);
+                            tracing::info!(schedule = %id, camera = %camera_id, missed = skipped + 1, "slots missed: the previous capture is still running");
+                            (id, TaskEnd::ClaimedMissed)
+                        }
+                        Ok(false) => (id, TaskEnd::ClaimLost),
+                        Err(e) => {
+                            tracing::warn!(schedule = %id, error = %format!("{e:#}"), "cannot claim a slot");
+                            (id, TaskEnd::ClaimLost)
+                        }
+                    }
+                });
                 continue;
             }
-            let lateness = (self.clock.now() - slot).to_std().unwrap_or(Duration::ZERO);
-            self.metrics
-                .schedule_lateness
-                .observe(lateness.as_secs_f64());
-            self.metrics.slots_fired.inc();
-            if let Some(e) = timers.entries.get_mut(&id) {
-                e.running = true;
-            }
-            let job = self.firer.fire(Fire {
-                schedule_id: id.clone(),
-                camera_id,
-                slot,
-            });
+            let clock = self.clock.clone();
+            let firer = self.firer.clone();
             tasks.spawn(async move {
-                job.await;
-                id
+                match store.claim(&id, slot, next).await {
+                    Ok(true) => {}
+                    Ok(false) => {
+                        tracing::debug!(schedule = %id, "slot claimed elsewhere; re-reading the schedule");
+                        return (id, TaskEnd::FireLost);
+                    }
+                    Err(e) => {
+                        tracing::warn!(schedule = %id, error = %format!("{e:#}"), "cannot claim a slot");
+                        return (id, TaskEnd::FireLost);
+                    }
+                }
+                if skipped > 0 {
+                    metrics.missed_slots.inc_by(skipped);
+                    tracing::info!(schedule = %id, camera = %camera_id, missed = skipped, "slots missed");
+                }
+                let lateness = (clock.now() - slot).to_std().unwrap_or(Duration::ZERO);
+                metrics.schedule_lateness.observe(lateness.as_secs_f64());
+                metrics.slots_fired.inc();
+                firer
+                    .fire(Fire {
+                        schedule_id: id.clone(),
+                        camera_id,
+                        slot,
+                    })
+                    .await;
+                (id, TaskEnd::Fired)
             });
         }
-        Ok(())
     }
 
     async fn refresh(&self, timers: &mut Timers, id: &str) -> anyhow::Result<()> {
