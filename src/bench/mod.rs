@@ -71,6 +71,10 @@ pub struct BenchReport {
     pub capture_p99_ms: f64,
     pub cpu_seconds: f64,
     pub cpu_percent_of_one_core: f64,
+    /// CPU of child processes (ffmpeg) during the run.
+    pub child_cpu_seconds: f64,
+    /// (process + children) CPU per captured frame.
+    pub cpu_ms_per_capture: f64,
     pub peak_rss_mb: f64,
     pub bytes_written: u64,
     pub startup_to_ready_ms: f64,
@@ -79,8 +83,17 @@ pub struct BenchReport {
 }
 
 fn cpu_seconds() -> f64 {
-    use nix::sys::resource::{getrusage, UsageWho};
-    getrusage(UsageWho::RUSAGE_SELF).map_or(0.0, |u| {
+    cpu_of(nix::sys::resource::UsageWho::RUSAGE_SELF)
+}
+
+/// CPU of finished child processes (ffmpeg, for RTSP captures).
+fn child_cpu_seconds() -> f64 {
+    cpu_of(nix::sys::resource::UsageWho::RUSAGE_CHILDREN)
+}
+
+fn cpu_of(who: nix::sys::resource::UsageWho) -> f64 {
+    use nix::sys::resource::getrusage;
+    getrusage(who).map_or(0.0, |u| {
         let t = |tv: nix::sys::time::TimeVal| tv.tv_sec() as f64 + tv.tv_usec() as f64 / 1e6;
         t(u.user_time()) + t(u.system_time())
     })
@@ -154,6 +167,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
 
     let from = Utc::now();
     let cpu0 = cpu_seconds();
+    let child0 = child_cpu_seconds();
     let t0 = Instant::now();
     let end = t0 + Duration::from_secs_f64(opts.duration_s);
     let mut next_progress = t0 + Duration::from_secs(5);
@@ -176,6 +190,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     }
     let until = Utc::now();
     report.cpu_seconds = cpu_seconds() - cpu0;
+    report.child_cpu_seconds = child_cpu_seconds() - child0;
     report.missed_slots_counted = state.metrics.missed_slots.get();
     let mut durations = state.metrics.duration_samples();
     shutdown.cancel();
@@ -209,6 +224,8 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     pool.close().await;
     report.missed = report.slots_due.saturating_sub(report.captured);
     report.captures_per_s = report.captured as f64 / window;
+    report.cpu_ms_per_capture =
+        1000.0 * (report.cpu_seconds + report.child_cpu_seconds) / report.captured.max(1) as f64;
     lateness.sort_by(f64::total_cmp);
     report.lateness_p50_ms = percentile(&lateness, 50.0);
     report.lateness_p99_ms = percentile(&lateness, 99.0);
@@ -252,9 +269,12 @@ async fn seed(
         ids.push(CameraId::parse(&id).map_err(anyhow::Error::msg)?);
     }
     let interval_ms = (opts.interval_s * 1000) as i64;
-    // Leave room for start-up before the first slots.
-    let base = now + chrono::Duration::seconds(1);
+    // Leave room for seeding and start-up before the first slots (about 2 s per 100k schedules
+    // here), so no slot is already overdue when the scheduler starts.
+    let lead_ms = 1000 + 40 * opts.schedules as i64 / 1000;
+    let base = Utc::now().trunc_subsecs(3) + chrono::Duration::milliseconds(lead_ms);
     let mut planned = HashMap::new();
+    let mut all = Vec::with_capacity(opts.schedules);
     for j in 0..opts.schedules {
         let offset = if opts.aligned {
             0
@@ -272,15 +292,16 @@ async fn seed(
             created_at: now,
             updated_at: now,
         };
-        db::schedules::insert(&pool, &s).await?;
         planned.insert(
-            s.id,
+            s.id.clone(),
             Planned {
                 first_slot: first,
                 interval_ms,
             },
         );
+        all.push(s);
     }
+    db::schedules::insert_many(&pool, &all).await?;
     pool.close().await;
     Ok(planned)
 }

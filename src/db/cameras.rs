@@ -55,31 +55,38 @@ fn status_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CameraStatus, DbErro
     })
 }
 
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
+
+/// Bind a camera's fields, `name` to `snapshot_source`, in column order.
+fn bind_fields<'q>(q: Query<'q>, spec: &'q CameraSpec) -> Query<'q> {
+    q.bind(&spec.name)
+        .bind(spec.vendor.as_str())
+        .bind(&spec.address)
+        .bind(i64::from(spec.rtsp_port))
+        .bind(i64::from(spec.http_port))
+        .bind(&spec.username)
+        .bind(&spec.password)
+        .bind(&spec.main_stream_url)
+        .bind(&spec.sub_stream_url)
+        .bind(&spec.snapshot_url)
+        .bind(spec.snapshot_source.as_str())
+}
+
 /// Insert a new camera and its `unknown` status. An existing id is a [`DbError::Conflict`].
 pub async fn insert(pool: &Pool, spec: &CameraSpec, now: DateTime<Utc>) -> Result<Camera, DbError> {
     let mut tx = pool.begin().await.map_err(step("starting a transaction"))?;
     let now_s = fmt_ts(now);
-    let res = sqlx::query(
+    let q = sqlx::query(
         "INSERT INTO cameras (id, name, vendor, address, rtsp_port, http_port, username, password, \
          main_stream_url, sub_stream_url, snapshot_url, snapshot_source, created_at, updated_at) \
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(spec.id.as_str())
-    .bind(&spec.name)
-    .bind(spec.vendor.as_str())
-    .bind(&spec.address)
-    .bind(i64::from(spec.rtsp_port))
-    .bind(i64::from(spec.http_port))
-    .bind(&spec.username)
-    .bind(&spec.password)
-    .bind(&spec.main_stream_url)
-    .bind(&spec.sub_stream_url)
-    .bind(&spec.snapshot_url)
-    .bind(spec.snapshot_source.as_str())
-    .bind(&now_s)
-    .bind(&now_s)
-    .execute(&mut *tx)
-    .await;
+    .bind(spec.id.as_str());
+    let res = bind_fields(q, spec)
+        .bind(&now_s)
+        .bind(&now_s)
+        .execute(&mut *tx)
+        .await;
     match res {
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
             return Err(DbError::Conflict(format!(
@@ -116,27 +123,17 @@ pub async fn update(
             .await
             .map_err(step("reading a camera"))?;
     let Some(old) = old else { return Ok(None) };
-    sqlx::query(
+    let q = sqlx::query(
         "UPDATE cameras SET name = ?, vendor = ?, address = ?, rtsp_port = ?, http_port = ?, \
          username = ?, password = ?, main_stream_url = ?, sub_stream_url = ?, snapshot_url = ?, \
          snapshot_source = ?, updated_at = ? WHERE id = ?",
-    )
-    .bind(&spec.name)
-    .bind(spec.vendor.as_str())
-    .bind(&spec.address)
-    .bind(i64::from(spec.rtsp_port))
-    .bind(i64::from(spec.http_port))
-    .bind(&spec.username)
-    .bind(&spec.password)
-    .bind(&spec.main_stream_url)
-    .bind(&spec.sub_stream_url)
-    .bind(&spec.snapshot_url)
-    .bind(spec.snapshot_source.as_str())
-    .bind(fmt_ts(now))
-    .bind(spec.id.as_str())
-    .execute(&mut *tx)
-    .await
-    .map_err(step("updating a camera"))?;
+    );
+    bind_fields(q, spec)
+        .bind(fmt_ts(now))
+        .bind(spec.id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(step("updating a camera"))?;
     if old != (spec.username.clone(), spec.password.clone()) {
         sqlx::query(
             "UPDATE camera_status SET state = 'unknown', consecutive_failures = 0 \
@@ -153,13 +150,17 @@ pub async fn update(
     Ok(get(pool, &spec.id).await?.map(|(c, _)| c))
 }
 
+/// Cameras joined with their status rows.
+fn with_status() -> String {
+    format!(
+        "SELECT {COLUMNS}, s.state, s.last_success_at, s.last_error, s.last_error_at, \
+         s.consecutive_failures FROM cameras c LEFT JOIN camera_status s ON s.camera_id = c.id"
+    )
+}
+
 /// One camera with its status.
 pub async fn get(pool: &Pool, id: &CameraId) -> Result<Option<(Camera, CameraStatus)>, DbError> {
-    let sql = format!(
-        "SELECT {COLUMNS}, s.state, s.last_success_at, s.last_error, s.last_error_at, \
-         s.consecutive_failures FROM cameras c LEFT JOIN camera_status s ON s.camera_id = c.id \
-         WHERE c.id = ?"
-    );
+    let sql = format!("{} WHERE c.id = ?", with_status());
     let row = sqlx::query(&sql)
         .bind(id.as_str())
         .fetch_optional(pool)
@@ -171,11 +172,7 @@ pub async fn get(pool: &Pool, id: &CameraId) -> Result<Option<(Camera, CameraSta
 
 /// Every camera with its status, ordered by id.
 pub async fn list(pool: &Pool) -> Result<Vec<(Camera, CameraStatus)>, DbError> {
-    let sql = format!(
-        "SELECT {COLUMNS}, s.state, s.last_success_at, s.last_error, s.last_error_at, \
-         s.consecutive_failures FROM cameras c LEFT JOIN camera_status s ON s.camera_id = c.id \
-         ORDER BY c.id"
-    );
+    let sql = format!("{} ORDER BY c.id", with_status());
     let rows = sqlx::query(&sql)
         .fetch_all(pool)
         .await

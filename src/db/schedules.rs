@@ -26,21 +26,7 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Schedule, DbError> {
 }
 
 pub async fn insert(pool: &Pool, s: &Schedule) -> Result<(), DbError> {
-    sqlx::query(&format!(
-        "INSERT INTO snapshot_schedules ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(&s.id)
-    .bind(s.camera_id.as_str())
-    .bind(s.interval_seconds)
-    .bind(i64::from(s.enabled))
-    .bind(s.last_fired_at.map(fmt_ts))
-    .bind(s.next_due_at.map(fmt_ts))
-    .bind(fmt_ts(s.created_at))
-    .bind(fmt_ts(s.updated_at))
-    .execute(pool)
-    .await
-    .map_err(step("inserting a schedule"))?;
-    Ok(())
+    insert_many(pool, std::slice::from_ref(s)).await
 }
 
 /// Write interval, enabled and next_due_at of an existing schedule.
@@ -122,4 +108,26 @@ pub async fn claim<'e>(
     .await
     .map_err(step("claiming a slot"))?;
     Ok(r.rows_affected() == 1)
+}
+
+/// Insert many schedules in one transaction (benchmark seeding, imports).
+pub async fn insert_many(pool: &Pool, all: &[Schedule]) -> Result<(), DbError> {
+    let mut tx = pool.begin().await.map_err(step("starting a transaction"))?;
+    for s in all {
+        sqlx::query(&format!(
+            "INSERT INTO snapshot_schedules ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+        ))
+        .bind(&s.id)
+        .bind(s.camera_id.as_str())
+        .bind(s.interval_seconds)
+        .bind(i64::from(s.enabled))
+        .bind(s.last_fired_at.map(fmt_ts))
+        .bind(s.next_due_at.map(fmt_ts))
+        .bind(fmt_ts(s.created_at))
+        .bind(fmt_ts(s.updated_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(step("inserting a schedule"))?;
+    }
+    tx.commit().await.map_err(step("committing schedules"))
 }
