@@ -43,7 +43,9 @@ impl Keeper {
     ) -> Result<(Snapshot, bytes::Bytes), KeepError> {
         // The frame's time is when its capture started: for a scheduled frame, slot + lateness.
         let taken_at = self.clock.now().trunc_subsecs(3);
-        let frame = self.capturer.capture(camera).await?;
+        // The success is recorded with the frame's row (one write); if the frame is not kept, on
+        // its own below.
+        let frame = self.capturer.capture_deferring_success(camera).await?;
         let file = match self
             .store
             .write_frame(&camera.id, taken_at, frame.bytes.clone())
@@ -53,6 +55,7 @@ impl Keeper {
             Err(e) => {
                 self.metrics.store_failures.inc();
                 tracing::warn!(camera = %camera.id, error = %e, "frame captured but not stored");
+                let _ = self.writer.record_success(&camera.id, Utc::now()).await;
                 return Err(e.into());
             }
         };
@@ -70,6 +73,7 @@ impl Keeper {
         if let Err(e) = self.writer.record_frame(snap.clone()).await {
             // No row, so no file: remove it rather than leave an orphan.
             let _ = self.store.remove(&file.rel_path).await;
+            let _ = self.writer.record_success(&camera.id, Utc::now()).await;
             self.metrics.store_failures.inc();
             tracing::warn!(camera = %camera.id, error = %e, "frame not recorded; file removed");
             return Err(e.into());

@@ -177,6 +177,13 @@ pub fn plan(camera: &Camera) -> Result<(SnapshotSource, String), CaptureError> {
     })
 }
 
+/// Who writes a successful capture's `camera_status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SuccessStatus {
+    Record,
+    Defer,
+}
+
 /// The front door of every capture (see the module docs for the rules it keeps).
 pub struct Capturer {
     http: Arc<dyn FrameSource>,
@@ -240,6 +247,17 @@ impl Capturer {
     /// Grab one frame from `camera` now, waiting for its previous capture if one is in flight,
     /// and record the outcome in `camera_status`.
     pub async fn capture(&self, camera: &Camera) -> Result<Frame, CaptureError> {
+        self.capture_then(camera, SuccessStatus::Record).await
+    }
+
+    /// Like [`Capturer::capture`], but a success is left for the caller to record together with
+    /// its own write (the frame's row), saving the database a round trip per capture. Failures
+    /// are recorded here as always.
+    pub async fn capture_deferring_success(&self, camera: &Camera) -> Result<Frame, CaptureError> {
+        self.capture_then(camera, SuccessStatus::Defer).await
+    }
+
+    async fn capture_then(&self, camera: &Camera, success: SuccessStatus) -> Result<Frame, CaptureError> {
         let started = Instant::now();
         let deadline = started + self.timeout;
         let secrets = camera::secrets(camera);
@@ -256,7 +274,10 @@ impl Capturer {
             Ok(frame) => {
                 tracing::debug!(camera = %camera.id, bytes = frame.bytes.len(),
                     ms = started.elapsed().as_millis() as u64, "captured");
-                self.writer.record_success(&camera.id, now).await
+                match success {
+                    SuccessStatus::Record => self.writer.record_success(&camera.id, now).await,
+                    SuccessStatus::Defer => Ok(()),
+                }
             }
             Err(e) => {
                 tracing::warn!(camera = %camera.id, code = e.code(), error = %e, "capture failed");

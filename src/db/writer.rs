@@ -109,7 +109,7 @@ impl Writer {
         .await
     }
 
-    /// [`snapshots::insert`] through the writer.
+    /// [`snapshots::insert`] plus the camera's capture success, in one operation.
     pub async fn record_frame(&self, snapshot: Snapshot) -> Result<(), DbError> {
         let (reply, rx) = oneshot::channel();
         self.send(
@@ -269,7 +269,8 @@ async fn execute(pool: &Pool, ops: Vec<Op>) -> Result<Vec<Done>, (DbError, Vec<D
     }
 }
 
-/// A frame's two statements under a savepoint, so a failure leaves neither behind.
+/// A frame's row, its schedule's `last_fired_at` and its camera's capture success, under a
+/// savepoint so a failure leaves none of them behind.
 async fn frame(
     tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
     s: &Snapshot,
@@ -279,7 +280,11 @@ async fn frame(
         .begin()
         .await
         .map_err(step("opening a savepoint"))?;
-    match snapshots::insert_on(&mut sp, s).await {
+    let wrote = match snapshots::insert_on(&mut sp, s).await {
+        Ok(()) => cameras::record_success(&mut *sp, &s.camera_id, s.created_at).await,
+        Err(e) => Err(e),
+    };
+    match wrote {
         Ok(()) => sp.commit().await.map_err(step("releasing a savepoint")),
         Err(e) => {
             let _ = sp.rollback().await;
