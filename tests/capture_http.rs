@@ -214,7 +214,8 @@ async fn one_capture_per_camera_is_in_flight_and_one_broken_camera_does_not_slow
     camera(&app, "hung", &hung, None).await;
     camera(&app, "fine", &fine, None).await;
 
-    let slow_reqs = (0..4).map(|_| app.get("/api/v1/cameras/slow/snapshot"));
+    // Stored captures are not shared (each is its own frame), so they queue one at a time.
+    let slow_reqs = (0..4).map(|_| app.get("/api/v1/cameras/slow/snapshot?store=true"));
     let hung_req = app.get("/api/v1/cameras/hung/snapshot");
     let fine_req = async {
         let t = std::time::Instant::now();
@@ -241,5 +242,86 @@ async fn one_capture_per_camera_is_in_flight_and_one_broken_camera_does_not_slow
         fine_took < Duration::from_millis(1500),
         "the healthy camera waited {fine_took:?} on the hung one"
     );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_live_requests_for_one_camera_share_one_capture() {
+    let app = spawn_app().await;
+    let cam = FakeCamera::start(FakeAuth::None, frame()).await.unwrap();
+    cam.set_behavior(Behavior::Delay(Duration::from_millis(400)));
+    camera(&app, "popular", &cam, None).await;
+    let viewers = (0..50).map(|_| async {
+        let r = app.get("/api/v1/cameras/popular/snapshot").await;
+        (r.status(), r.bytes().await.unwrap())
+    });
+    let results = futures_util::future::join_all(viewers).await;
+    let first = results[0].1.clone();
+    for (status, body) in &results {
+        assert_eq!(*status, 200);
+        assert_eq!(body, &first, "every viewer got the same frame");
+    }
+    assert!(
+        cam.hits() <= 2,
+        "50 viewers cost the camera {} requests",
+        cam.hits()
+    );
+    // Once it is done, the next request is a fresh capture.
+    let before = cam.hits();
+    assert_eq!(
+        app.get("/api/v1/cameras/popular/snapshot").await.status(),
+        200
+    );
+    assert_eq!(cam.hits(), before + 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn hostile_cameras_slow_drip_redirect_loops_and_scheme_changes_are_cut_off() {
+    let app = spawn_app().await; // 2 s capture deadline
+    let drip = FakeCamera::start(FakeAuth::None, frame()).await.unwrap();
+    drip.set_behavior(Behavior::SlowDrip(Duration::from_millis(200)));
+    camera(&app, "drip", &drip, None).await;
+    let started = std::time::Instant::now();
+    let (status, body) = error_of(app.get("/api/v1/cameras/drip/snapshot").await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (504, Some("timeout")),
+        "{body}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "cut at the deadline, not at the last byte"
+    );
+
+    let looping = FakeCamera::start(FakeAuth::None, frame()).await.unwrap();
+    looping.set_behavior(Behavior::Redirect(looping.snapshot_url()));
+    camera(&app, "loop", &looping, None).await;
+    let (status, body) = error_of(app.get("/api/v1/cameras/loop/snapshot").await).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (502, Some("bad_response")),
+        "{body}"
+    );
+    assert!(looping.hits() <= 6, "followed {} redirects", looping.hits());
+
+    for target in [
+        "file:///etc/passwd",
+        "ftp://127.0.0.1/x.jpg",
+        "gopher://127.0.0.1/x",
+    ] {
+        let sneaky = FakeCamera::start(FakeAuth::None, frame()).await.unwrap();
+        sneaky.set_behavior(Behavior::Redirect(target.into()));
+        let id = format!("sneaky{}", target.len());
+        camera(&app, &id, &sneaky, None).await;
+        let (status, body) =
+            error_of(app.get(&format!("/api/v1/cameras/{id}/snapshot")).await).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (502, Some("bad_response")),
+            "{target}: {body}"
+        );
+        assert!(!body["error"].as_str().unwrap().contains("root:"), "{body}");
+    }
     app.stop().await;
 }

@@ -5,7 +5,8 @@
 //! [`Capturer`] sits in front of them and owns the rules every capture obeys, whoever asks for it
 //! (the live-snapshot API today, the scheduler next):
 //!
-//! - at most one capture per camera in flight (cameras serve few parallel sessions);
+//! - at most one capture per camera in flight (cameras serve few parallel sessions), and
+//!   concurrent *live* requests for one camera share one capture ([`Capturer::capture_shared`]);
 //! - at most `HELDAR_CAPTURE_CONCURRENCY` captures in flight in all (ffmpeg has its own limit);
 //! - one deadline (`HELDAR_CAPTURE_TIMEOUT_S`) covering the wait and the grab; a back-end that
 //!   overruns is dropped, which kills its ffmpeg process;
@@ -26,7 +27,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
-use futures_util::future::BoxFuture;
+use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
@@ -194,6 +195,8 @@ pub struct Capturer {
     max_bytes: usize,
     writer: Writer,
     metrics: Arc<Metrics>,
+    /// Live captures in flight, shared by concurrent requests for the same camera.
+    flights: Mutex<HashMap<CameraId, Shared<BoxFuture<'static, Result<Frame, CaptureError>>>>>,
 }
 
 impl Capturer {
@@ -228,6 +231,7 @@ impl Capturer {
             max_bytes: config.capture_max_bytes,
             writer,
             metrics,
+            flights: Mutex::new(HashMap::new()),
         }
     }
 
@@ -250,6 +254,34 @@ impl Capturer {
         self.capture_then(camera, SuccessStatus::Record).await
     }
 
+    /// A live capture shared by everyone asking for the same camera at the same time (single
+    /// flight): a hundred dashboard viewers cost the camera one request. A request that arrives
+    /// after the shared capture finished starts a new one, so nobody gets a stale frame.
+    pub async fn capture_shared(self: &Arc<Self>, camera: &Camera) -> Result<Frame, CaptureError> {
+        let shared = {
+            let mut flights = self.flights.lock().expect("flights lock poisoned");
+            match flights.get(&camera.id) {
+                Some(f) => f.clone(),
+                None => {
+                    let (me, cam) = (self.clone(), camera.clone());
+                    let fut: BoxFuture<'static, Result<Frame, CaptureError>> =
+                        Box::pin(async move {
+                            let r = me.capture(&cam).await;
+                            me.flights
+                                .lock()
+                                .expect("flights lock poisoned")
+                                .remove(&cam.id);
+                            r
+                        });
+                    let f = fut.shared();
+                    flights.insert(camera.id.clone(), f.clone());
+                    f
+                }
+            }
+        };
+        shared.await
+    }
+
     /// Like [`Capturer::capture`], but a success is left for the caller to record together with
     /// its own write (the frame's row), saving the database a round trip per capture. Failures
     /// are recorded here as always.
@@ -257,7 +289,11 @@ impl Capturer {
         self.capture_then(camera, SuccessStatus::Defer).await
     }
 
-    async fn capture_then(&self, camera: &Camera, success: SuccessStatus) -> Result<Frame, CaptureError> {
+    async fn capture_then(
+        &self,
+        camera: &Camera,
+        success: SuccessStatus,
+    ) -> Result<Frame, CaptureError> {
         let started = Instant::now();
         let deadline = started + self.timeout;
         let secrets = camera::secrets(camera);

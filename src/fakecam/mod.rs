@@ -61,6 +61,10 @@ pub enum Behavior {
     CutOff,
     /// 200 with a chunked body of this many bytes that starts like a JPEG.
     Oversized(usize),
+    /// 200 with the JPEG sent one byte at a time, one byte per `Duration`.
+    SlowDrip(Duration),
+    /// 302 to this location (itself, for a loop; another scheme, for a scheme change).
+    Redirect(String),
 }
 
 struct Inner {
@@ -256,6 +260,28 @@ async fn handle(
                 .body(Body::from_stream(chunks))
                 .expect("valid response")
         }
+        Behavior::SlowDrip(every) => {
+            let f = frame();
+            let token = cam.token.clone();
+            let drip = futures_util::stream::unfold(0usize, move |i| {
+                let (f, token) = (f.clone(), token.clone());
+                async move {
+                    if i >= f.len() {
+                        return None;
+                    }
+                    tokio::select! {
+                        _ = tokio::time::sleep(every) => {}
+                        _ = token.cancelled() => return None,
+                    }
+                    Some((Ok::<_, std::io::Error>(f.slice(i..i + 1)), i + 1))
+                }
+            });
+            Response::builder()
+                .header(header::CONTENT_TYPE, "image/jpeg")
+                .body(Body::from_stream(drip))
+                .expect("valid response")
+        }
+        Behavior::Redirect(to) => (StatusCode::FOUND, [(header::LOCATION, to)]).into_response(),
         Behavior::Oversized(n) => {
             let chunk = 64 * 1024;
             let count = n.div_ceil(chunk);

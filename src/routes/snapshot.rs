@@ -54,7 +54,8 @@ pub async fn live(
         headers.push((header::LOCATION, format!("/media/snapshots/{}", snap.path)));
         (bytes, snap.width.unwrap_or(0), snap.height.unwrap_or(0))
     } else {
-        let frame = state.capturer.capture(&camera).await?;
+        // Concurrent viewers of one camera share one capture.
+        let frame = state.capturer.capture_shared(&camera).await?;
         (frame.bytes, i64::from(frame.width), i64::from(frame.height))
     };
     headers.push((header::CONTENT_TYPE, "image/jpeg".to_string()));
