@@ -178,6 +178,9 @@ pub fn plan(camera: &Camera) -> Result<(SnapshotSource, String), CaptureError> {
     })
 }
 
+/// One live capture that several requests wait on.
+type Flight = Shared<BoxFuture<'static, Result<Frame, CaptureError>>>;
+
 /// Who writes a successful capture's `camera_status`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum SuccessStatus {
@@ -196,7 +199,7 @@ pub struct Capturer {
     writer: Writer,
     metrics: Arc<Metrics>,
     /// Live captures in flight, shared by concurrent requests for the same camera.
-    flights: Mutex<HashMap<CameraId, Shared<BoxFuture<'static, Result<Frame, CaptureError>>>>>,
+    flights: Mutex<HashMap<CameraId, Flight>>,
 }
 
 impl Capturer {
