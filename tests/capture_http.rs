@@ -325,3 +325,25 @@ async fn hostile_cameras_slow_drip_redirect_loops_and_scheme_changes_are_cut_off
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_viewer_who_leaves_mid_capture_does_not_stall_the_camera() {
+    let app = spawn_app().await; // 2 s capture deadline
+    let cam = FakeCamera::start(FakeAuth::None, frame()).await.unwrap();
+    cam.set_behavior(Behavior::Delay(Duration::from_millis(500)));
+    camera(&app, "c", &cam, None).await;
+    // The viewer gives up after 100 ms, in the middle of the shared live capture.
+    let gave_up = app
+        .client
+        .get(app.url("/api/v1/cameras/c/snapshot"))
+        .timeout(Duration::from_millis(100))
+        .send()
+        .await;
+    assert!(gave_up.is_err());
+    // The abandoned capture still finishes and frees the camera: a stored capture right after
+    // waits ~0.4 s for it, then takes its own 0.5 s — well inside the 2 s deadline.
+    let r = app.get("/api/v1/cameras/c/snapshot?store=true").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(cam.hits(), 2);
+    app.stop().await;
+}

@@ -267,14 +267,25 @@ impl Capturer {
                 Some(f) => f.clone(),
                 None => {
                     let (me, cam) = (self.clone(), camera.clone());
+                    // The capture runs on its own task, so it finishes (and releases the camera)
+                    // even if every viewer disconnects; it is bounded by the capture deadline, and
+                    // the shared future below awaits it.
+                    let run = tokio::spawn(async move {
+                        let r = me.capture(&cam).await;
+                        me.flights
+                            .lock()
+                            .expect("flights lock poisoned")
+                            .remove(&cam.id);
+                        r
+                    });
+                    let id = camera.id.clone();
                     let fut: BoxFuture<'static, Result<Frame, CaptureError>> =
                         Box::pin(async move {
-                            let r = me.capture(&cam).await;
-                            me.flights
-                                .lock()
-                                .expect("flights lock poisoned")
-                                .remove(&cam.id);
-                            r
+                            run.await.unwrap_or_else(|e| {
+                                Err(CaptureError::BadResponse(format!(
+                                    "camera {id}: the capture task failed ({e})"
+                                )))
+                            })
                         });
                     let f = fut.shared();
                     flights.insert(camera.id.clone(), f.clone());
