@@ -142,15 +142,6 @@ pub async fn all_paths(pool: &Pool) -> Result<Vec<(String, String)>, DbError> {
         .map_err(step("listing snapshot paths"))
 }
 
-/// Count of rows of one schedule (tests, bench).
-pub async fn count_for_schedule(pool: &Pool, schedule: &str) -> Result<i64, DbError> {
-    sqlx::query_scalar("SELECT COUNT(*) FROM snapshots WHERE schedule_id = ?")
-        .bind(schedule)
-        .fetch_one(pool)
-        .await
-        .map_err(step("counting snapshots"))
-}
-
 /// `(taken_at, size_bytes)` of every frame of one schedule (benchmark counting).
 pub async fn times_for_schedule(
     pool: &Pool,
