@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{error_of, spawn_app_with, TestApp};
+use common::{error_of, spawn_app_with, wait_for, TestApp};
 use heldar::app::BuildOptions;
 use heldar::capture::jpeg;
 use serde_json::{json, Value};
@@ -148,14 +148,12 @@ async fn a_silent_rtsp_server_times_out_and_ffmpeg_is_killed() {
     );
     // The ffmpeg process of that grab is gone (killed on the deadline).
     let needle = format!("127.0.0.1:{}", server.port);
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while ffmpeg_processes_with(&needle) > 0 {
-        assert!(
-            Instant::now() < deadline,
-            "ffmpeg still running after the deadline"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    wait_for(
+        "ffmpeg to be gone after the deadline",
+        Duration::from_secs(5),
+        || async { (ffmpeg_processes_with(&needle) == 0).then_some(()) },
+    )
+    .await;
     app.stop().await;
 }
 

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use bytes::Bytes;
-use common::{error_of, spawn_app_with, wait_for};
+use common::{error_of, metric, spawn_app_with, wait_for};
 use heldar::app::BuildOptions;
 use heldar::fakecam::{pattern, FakeAuth, FakeCamera, FrameSupply};
 use serde_json::{json, Value};
@@ -99,10 +99,7 @@ async fn a_full_disk_fails_captures_cleanly_and_they_recover_when_space_returns(
         Duration::from_secs(10),
         || async {
             let m = app.get("/metrics").await.text().await.unwrap();
-            m.lines()
-                .find_map(|l| l.strip_prefix("heldar_store_failures_total "))
-                .and_then(|v| v.trim().parse::<u64>().ok())
-                .filter(|n| *n >= 2)
+            metric(&m, "heldar_store_failures_total").filter(|n| *n >= 2)
         },
     )
     .await;

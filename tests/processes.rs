@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use common::{heldar_cmd, wait_for, ServerProcess};
+use common::{heldar_cmd, metric, wait_for, ServerProcess};
 use heldar::capture::jpeg;
 use heldar::fakecam::{pattern, Behavior, FakeAuth, FakeCamera, FrameSupply};
 use nix::sys::signal::Signal;
@@ -207,9 +207,7 @@ async fn two_processes_on_one_database_capture_each_slot_exactly_once() {
         let url = s.url("/metrics");
         async move {
             let m = client.get(url).send().await.unwrap().text().await.unwrap();
-            m.lines()
-                .find_map(|l| l.strip_prefix("heldar_slots_fired_total "))
-                .map_or(0, |v| v.trim().parse::<u64>().unwrap())
+            metric(&m, "heldar_slots_fired_total").unwrap_or(0)
         }
     };
     let (fa, fb) = (fired(&a).await, fired(&b).await);
