@@ -97,6 +97,7 @@ impl Application {
             store: frame_store.clone(),
             clock: clock.clone(),
             metrics: metrics.clone(),
+            cameras: Arc::default(),
         };
         let (scheduler, commands) = SchedulerHandle::channel();
         let state = AppState {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use chrono::{SubsecRound, Utc};
 
+use crate::camera::cache::CameraCache;
 use crate::capture::{CaptureError, Capturer};
 use crate::clock::Clock;
 use crate::db::{writer::Writer, DbError, Pool};
@@ -32,6 +33,8 @@ pub struct Keeper {
     pub store: FrameStore,
     pub clock: Arc<dyn Clock>,
     pub metrics: Arc<Metrics>,
+    /// Cameras as scheduled fires see them (no database read per slot).
+    pub cameras: Arc<CameraCache>,
 }
 
 impl Keeper {

@@ -1,7 +1,7 @@
 //! The benchmark's own correctness: on a small run, its counts agree with each other and with
 //! what was stored (speed is never asserted).
 
-use heldar::bench::{run, BenchOptions};
+use heldar::bench::{run, BenchOptions, CamerasAt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_bench_counts_every_slot_once() {
@@ -16,6 +16,8 @@ async fn a_small_bench_counts_every_slot_once() {
         raw_s: 0.5,
         aligned: false,
         rtsp_url: None,
+        // The cameras in a child `heldar fake-cameras` process, as the CLI runs them.
+        cameras_at: CamerasAt::ChildProcess(env!("CARGO_BIN_EXE_heldar").into()),
         progress: false,
     })
     .await
@@ -42,6 +44,9 @@ async fn a_small_bench_counts_every_slot_once() {
     );
     assert!(report.raw_captures_per_s > 0.0 && report.captures_per_s > 0.0);
     assert!(report.startup_to_ready_ms > 0.0 && report.peak_rss_mb > 0.0);
+    // The cameras served from their own process, and their CPU was measured apart.
+    assert_eq!(report.cameras_at, "child-process");
+    assert!(report.cameras_cpu_seconds > 0.0, "{report:?}");
     let json = serde_json::to_value(&report).unwrap();
     for key in [
         "slots_due",

@@ -350,3 +350,53 @@ async fn disabling_stops_captures_and_deleting_a_schedule_keeps_its_frames() {
     );
     app.stop().await;
 }
+
+/// Scheduled fires read cameras from a cache (no row read per slot); an edit made through the
+/// API must still reach the very next slot, and a camera whose password is fixed leaves its
+/// auth-failure backoff at once.
+#[tokio::test]
+async fn a_camera_edit_reaches_the_next_scheduled_slot() {
+    let app = spawn_app().await;
+    let first = FakeCamera::start(FakeAuth::None, frame()).await.unwrap();
+    let second = FakeCamera::start(FakeAuth::None, frame()).await.unwrap();
+    app.create_camera(json!({"id": "moved", "snapshot_url": first.snapshot_url()}))
+        .await;
+    let r = app
+        .post_json(
+            "/api/v1/cameras/moved/snapshot-schedules",
+            &json!({"interval_seconds": 5}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    wait_for(
+        "a frame from the first address",
+        Duration::from_secs(10),
+        || async { (first.hits() >= 1).then_some(()) },
+    )
+    .await;
+
+    let r = app
+        .patch_json(
+            "/api/v1/cameras/moved",
+            &json!({"snapshot_url": second.snapshot_url()}),
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let before = first.hits();
+    wait_for(
+        "a frame from the new address",
+        Duration::from_secs(12),
+        || async { (second.hits() >= 1).then_some(()) },
+    )
+    .await;
+    assert_eq!(
+        first.hits(),
+        before,
+        "the old address was used after the edit"
+    );
+    wait_for("both frames stored", Duration::from_secs(5), || async {
+        (snapshots_of(&app, "moved").await.len() >= 2).then_some(())
+    })
+    .await;
+    app.stop().await;
+}

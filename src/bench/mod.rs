@@ -44,6 +44,9 @@ pub struct BenchOptions {
     pub aligned: bool,
     /// Capture every camera from this RTSP URL through ffmpeg instead of fake HTTP cameras.
     pub rtsp_url: Option<String>,
+    /// Where the fake cameras run: in this process, or in a child `heldar fake-cameras` process
+    /// (this binary), so the CPU reported is Heldar's alone — real cameras are other machines.
+    pub cameras_at: CamerasAt,
     /// Print a progress line every few seconds (to stderr).
     pub progress: bool,
 }
@@ -73,13 +76,134 @@ pub struct BenchReport {
     pub cpu_percent_of_one_core: f64,
     /// CPU of child processes (ffmpeg) during the run.
     pub child_cpu_seconds: f64,
-    /// (process + children) CPU per captured frame.
+    /// (process + ffmpeg children) CPU per captured frame: what Heldar costs per frame.
     pub cpu_ms_per_capture: f64,
+    /// CPU of the fake cameras' own process during the run (0 when they run in process, where
+    /// it is part of `cpu_seconds`).
+    pub cameras_cpu_seconds: f64,
+    /// "in-process" or "child-process".
+    pub cameras_at: String,
     pub peak_rss_mb: f64,
     pub bytes_written: u64,
     pub startup_to_ready_ms: f64,
     pub raw_captures_per_s: f64,
     pub ratio_to_raw: f64,
+}
+
+/// Where `heldar bench` runs its fake cameras.
+#[derive(Debug, Clone)]
+pub enum CamerasAt {
+    InProcess,
+    /// A child `heldar fake-cameras` process started from this executable.
+    ChildProcess(std::path::PathBuf),
+}
+
+/// The running fake cameras, wherever they are.
+enum Fleet {
+    None,
+    InProcess(Vec<FakeCamera>),
+    Child {
+        child: std::process::Child,
+        urls: Vec<String>,
+    },
+}
+
+impl Fleet {
+    async fn start(opts: &BenchOptions, frame: &Bytes) -> anyhow::Result<Fleet> {
+        if opts.rtsp_url.is_some() {
+            return Ok(Fleet::None);
+        }
+        match &opts.cameras_at {
+            CamerasAt::InProcess => {
+                let mut fakes = Vec::with_capacity(opts.cameras);
+                for _ in 0..opts.cameras {
+                    fakes.push(
+                        FakeCamera::start(FakeAuth::None, FrameSupply::Static(frame.clone()))
+                            .await?,
+                    );
+                }
+                Ok(Fleet::InProcess(fakes))
+            }
+            CamerasAt::ChildProcess(exe) => {
+                use std::io::BufRead;
+                use std::process::{Command, Stdio};
+                let mut child = Command::new(exe)
+                    .args(["fake-cameras", "--count"])
+                    .arg(opts.cameras.to_string())
+                    .arg("--frame-kb")
+                    .arg(opts.frame_kb.to_string())
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::inherit())
+                    .spawn()
+                    .map_err(|e| {
+                        anyhow::anyhow!("cannot start {} fake-cameras: {e}", exe.display())
+                    })?;
+                let stdout = child.stdout.take().expect("piped stdout");
+                let line = tokio::task::spawn_blocking(move || {
+                    let mut line = String::new();
+                    std::io::BufReader::new(stdout)
+                        .read_line(&mut line)
+                        .map(|_| line)
+                })
+                .await??;
+                let urls: Vec<String> = match line.strip_prefix("URLS ") {
+                    Some(json) => serde_json::from_str(json.trim())?,
+                    None => {
+                        let _ = child.kill();
+                        anyhow::bail!("the fake-cameras process did not start (said {line:?})")
+                    }
+                };
+                Ok(Fleet::Child { child, urls })
+            }
+        }
+    }
+
+    fn urls(&self) -> Vec<String> {
+        match self {
+            Fleet::None => Vec::new(),
+            Fleet::InProcess(f) => f.iter().map(FakeCamera::snapshot_url).collect(),
+            Fleet::Child { urls, .. } => urls.clone(),
+        }
+    }
+
+    /// CPU seconds the child process has used so far (0 in process).
+    fn child_cpu(&self) -> f64 {
+        match self {
+            Fleet::Child { child, .. } => proc_cpu_seconds(child.id()),
+            _ => 0.0,
+        }
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        if let Fleet::Child { child, .. } = self {
+            drop(child.stdin.take()); // it exits when its stdin closes
+            if matches!(child.try_wait(), Ok(None)) {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+        }
+    }
+}
+
+/// utime + stime of a running process, from /proc/PID/stat.
+fn proc_cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+        return 0.0;
+    };
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    let hz = nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK)
+        .ok()
+        .flatten()
+        .unwrap_or(100) as f64;
+    (ticks(11) + ticks(12)) / hz
 }
 
 fn cpu_seconds() -> f64 {
@@ -127,16 +251,17 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         ..Default::default()
     };
-    let mut fakes = Vec::new();
-    if opts.rtsp_url.is_none() {
-        for _ in 0..opts.cameras {
-            fakes
-                .push(FakeCamera::start(FakeAuth::None, FrameSupply::Static(frame.clone())).await?);
-        }
+    let fleet = Fleet::start(opts, &frame).await?;
+    report.cameras_at = match fleet {
+        Fleet::None => "none (rtsp)",
+        Fleet::InProcess(_) => "in-process",
+        Fleet::Child { .. } => "child-process",
     }
+    .into();
+    let urls = fleet.urls();
     let dir = tempfile::Builder::new().prefix("heldar-bench-").tempdir()?;
-    if opts.raw_s > 0.0 && !fakes.is_empty() {
-        report.raw_captures_per_s = raw_baseline(&fakes, &dir.path().join("raw"), opts).await?;
+    if opts.raw_s > 0.0 && !urls.is_empty() {
+        report.raw_captures_per_s = raw_baseline(&urls, &dir.path().join("raw"), opts).await?;
         let _ = std::fs::remove_dir_all(dir.path().join("raw"));
     }
 
@@ -147,7 +272,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     config.snapshot_fsync = opts.fsync;
     config.capture_concurrency = opts.concurrency;
     config.prepare_dirs()?;
-    let planned = seed(&config, &fakes, opts).await?;
+    let planned = seed(&config, &urls, opts).await?;
 
     // Start-up to ready: build the app, then until the scheduler holds every schedule.
     let t_build = Instant::now();
@@ -168,6 +293,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     let from = Utc::now();
     let cpu0 = cpu_seconds();
     let child0 = child_cpu_seconds();
+    let cams0 = fleet.child_cpu();
     let t0 = Instant::now();
     let end = t0 + Duration::from_secs_f64(opts.duration_s);
     let mut next_progress = t0 + Duration::from_secs(5);
@@ -191,6 +317,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     let until = Utc::now();
     report.cpu_seconds = cpu_seconds() - cpu0;
     report.child_cpu_seconds = child_cpu_seconds() - child0;
+    report.cameras_cpu_seconds = fleet.child_cpu() - cams0;
     report.missed_slots_counted = state.metrics.missed_slots.get();
     let mut durations = state.metrics.duration_samples();
     shutdown.cancel();
@@ -243,7 +370,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
 /// interval unless `aligned`). Returns each schedule's plan.
 async fn seed(
     config: &Config,
-    fakes: &[FakeCamera],
+    urls: &[String],
     opts: &BenchOptions,
 ) -> anyhow::Result<HashMap<String, Planned>> {
     let pool = db::connect(&config.database_url).await?;
@@ -262,7 +389,7 @@ async fn seed(
             password: None,
             main_stream_url: opts.rtsp_url.clone(),
             sub_stream_url: None,
-            snapshot_url: fakes.get(i).map(FakeCamera::snapshot_url),
+            snapshot_url: urls.get(i).cloned(),
             snapshot_source: None,
         };
         db::cameras::insert(&pool, &CameraSpec::from_create(body)?, now).await?;
@@ -308,7 +435,7 @@ async fn seed(
 
 /// Fetch and write as fast as possible for `opts.raw_s` seconds; captures per second.
 async fn raw_baseline(
-    fakes: &[FakeCamera],
+    urls: &[String],
     dir: &std::path::Path,
     opts: &BenchOptions,
 ) -> anyhow::Result<f64> {
@@ -316,7 +443,7 @@ async fn raw_baseline(
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(4)
         .build()?;
-    let urls: Arc<Vec<String>> = Arc::new(fakes.iter().map(FakeCamera::snapshot_url).collect());
+    let urls: Arc<Vec<String>> = Arc::new(urls.to_vec());
     let next = Arc::new(AtomicU64::new(0));
     let done = Arc::new(AtomicU64::new(0));
     let end = Instant::now() + Duration::from_secs_f64(opts.raw_s);
@@ -415,6 +542,20 @@ impl BenchReport {
                 format!(
                     "{:.2} s ({:.1}% of one core)",
                     self.cpu_seconds, self.cpu_percent_of_one_core
+                ),
+            ),
+            (
+                "CPU per capture",
+                format!(
+                    "{:.2} ms (ffmpeg children {:.2} s)",
+                    self.cpu_ms_per_capture, self.child_cpu_seconds
+                ),
+            ),
+            (
+                "fake cameras",
+                format!(
+                    "{} ({:.2} s CPU, not counted above)",
+                    self.cameras_at, self.cameras_cpu_seconds
                 ),
             ),
             ("peak RSS", format!("{:.1} MB", self.peak_rss_mb)),

@@ -6,6 +6,7 @@
 //! (`store`) consistent when cameras are created, edited and deleted. Every URL or text
 //! that leaves Heldar — an API response, a log line, an error — passes through [`mask`] first.
 
+pub mod cache;
 pub mod mask;
 pub mod registry;
 pub mod spec;

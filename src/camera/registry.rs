@@ -53,6 +53,7 @@ pub async fn update(
     db::cameras::update(&state.db, &spec, Utc::now())
         .await?
         .ok_or_else(|| not_found(id))?;
+    state.keeper.cameras.forget(id);
     tracing::info!(camera = %id, "camera updated");
     get(state, id).await
 }
@@ -64,6 +65,7 @@ pub async fn delete(state: &AppState, id: &CameraId) -> Result<(), ApiError> {
     if !db::cameras::delete(&state.db, id).await? {
         return Err(not_found(id));
     }
+    state.keeper.cameras.forget(id);
     // Its schedules went with it (cascade): the scheduler drops them now.
     state.scheduler.refresh_all();
     if let Err(e) = store::remove_camera_dir(&state.config.snapshots_dir, id).await {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
-use crate::bench::{self, BenchOptions};
+use crate::bench::{self, BenchOptions, CamerasAt};
 
 #[derive(Args, Debug)]
 pub struct Bench {
@@ -40,6 +40,10 @@ pub struct Bench {
     /// Capture every camera from this RTSP URL through ffmpeg instead of fake HTTP cameras.
     #[arg(long)]
     rtsp_url: Option<String>,
+    /// Serve the fake cameras from this process instead of a child process (their CPU is then
+    /// counted as Heldar's).
+    #[arg(long)]
+    cameras_in_process: bool,
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
@@ -65,6 +69,17 @@ pub fn run(args: Bench) -> ExitCode {
         raw_s: args.raw_seconds,
         aligned: args.aligned,
         rtsp_url: args.rtsp_url,
+        cameras_at: if args.cameras_in_process {
+            CamerasAt::InProcess
+        } else {
+            match std::env::current_exe() {
+                Ok(exe) => CamerasAt::ChildProcess(exe),
+                Err(e) => {
+                    eprintln!("heldar bench: cannot find this executable to start the fake cameras ({e}); use --cameras-in-process");
+                    return ExitCode::FAILURE;
+                }
+            }
+        },
         progress: true,
     };
     tracing_subscriber::fmt()
@@ -101,7 +116,7 @@ pub fn run(args: Bench) -> ExitCode {
 }
 
 /// Thousands of fake cameras need thousands of sockets: lift the soft limit to the hard one.
-fn raise_fd_limit() {
+pub(crate) fn raise_fd_limit() {
     use nix::sys::resource::{getrlimit, setrlimit, Resource};
     if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
         let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);

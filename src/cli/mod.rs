@@ -1,6 +1,7 @@
 //! The `heldar` command line (clap). One file per command; `heldar serve` runs everything.
 
 pub mod bench;
+pub mod fake_cameras;
 pub mod serve;
 
 use std::process::ExitCode;
@@ -24,6 +25,9 @@ enum Command {
     Serve(Box<serve::Serve>),
     /// Measure the scheduler, capture and storage against in-process fake cameras.
     Bench(bench::Bench),
+    /// Serve fake HTTP cameras for `heldar bench` from a process of their own.
+    #[command(hide = true)]
+    FakeCameras(fake_cameras::FakeCameras),
 }
 
 /// Entry point: read `.env` if present, parse the command line, run the command.
@@ -38,5 +42,6 @@ pub fn run() -> ExitCode {
     match Cli::parse().command {
         Command::Serve(args) => serve::run(*args),
         Command::Bench(args) => bench::run(args),
+        Command::FakeCameras(args) => fake_cameras::run(args),
     }
 }

@@ -79,6 +79,22 @@ pub async fn list_enabled(pool: &Pool) -> Result<Vec<Schedule>, DbError> {
     rows.iter().map(from_row).collect()
 }
 
+/// Every schedule (enabled or not) whose row changed at or after `since`: the scheduler's
+/// incremental re-read, which sees edits made by other processes without reloading them all.
+pub async fn list_changed_since(
+    pool: &Pool,
+    since: DateTime<Utc>,
+) -> Result<Vec<Schedule>, DbError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM snapshot_schedules WHERE updated_at >= ?"
+    ))
+    .bind(fmt_ts(since))
+    .fetch_all(pool)
+    .await
+    .map_err(step("loading changed schedules"))?;
+    rows.iter().map(from_row).collect()
+}
+
 pub async fn delete(pool: &Pool, id: &str) -> Result<bool, DbError> {
     let r = sqlx::query("DELETE FROM snapshot_schedules WHERE id = ?")
         .bind(id)

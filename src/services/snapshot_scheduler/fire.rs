@@ -7,9 +7,10 @@ use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 
 use super::{Fire, Firer};
-use crate::db;
+use crate::camera::cache::Outcome;
+use crate::capture::CaptureError;
 use crate::models::{CameraState, CameraStatus};
-use crate::snapshots::Keeper;
+use crate::snapshots::{KeepError, Keeper};
 
 pub struct CaptureFirer(pub Keeper);
 
@@ -29,7 +30,7 @@ impl Firer for CaptureFirer {
     fn fire(&self, job: Fire) -> BoxFuture<'static, ()> {
         let keeper = self.0.clone();
         Box::pin(async move {
-            let (camera, status) = match db::cameras::get(&keeper.db, &job.camera_id).await {
+            let (camera, status) = match keeper.cameras.get(&keeper.db, &job.camera_id).await {
                 Ok(Some(c)) => c,
                 Ok(None) => return,
                 Err(e) => {
@@ -44,12 +45,22 @@ impl Firer for CaptureFirer {
                     return;
                 }
             }
-            if let Err(e) = keeper
+            let outcome = match keeper
                 .capture_and_keep(&camera, Some(&job.schedule_id))
                 .await
             {
-                tracing::debug!(schedule = %job.schedule_id, camera = %camera.id, error = %e, "scheduled capture not kept");
-            }
+                Ok(_) => Outcome::Ok,
+                Err(e) => {
+                    tracing::debug!(schedule = %job.schedule_id, camera = %camera.id, error = %e, "scheduled capture not kept");
+                    match e {
+                        KeepError::Capture(CaptureError::AuthFailed(_)) => Outcome::AuthFailed,
+                        KeepError::Capture(_) => Outcome::Failed,
+                        // The camera answered; storing failed, which is not the camera's state.
+                        KeepError::Store(_) | KeepError::Db(_) => Outcome::Ok,
+                    }
+                }
+            };
+            keeper.cameras.note(&camera.id, outcome, keeper.clock.now());
         })
     }
 }

@@ -79,6 +79,8 @@ impl SchedulerHandle {
 /// Where schedules live, as the scheduler needs them.
 pub trait ScheduleStore: Send + Sync + 'static {
     fn load_enabled(&self) -> BoxFuture<'_, anyhow::Result<Vec<Schedule>>>;
+    /// Every schedule, enabled or not, changed at or after `since`.
+    fn load_changed(&self, since: DateTime<Utc>) -> BoxFuture<'_, anyhow::Result<Vec<Schedule>>>;
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<Option<Schedule>>>;
     /// Move `next_due_at` from `slot` to `next` if it is still `slot`; true if this call did it.
     fn claim<'a>(
@@ -98,6 +100,9 @@ pub struct DbScheduleStore {
 impl ScheduleStore for DbScheduleStore {
     fn load_enabled(&self) -> BoxFuture<'_, anyhow::Result<Vec<Schedule>>> {
         Box::pin(async move { Ok(db::schedules::list_enabled(&self.pool).await?) })
+    }
+    fn load_changed(&self, since: DateTime<Utc>) -> BoxFuture<'_, anyhow::Result<Vec<Schedule>>> {
+        Box::pin(async move { Ok(db::schedules::list_changed_since(&self.pool, since).await?) })
     }
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<Option<Schedule>>> {
         Box::pin(async move { Ok(db::schedules::get(&self.pool, id).await?) })
@@ -223,6 +228,7 @@ impl Scheduler {
         let mut tasks: JoinSet<(String, TaskEnd)> = JoinSet::new();
         self.reload(&mut timers).await?;
         let mut last_rescan = tokio::time::Instant::now();
+        let mut rescans = Rescans::new(self.clock.now());
         let mut last_seen = (self.clock.now(), tokio::time::Instant::now());
         tracing::info!(
             schedules = timers.entries.len(),
@@ -281,7 +287,11 @@ impl Scheduler {
                     },
                     _ = tokio::time::sleep_until(wake) => {
                         if tokio::time::Instant::now() >= rescan_at {
-                            self.reload(&mut timers).await?;
+                            let now = self.clock.now();
+                            match rescans.next(now) {
+                                Rescan::Full => self.reload(&mut timers).await?,
+                                Rescan::Since(since) => self.reload_changed(&mut timers, since).await?,
+                            }
                             last_rescan = tokio::time::Instant::now();
                         }
                     }
@@ -418,6 +428,27 @@ impl Scheduler {
         Ok(())
     }
 
+    /// Apply the schedules changed since `since`: enabled ones are (re)inserted, disabled ones
+    /// dropped. Deleted rows are not seen here; their next claim fails and the re-read of that
+    /// one schedule drops it (and the full re-read catches the rest).
+    async fn reload_changed(
+        &self,
+        timers: &mut Timers,
+        since: DateTime<Utc>,
+    ) -> anyhow::Result<()> {
+        for s in self.store.load_changed(since).await? {
+            if s.enabled {
+                timers.upsert(&s);
+            } else {
+                timers.remove(&s.id);
+            }
+        }
+        self.metrics
+            .schedules_active
+            .set(timers.entries.len() as i64);
+        Ok(())
+    }
+
     async fn realign_all(&self, timers: &mut Timers, now: DateTime<Utc>) -> anyhow::Result<()> {
         let ids: Vec<String> = timers.entries.keys().cloned().collect();
         for id in ids {
@@ -444,6 +475,42 @@ impl Scheduler {
             }
         }
         Ok(())
+    }
+}
+
+/// Which periodic re-read is next. Most look only at rows changed since the previous look (minus
+/// a margin for another process's clock and for commits that landed while we read); every
+/// [`Rescans::FULL_EVERY`]th reloads everything, as a safety net for deletes and anything missed.
+struct Rescans {
+    count: u32,
+    last: DateTime<Utc>,
+}
+
+enum Rescan {
+    Full,
+    Since(DateTime<Utc>),
+}
+
+impl Rescans {
+    const FULL_EVERY: u32 = 10;
+    const MARGIN_S: i64 = 60;
+
+    fn new(now: DateTime<Utc>) -> Rescans {
+        Rescans {
+            count: 0,
+            last: now,
+        }
+    }
+
+    fn next(&mut self, now: DateTime<Utc>) -> Rescan {
+        self.count += 1;
+        let since = self.last - chrono::Duration::seconds(Self::MARGIN_S);
+        self.last = now;
+        if self.count.is_multiple_of(Self::FULL_EVERY) {
+            Rescan::Full
+        } else {
+            Rescan::Since(since)
+        }
     }
 }
 

@@ -13,21 +13,27 @@ use super::*;
 use crate::clock::SimulatedClock;
 
 #[derive(Default)]
-struct MemStore(Mutex<HashMap<String, Schedule>>);
+struct MemStore {
+    map: Mutex<HashMap<String, Schedule>>,
+    full_reads: std::sync::atomic::AtomicU64,
+    changed_reads: std::sync::atomic::AtomicU64,
+}
 
 impl MemStore {
     fn put(&self, s: Schedule) {
-        self.0.lock().unwrap().insert(s.id.clone(), s);
+        self.map.lock().unwrap().insert(s.id.clone(), s);
     }
     fn edit(&self, id: &str, f: impl FnOnce(&mut Schedule)) {
-        f(self.0.lock().unwrap().get_mut(id).unwrap());
+        f(self.map.lock().unwrap().get_mut(id).unwrap());
     }
 }
 
 impl ScheduleStore for MemStore {
     fn load_enabled(&self) -> BoxFuture<'_, anyhow::Result<Vec<Schedule>>> {
+        self.full_reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let v = self
-            .0
+            .map
             .lock()
             .unwrap()
             .values()
@@ -36,8 +42,21 @@ impl ScheduleStore for MemStore {
             .collect();
         Box::pin(async move { Ok(v) })
     }
+    fn load_changed(&self, since: DateTime<Utc>) -> BoxFuture<'_, anyhow::Result<Vec<Schedule>>> {
+        self.changed_reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let v = self
+            .map
+            .lock()
+            .unwrap()
+            .values()
+            .filter(|s| s.updated_at >= since)
+            .cloned()
+            .collect();
+        Box::pin(async move { Ok(v) })
+    }
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<Option<Schedule>>> {
-        let v = self.0.lock().unwrap().get(id).cloned();
+        let v = self.map.lock().unwrap().get(id).cloned();
         Box::pin(async move { Ok(v) })
     }
     fn claim<'a>(
@@ -46,7 +65,7 @@ impl ScheduleStore for MemStore {
         slot: DateTime<Utc>,
         next: DateTime<Utc>,
     ) -> BoxFuture<'a, anyhow::Result<bool>> {
-        let mut m = self.0.lock().unwrap();
+        let mut m = self.map.lock().unwrap();
         let ok = match m.get_mut(id) {
             Some(s) if s.enabled && s.next_due_at == Some(slot) => {
                 s.next_due_at = Some(next);
@@ -361,5 +380,53 @@ async fn wall_clock_steps_are_harmless() {
     );
     assert_eq!((fires[4] - fires[3]).num_seconds(), 60);
     assert_eq!(fires[4].timestamp() % 60, 0, "phase kept");
+    h.stop().await;
+}
+
+/// Edits that bypass this scheduler (another process writing the same database) arrive through
+/// the periodic re-read, which asks only for rows changed since its last look; a full reload
+/// happens only every tenth re-read.
+#[tokio::test(start_paused = true)]
+async fn periodic_rereads_are_incremental_and_still_see_other_writers() {
+    use std::sync::atomic::Ordering::Relaxed;
+    let h = Harness::new(Duration::ZERO);
+    advance(1).await;
+    let fires_of = |id: &str| h.fires.lock().unwrap().iter().filter(|f| f.0 == id).count();
+
+    // Another process adds a schedule: no command reaches us, the next re-read picks it up.
+    let added_at = h.clock.now();
+    h.store.put(Schedule {
+        updated_at: added_at,
+        ..schedule("other", 10, added_at)
+    });
+    advance(59).await;
+    assert_eq!(fires_of("other"), 0, "seen before any re-read");
+    advance(2).await;
+    assert!(
+        fires_of("other") >= 1,
+        "the first re-read missed a new schedule"
+    );
+
+    // Another process disables it: the next re-read drops it.
+    let now = h.clock.now();
+    h.store.edit("other", |s| {
+        s.enabled = false;
+        s.updated_at = now;
+    });
+    advance(60).await;
+    let after_disable = fires_of("other");
+    advance(120).await;
+    assert_eq!(
+        fires_of("other"),
+        after_disable,
+        "a disabled schedule kept firing"
+    );
+
+    // Nine re-reads so far were incremental; the tenth reloads everything.
+    let full_before = h.store.full_reads.load(Relaxed);
+    assert_eq!(full_before, 1, "only the start-up load was a full one");
+    assert!(h.store.changed_reads.load(Relaxed) >= 3);
+    advance(60 * 7).await;
+    assert_eq!(h.store.full_reads.load(Relaxed), 2);
     h.stop().await;
 }

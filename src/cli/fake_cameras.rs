@@ -1,0 +1,71 @@
+//! `heldar fake-cameras` (hidden): N fake HTTP cameras in a process of their own, for `heldar
+//! bench`. Real cameras are other machines, so the bench serves its cameras from a child process:
+//! the CPU it reports is then Heldar's alone, and the cameras' share is reported apart.
+//!
+//! Protocol with the parent: one line `URLS ["http://…", …]` on stdout once every camera
+//! listens; the process exits when its stdin closes (so it never outlives the bench).
+
+use std::io::{BufRead, Write};
+use std::process::ExitCode;
+
+use bytes::Bytes;
+use clap::Args;
+
+use crate::fakecam::{pattern, FakeAuth, FakeCamera, FrameSupply};
+
+#[derive(Args, Debug)]
+pub struct FakeCameras {
+    /// Cameras to start, each on its own 127.0.0.1 port.
+    #[arg(long)]
+    count: usize,
+    /// Approximate JPEG size served, KB.
+    #[arg(long, default_value_t = 50)]
+    frame_kb: usize,
+}
+
+pub fn run(args: FakeCameras) -> ExitCode {
+    super::bench::raise_fd_limit();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("heldar fake-cameras: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let frame = Bytes::from(pattern::sized_jpeg(args.frame_kb));
+    let started = runtime.block_on(async {
+        let mut cams = Vec::with_capacity(args.count);
+        for _ in 0..args.count {
+            cams.push(FakeCamera::start(FakeAuth::None, FrameSupply::Static(frame.clone())).await?);
+        }
+        std::io::Result::Ok(cams)
+    });
+    let cams = match started {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("heldar fake-cameras: cannot listen: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let urls: Vec<String> = cams.iter().map(FakeCamera::snapshot_url).collect();
+    let mut out = std::io::stdout().lock();
+    let line = serde_json::to_string(&urls).expect("urls serialise");
+    if writeln!(out, "URLS {line}")
+        .and_then(|_| out.flush())
+        .is_err()
+    {
+        return ExitCode::FAILURE;
+    }
+    // Serve until the parent closes our stdin (or dies).
+    let mut sink = String::new();
+    let stdin = std::io::stdin();
+    while matches!(stdin.lock().read_line(&mut sink), Ok(n) if n > 0) {
+        sink.clear();
+    }
+    drop(cams);
+    runtime.shutdown_background();
+    ExitCode::SUCCESS
+}
