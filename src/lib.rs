@@ -2,6 +2,7 @@
 //! HTTP/CLI → services → store/db, with background services as peers of the HTTP layer.
 
 pub mod app;
+pub mod auth;
 pub mod bench;
 pub mod camera;
 pub mod capture;

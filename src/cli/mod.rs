@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod fake_cameras;
 pub mod serve;
+pub mod token;
 
 use std::process::ExitCode;
 
@@ -25,6 +26,8 @@ enum Command {
     Serve(Box<serve::Serve>),
     /// Measure the scheduler, capture and storage against in-process fake cameras.
     Bench(bench::Bench),
+    /// Create, list and revoke API tokens (roles: viewer, operator, admin).
+    Token(token::Token),
     /// Serve fake HTTP cameras for `heldar bench` from a process of their own.
     #[command(hide = true)]
     FakeCameras(fake_cameras::FakeCameras),
@@ -43,5 +46,6 @@ pub fn run() -> ExitCode {
         Command::Serve(args) => serve::run(*args),
         Command::Bench(args) => bench::run(args),
         Command::FakeCameras(args) => fake_cameras::run(args),
+        Command::Token(args) => token::run(args),
     }
 }

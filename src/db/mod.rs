@@ -8,6 +8,7 @@
 pub mod cameras;
 pub mod schedules;
 pub mod snapshots;
+pub mod tokens;
 pub mod writer;
 
 use std::str::FromStr;

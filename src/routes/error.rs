@@ -42,6 +42,18 @@ pub enum ApiError {
     /// A Range outside the file (416); carries the file size.
     #[error("the requested range is outside the file ({0} bytes)")]
     RangeNotSatisfiable(u64),
+    /// No credentials, or credentials that are not (or no longer) valid (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A login with a token that is not valid (401, `invalid_token`).
+    #[error("{0}")]
+    InvalidToken(String),
+    /// Authenticated, but the role does not allow this (403).
+    #[error("{0}")]
+    Forbidden(String),
+    /// A cookie-authenticated change without the session's CSRF token (403).
+    #[error("{0}")]
+    CsrfFailed(String),
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),
 }
@@ -63,6 +75,8 @@ impl ApiError {
             },
             ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::Unauthorized(_) | ApiError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) | ApiError::CsrfFailed(_) => StatusCode::FORBIDDEN,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -79,6 +93,10 @@ impl ApiError {
             ApiError::Capture(e) => e.code(),
             ApiError::InsufficientStorage(_) => "disk_full",
             ApiError::RangeNotSatisfiable(_) => "range_not_satisfiable",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::InvalidToken(_) => "invalid_token",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::CsrfFailed(_) => "csrf_failed",
             ApiError::Internal(_) => "internal",
         }
     }
@@ -111,6 +129,12 @@ impl IntoResponse for ApiError {
             field,
         };
         let mut resp = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            resp.headers_mut().insert(
+                axum::http::header::WWW_AUTHENTICATE,
+                axum::http::HeaderValue::from_static("Bearer realm=\"heldar\""),
+            );
+        }
         if let ApiError::RangeNotSatisfiable(total) = self {
             if let Ok(v) = axum::http::HeaderValue::from_str(&format!("bytes */{total}")) {
                 resp.headers_mut()

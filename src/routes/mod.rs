@@ -2,6 +2,7 @@
 //! registry / capture / db, and map typed errors through [`error::ApiError`]. No handler builds an
 //! error response by hand and no SQL lives here.
 
+pub mod access;
 pub mod cameras;
 pub mod error;
 pub mod health;
@@ -9,8 +10,10 @@ pub mod media;
 pub mod metrics;
 pub mod openapi;
 pub mod schedules;
+pub mod session;
 pub mod snapshot;
 pub mod snapshots;
+pub mod tokens;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
@@ -44,13 +47,26 @@ pub fn router(state: AppState) -> Router {
         .route("/cameras/{id}/snapshots", get(snapshots::list))
         .route("/cameras/{id}/snapshots/latest", get(snapshots::latest))
         .route("/health", get(health::health))
+        .route(
+            "/session",
+            get(session::get)
+                .post(session::login)
+                .delete(session::logout),
+        )
+        .route("/tokens", get(tokens::list).post(tokens::create))
+        .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
         .route("/openapi.json", get(openapi::document));
     Router::new()
         .nest("/api/v1", api)
-        .route("/media/snapshots/{camera}/{file}", get(media::media))
+        .route("/media/snapshots/{camera_id}/{file}", get(media::media))
         .route("/metrics", get(metrics::metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        // Runs after routing (it needs the matched route) and before every handler.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            access::guard,
+        ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(TraceLayer::new_for_http())
         .with_state(state)

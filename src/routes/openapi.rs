@@ -25,6 +25,12 @@ use crate::models;
         super::snapshots::latest,
         super::media::media,
         super::metrics::metrics,
+        super::session::get,
+        super::session::login,
+        super::session::logout,
+        super::tokens::list,
+        super::tokens::create,
+        super::tokens::revoke,
     ),
     components(schemas(
         models::CameraView,
@@ -37,6 +43,12 @@ use crate::models;
         models::EffectiveUrls,
         models::ErrorBody,
         super::health::Health,
+        super::session::SessionView,
+        super::session::Login,
+        super::tokens::TokenCreate,
+        super::tokens::TokenCreated,
+        crate::auth::manage::TokenView,
+        crate::auth::Role,
     ))
 )]
 pub struct ApiDoc;
