@@ -11,6 +11,8 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::auth::Auth;
+use crate::camera::seal::Sealer;
 use crate::capture::Capturer;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
@@ -36,6 +38,10 @@ pub struct AppState {
     pub scheduler: SchedulerHandle,
     pub metrics: Arc<Metrics>,
     pub clock: Arc<dyn Clock>,
+    /// Tokens, sessions: who is calling (see `routes::access` for what they may do).
+    pub auth: Arc<Auth>,
+    /// Opens and seals camera credentials at rest.
+    pub sealer: Arc<Sealer>,
 }
 
 /// Options that are not settings of the running system.
@@ -71,6 +77,9 @@ impl Application {
                 config.database_url
             )
         })?;
+        // Before anything reads a camera: the key that opens their credentials (a missing or
+        // wrong key stops start-up here, with the file named).
+        let sealer = Arc::new(Sealer::open_for(&config.secret_key_file, &pool).await?);
         let frame_store = FrameStore::new(config.snapshots_dir.clone(), config.snapshot_fsync);
         let report = store::reconcile(&frame_store, &pool).await?;
         tracing::info!(
@@ -98,10 +107,14 @@ impl Application {
             clock: clock.clone(),
             metrics: metrics.clone(),
             cameras: Arc::default(),
+            sealer: sealer.clone(),
         };
         let (scheduler, commands) = SchedulerHandle::channel();
+        let auth = Arc::new(Auth::new(pool.clone(), config.api_token.as_deref()));
         let state = AppState {
             config: Arc::new(config),
+            auth,
+            sealer,
             db: pool,
             capturer,
             store: frame_store,

@@ -29,9 +29,9 @@ fn not_found(id: &str) -> ApiError {
 }
 
 async fn require_camera(state: &AppState, camera: &CameraId) -> Result<(), ApiError> {
-    match db::cameras::get(&state.db, camera).await? {
-        Some(_) => Ok(()),
-        None => Err(ApiError::NotFound(format!(
+    match db::cameras::exists(&state.db, camera).await? {
+        true => Ok(()),
+        false => Err(ApiError::NotFound(format!(
             "no camera with id {:?}",
             camera.as_str()
         ))),

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use chrono::{SubsecRound, Utc};
 
 use crate::camera::cache::CameraCache;
+use crate::camera::seal::Sealer;
 use crate::capture::{CaptureError, Capturer};
 use crate::clock::Clock;
 use crate::db::{writer::Writer, DbError, Pool};
@@ -35,6 +36,8 @@ pub struct Keeper {
     pub metrics: Arc<Metrics>,
     /// Cameras as scheduled fires see them (no database read per slot).
     pub cameras: Arc<CameraCache>,
+    /// Opens the cameras' sealed credentials.
+    pub sealer: Arc<Sealer>,
 }
 
 impl Keeper {

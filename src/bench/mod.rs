@@ -374,6 +374,7 @@ async fn seed(
     opts: &BenchOptions,
 ) -> anyhow::Result<HashMap<String, Planned>> {
     let pool = db::connect(&config.database_url).await?;
+    let sealer = crate::camera::seal::Sealer::open_for(&config.secret_key_file, &pool).await?;
     let now = Utc::now().trunc_subsecs(3);
     let mut ids = Vec::new();
     for i in 0..opts.cameras {
@@ -392,7 +393,7 @@ async fn seed(
             snapshot_url: urls.get(i).cloned(),
             snapshot_source: None,
         };
-        db::cameras::insert(&pool, &CameraSpec::from_create(body)?, now).await?;
+        db::cameras::insert(&pool, &sealer, &CameraSpec::from_create(body)?, now).await?;
         ids.push(CameraId::parse(&id).map_err(anyhow::Error::msg)?);
     }
     let interval_ms = (opts.interval_s * 1000) as i64;

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use crate::camera::seal::Sealer;
 use crate::db::{self, DbError, Pool};
 use crate::models::{Camera, CameraId, CameraState, CameraStatus};
 
@@ -44,6 +45,7 @@ impl CameraCache {
     pub async fn get(
         &self,
         pool: &Pool,
+        sealer: &Sealer,
         id: &CameraId,
     ) -> Result<Option<(Camera, CameraStatus)>, DbError> {
         if let Some(e) = self.lock().get(id) {
@@ -51,7 +53,7 @@ impl CameraCache {
                 return Ok(Some((e.camera.clone(), e.status.clone())));
             }
         }
-        let read = db::cameras::get(pool, id).await?;
+        let read = db::cameras::get(pool, sealer, id).await?;
         let mut entries = self.lock();
         match &read {
             Some((camera, status)) => {

@@ -9,6 +9,7 @@
 pub mod cache;
 pub mod mask;
 pub mod registry;
+pub mod seal;
 pub mod spec;
 pub mod vendor;
 

@@ -14,7 +14,7 @@ fn not_found(id: &CameraId) -> ApiError {
 }
 
 pub async fn list(state: &AppState) -> Result<Vec<CameraView>, ApiError> {
-    Ok(db::cameras::list(&state.db)
+    Ok(db::cameras::list(&state.db, &state.sealer)
         .await?
         .into_iter()
         .map(|(c, s)| view(&c, s))
@@ -23,14 +23,14 @@ pub async fn list(state: &AppState) -> Result<Vec<CameraView>, ApiError> {
 
 /// The stored camera (with its secrets, for capture).
 pub async fn camera(state: &AppState, id: &CameraId) -> Result<Camera, ApiError> {
-    db::cameras::get(&state.db, id)
+    db::cameras::get(&state.db, &state.sealer, id)
         .await?
         .map(|(c, _)| c)
         .ok_or_else(|| not_found(id))
 }
 
 pub async fn get(state: &AppState, id: &CameraId) -> Result<CameraView, ApiError> {
-    let (c, s) = db::cameras::get(&state.db, id)
+    let (c, s) = db::cameras::get(&state.db, &state.sealer, id)
         .await?
         .ok_or_else(|| not_found(id))?;
     Ok(view(&c, s))
@@ -38,7 +38,7 @@ pub async fn get(state: &AppState, id: &CameraId) -> Result<CameraView, ApiError
 
 pub async fn create(state: &AppState, body: CameraCreate) -> Result<CameraView, ApiError> {
     let spec = CameraSpec::from_create(body)?;
-    let camera = db::cameras::insert(&state.db, &spec, Utc::now()).await?;
+    let camera = db::cameras::insert(&state.db, &state.sealer, &spec, Utc::now()).await?;
     tracing::info!(camera = %camera.id, vendor = camera.vendor.as_str(), "camera created");
     get(state, &camera.id).await
 }
@@ -50,7 +50,7 @@ pub async fn update(
 ) -> Result<CameraView, ApiError> {
     let current = camera(state, id).await?;
     let spec = CameraSpec::from_patch(&current, patch)?;
-    db::cameras::update(&state.db, &spec, Utc::now())
+    db::cameras::update(&state.db, &state.sealer, &spec, Utc::now())
         .await?
         .ok_or_else(|| not_found(id))?;
     state.keeper.cameras.forget(id);

@@ -4,15 +4,22 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{parse_opt_ts, parse_ts, step, DbError, Pool};
+use crate::camera::seal::{Sealer, SEALED_COLUMNS};
 use crate::camera::spec::CameraSpec;
 use crate::models::{fmt_ts, Camera, CameraId, CameraState, CameraStatus, SnapshotSource, Vendor};
 
 const COLUMNS: &str = "id, name, vendor, address, rtsp_port, http_port, username, password, \
     main_stream_url, sub_stream_url, snapshot_url, snapshot_source, created_at, updated_at";
 
-fn camera_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Camera, DbError> {
+fn camera_from_row(row: &sqlx::sqlite::SqliteRow, sealer: &Sealer) -> Result<Camera, DbError> {
     let corrupt = |what: &str, v: &str| DbError::Corrupt(format!("cameras.{what} = {v:?}"));
     let id: String = row.get("id");
+    let open = |col: &str| -> Result<Option<String>, DbError> {
+        row.get::<Option<String>, _>(col)
+            .map(|v| sealer.open(&id, col, &v))
+            .transpose()
+            .map_err(|e| DbError::Corrupt(e.to_string()))
+    };
     let vendor: String = row.get("vendor");
     let source: String = row.get("snapshot_source");
     let port = |col: &str| -> Result<u16, DbError> {
@@ -27,10 +34,10 @@ fn camera_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Camera, DbError> {
         rtsp_port: port("rtsp_port")?,
         http_port: port("http_port")?,
         username: row.get("username"),
-        password: row.get("password"),
-        main_stream_url: row.get("main_stream_url"),
-        sub_stream_url: row.get("sub_stream_url"),
-        snapshot_url: row.get("snapshot_url"),
+        password: open("password")?,
+        main_stream_url: open("main_stream_url")?,
+        sub_stream_url: open("sub_stream_url")?,
+        snapshot_url: open("snapshot_url")?,
         snapshot_source: SnapshotSource::from_db(&source)
             .ok_or_else(|| corrupt("snapshot_source", &source))?,
         created_at: parse_ts(row.get("created_at"))?,
@@ -57,23 +64,48 @@ fn status_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CameraStatus, DbErro
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
+/// The sealed forms of a camera's secret-bearing fields, in `SEALED_COLUMNS` order.
+struct SealedFields([Option<String>; 4]);
+
+fn seal_fields(spec: &CameraSpec, sealer: &Sealer) -> SealedFields {
+    let id = spec.id.as_str();
+    let plain = [
+        &spec.password,
+        &spec.main_stream_url,
+        &spec.sub_stream_url,
+        &spec.snapshot_url,
+    ];
+    let mut out: [Option<String>; 4] = Default::default();
+    for (i, (col, v)) in SEALED_COLUMNS.iter().zip(plain).enumerate() {
+        out[i] = v.as_deref().map(|v| sealer.seal(id, col, v));
+    }
+    SealedFields(out)
+}
+
 /// Bind a camera's fields, `name` to `snapshot_source`, in column order.
-fn bind_fields<'q>(q: Query<'q>, spec: &'q CameraSpec) -> Query<'q> {
+fn bind_fields<'q>(q: Query<'q>, spec: &'q CameraSpec, sealed: &'q SealedFields) -> Query<'q> {
+    let [password, main, sub, snapshot] = &sealed.0;
     q.bind(&spec.name)
         .bind(spec.vendor.as_str())
         .bind(&spec.address)
         .bind(i64::from(spec.rtsp_port))
         .bind(i64::from(spec.http_port))
         .bind(&spec.username)
-        .bind(&spec.password)
-        .bind(&spec.main_stream_url)
-        .bind(&spec.sub_stream_url)
-        .bind(&spec.snapshot_url)
+        .bind(password)
+        .bind(main)
+        .bind(sub)
+        .bind(snapshot)
         .bind(spec.snapshot_source.as_str())
 }
 
 /// Insert a new camera and its `unknown` status. An existing id is a [`DbError::Conflict`].
-pub async fn insert(pool: &Pool, spec: &CameraSpec, now: DateTime<Utc>) -> Result<Camera, DbError> {
+pub async fn insert(
+    pool: &Pool,
+    sealer: &Sealer,
+    spec: &CameraSpec,
+    now: DateTime<Utc>,
+) -> Result<Camera, DbError> {
+    let sealed = seal_fields(spec, sealer);
     let mut tx = pool.begin().await.map_err(step("starting a transaction"))?;
     let now_s = fmt_ts(now);
     let q = sqlx::query(
@@ -82,7 +114,7 @@ pub async fn insert(pool: &Pool, spec: &CameraSpec, now: DateTime<Utc>) -> Resul
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(spec.id.as_str());
-    let res = bind_fields(q, spec)
+    let res = bind_fields(q, spec, &sealed)
         .bind(&now_s)
         .bind(&now_s)
         .execute(&mut *tx)
@@ -102,7 +134,7 @@ pub async fn insert(pool: &Pool, spec: &CameraSpec, now: DateTime<Utc>) -> Resul
         .await
         .map_err(step("inserting a camera status"))?;
     tx.commit().await.map_err(step("committing a new camera"))?;
-    get(pool, &spec.id)
+    get(pool, sealer, &spec.id)
         .await?
         .map(|(c, _)| c)
         .ok_or_else(|| DbError::Corrupt("camera vanished after insert".into()))
@@ -112,9 +144,11 @@ pub async fn insert(pool: &Pool, spec: &CameraSpec, now: DateTime<Utc>) -> Resul
 /// credentials clears an `auth_failed` state (DESIGN.md §5) so it is tried again at once.
 pub async fn update(
     pool: &Pool,
+    sealer: &Sealer,
     spec: &CameraSpec,
     now: DateTime<Utc>,
 ) -> Result<Option<Camera>, DbError> {
+    let sealed = seal_fields(spec, sealer);
     let mut tx = pool.begin().await.map_err(step("starting a transaction"))?;
     let old: Option<(Option<String>, Option<String>)> =
         sqlx::query_as("SELECT username, password FROM cameras WHERE id = ?")
@@ -122,19 +156,25 @@ pub async fn update(
             .fetch_optional(&mut *tx)
             .await
             .map_err(step("reading a camera"))?;
-    let Some(old) = old else { return Ok(None) };
+    let Some((old_user, old_password)) = old else {
+        return Ok(None);
+    };
+    let old_password = old_password
+        .map(|p| sealer.open(spec.id.as_str(), "password", &p))
+        .transpose()
+        .map_err(|e| DbError::Corrupt(e.to_string()))?;
     let q = sqlx::query(
         "UPDATE cameras SET name = ?, vendor = ?, address = ?, rtsp_port = ?, http_port = ?, \
          username = ?, password = ?, main_stream_url = ?, sub_stream_url = ?, snapshot_url = ?, \
          snapshot_source = ?, updated_at = ? WHERE id = ?",
     );
-    bind_fields(q, spec)
+    bind_fields(q, spec, &sealed)
         .bind(fmt_ts(now))
         .bind(spec.id.as_str())
         .execute(&mut *tx)
         .await
         .map_err(step("updating a camera"))?;
-    if old != (spec.username.clone(), spec.password.clone()) {
+    if (old_user, old_password) != (spec.username.clone(), spec.password.clone()) {
         sqlx::query(
             "UPDATE camera_status SET state = 'unknown', consecutive_failures = 0 \
              WHERE camera_id = ? AND state = 'auth_failed'",
@@ -147,7 +187,7 @@ pub async fn update(
     tx.commit()
         .await
         .map_err(step("committing a camera update"))?;
-    Ok(get(pool, &spec.id).await?.map(|(c, _)| c))
+    Ok(get(pool, sealer, &spec.id).await?.map(|(c, _)| c))
 }
 
 /// Cameras joined with their status rows.
@@ -159,27 +199,49 @@ fn with_status() -> String {
 }
 
 /// One camera with its status.
-pub async fn get(pool: &Pool, id: &CameraId) -> Result<Option<(Camera, CameraStatus)>, DbError> {
+pub async fn get(
+    pool: &Pool,
+    sealer: &Sealer,
+    id: &CameraId,
+) -> Result<Option<(Camera, CameraStatus)>, DbError> {
     let sql = format!("{} WHERE c.id = ?", with_status());
     let row = sqlx::query(&sql)
         .bind(id.as_str())
         .fetch_optional(pool)
         .await
         .map_err(step("reading a camera"))?;
-    row.map(|r| Ok((camera_from_row(&r)?, status_from_row(&r)?)))
+    row.map(|r| Ok((camera_from_row(&r, sealer)?, status_from_row(&r)?)))
         .transpose()
 }
 
 /// Every camera with its status, ordered by id.
-pub async fn list(pool: &Pool) -> Result<Vec<(Camera, CameraStatus)>, DbError> {
+pub async fn list(pool: &Pool, sealer: &Sealer) -> Result<Vec<(Camera, CameraStatus)>, DbError> {
     let sql = format!("{} ORDER BY c.id", with_status());
     let rows = sqlx::query(&sql)
         .fetch_all(pool)
         .await
         .map_err(step("listing cameras"))?;
     rows.iter()
-        .map(|r| Ok((camera_from_row(r)?, status_from_row(r)?)))
+        .map(|r| Ok((camera_from_row(r, sealer)?, status_from_row(r)?)))
         .collect()
+}
+
+/// Every camera id (no secrets are opened).
+pub async fn ids(pool: &Pool) -> Result<Vec<String>, DbError> {
+    sqlx::query_scalar("SELECT id FROM cameras ORDER BY id")
+        .fetch_all(pool)
+        .await
+        .map_err(step("listing camera ids"))
+}
+
+/// Whether a camera exists.
+pub async fn exists(pool: &Pool, id: &CameraId) -> Result<bool, DbError> {
+    let n: i64 = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM cameras WHERE id = ?)")
+        .bind(id.as_str())
+        .fetch_one(pool)
+        .await
+        .map_err(step("checking a camera"))?;
+    Ok(n != 0)
 }
 
 /// Delete a camera; its status, schedules and snapshot rows go with it (foreign-key cascade).

@@ -57,7 +57,7 @@ pub async fn run(
 async fn register(state: &AppState, url: &str) -> anyhow::Result<()> {
     let id = CameraId::parse(DEMO_CAMERA_ID).expect("a valid slug");
     let now = Utc::now();
-    match db::cameras::get(&state.db, &id).await? {
+    match db::cameras::get(&state.db, &state.sealer, &id).await? {
         None => {
             let spec = CameraSpec::from_create(CameraCreate {
                 id: DEMO_CAMERA_ID.into(),
@@ -73,7 +73,7 @@ async fn register(state: &AppState, url: &str) -> anyhow::Result<()> {
                 snapshot_url: Some(url.into()),
                 snapshot_source: Some("http".into()),
             })?;
-            match db::cameras::insert(&state.db, &spec, now).await {
+            match db::cameras::insert(&state.db, &state.sealer, &spec, now).await {
                 Ok(_) => {
                     // A newcomer should see frames arrive at once: one every 10 s.
                     let schedule = crate::schedules::create(
@@ -110,7 +110,7 @@ async fn register(state: &AppState, url: &str) -> anyhow::Result<()> {
                     ..CameraPatch::default()
                 },
             )?;
-            db::cameras::update(&state.db, &spec, now).await?;
+            db::cameras::update(&state.db, &state.sealer, &spec, now).await?;
         }
     }
     Ok(())

@@ -35,11 +35,7 @@ pub async fn reconcile(store: &FrameStore, pool: &Pool) -> anyhow::Result<Reconc
             report.rows_without_file_removed += 1;
         }
     }
-    let cameras: HashSet<String> = db::cameras::list(pool)
-        .await?
-        .into_iter()
-        .map(|(c, _)| c.id.to_string())
-        .collect();
+    let cameras: HashSet<String> = db::cameras::ids(pool).await?.into_iter().collect();
 
     let mut top = match tokio::fs::read_dir(store.dir()).await {
         Ok(d) => d,

@@ -30,7 +30,11 @@ impl Firer for CaptureFirer {
     fn fire(&self, job: Fire) -> BoxFuture<'static, ()> {
         let keeper = self.0.clone();
         Box::pin(async move {
-            let (camera, status) = match keeper.cameras.get(&keeper.db, &job.camera_id).await {
+            let (camera, status) = match keeper
+                .cameras
+                .get(&keeper.db, &keeper.sealer, &job.camera_id)
+                .await
+            {
                 Ok(Some(c)) => c,
                 Ok(None) => return,
                 Err(e) => {

@@ -1,0 +1,310 @@
+//! Camera credentials sealed at rest (DESIGN.md §11): each camera's password and explicit URLs
+//! (which may carry `user:password@` or a `password=` query) are stored encrypted with
+//! XChaCha20-Poly1305 under a 32-byte key in HELDAR_SECRET_KEY_FILE. A copy of the database alone
+//! — a backup, a stolen disk image — does not yield camera passwords.
+//!
+//! The stored form is `sealed:v1:<base64(nonce ‖ ciphertext ‖ tag)>`. The associated data is the
+//! camera id and the column, so a sealed value moved to another camera or field fails to open.
+//!
+//! Start-up ([`Sealer::open_for`]):
+//! - the key file is read, or created with mode 0600 when the database has never been sealed;
+//! - a database that *has* been sealed but whose key file is missing is a start-up error — a new
+//!   key would silently make every password unreadable;
+//! - the key is checked against `meta.key_check` (a known text sealed with it), so a wrong key is a
+//!   start-up error naming the file, never garbage or a plaintext fallback;
+//! - values written before sealing existed are sealed in place, in one transaction.
+//!
+//! Errors never contain key bytes or plaintext.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use rand::RngCore;
+use sqlx::Row;
+
+use crate::db::Pool;
+
+const PREFIX: &str = "sealed:v1:";
+const KEY_CHECK_TEXT: &str = "heldar key check v1";
+/// The columns of `cameras` that are sealed.
+pub const SEALED_COLUMNS: [&str; 4] = [
+    "password",
+    "main_stream_url",
+    "sub_stream_url",
+    "snapshot_url",
+];
+
+#[derive(Debug, thiserror::Error)]
+pub enum SealError {
+    #[error("HELDAR_SECRET_KEY_FILE={path:?} cannot be used: {why}")]
+    KeyFile { path: PathBuf, why: String },
+    #[error(
+        "a sealed value could not be opened ({0}); the key does not match, or the value is damaged"
+    )]
+    Open(String),
+    #[error("database error while {0}")]
+    Db(String),
+}
+
+/// Seals and opens camera secrets with the process's key.
+pub struct Sealer {
+    cipher: XChaCha20Poly1305,
+}
+
+impl std::fmt::Debug for Sealer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sealer(..)") // never the key
+    }
+}
+
+fn aad(camera: &str, column: &str) -> String {
+    format!("heldar/cameras/{camera}/{column}")
+}
+
+impl Sealer {
+    pub fn from_key(key: [u8; 32]) -> Sealer {
+        Sealer {
+            cipher: XChaCha20Poly1305::new(&key.into()),
+        }
+    }
+
+    pub fn is_sealed(stored: &str) -> bool {
+        stored.starts_with(PREFIX)
+    }
+
+    /// Seal `plain` for `column` of camera `camera`.
+    pub fn seal(&self, camera: &str, column: &str, plain: &str) -> String {
+        let mut nonce = [0u8; 24];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let aad = aad(camera, column);
+        let ct = self
+            .cipher
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plain.as_bytes(),
+                    aad: aad.as_bytes(),
+                },
+            )
+            .expect("XChaCha20-Poly1305 encryption does not fail for in-memory buffers");
+        let mut out = nonce.to_vec();
+        out.extend_from_slice(&ct);
+        format!(
+            "{PREFIX}{}",
+            base64::engine::general_purpose::STANDARD_NO_PAD.encode(out)
+        )
+    }
+
+    /// The plaintext of a stored value. A value without the sealed prefix was written before
+    /// sealing (or by an older Heldar sharing the database) and is returned as it is; the next
+    /// start-up seals it.
+    pub fn open(&self, camera: &str, column: &str, stored: &str) -> Result<String, SealError> {
+        let Some(b64) = stored.strip_prefix(PREFIX) else {
+            return Ok(stored.to_string());
+        };
+        let what = || format!("cameras.{column} of camera {camera:?}");
+        let raw = base64::engine::general_purpose::STANDARD_NO_PAD
+            .decode(b64)
+            .map_err(|_| SealError::Open(what()))?;
+        if raw.len() < 24 + 16 {
+            return Err(SealError::Open(what()));
+        }
+        let (nonce, ct) = raw.split_at(24);
+        let aad = aad(camera, column);
+        let plain = self
+            .cipher
+            .decrypt(
+                XNonce::from_slice(nonce),
+                Payload {
+                    msg: ct,
+                    aad: aad.as_bytes(),
+                },
+            )
+            .map_err(|_| SealError::Open(what()))?;
+        String::from_utf8(plain).map_err(|_| SealError::Open(what()))
+    }
+
+    /// Load (or create) the key, check it against the database, and seal any plaintext left.
+    pub async fn open_for(key_file: &Path, pool: &Pool) -> Result<Sealer, SealError> {
+        let check: Option<String> =
+            sqlx::query_scalar("SELECT value FROM meta WHERE name = 'key_check'")
+                .fetch_optional(pool)
+                .await
+                .map_err(|e| SealError::Db(format!("reading the key check: {e}")))?;
+        let key_err = |why: String| SealError::KeyFile {
+            path: key_file.to_path_buf(),
+            why,
+        };
+        let key = match std::fs::read_to_string(key_file) {
+            Ok(text) => parse_key(&text).map_err(key_err)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if check.is_some() {
+                    return Err(key_err(
+                        "the file is missing, but this database's camera passwords were sealed \
+                         with a key; restore that key file (from a backup of the data dir) — a \
+                         new key could not read them"
+                            .into(),
+                    ));
+                }
+                create_key(key_file).map_err(key_err)?
+            }
+            Err(e) => return Err(key_err(format!("cannot read it ({e})"))),
+        };
+        warn_if_readable_by_others(key_file);
+        let sealer = Sealer::from_key(key);
+        match check {
+            Some(c) => {
+                let ok = sealer
+                    .open("-", "key_check", &c)
+                    .is_ok_and(|t| t == KEY_CHECK_TEXT);
+                if !ok {
+                    return Err(key_err(
+                        "it is not the key this database was sealed with (the key check does \
+                         not open); point HELDAR_SECRET_KEY_FILE at the right file"
+                            .into(),
+                    ));
+                }
+            }
+            None => {
+                let c = sealer.seal("-", "key_check", KEY_CHECK_TEXT);
+                sqlx::query("INSERT INTO meta (name, value) VALUES ('key_check', ?)")
+                    .bind(c)
+                    .execute(pool)
+                    .await
+                    .map_err(|e| SealError::Db(format!("writing the key check: {e}")))?;
+            }
+        }
+        let sealed = sealer.seal_plaintext_rows(pool).await?;
+        if sealed > 0 {
+            tracing::info!(
+                values = sealed,
+                "sealed camera credentials stored in plaintext by an older Heldar"
+            );
+        }
+        Ok(sealer)
+    }
+
+    /// Seal every unsealed value in the sealed columns, in one transaction; how many.
+    async fn seal_plaintext_rows(&self, pool: &Pool) -> Result<usize, SealError> {
+        let db = |e: sqlx::Error| SealError::Db(format!("sealing stored credentials: {e}"));
+        let mut tx = pool.begin().await.map_err(db)?;
+        let mut n = 0;
+        for column in SEALED_COLUMNS {
+            let rows = sqlx::query(&format!(
+                "SELECT id, {column} AS v FROM cameras WHERE {column} IS NOT NULL \
+                 AND {column} NOT LIKE 'sealed:v1:%'"
+            ))
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(db)?;
+            for r in rows {
+                let id: String = r.get("id");
+                let v: String = r.get("v");
+                sqlx::query(&format!("UPDATE cameras SET {column} = ? WHERE id = ?"))
+                    .bind(self.seal(&id, column, &v))
+                    .bind(&id)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(db)?;
+                n += 1;
+            }
+        }
+        tx.commit().await.map_err(db)?;
+        Ok(n)
+    }
+}
+
+fn parse_key(text: &str) -> Result<[u8; 32], String> {
+    let t = text.trim();
+    let bad = || "it must hold one 32-byte key as 64 hex digits".to_string();
+    if t.len() != 64 || !t.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(bad());
+    }
+    let mut key = [0u8; 32];
+    for (i, k) in key.iter_mut().enumerate() {
+        *k = u8::from_str_radix(&t[2 * i..2 * i + 2], 16).map_err(|_| bad())?;
+    }
+    Ok(key)
+}
+
+/// A new random key, written to a new file with mode 0600.
+fn create_key(path: &Path) -> Result<[u8; 32], String> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut key = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut key);
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create its directory ({e})"))?;
+    }
+    let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+        .map_err(|e| format!("cannot create it ({e})"))?;
+    f.write_all(format!("{hex}\n").as_bytes())
+        .and_then(|_| f.sync_all())
+        .map_err(|e| format!("cannot write it ({e})"))?;
+    tracing::info!(path = %path.display(), "created a new secret key for sealing camera credentials; back it up with the database");
+    Ok(key)
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(path) {
+        if m.permissions().mode() & 0o077 != 0 {
+            tracing::warn!(path = %path.display(), mode = format!("{:o}", m.permissions().mode() & 0o777),
+                "the secret key file is readable by other users; chmod 600 it");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sealed_values_open_only_with_the_same_key_camera_and_column() {
+        let s = Sealer::from_key([7; 32]);
+        let sealed = s.seal("door", "password", "hunter2");
+        assert!(Sealer::is_sealed(&sealed) && !sealed.contains("hunter2"));
+        assert_ne!(
+            sealed,
+            s.seal("door", "password", "hunter2"),
+            "nonces differ"
+        );
+        assert_eq!(s.open("door", "password", &sealed).unwrap(), "hunter2");
+        assert!(s.open("gate", "password", &sealed).is_err());
+        assert!(s.open("door", "snapshot_url", &sealed).is_err());
+        assert!(Sealer::from_key([8; 32])
+            .open("door", "password", &sealed)
+            .is_err());
+        let e = s
+            .open("door", "password", "sealed:v1:!!!")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("door") && e.contains("password"), "{e}");
+        assert!(s.open("door", "password", "sealed:v1:AAAA").is_err());
+        // Legacy plaintext reads as it is.
+        assert_eq!(s.open("door", "password", "plain").unwrap(), "plain");
+    }
+
+    #[test]
+    fn key_files_must_hold_64_hex_digits() {
+        assert!(parse_key(&"ab".repeat(32)).is_ok());
+        assert!(parse_key(&format!("{}\n", "AB".repeat(32))).is_ok());
+        for bad in [
+            "",
+            "abc",
+            &"zz".repeat(32),
+            &"ab".repeat(33),
+            &"é".repeat(32),
+            &format!("aé{}", "a".repeat(61)),
+        ] {
+            assert!(parse_key(bad).is_err(), "{bad:?}");
+        }
+    }
+}
