@@ -123,7 +123,13 @@ async fn demo_serves_live_frames_secrets_stay_secret_and_sigterm_exits_cleanly()
         .unwrap()
         .port();
     let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+    // A real RTSP server with credentials (its password URL-safe, as camera UIs tend to require).
+    let rtsp_secret = "Rtsp9SecretWord";
+    let rtsp = common::rtsp::RtspServer::start(&["--user", "admin", "--password", rtsp_secret]);
+    let rtsp_url = |pass: &str| format!("rtsp://admin:{pass}@127.0.0.1:{}/stream", rtsp.port);
     let bodies = [
+        json!({"id": "gate-rtsp", "main_stream_url": rtsp_url(rtsp_secret), "snapshot_source": "rtsp"}),
+        json!({"id": "gate-rtsp-wrong", "main_stream_url": rtsp_url(&format!("{rtsp_secret}x")), "snapshot_source": "rtsp"}),
         json!({"id": "door", "snapshot_url": cam.snapshot_url(), "username": "admin", "password": secret}),
         json!({"id": "door-wrong", "snapshot_url": cam.snapshot_url(), "username": "admin", "password": format!("{secret}x")}),
         json!({"id": "door-rtsp", "main_stream_url": format!("rtsp://admin:{encoded}@127.0.0.1:{closed_port}/live"), "snapshot_source": "rtsp"}),
@@ -145,7 +151,13 @@ async fn demo_serves_live_frames_secrets_stay_secret_and_sigterm_exits_cleanly()
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
-    for id in ["door-wrong", "door-rtsp", "door-reolink"] {
+    let ok = client
+        .get(url("/api/v1/cameras/gate-rtsp/snapshot?store=true"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200, "RTSP capture with credentials");
+    for id in ["door-wrong", "door-rtsp", "door-reolink", "gate-rtsp-wrong"] {
         let r = client
             .get(url(&format!("/api/v1/cameras/{id}/snapshot")))
             .send()
@@ -154,10 +166,17 @@ async fn demo_serves_live_frames_secrets_stay_secret_and_sigterm_exits_cleanly()
         assert!(r.status().is_server_error(), "{id}");
         seen.push(r.text().await.unwrap());
     }
+    // Everything Heldar exports: the API's views, the frame list, metrics (labels included),
+    // the API description and health.
     for path in [
         "/api/v1/cameras",
         "/api/v1/cameras/door",
         "/api/v1/cameras/door-rtsp",
+        "/api/v1/cameras/gate-rtsp",
+        "/api/v1/cameras/gate-rtsp/snapshots",
+        "/metrics",
+        "/api/v1/openapi.json",
+        "/api/v1/health",
     ] {
         seen.push(
             client
@@ -195,8 +214,21 @@ async fn demo_serves_live_frames_secrets_stay_secret_and_sigterm_exits_cleanly()
         encoded.clone(),
         b64.encode(secret),
         b64.encode(format!("admin:{secret}")),
+        rtsp_secret.to_string(),
+        b64.encode(format!("admin:{rtsp_secret}")),
     ];
-    for text in seen.iter().chain(logs.iter()) {
+    assert!(
+        seen.iter().any(|t| t.contains("heldar_captures_total")),
+        "metrics were scraped"
+    );
+    // The database files hold sealed values only.
+    let mut db_text = Vec::new();
+    for f in ["heldar.db", "heldar.db-wal"] {
+        if let Ok(b) = std::fs::read(dir.path().join("data").join(f)) {
+            db_text.push(String::from_utf8_lossy(&b).into_owned());
+        }
+    }
+    for text in seen.iter().chain(logs.iter()).chain(db_text.iter()) {
         for form in &forms {
             assert!(
                 !text.contains(form.as_str()),

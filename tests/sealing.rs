@@ -45,9 +45,11 @@ async fn passwords_and_credential_urls_never_reach_the_database_file_in_clear() 
     let cam = FakeCamera::start(digest_cam_auth(), frame()).await.unwrap();
     let app = spawn_app_with(|_| {}, BuildOptions::default()).await;
     let data = app.dir.path().to_path_buf();
-    app.create_camera(json!({"id": "vault", "username": "admin", "password": PASSWORD,
-        "snapshot_url": cam.snapshot_url()}))
-        .await;
+    app.create_camera(
+        json!({"id": "vault", "username": "admin", "password": PASSWORD,
+        "snapshot_url": cam.snapshot_url()}),
+    )
+    .await;
     let with_url = cam
         .snapshot_url()
         .replace("http://", &format!("http://admin:{PASSWORD}@"));
@@ -64,7 +66,10 @@ async fn passwords_and_credential_urls_never_reach_the_database_file_in_clear() 
     assert_eq!(mode, 0o600, "key file mode {mode:o}");
     let bytes = database_bytes(&data);
     assert!(contains(&bytes, "sealed:v1:"));
-    assert!(!contains(&bytes, PASSWORD), "a password is in the database file in clear");
+    assert!(
+        !contains(&bytes, PASSWORD),
+        "a password is in the database file in clear"
+    );
     app.stop().await;
     assert!(!contains(&database_bytes(&data), PASSWORD));
 }
@@ -85,14 +90,13 @@ async fn a_missing_or_wrong_key_stops_start_up_with_the_file_named() {
     let data = dir.path().join("data");
     // First start: creates the key and seals a camera.
     {
-        let app = spawn_app_with(
-            |c| *c = common::test_config(&data),
-            BuildOptions::default(),
+        let app =
+            spawn_app_with(|c| *c = common::test_config(&data), BuildOptions::default()).await;
+        app.create_camera(
+            json!({"id": "c", "snapshot_url": "http://127.0.0.1:9/x.jpg",
+            "password": PASSWORD, "username": "u"}),
         )
         .await;
-        app.create_camera(json!({"id": "c", "snapshot_url": "http://127.0.0.1:9/x.jpg",
-            "password": PASSWORD, "username": "u"}))
-            .await;
         app.stop().await;
     }
     let key = data.join("secret.key");
@@ -101,12 +105,21 @@ async fn a_missing_or_wrong_key_stops_start_up_with_the_file_named() {
     // Missing.
     std::fs::remove_file(&key).unwrap();
     let err = serve_fails(dir.path());
-    assert!(err.contains("HELDAR_SECRET_KEY_FILE") && err.contains("missing"), "{err}");
-    assert!(!key.exists(), "a new key must not be made for a sealed database");
+    assert!(
+        err.contains("HELDAR_SECRET_KEY_FILE") && err.contains("missing"),
+        "{err}"
+    );
+    assert!(
+        !key.exists(),
+        "a new key must not be made for a sealed database"
+    );
     // Wrong (another valid key).
     std::fs::write(&key, format!("{}\n", "ab".repeat(32))).unwrap();
     let err = serve_fails(dir.path());
-    assert!(err.contains("not the key this database was sealed with"), "{err}");
+    assert!(
+        err.contains("not the key this database was sealed with"),
+        "{err}"
+    );
     // Malformed.
     std::fs::write(&key, "not a key").unwrap();
     let err = serve_fails(dir.path());
@@ -154,7 +167,10 @@ async fn a_database_from_before_sealing_is_upgraded_in_place() {
             .fetch_one(&app.state.db)
             .await
             .unwrap();
-    assert!(pw.starts_with("sealed:v1:") && url.starts_with("sealed:v1:"), "{pw} {url}");
+    assert!(
+        pw.starts_with("sealed:v1:") && url.starts_with("sealed:v1:"),
+        "{pw} {url}"
+    );
     // It still captures with its (now sealed) password.
     let r = app.get("/api/v1/cameras/old/snapshot").await;
     assert_eq!(r.status(), 200);
@@ -162,7 +178,10 @@ async fn a_database_from_before_sealing_is_upgraded_in_place() {
     app.stop().await;
     sqlx_checkpoint(&data).await;
     assert!(
-        !contains(&std::fs::read(data.join("heldar.db")).unwrap(), &format!("'{PASSWORD}'")),
+        !contains(
+            &std::fs::read(data.join("heldar.db")).unwrap(),
+            &format!("'{PASSWORD}'")
+        ),
         "the plaintext row survived the upgrade"
     );
 }

@@ -1,6 +1,8 @@
 //! Shared test harness: the real application on an ephemeral port with a temp data dir.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod rtsp;
+
 use std::time::Duration;
 
 use heldar::app::{AppState, Application, BuildOptions};
