@@ -17,3 +17,4 @@ pub mod schedules;
 pub mod services;
 pub mod snapshots;
 pub mod store;
+pub mod web;

@@ -11,6 +11,7 @@ pub mod openapi;
 pub mod schedules;
 pub mod snapshot;
 pub mod snapshots;
+pub mod system;
 
 use axum::extract::DefaultBodyLimit;
 use axum::routing::get;
@@ -44,11 +45,13 @@ pub fn router(state: AppState) -> Router {
         .route("/cameras/{id}/snapshots", get(snapshots::list))
         .route("/cameras/{id}/snapshots/latest", get(snapshots::latest))
         .route("/health", get(health::health))
+        .route("/system", get(system::system))
         .route("/openapi.json", get(openapi::document));
     Router::new()
         .nest("/api/v1", api)
         .route("/media/snapshots/{camera}/{file}", get(media::media))
         .route("/metrics", get(metrics::metrics))
+        .merge(crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))

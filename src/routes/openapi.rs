@@ -17,6 +17,7 @@ use crate::models;
         super::cameras::delete,
         super::snapshot::live,
         super::health::health,
+        super::system::system,
         super::schedules::list,
         super::schedules::create,
         super::schedules::patch,
@@ -37,6 +38,7 @@ use crate::models;
         models::EffectiveUrls,
         models::ErrorBody,
         super::health::Health,
+        super::system::System,
     ))
 )]
 pub struct ApiDoc;
