@@ -240,11 +240,14 @@ export function mountTimeline(root, camera) {
   // --- playback -----------------------------------------------------------------------------
   function play() {
     if (frames.length < 2) return;
-    if (index >= frames.length - 1) show(0);
+    const restart = index >= frames.length - 1;
+    if (restart) show(0);
     playing = true;
     playBtn.textContent = "Pause";
     playBtn.setAttribute("aria-pressed", "true");
-    tick();
+    // Starting over, the first frame is shown for one frame's time like every other.
+    if (restart) playTimer = setTimeout(tick, 1000 / Number(speedSel.value));
+    else tick();
   }
 
   function pause() {
