@@ -114,8 +114,9 @@ export async function render(main, route) {
   }
   const showPreset = () => {
     const p = VENDORS[vendor.value];
+    const host = inputs.address.value.trim() || "ADDRESS";
     presetNote.textContent = p && p.snapshot
-      ? `${p.label}: snapshots from http://ADDRESS:${inputs.http_port.value || p.http}${p.snapshot}, stream rtsp://ADDRESS:${inputs.rtsp_port.value || p.rtsp}${p.stream}.`
+      ? `${p.label}: snapshots from http://${host}:${inputs.http_port.value || p.http}${p.snapshot}, stream rtsp://${host}:${inputs.rtsp_port.value || p.rtsp}${p.stream}.`
       : "This maker has no fixed URL layout: enter a snapshot URL or a stream URL below.";
     if (p && !p.snapshot) form.querySelector("details.advanced").open = true;
   };
@@ -126,6 +127,7 @@ export async function render(main, route) {
     showPreset();
   });
   inputs.http_port.addEventListener("input", showPreset);
+  inputs.address.addEventListener("input", showPreset);
   inputs.rtsp_port.addEventListener("input", showPreset);
   showPreset();
 
