@@ -617,3 +617,93 @@ async fn assets_are_embedded_typed_and_revalidated() {
     }
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_camera_shows_its_precise_error() {
+    let app = spawn_app().await;
+    // A port nothing listens on: every capture is refused.
+    let dead = free_port();
+    app.create_camera(
+        json!({"id": "dock", "name": "Loading dock", "vendor": "hikvision",
+        "address": "127.0.0.1", "http_port": dead, "username": "admin", "password": "s3cret-pw"}),
+    )
+    .await;
+    let (_driver, c) = browser(1280, 900).await;
+
+    // "Save and test capture" on the edit page shows the failure's code and sentence.
+    go(&c, &app, "#/cameras/dock/edit").await;
+    until(
+        &c,
+        "the edit form",
+        "document.getElementById('f-name')?.value === 'Loading dock'",
+    )
+    .await;
+    c.find(Locator::Css("#camera-form button[value='test']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let err = until(
+        &c,
+        "the test capture's failure",
+        "document.getElementById('test-error')?.textContent",
+    )
+    .await;
+    let err = err.as_str().unwrap();
+    assert!(err.contains("(unreachable)"), "{err}");
+    assert!(
+        err.contains(&format!("127.0.0.1:{dead}")),
+        "the precise URL: {err}"
+    );
+    assert!(!err.contains("s3cret-pw"), "no password in the page: {err}");
+    let page = js(&c, "return document.documentElement.outerHTML;").await;
+    assert!(!page.as_str().unwrap().contains("s3cret-pw"));
+    screenshot(&c, "test-capture-failed", false).await;
+
+    // On the grid the badge says Failing; a click (or tap) shows the last error.
+    go(&c, &app, "#/").await;
+    let tile = "document.querySelector('li.tile[data-camera=\"dock\"]')";
+    until(
+        &c,
+        "the failing badge",
+        &format!("{tile}?.querySelector('.badge').textContent === 'Failing'"),
+    )
+    .await;
+    let hidden = js(
+        &c,
+        &format!("return {tile}.querySelector('.tile-error').hidden;"),
+    )
+    .await;
+    assert_eq!(hidden, json!(true), "the error waits for hover or tap");
+    let title = js(&c, &format!("return {tile}.querySelector('.badge').title;")).await;
+    assert!(
+        title.as_str().unwrap().contains("cannot connect"),
+        "hover shows it: {title}"
+    );
+    c.find(Locator::Css("li.tile[data-camera='dock'] button.badge"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let shown = until(
+        &c,
+        "the error under the tile",
+        &format!("!{tile}.querySelector('.tile-error').hidden && {tile}.querySelector('.tile-error').textContent"),
+    )
+    .await;
+    assert!(
+        shown.as_str().unwrap().contains("cannot connect"),
+        "{shown}"
+    );
+    let empty = js(
+        &c,
+        &format!("return {tile}.querySelector('.no-frame').textContent;"),
+    )
+    .await;
+    assert_eq!(empty, "No frames yet");
+    screenshot(&c, "grid-failing", false).await;
+    c.close().await.unwrap();
+    app.stop().await;
+}
