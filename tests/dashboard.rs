@@ -608,6 +608,10 @@ async fn assets_are_embedded_typed_and_revalidated() {
     for path in [
         "/assets/nope.js",
         "/assets/../Cargo.toml",
+        "/assets/%2e%2e/Cargo.toml",
+        "/assets/js/%2e%2e/%2e%2e/Cargo.toml",
+        "/assets/.hidden",
+        "/assets/js//app.js",
         "/api/v1/nope",
         "/media/nope",
         "/nope",
@@ -615,7 +619,32 @@ async fn assets_are_embedded_typed_and_revalidated() {
         let (status, body) = common::error_of(app.get(path).await).await;
         assert_eq!(status, 404, "{path}: {body}");
     }
+    // The same paths sent as they are (reqwest would normalise them): never a file outside web/.
+    for path in [
+        "/assets/../Cargo.toml",
+        "/assets/js/../../Cargo.toml",
+        "/assets/js/../app.css",
+    ] {
+        let raw = raw_get(&app, path).await;
+        assert!(raw.starts_with("HTTP/1.1 404"), "{path}: {raw}");
+        assert!(!raw.contains("[package]"), "{path}");
+    }
     app.stop().await;
+}
+
+/// A GET whose path is sent byte for byte; returns the whole response as text.
+async fn raw_get(app: &TestApp, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.base.trim_start_matches("http://");
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    s.read_to_end(&mut out).await.unwrap();
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
