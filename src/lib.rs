@@ -18,3 +18,4 @@ pub mod schedules;
 pub mod services;
 pub mod snapshots;
 pub mod store;
+pub mod web;

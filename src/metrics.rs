@@ -4,6 +4,8 @@
 //! recorded by `capture::Capturer` (every capture, live or scheduled), lateness and missed slots
 //! by the scheduler, pruning by retention. Labels carry camera ids, never URLs or credentials.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -37,6 +39,10 @@ pub struct Metrics {
     pub snapshot_bytes: Gauge,
     pub disk_free_bytes: Gauge,
     pub schedules_active: Gauge,
+    /// The `result` labels seen per camera in `captures`, so [`Metrics::capture_counts`] can read
+    /// the counters back (a `Family` cannot be iterated).
+    started: std::time::Instant,
+    capture_results: std::sync::Mutex<BTreeMap<String, BTreeSet<String>>>,
     /// Raw capture durations, kept only when a benchmark asks (exact percentiles).
     duration_samples: std::sync::Mutex<Option<Vec<f64>>>,
 }
@@ -135,6 +141,8 @@ impl Metrics {
             snapshot_bytes,
             disk_free_bytes,
             schedules_active,
+            started: std::time::Instant::now(),
+            capture_results: std::sync::Mutex::new(BTreeMap::new()),
             duration_samples: std::sync::Mutex::new(None),
         }
     }
@@ -162,12 +170,50 @@ impl Metrics {
     }
 
     pub fn capture(&self, camera: &str, result: &str) {
+        {
+            let mut seen = self.capture_results.lock().expect("capture results lock");
+            let results = seen.entry(camera.to_string()).or_default();
+            if !results.contains(result) {
+                results.insert(result.to_string());
+            }
+        }
         self.captures
             .get_or_create(&CaptureLabels {
                 camera: camera.to_string(),
                 result: result.to_string(),
             })
             .inc();
+    }
+
+    /// Time since this process's metrics started (the app is built once per process).
+    pub fn uptime(&self) -> std::time::Duration {
+        self.started.elapsed()
+    }
+
+    /// A camera's captures since start-up, read from the `heldar_captures` counters that
+    /// `/metrics` exports: `(ok, failed)`.
+    pub fn capture_counts(&self, camera: &str) -> (u64, u64) {
+        let results = self
+            .capture_results
+            .lock()
+            .expect("capture results lock")
+            .get(camera)
+            .cloned()
+            .unwrap_or_default();
+        let (mut ok, mut failed) = (0, 0);
+        for result in results {
+            let labels = CaptureLabels {
+                camera: camera.to_string(),
+                result,
+            };
+            let n = self.captures.get(&labels).map_or(0, |c| c.get());
+            if labels.result == "ok" {
+                ok += n;
+            } else {
+                failed += n;
+            }
+        }
+        (ok, failed)
     }
 
     pub fn pruned(&self, reason: &str, n: u64) {

@@ -60,7 +60,8 @@ async fn every_route_in_the_access_table_is_enforced() {
         let path = pattern
             .replace("{id}", "no-such-id")
             .replace("{camera_id}", "no-such-camera")
-            .replace("{file}", "20260101T000000000Z.jpg");
+            .replace("{file}", "20260101T000000000Z.jpg")
+            .replace("{*path}", "app.js");
         let m = Method::from_bytes(method.as_bytes()).unwrap();
         let body = matches!(*method, "POST" | "PATCH").then(|| json!({}));
         let anon = send(&app, m.clone(), &path, None, body.clone()).await;

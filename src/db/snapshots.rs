@@ -157,3 +157,33 @@ pub async fn times_for_schedule(
         .map(|(t, s)| Ok((parse_ts(&t)?, s)))
         .collect()
 }
+
+/// Stored frames of one camera: how many, how many bytes, and the newest one's time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraFrames {
+    pub camera_id: String,
+    pub frames: i64,
+    pub bytes: i64,
+    pub newest_at: Option<DateTime<Utc>>,
+}
+
+/// [`CameraFrames`] of every camera that has stored frames (the system page).
+pub async fn per_camera(pool: &Pool) -> Result<Vec<CameraFrames>, DbError> {
+    let rows = sqlx::query(
+        "SELECT camera_id, COUNT(*) AS frames, COALESCE(SUM(size_bytes), 0) AS bytes, \
+         MAX(taken_at) AS newest FROM snapshots GROUP BY camera_id",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(step("counting snapshots per camera"))?;
+    rows.iter()
+        .map(|r| {
+            Ok(CameraFrames {
+                camera_id: r.get("camera_id"),
+                frames: r.get("frames"),
+                bytes: r.get("bytes"),
+                newest_at: super::parse_opt_ts(r.get("newest"))?,
+            })
+        })
+        .collect()
+}

@@ -37,6 +37,9 @@ const ADMIN: Need = Need::Role(Role::Admin);
 
 /// Every route Heldar serves and the role it needs. HEAD follows GET.
 pub const ACCESS: &[Rule] = &[
+    // The dashboard's page and static files: the login page must load before any login.
+    ("GET", "/", Need::Public),
+    ("GET", "/assets/{*path}", Need::Public),
     ("GET", "/api/v1/health", Need::Public),
     ("GET", "/api/v1/openapi.json", Need::Public),
     ("GET", "/api/v1/session", Need::Public),
@@ -57,6 +60,7 @@ pub const ACCESS: &[Rule] = &[
     ("GET", "/api/v1/tokens", ADMIN),
     ("POST", "/api/v1/tokens", ADMIN),
     ("DELETE", "/api/v1/tokens/{id}", ADMIN),
+    ("GET", "/api/v1/system", VIEWER),
     ("GET", "/media/snapshots/{camera_id}/{file}", VIEWER),
     ("GET", "/metrics", VIEWER),
 ];

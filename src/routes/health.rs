@@ -27,6 +27,17 @@ pub struct Health {
 #[utoipa::path(get, path = "/api/v1/health", tag = "system",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
+    let health = check(&state).await;
+    let code = if health.problems.is_empty() {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(health))
+}
+
+/// Run every check (shared with `GET /api/v1/system`).
+pub async fn check(state: &AppState) -> Health {
     let mut problems = Vec::new();
     let database_ok = match db::ping(&state.db).await {
         Ok(()) => true,
@@ -54,21 +65,13 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     } else {
         "degraded"
     };
-    let code = if problems.is_empty() {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
-    };
-    (
-        code,
-        Json(Health {
-            status,
-            version: env!("CARGO_PKG_VERSION"),
-            database_ok,
-            snapshots_dir_writable: writable.is_ok(),
-            disk_free_bytes: free,
-            min_free_disk_bytes: min,
-            problems,
-        }),
-    )
+    Health {
+        status,
+        version: env!("CARGO_PKG_VERSION"),
+        database_ok,
+        snapshots_dir_writable: writable.is_ok(),
+        disk_free_bytes: free,
+        min_free_disk_bytes: min,
+        problems,
+    }
 }

@@ -13,6 +13,7 @@ pub mod schedules;
 pub mod session;
 pub mod snapshot;
 pub mod snapshots;
+pub mod system;
 pub mod tokens;
 
 use axum::extract::DefaultBodyLimit;
@@ -55,11 +56,13 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/tokens", get(tokens::list).post(tokens::create))
         .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
+        .route("/system", get(system::system))
         .route("/openapi.json", get(openapi::document));
     Router::new()
         .nest("/api/v1", api)
         .route("/media/snapshots/{camera_id}/{file}", get(media::media))
         .route("/metrics", get(metrics::metrics))
+        .merge(crate::web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Runs after routing (it needs the matched route) and before every handler.

@@ -17,6 +17,7 @@ use crate::models;
         super::cameras::delete,
         super::snapshot::live,
         super::health::health,
+        super::system::system,
         super::schedules::list,
         super::schedules::create,
         super::schedules::patch,
@@ -49,6 +50,7 @@ use crate::models;
         super::tokens::TokenCreated,
         crate::auth::manage::TokenView,
         crate::auth::Role,
+        super::system::System,
     ))
 )]
 pub struct ApiDoc;

@@ -1,0 +1,187 @@
+// #/cameras/{id} — one camera: state, live snapshot on demand, schedules, stored frames.
+
+import { get, request, getImage, can, enc } from "./api.js";
+import { h, clear, stateLabel, ago, fmtTime, every, message, toast } from "./util.js";
+import { mountTimeline } from "./timeline.js";
+
+export const NAME = "camera";
+const MIN_INTERVAL = 5;
+const MAX_INTERVAL = 86400;
+
+export async function render(main, route) {
+  const id = route.id;
+  const path = `/api/v1/cameras/${enc(id)}`;
+  let cam = await get(path);
+  document.title = `${cam.name} · Heldar`;
+
+  const badge = h("span", { class: "badge", id: "camera-state" });
+  const stateLine = h("p", { class: "state-line", id: "state-line" });
+  const head = h("div", { class: "page-head" },
+    h("h1", {}, cam.name, " ", badge),
+    h("div", { class: "head-actions" },
+      can("admin") ? h("a", { class: "button", href: `#/cameras/${enc(id)}/edit` }, "Edit") : null,
+      can("admin") ? h("button", { type: "button", class: "danger", onclick: remove }, "Delete") : null));
+
+  const liveOut = h("div", { class: "live-out", id: "live-out", "aria-live": "polite" });
+  const keep = h("input", { type: "checkbox", id: "live-keep" });
+  const liveBtn = h("button", { type: "button", class: "primary", id: "live-btn", onclick: live }, "Take live snapshot");
+  const live_ = h("section", { class: "card", "aria-labelledby": "live-h" },
+    h("h2", { id: "live-h" }, "Live snapshot"),
+    can("operate")
+      ? h("div", { class: "actions" }, liveBtn,
+        h("span", { class: "check" }, keep, h("label", { for: "live-keep" }, "Keep it with the stored frames")))
+      : h("p", { class: "muted" }, "Taking live snapshots needs the operator role."),
+    liveOut);
+
+  const schedList = h("ul", { class: "schedules", id: "schedules" });
+  const schedError = h("p", { class: "alert", role: "alert", hidden: true, id: "schedule-error" });
+  const newInterval = h("input", {
+    type: "number", id: "new-interval", min: MIN_INTERVAL, max: MAX_INTERVAL, step: 1, value: 300, inputmode: "numeric", required: true,
+  });
+  const schedForm = can("operate")
+    ? h("form", { class: "inline-form", id: "schedule-form" },
+      h("label", { for: "new-interval" }, "Every"), newInterval, h("span", {}, "seconds"),
+      h("button", { type: "submit", class: "primary" }, "Add schedule"),
+      h("p", { class: "hint" }, `From ${MIN_INTERVAL} s to ${MAX_INTERVAL} s (one day).`))
+    : null;
+  const sched = h("section", { class: "card", "aria-labelledby": "sched-h" },
+    h("h2", { id: "sched-h" }, "Schedules"), schedError, schedList, schedForm);
+
+  const timelineEl = h("section", { class: "card timeline", id: "timeline", "aria-labelledby": "timeline-h" });
+
+  main.append(
+    h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/" }, "Cameras"), " / ", cam.id),
+    head, stateLine,
+    h("div", { class: "camera-layout" }, h("div", { class: "side" }, live_, sched), timelineEl),
+  );
+
+  function paintCamera() {
+    const st = cam.status.state;
+    badge.className = `badge state-${st}`;
+    badge.textContent = stateLabel(st);
+    clear(stateLine);
+    const s = cam.status;
+    stateLine.append(...[
+      h("span", {}, `Last good capture ${ago(s.last_success_at)}`),
+      s.last_error && st !== "online"
+        ? h("span", { class: "err-text" }, ` · Last error ${ago(s.last_error_at)}: ${s.last_error}`)
+        : null,
+      h("span", { class: "muted" }, ` · ${cam.vendor}, ${cam.snapshot_source} source`),
+    ].filter(Boolean));
+  }
+  paintCamera();
+
+  let liveUrl = null;
+  async function live() {
+    liveBtn.disabled = true;
+    clear(liveOut).append(h("p", { class: "muted" }, "Grabbing a frame from the camera…"));
+    try {
+      const { blob, width, height } = await getImage(`${path}/snapshot${keep.checked ? "?store=true" : ""}`);
+      if (liveUrl) URL.revokeObjectURL(liveUrl);
+      liveUrl = URL.createObjectURL(blob);
+      clear(liveOut).append(
+        h("img", { class: "live", id: "live-frame", src: liveUrl, alt: `Live frame from ${cam.name}` }),
+        h("p", { class: "muted" }, `${width || "?"}×${height || "?"}, taken ${fmtTime(new Date().toISOString())}${keep.checked ? ", kept" : ""}.`));
+    } catch (e) {
+      clear(liveOut).append(h("p", { class: "alert", id: "live-error" },
+        h("strong", {}, "Capture failed"), ` (${e.code}): ${message(e)}`));
+    } finally {
+      liveBtn.disabled = false;
+    }
+  }
+
+  async function remove() {
+    if (!confirm(`Delete camera ${cam.name}? Its schedules and every stored frame are deleted too.`)) return;
+    try {
+      await request("DELETE", path);
+      toast(`Camera ${cam.id} deleted.`);
+      location.hash = "#/";
+    } catch (e) {
+      toast(message(e));
+    }
+  }
+
+  // --- schedules ----------------------------------------------------------------------------
+  function schedError_(e) {
+    schedError.textContent = e ? message(e) : "";
+    schedError.hidden = !e;
+  }
+
+  function scheduleItem(s) {
+    const interval = h("input", {
+      type: "number", min: MIN_INTERVAL, max: MAX_INTERVAL, step: 1, value: s.interval_seconds,
+      id: `iv-${s.id}`, inputmode: "numeric", disabled: !can("operate"),
+    });
+    const enabled = h("input", { type: "checkbox", id: `en-${s.id}`, checked: s.enabled, disabled: !can("operate") });
+    const patch = async (body) => {
+      try {
+        schedError_(null);
+        await request("PATCH", `/api/v1/snapshot-schedules/${enc(s.id)}`, body);
+        await loadSchedules();
+      } catch (e) {
+        schedError_(e);
+      }
+    };
+    enabled.addEventListener("change", () => patch({ enabled: enabled.checked }));
+    const form = h("form", { class: "inline-form" },
+      h("label", { for: `iv-${s.id}` }, "Every"), interval, h("span", {}, "s"),
+      can("operate") ? h("button", { type: "submit" }, "Save") : null);
+    form.addEventListener("submit", (e) => {
+      e.preventDefault();
+      patch({ interval_seconds: Number(interval.value) });
+    });
+    return h("li", { class: s.enabled ? "" : "disabled", dataset: { schedule: s.id } },
+      form,
+      h("span", { class: "check" }, enabled, h("label", { for: `en-${s.id}` }, "Enabled")),
+      h("span", { class: "muted small" },
+        s.enabled ? `next ${s.next_due_at ? fmtTime(s.next_due_at) : "—"}` : "paused",
+        s.last_fired_at ? ` · last ${ago(s.last_fired_at)}` : ""),
+      can("operate")
+        ? h("button", {
+          type: "button", class: "danger small", "aria-label": `Delete the ${s.interval_seconds} s schedule`,
+          onclick: async () => {
+            try {
+              schedError_(null);
+              await request("DELETE", `/api/v1/snapshot-schedules/${enc(s.id)}`);
+              await loadSchedules();
+            } catch (e) {
+              schedError_(e);
+            }
+          },
+        }, "Delete")
+        : null);
+  }
+
+  async function loadSchedules() {
+    const list = await get(`${path}/snapshot-schedules`);
+    // Do not repaint under a user who is typing an interval.
+    if (schedList.contains(document.activeElement) && document.activeElement.type === "number") return;
+    clear(schedList);
+    if (!list.length) schedList.append(h("li", { class: "muted" }, "No schedules: frames are only taken on demand."));
+    for (const s of list) schedList.append(scheduleItem(s));
+  }
+
+  schedForm?.addEventListener("submit", async (e) => {
+    e.preventDefault();
+    schedError_(null);
+    try {
+      await request("POST", `${path}/snapshot-schedules`, { interval_seconds: Number(newInterval.value) });
+      toast("Schedule added.");
+      await loadSchedules();
+    } catch (err) {
+      schedError_(err);
+    }
+  });
+
+  const stopTimeline = mountTimeline(timelineEl, cam);
+  const stop = every(5000, async () => {
+    cam = await get(path);
+    paintCamera();
+    await loadSchedules();
+  });
+  return () => {
+    stop();
+    stopTimeline();
+    if (liveUrl) URL.revokeObjectURL(liveUrl);
+  };
+}

@@ -1,0 +1,174 @@
+// #/ — every camera's newest frame at a glance.
+//
+// One GET /api/v1/cameras every REFRESH_MS gives names and states. A tile's frame is looked up
+// (GET …/snapshots?limit=1) only while the tile is on screen, so thousands of cameras cost a
+// dozen small requests per refresh, not thousands; its <img> points at the frame's immutable
+// /media URL, so an unchanged frame is never downloaded twice.
+
+import { get, can, enc } from "./api.js";
+import { h, clear, stateLabel, ago, every, fmtTime, message } from "./util.js";
+
+export const NAME = "grid";
+export const REFRESH_MS = 5000;
+
+export async function render(main) {
+  document.title = "Cameras · Heldar";
+  const head = h("div", { class: "page-head" },
+    h("h1", {}, "Cameras"),
+    can("admin") ? h("a", { class: "button primary", href: "#/cameras/new" }, "Add camera") : null,
+  );
+  const status = h("p", { class: "muted", id: "grid-status", "aria-live": "polite" });
+  const list = h("ul", { class: "grid", id: "grid" });
+  main.append(head, status, list);
+
+  const tiles = new Map(); // camera id → {el, parts, visible, frameId}
+  const frames = new Map(); // camera id → newest frame (or null)
+  const observer = new IntersectionObserver((entries) => {
+    for (const e of entries) {
+      const t = tiles.get(e.target.dataset.camera);
+      if (!t) continue;
+      const was = t.visible;
+      t.visible = e.isIntersecting;
+      if (t.visible && !was) refreshFrame(e.target.dataset.camera, t);
+    }
+  }, { rootMargin: "200px" });
+
+  async function refreshFrame(id, t) {
+    try {
+      const rows = await get(`/api/v1/cameras/${enc(id)}/snapshots?limit=1`);
+      frames.set(id, rows[0] || null);
+    } catch (_) {
+      frames.set(id, frames.get(id) || null);
+    }
+    paintFrame(t, frames.get(id));
+  }
+
+  function paintFrame(t, frame) {
+    const { img, empty, age } = t.parts;
+    if (!frame) {
+      img.hidden = true;
+      empty.hidden = false;
+      age.textContent = "no frames yet";
+      age.removeAttribute("title");
+      return;
+    }
+    if (t.frameId !== frame.id) {
+      t.frameId = frame.id;
+      img.src = frame.url;
+      img.dataset.takenAt = frame.taken_at;
+    }
+    img.hidden = false;
+    empty.hidden = true;
+    age.textContent = "newest frame " + ago(frame.taken_at);
+    age.title = fmtTime(frame.taken_at);
+  }
+
+  function makeTile(cam) {
+    const img = h("img", { alt: "", loading: "lazy", decoding: "async", width: 640, height: 360, hidden: true });
+    const empty = h("span", { class: "no-frame" }, "No frames yet");
+    const name = h("a", { class: "name", href: `#/cameras/${enc(cam.id)}` });
+    const badge = h("button", { type: "button", class: "badge", "aria-expanded": "false" });
+    const age = h("span", { class: "age" });
+    const error = h("p", { class: "tile-error", hidden: true });
+    badge.addEventListener("click", () => {
+      if (!error.textContent) return;
+      const open = badge.getAttribute("aria-expanded") !== "true";
+      badge.setAttribute("aria-expanded", String(open));
+      error.hidden = !open;
+    });
+    const el = h("li", { class: "tile", dataset: { camera: cam.id } },
+      h("a", { class: "thumb", href: `#/cameras/${enc(cam.id)}`, tabindex: "-1", "aria-hidden": "true" }, img, empty),
+      h("div", { class: "meta" }, name, badge),
+      age,
+      error,
+    );
+    const t = { el, parts: { img, empty, name, badge, age, error }, visible: false, frameId: null };
+    tiles.set(cam.id, t);
+    observer.observe(el);
+    return t;
+  }
+
+  function paintCamera(t, cam) {
+    const { name, badge, error, img } = t.parts;
+    name.textContent = cam.name;
+    img.alt = `Newest frame of ${cam.name}`;
+    const st = cam.status.state;
+    badge.className = `badge state-${st}`;
+    badge.textContent = stateLabel(st);
+    const err = st === "online" ? "" : (cam.status.last_error || "");
+    error.textContent = err ? `${err} (${ago(cam.status.last_error_at)})` : "";
+    badge.title = err || stateLabel(st);
+    badge.disabled = !err;
+    if (!err) {
+      error.hidden = true;
+      badge.setAttribute("aria-expanded", "false");
+    } else if (st !== "online") {
+      badge.setAttribute("aria-label", `${stateLabel(st)}: show the last error`);
+    }
+    if (!err) badge.removeAttribute("aria-label");
+  }
+
+  function emptyState() {
+    return h("li", { class: "empty" },
+      h("h2", {}, "No cameras yet"),
+      h("p", {}, "Heldar grabs JPEG frames from IP cameras on a schedule and keeps them."),
+      can("admin")
+        ? h("p", {}, h("a", { class: "button primary", href: "#/cameras/new" }, "Add your first camera"),
+          " with its address and credentials; pick its maker to fill in the usual URLs.")
+        : h("p", {}, "Ask an administrator to add a camera."),
+      h("p", {}, "Just looking? Start the server with ", h("code", {}, "heldar serve --demo"),
+        ": it adds a built-in demo camera, ", h("code", {}, "demo"), ", that takes a frame every 10 seconds."),
+    );
+  }
+
+  async function refresh() {
+    let cams;
+    try {
+      cams = await get("/api/v1/cameras");
+    } catch (e) {
+      status.textContent = "Cannot load the cameras: " + message(e);
+      status.className = "alert";
+      return;
+    }
+    status.className = "muted";
+    const failing = cams.filter((c) => c.status.state === "failing" || c.status.state === "auth_failed").length;
+    status.textContent = cams.length
+      ? `${cams.length} camera${cams.length === 1 ? "" : "s"}` + (failing ? `, ${failing} failing` : "")
+      : "";
+    if (cams.length === 0) {
+      for (const t of tiles.values()) observer.unobserve(t.el);
+      tiles.clear();
+      clear(list).append(emptyState());
+      return;
+    }
+    list.querySelector(".empty")?.remove();
+    const seen = new Set();
+    let prev = null;
+    for (const cam of cams) {
+      seen.add(cam.id);
+      const t = tiles.get(cam.id) || makeTile(cam);
+      paintCamera(t, cam);
+      // Keep the API's order without rebuilding tiles (no flicker, focus kept).
+      const want = prev ? prev.nextSibling : list.firstChild;
+      if (want !== t.el) list.insertBefore(t.el, want);
+      prev = t.el;
+    }
+    for (const [id, t] of tiles) {
+      if (!seen.has(id)) {
+        observer.unobserve(t.el);
+        t.el.remove();
+        tiles.delete(id);
+      }
+    }
+    await Promise.all([...tiles].filter(([, t]) => t.visible).map(([id, t]) => refreshFrame(id, t)));
+    for (const [id, t] of tiles) {
+      if (!t.visible && frames.has(id)) paintFrame(t, frames.get(id));
+    }
+  }
+
+  const stop = every(REFRESH_MS, refresh);
+  return () => {
+    stop();
+    observer.disconnect();
+  };
+}

@@ -1,0 +1,131 @@
+// Small DOM and formatting helpers shared by the pages.
+
+/** Build an element: h("p", {class: "x", onclick: fn}, "text", child, ...). */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === null || v === undefined || v === false) continue;
+    if (k.startsWith("on") && typeof v === "function") {
+      el.addEventListener(k.slice(2), v);
+    } else if (k === "class") {
+      el.className = v;
+    } else if (k === "dataset") {
+      Object.assign(el.dataset, v);
+    } else if (v === true) {
+      el.setAttribute(k, "");
+    } else {
+      el.setAttribute(k, String(v));
+    }
+  }
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+  return el;
+}
+
+export function clear(el) {
+  while (el.firstChild) el.removeChild(el.firstChild);
+  return el;
+}
+
+const STATES = {
+  online: "Online",
+  failing: "Failing",
+  auth_failed: "Auth failed",
+  unknown: "No capture yet",
+};
+
+export function stateLabel(state) {
+  return STATES[state] || state;
+}
+
+/** "12 s ago", "3 min ago", "2 h ago", "4 d ago". */
+export function ago(iso, now = Date.now()) {
+  if (!iso) return "never";
+  const s = Math.max(0, Math.round((now - Date.parse(iso)) / 1000));
+  if (s < 60) return `${s} s ago`;
+  if (s < 3600) return `${Math.floor(s / 60)} min ago`;
+  if (s < 86400) return `${Math.floor(s / 3600)} h ago`;
+  return `${Math.floor(s / 86400)} d ago`;
+}
+
+export function fmtTime(iso) {
+  if (!iso) return "—";
+  const d = new Date(iso);
+  return d.toLocaleString(undefined, {
+    year: "numeric", month: "short", day: "numeric",
+    hour: "2-digit", minute: "2-digit", second: "2-digit",
+  });
+}
+
+export function fmtBytes(n) {
+  if (n === null || n === undefined) return "—";
+  const units = ["B", "KB", "MB", "GB", "TB"];
+  let i = 0;
+  let v = Number(n);
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v >= 100 || i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
+}
+
+export function fmtDuration(secs) {
+  const s = Math.floor(secs);
+  const d = Math.floor(s / 86400);
+  const hh = Math.floor((s % 86400) / 3600);
+  const mm = Math.floor((s % 3600) / 60);
+  if (d) return `${d} d ${hh} h`;
+  if (hh) return `${hh} h ${mm} min`;
+  if (mm) return `${mm} min ${s % 60} s`;
+  return `${s} s`;
+}
+
+/** A short-lived message in the corner (announced to screen readers). */
+export function toast(text) {
+  const t = document.getElementById("toast");
+  t.textContent = text;
+  t.classList.add("show");
+  clearTimeout(toast.timer);
+  toast.timer = setTimeout(() => t.classList.remove("show"), 4000);
+}
+
+/**
+ * Run `fn` now and every `ms` while the page is visible; returns a stop function. A slow
+ * answer never overlaps the next one.
+ */
+export function every(ms, fn, immediate = true) {
+  let stopped = false;
+  let timer = null;
+  const tick = async () => {
+    if (stopped) return;
+    if (!document.hidden) {
+      try {
+        await fn();
+      } catch (e) {
+        console.warn("refresh failed", e);
+      }
+    }
+    if (!stopped) timer = setTimeout(tick, ms);
+  };
+  const onVisible = () => {
+    if (!document.hidden && !stopped) {
+      clearTimeout(timer);
+      tick();
+    }
+  };
+  document.addEventListener("visibilitychange", onVisible);
+  if (immediate) tick();
+  else timer = setTimeout(tick, ms);
+  return () => {
+    stopped = true;
+    clearTimeout(timer);
+    document.removeEventListener("visibilitychange", onVisible);
+  };
+}
+
+/** The error sentence of anything thrown. */
+export function message(e) {
+  return (e && e.message) || String(e);
+}
