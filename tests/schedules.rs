@@ -350,3 +350,32 @@ async fn disabling_stops_captures_and_deleting_a_schedule_keeps_its_frames() {
     );
     app.stop().await;
 }
+
+/// The schedule-create body is read raw (an empty one means the defaults), so the body limit is
+/// hit there outside the JSON extractor: it must still be our JSON 413, not axum's plain text.
+#[tokio::test]
+async fn an_oversized_schedule_body_is_a_json_413_and_creates_nothing() {
+    let app = spawn_app().await;
+    let cam = FakeCamera::start(FakeAuth::None, frame()).await.unwrap();
+    app.create_camera(json!({"id": "c1", "snapshot_url": cam.snapshot_url()}))
+        .await;
+    let padding = " ".repeat(70 * 1024);
+    let resp = app
+        .client
+        .post(app.url("/api/v1/cameras/c1/snapshot-schedules"))
+        .header("content-type", "application/json")
+        .body(format!("{{\"enabled\": true}}{padding}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        resp.headers()["content-type"].to_str().unwrap(),
+        "application/json"
+    );
+    let (status, body) = error_of(resp).await;
+    assert_eq!((status, body["code"].as_str()), (413, Some("too_large")));
+    assert!(body["error"].as_str().unwrap().contains("64 KiB"), "{body}");
+    let list = json_of(app.get("/api/v1/cameras/c1/snapshot-schedules").await).await;
+    assert_eq!(list, json!([]));
+    app.stop().await;
+}

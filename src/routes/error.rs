@@ -6,7 +6,7 @@
 //! client gets a generic sentence. Camera failures (502/504) carry their masked, precise message
 //! because it is what the operator needs to fix the camera.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -164,7 +164,7 @@ impl From<JsonRejection> for ApiError {
                 "send the body as JSON with the header Content-Type: application/json".into(),
             ),
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::TooLarge("the request body is too large (the limit is 64 KiB)".into())
+                ApiError::TooLarge(TOO_LARGE.into())
             }
             other => {
                 ApiError::BadRequest(format!("the body cannot be read: {}", other.body_text()))
@@ -172,6 +172,8 @@ impl From<JsonRejection> for ApiError {
         }
     }
 }
+
+const TOO_LARGE: &str = "the request body is too large (the limit is 64 KiB)";
 
 /// Valid JSON with the wrong shape (unknown field, wrong type): 422 with serde's sentence, naming
 /// the field when serde does.
@@ -227,6 +229,17 @@ fn strip_prefix(text: &str) -> String {
         }
     }
     text.to_string()
+}
+
+/// A raw body that cannot be read: over the limit (413, same sentence as a JSON body), or broken.
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(TOO_LARGE.into())
+        } else {
+            ApiError::BadRequest(format!("the body cannot be read: {}", r.body_text()))
+        }
+    }
 }
 
 impl From<PathRejection> for ApiError {

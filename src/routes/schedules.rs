@@ -1,6 +1,7 @@
 //! Snapshot schedules: `/api/v1/cameras/{id}/snapshot-schedules` and
 //! `/api/v1/snapshot-schedules/{id}`.
 
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
@@ -29,11 +30,11 @@ pub async fn list(
 pub async fn create(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
-    body: axum::body::Bytes,
+    body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Schedule>), ApiError> {
     let id = path_id(&id)?;
     // An empty body means all defaults.
-    let body: ScheduleCreate = json_or_default(&body)?;
+    let body: ScheduleCreate = json_or_default(&body?)?;
     Ok((
         StatusCode::CREATED,
         Json(schedules::create(&state, &id, body).await?),
