@@ -124,16 +124,34 @@ async fn schedule_crud_defaults_clamping_and_bad_input() {
     )
     .await;
     assert_eq!(status, 422);
-    let (status, _) = error_of(
-        app.patch_json(
-            "/api/v1/snapshot-schedules/sch_nope",
-            &json!({"enabled": false}),
+    // A schedule id is checked before any lookup: malformed is a 422 naming the field, well-formed
+    // but unknown a 404.
+    for bad in [
+        "sch_nope",
+        "..%2F..%2Fetc",
+        "sch_0123456789ABCDEF0123456789abcdef",
+        "%00",
+    ] {
+        let (status, body) = error_of(
+            app.patch_json(
+                &format!("/api/v1/snapshot-schedules/{bad}"),
+                &json!({"enabled": false}),
+            )
+            .await,
         )
-        .await,
-    )
-    .await;
+        .await;
+        assert_eq!((status, body["field"].as_str()), (422, Some("id")), "{bad}");
+        let (status, _) = error_of(
+            app.delete(&format!("/api/v1/snapshot-schedules/{bad}"))
+                .await,
+        )
+        .await;
+        assert_eq!(status, 422, "{bad}");
+    }
+    let unknown = format!("/api/v1/snapshot-schedules/sch_{}", "0".repeat(32));
+    let (status, _) = error_of(app.patch_json(&unknown, &json!({"enabled": false})).await).await;
     assert_eq!(status, 404);
-    let (status, _) = error_of(app.delete("/api/v1/snapshot-schedules/..%2F..%2Fetc").await).await;
+    let (status, _) = error_of(app.delete(&unknown).await).await;
     assert_eq!(status, 404);
     let list = json_of(app.get("/api/v1/cameras/c1/snapshot-schedules").await).await;
     assert_eq!(

@@ -9,8 +9,27 @@ use axum::Json;
 use super::cameras::path_id;
 use super::error::{json_or_default, ApiError, ApiJson, ApiPath};
 use crate::app::AppState;
-use crate::models::{ErrorBody, Schedule, ScheduleCreate, SchedulePatch};
+use crate::models::{truncate, ErrorBody, Schedule, ScheduleCreate, SchedulePatch};
 use crate::schedules;
+
+/// Check a schedule id from the path: `sch_` and 32 lower-case hex digits, as
+/// [`crate::models::new_id`] makes them. Anything else is a 422 and never reaches the database.
+pub fn schedule_id(raw: &str) -> Result<&str, ApiError> {
+    let ok = raw.strip_prefix("sch_").is_some_and(|h| {
+        h.len() == 32 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    });
+    if ok {
+        Ok(raw)
+    } else {
+        Err(ApiError::invalid(
+            "id",
+            format!(
+                "schedule id {:?} is not of the form sch_ followed by 32 hex digits",
+                truncate(raw, 80)
+            ),
+        ))
+    }
+}
 
 #[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshot-schedules", tag = "schedules",
     params(("id" = String, Path, description = "camera id")),
@@ -50,7 +69,8 @@ pub async fn patch(
     ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<SchedulePatch>,
 ) -> Result<Json<Schedule>, ApiError> {
-    Ok(Json(schedules::update(&state, &id, body).await?))
+    let id = schedule_id(&id)?;
+    Ok(Json(schedules::update(&state, id, body).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/snapshot-schedules/{id}", tag = "schedules",
@@ -60,6 +80,7 @@ pub async fn delete(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    schedules::delete(&state, &id).await?;
+    let id = schedule_id(&id)?;
+    schedules::delete(&state, id).await?;
     Ok(StatusCode::NO_CONTENT)
 }
