@@ -22,9 +22,14 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<CameraView>>
 }
 
 #[utoipa::path(post, path = "/api/v1/cameras", tag = "cameras", request_body = CameraCreate,
-    responses((status = 201, body = CameraView), (status = 400, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
-        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    responses(
+        (status = 201, body = CameraView,
+            headers(("location" = String, description = "/api/v1/cameras/{id} of the new camera"))),
+        (status = 400, body = ErrorBody, description = "the body is not JSON"),
+        (status = 409, body = ErrorBody, description = "a camera with this id exists"),
+        (status = 413, body = ErrorBody, description = "the body is over 64 KiB"),
+        (status = 415, body = ErrorBody, description = "the body is not sent as application/json"),
+        (status = 422, body = ErrorBody, description = "a field is missing, unknown or invalid")))]
 pub async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<CameraCreate>,
@@ -39,9 +44,11 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/cameras/{id}", tag = "cameras",
-    params(("id" = String, Path, description = "camera id (slug)")),
-    responses((status = 200, body = CameraView), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    params(("id" = String, Path, description = "camera id (slug)", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo")),
+    responses((status = 200, body = CameraView),
+        (status = 400, body = ErrorBody, description = "the path is not UTF-8"),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "the id is not a slug")))]
 pub async fn get_one(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -51,9 +58,13 @@ pub async fn get_one(
 }
 
 #[utoipa::path(patch, path = "/api/v1/cameras/{id}", tag = "cameras", request_body = CameraPatch,
-    params(("id" = String, Path, description = "camera id (slug)")),
-    responses((status = 200, body = CameraView), (status = 400, body = ErrorBody),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+    params(("id" = String, Path, description = "camera id (slug)", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo")),
+    responses((status = 200, body = CameraView),
+        (status = 400, body = ErrorBody, description = "the body is not JSON, or the path is not UTF-8"),
+        (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody, description = "the body is over 64 KiB"),
+        (status = 415, body = ErrorBody, description = "the body is not sent as application/json"),
+        (status = 422, body = ErrorBody, description = "the id is not a slug, or a field is unknown or invalid")))]
 pub async fn patch(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -64,9 +75,11 @@ pub async fn patch(
 }
 
 #[utoipa::path(delete, path = "/api/v1/cameras/{id}", tag = "cameras",
-    params(("id" = String, Path, description = "camera id (slug)")),
+    params(("id" = String, Path, description = "camera id (slug)", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo")),
     responses((status = 204, description = "deleted with its schedules, rows and frame files"),
-        (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 400, body = ErrorBody, description = "the path is not UTF-8"),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "the id is not a slug")))]
 pub async fn delete(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,

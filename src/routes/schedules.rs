@@ -32,8 +32,12 @@ pub fn schedule_id(raw: &str) -> Result<&str, ApiError> {
 }
 
 #[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshot-schedules", tag = "schedules",
-    params(("id" = String, Path, description = "camera id")),
-    responses((status = 200, body = [Schedule]), (status = 404, body = ErrorBody)))]
+    params(("id" = String, Path, description = "camera id (slug)",
+        pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo")),
+    responses((status = 200, body = [Schedule]),
+        (status = 400, body = ErrorBody, description = "the path is not UTF-8"),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "the camera id is not a slug")))]
 pub async fn list(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -43,9 +47,14 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/api/v1/cameras/{id}/snapshot-schedules", tag = "schedules",
-    params(("id" = String, Path, description = "camera id")), request_body = ScheduleCreate,
-    responses((status = 201, body = Schedule), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    params(("id" = String, Path, description = "camera id (slug)",
+        pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo")),
+    request_body(content = ScheduleCreate, description = "may be empty: all defaults"),
+    responses((status = 201, body = Schedule),
+        (status = 400, body = ErrorBody, description = "the body is not JSON, or the path is not UTF-8"),
+        (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody, description = "the body is over 64 KiB"),
+        (status = 422, body = ErrorBody, description = "the camera id is not a slug, or a field is unknown or invalid")))]
 pub async fn create(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -61,9 +70,15 @@ pub async fn create(
 }
 
 #[utoipa::path(patch, path = "/api/v1/snapshot-schedules/{id}", tag = "schedules",
-    params(("id" = String, Path, description = "schedule id")), request_body = SchedulePatch,
-    responses((status = 200, body = Schedule), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    params(("id" = String, Path, description = "schedule id",
+        pattern = r"^sch_[0-9a-f]{32}$")),
+    request_body = SchedulePatch,
+    responses((status = 200, body = Schedule),
+        (status = 400, body = ErrorBody, description = "the body is not JSON, or the path is not UTF-8"),
+        (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody, description = "the body is over 64 KiB"),
+        (status = 415, body = ErrorBody, description = "the body is not sent as application/json"),
+        (status = 422, body = ErrorBody, description = "the schedule id is malformed, or a field is unknown or invalid")))]
 pub async fn patch(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -74,8 +89,12 @@ pub async fn patch(
 }
 
 #[utoipa::path(delete, path = "/api/v1/snapshot-schedules/{id}", tag = "schedules",
-    params(("id" = String, Path, description = "schedule id")),
-    responses((status = 204, description = "deleted"), (status = 404, body = ErrorBody)))]
+    params(("id" = String, Path, description = "schedule id",
+        pattern = r"^sch_[0-9a-f]{32}$")),
+    responses((status = 204, description = "deleted"),
+        (status = 400, body = ErrorBody, description = "the path is not UTF-8"),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "the schedule id is malformed")))]
 pub async fn delete(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,

@@ -17,10 +17,13 @@ use crate::models::{truncate, ErrorBody, SnapshotView};
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 pub struct ListQuery {
     /// RFC 3339 lower bound (inclusive).
+    #[param(value_type = Option<DateTime<Utc>>)]
     pub from: Option<String>,
     /// RFC 3339 upper bound (inclusive).
+    #[param(value_type = Option<DateTime<Utc>>)]
     pub to: Option<String>,
-    /// 1..=5000, default 500.
+    /// At most this many frames, newest first; 1..=5000, default 500.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 5000)]
     pub limit: Option<String>,
 }
 
@@ -43,9 +46,12 @@ fn time(field: &'static str, v: &Option<String>) -> Result<Option<DateTime<Utc>>
 }
 
 #[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshots", tag = "snapshots",
-    params(("id" = String, Path, description = "camera id"), ListQuery),
-    responses((status = 200, body = [SnapshotView]), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+    params(("id" = String, Path, description = "camera id (slug)",
+        pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo"), ListQuery),
+    responses((status = 200, body = [SnapshotView]),
+        (status = 400, body = ErrorBody, description = "the path is not UTF-8, or the query string cannot be read"),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "the id is not a slug, or from, to or limit is invalid")))]
 pub async fn list(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -81,9 +87,22 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshots/latest", tag = "snapshots",
-    params(("id" = String, Path, description = "camera id")),
-    responses((status = 200, content_type = "image/jpeg", body = Vec<u8>),
-        (status = 404, body = ErrorBody)))]
+    params(("id" = String, Path, description = "camera id (slug)",
+        pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo"),
+        ("range" = Option<String>, Header, description = "one range `bytes=a-b`, `bytes=a-` or `bytes=-n`; other forms get the whole file"),
+        ("if-none-match" = Option<String>, Header, description = "ETag(s) of a copy the client holds")),
+    responses(
+        (status = 200, description = "the newest stored frame", content_type = "image/jpeg", body = Vec<u8>,
+            headers(("etag" = String, description = "the snapshot id, quoted"),
+                ("cache-control" = String, description = "`no-cache`: the newest frame changes"),
+                ("x-heldar-taken-at" = String, description = "RFC 3339 time the frame was taken"))),
+        (status = 206, description = "the requested byte range", content_type = "image/jpeg", body = Vec<u8>,
+            headers(("content-range" = String, description = "`bytes a-b/total`"))),
+        (status = 304, description = "not modified: If-None-Match named this frame"),
+        (status = 400, body = ErrorBody, description = "the path is not UTF-8"),
+        (status = 404, body = ErrorBody, description = "no such camera, or it has no stored frames yet"),
+        (status = 416, body = ErrorBody, description = "the range starts past the end of the file"),
+        (status = 422, body = ErrorBody, description = "the id is not a slug")))]
 pub async fn latest(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
