@@ -15,13 +15,13 @@ pub fn path_id(raw: &str) -> Result<CameraId, ApiError> {
     CameraId::parse(raw).map_err(|m| ApiError::invalid("id", m))
 }
 
-#[utoipa::path(get, path = "/api/v1/cameras", tag = "cameras",
+#[utoipa::path(get, path = "/api/v1/cameras", operation_id = "list_cameras", tag = "cameras",
     responses((status = 200, body = [CameraView])))]
 pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<CameraView>>, ApiError> {
     Ok(Json(registry::list(&state).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/cameras", tag = "cameras", request_body = CameraCreate,
+#[utoipa::path(post, path = "/api/v1/cameras", operation_id = "create_camera", tag = "cameras", request_body = CameraCreate,
     responses(
         (status = 201, body = CameraView,
             headers(("location" = String, description = "/api/v1/cameras/{id} of the new camera"))),
@@ -43,7 +43,7 @@ pub async fn create(
     ))
 }
 
-#[utoipa::path(get, path = "/api/v1/cameras/{id}", tag = "cameras",
+#[utoipa::path(get, path = "/api/v1/cameras/{id}", operation_id = "get_camera", tag = "cameras",
     params(("id" = String, Path, description = "camera id (slug)", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo")),
     responses((status = 200, body = CameraView),
         (status = 400, body = ErrorBody, description = "the path is not UTF-8"),
@@ -57,7 +57,7 @@ pub async fn get_one(
     Ok(Json(registry::get(&state, &id).await?))
 }
 
-#[utoipa::path(patch, path = "/api/v1/cameras/{id}", tag = "cameras", request_body = CameraPatch,
+#[utoipa::path(patch, path = "/api/v1/cameras/{id}", operation_id = "update_camera", tag = "cameras", request_body = CameraPatch,
     params(("id" = String, Path, description = "camera id (slug)", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo")),
     responses((status = 200, body = CameraView),
         (status = 400, body = ErrorBody, description = "the body is not JSON, or the path is not UTF-8"),
@@ -74,7 +74,7 @@ pub async fn patch(
     Ok(Json(registry::update(&state, &id, body).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/cameras/{id}", tag = "cameras",
+#[utoipa::path(delete, path = "/api/v1/cameras/{id}", operation_id = "delete_camera", tag = "cameras",
     params(("id" = String, Path, description = "camera id (slug)", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo")),
     responses((status = 204, description = "deleted with its schedules, rows and frame files"),
         (status = 400, body = ErrorBody, description = "the path is not UTF-8"),

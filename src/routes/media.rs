@@ -23,7 +23,7 @@ fn gone() -> ApiError {
     ApiError::NotFound("no such frame".into())
 }
 
-#[utoipa::path(get, path = "/media/snapshots/{camera_id}/{file}", tag = "snapshots",
+#[utoipa::path(get, path = "/media/snapshots/{camera_id}/{file}", operation_id = "get_media_frame", tag = "snapshots",
     params(("camera_id" = String, Path, description = "camera id (slug)",
             pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo"),
         ("file" = String, Path, description = "`YYYYmmddTHHMMSSfffZ.jpg`, with `-N` before `.jpg` when two frames share a millisecond",

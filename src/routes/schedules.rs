@@ -31,7 +31,7 @@ pub fn schedule_id(raw: &str) -> Result<&str, ApiError> {
     }
 }
 
-#[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshot-schedules", tag = "schedules",
+#[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshot-schedules", operation_id = "list_schedules", tag = "schedules",
     params(("id" = String, Path, description = "camera id (slug)",
         pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo")),
     responses((status = 200, body = [Schedule]),
@@ -46,7 +46,7 @@ pub async fn list(
     Ok(Json(schedules::list(&state, &id).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/cameras/{id}/snapshot-schedules", tag = "schedules",
+#[utoipa::path(post, path = "/api/v1/cameras/{id}/snapshot-schedules", operation_id = "create_schedule", tag = "schedules",
     params(("id" = String, Path, description = "camera id (slug)",
         pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo")),
     request_body(content = ScheduleCreate, description = "may be empty: all defaults"),
@@ -69,7 +69,7 @@ pub async fn create(
     ))
 }
 
-#[utoipa::path(patch, path = "/api/v1/snapshot-schedules/{id}", tag = "schedules",
+#[utoipa::path(patch, path = "/api/v1/snapshot-schedules/{id}", operation_id = "update_schedule", tag = "schedules",
     params(("id" = String, Path, description = "schedule id",
         pattern = r"^sch_[0-9a-f]{32}$")),
     request_body = SchedulePatch,
@@ -88,7 +88,7 @@ pub async fn patch(
     Ok(Json(schedules::update(&state, id, body).await?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/snapshot-schedules/{id}", tag = "schedules",
+#[utoipa::path(delete, path = "/api/v1/snapshot-schedules/{id}", operation_id = "delete_schedule", tag = "schedules",
     params(("id" = String, Path, description = "schedule id",
         pattern = r"^sch_[0-9a-f]{32}$")),
     responses((status = 204, description = "deleted"),

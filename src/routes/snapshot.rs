@@ -19,7 +19,7 @@ pub struct LiveQuery {
     pub store: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshot", tag = "capture",
+#[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshot", operation_id = "live_snapshot", tag = "capture",
     params(("id" = String, Path, description = "camera id (slug)",
         pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo"), LiveQuery),
     responses(

@@ -45,7 +45,7 @@ fn time(field: &'static str, v: &Option<String>) -> Result<Option<DateTime<Utc>>
         .transpose()
 }
 
-#[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshots", tag = "snapshots",
+#[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshots", operation_id = "list_snapshots", tag = "snapshots",
     params(("id" = String, Path, description = "camera id (slug)",
         pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo"), ListQuery),
     responses((status = 200, body = [SnapshotView]),
@@ -86,7 +86,7 @@ pub async fn list(
     Ok(Json(rows.iter().map(SnapshotView::from).collect()))
 }
 
-#[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshots/latest", tag = "snapshots",
+#[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshots/latest", operation_id = "latest_snapshot", tag = "snapshots",
     params(("id" = String, Path, description = "camera id (slug)",
         pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo"),
         ("range" = Option<String>, Header, description = "one range `bytes=a-b`, `bytes=a-` or `bytes=-n`; other forms get the whole file"),
