@@ -297,6 +297,13 @@ pub struct CameraView {
     pub updated_at: DateTime<Utc>,
 }
 
+// Only a name for the OpenAPI document (`type: string, format: binary`); the handlers send the
+// bytes as they are.
+/// The body of the image routes: the bytes of one JPEG (`image/jpeg`).
+#[derive(Debug, Clone, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct Jpeg(pub Vec<u8>);
+
 /// The error body of every failed request (DESIGN.md §5).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {

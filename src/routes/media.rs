@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use super::error::{ApiError, ApiPath};
 use crate::app::AppState;
 use crate::db;
-use crate::models::{CameraId, ErrorBody, Snapshot};
+use crate::models::{CameraId, ErrorBody, Jpeg, Snapshot};
 use crate::store;
 
 fn gone() -> ApiError {
@@ -31,11 +31,11 @@ fn gone() -> ApiError {
         ("range" = Option<String>, Header, description = "one range `bytes=a-b`, `bytes=a-` or `bytes=-n`; other forms get the whole file"),
         ("if-none-match" = Option<String>, Header, description = "ETag(s) of a copy the client holds")),
     responses(
-        (status = 200, description = "the frame", content_type = "image/jpeg", body = Vec<u8>,
+        (status = 200, description = "the frame", content_type = "image/jpeg", body = Jpeg,
             headers(("etag" = String, description = "the snapshot id, quoted"),
                 ("cache-control" = String, description = "`public, max-age=31536000, immutable`"),
                 ("x-heldar-taken-at" = String, description = "RFC 3339 time the frame was taken"))),
-        (status = 206, description = "the requested byte range", content_type = "image/jpeg", body = Vec<u8>,
+        (status = 206, description = "the requested byte range", content_type = "image/jpeg", body = Jpeg,
             headers(("content-range" = String, description = "`bytes a-b/total`"))),
         (status = 304, description = "not modified: If-None-Match named this frame"),
         (status = 400, body = ErrorBody, description = "the path is not UTF-8"),

@@ -9,7 +9,7 @@ use super::cameras::path_id;
 use super::error::{ApiError, ApiPath};
 use crate::app::AppState;
 use crate::camera::registry;
-use crate::models::{truncate, ErrorBody};
+use crate::models::{truncate, ErrorBody, Jpeg};
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 pub struct LiveQuery {
@@ -23,7 +23,7 @@ pub struct LiveQuery {
     params(("id" = String, Path, description = "camera id (slug)",
         pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo"), LiveQuery),
     responses(
-        (status = 200, description = "a JPEG grabbed now", content_type = "image/jpeg", body = Vec<u8>,
+        (status = 200, description = "a JPEG grabbed now", content_type = "image/jpeg", body = Jpeg,
             headers(
                 ("cache-control" = String, description = "`no-store`"),
                 ("x-heldar-width" = i64, description = "width of the frame in pixels"),

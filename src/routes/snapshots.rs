@@ -11,7 +11,7 @@ use super::cameras::path_id;
 use super::error::{ApiError, ApiPath};
 use crate::app::AppState;
 use crate::db;
-use crate::models::{truncate, ErrorBody, SnapshotView};
+use crate::models::{truncate, ErrorBody, Jpeg, SnapshotView};
 
 /// Query of the snapshot list; all text, so each bad value gets its own sentence.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -92,11 +92,11 @@ pub async fn list(
         ("range" = Option<String>, Header, description = "one range `bytes=a-b`, `bytes=a-` or `bytes=-n`; other forms get the whole file"),
         ("if-none-match" = Option<String>, Header, description = "ETag(s) of a copy the client holds")),
     responses(
-        (status = 200, description = "the newest stored frame", content_type = "image/jpeg", body = Vec<u8>,
+        (status = 200, description = "the newest stored frame", content_type = "image/jpeg", body = Jpeg,
             headers(("etag" = String, description = "the snapshot id, quoted"),
                 ("cache-control" = String, description = "`no-cache`: the newest frame changes"),
                 ("x-heldar-taken-at" = String, description = "RFC 3339 time the frame was taken"))),
-        (status = 206, description = "the requested byte range", content_type = "image/jpeg", body = Vec<u8>,
+        (status = 206, description = "the requested byte range", content_type = "image/jpeg", body = Jpeg,
             headers(("content-range" = String, description = "`bytes a-b/total`"))),
         (status = 304, description = "not modified: If-None-Match named this frame"),
         (status = 400, body = ErrorBody, description = "the path is not UTF-8"),
