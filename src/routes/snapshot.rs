@@ -12,6 +12,7 @@ use crate::camera::registry;
 use crate::models::{truncate, ErrorBody, Jpeg};
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LiveQuery {
     /// `true` (or `1`) keeps the frame as a manual snapshot (507 `disk_full` when the disk is
     /// full); `false` (or `0`, the default) only shows it.

@@ -15,6 +15,7 @@ use crate::models::{truncate, ErrorBody, Jpeg, SnapshotView};
 
 /// Query of the snapshot list; all text, so each bad value gets its own sentence.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// RFC 3339 lower bound (inclusive).
     #[param(value_type = Option<DateTime<Utc>>)]
