@@ -37,9 +37,29 @@ use crate::models;
         models::EffectiveUrls,
         models::ErrorBody,
         super::health::Health,
-    ))
+    )),
+    modifiers(&OptionalBodies)
 )]
 pub struct ApiDoc;
+
+/// Request bodies that may be left out. The path macro marks a body of a non-`Option` type
+/// required, and an `Option` one would also admit a JSON `null`, which these routes refuse.
+struct OptionalBodies;
+
+impl utoipa::Modify for OptionalBodies {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        // POST …/snapshot-schedules: no body means all defaults.
+        let create_schedule = doc
+            .paths
+            .paths
+            .get_mut("/api/v1/cameras/{id}/snapshot-schedules")
+            .and_then(|item| item.post.as_mut())
+            .and_then(|op| op.request_body.as_mut());
+        if let Some(body) = create_schedule {
+            body.required = Some(utoipa::openapi::Required::False);
+        }
+    }
+}
 
 pub async fn document() -> Json<utoipa::openapi::OpenApi> {
     Json(ApiDoc::openapi())

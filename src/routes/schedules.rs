@@ -49,7 +49,7 @@ pub async fn list(
 #[utoipa::path(post, path = "/api/v1/cameras/{id}/snapshot-schedules", operation_id = "create_schedule", tag = "schedules",
     params(("id" = String, Path, description = "camera id (slug)",
         pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo")),
-    request_body(content = ScheduleCreate, description = "may be empty: all defaults"),
+    request_body(content = ScheduleCreate, description = "optional: no body means all defaults"),
     responses((status = 201, body = Schedule),
         (status = 400, body = ErrorBody, description = "the body is not JSON, or the path is not UTF-8"),
         (status = 404, body = ErrorBody),
