@@ -24,7 +24,16 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<CameraView>>
 #[utoipa::path(post, path = "/api/v1/cameras", operation_id = "create_camera", tag = "cameras", request_body = CameraCreate,
     responses(
         (status = 201, body = CameraView,
-            headers(("location" = String, description = "/api/v1/cameras/{id} of the new camera"))),
+            headers(("location" = String, description = "/api/v1/cameras/{id} of the new camera")),
+            links(
+                ("get" = (operation_id = "get_camera", parameters(("id" = "$response.body#/id")))),
+                ("update" = (operation_id = "update_camera", parameters(("id" = "$response.body#/id")))),
+                ("delete" = (operation_id = "delete_camera", parameters(("id" = "$response.body#/id")))),
+                ("live_snapshot" = (operation_id = "live_snapshot", parameters(("id" = "$response.body#/id")))),
+                ("list_snapshots" = (operation_id = "list_snapshots", parameters(("id" = "$response.body#/id")))),
+                ("latest_snapshot" = (operation_id = "latest_snapshot", parameters(("id" = "$response.body#/id")))),
+                ("list_schedules" = (operation_id = "list_schedules", parameters(("id" = "$response.body#/id")))),
+                ("create_schedule" = (operation_id = "create_schedule", parameters(("id" = "$response.body#/id")))))),
         (status = 400, body = ErrorBody, description = "the body is not JSON"),
         (status = 409, body = ErrorBody, description = "a camera with this id exists"),
         (status = 413, body = ErrorBody, description = "the body is over 64 KiB"),

@@ -2,6 +2,7 @@
 //! cannot drift from the routes.
 
 use axum::Json;
+use serde_json::Value;
 use utoipa::OpenApi;
 
 use crate::models;
@@ -61,6 +62,51 @@ impl utoipa::Modify for OptionalBodies {
     }
 }
 
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+pub async fn document() -> Json<Value> {
+    Json(document_json())
+}
+
+/// The document as JSON, with one correction: utoipa 5.5 writes the fields of a response link in
+/// snake_case (`operation_id`, …) where OpenAPI says `operationId`, `operationRef`, `requestBody`;
+/// clients that follow links (schemathesis' stateful phase) would find none.
+pub fn document_json() -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|e| {
+        // Unreachable: the document is plain data. Say so rather than panic in a handler.
+        tracing::error!(error = %e, "the OpenAPI document does not serialize");
+        Value::Null
+    });
+    let operations = doc
+        .get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    for operation in operations {
+        let responses = operation
+            .get_mut("responses")
+            .and_then(Value::as_object_mut)
+            .into_iter()
+            .flat_map(|r| r.values_mut());
+        for response in responses {
+            let links = response
+                .get_mut("links")
+                .and_then(Value::as_object_mut)
+                .into_iter()
+                .flat_map(|l| l.values_mut())
+                .filter_map(Value::as_object_mut);
+            for link in links {
+                for (snake, camel) in [
+                    ("operation_id", "operationId"),
+                    ("operation_ref", "operationRef"),
+                    ("request_body", "requestBody"),
+                ] {
+                    if let Some(v) = link.remove(snake) {
+                        link.insert(camel.to_string(), v);
+                    }
+                }
+            }
+        }
+    }
+    doc
 }

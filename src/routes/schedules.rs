@@ -50,7 +50,10 @@ pub async fn list(
     params(("id" = String, Path, description = "camera id (slug)",
         pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo")),
     request_body(content = ScheduleCreate, description = "optional: no body means all defaults"),
-    responses((status = 201, body = Schedule),
+    responses(
+        (status = 201, body = Schedule, links(
+            ("update" = (operation_id = "update_schedule", parameters(("id" = "$response.body#/id")))),
+            ("delete" = (operation_id = "delete_schedule", parameters(("id" = "$response.body#/id")))))),
         (status = 400, body = ErrorBody, description = "the body is not JSON, or the path is not UTF-8"),
         (status = 404, body = ErrorBody),
         (status = 413, body = ErrorBody, description = "the body is over 64 KiB"),
