@@ -148,6 +148,30 @@ async fn schedule_crud_defaults_clamping_and_bad_input() {
         .await;
         assert_eq!(status, 422, "{bad}");
     }
+    // Bodies are JSON objects: an array of the field values in order is refused, not read
+    // positionally.
+    let (status, body) = error_of(
+        app.post_json(
+            "/api/v1/cameras/c1/snapshot-schedules",
+            &json!([null, null]),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["field"].as_str()),
+        (422, Some("body")),
+        "{body}"
+    );
+    let (status, _) = error_of(
+        app.patch_json(
+            &format!("/api/v1/snapshot-schedules/{id}"),
+            &json!([60, false]),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(status, 422);
     let unknown = format!("/api/v1/snapshot-schedules/sch_{}", "0".repeat(32));
     let (status, _) = error_of(app.patch_json(&unknown, &json!({"enabled": false})).await).await;
     assert_eq!(status, 404);
