@@ -208,23 +208,45 @@ mod tests {
 /// `POST /api/v1/cameras`.
 #[derive(Debug, Clone, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"id": "gate_a", "name": "Gate A", "vendor": "hikvision",
+    "address": "192.168.1.20", "username": "admin", "password": "secret"}))]
 pub struct CameraCreate {
     /// Slug: lower-case letters, digits, `_`, `-`; it names the camera's frame directory.
-    #[schema(example = "gate_a")]
+    #[schema(example = "gate_a", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")]
     pub id: String,
-    /// Display name; defaults to the id.
+    /// Display name; defaults to the id. 1 to 200 characters once trimmed, no control characters.
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub name: Option<String>,
     #[schema(value_type = Option<Vendor>)]
     pub vendor: Option<String>,
-    /// Host name or IP address of the camera (no scheme, no path).
+    /// Host name or IP address of the camera (no scheme, no path). A camera needs an address
+    /// (for a vendor with URL templates) or an explicit snapshot_url or main_stream_url.
+    #[schema(max_length = 253)]
     pub address: Option<String>,
+    /// Default 554.
+    #[schema(minimum = 1, maximum = 65535)]
     pub rtsp_port: Option<i64>,
+    /// Default 80.
+    #[schema(minimum = 1, maximum = 65535)]
     pub http_port: Option<i64>,
+    /// At most 128 characters, no `:`, no control characters; empty means none.
+    #[schema(max_length = 128, pattern = r"^[^:\u0000-\u001f\u007f-\u009f]*$")]
     pub username: Option<String>,
-    /// Write-only: never returned.
+    /// Write-only: never returned. At most 256 characters, no control characters.
+    #[schema(max_length = 256, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub password: Option<String>,
+    /// rtsp, rtsps, http or https URL with a host.
+    #[schema(max_length = 2048)]
     pub main_stream_url: Option<String>,
+    /// rtsp, rtsps, http or https URL with a host.
+    #[schema(max_length = 2048)]
     pub sub_stream_url: Option<String>,
+    /// http or https URL with a host.
+    #[schema(max_length = 2048)]
     pub snapshot_url: Option<String>,
     #[schema(value_type = Option<SnapshotSource>)]
     pub snapshot_source: Option<String>,
@@ -234,26 +256,34 @@ pub struct CameraCreate {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CameraPatch {
+    #[schema(
+        min_length = 1,
+        max_length = 200,
+        pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$"
+    )]
     pub name: Option<String>,
     #[schema(value_type = Option<Vendor>)]
     pub vendor: Option<String>,
+    #[schema(max_length = 253)]
     pub address: Option<String>,
+    #[schema(minimum = 1, maximum = 65535)]
     pub rtsp_port: Option<i64>,
+    #[schema(minimum = 1, maximum = 65535)]
     pub http_port: Option<i64>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 128, pattern = r"^[^:\u0000-\u001f\u007f-\u009f]*$")]
     pub username: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 256, pattern = r"^[^\u0000-\u001f\u007f-\u009f]*$")]
     pub password: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2048)]
     pub main_stream_url: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2048)]
     pub sub_stream_url: Option<Option<String>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<String>, max_length = 2048)]
     pub snapshot_url: Option<Option<String>>,
     #[schema(value_type = Option<SnapshotSource>)]
     pub snapshot_source: Option<String>,
@@ -297,6 +327,13 @@ pub struct CameraView {
     pub updated_at: DateTime<Utc>,
 }
 
+// Only a name for the OpenAPI document (`type: string, format: binary`); the handlers send the
+// bytes as they are.
+/// The body of the image routes: the bytes of one JPEG (`image/jpeg`).
+#[derive(Debug, Clone, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct Jpeg(pub Vec<u8>);
+
 /// The error body of every failed request (DESIGN.md §5).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
@@ -335,6 +372,7 @@ pub const DEFAULT_INTERVAL_S: i64 = 300;
 /// `POST /api/v1/cameras/{id}/snapshot-schedules`.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"interval_seconds": 60, "enabled": true}))]
 pub struct ScheduleCreate {
     /// Seconds between frames; default 300, clamped to 5..=86400.
     pub interval_seconds: Option<i64>,

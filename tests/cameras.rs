@@ -156,6 +156,12 @@ async fn bad_bodies_get_a_4xx_with_a_sentence_and_change_nothing() {
         ),
         (json!({"vendor": "axis", "address": "h"}), 422, "id"),
         (json!([1, 2, 3]), 422, "body"),
+        // The field values in order would fit serde's derived struct: still not an object.
+        (
+            json!(["arr", null, "axis", "h", null, null, null, null, null, null, null, null]),
+            422,
+            "body",
+        ),
     ];
     for (body, want_status, want_field) in cases {
         let (status, err) = error_of(app.post_json("/api/v1/cameras", &body).await).await;

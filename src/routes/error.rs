@@ -6,7 +6,7 @@
 //! client gets a generic sentence. Camera failures (502/504) carry their masked, precise message
 //! because it is what the operator needs to fix the camera.
 
-use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::rejection::{BytesRejection, JsonRejection, PathRejection, QueryRejection};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
@@ -188,7 +188,7 @@ impl From<JsonRejection> for ApiError {
                 "send the body as JSON with the header Content-Type: application/json".into(),
             ),
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
-                ApiError::TooLarge("the request body is too large (the limit is 64 KiB)".into())
+                ApiError::TooLarge(TOO_LARGE.into())
             }
             other => {
                 ApiError::BadRequest(format!("the body cannot be read: {}", other.body_text()))
@@ -196,6 +196,8 @@ impl From<JsonRejection> for ApiError {
         }
     }
 }
+
+const TOO_LARGE: &str = "the request body is too large (the limit is 64 KiB)";
 
 /// Valid JSON with the wrong shape (unknown field, wrong type): 422 with serde's sentence, naming
 /// the field when serde does.
@@ -253,6 +255,17 @@ fn strip_prefix(text: &str) -> String {
     text.to_string()
 }
 
+/// A raw body that cannot be read: over the limit (413, same sentence as a JSON body), or broken.
+impl From<BytesRejection> for ApiError {
+    fn from(r: BytesRejection) -> Self {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::TooLarge(TOO_LARGE.into())
+        } else {
+            ApiError::BadRequest(format!("the body cannot be read: {}", r.body_text()))
+        }
+    }
+}
+
 impl From<PathRejection> for ApiError {
     fn from(r: PathRejection) -> Self {
         ApiError::BadRequest(format!("the URL path cannot be read: {}", r.body_text()))
@@ -268,10 +281,38 @@ impl From<QueryRejection> for ApiError {
     }
 }
 
-/// `axum::Json` whose rejections are [`ApiError`]s.
-#[derive(axum::extract::FromRequest)]
-#[from_request(via(axum::Json), rejection(ApiError))]
+/// `axum::Json` whose rejections are [`ApiError`]s, and whose body must be a JSON object.
 pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> axum::extract::FromRequest<S> for ApiJson<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let Json(ObjectOnly(value)) = Json::<ObjectOnly<T>>::from_request(req, state).await?;
+        Ok(ApiJson(value))
+    }
+}
+
+/// `T` read from a JSON object only. serde's derived structs also accept an array of the field
+/// values in order (`["gate_a", null, "axis", …]`), which no client of this API means to send.
+struct ObjectOnly<T>(T);
+
+impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for ObjectOnly<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor<T>(std::marker::PhantomData<T>);
+        impl<'de, T: serde::Deserialize<'de>> serde::de::Visitor<'de> for Visitor<T> {
+            type Value = T;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(Visitor(std::marker::PhantomData))
+            .map(ObjectOnly)
+    }
+}
 
 /// `axum::extract::Path` whose rejections are [`ApiError`]s.
 #[derive(axum::extract::FromRequestParts)]
@@ -286,8 +327,10 @@ pub fn json_or_default<T: serde::de::DeserializeOwned + Default>(
     if body.trim_ascii().is_empty() {
         return Ok(T::default());
     }
-    serde_json::from_slice(body).map_err(|e| match e.classify() {
-        serde_json::error::Category::Data => data_error(&e.to_string()),
-        _ => ApiError::BadRequest(format!("the body is not valid JSON: {e}")),
-    })
+    serde_json::from_slice::<ObjectOnly<T>>(body)
+        .map(|o| o.0)
+        .map_err(|e| match e.classify() {
+            serde_json::error::Category::Data => data_error(&e.to_string()),
+            _ => ApiError::BadRequest(format!("the body is not valid JSON: {e}")),
+        })
 }

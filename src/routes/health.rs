@@ -24,7 +24,7 @@ pub struct Health {
     pub problems: Vec<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/health", tag = "system",
+#[utoipa::path(get, path = "/api/v1/health", operation_id = "health", tag = "system",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
     let health = check(&state).await;

@@ -16,18 +16,31 @@ use axum::response::{IntoResponse, Response};
 use super::error::{ApiError, ApiPath};
 use crate::app::AppState;
 use crate::db;
-use crate::models::{CameraId, ErrorBody, Snapshot};
+use crate::models::{CameraId, ErrorBody, Jpeg, Snapshot};
 use crate::store;
 
 fn gone() -> ApiError {
     ApiError::NotFound("no such frame".into())
 }
 
-#[utoipa::path(get, path = "/media/snapshots/{camera_id}/{file}", tag = "snapshots",
-    params(("camera_id" = String, Path), ("file" = String, Path, description = "YYYYmmddTHHMMSSfffZ.jpg")),
-    responses((status = 200, content_type = "image/jpeg", body = Vec<u8>),
-        (status = 206, description = "a byte range"), (status = 304, description = "not modified"),
-        (status = 404, body = ErrorBody), (status = 416, body = ErrorBody)))]
+#[utoipa::path(get, path = "/media/snapshots/{camera_id}/{file}", operation_id = "get_media_frame", tag = "snapshots",
+    params(("camera_id" = String, Path, description = "camera id (slug)",
+            pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo"),
+        ("file" = String, Path, description = "`YYYYmmddTHHMMSSfffZ.jpg`, with `-N` before `.jpg` when two frames share a millisecond",
+            pattern = r"^[0-9]{8}T[0-9]{9}Z(-[1-9][0-9]{0,3})?\.jpg$", example = "20260131T120000000Z.jpg"),
+        ("range" = Option<String>, Header, description = "one range `bytes=a-b`, `bytes=a-` or `bytes=-n`; other forms get the whole file"),
+        ("if-none-match" = Option<String>, Header, description = "ETag(s) of a copy the client holds")),
+    responses(
+        (status = 200, description = "the frame", content_type = "image/jpeg", body = Jpeg,
+            headers(("etag" = String, description = "the snapshot id, quoted"),
+                ("cache-control" = String, description = "`public, max-age=31536000, immutable`"),
+                ("x-heldar-taken-at" = String, description = "RFC 3339 time the frame was taken"))),
+        (status = 206, description = "the requested byte range", content_type = "image/jpeg", body = Jpeg,
+            headers(("content-range" = String, description = "`bytes a-b/total`"))),
+        (status = 304, description = "not modified: If-None-Match named this frame"),
+        (status = 400, body = ErrorBody, description = "the path is not UTF-8"),
+        (status = 404, body = ErrorBody, description = "no such frame; also every path that is not a stored frame's (traversal, symlinks, bad names)"),
+        (status = 416, body = ErrorBody, description = "the range starts past the end of the file")))]
 pub async fn media(
     State(state): State<AppState>,
     ApiPath((camera, file)): ApiPath<(String, String)>,

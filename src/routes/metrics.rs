@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use crate::app::AppState;
 use crate::{db, store};
 
-#[utoipa::path(get, path = "/metrics", tag = "system",
+#[utoipa::path(get, path = "/metrics", operation_id = "metrics", tag = "system",
     responses((status = 200, content_type = "application/openmetrics-text", body = String)))]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
     if let Ok(free) = store::free_bytes(&state.config.snapshots_dir) {

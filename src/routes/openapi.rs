@@ -2,6 +2,7 @@
 //! cannot drift from the routes.
 
 use axum::Json;
+use serde_json::Value;
 use utoipa::OpenApi;
 
 use crate::models;
@@ -51,10 +52,127 @@ use crate::models;
         crate::auth::manage::TokenView,
         crate::auth::Role,
         super::system::System,
-    ))
+    )),
+    modifiers(&OptionalBodies)
 )]
 pub struct ApiDoc;
 
-pub async fn document() -> Json<utoipa::openapi::OpenApi> {
-    Json(ApiDoc::openapi())
+/// Request bodies that may be left out. The path macro marks a body of a non-`Option` type
+/// required, and an `Option` one would also admit a JSON `null`, which these routes refuse.
+struct OptionalBodies;
+
+impl utoipa::Modify for OptionalBodies {
+    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+        // POST …/snapshot-schedules: no body means all defaults.
+        let create_schedule = doc
+            .paths
+            .paths
+            .get_mut("/api/v1/cameras/{id}/snapshot-schedules")
+            .and_then(|item| item.post.as_mut())
+            .and_then(|op| op.request_body.as_mut());
+        if let Some(body) = create_schedule {
+            body.required = Some(utoipa::openapi::Required::False);
+        }
+    }
+}
+
+/// The security the access table (`routes::access::ACCESS`) enforces, written into the document
+/// from that same table: the bearer and cookie schemes, and on every operation that needs a role,
+/// its schemes and its 401/403 answers. The document cannot disagree with the guard.
+fn declare_access(doc: &mut Value) {
+    use super::access::{need_for, Need};
+    if let Some(components) = doc.get_mut("components").and_then(Value::as_object_mut) {
+        components.insert(
+            "securitySchemes".into(),
+            serde_json::json!({
+                "bearer": {"type": "http", "scheme": "bearer",
+                    "description": "a token from `heldar token create`, or HELDAR_API_TOKEN"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "heldar_session",
+                    "description": "the dashboard's session (POST /api/v1/session); changes also need X-CSRF-Token"}
+            }),
+        );
+    }
+    let error = serde_json::json!({"content": {"application/json": {"schema":
+        {"$ref": "#/components/schemas/ErrorBody"}}}});
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else {
+        return;
+    };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else {
+            continue;
+        };
+        for (method, op) in item.iter_mut() {
+            let Ok(m) = axum::http::Method::from_bytes(method.to_uppercase().as_bytes()) else {
+                continue;
+            };
+            let Ok(Need::Role(role)) = need_for(&m, path) else {
+                continue;
+            };
+            let Some(op) = op.as_object_mut() else {
+                continue;
+            };
+            op.insert(
+                "security".into(),
+                serde_json::json!([{"bearer": []}, {"session": []}]),
+            );
+            if let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) {
+                let mut e401 = error.clone();
+                e401["description"] = "no token, or one that is not valid".into();
+                let mut e403 = error.clone();
+                e403["description"] = format!("the token's role is below {}", role.as_str()).into();
+                responses.entry("401").or_insert(e401);
+                responses.entry("403").or_insert(e403);
+            }
+        }
+    }
+}
+
+pub async fn document() -> Json<Value> {
+    Json(document_json())
+}
+
+/// The document as JSON, with one correction: utoipa 5.5 writes the fields of a response link in
+/// snake_case (`operation_id`, …) where OpenAPI says `operationId`, `operationRef`, `requestBody`;
+/// clients that follow links (schemathesis' stateful phase) would find none.
+pub fn document_json() -> Value {
+    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|e| {
+        // Unreachable: the document is plain data. Say so rather than panic in a handler.
+        tracing::error!(error = %e, "the OpenAPI document does not serialize");
+        Value::Null
+    });
+    declare_access(&mut doc);
+    let operations = doc
+        .get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut());
+    for operation in operations {
+        let responses = operation
+            .get_mut("responses")
+            .and_then(Value::as_object_mut)
+            .into_iter()
+            .flat_map(|r| r.values_mut());
+        for response in responses {
+            let links = response
+                .get_mut("links")
+                .and_then(Value::as_object_mut)
+                .into_iter()
+                .flat_map(|l| l.values_mut())
+                .filter_map(Value::as_object_mut);
+            for link in links {
+                for (snake, camel) in [
+                    ("operation_id", "operationId"),
+                    ("operation_ref", "operationRef"),
+                    ("request_body", "requestBody"),
+                ] {
+                    if let Some(v) = link.remove(snake) {
+                        link.insert(camel.to_string(), v);
+                    }
+                }
+            }
+        }
+    }
+    doc
 }

@@ -9,18 +9,29 @@ use super::cameras::path_id;
 use super::error::{ApiError, ApiPath};
 use crate::app::AppState;
 use crate::camera::registry;
-use crate::models::{truncate, ErrorBody};
+use crate::models::{truncate, ErrorBody, Jpeg};
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LiveQuery {
-    /// `true` keeps the frame as a manual snapshot (507 `disk_full` when the disk is full).
+    /// `true` (or `1`) keeps the frame as a manual snapshot (507 `disk_full` when the disk is
+    /// full); `false` (or `0`, the default) only shows it.
+    #[param(value_type = Option<bool>)]
     pub store: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshot", tag = "capture",
-    params(("id" = String, Path, description = "camera id (slug)"), LiveQuery),
+#[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshot", operation_id = "live_snapshot", tag = "capture",
+    params(("id" = String, Path, description = "camera id (slug)",
+        pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo"), LiveQuery),
     responses(
-        (status = 200, description = "a JPEG grabbed now", content_type = "image/jpeg", body = Vec<u8>),
+        (status = 200, description = "a JPEG grabbed now", content_type = "image/jpeg", body = Jpeg,
+            headers(
+                ("cache-control" = String, description = "`no-store`"),
+                ("x-heldar-width" = i64, description = "width of the frame in pixels"),
+                ("x-heldar-height" = i64, description = "height of the frame in pixels"),
+                ("x-heldar-snapshot-id" = String, description = "with `?store=true`: id of the kept snapshot"),
+                ("location" = String, description = "with `?store=true`: /media URL of the kept frame"))),
+        (status = 400, body = ErrorBody, description = "the path is not UTF-8, or the query string cannot be read"),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "bad id or query, or the camera has no URL to capture from"),
         (status = 502, body = ErrorBody, description = "camera unreachable (`unreachable`), refused the credentials (`auth_failed`), sent no valid JPEG (`bad_response`), or ffmpeg is missing (`ffmpeg_missing`)"),

@@ -11,16 +11,20 @@ use super::cameras::path_id;
 use super::error::{ApiError, ApiPath};
 use crate::app::AppState;
 use crate::db;
-use crate::models::{truncate, ErrorBody, SnapshotView};
+use crate::models::{truncate, ErrorBody, Jpeg, SnapshotView};
 
 /// Query of the snapshot list; all text, so each bad value gets its own sentence.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
     /// RFC 3339 lower bound (inclusive).
+    #[param(value_type = Option<DateTime<Utc>>)]
     pub from: Option<String>,
     /// RFC 3339 upper bound (inclusive).
+    #[param(value_type = Option<DateTime<Utc>>)]
     pub to: Option<String>,
-    /// 1..=5000, default 500.
+    /// At most this many frames, newest first; 1..=5000, default 500.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 5000)]
     pub limit: Option<String>,
 }
 
@@ -42,10 +46,13 @@ fn time(field: &'static str, v: &Option<String>) -> Result<Option<DateTime<Utc>>
         .transpose()
 }
 
-#[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshots", tag = "snapshots",
-    params(("id" = String, Path, description = "camera id"), ListQuery),
-    responses((status = 200, body = [SnapshotView]), (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshots", operation_id = "list_snapshots", tag = "snapshots",
+    params(("id" = String, Path, description = "camera id (slug)",
+        pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo"), ListQuery),
+    responses((status = 200, body = [SnapshotView]),
+        (status = 400, body = ErrorBody, description = "the path is not UTF-8, or the query string cannot be read"),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "the id is not a slug, or from, to or limit is invalid")))]
 pub async fn list(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
@@ -80,10 +87,23 @@ pub async fn list(
     Ok(Json(rows.iter().map(SnapshotView::from).collect()))
 }
 
-#[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshots/latest", tag = "snapshots",
-    params(("id" = String, Path, description = "camera id")),
-    responses((status = 200, content_type = "image/jpeg", body = Vec<u8>),
-        (status = 404, body = ErrorBody)))]
+#[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshots/latest", operation_id = "latest_snapshot", tag = "snapshots",
+    params(("id" = String, Path, description = "camera id (slug)",
+        pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo"),
+        ("range" = Option<String>, Header, description = "one range `bytes=a-b`, `bytes=a-` or `bytes=-n`; other forms get the whole file"),
+        ("if-none-match" = Option<String>, Header, description = "ETag(s) of a copy the client holds")),
+    responses(
+        (status = 200, description = "the newest stored frame", content_type = "image/jpeg", body = Jpeg,
+            headers(("etag" = String, description = "the snapshot id, quoted"),
+                ("cache-control" = String, description = "`no-cache`: the newest frame changes"),
+                ("x-heldar-taken-at" = String, description = "RFC 3339 time the frame was taken"))),
+        (status = 206, description = "the requested byte range", content_type = "image/jpeg", body = Jpeg,
+            headers(("content-range" = String, description = "`bytes a-b/total`"))),
+        (status = 304, description = "not modified: If-None-Match named this frame"),
+        (status = 400, body = ErrorBody, description = "the path is not UTF-8"),
+        (status = 404, body = ErrorBody, description = "no such camera, or it has no stored frames yet"),
+        (status = 416, body = ErrorBody, description = "the range starts past the end of the file"),
+        (status = 422, body = ErrorBody, description = "the id is not a slug")))]
 pub async fn latest(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,

@@ -39,7 +39,8 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<TokenView>>,
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = TokenCreate,
     responses((status = 201, body = TokenCreated), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
-        (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
+        (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(state): State<AppState>,
     ApiJson(body): ApiJson<TokenCreate>,
@@ -55,13 +56,18 @@ pub async fn create(
 }
 
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens",
-    params(("id" = String, Path, description = "token id or name")),
+    params(("id" = String, Path, description = "token id or name", pattern = r"^[A-Za-z0-9._ -]{1,64}$")),
     responses((status = 204, description = "revoked"), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)))]
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody)))]
 pub async fn revoke(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
+    let is_id = id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit());
+    if !is_id {
+        manage::check_name(&id).map_err(|m| ApiError::invalid("id", m))?;
+    }
     match manage::revoke(&state.db, &id).await? {
         Some(v) => {
             tracing::info!(token = %v.name, "token revoked over the API");
