@@ -16,8 +16,13 @@ const SECRET_QUERY_KEYS: &[&str] = &["password", "pass", "passwd", "pwd", "token
 /// Text that is not a URL is masked as free text.
 pub fn mask_url(raw: &str) -> String {
     let Ok(mut url) = url::Url::parse(raw) else {
-        return mask_text(raw, &[]);
+        return mask_text(&mask_broken_userinfo(raw), &[]);
     };
+    if url.host_str().is_none_or(str::is_empty) {
+        // No authority as the parser reads it (`rtsp:///u:p@h`): what looks like userinfo sits
+        // in the path, so mask it as in a broken URL.
+        return mask_text(&mask_broken_userinfo(raw), &[]);
+    }
     if url.password().is_some() {
         let _ = url.set_password(Some(MASK));
     }
@@ -45,6 +50,22 @@ pub fn mask_url(raw: &str) -> String {
     url.to_string().replace("%2A%2A%2A", MASK)
 }
 
+/// A text meant as one URL that does not parse: everything between the first `:` after `://`
+/// and the last `@` is taken as the password, even with spaces or slashes in it (free-text
+/// masking would stop at those). Over-masking a broken URL is fine; quoting back a password is
+/// not.
+fn mask_broken_userinfo(raw: &str) -> String {
+    if let Some(i) = raw.find("://") {
+        let (head, rest) = raw.split_at(i + 3);
+        if let Some(at) = rest.rfind('@') {
+            if let Some(colon) = rest[..at].find(':') {
+                return format!("{head}{}:{MASK}{}", &rest[..colon], &rest[at..]);
+            }
+        }
+    }
+    raw.to_string()
+}
+
 /// Mask free text: any `scheme://user:password@` userinfo, any `password=` style query value, and
 /// every given secret in raw, percent-encoded and Base64 (`user:secret` included) forms.
 pub fn mask_text(text: &str, secrets: &[String]) -> String {
@@ -68,13 +89,41 @@ fn secret_forms(secret: &str) -> Vec<String> {
             .to_string(),
         url::form_urlencoded::byte_serialize(secret.as_bytes()).collect(),
     ];
+    // As a URL's userinfo carries it (that encode set keeps more characters than the above).
+    if let Ok(mut u) = url::Url::parse("http://u@h/") {
+        if u.set_password(Some(secret)).is_ok() {
+            forms.extend(u.password().map(str::to_owned));
+        }
+    }
     if secret.len() >= 3 {
         forms.push(b64.encode(secret));
     }
+    forms.extend(base64_cores(secret));
     // Longest first, so a longer form is not broken up by a shorter one.
-    forms.sort_by_key(|f| std::cmp::Reverse(f.len()));
+    forms.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     forms.dedup();
     forms
+}
+
+/// The Base64 characters that encode `secret` wherever it sits inside longer Base64 text, such
+/// as a Basic token (`user:secret`): one string per alignment of the secret in 3-byte groups,
+/// without the characters that mix in bits of the bytes around it. Cores shorter than 4
+/// characters are left out: they would match ordinary words.
+fn base64_cores(secret: &str) -> Vec<String> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    (0..3usize)
+        .filter_map(|shift| {
+            let mut bytes = vec![0u8; shift];
+            bytes.extend_from_slice(secret.as_bytes());
+            let encoded = b64.encode(&bytes);
+            let head = [0, 2, 3][shift];
+            let tail = [0, 3, 2][bytes.len() % 3];
+            encoded
+                .get(head..encoded.len().checked_sub(tail)?)
+                .map(str::to_owned)
+        })
+        .filter(|core| core.len() >= 4)
+        .collect()
 }
 
 /// Replace the password part of `scheme://user:password@host` wherever it appears in text.
@@ -119,9 +168,12 @@ fn mask_query_values(text: &str) -> String {
     while i < bytes.len() {
         if bytes[i] == b'=' {
             // The key is the run of word characters before '='.
+            // (The character before the key may be wider than one byte.)
             let start = text[..i]
-                .rfind(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-                .map_or(0, |p| p + 1);
+                .char_indices()
+                .rev()
+                .find(|(_, c)| !(c.is_ascii_alphanumeric() || *c == '_'))
+                .map_or(0, |(p, c)| p + c.len_utf8());
             let key = &text[start..i];
             if SECRET_QUERY_KEYS
                 .iter()
@@ -158,6 +210,48 @@ mod tests {
             "http://10.0.0.5/cgi-bin/api.cgi?cmd=Snap&user=admin&password=***"
         );
         assert_eq!(mask_url("http://cam/x.jpg"), "http://cam/x.jpg");
+    }
+
+    #[test]
+    fn a_wide_character_before_a_key_does_not_panic() {
+        // Found by fuzz/mask_url: the key's start was computed as if the character before it
+        // were one byte wide.
+        assert_eq!(mask_text("é=1", &[]), "é=1");
+        assert_eq!(mask_text("߻password=x&y", &[]), "߻password=***&y");
+        assert_eq!(mask_url("\u{85}pwd=hunter2"), "\u{85}pwd=***");
+    }
+
+    #[test]
+    fn a_broken_url_loses_a_password_with_spaces_or_slashes() {
+        // Found by fuzz/camera_spec: a URL that does not parse was masked as free text, which
+        // ends the userinfo at a space, so `pa ss` was quoted back in the 422.
+        assert_eq!(mask_url("ftp://u:8min: @"), "ftp://u:***@");
+        assert_eq!(mask_url("http://u:se/cret@"), "http://u:***@");
+        assert_eq!(mask_url("not a url"), "not a url");
+        // Found by fuzz/camera_spec: with an empty host the "userinfo" is part of the path.
+        assert_eq!(
+            mask_url("rtsp:///cam:pw12@host/x"),
+            "rtsp:///cam:***@host/x"
+        );
+    }
+
+    #[test]
+    fn a_basic_token_and_a_userinfo_loses_the_secret() {
+        // Found by fuzz/mask_text: Base64 of `user:secret` kept the secret readable.
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let secret = "hunter22".to_string();
+        for user in ["a", "ab", "abc", "admin"] {
+            let token = b64(&format!("{user}:{secret}"));
+            let masked = mask_text(
+                &format!("Authorization: Basic {token}"),
+                std::slice::from_ref(&secret),
+            );
+            assert!(!masked.contains(&token), "{user}: {masked}");
+            assert!(masked.contains("***"), "{user}: {masked}");
+        }
+        // A URL's userinfo keeps `-` but encodes the space.
+        let masked = mask_text("seen a-b%20c here", &["a-b c".to_string()]);
+        assert_eq!(masked, "seen *** here");
     }
 
     #[test]

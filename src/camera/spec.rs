@@ -248,7 +248,12 @@ fn check_address(address: &str) -> Result<(), FieldError> {
             && !l.starts_with('-')
             && !l.ends_with('-')
     };
-    if address.split('.').all(label_ok) {
+    // The URL parser reads a name that ends in a number (`99999`, `cam.1`, `010.0.0.1`,
+    // `0x7f.1`) as an IPv4 address, or refuses it, and decodes `xn--` labels: accept only names
+    // it keeps as written, so the templated URLs go to the address the operator gave.
+    let kept = matches!(url::Host::parse(address),
+        Ok(url::Host::Domain(d)) if d.eq_ignore_ascii_case(address));
+    if address.split('.').all(label_ok) && kept {
         Ok(())
     } else {
         Err(bad())
@@ -371,6 +376,27 @@ mod tests {
     }
 
     #[test]
+    fn a_host_name_the_url_parser_would_read_as_a_number_is_refused() {
+        // Found by fuzz/camera_spec: "99999" passed as a host name, and the templated URL went
+        // to 0.1.134.159.
+        for address in ["99999", "010.0.0.1", "0x7f.1", "cam.1", "10.1"] {
+            let e = create(serde_json::json!({"id": "a", "vendor": "axis", "address": address}))
+                .unwrap_err();
+            assert_eq!(e.field, "address", "{address}: {e:?}");
+        }
+        for address in [
+            "Cam-01.local",
+            "cam1",
+            "10.0.0.5",
+            "fe80::1",
+            "1cam.example",
+        ] {
+            create(serde_json::json!({"id": "a", "vendor": "axis", "address": address}))
+                .unwrap_or_else(|e| panic!("{address}: {e:?}"));
+        }
+    }
+
+    #[test]
     fn a_bad_url_is_quoted_back_without_its_password() {
         let e = create(serde_json::json!({"id": "a", "snapshot_url": "gopher://u:s3cret@h/x"}))
             .unwrap_err();
@@ -378,5 +404,14 @@ mod tests {
         let e =
             create(serde_json::json!({"id": "a", "snapshot_url": "http://u:s3cret@"})).unwrap_err();
         assert!(!e.message.contains("s3cret"), "{e:?}");
+        // Found by fuzz/camera_spec: a space or slash in the password of a broken URL.
+        for url in [
+            "http://u:s3c ret@",
+            "http://u:s3c/ret@",
+            "rtsp://u:s3c ret@:99999/x",
+        ] {
+            let e = create(serde_json::json!({"id": "a", "snapshot_url": url})).unwrap_err();
+            assert!(!e.message.contains("s3c"), "{e:?}");
+        }
     }
 }

@@ -135,15 +135,30 @@ fn authorization(
         .iter()
         .filter_map(|v| v.to_str().ok())
         .collect();
+    let mut uri = url.path().to_string();
+    if let Some(q) = url.query() {
+        uri.push('?');
+        uri.push_str(q);
+    }
+    answer_challenges(&challenges, &uri, user, pass)
+}
+
+/// The `Authorization` value answering the `WWW-Authenticate` challenges of a 401 for `uri` (the
+/// request's path and query): Digest if offered, else Basic (also when no challenge was given).
+/// Public for the fuzz targets (`fuzz/`); the camera's header values are untrusted text.
+#[doc(hidden)]
+pub fn answer_challenges(
+    challenges: &[&str],
+    uri: &str,
+    user: &str,
+    pass: &str,
+) -> Result<HeaderValue, String> {
     let starts = |c: &&str, scheme: &str| {
-        c.len() >= scheme.len() && c[..scheme.len()].eq_ignore_ascii_case(scheme)
+        c.as_bytes()
+            .get(..scheme.len())
+            .is_some_and(|head| head.eq_ignore_ascii_case(scheme.as_bytes()))
     };
     let value = if let Some(c) = challenges.iter().find(|c| starts(c, "digest")) {
-        let mut uri = url.path().to_string();
-        if let Some(q) = url.query() {
-            uri.push('?');
-            uri.push_str(q);
-        }
         let ctx = digest_auth::AuthContext::new(user, pass, uri);
         let mut prompt = digest_auth::parse(c)
             .map_err(|e| format!("the camera's Digest challenge cannot be parsed ({e})"))?;

@@ -149,8 +149,10 @@ async fn read_no_follow(state: &AppState, rel: &str) -> Result<bytes::Bytes, Api
     }
 }
 
+/// How to answer a `Range` header. Public for the fuzz targets (`fuzz/`).
+#[doc(hidden)]
 #[derive(Debug, PartialEq, Eq)]
-enum RangeSpec {
+pub enum RangeSpec {
     /// Serve the whole file (no range, several ranges, or a form we do not honour).
     Ignore,
     Unsatisfiable,
@@ -158,7 +160,9 @@ enum RangeSpec {
     Bytes(u64, u64),
 }
 
-fn parse_range(h: &str, total: u64) -> RangeSpec {
+/// Read a `Range` header for a file of `total` bytes. Public for the fuzz targets (`fuzz/`).
+#[doc(hidden)]
+pub fn parse_range(h: &str, total: u64) -> RangeSpec {
     let Some(spec) = h.trim().strip_prefix("bytes=") else {
         return RangeSpec::Ignore;
     };

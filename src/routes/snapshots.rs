@@ -46,20 +46,12 @@ fn time(field: &'static str, v: &Option<String>) -> Result<Option<DateTime<Utc>>
         .transpose()
 }
 
-#[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshots", operation_id = "list_snapshots", tag = "snapshots",
-    params(("id" = String, Path, description = "camera id (slug)",
-        pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo"), ListQuery),
-    responses((status = 200, body = [SnapshotView]),
-        (status = 400, body = ErrorBody, description = "the path is not UTF-8, or the query string cannot be read"),
-        (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "the id is not a slug, or from, to or limit is invalid")))]
-pub async fn list(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
-    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Vec<SnapshotView>>, ApiError> {
-    let id = path_id(&id)?;
-    let Query(q) = query?;
+/// `from`, `to` and `limit` of a list query, checked.
+pub type Bounds = (Option<DateTime<Utc>>, Option<DateTime<Utc>>, i64);
+
+/// The checked bounds of a list query. Public for the fuzz targets (`fuzz/`).
+#[doc(hidden)]
+pub fn bounds(q: &ListQuery) -> Result<Bounds, ApiError> {
     let from = time("from", &q.from)?;
     let to = time("to", &q.to)?;
     if let (Some(f), Some(t)) = (from, to) {
@@ -82,6 +74,24 @@ pub async fn list(
             }
         },
     };
+    Ok((from, to, limit))
+}
+
+#[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshots", operation_id = "list_snapshots", tag = "snapshots",
+    params(("id" = String, Path, description = "camera id (slug)",
+        pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo"), ListQuery),
+    responses((status = 200, body = [SnapshotView]),
+        (status = 400, body = ErrorBody, description = "the path is not UTF-8, or the query string cannot be read"),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "the id is not a slug, or from, to or limit is invalid")))]
+pub async fn list(
+    State(state): State<AppState>,
+    ApiPath(id): ApiPath<String>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Json<Vec<SnapshotView>>, ApiError> {
+    let id = path_id(&id)?;
+    let Query(q) = query?;
+    let (from, to, limit) = bounds(&q)?;
     crate::camera::registry::camera(&state, &id).await?;
     let rows = db::snapshots::list(&state.db, &id, from, to, limit).await?;
     Ok(Json(rows.iter().map(SnapshotView::from).collect()))

@@ -1,0 +1,140 @@
+//! `WWW-Authenticate` challenges (`capture::http::answer_challenges`): a camera's 401 decides how
+//! Heldar sends the credentials. The header values are untrusted text from the network, and the
+//! Digest ones go through the `digest_auth` parser.
+//!
+//! Invariants: no panic; Digest is chosen whenever offered, Basic only when offered or when no
+//! challenge was given, anything else is refused with a sentence; a Basic answer decodes back to
+//! exactly `user:password`; a Digest answer never carries the password itself; every answer is
+//! a valid header value marked sensitive (so it is never logged).
+#![no_main]
+
+use arbitrary::Arbitrary;
+use base64::Engine;
+use libfuzzer_sys::fuzz_target;
+
+#[derive(Debug, Arbitrary)]
+enum Challenge {
+    Any(String),
+    Digest {
+        realm: String,
+        nonce: String,
+        qop: u8,
+        algorithm: u8,
+        opaque: Option<String>,
+        extra: String,
+    },
+    Basic(String),
+}
+
+#[derive(Debug, Arbitrary)]
+struct Input {
+    challenges: Vec<Challenge>,
+    uri: String,
+    user: String,
+    pass: String,
+}
+
+fn render(c: &Challenge) -> String {
+    match c {
+        Challenge::Any(s) => s.clone(),
+        Challenge::Digest {
+            realm,
+            nonce,
+            qop,
+            algorithm,
+            opaque,
+            extra,
+        } => {
+            let qop = [
+                "",
+                ", qop=\"auth\"",
+                ", qop=\"auth-int\"",
+                ", qop=\"auth,auth-int\"",
+                ", qop=auth",
+            ][*qop as usize % 5];
+            let alg = [
+                "",
+                ", algorithm=MD5",
+                ", algorithm=SHA-256",
+                ", algorithm=MD5-sess",
+                ", algorithm=SHA-512-256",
+                ", algorithm=bogus",
+            ][*algorithm as usize % 6];
+            let opaque = opaque
+                .as_ref()
+                .map(|o| format!(", opaque=\"{o}\""))
+                .unwrap_or_default();
+            format!("Digest realm=\"{realm}\", nonce=\"{nonce}\"{qop}{alg}{opaque}{extra}")
+        }
+        Challenge::Basic(realm) => format!("Basic realm=\"{realm}\""),
+    }
+}
+
+fn starts(c: &str, scheme: &str) -> bool {
+    c.as_bytes()
+        .get(..scheme.len())
+        .is_some_and(|h| h.eq_ignore_ascii_case(scheme.as_bytes()))
+}
+
+fuzz_target!(|input: Input| {
+    // As the capture sees them: header values that `HeaderValue::to_str` accepts (visible ASCII;
+    // anything else is dropped before the challenge is read).
+    let headers: Vec<http::HeaderValue> = input
+        .challenges
+        .iter()
+        .take(4)
+        .filter_map(|c| http::HeaderValue::from_str(&render(c)).ok())
+        .collect();
+    let challenges: Vec<&str> = headers.iter().filter_map(|v| v.to_str().ok()).collect();
+    let (user, pass) = (input.user.as_str(), input.pass.as_str());
+    let result = heldar::capture::http::answer_challenges(&challenges, &input.uri, user, pass);
+    let digest = challenges.iter().any(|c| starts(c, "digest"));
+    let basic = challenges.is_empty() || challenges.iter().any(|c| starts(c, "basic"));
+    match result {
+        Ok(v) => {
+            assert!(
+                v.is_sensitive(),
+                "the Authorization value is not marked sensitive"
+            );
+            let s = v
+                .to_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|_| String::from_utf8_lossy(v.as_bytes()).into_owned());
+            if digest {
+                assert!(starts(&s, "digest "), "Digest offered, answered {s:?}");
+                let elsewhere = user.contains(pass)
+                    || input.uri.contains(pass)
+                    || challenges.iter().any(|c| c.contains(pass));
+                if pass.len() >= 4 && !elsewhere {
+                    assert!(
+                        !s.contains(pass),
+                        "the Digest answer carries the password: {s:?}"
+                    );
+                }
+            } else {
+                assert!(basic, "answered {s:?} to {challenges:?}");
+                let token = s.strip_prefix("Basic ").expect("a Basic answer");
+                let decoded = base64::engine::general_purpose::STANDARD
+                    .decode(token)
+                    .unwrap();
+                assert_eq!(decoded, format!("{user}:{pass}").into_bytes());
+            }
+        }
+        Err(why) => {
+            assert!(!why.is_empty());
+            if !digest && !basic {
+                assert!(why.contains("does not speak"), "{why}");
+            }
+            if pass.len() >= 4
+                && !challenges.iter().any(|c| c.contains(pass))
+                && !input.uri.contains(pass)
+                && !user.contains(pass)
+            {
+                assert!(
+                    !why.contains(pass),
+                    "the refusal quotes the password: {why:?}"
+                );
+            }
+        }
+    }
+});
