@@ -71,7 +71,12 @@ pub fn router(state: AppState) -> Router {
             access::guard,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(TraceLayer::new_for_http())
+        // A 5xx here is a camera failure (502/504, already logged by the capturer at WARN) or an
+        // internal error (logged at ERROR by `ApiError`): the trace layer need not shout again.
+        .layer(
+            TraceLayer::new_for_http()
+                .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::WARN)),
+        )
         .with_state(state)
 }
 

@@ -17,6 +17,11 @@ use crate::models::ErrorBody;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenCreate {
+    /// 1–64 letters, digits, spaces, `.`, `_` or `-`, not starting or ending with a space.
+    #[schema(
+        pattern = r"^[A-Za-z0-9._-]([A-Za-z0-9._ -]{0,62}[A-Za-z0-9._-])?$",
+        example = "grafana"
+    )]
     pub name: String,
     pub role: Role,
 }
