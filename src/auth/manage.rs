@@ -43,7 +43,7 @@ pub fn check_name(name: &str) -> Result<(), String> {
              without leading or trailing spaces"
         ));
     }
-    if name.len() == 12 && name.bytes().all(|b| b.is_ascii_hexdigit()) {
+    if super::token::is_id(name) {
         return Err(format!(
             "token name {name:?} looks like a token id; pick a name with other characters"
         ));

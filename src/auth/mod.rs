@@ -19,6 +19,8 @@ pub mod manage;
 pub mod session;
 pub mod token;
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -91,6 +93,9 @@ pub const BOOTSTRAP_NAME: &str = "HELDAR_API_TOKEN";
 pub struct Auth {
     db: Pool,
     bootstrap: Option<TokenHash>,
+    /// Set once a token row has been seen. Rows are never deleted (revoking keeps them), so
+    /// auth never turns off again and later requests skip the check's query.
+    tokens_exist: AtomicBool,
     pub sessions: SessionStore,
 }
 
@@ -99,13 +104,21 @@ impl Auth {
         Auth {
             db,
             bootstrap: bootstrap_token.map(hash_token),
+            tokens_exist: AtomicBool::new(false),
             sessions: SessionStore::default(),
         }
     }
 
     /// Whether requests must authenticate.
     pub async fn enabled(&self) -> Result<bool, DbError> {
-        Ok(self.bootstrap.is_some() || db::tokens::any_ever(&self.db).await?)
+        if self.bootstrap.is_some() || self.tokens_exist.load(Ordering::Relaxed) {
+            return Ok(true);
+        }
+        let exist = db::tokens::any_ever(&self.db).await?;
+        if exist {
+            self.tokens_exist.store(true, Ordering::Relaxed);
+        }
+        Ok(exist)
     }
 
     /// The identity behind a presented token, if it is a live one.

@@ -26,12 +26,16 @@ pub fn generate() -> (String, String) {
     (format!("{PREFIX}{id}_{secret}"), id)
 }
 
+/// Whether `s` has the shape of a token id (12 hex digits).
+pub fn is_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// The id part of a presented token, if it has the shape of one of ours.
 pub fn id_of(token: &str) -> Option<&str> {
     let rest = token.strip_prefix(PREFIX)?;
     let (id, secret) = rest.split_once('_')?;
-    (id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit()) && !secret.is_empty())
-        .then_some(id)
+    (is_id(id) && !secret.is_empty()).then_some(id)
 }
 
 pub fn hash_token(token: &str) -> TokenHash {

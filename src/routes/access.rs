@@ -198,12 +198,7 @@ async fn identify(state: &AppState, headers: &HeaderMap) -> Result<Option<Princi
             )),
         };
     }
-    let cookie = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(session::from_header);
-    if let Some(cookie) = cookie {
+    if let Some(cookie) = session::from_headers(headers) {
         if let Some(s) = auth.session(cookie).await? {
             return Ok(Some(Principal {
                 role: s.identity.role,

@@ -45,15 +45,6 @@ fn view(p: &Principal) -> SessionView {
     }
 }
 
-fn cookie_of(headers: &axum::http::HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .find_map(session::from_header)
-        .map(str::to_string)
-}
-
 #[utoipa::path(get, path = "/api/v1/session", tag = "session",
     responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
 pub async fn get(principal: Option<Extension<Principal>>) -> Result<Json<SessionView>, ApiError> {
@@ -115,8 +106,8 @@ pub async fn logout(
     State(state): State<AppState>,
     headers: axum::http::HeaderMap,
 ) -> impl IntoResponse {
-    if let Some(c) = cookie_of(&headers) {
-        state.auth.sessions.remove(&c);
+    if let Some(c) = session::from_headers(&headers) {
+        state.auth.sessions.remove(c);
     }
     (
         StatusCode::NO_CONTENT,

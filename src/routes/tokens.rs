@@ -69,8 +69,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    let is_id = id.len() == 12 && id.bytes().all(|b| b.is_ascii_hexdigit());
-    if !is_id {
+    if !crate::auth::token::is_id(&id) {
         manage::check_name(&id).map_err(|m| ApiError::invalid("id", m))?;
     }
     match manage::revoke(&state.db, &id).await? {
