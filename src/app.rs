@@ -90,7 +90,7 @@ impl Application {
             "start-up reconciliation done"
         );
         let metrics = Arc::new(Metrics::new());
-        let (writer, writer_task) = Writer::start(pool.clone());
+        let (writer, writer_task) = Writer::start(&db::file_of(&config.database_url)?)?;
         let capturer = Arc::new(Capturer::new(&config, writer.clone(), metrics.clone())?);
         let ffmpeg = crate::capture::ffmpeg::FfmpegSource::new(config.ffmpeg_bin.clone(), 1);
         match ffmpeg.check().await {

@@ -150,6 +150,17 @@ impl Config {
                             .into(),
                     });
                 }
+                if s.contains(":memory:") || s.contains("mode=memory") {
+                    // The capture writer opens its own connection (db::writer); each connection
+                    // to an in-memory database would be a different, empty database.
+                    return Err(ConfigError {
+                        var: "HELDAR_DATABASE_URL",
+                        value: s.to_string(),
+                        allowed: "an in-memory database is not supported; name a file, e.g. \
+                                  sqlite://./data/heldar.db"
+                            .into(),
+                    });
+                }
                 s.to_string()
             }
             None => format!("sqlite://{}", data_dir.join("heldar.db").display()),
@@ -446,6 +457,7 @@ mod tests {
                 "token" => a.api_token = Some(v.to_string()),
                 "log" => a.log = v.to_string(),
                 "retention" => a.snapshot_retention_hours = v.to_string(),
+                "db" => a.database_url = Some(v.to_string()),
                 _ => unreachable!(),
             }
         }
@@ -490,6 +502,18 @@ mod tests {
             (
                 ("retention", "1.5"),
                 "HELDAR_SNAPSHOT_RETENTION_HOURS=\"1.5\"",
+            ),
+            (
+                ("db", "postgres://x"),
+                "HELDAR_DATABASE_URL=\"postgres://x\"",
+            ),
+            (
+                ("db", "sqlite::memory:"),
+                "HELDAR_DATABASE_URL=\"sqlite::memory:\"",
+            ),
+            (
+                ("db", "sqlite://x.db?mode=memory"),
+                "HELDAR_DATABASE_URL=\"sqlite://x.db?mode=memory\"",
             ),
         ];
         for ((k, v), want) in cases {

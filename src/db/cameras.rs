@@ -255,46 +255,17 @@ pub async fn delete(pool: &Pool, id: &CameraId) -> Result<bool, DbError> {
     Ok(res.rows_affected() > 0)
 }
 
-/// Record a successful capture.
-pub async fn record_success<'e>(
-    ex: impl sqlx::SqliteExecutor<'e>,
-    id: &CameraId,
-    at: DateTime<Utc>,
-) -> Result<(), DbError> {
-    sqlx::query(
-        "INSERT INTO camera_status (camera_id, state, last_success_at, consecutive_failures) \
-         VALUES (?1, 'online', ?2, 0) \
-         ON CONFLICT(camera_id) DO UPDATE SET state = 'online', last_success_at = ?2, \
-         consecutive_failures = 0",
-    )
-    .bind(id.as_str())
-    .bind(fmt_ts(at))
-    .execute(ex)
-    .await
-    .map_err(step("recording a capture success"))?;
-    Ok(())
-}
+/// Record a successful capture (binds: camera id, time). Run by the writer (`db::writer`).
+pub(crate) const RECORD_SUCCESS_SQL: &str =
+    "INSERT INTO camera_status (camera_id, state, last_success_at, consecutive_failures) \
+     VALUES (?1, 'online', ?2, 0) \
+     ON CONFLICT(camera_id) DO UPDATE SET state = 'online', last_success_at = ?2, \
+     consecutive_failures = 0";
 
-/// Record a failed capture; `error` must already be masked.
-pub async fn record_failure<'e>(
-    ex: impl sqlx::SqliteExecutor<'e>,
-    id: &CameraId,
-    state: CameraState,
-    error: &str,
-    at: DateTime<Utc>,
-) -> Result<(), DbError> {
-    sqlx::query(
-        "INSERT INTO camera_status (camera_id, state, last_error, last_error_at, consecutive_failures) \
-         VALUES (?1, ?2, ?3, ?4, 1) \
-         ON CONFLICT(camera_id) DO UPDATE SET state = ?2, last_error = ?3, last_error_at = ?4, \
-         consecutive_failures = consecutive_failures + 1",
-    )
-    .bind(id.as_str())
-    .bind(state.as_str())
-    .bind(error)
-    .bind(fmt_ts(at))
-    .execute(ex)
-    .await
-    .map_err(step("recording a capture failure"))?;
-    Ok(())
-}
+/// Record a failed capture (binds: camera id, state, error — already masked —, time). Run by the
+/// writer (`db::writer`).
+pub(crate) const RECORD_FAILURE_SQL: &str =
+    "INSERT INTO camera_status (camera_id, state, last_error, last_error_at, consecutive_failures) \
+     VALUES (?1, ?2, ?3, ?4, 1) \
+     ON CONFLICT(camera_id) DO UPDATE SET state = ?2, last_error = ?3, last_error_at = ?4, \
+     consecutive_failures = consecutive_failures + 1";

@@ -29,6 +29,13 @@ pub enum DbError {
         #[source]
         source: sqlx::Error,
     },
+    /// From the writer's own connection (`db::writer`), which is synchronous SQLite.
+    #[error("database error while {step}: {source}")]
+    Sqlite {
+        step: &'static str,
+        #[source]
+        source: rusqlite::Error,
+    },
     #[error("a row already exists: {0}")]
     Conflict(String),
     #[error("database row is corrupt: {0}")]
@@ -37,6 +44,21 @@ pub enum DbError {
 
 pub(crate) fn step(step: &'static str) -> impl FnOnce(sqlx::Error) -> DbError {
     move |source| DbError::Sqlx { step, source }
+}
+
+pub(crate) fn sqlite_step(step: &'static str) -> impl FnOnce(rusqlite::Error) -> DbError {
+    move |source| DbError::Sqlite { step, source }
+}
+
+/// The file behind a `sqlite:` URL: the writer opens its own connection to it. An in-memory
+/// database would be a different one per connection, so it is refused.
+pub fn file_of(url: &str) -> anyhow::Result<std::path::PathBuf> {
+    let opts = SqliteConnectOptions::from_str(url)?;
+    let path = opts.get_filename().to_path_buf();
+    if path.as_os_str() == ":memory:" || url.contains("mode=memory") {
+        anyhow::bail!("an in-memory database cannot be used: Heldar needs a database file");
+    }
+    Ok(path)
 }
 
 /// Open (creating if missing) the database at `url` and run the migrations.

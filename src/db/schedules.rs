@@ -104,27 +104,12 @@ pub async fn delete(pool: &Pool, id: &str) -> Result<bool, DbError> {
     Ok(r.rows_affected() > 0)
 }
 
-/// Claim `slot` of schedule `id` by moving its `next_due_at` to `next`. True only for the one
-/// caller whose view of the slot was current: a second process, or a stale copy after a
-/// restart, sees zero rows changed and does not capture.
-pub async fn claim<'e>(
-    ex: impl sqlx::SqliteExecutor<'e>,
-    id: &str,
-    slot: DateTime<Utc>,
-    next: DateTime<Utc>,
-) -> Result<bool, DbError> {
-    let r = sqlx::query(
-        "UPDATE snapshot_schedules SET next_due_at = ? \
-         WHERE id = ? AND enabled = 1 AND next_due_at = ?",
-    )
-    .bind(fmt_ts(next))
-    .bind(id)
-    .bind(fmt_ts(slot))
-    .execute(ex)
-    .await
-    .map_err(step("claiming a slot"))?;
-    Ok(r.rows_affected() == 1)
-}
+/// Claim a slot (binds: next, id, slot): move the schedule's `next_due_at` from the slot to the
+/// next one. One row changed only for the caller whose view of the slot was current: a second
+/// process, or a stale copy after a restart, changes none and does not capture. Run by the
+/// writer (`db::writer`), which owns every hot-path write.
+pub(crate) const CLAIM_SQL: &str = "UPDATE snapshot_schedules SET next_due_at = ?1 \
+     WHERE id = ?2 AND enabled = 1 AND next_due_at = ?3";
 
 /// Insert many schedules in one transaction (benchmark seeding, imports).
 pub async fn insert_many(pool: &Pool, all: &[Schedule]) -> Result<(), DbError> {

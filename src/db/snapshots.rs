@@ -7,8 +7,23 @@ use sqlx::Row;
 use super::{parse_ts, step, DbError, Pool};
 use crate::models::{fmt_ts, CameraId, Snapshot};
 
-const COLUMNS: &str =
-    "id, camera_id, schedule_id, path, taken_at, size_bytes, width, height, created_at";
+macro_rules! columns {
+    () => {
+        "id, camera_id, schedule_id, path, taken_at, size_bytes, width, height, created_at"
+    };
+}
+const COLUMNS: &str = columns!();
+
+/// A frame's row; binds in [`COLUMNS`] order. Shared by [`insert`] and the writer (`db::writer`).
+pub(crate) const INSERT_SQL: &str = concat!(
+    "INSERT INTO snapshots (",
+    columns!(),
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+);
+
+/// A scheduled frame also moves its schedule's `last_fired_at` (binds: taken_at, schedule id).
+pub(crate) const SET_LAST_FIRED_SQL: &str =
+    "UPDATE snapshot_schedules SET last_fired_at = ?1 WHERE id = ?2";
 
 fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Snapshot, DbError> {
     let camera: String = row.get("camera_id");
@@ -27,38 +42,31 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Snapshot, DbError> {
 }
 
 /// Record a frame whose file is already in place; with a schedule, also its `last_fired_at`.
+/// Off the hot path (reconciliation re-indexing files); captures record through the writer.
 pub async fn insert(pool: &Pool, s: &Snapshot) -> Result<(), DbError> {
     let mut tx = pool.begin().await.map_err(step("starting a transaction"))?;
-    insert_on(&mut tx, s).await?;
-    tx.commit().await.map_err(step("committing a snapshot"))
-}
-
-/// [`insert`]'s statements on a connection whose transaction the caller owns (the writer).
-pub async fn insert_on(conn: &mut sqlx::SqliteConnection, s: &Snapshot) -> Result<(), DbError> {
-    sqlx::query(&format!(
-        "INSERT INTO snapshots ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(&s.id)
-    .bind(s.camera_id.as_str())
-    .bind(&s.schedule_id)
-    .bind(&s.path)
-    .bind(fmt_ts(s.taken_at))
-    .bind(s.size_bytes)
-    .bind(s.width)
-    .bind(s.height)
-    .bind(fmt_ts(s.created_at))
-    .execute(&mut *conn)
-    .await
-    .map_err(step("recording a snapshot"))?;
+    sqlx::query(INSERT_SQL)
+        .bind(&s.id)
+        .bind(s.camera_id.as_str())
+        .bind(&s.schedule_id)
+        .bind(&s.path)
+        .bind(fmt_ts(s.taken_at))
+        .bind(s.size_bytes)
+        .bind(s.width)
+        .bind(s.height)
+        .bind(fmt_ts(s.created_at))
+        .execute(&mut *tx)
+        .await
+        .map_err(step("recording a snapshot"))?;
     if let Some(schedule) = &s.schedule_id {
-        sqlx::query("UPDATE snapshot_schedules SET last_fired_at = ? WHERE id = ?")
+        sqlx::query(SET_LAST_FIRED_SQL)
             .bind(fmt_ts(s.taken_at))
             .bind(schedule)
-            .execute(&mut *conn)
+            .execute(&mut *tx)
             .await
             .map_err(step("recording a schedule's last capture"))?;
     }
-    Ok(())
+    tx.commit().await.map_err(step("committing a snapshot"))
 }
 
 /// A camera's frames in `[from, to]`, newest first.

@@ -3,22 +3,34 @@
 //! SQLite allows one writer at a time. With many tasks each committing its own small
 //! transaction, they queue on SQLite's lock, whose busy handler *sleeps* (1, 2, 5, 10 ms …): the
 //! bench measured the rate topping out near 550 captures/s on 2 cores with CPU to spare. Here
-//! every hot-path write goes to one task through a channel; it takes whatever has queued (up to
-//! [`MAX_BATCH`]), runs it in one transaction, commits once and only then answers each caller.
-//! Under light load a batch is a single operation, so latency does not grow; under heavy load
-//! one commit carries hundreds of writes.
+//! every hot-path write goes through a channel to one thread that owns its own SQLite connection;
+//! it takes whatever has queued (up to [`MAX_BATCH`]), runs it in one transaction, commits once
+//! and only then answers each caller. Under light load a batch is a single operation, so latency
+//! does not grow; under heavy load one commit carries hundreds of writes.
+//!
+//! Why a thread with a synchronous connection, not a task on the sqlx pool: sqlx runs every
+//! statement as a round trip to its connection's worker thread (a claim was 3 of them, a frame
+//! 7), and each round trip is two thread wake-ups. At the idle scenario's 28 captures a second
+//! those wake-ups, not SQL, were most of Heldar's CPU (docs/benchmarks.md). Here a batch costs
+//! one wake-up of this thread and one per answer, and the connection's page cache stays warm
+//! because nothing else writes through it. Reads and the API's own writes stay on the pool;
+//! SQLite's lock and busy timeout order the two.
 //!
 //! Each operation's own failure (a constraint, a camera deleted meanwhile) is its own answer;
 //! the rest of the batch still commits. If the commit itself fails, every caller in the batch
 //! gets the error — nothing is reported done that is not durable in the database. On shutdown
-//! the queue is drained and committed before the task ends (DESIGN.md §10: commit pending rows).
+//! the queue is drained and committed before the thread ends (DESIGN.md §10: commit pending
+//! rows).
+
+use std::path::Path;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot};
-use tokio_util::sync::CancellationToken;
 
-use super::{cameras, schedules, snapshots, step, DbError, Pool};
-use crate::models::{CameraId, CameraState, Snapshot};
+use super::{cameras, schedules, snapshots, sqlite_step, DbError};
+use crate::models::{fmt_ts, CameraId, CameraState, Snapshot};
 
 /// Most operations per transaction.
 pub const MAX_BATCH: usize = 512;
@@ -46,6 +58,8 @@ enum Op {
         at: DateTime<Utc>,
         reply: oneshot::Sender<Result<(), DbError>>,
     },
+    /// From [`WriterTask::finish`]: take no new writes, commit what is queued, end.
+    Stop,
 }
 
 /// The handle: cheap to clone.
@@ -54,17 +68,19 @@ pub struct Writer {
     tx: mpsc::Sender<Op>,
 }
 
-/// The writer task itself, owned by the application.
+/// The writer thread itself, owned by the application.
 pub struct WriterTask {
-    handle: tokio::task::JoinHandle<()>,
-    stop: CancellationToken,
+    tx: mpsc::Sender<Op>,
+    ended: oneshot::Receiver<()>,
 }
 
 impl WriterTask {
-    /// Stop taking new writes, commit what is queued, and wait for the task to end.
+    /// Stop taking new writes, commit what is queued, and wait for the thread to end.
     pub async fn finish(self) {
-        self.stop.cancel();
-        let _ = self.handle.await;
+        let _ = self.tx.send(Op::Stop).await;
+        if self.ended.await.is_err() {
+            tracing::error!("the database writer thread ended abnormally");
+        }
     }
 }
 
@@ -73,11 +89,20 @@ fn closed() -> DbError {
 }
 
 impl Writer {
-    pub fn start(pool: Pool) -> (Writer, WriterTask) {
+    /// Open the writer's own connection to the database file at `path` (already migrated) and
+    /// start its thread.
+    pub fn start(path: &Path) -> Result<(Writer, WriterTask), DbError> {
+        let conn = open(path)?;
         let (tx, rx) = mpsc::channel(8 * MAX_BATCH);
-        let stop = CancellationToken::new();
-        let handle = tokio::spawn(run(pool, rx, stop.clone()));
-        (Writer { tx }, WriterTask { handle, stop })
+        let (ended_tx, ended) = oneshot::channel();
+        std::thread::Builder::new()
+            .name("heldar-db-writer".into())
+            .spawn(move || {
+                run(conn, rx);
+                let _ = ended_tx.send(());
+            })
+            .map_err(|e| DbError::Corrupt(format!("cannot start the database writer: {e}")))?;
+        Ok((Writer { tx: tx.clone() }, WriterTask { tx, ended }))
     }
 
     async fn send<T>(
@@ -89,7 +114,9 @@ impl Writer {
         rx.await.map_err(|_| closed())?
     }
 
-    /// [`schedules::claim`] through the writer.
+    /// Claim `slot` of schedule `id` by moving its `next_due_at` to `next`
+    /// ([`schedules::CLAIM_SQL`]): true only for the one caller whose view of the slot was
+    /// current.
     pub async fn claim(
         &self,
         id: &str,
@@ -109,7 +136,7 @@ impl Writer {
         .await
     }
 
-    /// [`snapshots::insert`] plus the camera's capture success, in one operation.
+    /// A frame's row, its schedule's `last_fired_at` and its camera's capture success, as one.
     pub async fn record_frame(&self, snapshot: Snapshot) -> Result<(), DbError> {
         let (reply, rx) = oneshot::channel();
         self.send(
@@ -122,7 +149,7 @@ impl Writer {
         .await
     }
 
-    /// [`cameras::record_success`] through the writer.
+    /// A successful capture whose frame is not recorded (a live snapshot, a store failure).
     pub async fn record_success(
         &self,
         camera: &CameraId,
@@ -140,7 +167,7 @@ impl Writer {
         .await
     }
 
-    /// [`cameras::record_failure`] through the writer.
+    /// A failed capture; `error` must already be masked.
     pub async fn record_failure(
         &self,
         camera: &CameraId,
@@ -163,6 +190,22 @@ impl Writer {
     }
 }
 
+/// The same settings as the pool's connections (`db::connect`): WAL, NORMAL sync, foreign keys.
+fn open(path: &Path) -> Result<Connection, DbError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(sqlite_step("opening the writer's connection"))?;
+    conn.busy_timeout(Duration::from_secs(10))
+        .map_err(sqlite_step("setting the writer's busy timeout"))?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
+    )
+    .map_err(sqlite_step("configuring the writer's connection"))?;
+    Ok(conn)
+}
+
 /// A finished operation waiting for its batch's commit.
 enum Done {
     Claim(
@@ -172,71 +215,67 @@ enum Done {
     Unit(oneshot::Sender<Result<(), DbError>>, Result<(), DbError>),
 }
 
-async fn run(pool: Pool, mut rx: mpsc::Receiver<Op>, stop: CancellationToken) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    let mut stopping = false;
-    loop {
-        let n = tokio::select! {
-            n = rx.recv_many(&mut batch, MAX_BATCH) => n,
-            _ = stop.cancelled(), if !stopping => {
-                // No new writes; what is already queued still commits below.
-                rx.close();
-                stopping = true;
-                continue;
+impl Done {
+    fn answer(self) {
+        match self {
+            Done::Claim(reply, r) => {
+                let _ = reply.send(r);
             }
-        };
-        if n == 0 {
-            break;
+            Done::Unit(reply, r) => {
+                let _ = reply.send(r);
+            }
         }
-        let ops = std::mem::take(&mut batch);
-        let outcome = execute(&pool, ops).await;
-        match outcome {
-            Ok(done) => {
-                for d in done {
-                    match d {
-                        Done::Claim(reply, r) => {
-                            let _ = reply.send(r);
-                        }
-                        Done::Unit(reply, r) => {
-                            let _ = reply.send(r);
-                        }
-                    }
-                }
+    }
+
+    fn fail(self, msg: &str) {
+        let err = || DbError::Corrupt(format!("batch not committed: {msg}"));
+        match self {
+            Done::Claim(reply, _) => {
+                let _ = reply.send(Err(err()));
             }
-            Err((e, done)) => {
-                tracing::error!(error = %e, ops = done.len(), "a database write batch failed");
-                let msg = e.to_string();
-                for d in done {
-                    let err = || DbError::Corrupt(format!("batch not committed: {msg}"));
-                    match d {
-                        Done::Claim(reply, _) => {
-                            let _ = reply.send(Err(err()));
-                        }
-                        Done::Unit(reply, _) => {
-                            let _ = reply.send(Err(err()));
-                        }
-                    }
-                }
+            Done::Unit(reply, _) => {
+                let _ = reply.send(Err(err()));
             }
         }
     }
 }
 
-async fn execute(pool: &Pool, ops: Vec<Op>) -> Result<Vec<Done>, (DbError, Vec<Done>)> {
+fn run(mut conn: Connection, mut rx: mpsc::Receiver<Op>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    // Blocks this thread (never a runtime worker) until there is work; `None` once the queue is
+    // closed and drained.
+    while let Some(first) = rx.blocking_recv() {
+        batch.push(first);
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(op) => batch.push(op),
+                Err(_) => break,
+            }
+        }
+        if batch.iter().any(|op| matches!(op, Op::Stop)) {
+            // No new writes; what is already queued still commits, in the batches to come.
+            rx.close();
+        }
+        execute(&mut conn, std::mem::take(&mut batch));
+    }
+}
+
+fn execute(conn: &mut Connection, ops: Vec<Op>) {
     let mut done = Vec::with_capacity(ops.len());
-    let mut tx = match pool.begin().await.map_err(step("starting a write batch")) {
+    let mut tx = match conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sqlite_step("starting a write batch"))
+    {
         Ok(tx) => tx,
         Err(e) => {
-            // Answer each op with the failure.
+            tracing::error!(error = %e, ops = ops.len(), "a database write batch failed");
+            let msg = e.to_string();
             for op in ops {
-                done.push(match op {
-                    Op::Claim { reply, .. } => Done::Claim(reply, Ok(false)),
-                    Op::Frame { reply, .. }
-                    | Op::Success { reply, .. }
-                    | Op::Failure { reply, .. } => Done::Unit(reply, Ok(())),
-                });
+                if let Some(d) = unanswered(op) {
+                    d.fail(&msg);
+                }
             }
-            return Err((e, done));
+            return;
         }
     };
     for op in ops {
@@ -246,11 +285,21 @@ async fn execute(pool: &Pool, ops: Vec<Op>) -> Result<Vec<Done>, (DbError, Vec<D
                 slot,
                 next,
                 reply,
-            } => Done::Claim(reply, schedules::claim(&mut *tx, &id, slot, next).await),
-            Op::Frame { snapshot, reply } => Done::Unit(reply, frame(&mut tx, &snapshot).await),
-            Op::Success { camera, at, reply } => {
-                Done::Unit(reply, cameras::record_success(&mut *tx, &camera, at).await)
-            }
+            } => Done::Claim(
+                reply,
+                tx.prepare_cached(schedules::CLAIM_SQL)
+                    .and_then(|mut st| st.execute(params![fmt_ts(next), id, fmt_ts(slot)]))
+                    .map(|n| n == 1)
+                    .map_err(sqlite_step("claiming a slot")),
+            ),
+            Op::Frame { snapshot, reply } => Done::Unit(reply, frame(&mut tx, &snapshot)),
+            Op::Success { camera, at, reply } => Done::Unit(
+                reply,
+                tx.prepare_cached(cameras::RECORD_SUCCESS_SQL)
+                    .and_then(|mut st| st.execute(params![camera.as_str(), fmt_ts(at)]))
+                    .map(drop)
+                    .map_err(sqlite_step("recording a capture success")),
+            ),
             Op::Failure {
                 camera,
                 state,
@@ -259,36 +308,247 @@ async fn execute(pool: &Pool, ops: Vec<Op>) -> Result<Vec<Done>, (DbError, Vec<D
                 reply,
             } => Done::Unit(
                 reply,
-                cameras::record_failure(&mut *tx, &camera, state, &error, at).await,
+                tx.prepare_cached(cameras::RECORD_FAILURE_SQL)
+                    .and_then(|mut st| {
+                        st.execute(params![camera.as_str(), state.as_str(), error, fmt_ts(at)])
+                    })
+                    .map(drop)
+                    .map_err(sqlite_step("recording a capture failure")),
             ),
+            Op::Stop => continue,
         });
     }
-    match tx.commit().await.map_err(step("committing a write batch")) {
-        Ok(()) => Ok(done),
-        Err(e) => Err((e, done)),
+    match tx.commit().map_err(sqlite_step("committing a write batch")) {
+        Ok(()) => done.into_iter().for_each(Done::answer),
+        Err(e) => {
+            tracing::error!(error = %e, ops = done.len(), "a database write batch failed");
+            let msg = e.to_string();
+            for d in done {
+                d.fail(&msg);
+            }
+        }
+    }
+}
+
+/// An operation's reply, before anything was run for it.
+fn unanswered(op: Op) -> Option<Done> {
+    match op {
+        Op::Claim { reply, .. } => Some(Done::Claim(reply, Ok(false))),
+        Op::Frame { reply, .. } | Op::Success { reply, .. } | Op::Failure { reply, .. } => {
+            Some(Done::Unit(reply, Ok(())))
+        }
+        Op::Stop => None,
     }
 }
 
 /// A frame's row, its schedule's `last_fired_at` and its camera's capture success, under a
-/// savepoint so a failure leaves none of them behind.
-async fn frame(
-    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
-    s: &Snapshot,
-) -> Result<(), DbError> {
-    use sqlx::Acquire;
-    let mut sp = (&mut **tx)
-        .begin()
-        .await
-        .map_err(step("opening a savepoint"))?;
-    let wrote = match snapshots::insert_on(&mut sp, s).await {
-        Ok(()) => cameras::record_success(&mut *sp, &s.camera_id, s.created_at).await,
-        Err(e) => Err(e),
-    };
-    match wrote {
-        Ok(()) => sp.commit().await.map_err(step("releasing a savepoint")),
-        Err(e) => {
-            let _ = sp.rollback().await;
-            Err(e)
+/// savepoint so a failure (say, the camera deleted meanwhile) leaves none of them behind.
+fn frame(tx: &mut rusqlite::Transaction<'_>, s: &Snapshot) -> Result<(), DbError> {
+    let sp = tx.savepoint().map_err(sqlite_step("opening a savepoint"))?;
+    sp.prepare_cached(snapshots::INSERT_SQL)
+        .and_then(|mut st| {
+            st.execute(params![
+                s.id,
+                s.camera_id.as_str(),
+                s.schedule_id,
+                s.path,
+                fmt_ts(s.taken_at),
+                s.size_bytes,
+                s.width,
+                s.height,
+                fmt_ts(s.created_at),
+            ])
+        })
+        .map_err(sqlite_step("recording a snapshot"))?;
+    if let Some(schedule) = &s.schedule_id {
+        sp.prepare_cached(snapshots::SET_LAST_FIRED_SQL)
+            .and_then(|mut st| st.execute(params![fmt_ts(s.taken_at), schedule]))
+            .map_err(sqlite_step("recording a schedule's last capture"))?;
+    }
+    sp.prepare_cached(cameras::RECORD_SUCCESS_SQL)
+        .and_then(|mut st| st.execute(params![s.camera_id.as_str(), fmt_ts(s.created_at)]))
+        .map_err(sqlite_step("recording a capture success"))?;
+    // Dropping an uncommitted savepoint (the `?`s above) rolls it back.
+    sp.commit().map_err(sqlite_step("releasing a savepoint"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    const CAMERA: &str = "cam-1";
+    const SCHEDULE: &str = "sch_1";
+
+    fn at(s: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_790_000_000 + s, 0).unwrap()
+    }
+
+    /// A migrated database file with one camera and one schedule due at `at(0)`.
+    async fn database() -> (tempfile::TempDir, std::path::PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("heldar.db");
+        let pool = crate::db::connect(&format!("sqlite://{}", path.display()))
+            .await
+            .unwrap();
+        pool.close().await;
+        let conn = open(&path).unwrap();
+        conn.execute(
+            "INSERT INTO cameras (id, name, vendor, created_at, updated_at) \
+             VALUES (?1, 'c', 'generic', ?2, ?2)",
+            params![CAMERA, fmt_ts(at(0))],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO snapshot_schedules \
+             (id, camera_id, interval_seconds, next_due_at, created_at, updated_at) \
+             VALUES (?1, ?2, 60, ?3, ?3, ?3)",
+            params![SCHEDULE, CAMERA, fmt_ts(at(0))],
+        )
+        .unwrap();
+        (dir, path)
+    }
+
+    fn snapshot(id: &str, camera: &str) -> Snapshot {
+        Snapshot {
+            id: id.into(),
+            camera_id: CameraId::parse(camera).unwrap(),
+            schedule_id: Some(SCHEDULE.into()),
+            path: format!("{camera}/{id}.jpg"),
+            taken_at: at(1),
+            size_bytes: 1000,
+            width: Some(64),
+            height: Some(48),
+            created_at: at(2),
         }
+    }
+
+    fn count(conn: &Connection, sql: &str) -> i64 {
+        conn.query_row(sql, [], |r| r.get(0)).unwrap()
+    }
+
+    #[tokio::test]
+    async fn one_failing_operation_does_not_undo_the_rest_of_its_batch() {
+        let (_dir, path) = database().await;
+        let mut conn = open(&path).unwrap();
+        let (claim, mut claimed) = oneshot::channel();
+        let (bad, mut bad_rx) = oneshot::channel();
+        let (good, mut good_rx) = oneshot::channel();
+        let (fail, mut fail_rx) = oneshot::channel();
+        execute(
+            &mut conn,
+            vec![
+                Op::Claim {
+                    id: SCHEDULE.into(),
+                    slot: at(0),
+                    next: at(60),
+                    reply: claim,
+                },
+                // No such camera: the foreign key refuses it, inside its savepoint.
+                Op::Frame {
+                    snapshot: Box::new(snapshot("snp_bad", "no-such-camera")),
+                    reply: bad,
+                },
+                Op::Frame {
+                    snapshot: Box::new(snapshot("snp_good", CAMERA)),
+                    reply: good,
+                },
+                Op::Failure {
+                    camera: CameraId::parse(CAMERA).unwrap(),
+                    state: CameraState::Failing,
+                    error: "timed out".into(),
+                    at: at(3),
+                    reply: fail,
+                },
+            ],
+        );
+        assert!(claimed.try_recv().unwrap().unwrap());
+        let err = bad_rx.try_recv().unwrap().unwrap_err().to_string();
+        assert!(err.contains("recording a snapshot"), "{err}");
+        good_rx.try_recv().unwrap().unwrap();
+        fail_rx.try_recv().unwrap().unwrap();
+
+        let check = open(&path).unwrap();
+        assert_eq!(count(&check, "SELECT count(*) FROM snapshots"), 1);
+        assert_eq!(
+            count(
+                &check,
+                "SELECT count(*) FROM snapshots WHERE id = 'snp_good'"
+            ),
+            1
+        );
+        let (next, last): (String, String) = check
+            .query_row(
+                "SELECT next_due_at, last_fired_at FROM snapshot_schedules",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .unwrap();
+        assert_eq!((next, last), (fmt_ts(at(60)), fmt_ts(at(1))));
+        // The good frame recorded the success; the failure after it in the batch counted once.
+        let (state, failures, success): (String, i64, String) = check
+            .query_row(
+                "SELECT state, consecutive_failures, last_success_at FROM camera_status",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            )
+            .unwrap();
+        assert_eq!(
+            (state.as_str(), failures, success),
+            ("failing", 1, fmt_ts(at(2)))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_slot_is_claimed_once_and_only_while_enabled() {
+        let (_dir, path) = database().await;
+        let (writer, task) = Writer::start(&path).unwrap();
+        assert!(writer.claim(SCHEDULE, at(0), at(60)).await.unwrap());
+        // A stale view of the same slot (a second process, a restart) gets nothing.
+        assert!(!writer.claim(SCHEDULE, at(0), at(60)).await.unwrap());
+        let conn = open(&path).unwrap();
+        conn.execute("UPDATE snapshot_schedules SET enabled = 0", [])
+            .unwrap();
+        assert!(!writer.claim(SCHEDULE, at(60), at(120)).await.unwrap());
+        task.finish().await;
+    }
+
+    #[tokio::test]
+    async fn finish_commits_what_is_queued_and_refuses_what_comes_after() {
+        let (_dir, path) = database().await;
+        let (writer, task) = Writer::start(&path).unwrap();
+        let mut replies = Vec::new();
+        for i in 0..200 {
+            let (reply, rx) = oneshot::channel();
+            let snapshot = Box::new(snapshot(&format!("snp_{i}"), CAMERA));
+            writer
+                .tx
+                .send(Op::Frame { snapshot, reply })
+                .await
+                .unwrap_or_else(|_| panic!("the writer is running"));
+            replies.push(rx);
+        }
+        // Queued behind the 200 frames, so it cannot overtake them.
+        task.finish().await;
+        for rx in replies {
+            rx.await.unwrap().unwrap();
+        }
+        let conn = open(&path).unwrap();
+        assert_eq!(count(&conn, "SELECT count(*) FROM snapshots"), 200);
+        let err = writer
+            .record_success(&CameraId::parse(CAMERA).unwrap(), at(9))
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("writer has stopped"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_database_file_is_an_error_naming_the_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = Writer::start(&dir.path().join("absent.db"))
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("opening the writer's connection"), "{err}");
     }
 }
