@@ -47,6 +47,16 @@ async fn a_small_bench_counts_every_slot_once() {
     // The cameras served from their own process, and their CPU was measured apart.
     assert_eq!(report.cameras_at, "child-process");
     assert!(report.cameras_cpu_seconds > 0.0, "{report:?}");
+    // The floor under the CPU per capture was measured, and what is above it is the rest.
+    assert!(report.store_floor_ms_per_frame > 0.0, "{report:?}");
+    assert!(
+        (report.cpu_ms_per_capture
+            - report.store_floor_ms_per_frame
+            - report.cpu_ms_per_capture_above_floor)
+            .abs()
+            < 1e-9,
+        "{report:?}"
+    );
     let json = serde_json::to_value(&report).unwrap();
     for key in [
         "slots_due",

@@ -78,6 +78,12 @@ pub struct BenchReport {
     pub child_cpu_seconds: f64,
     /// (process + ffmpeg children) CPU per captured frame: what Heldar costs per frame.
     pub cpu_ms_per_capture: f64,
+    /// CPU to store one frame on this disk the way the store does (temp file, fsync as the run,
+    /// link), on one thread with nothing else running: the floor under `cpu_ms_per_capture`
+    /// that no scheduler or database work can go below.
+    pub store_floor_ms_per_frame: f64,
+    /// `cpu_ms_per_capture` minus that floor: Heldar's own cost per frame.
+    pub cpu_ms_per_capture_above_floor: f64,
     /// CPU of the fake cameras' own process during the run (0 when they run in process, where
     /// it is part of `cpu_seconds`).
     pub cameras_cpu_seconds: f64,
@@ -363,7 +369,37 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     if report.raw_captures_per_s > 0.0 {
         report.ratio_to_raw = report.captures_per_s / report.raw_captures_per_s;
     }
+    let floor_dir = dir.path().join("floor");
+    let (bytes, fsync) = (frame.clone(), opts.fsync);
+    report.store_floor_ms_per_frame =
+        tokio::task::spawn_blocking(move || store_floor_ms(floor_dir, &bytes, fsync)).await??;
+    report.cpu_ms_per_capture_above_floor =
+        report.cpu_ms_per_capture - report.store_floor_ms_per_frame;
     Ok(report)
+}
+
+/// Frames [`store_floor_ms`] writes.
+const FLOOR_FRAMES: u32 = 300;
+
+/// This thread's CPU (user + system) to store one frame through [`FrameStore`], averaged over
+/// [`FLOOR_FRAMES`] frames in a fresh directory. The kernel's share depends on the disk and the
+/// filesystem, so it is measured on the machine and in the run it qualifies.
+fn store_floor_ms(dir: std::path::PathBuf, frame: &[u8], fsync: bool) -> anyhow::Result<f64> {
+    use nix::sys::resource::{getrusage, UsageWho};
+    let thread_cpu = || -> anyhow::Result<f64> {
+        let u = getrusage(UsageWho::RUSAGE_THREAD)?;
+        let secs = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+        Ok(secs(u.user_time()) + secs(u.system_time()))
+    };
+    let store = crate::store::FrameStore::new(dir, fsync);
+    let camera = CameraId::parse("floor").map_err(anyhow::Error::msg)?;
+    let start = Utc::now().trunc_subsecs(3);
+    let cpu0 = thread_cpu()?;
+    for i in 0..FLOOR_FRAMES {
+        let taken_at = start + chrono::Duration::milliseconds(i64::from(i));
+        store.write_frame_blocking(&camera, taken_at, frame)?;
+    }
+    Ok(1000.0 * (thread_cpu()? - cpu0) / f64::from(FLOOR_FRAMES))
 }
 
 /// Register the cameras and schedules (first slots a little in the future, spread over the
@@ -550,6 +586,13 @@ impl BenchReport {
                 format!(
                     "{:.2} ms (ffmpeg children {:.2} s)",
                     self.cpu_ms_per_capture, self.child_cpu_seconds
+                ),
+            ),
+            (
+                "store floor",
+                format!(
+                    "{:.2} ms per frame (Heldar above it: {:.2} ms)",
+                    self.store_floor_ms_per_frame, self.cpu_ms_per_capture_above_floor
                 ),
             ),
             (

@@ -68,12 +68,27 @@ impl FrameStore {
         taken_at: DateTime<Utc>,
         bytes: bytes::Bytes,
     ) -> Result<StoredFile, StoreError> {
-        let dir = camera_dir(&self.dir, camera);
+        let store = self.clone();
         let camera = camera.clone();
-        let fsync = self.fsync;
-        tokio::task::spawn_blocking(move || write_atomic(&dir, &camera, taken_at, &bytes, fsync))
+        tokio::task::spawn_blocking(move || store.write_frame_blocking(&camera, taken_at, &bytes))
             .await
             .map_err(|e| StoreError::Io(format!("writer task failed: {e}")))?
+    }
+
+    /// [`FrameStore::write_frame`] on the calling thread, which it blocks for the file's I/O.
+    pub fn write_frame_blocking(
+        &self,
+        camera: &CameraId,
+        taken_at: DateTime<Utc>,
+        bytes: &[u8],
+    ) -> Result<StoredFile, StoreError> {
+        write_atomic(
+            &camera_dir(&self.dir, camera),
+            camera,
+            taken_at,
+            bytes,
+            self.fsync,
+        )
     }
 
     /// Delete a stored frame. `Ok(false)` if it was already gone.
