@@ -150,7 +150,7 @@ impl Config {
                             .into(),
                     });
                 }
-                if s.contains(":memory:") || s.contains("mode=memory") {
+                if crate::db::is_in_memory(s) {
                     // The capture writer opens its own connection (db::writer); each connection
                     // to an in-memory database would be a different, empty database.
                     return Err(ConfigError {

@@ -53,12 +53,18 @@ pub(crate) fn sqlite_step(step: &'static str) -> impl FnOnce(rusqlite::Error) ->
 /// The file behind a `sqlite:` URL: the writer opens its own connection to it. An in-memory
 /// database would be a different one per connection, so it is refused.
 pub fn file_of(url: &str) -> anyhow::Result<std::path::PathBuf> {
-    let opts = SqliteConnectOptions::from_str(url)?;
-    let path = opts.get_filename().to_path_buf();
-    if path.as_os_str() == ":memory:" || url.contains("mode=memory") {
-        anyhow::bail!("an in-memory database cannot be used: Heldar needs a database file");
-    }
-    Ok(path)
+    anyhow::ensure!(
+        !is_in_memory(url),
+        "an in-memory database cannot be used: Heldar needs a database file"
+    );
+    Ok(SqliteConnectOptions::from_str(url)?
+        .get_filename()
+        .to_path_buf())
+}
+
+/// Does this `sqlite:` URL name an in-memory database? (Config refuses those up front.)
+pub fn is_in_memory(url: &str) -> bool {
+    url.contains(":memory:") || url.contains("mode=memory")
 }
 
 /// Open (creating if missing) the database at `url` and run the migrations.

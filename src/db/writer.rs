@@ -270,11 +270,9 @@ fn execute(conn: &mut Connection, ops: Vec<Op>) {
         Err(e) => {
             tracing::error!(error = %e, ops = ops.len(), "a database write batch failed");
             let msg = e.to_string();
-            for op in ops {
-                if let Some(d) = unanswered(op) {
-                    d.fail(&msg);
-                }
-            }
+            ops.into_iter()
+                .filter_map(pending)
+                .for_each(|d| d.fail(&msg));
             return;
         }
     };
@@ -330,8 +328,8 @@ fn execute(conn: &mut Connection, ops: Vec<Op>) {
     }
 }
 
-/// An operation's reply, before anything was run for it.
-fn unanswered(op: Op) -> Option<Done> {
+/// An operation's reply channel, before anything ran for it (only ever failed).
+fn pending(op: Op) -> Option<Done> {
     match op {
         Op::Claim { reply, .. } => Some(Done::Claim(reply, Ok(false))),
         Op::Frame { reply, .. } | Op::Success { reply, .. } | Op::Failure { reply, .. } => {
