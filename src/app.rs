@@ -16,12 +16,12 @@ use crate::camera::seal::Sealer;
 use crate::capture::Capturer;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
-use crate::db::writer::{Writer, WriterTask};
+use crate::db::writer::{self, Writer, WriterTask};
 use crate::db::{self, Pool};
 use crate::metrics::Metrics;
 use crate::services::retention::Retention;
 use crate::services::snapshot_scheduler::{
-    fire::CaptureFirer, DbScheduleStore, Scheduler, SchedulerHandle,
+    fire::CaptureFirer, DbScheduleStore, CLAIM_AHEAD, Scheduler, SchedulerHandle,
 };
 use crate::services::{demo_camera, supervisor::Supervisor};
 use crate::snapshots::Keeper;
@@ -90,7 +90,7 @@ impl Application {
             "start-up reconciliation done"
         );
         let metrics = Arc::new(Metrics::new());
-        let (writer, writer_task) = Writer::start(&db::file_of(&config.database_url)?)?;
+        let (writer, writer_task) = Writer::start(&db::file_of(&config.database_url)?, writer::LINGER)?;
         let capturer = Arc::new(Capturer::new(&config, writer.clone(), metrics.clone())?);
         let ffmpeg = crate::capture::ffmpeg::FfmpegSource::new(config.ffmpeg_bin.clone(), 1);
         match ffmpeg.check().await {
@@ -143,6 +143,7 @@ impl Application {
                 commands,
                 rescan: state.config.scheduler_interval,
                 grace: SCHEDULER_GRACE,
+                claim_ahead: CLAIM_AHEAD,
             });
             supervisor.spawn_supervised("snapshot_scheduler", move |token| {
                 let s = sched.clone();

@@ -111,6 +111,14 @@ pub async fn delete(pool: &Pool, id: &str) -> Result<bool, DbError> {
 pub(crate) const CLAIM_SQL: &str = "UPDATE snapshot_schedules SET next_due_at = ?1 \
      WHERE id = ?2 AND enabled = 1 AND next_due_at = ?3";
 
+/// One slot claim: move schedule `id`'s `next_due_at` from `slot` to `next` ([`CLAIM_SQL`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub id: String,
+    pub slot: DateTime<Utc>,
+    pub next: DateTime<Utc>,
+}
+
 /// Insert many schedules in one transaction (benchmark seeding, imports).
 pub async fn insert_many(pool: &Pool, all: &[Schedule]) -> Result<(), DbError> {
     let mut tx = pool.begin().await.map_err(step("starting a transaction"))?;

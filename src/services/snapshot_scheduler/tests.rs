@@ -17,6 +17,12 @@ struct MemStore {
     map: Mutex<HashMap<String, Schedule>>,
     full_reads: std::sync::atomic::AtomicU64,
     changed_reads: std::sync::atomic::AtomicU64,
+    /// Sizes of the claim batches, in order.
+    batches: Mutex<Vec<usize>>,
+    /// Claims that found the slot already moved.
+    lost_claims: std::sync::atomic::AtomicU64,
+    /// How long a full read takes (in tokio's paused time).
+    full_read_takes: Mutex<Duration>,
 }
 
 impl MemStore {
@@ -40,7 +46,12 @@ impl ScheduleStore for MemStore {
             .filter(|s| s.enabled)
             .cloned()
             .collect();
-        Box::pin(async move { Ok(v) })
+        // The rows are read at once; delivering them takes the time (like a big result set).
+        let takes = *self.full_read_takes.lock().unwrap();
+        Box::pin(async move {
+            tokio::time::sleep(takes).await;
+            Ok(v)
+        })
     }
     fn load_changed(&self, since: DateTime<Utc>) -> BoxFuture<'_, anyhow::Result<Vec<Schedule>>> {
         self.changed_reads
@@ -73,7 +84,21 @@ impl ScheduleStore for MemStore {
             }
             _ => false,
         };
+        if !ok {
+            self.lost_claims
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         Box::pin(async move { Ok(ok) })
+    }
+    fn claim_many(&self, claims: Vec<Claim>) -> BoxFuture<'_, anyhow::Result<Vec<bool>>> {
+        self.batches.lock().unwrap().push(claims.len());
+        Box::pin(async move {
+            let mut won = Vec::new();
+            for c in &claims {
+                won.push(self.claim(&c.id, c.slot, c.next).await?);
+            }
+            Ok(won)
+        })
     }
 }
 
@@ -153,6 +178,7 @@ impl Harness {
             commands,
             rescan: Duration::from_secs(60),
             grace: Duration::from_secs(5),
+            claim_ahead: CLAIM_AHEAD,
         };
         let token = CancellationToken::new();
         let t = token.clone();
@@ -349,37 +375,33 @@ async fn wall_clock_steps_are_harmless() {
     h.store.put(schedule("s", 60, h.t0));
     h.handle.refresh("s");
     advance(61).await; // 0, 60
-                       // NTP steps the clock back an hour. The scheduler notices at its next wake-up (here the
-                       // 60 s re-read) and pulls the slot back by whole hours: no hour-long stall, phase (:00) kept.
+    let fires = |h: &Harness| -> Vec<DateTime<Utc>> {
+        h.fires.lock().unwrap().iter().map(|(_, _, at)| *at).collect()
+    };
+    // NTP steps the clock back an hour. The scheduler notices at its next wake-up (a second
+    // before the slot, to claim it) and pulls the slot back by whole hours, keeping its phase
+    // (:00): the first :00 after the step still fires, with no hour-long stall.
     h.clock.jump(chrono::Duration::hours(-1));
     advance(120).await;
-    let fires: Vec<_> = h
-        .fires
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, _, at)| *at)
-        .collect();
-    assert_eq!(fires.len(), 3, "{fires:?}");
-    assert_eq!(fires[2], h.t0 + chrono::Duration::seconds(180 - 3600));
-    // …and forward two hours: one capture, then the regular phase, no burst.
+    let f = fires(&h);
+    assert_eq!(f.len(), 4, "{f:?}");
+    assert_eq!(f[2], h.t0 + chrono::Duration::seconds(120 - 3600));
+    assert_eq!(f[3], h.t0 + chrono::Duration::seconds(180 - 3600));
+    // …and forward two hours: one catch-up capture, then the regular phase, no burst.
     h.clock.jump(chrono::Duration::hours(2));
     let before = h.metrics.missed_slots.get();
     advance(121).await;
-    let fires: Vec<_> = h
-        .fires
-        .lock()
-        .unwrap()
-        .iter()
-        .map(|(_, _, at)| *at)
-        .collect();
-    assert_eq!(fires.len(), 5, "{fires:?}");
+    let after: Vec<_> = fires(&h).split_off(4);
     assert!(
         h.metrics.missed_slots.get() >= before + 100,
         "the skipped hours are counted as missed"
     );
-    assert_eq!((fires[4] - fires[3]).num_seconds(), 60);
-    assert_eq!(fires[4].timestamp() % 60, 0, "phase kept");
+    // Noticed at the wake-up a second before the old slot: the catch-up fires then, and the
+    // regular slots follow at :00, a minute apart.
+    assert_eq!(after.len(), 3, "{after:?}");
+    assert_eq!(after[0].timestamp() % 60, 59, "{after:?}");
+    assert_eq!(after[1].timestamp() % 60, 0, "{after:?}");
+    assert_eq!((after[2] - after[1]).num_seconds(), 60, "{after:?}");
     h.stop().await;
 }
 
@@ -428,5 +450,67 @@ async fn periodic_rereads_are_incremental_and_still_see_other_writers() {
     assert!(h.store.changed_reads.load(Relaxed) >= 3);
     advance(60 * 7).await;
     assert_eq!(h.store.full_reads.load(Relaxed), 2);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn slots_due_within_a_second_are_claimed_in_one_batch_and_fire_on_time() {
+    let store = Arc::new(MemStore::default());
+    let clock = Arc::new(SimulatedClock::new(t0()));
+    // Ten schedules 50 ms apart, from 10 s on.
+    for i in 0..10 {
+        store.put(schedule(
+            &format!("s{i}"),
+            3600,
+            t0() + chrono::Duration::milliseconds(10_000 + 50 * i),
+        ));
+    }
+    let h = Harness::with_store(store, Duration::ZERO, clock);
+    advance(12).await;
+    assert_eq!(*h.store.batches.lock().unwrap(), vec![10]);
+    for (id, slot, at) in h.fires.lock().unwrap().iter() {
+        assert_eq!(slot, at, "{id} fired off its slot");
+    }
+    assert_eq!(h.fires.lock().unwrap().len(), 10);
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_schedule_disabled_after_its_slot_was_claimed_does_not_fire_it() {
+    let h = Harness::new(Duration::ZERO);
+    h.store.put(schedule("s", 60, h.t0 + chrono::Duration::seconds(10)));
+    h.handle.refresh("s");
+    // 9.7 s: the slot at 10 s is claimed (at 9.5 s) and waiting for its time.
+    tokio::time::sleep(Duration::from_millis(9_700)).await;
+    assert_eq!(*h.store.batches.lock().unwrap(), vec![1]);
+    h.store.edit("s", |s| s.enabled = false);
+    h.handle.refresh("s");
+    advance(120).await;
+    assert!(h.fire_secs("s").is_empty(), "{:?}", h.fire_secs("s"));
+    h.stop().await;
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_slow_reread_neither_delays_firing_nor_rewinds_claimed_slots() {
+    let h = Harness::new(Duration::ZERO);
+    h.store.put(schedule("s", 1, h.t0 + chrono::Duration::seconds(1)));
+    h.handle.refresh("s");
+    advance(5).await;
+    // A full re-read that takes 5 s: its rows show slot 5 s, which this scheduler claims and
+    // fires while the read is on its way.
+    *h.store.full_read_takes.lock().unwrap() = Duration::from_secs(5);
+    h.handle.refresh_all();
+    tokio::time::sleep(Duration::from_millis(15_500)).await;
+    let fires = h.fire_secs("s");
+    let expected: Vec<f64> = (1..=20).map(f64::from).collect();
+    assert_eq!(fires, expected);
+    assert_eq!(h.store.full_reads.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(
+        h.store
+            .lost_claims
+            .load(std::sync::atomic::Ordering::Relaxed),
+        0,
+        "the stale read rewound a slot, so a claim was tried twice"
+    );
     h.stop().await;
 }
