@@ -677,7 +677,11 @@ mod tests {
                 r.get(0)
             })
             .unwrap();
-        assert_eq!(next, fmt_ts(at(60)), "the first claim of the failed op stayed");
+        assert_eq!(
+            next,
+            fmt_ts(at(60)),
+            "the first claim of the failed op stayed"
+        );
         task.finish().await;
     }
 
@@ -702,15 +706,18 @@ mod tests {
             // Arrive one by one while the first frame lingers (an hour, so only an urgent op
             // can end this batch).
             let (second, _r2) = frame_op("snp_2", true);
-            tx.blocking_send(second).unwrap_or_else(|_| panic!("queue open"));
+            tx.blocking_send(second)
+                .unwrap_or_else(|_| panic!("queue open"));
             let (reply, _r3) = oneshot::channel();
             let claim = Op::Claims {
                 claims: vec![claim_of(at(0), at(60))],
                 reply,
             };
-            tx.blocking_send(claim).unwrap_or_else(|_| panic!("queue open"));
+            tx.blocking_send(claim)
+                .unwrap_or_else(|_| panic!("queue open"));
             let (after, _r4) = frame_op("snp_4", true);
-            tx.blocking_send(after).unwrap_or_else(|_| panic!("queue open"));
+            tx.blocking_send(after)
+                .unwrap_or_else(|_| panic!("queue open"));
             (tx, _r2, _r3, _r4)
         });
         let batch = collect_batch(&mut rx, first, Duration::from_secs(3600));

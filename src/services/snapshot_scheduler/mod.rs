@@ -480,11 +480,8 @@ impl Scheduler {
             if let Some(e) = timers.entries.get_mut(&id) {
                 e.waiting = Some(cancel.clone());
             }
-            let (clock, firer, metrics) = (
-                self.clock.clone(),
-                self.firer.clone(),
-                self.metrics.clone(),
-            );
+            let (clock, firer, metrics) =
+                (self.clock.clone(), self.firer.clone(), self.metrics.clone());
             tasks.spawn(async move {
                 // Claimed ahead: wait for the slot itself, unless the schedule goes away.
                 let wait = (slot - clock.now()).to_std().unwrap_or(Duration::ZERO);

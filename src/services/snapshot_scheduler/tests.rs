@@ -376,7 +376,12 @@ async fn wall_clock_steps_are_harmless() {
     h.handle.refresh("s");
     advance(61).await; // 0, 60
     let fires = |h: &Harness| -> Vec<DateTime<Utc>> {
-        h.fires.lock().unwrap().iter().map(|(_, _, at)| *at).collect()
+        h.fires
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(_, _, at)| *at)
+            .collect()
     };
     // NTP steps the clock back an hour. The scheduler notices at its next wake-up (a second
     // before the slot, to claim it) and pulls the slot back by whole hours, keeping its phase
@@ -478,7 +483,8 @@ async fn slots_due_within_a_second_are_claimed_in_one_batch_and_fire_on_time() {
 #[tokio::test(start_paused = true)]
 async fn a_schedule_disabled_after_its_slot_was_claimed_does_not_fire_it() {
     let h = Harness::new(Duration::ZERO);
-    h.store.put(schedule("s", 60, h.t0 + chrono::Duration::seconds(10)));
+    h.store
+        .put(schedule("s", 60, h.t0 + chrono::Duration::seconds(10)));
     h.handle.refresh("s");
     // 9.7 s: the slot at 10 s is claimed (at 9.5 s) and waiting for its time.
     tokio::time::sleep(Duration::from_millis(9_700)).await;
@@ -493,7 +499,8 @@ async fn a_schedule_disabled_after_its_slot_was_claimed_does_not_fire_it() {
 #[tokio::test(start_paused = true)]
 async fn a_slow_reread_neither_delays_firing_nor_rewinds_claimed_slots() {
     let h = Harness::new(Duration::ZERO);
-    h.store.put(schedule("s", 1, h.t0 + chrono::Duration::seconds(1)));
+    h.store
+        .put(schedule("s", 1, h.t0 + chrono::Duration::seconds(1)));
     h.handle.refresh("s");
     advance(5).await;
     // A full re-read that takes 5 s: its rows show slot 5 s, which this scheduler claims and
@@ -504,7 +511,12 @@ async fn a_slow_reread_neither_delays_firing_nor_rewinds_claimed_slots() {
     let fires = h.fire_secs("s");
     let expected: Vec<f64> = (1..=20).map(f64::from).collect();
     assert_eq!(fires, expected);
-    assert_eq!(h.store.full_reads.load(std::sync::atomic::Ordering::Relaxed), 2);
+    assert_eq!(
+        h.store
+            .full_reads
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
     assert_eq!(
         h.store
             .lost_claims
