@@ -21,7 +21,7 @@ use crate::db::{self, Pool};
 use crate::metrics::Metrics;
 use crate::services::retention::Retention;
 use crate::services::snapshot_scheduler::{
-    fire::CaptureFirer, DbScheduleStore, CLAIM_AHEAD, Scheduler, SchedulerHandle,
+    fire::CaptureFirer, DbScheduleStore, Scheduler, SchedulerHandle, CLAIM_AHEAD,
 };
 use crate::services::{demo_camera, supervisor::Supervisor};
 use crate::snapshots::Keeper;
@@ -90,7 +90,8 @@ impl Application {
             "start-up reconciliation done"
         );
         let metrics = Arc::new(Metrics::new());
-        let (writer, writer_task) = Writer::start(&db::file_of(&config.database_url)?, writer::LINGER)?;
+        let (writer, writer_task) =
+            Writer::start(&db::file_of(&config.database_url)?, writer::LINGER)?;
         let capturer = Arc::new(Capturer::new(&config, writer.clone(), metrics.clone())?);
         let ffmpeg = crate::capture::ffmpeg::FfmpegSource::new(config.ffmpeg_bin.clone(), 1);
         match ffmpeg.check().await {
@@ -132,6 +133,10 @@ impl Application {
             });
         }
         if state.config.scheduler_enabled {
+            // A failure here only means each camera's first slot reads its own row.
+            if let Err(e) = keeper.cameras.warm(&state.db, &state.sealer).await {
+                tracing::warn!(error = %e, "cannot pre-read the cameras for the scheduler");
+            }
             let sched = Arc::new(Scheduler {
                 clock: state.clock.clone(),
                 store: Arc::new(DbScheduleStore {

@@ -73,6 +73,25 @@ impl CameraCache {
         Ok(read)
     }
 
+    /// Read every camera at once (start-up), so the first slot of each camera does not wait
+    /// for its row: that read would count in the frame's lateness. Returns how many.
+    pub async fn warm(&self, pool: &Pool, sealer: &Sealer) -> Result<usize, DbError> {
+        let all = db::cameras::list(pool, sealer).await?;
+        let read_at = Instant::now();
+        let mut entries = self.lock();
+        for (camera, status) in all {
+            entries.insert(
+                camera.id.clone(),
+                Entry {
+                    camera,
+                    status,
+                    read_at,
+                },
+            );
+        }
+        Ok(entries.len())
+    }
+
     /// Drop what we know of `id` (edited or deleted): the next fire reads the row.
     pub fn forget(&self, id: &CameraId) {
         self.lock().remove(id);
@@ -104,5 +123,41 @@ impl CameraCache {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CameraId, Entry>> {
         self.entries.lock().expect("camera cache poisoned")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::camera::spec::CameraSpec;
+
+    #[tokio::test]
+    async fn warm_reads_every_camera_so_the_first_slot_needs_no_row() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("heldar.db").display());
+        let pool = db::connect(&url).await.unwrap();
+        let sealer = Sealer::from_key([7; 32]);
+        for id in ["gate", "yard"] {
+            let body = serde_json::json!({"id": id, "snapshot_url": "http://10.0.0.9/snap.jpg",
+                "username": "admin", "password": "s3cret"});
+            let spec = CameraSpec::from_create(serde_json::from_value(body).unwrap()).unwrap();
+            db::cameras::insert(&pool, &sealer, &spec, Utc::now())
+                .await
+                .unwrap();
+        }
+        let cache = CameraCache::default();
+        assert_eq!(cache.warm(&pool, &sealer).await.unwrap(), 2);
+        // The rows are gone, yet both cameras are known (with their opened credentials): the
+        // reads came from the warm-up, not from the database.
+        sqlx::query("DELETE FROM cameras")
+            .execute(&pool)
+            .await
+            .unwrap();
+        for id in ["gate", "yard"] {
+            let id = CameraId::parse(id).unwrap();
+            let (camera, _) = cache.get(&pool, &sealer, &id).await.unwrap().unwrap();
+            assert_eq!(camera.password.as_deref(), Some("s3cret"));
+        }
+        pool.close().await;
     }
 }
