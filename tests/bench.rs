@@ -42,6 +42,11 @@ async fn a_small_bench_counts_every_slot_once() {
         report.lateness_max_ms >= report.lateness_p99_ms
             && report.lateness_p99_ms >= report.lateness_p50_ms
     );
+    // The latest slot lies in the measured window.
+    assert!(
+        (0.0..=report.duration_s).contains(&report.lateness_max_at_s),
+        "{report:?}"
+    );
     assert!(report.raw_captures_per_s > 0.0 && report.captures_per_s > 0.0);
     // 6 schedules at 1 s, (nearly) every slot captured, is 6 captures a second of schedule
     // time, whatever the lead before the first slot and the uncounted last second.

@@ -72,6 +72,9 @@ pub struct BenchReport {
     pub lateness_p50_ms: f64,
     pub lateness_p99_ms: f64,
     pub lateness_max_ms: f64,
+    /// When the latest slot was due, in seconds after the measured window began: one stall or
+    /// a steady lag tell different stories.
+    pub lateness_max_at_s: f64,
     pub capture_p50_ms: f64,
     pub capture_p99_ms: f64,
     pub cpu_seconds: f64,
@@ -353,6 +356,10 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
             }
             report.captured += 1;
             report.bytes_written += size as u64;
+            if late_ms > report.lateness_max_ms {
+                report.lateness_max_ms = late_ms;
+                report.lateness_max_at_s = (slot - from).num_milliseconds() as f64 / 1000.0;
+            }
             lateness.push(late_ms);
         }
     }
@@ -369,7 +376,6 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     lateness.sort_by(f64::total_cmp);
     report.lateness_p50_ms = percentile(&lateness, 50.0);
     report.lateness_p99_ms = percentile(&lateness, 99.0);
-    report.lateness_max_ms = lateness.last().copied().unwrap_or(0.0);
     durations.sort_by(f64::total_cmp);
     report.capture_p50_ms = percentile(&durations, 50.0) * 1000.0;
     report.capture_p99_ms = percentile(&durations, 99.0) * 1000.0;
@@ -579,8 +585,11 @@ impl BenchReport {
             (
                 "lateness p50/p99/max",
                 format!(
-                    "{:.2} / {:.2} / {:.2} ms",
-                    self.lateness_p50_ms, self.lateness_p99_ms, self.lateness_max_ms
+                    "{:.2} / {:.2} / {:.2} ms (max at {:.1} s)",
+                    self.lateness_p50_ms,
+                    self.lateness_p99_ms,
+                    self.lateness_max_ms,
+                    self.lateness_max_at_s
                 ),
             ),
             (
