@@ -12,6 +12,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
+use crate::camera::cache::CameraCache;
 use crate::camera::seal::Sealer;
 use crate::capture::Capturer;
 use crate::clock::{Clock, SystemClock};
@@ -137,6 +138,14 @@ impl Application {
             if let Err(e) = keeper.cameras.warm(&state.db, &state.sealer).await {
                 tracing::warn!(error = %e, "cannot pre-read the cameras for the scheduler");
             }
+            let (cameras, s) = (keeper.cameras.clone(), state.clone());
+            supervisor.spawn_supervised("camera_cache", move |token| {
+                let (cameras, s) = (cameras.clone(), s.clone());
+                async move {
+                    let every = CameraCache::TTL / 2;
+                    cameras.keep_fresh(&s.db, &s.sealer, every, token).await
+                }
+            });
             let sched = Arc::new(Scheduler {
                 clock: state.clock.clone(),
                 store: Arc::new(DbScheduleStore {
