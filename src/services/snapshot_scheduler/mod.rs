@@ -361,14 +361,12 @@ impl Scheduler {
                     biased;
                     _ = token.cancelled() => return Ok(()),
                     Some(done) = tasks.join_next(), if !tasks.is_empty() => {
-                        match done {
-                            Ok((id, _)) => {
-                                if let Some(e) = timers.entries.get_mut(&id) {
-                                    e.running = false;
-                                    e.waiting = None;
-                                }
-                            }
-                            Err(e) => tracing::error!(error = %e, "a capture task failed"),
+                        // Take every capture that has ended, not just this one: each turn of
+                        // the loop awaits a claim, and at a thousand captures a second one end
+                        // per turn left schedules marked busy past their next slot (missed).
+                        Self::finished(&mut timers, done);
+                        while let Some(done) = tasks.try_join_next() {
+                            Self::finished(&mut timers, done);
                         }
                     }
                     Some(load) = loads.join_next(), if !loads.is_empty() => {
@@ -509,6 +507,19 @@ impl Scheduler {
             });
         }
         Ok(())
+    }
+
+    /// A slot's task ended: its schedule may claim its next slot.
+    fn finished(timers: &mut Timers, done: Result<(String, TaskEnd), tokio::task::JoinError>) {
+        match done {
+            Ok((id, _)) => {
+                if let Some(e) = timers.entries.get_mut(&id) {
+                    e.running = false;
+                    e.waiting = None;
+                }
+            }
+            Err(e) => tracing::error!(error = %e, "a capture task failed"),
+        }
     }
 
     async fn refresh(&self, timers: &mut Timers, id: &str) -> anyhow::Result<()> {
