@@ -159,13 +159,13 @@ mod tests {
     use super::*;
     use crate::camera::spec::CameraSpec;
 
-    #[tokio::test]
-    async fn warm_reads_every_camera_so_the_first_slot_needs_no_row() {
+    /// A database with the cameras `ids` (each with a sealed password), and its sealer.
+    async fn database(ids: &[&str]) -> (tempfile::TempDir, Pool, Sealer) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("heldar.db").display());
         let pool = db::connect(&url).await.unwrap();
         let sealer = Sealer::from_key([7; 32]);
-        for id in ["gate", "yard"] {
+        for id in ids {
             let body = serde_json::json!({"id": id, "snapshot_url": "http://10.0.0.9/snap.jpg",
                 "username": "admin", "password": "s3cret"});
             let spec = CameraSpec::from_create(serde_json::from_value(body).unwrap()).unwrap();
@@ -173,6 +173,12 @@ mod tests {
                 .await
                 .unwrap();
         }
+        (dir, pool, sealer)
+    }
+
+    #[tokio::test]
+    async fn warm_reads_every_camera_so_the_first_slot_needs_no_row() {
+        let (_dir, pool, sealer) = database(&["gate", "yard"]).await;
         let cache = CameraCache::default();
         assert_eq!(cache.warm(&pool, &sealer).await.unwrap(), 2);
         // The rows are gone, yet both cameras are known (with their opened credentials): the
@@ -191,15 +197,7 @@ mod tests {
 
     #[tokio::test]
     async fn keep_fresh_picks_up_an_edit_made_elsewhere_without_a_read_by_the_fire() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("heldar.db").display());
-        let pool = db::connect(&url).await.unwrap();
-        let sealer = Sealer::from_key([7; 32]);
-        let body = serde_json::json!({"id": "gate", "snapshot_url": "http://10.0.0.9/a.jpg"});
-        let spec = CameraSpec::from_create(serde_json::from_value(body).unwrap()).unwrap();
-        db::cameras::insert(&pool, &sealer, &spec, Utc::now())
-            .await
-            .unwrap();
+        let (_dir, pool, sealer) = database(&["gate"]).await;
         let cache = std::sync::Arc::new(CameraCache::default());
         cache.warm(&pool, &sealer).await.unwrap();
         // Another process renames it; the cached entry is fresh, so only a refresh sees it.
