@@ -12,10 +12,11 @@
 //!   got there first: the schedule is re-read.
 //! - **Claimed ahead, in batches.** The loop wakes when the earliest slot is half of
 //!   [`CLAIM_AHEAD`] away and claims every slot due within [`CLAIM_AHEAD`] in one transaction;
-//!   each slot's task then waits for its own time. At 100,000 hourly schedules that is one claim commit a second instead of 28, and no
-//!   database round trip between a slot's time and its capture. The price: a crash loses the
-//!   slots claimed for the next second (never captures one twice), and a schedule disabled or
-//!   deleted in that second has its claimed slot cancelled, while an edited one keeps it.
+//!   each slot's task then waits for its own time. At 100,000 hourly schedules that is two claim
+//!   commits a second instead of 28, and no database round trip between a slot's time and its
+//!   capture. The price: a crash loses the slots claimed for the next second (never captures one
+//!   twice), and a schedule disabled or deleted in that second has its claimed slot cancelled,
+//!   while an edited one keeps it.
 //! - **Re-reads never stall firing.** The periodic re-read runs on a task of its own and is
 //!   applied when it arrives; what this process changed since the read began is not overwritten
 //!   by it, and unchanged schedules cost a lookup.
@@ -31,7 +32,7 @@
 //!   tests run under a paused tokio clock with an in-memory store.
 //!
 //! On shutdown it stops claiming and gives in-flight captures a grace period to finish (they
-//! commit their own rows). A store error ends the run; the supervisor restarts it with backoff.
+//! commit their own rows); slots already claimed and waiting for their time fire within it. A store error ends the run; the supervisor restarts it with backoff.
 
 pub mod fire;
 pub mod slots;
