@@ -288,13 +288,15 @@ fn run(mut conn: Connection, mut rx: mpsc::Receiver<Op>, linger: Duration) {
 /// whatever arrives until `first` has waited `linger`, up to [`MAX_BATCH`] operations.
 fn collect_batch(rx: &mut mpsc::Receiver<Op>, first: Op, linger: Duration) -> Vec<Op> {
     let deadline = Instant::now() + linger;
+    // Built once a batch: the wake-up for waiting on the queue from this thread.
+    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
     let mut urgent = first.urgent();
     let mut batch = Vec::with_capacity(MAX_BATCH);
     batch.push(first);
     while batch.len() < MAX_BATCH {
         let next = match rx.try_recv() {
             Ok(op) => Some(op),
-            Err(mpsc::error::TryRecvError::Empty) if !urgent => recv_until(rx, deadline),
+            Err(mpsc::error::TryRecvError::Empty) if !urgent => recv_until(rx, &waker, deadline),
             Err(_) => None,
         };
         let Some(op) = next else { break };
@@ -315,9 +317,8 @@ impl Wake for Unpark {
 
 /// The next operation, waiting on this thread no later than `deadline`; `None` at the deadline
 /// or once the queue is closed (the caller's next `blocking_recv` tells which).
-fn recv_until(rx: &mut mpsc::Receiver<Op>, deadline: Instant) -> Option<Op> {
-    let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
-    let mut cx = Context::from_waker(&waker);
+fn recv_until(rx: &mut mpsc::Receiver<Op>, waker: &Waker, deadline: Instant) -> Option<Op> {
+    let mut cx = Context::from_waker(waker);
     loop {
         if let Poll::Ready(op) = rx.poll_recv(&mut cx) {
             return op;

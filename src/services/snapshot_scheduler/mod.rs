@@ -156,15 +156,6 @@ pub trait Firer: Send + Sync + 'static {
     fn fire(&self, job: Fire) -> BoxFuture<'static, ()>;
 }
 
-/// How a claimed slot's task ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum TaskEnd {
-    /// Captured (or tried to).
-    Fired,
-    /// Its schedule was disabled or deleted before the slot's time.
-    Cancelled,
-}
-
 struct Entry {
     camera_id: CameraId,
     interval: chrono::Duration,
@@ -315,7 +306,7 @@ impl Scheduler {
     pub async fn run(&self, token: CancellationToken) -> anyhow::Result<()> {
         let mut commands = self.commands.lock().await;
         let mut timers = Timers::default();
-        let mut tasks: JoinSet<(String, TaskEnd)> = JoinSet::new();
+        let mut tasks: JoinSet<String> = JoinSet::new();
         // Re-reads in flight; dropping the set (when this run ends) aborts them.
         let mut loads: JoinSet<Load> = JoinSet::new();
         let loaded = self.store.load_enabled().await;
@@ -422,7 +413,7 @@ impl Scheduler {
     async fn fire_due(
         &self,
         timers: &mut Timers,
-        tasks: &mut JoinSet<(String, TaskEnd)>,
+        tasks: &mut JoinSet<String>,
         now: DateTime<Utc>,
         horizon: DateTime<Utc>,
     ) -> anyhow::Result<()> {
@@ -487,7 +478,7 @@ impl Scheduler {
                 if !wait.is_zero() {
                     tokio::select! {
                         _ = tokio::time::sleep(wait) => {}
-                        _ = cancel.cancelled() => return (id, TaskEnd::Cancelled),
+                        _ = cancel.cancelled() => return id,
                     }
                 }
                 if skipped > 0 {
@@ -504,16 +495,16 @@ impl Scheduler {
                         slot,
                     })
                     .await;
-                (id, TaskEnd::Fired)
+                id
             });
         }
         Ok(())
     }
 
     /// A slot's task ended: its schedule may claim its next slot.
-    fn finished(timers: &mut Timers, done: Result<(String, TaskEnd), tokio::task::JoinError>) {
+    fn finished(timers: &mut Timers, done: Result<String, tokio::task::JoinError>) {
         match done {
-            Ok((id, _)) => {
+            Ok(id) => {
                 if let Some(e) = timers.entries.get_mut(&id) {
                     e.running = false;
                     e.waiting = None;
