@@ -26,7 +26,7 @@ use crate::services::snapshot_scheduler::{
 };
 use crate::services::{demo_camera, supervisor::Supervisor};
 use crate::snapshots::Keeper;
-use crate::store::{self, FrameStore};
+use crate::store::FrameStore;
 
 /// Shared handles, cheap to clone; nothing else lives here.
 #[derive(Clone)]
@@ -82,12 +82,14 @@ impl Application {
         // wrong key stops start-up here, with the file named).
         let sealer = Arc::new(Sealer::open_for(&config.secret_key_file, &pool).await?);
         let frame_store = FrameStore::new(config.snapshots_dir.clone(), config.snapshot_fsync);
-        let report = store::reconcile(&frame_store, &pool).await?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let report = crate::ops::reconcile::reconcile(&frame_store, &pool, clock.as_ref()).await?;
         tracing::info!(
             temp_files_removed = report.temp_files_removed,
             rows_without_file_removed = report.rows_without_file_removed,
             files_reindexed = report.files_reindexed,
-            files_removed = report.files_removed,
+            damaged_frames_removed = report.damaged_frames_removed,
+            entries_left_alone = report.entries_left_alone,
             "start-up reconciliation done"
         );
         let metrics = Arc::new(Metrics::new());
@@ -100,7 +102,6 @@ impl Application {
             Err(e) => tracing::warn!(error = %e,
                 "ffmpeg is not available: RTSP captures will fail with `ffmpeg_missing` until it is installed (or HELDAR_FFMPEG_BIN is set)"),
         }
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let keeper = Keeper {
             db: pool.clone(),
             writer: writer.clone(),

@@ -68,8 +68,12 @@ pub async fn delete(state: &AppState, id: &CameraId) -> Result<(), ApiError> {
     state.keeper.cameras.forget(id);
     // Its schedules went with it (cascade): the scheduler drops them now.
     state.scheduler.refresh_all();
-    if let Err(e) = store::remove_camera_dir(&state.config.snapshots_dir, id).await {
-        tracing::warn!(camera = %id, error = %e, "camera deleted but its frame directory could not be removed");
+    match store::remove_camera_frames(&state.config.snapshots_dir, id).await {
+        Ok(r) if r.kept > 0 => tracing::warn!(camera = %id, entries = r.kept,
+            "camera deleted; its folder is kept because it holds entries Heldar did not write"),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(camera = %id, error = %e,
+            "camera deleted but its frame files could not all be removed"),
     }
     tracing::info!(camera = %id, "camera deleted");
     Ok(())

@@ -10,9 +10,9 @@
 //! [`reconcile`] cleans at start-up. Disk full is a [`StoreError::DiskFull`], never a partial
 //! file.
 
-mod reconcile;
+mod scan;
 
-pub use reconcile::{reconcile, ReconcileReport};
+pub use scan::{scan, CameraFolder, FrameFile, Scan};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -21,8 +21,19 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 
 use crate::models::CameraId;
 
-/// Prefix of temporary files; anything starting with it is debris after a crash.
+/// Prefix of temporary files: `.tmp-{16 hex digits}` for a frame being written,
+/// `.tmp-health-{16 hex digits}` for the health check's probe (see [`is_temp_name`]).
 pub const TMP_PREFIX: &str = ".tmp-";
+
+/// Is `name` exactly one of the temporary names the store makes? Only these are debris it may
+/// remove; a `.tmp-notes` an operator left is not ours.
+pub fn is_temp_name(name: &str) -> bool {
+    let Some(rest) = name.strip_prefix(TMP_PREFIX) else {
+        return false;
+    };
+    let hex = rest.strip_prefix("health-").unwrap_or(rest);
+    hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -89,6 +100,46 @@ impl FrameStore {
             bytes,
             self.fsync,
         )
+    }
+
+    /// List snapshots_dir (see [`scan()`]), off the async threads.
+    pub async fn scan(&self) -> std::io::Result<Scan> {
+        let dir = self.dir.clone();
+        tokio::task::spawn_blocking(move || scan(&dir))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
+    /// The bytes of a stored frame.
+    pub async fn read(&self, rel_path: &str) -> std::io::Result<Vec<u8>> {
+        tokio::fs::read(self.abs(rel_path)).await
+    }
+
+    /// Does a stored frame's file exist? An error other than "not found" counts as yes, so a
+    /// passing fault never makes a caller give up on a frame.
+    pub async fn exists(&self, rel_path: &str) -> bool {
+        tokio::fs::try_exists(self.abs(rel_path))
+            .await
+            .unwrap_or(true)
+    }
+
+    /// Remove one of the store's temporary files (a path from a [`Scan`]). `Ok(false)` if it was
+    /// already gone. Refuses any other name.
+    pub async fn remove_temp(&self, path: &Path) -> std::io::Result<bool> {
+        let ours = path
+            .file_name()
+            .is_some_and(|n| is_temp_name(&n.to_string_lossy()));
+        if !ours || !path.starts_with(&self.dir) {
+            return Err(std::io::Error::other(format!(
+                "{} is not one of the store's temporary files",
+                path.display()
+            )));
+        }
+        match tokio::fs::remove_file(path).await {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 
     /// Delete a stored frame. `Ok(false)` if it was already gone.
@@ -216,12 +267,56 @@ pub fn free_bytes(dir: &Path) -> std::io::Result<u64> {
     Ok(u64::from(st.blocks_available()) * u64::from(st.fragment_size()))
 }
 
-/// Remove every frame of a camera. A directory that is already gone is fine.
-pub async fn remove_camera_dir(snapshots_dir: &Path, id: &CameraId) -> std::io::Result<()> {
-    match tokio::fs::remove_dir_all(camera_dir(snapshots_dir, id)).await {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
+/// What removing a camera's frames did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FolderRemoval {
+    /// Frame-named and temporary files removed.
+    pub removed: u64,
+    /// Entries Heldar did not write, left in place (the folder stays while they are there).
+    pub kept: u64,
+}
+
+/// Remove every frame of a camera: its frame-named and temporary files, then its folder if
+/// nothing else is in it. Files Heldar did not write are left where they are, and so is the
+/// folder holding them. A folder that is already gone is fine.
+pub async fn remove_camera_frames(
+    snapshots_dir: &Path,
+    id: &CameraId,
+) -> std::io::Result<FolderRemoval> {
+    let dir = camera_dir(snapshots_dir, id);
+    tokio::task::spawn_blocking(move || {
+        let mut out = FolderRemoval::default();
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            let ours = entry.file_type()?.is_file()
+                && (is_temp_name(&name) || parse_file_name(&name).is_some());
+            if !ours {
+                out.kept += 1;
+                continue;
+            }
+            match std::fs::remove_file(entry.path()) {
+                Ok(()) => out.removed += 1,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        if out.kept == 0 {
+            match std::fs::remove_dir(&dir) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        Ok(out)
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 #[cfg(test)]
@@ -279,6 +374,66 @@ mod tests {
         assert!(
             names.iter().all(|n| parse_file_name(n).is_some()),
             "{names:?}"
+        );
+    }
+
+    #[test]
+    fn only_the_stores_own_temporary_names_are_temporary() {
+        assert!(is_temp_name(".tmp-0123456789abcdef"));
+        assert!(is_temp_name(".tmp-health-0123456789abcdef"));
+        for not in [
+            ".tmp-notes",
+            ".tmp-0123",
+            ".tmp-0123456789abcdefg",
+            "tmp-0123456789abcdef",
+            ".tmp-health-xyz",
+            ".tmp-",
+            "",
+        ] {
+            assert!(!is_temp_name(not), "{not}");
+        }
+    }
+
+    #[tokio::test]
+    async fn removing_a_cameras_frames_keeps_what_heldar_did_not_write() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let cam = CameraId::parse("gate").unwrap();
+        std::fs::create_dir_all(d.join("gate/plans")).unwrap();
+        std::fs::write(d.join("gate/20260102T030405678Z.jpg"), b"x").unwrap();
+        std::fs::write(d.join("gate/20260102T030405678Z-1.jpg"), b"x").unwrap();
+        std::fs::write(d.join("gate/.tmp-00000000000000ff"), b"x").unwrap();
+        std::fs::write(d.join("gate/README.txt"), b"keep me").unwrap();
+        let r = remove_camera_frames(d, &cam).await.unwrap();
+        assert_eq!(
+            r,
+            FolderRemoval {
+                removed: 3,
+                kept: 2
+            }
+        );
+        assert_eq!(
+            std::fs::read(d.join("gate/README.txt")).unwrap(),
+            b"keep me"
+        );
+        assert!(d.join("gate/plans").is_dir());
+
+        // With only its own files, the folder goes too; a missing one is fine.
+        let other = CameraId::parse("yard").unwrap();
+        std::fs::create_dir_all(d.join("yard")).unwrap();
+        std::fs::write(d.join("yard/20260102T030405678Z.jpg"), b"x").unwrap();
+        let r = remove_camera_frames(d, &other).await.unwrap();
+        assert_eq!(
+            r,
+            FolderRemoval {
+                removed: 1,
+                kept: 0
+            }
+        );
+        assert!(!d.join("yard").exists());
+        assert_eq!(
+            remove_camera_frames(d, &other).await.unwrap(),
+            FolderRemoval::default()
         );
     }
 }
