@@ -10,6 +10,7 @@ pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod events;
 pub mod fakecam;
 pub mod metrics;
 pub mod models;

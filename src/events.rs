@@ -1,0 +1,196 @@
+//! Domain events, and the bus they travel on.
+//!
+//! `ops` publishes one [`Event`] for each thing that happened — a frame stored, a capture
+//! failed, a camera's state changed, a camera or schedule changed — and anything that wants to
+//! know subscribes: the `/api/v1/events` stream (and through it the dashboard), and later MQTT
+//! and webhooks. The bus is a bounded broadcast channel ([`EventBus::CAPACITY`] events): a
+//! publisher never waits, whoever is subscribed. A subscriber that falls more than the capacity
+//! behind loses the oldest events and is told how many it missed
+//! ([`tokio::sync::broadcast::error::RecvError::Lagged`]); capture never slows down for it.
+//!
+//! Events carry no secret: errors are masked by the capture layer before they get here, and a
+//! camera event names the camera, not its URLs.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::sync::broadcast;
+use utoipa::ToSchema;
+
+use crate::models::{CameraId, CameraState};
+
+/// What changed about a camera or a schedule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Change {
+    Created,
+    Updated,
+    Deleted,
+}
+
+/// One thing that happened. Serialized with its kind in `type` (`frame.stored`, …), which is
+/// also the name of the Server-Sent Event that carries it.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+#[serde(tag = "type")]
+pub enum Event {
+    /// A frame's file is in place and its row is written (or queued to the writer: see
+    /// `db::writer` — the row of a scheduled frame may take up to its linger to commit).
+    #[serde(rename = "frame.stored")]
+    FrameStored {
+        camera: CameraId,
+        /// `None` for a frame kept through the API (`?store=true`).
+        schedule: Option<String>,
+        snapshot_id: String,
+        taken_at: DateTime<Utc>,
+        /// Where the JPEG is served: `/media/snapshots/{camera}/{file}`.
+        url: String,
+        size_bytes: i64,
+        width: Option<i64>,
+        height: Option<i64>,
+    },
+    /// A capture gave no frame (scheduled or live).
+    #[serde(rename = "capture.failed")]
+    CaptureFailed {
+        camera: CameraId,
+        schedule: Option<String>,
+        /// The machine code, as in the API's error body (`timeout`, `auth_failed`, …).
+        code: String,
+        /// The sentence, credentials masked.
+        error: String,
+        at: DateTime<Utc>,
+    },
+    /// A camera's state changed (`online` → `failing`, …): once per change, not per capture.
+    #[serde(rename = "camera.state_changed")]
+    CameraStateChanged {
+        camera: CameraId,
+        from: CameraState,
+        to: CameraState,
+        /// The error that caused a change to `failing` or `auth_failed`, masked.
+        last_error: Option<String>,
+        at: DateTime<Utc>,
+    },
+    #[serde(rename = "camera.changed")]
+    CameraChanged { camera: CameraId, change: Change },
+    #[serde(rename = "schedule.changed")]
+    ScheduleChanged {
+        schedule: String,
+        camera: CameraId,
+        change: Change,
+    },
+}
+
+impl Event {
+    /// The event's kind, as in its `type` field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Event::FrameStored { .. } => "frame.stored",
+            Event::CaptureFailed { .. } => "capture.failed",
+            Event::CameraStateChanged { .. } => "camera.state_changed",
+            Event::CameraChanged { .. } => "camera.changed",
+            Event::ScheduleChanged { .. } => "schedule.changed",
+        }
+    }
+
+    /// The camera it is about.
+    pub fn camera(&self) -> &CameraId {
+        match self {
+            Event::FrameStored { camera, .. }
+            | Event::CaptureFailed { camera, .. }
+            | Event::CameraStateChanged { camera, .. }
+            | Event::CameraChanged { camera, .. }
+            | Event::ScheduleChanged { camera, .. } => camera,
+        }
+    }
+}
+
+/// The bus: cheap to clone, shared by every publisher and subscriber.
+#[derive(Clone)]
+pub struct EventBus {
+    tx: broadcast::Sender<Arc<Event>>,
+    published: Arc<AtomicU64>,
+}
+
+impl Default for EventBus {
+    fn default() -> Self {
+        EventBus::new(EventBus::CAPACITY)
+    }
+}
+
+impl EventBus {
+    /// Events a subscriber may fall behind before it loses the oldest: at 1,000 frames a
+    /// second, four seconds of them.
+    pub const CAPACITY: usize = 4096;
+
+    pub fn new(capacity: usize) -> EventBus {
+        let (tx, _) = broadcast::channel(capacity);
+        EventBus {
+            tx,
+            published: Arc::default(),
+        }
+    }
+
+    /// Publish `event` to every subscriber. Never waits; with no subscriber it is dropped.
+    pub fn publish(&self, event: Event) {
+        self.published.fetch_add(1, Ordering::Relaxed);
+        let _ = self.tx.send(Arc::new(event));
+    }
+
+    /// Every event published from now on (up to the capacity behind).
+    pub fn subscribe(&self) -> broadcast::Receiver<Arc<Event>> {
+        self.tx.subscribe()
+    }
+
+    /// Events published since start.
+    pub fn published(&self) -> u64 {
+        self.published.load(Ordering::Relaxed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::broadcast::error::RecvError;
+
+    fn changed(n: usize) -> Event {
+        Event::CameraChanged {
+            camera: CameraId::parse(&format!("c{n}")).unwrap(),
+            change: Change::Updated,
+        }
+    }
+
+    #[tokio::test]
+    async fn a_subscriber_that_falls_behind_is_told_how_many_it_missed_and_never_blocks_publishing()
+    {
+        let bus = EventBus::new(4);
+        let mut slow = bus.subscribe();
+        for n in 0..10 {
+            bus.publish(changed(n)); // returns at once although `slow` reads nothing
+        }
+        assert_eq!(bus.published(), 10);
+        assert!(matches!(slow.recv().await, Err(RecvError::Lagged(6))));
+        // Then the newest four, in order.
+        for n in 6..10 {
+            assert_eq!(*slow.recv().await.unwrap(), changed(n));
+        }
+    }
+
+    #[test]
+    fn events_serialize_with_their_kind_in_type() {
+        let e = Event::CameraStateChanged {
+            camera: CameraId::parse("gate").unwrap(),
+            from: CameraState::Online,
+            to: CameraState::Failing,
+            last_error: Some("camera gate: no frame within 20 s".into()),
+            at: DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+                .unwrap()
+                .with_timezone(&Utc),
+        };
+        let v = serde_json::to_value(&e).unwrap();
+        assert_eq!(v["type"], e.kind());
+        assert_eq!(v["camera"], "gate");
+        assert_eq!(v["from"], "online");
+        assert_eq!(v["to"], "failing");
+    }
+}
