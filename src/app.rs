@@ -12,38 +12,22 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use crate::auth::Auth;
-use crate::camera::cache::CameraCache;
-use crate::camera::seal::Sealer;
 use crate::capture::Capturer;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::db::writer::{self, Writer, WriterTask};
-use crate::db::{self, Pool};
+use crate::events::EventBus;
 use crate::metrics::Metrics;
+use crate::ops::scheduler::SchedulerHandle;
+use crate::ops::{self, Ops};
 use crate::services::retention::Retention;
-use crate::services::snapshot_scheduler::{
-    fire::CaptureFirer, DbScheduleStore, Scheduler, SchedulerHandle, CLAIM_AHEAD,
-};
+use crate::services::snapshot_scheduler::cameras::CameraCache;
+use crate::services::snapshot_scheduler::runner::CaptureRunner;
+use crate::services::snapshot_scheduler::{DbScheduleStore, Scheduler, CLAIM_AHEAD};
 use crate::services::{demo_camera, supervisor::Supervisor};
-use crate::snapshots::Keeper;
 use crate::store::FrameStore;
 
-/// Shared handles, cheap to clone; nothing else lives here.
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub db: Pool,
-    pub capturer: Arc<Capturer>,
-    pub store: FrameStore,
-    pub keeper: Keeper,
-    pub scheduler: SchedulerHandle,
-    pub metrics: Arc<Metrics>,
-    pub clock: Arc<dyn Clock>,
-    /// Tokens, sessions: who is calling (see `routes::access` for what they may do).
-    pub auth: Arc<Auth>,
-    /// Opens and seals camera credentials at rest.
-    pub sealer: Arc<Sealer>,
-}
+pub use crate::state::AppState;
 
 /// Options that are not settings of the running system.
 #[derive(Debug, Clone, Default)]
@@ -72,18 +56,20 @@ impl Application {
         shutdown: CancellationToken,
     ) -> anyhow::Result<Application> {
         config.prepare_dirs()?;
-        let pool = db::connect(&config.database_url).await.map_err(|e| {
-            anyhow::anyhow!(
-                "cannot open the database {} (HELDAR_DATABASE_URL): {e:#}",
-                config.database_url
-            )
-        })?;
+        let pool = crate::db::connect(&config.database_url)
+            .await
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "cannot open the database {} (HELDAR_DATABASE_URL): {e:#}",
+                    config.database_url
+                )
+            })?;
         // Before anything reads a camera: the key that opens their credentials (a missing or
         // wrong key stops start-up here, with the file named).
-        let sealer = Arc::new(Sealer::open_for(&config.secret_key_file, &pool).await?);
-        let frame_store = FrameStore::new(config.snapshots_dir.clone(), config.snapshot_fsync);
+        let sealer = Arc::new(ops::secrets::open_sealer(&config.secret_key_file, &pool).await?);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let report = crate::ops::reconcile::reconcile(&frame_store, &pool, clock.as_ref()).await?;
+        let frame_store = FrameStore::new(config.snapshots_dir.clone(), config.snapshot_fsync);
+        let report = ops::reconcile::reconcile(&frame_store, &pool, clock.as_ref()).await?;
         tracing::info!(
             temp_files_removed = report.temp_files_removed,
             rows_without_file_removed = report.rows_without_file_removed,
@@ -94,69 +80,65 @@ impl Application {
         );
         let metrics = Arc::new(Metrics::new());
         let (writer, writer_task) =
-            Writer::start(&db::file_of(&config.database_url)?, writer::LINGER)?;
-        let capturer = Arc::new(Capturer::new(&config, writer.clone(), metrics.clone())?);
+            Writer::start(&crate::db::file_of(&config.database_url)?, writer::LINGER)?;
+        let capturer = Arc::new(Capturer::new(&config, metrics.clone())?);
         let ffmpeg = crate::capture::ffmpeg::FfmpegSource::new(config.ffmpeg_bin.clone(), 1);
         match ffmpeg.check().await {
             Ok(v) => tracing::info!(ffmpeg = %v, "ffmpeg found"),
             Err(e) => tracing::warn!(error = %e,
                 "ffmpeg is not available: RTSP captures will fail with `ffmpeg_missing` until it is installed (or HELDAR_FFMPEG_BIN is set)"),
         }
-        let keeper = Keeper {
-            db: pool.clone(),
-            writer: writer.clone(),
-            capturer: capturer.clone(),
-            store: frame_store.clone(),
-            clock: clock.clone(),
-            metrics: metrics.clone(),
-            cameras: Arc::default(),
-            sealer: sealer.clone(),
-        };
         let (scheduler, commands) = SchedulerHandle::channel();
         let auth = Arc::new(Auth::new(pool.clone(), config.api_token.as_deref()));
-        let state = AppState {
-            config: Arc::new(config),
-            auth,
-            sealer,
-            db: pool,
+        let config = Arc::new(config);
+        let ops = Ops::new(
+            config.clone(),
+            pool,
+            writer,
             capturer,
-            store: frame_store,
-            keeper: keeper.clone(),
-            scheduler,
-            metrics,
+            frame_store,
             clock,
+            metrics,
+            sealer,
+            scheduler,
+            EventBus::default(),
+        );
+        ops::frames::seed_states(&ops).await?;
+        let state = AppState {
+            ops: ops.clone(),
+            auth,
+            api: crate::routes::description(),
+            shutdown: shutdown.clone(),
         };
         let supervisor = Supervisor::new(shutdown);
         if opts.demo {
-            let mut first = Some(demo_camera::start(&state).await?);
-            let s = state.clone();
+            let mut first = Some(demo_camera::start(&ops).await?);
+            let o = ops.clone();
             supervisor.spawn_supervised("demo_camera", move |token| {
-                demo_camera::run(s.clone(), first.take(), token)
+                demo_camera::run(o.clone(), first.take(), token)
             });
         }
-        if state.config.scheduler_enabled {
+        if config.scheduler_enabled {
+            let cameras = Arc::new(CameraCache::default());
             // A failure here only means each camera's first slot reads its own row.
-            if let Err(e) = keeper.cameras.warm(&state.db, &state.sealer).await {
+            if let Err(e) = cameras.warm(&ops).await {
                 tracing::warn!(error = %e, "cannot pre-read the cameras for the scheduler");
             }
-            let (cameras, s) = (keeper.cameras.clone(), state.clone());
+            let (c, o) = (cameras.clone(), ops.clone());
             supervisor.spawn_supervised("camera_cache", move |token| {
-                let (cameras, s) = (cameras.clone(), s.clone());
-                async move {
-                    let every = CameraCache::TTL / 2;
-                    cameras.keep_fresh(&s.db, &s.sealer, every, token).await
-                }
+                let (c, o) = (c.clone(), o.clone());
+                async move { c.keep_fresh(&o, CameraCache::TTL / 2, token).await }
             });
             let sched = Arc::new(Scheduler {
-                clock: state.clock.clone(),
-                store: Arc::new(DbScheduleStore {
-                    pool: state.db.clone(),
-                    writer: writer.clone(),
+                clock: ops.clock.clone(),
+                store: Arc::new(DbScheduleStore(ops.clone())),
+                runner: Arc::new(CaptureRunner {
+                    ops: ops.clone(),
+                    cameras,
                 }),
-                firer: Arc::new(CaptureFirer(keeper)),
-                metrics: state.metrics.clone(),
+                metrics: ops.metrics.clone(),
                 commands,
-                rescan: state.config.scheduler_interval,
+                rescan: config.scheduler_interval,
                 grace: SCHEDULER_GRACE,
                 claim_ahead: CLAIM_AHEAD,
             });
@@ -168,21 +150,21 @@ impl Application {
             tracing::info!("snapshot scheduler disabled (HELDAR_SNAPSHOT_SCHEDULER_ENABLED=false)");
         }
         let retention = Arc::new(Retention {
-            db: state.db.clone(),
-            store: state.store.clone(),
-            clock: state.clock.clone(),
-            metrics: state.metrics.clone(),
-            max_age: state.config.retention_age,
-            max_bytes: state.config.snapshot_max_bytes,
-            min_free_bytes: state.config.min_free_disk_bytes,
-            free_space: Retention::statvfs_free(state.config.snapshots_dir.clone()),
+            db: ops.db.clone(),
+            store: ops.store.clone(),
+            clock: ops.clock.clone(),
+            metrics: ops.metrics.clone(),
+            max_age: config.retention_age,
+            max_bytes: config.snapshot_max_bytes,
+            min_free_bytes: config.min_free_disk_bytes,
+            free_space: Retention::statvfs_free(config.snapshots_dir.clone()),
         });
-        let every = state.config.retention_interval;
+        let every = config.retention_interval;
         supervisor.spawn_supervised("retention", move |token| {
             let r = retention.clone();
             async move { r.run(every, token).await }
         });
-        let bind = SocketAddr::new(state.config.api_host, state.config.api_port);
+        let bind = SocketAddr::new(config.api_host, config.api_port);
         let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {bind} (HELDAR_API_HOST/HELDAR_API_PORT): {e}")
         })?;
@@ -221,7 +203,7 @@ impl Application {
         self.supervisor.shutdown(SHUTDOWN_GRACE).await;
         // Commit what the writer still holds, then close the database.
         self.writer.finish().await;
-        self.state.db.close().await;
+        self.state.ops.db.close().await;
         tracing::info!("shutdown complete");
         Ok(())
     }

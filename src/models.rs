@@ -10,6 +10,11 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+/// The shape of a camera id, as a regular expression (for documents; [`CameraId::parse`] checks).
+pub const CAMERA_ID_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,62}$";
+/// The shape of a schedule id, as a regular expression (for documents; [`ScheduleId::parse`]).
+pub const SCHEDULE_ID_PATTERN: &str = "^sch_[0-9a-f]{32}$";
+
 /// A camera id: `^[a-z0-9][a-z0-9_-]{0,62}$`. It becomes a directory name under snapshots_dir,
 /// so nothing else is accepted (no dots, no slashes, no upper case).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
@@ -106,9 +111,12 @@ text_enum!(SnapshotSource { Auto => "auto", Http => "http", Rtsp => "rtsp" });
 text_enum!(CameraState { Unknown => "unknown", Online => "online", Failing => "failing",
     AuthFailed => "auth_failed" });
 
-/// A registered camera, as stored. `password` is a secret: this type is never serialized.
-#[derive(Debug, Clone)]
-pub struct Camera {
+/// A camera whose every field has been checked (`camera::spec` builds it from an API body and
+/// says what is wrong in a [`FieldError`]). `password` and the explicit URLs are secrets: this
+/// type is never serialized. Between `ops` and `db` the four secret-bearing fields hold their
+/// sealed form (`camera::seal`); everywhere else, plaintext.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CameraSpec {
     pub id: CameraId,
     pub name: String,
     pub vendor: Vendor,
@@ -121,8 +129,90 @@ pub struct Camera {
     pub sub_stream_url: Option<String>,
     pub snapshot_url: Option<String>,
     pub snapshot_source: SnapshotSource,
+}
+
+/// The fields of a [`CameraSpec`] (and columns of `cameras`) whose values are sealed at rest:
+/// the password, and the explicit URLs, which may carry `user:password@` or a `password=` query.
+pub const SEALED_FIELDS: [&str; 4] = [
+    "password",
+    "main_stream_url",
+    "sub_stream_url",
+    "snapshot_url",
+];
+
+/// A registered camera: its spec and when it was created and last changed. Derefs to the spec,
+/// so `camera.id`, `camera.vendor`, … read as the fields they are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Camera {
+    pub spec: CameraSpec,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+impl std::ops::Deref for Camera {
+    type Target = CameraSpec;
+    fn deref(&self) -> &CameraSpec {
+        &self.spec
+    }
+}
+
+/// One field's problem, for a 422 answer that names the field.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("{message}")]
+pub struct FieldError {
+    /// The request field, as the API spells it (`interval_seconds`, `snapshot_url`, …).
+    pub field: &'static str,
+    /// A sentence saying what is wrong.
+    pub message: String,
+}
+
+impl FieldError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> FieldError {
+        FieldError {
+            field,
+            message: message.into(),
+        }
+    }
+}
+
+/// What a caller may do; each role includes the ones before it (DESIGN.md §11).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Operator,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Operator => "operator",
+            Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Result<Role, String> {
+        match s {
+            "viewer" => Ok(Role::Viewer),
+            "operator" => Ok(Role::Operator),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!(
+                "role {other:?} is not one of viewer, operator, admin"
+            )),
+        }
+    }
+}
+
+/// A token as shown to people: never its secret or hash.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct TokenView {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub created_at: String,
+    pub revoked_at: Option<String>,
 }
 
 /// The `camera_status` row of one camera.
@@ -348,6 +438,44 @@ pub struct ErrorBody {
 
 // ---------------------------------------------------------------------------------------------
 // Schedules and snapshots.
+
+/// A schedule id: `sch_` and 32 lower-case hex digits, as [`new_id`] makes them. Anything else
+/// never reaches the database.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, ToSchema)]
+#[serde(transparent)]
+#[schema(value_type = String, pattern = "^sch_[0-9a-f]{32}$")]
+pub struct ScheduleId(String);
+
+impl ScheduleId {
+    pub fn parse(raw: &str) -> Result<ScheduleId, String> {
+        let ok = raw.strip_prefix("sch_").is_some_and(|h| {
+            h.len() == 32 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        });
+        if ok {
+            Ok(ScheduleId(raw.to_string()))
+        } else {
+            Err(format!(
+                "schedule id {:?} is not of the form sch_ followed by 32 hex digits",
+                truncate(raw, 80)
+            ))
+        }
+    }
+
+    /// A new, random id.
+    pub fn generate() -> ScheduleId {
+        ScheduleId(new_id("sch"))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ScheduleId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// A `snapshot_schedules` row.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]

@@ -4,8 +4,10 @@ mod common;
 
 use common::{error_of, heldar_cmd, spawn_app_with, ServerProcess, TestApp};
 use heldar::app::BuildOptions;
-use heldar::auth::{manage, Role};
-use heldar::routes::access::{need_for, Need, ACCESS};
+use heldar::auth::Need;
+use heldar::clock::SystemClock;
+use heldar::models::Role;
+use heldar::ops;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -20,7 +22,10 @@ async fn app_with_auth() -> TestApp {
 }
 
 async fn token(app: &TestApp, name: &str, role: Role) -> String {
-    manage::create(&app.state.db, name, role).await.unwrap().1
+    ops::tokens::create(&app.state.ops.db, &SystemClock, name, role)
+        .await
+        .unwrap()
+        .1
 }
 
 async fn send(
@@ -54,7 +59,9 @@ async fn every_route_in_the_access_table_is_enforced() {
         Role::Admin => admin.as_str(),
     };
     let mut walked = 0;
-    for (method, pattern, need) in ACCESS {
+    // The table the running server enforces, made from its route list.
+    let table = heldar::routes::describe().access;
+    for (method, pattern, need) in table.rules() {
         // Ids that exist nowhere: a request that passes the guard then gets a 404/422 from the
         // handler, which is enough to see the guard let it through — and changes nothing.
         let path = pattern
@@ -63,14 +70,14 @@ async fn every_route_in_the_access_table_is_enforced() {
             .replace("{file}", "20260101T000000000Z.jpg")
             .replace("{*path}", "app.js");
         let m = Method::from_bytes(method.as_bytes()).unwrap();
-        let body = matches!(*method, "POST" | "PATCH").then(|| json!({}));
+        let body = matches!(method, "POST" | "PATCH").then(|| json!({}));
         let anon = send(&app, m.clone(), &path, None, body.clone()).await;
         match need {
             // Public: the guard lets it through. (GET /api/v1/session itself answers 401 to
             // someone not logged in: that is its answer, not the guard's.)
             Need::Public => assert!(
                 anon.status() != 403
-                    && (anon.status() != 401 || (*method, *pattern) == ("GET", "/api/v1/session")),
+                    && (anon.status() != 401 || (method, pattern) == ("GET", "/api/v1/session")),
                 "{method} {pattern} is public but answered {}",
                 anon.status()
             ),
@@ -91,7 +98,7 @@ async fn every_route_in_the_access_table_is_enforced() {
                     assert_eq!(e["code"], "forbidden");
                     assert!(e["error"].as_str().unwrap().contains(role.as_str()), "{e}");
                 }
-                let r = send(&app, m.clone(), &path, Some(of(*role)), body.clone()).await;
+                let r = send(&app, m.clone(), &path, Some(of(role)), body.clone()).await;
                 assert!(
                     !matches!(r.status().as_u16(), 401 | 403),
                     "{method} {pattern} as {role:?} answered {}",
@@ -113,9 +120,11 @@ async fn every_route_in_the_access_table_is_enforced() {
     let doc: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
     for (path, ops) in doc["paths"].as_object().unwrap() {
         for method in ops.as_object().unwrap().keys() {
-            let m = Method::from_bytes(method.to_uppercase().as_bytes()).unwrap();
+            if method.starts_with("x-") || method == "parameters" {
+                continue;
+            }
             assert!(
-                need_for(&m, path).is_ok(),
+                table.need_for(method, path).is_ok(),
                 "{method} {path} is in the OpenAPI document but not in the access table"
             );
         }

@@ -58,7 +58,7 @@ async fn manual_store_list_latest_and_media() {
     assert_eq!(list[0]["size_bytes"].as_u64(), Some(body2.len() as u64));
     // The file is where the design says: snapshots_dir/{camera}/{YYYYmmddTHHMMSSfffZ}.jpg.
     let rel = loc2.strip_prefix("/media/snapshots/").unwrap();
-    let on_disk = std::fs::read(app.state.config.snapshots_dir.join(rel)).unwrap();
+    let on_disk = std::fs::read(app.state.ops.config.snapshots_dir.join(rel)).unwrap();
     assert_eq!(on_disk, body2);
     assert!(heldar::store::parse_file_name(rel.split('/').nth(1).unwrap()).is_some());
 
@@ -168,7 +168,7 @@ async fn media_refuses_every_path_trick_with_404() {
     let (app, _cam) = setup().await;
     let (loc, _) = store_one(&app).await;
     let file = loc.rsplit('/').next().unwrap().to_string();
-    let dir = app.state.config.snapshots_dir.clone();
+    let dir = app.state.ops.config.snapshots_dir.clone();
     // A frame file no row names, a symlink to a secret, a symlinked camera dir.
     std::fs::write(dir.join("yard/20200101T000000000Z.jpg"), b"orphan").unwrap();
     std::fs::write(app.dir.path().join("secret.txt"), b"top secret").unwrap();

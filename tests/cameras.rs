@@ -64,7 +64,7 @@ async fn create_list_get_patch_delete_round_trip() {
     assert_eq!(cleared["has_password"], false);
 
     // Deleting removes the row and the camera's frame directory.
-    let frames = app.state.config.snapshots_dir.join("gate_a");
+    let frames = app.state.ops.config.snapshots_dir.join("gate_a");
     std::fs::create_dir_all(&frames).unwrap();
     std::fs::write(frames.join("20260101T000000000Z.jpg"), b"x").unwrap();
     assert_eq!(app.delete("/api/v1/cameras/gate_a").await.status(), 204);
@@ -333,7 +333,7 @@ async fn health_and_openapi_describe_the_running_system() {
 async fn health_reports_an_unwritable_snapshots_dir_as_503() {
     let app = spawn_app().await;
     // Replace the snapshots dir with a file: nothing can be created in it any more.
-    let dir = app.state.config.snapshots_dir.clone();
+    let dir = app.state.ops.config.snapshots_dir.clone();
     std::fs::remove_dir_all(&dir).unwrap();
     std::fs::write(&dir, b"not a directory").unwrap();
     let resp = app.get("/api/v1/health").await;

@@ -25,14 +25,27 @@ async fn camera(app: &TestApp, id: &str, cam: &FakeCamera, creds: Option<(&str, 
     app.create_camera(body).await;
 }
 
-async fn status_of(app: &TestApp, id: &str) -> Value {
-    let v: Value = app
-        .get(&format!("/api/v1/cameras/{id}"))
-        .await
-        .json()
-        .await
-        .unwrap();
-    v["status"].clone()
+/// The camera's status once its state is `state`. A live capture's outcome is recorded after
+/// the frame (or error) is returned, so the status row may take a moment to say so.
+async fn status_in(app: &TestApp, id: &str, state: &str) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let v: Value = app
+            .get(&format!("/api/v1/cameras/{id}"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        if v["status"]["state"] == state {
+            return v["status"].clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "camera {id} never reached state {state}: {}",
+            v["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
@@ -65,8 +78,7 @@ async fn live_capture_with_basic_and_digest_auth_returns_the_cameras_jpeg() {
         assert_eq!(resp.headers()["x-heldar-width"], "320");
         let body = resp.bytes().await.unwrap();
         assert_eq!(jpeg::validate(&body), Ok((320, 240)), "{id}");
-        let st = status_of(&app, id).await;
-        assert_eq!(st["state"], "online", "{id}: {st}");
+        let st = status_in(&app, id, "online").await;
         assert!(st["last_success_at"].is_string());
         assert_eq!(st["consecutive_failures"], 0);
     }
@@ -121,8 +133,7 @@ async fn wrong_or_missing_credentials_are_auth_failed() {
             "{id}: {body}"
         );
         assert!(!body["error"].as_str().unwrap().contains("wrong-one"));
-        let st = status_of(&app, id).await;
-        assert_eq!(st["state"], "auth_failed", "{st}");
+        let st = status_in(&app, id, "auth_failed").await;
         assert_eq!(st["consecutive_failures"], 1);
     }
     // Editing the credentials clears the auth_failed state, and the right ones work.
@@ -173,8 +184,7 @@ async fn each_camera_failure_has_its_status_and_code() {
         );
         // The deadline is 2 s: nothing may wait much past it.
         assert!(started.elapsed() < Duration::from_secs(10), "{behavior:?}");
-        let st = status_of(&app, &id).await;
-        assert_eq!(st["state"], "failing", "{behavior:?}: {st}");
+        let st = status_in(&app, &id, "failing").await;
         assert_eq!(st["last_error"], body["error"], "{behavior:?}");
         cams.push(cam);
     }
@@ -198,7 +208,7 @@ async fn each_camera_failure_has_its_status_and_code() {
     // A slow camera within the deadline is fine, and a failing camera recovers.
     cams[0].set_behavior(Behavior::Delay(Duration::from_millis(300)));
     assert_eq!(app.get("/api/v1/cameras/bad0/snapshot").await.status(), 200);
-    assert_eq!(status_of(&app, "bad0").await["state"], "online");
+    status_in(&app, "bad0", "online").await;
     app.stop().await;
 }
 

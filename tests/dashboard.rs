@@ -16,8 +16,10 @@ use fantoccini::actions::{InputSource, KeyAction, KeyActions};
 use fantoccini::key::Key;
 use fantoccini::{Client, ClientBuilder, Locator};
 use heldar::app::BuildOptions;
-use heldar::auth::{manage, Role};
+use heldar::clock::SystemClock;
 use heldar::fakecam::{FakeAuth, FakeCamera, FrameSupply};
+use heldar::models::Role;
+use heldar::ops;
 use serde_json::{json, Value};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -748,10 +750,10 @@ async fn login_with_a_token_and_roles_shape_the_page() {
         BuildOptions { demo: true },
     )
     .await;
-    let (_, admin) = manage::create(&app.state.db, "lead", Role::Admin)
+    let (_, admin) = ops::tokens::create(&app.state.ops.db, &SystemClock, "lead", Role::Admin)
         .await
         .unwrap();
-    let (_, viewer) = manage::create(&app.state.db, "wall", Role::Viewer)
+    let (_, viewer) = ops::tokens::create(&app.state.ops.db, &SystemClock, "wall", Role::Viewer)
         .await
         .unwrap();
     let (_driver, c) = browser(1280, 900).await;

@@ -25,6 +25,7 @@ async fn frames(app: &TestApp, n: i64, size: usize) -> Vec<Snapshot> {
         let taken_at = now - chrono::Duration::hours(i) - chrono::Duration::minutes(1);
         let file = app
             .state
+            .ops
             .store
             .write_frame(&cam, taken_at, Bytes::from(vec![0xAB; size]))
             .await
@@ -40,7 +41,7 @@ async fn frames(app: &TestApp, n: i64, size: usize) -> Vec<Snapshot> {
             height: None,
             created_at: now,
         };
-        db::snapshots::insert(&app.state.db, &s).await.unwrap();
+        db::snapshots::insert(&app.state.ops.db, &s).await.unwrap();
         out.push(s);
     }
     out
@@ -54,10 +55,10 @@ fn retention(
     free: FreeSpace,
 ) -> Retention {
     Retention {
-        db: app.state.db.clone(),
-        store: app.state.store.clone(),
+        db: app.state.ops.db.clone(),
+        store: app.state.ops.store.clone(),
         clock: Arc::new(SystemClock) as Arc<dyn Clock>,
-        metrics: app.state.metrics.clone(),
+        metrics: app.state.ops.metrics.clone(),
         max_age: age_h.map(|h| Duration::from_secs(h * 3600)),
         max_bytes,
         min_free_bytes: min_free,
@@ -67,7 +68,7 @@ fn retention(
 
 async fn remaining(app: &TestApp) -> Vec<DateTime<Utc>> {
     let rows = db::snapshots::list(
-        &app.state.db,
+        &app.state.ops.db,
         &CameraId::parse("c").unwrap(),
         None,
         None,
@@ -77,13 +78,13 @@ async fn remaining(app: &TestApp) -> Vec<DateTime<Utc>> {
     .unwrap();
     for r in &rows {
         assert!(
-            app.state.store.abs(&r.path).exists(),
+            app.state.ops.store.abs(&r.path).exists(),
             "row {} lost its file",
             r.path
         );
     }
     let files =
-        std::fs::read_dir(app.state.config.snapshots_dir.join("c")).map_or(0, |d| d.count());
+        std::fs::read_dir(app.state.ops.config.snapshots_dir.join("c")).map_or(0, |d| d.count());
     assert_eq!(files, rows.len(), "every file has its row and no more");
     rows.iter().map(|r| r.taken_at).collect()
 }
@@ -157,7 +158,7 @@ async fn free_disk_floor_removes_the_oldest_until_there_is_room() {
     // The "disk" has 50,000 bytes free plus whatever retention frees; the floor is 120,000.
     let freed = Arc::new(AtomicU64::new(0));
     let f = freed.clone();
-    let dir = app.state.config.snapshots_dir.join("c");
+    let dir = app.state.ops.config.snapshots_dir.join("c");
     let free: FreeSpace = Arc::new(move || {
         let files = std::fs::read_dir(&dir).map_or(0, |d| d.count()) as u64;
         f.store(200 - files, Ordering::SeqCst);
@@ -187,19 +188,19 @@ async fn a_file_that_cannot_be_deleted_keeps_its_row_and_a_missing_file_loses_it
     let app = app_with_camera().await;
     let all = frames(&app, 3, 100).await;
     // Oldest: its "file" becomes a non-empty directory (unlink fails even for root).
-    let stuck = app.state.store.abs(&all[2].path);
+    let stuck = app.state.ops.store.abs(&all[2].path);
     std::fs::remove_file(&stuck).unwrap();
     std::fs::create_dir(&stuck).unwrap();
     std::fs::write(stuck.join("x"), b"x").unwrap();
     // Middle: already gone from disk.
-    std::fs::remove_file(app.state.store.abs(&all[1].path)).unwrap();
+    std::fs::remove_file(app.state.ops.store.abs(&all[1].path)).unwrap();
     let report = retention(&app, Some(1), None, 0, plenty())
         .sweep()
         .await
         .unwrap();
     assert_eq!((report.age, report.failed), (1, 1), "{report:?}");
     let rows = db::snapshots::list(
-        &app.state.db,
+        &app.state.ops.db,
         &CameraId::parse("c").unwrap(),
         None,
         None,

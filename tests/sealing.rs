@@ -162,7 +162,7 @@ async fn a_database_from_before_sealing_is_upgraded_in_place() {
     let app = spawn_app_with(|c| *c = common::test_config(&data), BuildOptions::default()).await;
     let (pw, url): (String, String) =
         sqlx::query_as("SELECT password, snapshot_url FROM cameras WHERE id = 'old'")
-            .fetch_one(&app.state.db)
+            .fetch_one(&app.state.ops.db)
             .await
             .unwrap();
     assert!(

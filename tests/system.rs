@@ -161,7 +161,7 @@ async fn settings_in_effect_are_reported() {
     assert_eq!(sys["scheduler"]["enabled"], false);
     assert_eq!(
         sys["disk"]["snapshots_dir"],
-        app.state.config.snapshots_dir.display().to_string()
+        app.state.ops.config.snapshots_dir.display().to_string()
     );
     assert_eq!(sys["cameras"], json!([]));
     app.stop().await;

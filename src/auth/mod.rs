@@ -10,53 +10,22 @@
 //! token locks the API rather than opening it); with it off (a loopback install that never made
 //! a token) every request is treated as admin, which is what a newcomer running the quickstart
 //! expects. Which role each route needs is declared in one table,
-//! `routes::access`; this module only answers "who is this".
+//! the route list (`routes`); this module only answers "who is this".
 //!
 //! Every comparison of a presented secret against a stored one is constant-time
 //! ([`token::hash_eq`]), and no token, hash or cookie value is ever logged.
 
-pub mod manage;
 pub mod session;
 pub mod token;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
-
-use crate::db::{self, DbError, Pool};
+use crate::db::{self, Pool};
+use crate::error::OpResult;
 use session::{Session, SessionStore};
 use token::{hash_eq, hash_token, TokenHash};
 
-/// What a caller may do; each role includes the ones before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Viewer,
-    Operator,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Operator => "operator",
-            Role::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Result<Role, String> {
-        match s {
-            "viewer" => Ok(Role::Viewer),
-            "operator" => Ok(Role::Operator),
-            "admin" => Ok(Role::Admin),
-            other => Err(format!(
-                "role {other:?} is not one of viewer, operator, admin"
-            )),
-        }
-    }
-}
+pub use crate::models::Role;
 
 /// How a request was authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +37,49 @@ pub enum Via {
     Cookie {
         csrf: String,
     },
+}
+
+/// What a route needs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Need {
+    /// Anyone: liveness, the API description, login, the dashboard's static files.
+    Public,
+    Role(Role),
+}
+
+/// Which role each route needs: method (`GET`, …) and route pattern (`/api/v1/cameras/{id}`) →
+/// [`Need`]. Built once from the route list (`routes::access`); HEAD follows GET.
+#[derive(Debug, Clone, Default)]
+pub struct AccessTable {
+    rules: std::collections::BTreeMap<(String, String), Need>,
+}
+
+impl AccessTable {
+    pub fn insert(&mut self, method: &str, path: &str, need: Need) {
+        self.rules
+            .insert((method.to_ascii_uppercase(), path.to_string()), need);
+    }
+
+    /// The rule for `method` on the route pattern `path`; `Err(true)` if the path has rules but
+    /// not for this method (the router answers 405), `Err(false)` if it has none at all.
+    pub fn need_for(&self, method: &str, path: &str) -> Result<Need, bool> {
+        let m = if method.eq_ignore_ascii_case("HEAD") {
+            "GET".to_string()
+        } else {
+            method.to_ascii_uppercase()
+        };
+        if let Some(n) = self.rules.get(&(m, path.to_string())) {
+            return Ok(*n);
+        }
+        Err(self.rules.keys().any(|(_, p)| p == path))
+    }
+
+    /// Every rule: method, path, need.
+    pub fn rules(&self) -> impl Iterator<Item = (&str, &str, Need)> {
+        self.rules
+            .iter()
+            .map(|((m, p), n)| (m.as_str(), p.as_str(), *n))
+    }
 }
 
 /// The caller of one request (put in the request's extensions by `routes::access`).
@@ -110,7 +122,7 @@ impl Auth {
     }
 
     /// Whether requests must authenticate.
-    pub async fn enabled(&self) -> Result<bool, DbError> {
+    pub async fn enabled(&self) -> OpResult<bool> {
         if self.bootstrap.is_some() || self.tokens_exist.load(Ordering::Relaxed) {
             return Ok(true);
         }
@@ -122,7 +134,7 @@ impl Auth {
     }
 
     /// The identity behind a presented token, if it is a live one.
-    pub async fn verify_token(&self, presented: &str) -> Result<Option<TokenIdentity>, DbError> {
+    pub async fn verify_token(&self, presented: &str) -> OpResult<Option<TokenIdentity>> {
         let presented_hash = hash_token(presented);
         // Always compare against the bootstrap token, so timing does not tell which kind of
         // token was presented.
@@ -153,7 +165,7 @@ impl Auth {
     }
 
     /// The session behind a cookie value, if it is live and its token has not been revoked since.
-    pub async fn session(&self, cookie: &str) -> Result<Option<Session>, DbError> {
+    pub async fn session(&self, cookie: &str) -> OpResult<Option<Session>> {
         let Some(s) = self.sessions.get(cookie) else {
             return Ok(None);
         };

@@ -22,11 +22,10 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{Application, BuildOptions};
-use crate::camera::spec::CameraSpec;
 use crate::config::Config;
 use crate::db;
 use crate::fakecam::{pattern, FakeAuth, FakeCamera, FrameSupply};
-use crate::models::{new_id, CameraCreate, CameraId, Schedule};
+use crate::models::{new_id, CameraCreate, CameraId, CameraSpec, Schedule};
 use stats::{percentile, slot_of, slots_due, Planned};
 
 #[derive(Debug, Clone)]
@@ -290,9 +289,9 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     let shutdown = CancellationToken::new();
     let app = Application::build(config, BuildOptions::default(), shutdown.clone()).await?;
     let state = app.state().clone();
-    state.metrics.keep_duration_samples();
+    state.ops.metrics.keep_duration_samples();
     let server = tokio::spawn(app.run_until_stopped());
-    while state.metrics.schedules_active.get() < opts.schedules as i64 {
+    while state.ops.metrics.schedules_active.get() < opts.schedules as i64 {
         anyhow::ensure!(
             t_build.elapsed() < Duration::from_secs(120),
             "the scheduler did not load the schedules"
@@ -318,8 +317,8 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
             eprintln!(
                 "bench: t={:>4.0}s fired={} missed={} cpu={:.1}s",
                 t0.elapsed().as_secs_f64(),
-                state.metrics.slots_fired.get(),
-                state.metrics.missed_slots.get(),
+                state.ops.metrics.slots_fired.get(),
+                state.ops.metrics.missed_slots.get(),
                 cpu_seconds() - cpu0
             );
             next_progress += Duration::from_secs(5);
@@ -329,8 +328,8 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     report.cpu_seconds = cpu_seconds() - cpu0;
     report.child_cpu_seconds = child_cpu_seconds() - child0;
     report.cameras_cpu_seconds = fleet.child_cpu() - cams0;
-    report.missed_slots_counted = state.metrics.missed_slots.get();
-    let mut durations = state.metrics.duration_samples();
+    report.missed_slots_counted = state.ops.metrics.missed_slots.get();
+    let mut durations = state.ops.metrics.duration_samples();
     shutdown.cancel();
     server.await??;
     report.peak_rss_mb = peak_rss_mb();
@@ -339,7 +338,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
 
     // Count from the database: slots in [from, until - 1 s] (the last second's captures may
     // still have been in flight at the cut).
-    let pool = db::connect(&state.config.database_url).await?;
+    let pool = db::connect(&state.ops.config.database_url).await?;
     let cut = until - chrono::Duration::seconds(1);
     let mut lateness = Vec::new();
     let mut seen: HashSet<(String, i64)> = HashSet::new();
@@ -423,7 +422,7 @@ async fn seed(
     opts: &BenchOptions,
 ) -> anyhow::Result<HashMap<String, Planned>> {
     let pool = db::connect(&config.database_url).await?;
-    let sealer = crate::camera::seal::Sealer::open_for(&config.secret_key_file, &pool).await?;
+    let sealer = crate::ops::secrets::open_sealer(&config.secret_key_file, &pool).await?;
     let now = Utc::now().trunc_subsecs(3);
     let mut ids = Vec::new();
     for i in 0..opts.cameras {
@@ -442,7 +441,8 @@ async fn seed(
             snapshot_url: urls.get(i).cloned(),
             snapshot_source: None,
         };
-        db::cameras::insert(&pool, &sealer, &CameraSpec::from_create(body)?, now).await?;
+        let spec = sealer.seal_spec(&CameraSpec::from_create(body)?);
+        db::cameras::insert(&pool, &spec, now).await?;
         ids.push(CameraId::parse(&id).map_err(anyhow::Error::msg)?);
     }
     let interval_ms = (opts.interval_s * 1000) as i64;

@@ -2,13 +2,12 @@
 //! overrides), how a request body becomes a valid camera ([`spec`]), and how credentials are kept
 //! out of everything Heldar shows ([`mask`]).
 //!
-//! [`registry`] is the one part with I/O: it keeps the rows (`db::cameras`) and the frame files
-//! (`store`) consistent when cameras are created, edited and deleted. Every URL or text
-//! that leaves Heldar — an API response, a log line, an error — passes through [`mask`] first.
+//! Nothing here does I/O but reading the sealing key file ([`seal`]); `ops::cameras` keeps the
+//! rows and the frame files consistent when cameras are created, edited and deleted. Every URL or
+//! text that leaves Heldar — an API response, a log line, an error — passes through [`mask`]
+//! first.
 
-pub mod cache;
 pub mod mask;
-pub mod registry;
 pub mod seal;
 pub mod spec;
 pub mod vendor;

@@ -6,13 +6,14 @@
 //! The stored form is `sealed:v1:<base64(nonce ‖ ciphertext ‖ tag)>`. The associated data is the
 //! camera id and the column, so a sealed value moved to another camera or field fails to open.
 //!
-//! Start-up ([`Sealer::open_for`]):
+//! Start-up ([`Sealer::load`], called by `ops::secrets` with what the database holds):
 //! - the key file is read, or created with mode 0600 when the database has never been sealed;
 //! - a database that *has* been sealed but whose key file is missing is a start-up error — a new
 //!   key would silently make every password unreadable;
 //! - the key is checked against `meta.key_check` (a known text sealed with it), so a wrong key is a
 //!   start-up error naming the file, never garbage or a plaintext fallback;
-//! - values written before sealing existed are sealed in place, in one transaction.
+//! - values written before sealing existed are sealed in place, in one transaction (by
+//!   `ops::secrets`; this module holds no SQL).
 //!
 //! Errors never contain key bytes or plaintext.
 
@@ -23,19 +24,13 @@ use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use rand::RngCore;
-use sqlx::Row;
 
-use crate::db::Pool;
+#[cfg(doc)]
+use crate::models::SEALED_FIELDS;
+use crate::models::{Camera, CameraSpec};
 
 const PREFIX: &str = "sealed:v1:";
 const KEY_CHECK_TEXT: &str = "heldar key check v1";
-/// The columns of `cameras` that are sealed.
-pub const SEALED_COLUMNS: [&str; 4] = [
-    "password",
-    "main_stream_url",
-    "sub_stream_url",
-    "snapshot_url",
-];
 
 #[derive(Debug, thiserror::Error)]
 pub enum SealError {
@@ -45,8 +40,6 @@ pub enum SealError {
         "a sealed value could not be opened ({0}); the key does not match, or the value is damaged"
     )]
     Open(String),
-    #[error("database error while {0}")]
-    Db(String),
 }
 
 /// Seals and opens camera secrets with the process's key.
@@ -127,13 +120,13 @@ impl Sealer {
         String::from_utf8(plain).map_err(|_| SealError::Open(what()))
     }
 
-    /// Load (or create) the key, check it against the database, and seal any plaintext left.
-    pub async fn open_for(key_file: &Path, pool: &Pool) -> Result<Sealer, SealError> {
-        let check: Option<String> =
-            sqlx::query_scalar("SELECT value FROM meta WHERE name = 'key_check'")
-                .fetch_optional(pool)
-                .await
-                .map_err(|e| SealError::Db(format!("reading the key check: {e}")))?;
+    /// Load the key from `key_file`, or create it when the database has never been sealed
+    /// (`key_check` is the database's stored key check, if it has one), and check it. Returns
+    /// the sealer and, when the database had no key check yet, the one to store.
+    pub fn load(
+        key_file: &Path,
+        key_check: Option<&str>,
+    ) -> Result<(Sealer, Option<String>), SealError> {
         let key_err = |why: String| SealError::KeyFile {
             path: key_file.to_path_buf(),
             why,
@@ -141,7 +134,7 @@ impl Sealer {
         let key = match std::fs::read_to_string(key_file) {
             Ok(text) => parse_key(&text).map_err(key_err)?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if check.is_some() {
+                if key_check.is_some() {
                     return Err(key_err(
                         "the file is missing, but this database's camera passwords were sealed \
                          with a key; restore that key file (from a backup of the data dir) — a \
@@ -155,10 +148,10 @@ impl Sealer {
         };
         warn_if_readable_by_others(key_file);
         let sealer = Sealer::from_key(key);
-        match check {
+        match key_check {
             Some(c) => {
                 let ok = sealer
-                    .open("-", "key_check", &c)
+                    .open("-", "key_check", c)
                     .is_ok_and(|t| t == KEY_CHECK_TEXT);
                 if !ok {
                     return Err(key_err(
@@ -167,53 +160,44 @@ impl Sealer {
                             .into(),
                     ));
                 }
+                Ok((sealer, None))
             }
             None => {
                 let c = sealer.seal("-", "key_check", KEY_CHECK_TEXT);
-                sqlx::query("INSERT INTO meta (name, value) VALUES ('key_check', ?)")
-                    .bind(c)
-                    .execute(pool)
-                    .await
-                    .map_err(|e| SealError::Db(format!("writing the key check: {e}")))?;
+                Ok((sealer, Some(c)))
             }
         }
-        let sealed = sealer.seal_plaintext_rows(pool).await?;
-        if sealed > 0 {
-            tracing::info!(
-                values = sealed,
-                "sealed camera credentials stored in plaintext by an older Heldar"
-            );
-        }
-        Ok(sealer)
     }
 
-    /// Seal every unsealed value in the sealed columns, in one transaction; how many.
-    async fn seal_plaintext_rows(&self, pool: &Pool) -> Result<usize, SealError> {
-        let db = |e: sqlx::Error| SealError::Db(format!("sealing stored credentials: {e}"));
-        let mut tx = pool.begin().await.map_err(db)?;
-        let mut n = 0;
-        for column in SEALED_COLUMNS {
-            let rows = sqlx::query(&format!(
-                "SELECT id, {column} AS v FROM cameras WHERE {column} IS NOT NULL \
-                 AND {column} NOT LIKE 'sealed:v1:%'"
-            ))
-            .fetch_all(&mut *tx)
-            .await
-            .map_err(db)?;
-            for r in rows {
-                let id: String = r.get("id");
-                let v: String = r.get("v");
-                sqlx::query(&format!("UPDATE cameras SET {column} = ? WHERE id = ?"))
-                    .bind(self.seal(&id, column, &v))
-                    .bind(&id)
-                    .execute(&mut *tx)
-                    .await
-                    .map_err(db)?;
-                n += 1;
-            }
+    /// `spec` with its secret-bearing fields ([`SEALED_FIELDS`]) sealed, as `db::cameras`
+    /// stores it.
+    pub fn seal_spec(&self, spec: &CameraSpec) -> CameraSpec {
+        let id = spec.id.as_str();
+        let seal = |col: &str, v: &Option<String>| v.as_deref().map(|v| self.seal(id, col, v));
+        CameraSpec {
+            password: seal("password", &spec.password),
+            main_stream_url: seal("main_stream_url", &spec.main_stream_url),
+            sub_stream_url: seal("sub_stream_url", &spec.sub_stream_url),
+            snapshot_url: seal("snapshot_url", &spec.snapshot_url),
+            ..spec.clone()
         }
-        tx.commit().await.map_err(db)?;
-        Ok(n)
+    }
+
+    /// A stored camera with its secret-bearing fields opened.
+    pub fn open_camera(&self, mut camera: Camera) -> Result<Camera, SealError> {
+        let id = camera.spec.id.to_string();
+        let open = |col: &str, v: &mut Option<String>| -> Result<(), SealError> {
+            if let Some(stored) = v.as_deref() {
+                *v = Some(self.open(&id, col, stored)?);
+            }
+            Ok(())
+        };
+        let s = &mut camera.spec;
+        open("password", &mut s.password)?;
+        open("main_stream_url", &mut s.main_stream_url)?;
+        open("sub_stream_url", &mut s.sub_stream_url)?;
+        open("snapshot_url", &mut s.snapshot_url)?;
+        Ok(camera)
     }
 }
 

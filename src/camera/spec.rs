@@ -1,45 +1,16 @@
-//! From request body to a valid camera. [`CameraSpec`] is what `db::cameras` stores: every field
-//! checked, with the first problem reported as a [`FieldError`] naming the field and saying what
-//! is wrong in a sentence (the API answers it as a 422).
+//! From request body to a valid camera: [`CameraSpec::from_create`] and
+//! [`CameraSpec::from_patch`] check every field and report the first problem as a [`FieldError`]
+//! naming the field and saying what is wrong in a sentence (the API answers it as a 422).
 //!
 //! PATCH merges the changes into the stored camera and checks the whole result again, so an edit
 //! can never produce a camera a create would have refused.
 
 use crate::camera::vendor;
-use crate::models::{
-    truncate, Camera, CameraCreate, CameraId, CameraPatch, SnapshotSource, Vendor,
-};
-
-/// One field's problem.
-#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-#[error("{message}")]
-pub struct FieldError {
-    pub field: &'static str,
-    pub message: String,
-}
+use crate::models::{truncate, CameraCreate, CameraId, CameraPatch, SnapshotSource, Vendor};
+pub use crate::models::{CameraSpec, FieldError};
 
 fn err(field: &'static str, message: impl Into<String>) -> FieldError {
-    FieldError {
-        field,
-        message: message.into(),
-    }
-}
-
-/// A camera whose every field has been checked.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CameraSpec {
-    pub id: CameraId,
-    pub name: String,
-    pub vendor: Vendor,
-    pub address: String,
-    pub rtsp_port: u16,
-    pub http_port: u16,
-    pub username: Option<String>,
-    pub password: Option<String>,
-    pub main_stream_url: Option<String>,
-    pub sub_stream_url: Option<String>,
-    pub snapshot_url: Option<String>,
-    pub snapshot_source: SnapshotSource,
+    FieldError::new(field, message)
 }
 
 impl CameraSpec {
@@ -63,7 +34,7 @@ impl CameraSpec {
     }
 
     /// The camera after `patch`, checked as a whole.
-    pub fn from_patch(camera: &Camera, patch: CameraPatch) -> Result<CameraSpec, FieldError> {
+    pub fn from_patch(camera: &CameraSpec, patch: CameraPatch) -> Result<CameraSpec, FieldError> {
         let spec = CameraSpec {
             id: camera.id.clone(),
             name: patch.name.unwrap_or_else(|| camera.name.clone()),

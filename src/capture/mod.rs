@@ -3,16 +3,17 @@
 //! [`FrameSource`] is the back-end contract: [`http::HttpSource`] (snapshot URLs, Basic and Digest
 //! auth, pooled connections) and [`ffmpeg::FfmpegSource`] (one ffmpeg process per RTSP grab).
 //! [`Capturer`] sits in front of them and owns the rules every capture obeys, whoever asks for it
-//! (the live-snapshot API today, the scheduler next):
+//! (`ops::frames`, for the scheduler, the live-snapshot API and the demo):
 //!
-//! - at most one capture per camera in flight (cameras serve few parallel sessions), and
-//!   concurrent *live* requests for one camera share one capture ([`Capturer::capture_shared`]);
+//! - at most one capture per camera in flight (cameras serve few parallel sessions);
 //! - at most `HELDAR_CAPTURE_CONCURRENCY` captures in flight in all (ffmpeg has its own limit);
 //! - one deadline (`HELDAR_CAPTURE_TIMEOUT_S`) covering the wait and the grab; a back-end that
 //!   overruns is dropped, which kills its ffmpeg process;
 //! - every result is a validated JPEG or a typed [`CaptureError`] whose message has the camera's
-//!   credentials masked;
-//! - the outcome is written to `camera_status` (through the database writer, `db::writer`).
+//!   credentials masked.
+//!
+//! Capture touches no database: recording the outcome in `camera_status` is `ops::frames`'s job,
+//! so a live frame is returned the moment it is validated.
 //!
 //! One camera failing never affects another: failures are values, not panics, and the only
 //! shared resources are the bounded semaphores.
@@ -26,16 +27,14 @@ use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use chrono::Utc;
-use futures_util::future::{BoxFuture, FutureExt, Shared};
+use futures_util::future::BoxFuture;
 use tokio::sync::Semaphore;
 use tokio::time::Instant;
 
 use crate::camera::{self, mask};
 use crate::config::Config;
-use crate::db::writer::Writer;
 use crate::metrics::Metrics;
-use crate::models::{Camera, CameraId, CameraState, SnapshotSource, Vendor};
+use crate::models::{Camera, CameraId, SnapshotSource, Vendor};
 
 /// A validated JPEG frame.
 #[derive(Debug, Clone)]
@@ -178,16 +177,6 @@ pub fn plan(camera: &Camera) -> Result<(SnapshotSource, String), CaptureError> {
     })
 }
 
-/// One live capture that several requests wait on.
-type Flight = Shared<BoxFuture<'static, Result<Frame, CaptureError>>>;
-
-/// Who writes a successful capture's `camera_status`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum SuccessStatus {
-    Record,
-    Defer,
-}
-
 /// The front door of every capture (see the module docs for the rules it keeps).
 pub struct Capturer {
     http: Arc<dyn FrameSource>,
@@ -196,18 +185,14 @@ pub struct Capturer {
     per_camera: Mutex<HashMap<CameraId, Weak<tokio::sync::Mutex<()>>>>,
     timeout: Duration,
     max_bytes: usize,
-    writer: Writer,
     metrics: Arc<Metrics>,
-    /// Live captures in flight, shared by concurrent requests for the same camera.
-    flights: Mutex<HashMap<CameraId, Flight>>,
 }
 
 impl Capturer {
     /// The real back-ends, configured from `config`.
-    pub fn new(config: &Config, writer: Writer, metrics: Arc<Metrics>) -> anyhow::Result<Capturer> {
+    pub fn new(config: &Config, metrics: Arc<Metrics>) -> anyhow::Result<Capturer> {
         Ok(Capturer::with_sources(
             config,
-            writer,
             metrics,
             Arc::new(http::HttpSource::new()?),
             Arc::new(ffmpeg::FfmpegSource::new(
@@ -220,7 +205,6 @@ impl Capturer {
     /// Custom back-ends (tests, benchmarks).
     pub fn with_sources(
         config: &Config,
-        writer: Writer,
         metrics: Arc<Metrics>,
         http: Arc<dyn FrameSource>,
         rtsp: Arc<dyn FrameSource>,
@@ -232,9 +216,7 @@ impl Capturer {
             per_camera: Mutex::new(HashMap::new()),
             timeout: config.capture_timeout,
             max_bytes: config.capture_max_bytes,
-            writer,
             metrics,
-            flights: Mutex::new(HashMap::new()),
         }
     }
 
@@ -251,98 +233,26 @@ impl Capturer {
         lock
     }
 
-    /// Grab one frame from `camera` now, waiting for its previous capture if one is in flight,
-    /// and record the outcome in `camera_status`.
+    /// Grab one frame from `camera` now, waiting for its previous capture if one is in flight.
+    /// Failures are logged (WARN) and counted here; recording them is the caller's.
     pub async fn capture(&self, camera: &Camera) -> Result<Frame, CaptureError> {
-        self.capture_then(camera, SuccessStatus::Record).await
-    }
-
-    /// A live capture shared by everyone asking for the same camera at the same time (single
-    /// flight): a hundred dashboard viewers cost the camera one request. A request that arrives
-    /// after the shared capture finished starts a new one, so nobody gets a stale frame.
-    pub async fn capture_shared(self: &Arc<Self>, camera: &Camera) -> Result<Frame, CaptureError> {
-        let shared = {
-            let mut flights = self.flights.lock().expect("flights lock poisoned");
-            match flights.get(&camera.id) {
-                Some(f) => f.clone(),
-                None => {
-                    let (me, cam) = (self.clone(), camera.clone());
-                    // The capture runs on its own task, so it finishes (and releases the camera)
-                    // even if every viewer disconnects; it is bounded by the capture deadline, and
-                    // the shared future below awaits it.
-                    let run = tokio::spawn(async move {
-                        let r = me.capture(&cam).await;
-                        me.flights
-                            .lock()
-                            .expect("flights lock poisoned")
-                            .remove(&cam.id);
-                        r
-                    });
-                    let id = camera.id.clone();
-                    let fut: BoxFuture<'static, Result<Frame, CaptureError>> =
-                        Box::pin(async move {
-                            run.await.unwrap_or_else(|e| {
-                                Err(CaptureError::BadResponse(format!(
-                                    "camera {id}: the capture task failed ({e})"
-                                )))
-                            })
-                        });
-                    let f = fut.shared();
-                    flights.insert(camera.id.clone(), f.clone());
-                    f
-                }
-            }
-        };
-        shared.await
-    }
-
-    /// Like [`Capturer::capture`], but a success is left for the caller to record together with
-    /// its own write (the frame's row), saving the database a round trip per capture. Failures
-    /// are recorded here as always.
-    pub async fn capture_deferring_success(&self, camera: &Camera) -> Result<Frame, CaptureError> {
-        self.capture_then(camera, SuccessStatus::Defer).await
-    }
-
-    async fn capture_then(
-        &self,
-        camera: &Camera,
-        success: SuccessStatus,
-    ) -> Result<Frame, CaptureError> {
         let started = Instant::now();
         let deadline = started + self.timeout;
         let secrets = camera::secrets(camera);
         let result = self.capture_inner(camera, deadline).await;
         let result = result.map_err(|e| e.map_message(|m| mask::mask_text(&m, &secrets)));
-        let now = Utc::now();
         self.metrics
             .observe_capture(started.elapsed().as_secs_f64());
         self.metrics.capture(
             camera.id.as_str(),
             result.as_ref().map_or_else(|e| e.code(), |_| "ok"),
         );
-        let recorded = match &result {
-            Ok(frame) => {
-                tracing::debug!(camera = %camera.id, bytes = frame.bytes.len(),
-                    ms = started.elapsed().as_millis() as u64, "captured");
-                match success {
-                    SuccessStatus::Record => self.writer.record_success(&camera.id, now).await,
-                    SuccessStatus::Defer => Ok(()),
-                }
-            }
+        match &result {
+            Ok(frame) => tracing::debug!(camera = %camera.id, bytes = frame.bytes.len(),
+                ms = started.elapsed().as_millis() as u64, "captured"),
             Err(e) => {
-                tracing::warn!(camera = %camera.id, code = e.code(), error = %e, "capture failed");
-                let state = match e {
-                    CaptureError::AuthFailed(_) => CameraState::AuthFailed,
-                    _ => CameraState::Failing,
-                };
-                self.writer
-                    .record_failure(&camera.id, state, e.message(), now)
-                    .await
+                tracing::warn!(camera = %camera.id, code = e.code(), error = %e, "capture failed")
             }
-        };
-        if let Err(e) = recorded {
-            // The capture's own outcome still stands; the status catches up on the next one.
-            tracing::warn!(camera = %camera.id, error = %e, "could not record camera status");
         }
         result
     }

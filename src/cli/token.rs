@@ -8,8 +8,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
-use crate::auth::{manage, Role};
+use crate::clock::SystemClock;
 use crate::db;
+use crate::error::OpError;
+use crate::models::Role;
+use crate::ops;
 
 #[derive(Args, Debug)]
 pub struct Token {
@@ -95,7 +98,7 @@ async fn act(pool: &db::Pool, action: Action, role: Option<Role>) -> ExitCode {
     match action {
         Action::Create { name, .. } => {
             let role = role.expect("parsed above");
-            match manage::create(pool, &name, role).await {
+            match ops::tokens::create(pool, &SystemClock, &name, role).await {
                 Ok((view, token)) => {
                     eprintln!(
                         "created token {} ({:?}, {}); it is shown once, now:",
@@ -106,7 +109,7 @@ async fn act(pool: &db::Pool, action: Action, role: Option<Role>) -> ExitCode {
                     println!("{token}");
                     ExitCode::SUCCESS
                 }
-                Err(manage::ManageError::BadName(m)) => {
+                Err(OpError::Invalid(m)) => {
                     eprintln!("heldar token create: {m}");
                     ExitCode::from(2)
                 }
@@ -116,7 +119,7 @@ async fn act(pool: &db::Pool, action: Action, role: Option<Role>) -> ExitCode {
                 }
             }
         }
-        Action::List { json } => match manage::list(pool).await {
+        Action::List { json } => match ops::tokens::list(pool).await {
             Ok(all) if json => {
                 println!("{}", serde_json::to_string(&all).expect("serialises"));
                 ExitCode::SUCCESS
@@ -143,19 +146,21 @@ async fn act(pool: &db::Pool, action: Action, role: Option<Role>) -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Action::Revoke { id_or_name } => match manage::revoke(pool, &id_or_name).await {
-            Ok(Some(v)) => {
-                eprintln!("revoked token {} ({:?})", v.id, v.name);
-                ExitCode::SUCCESS
+        Action::Revoke { id_or_name } => {
+            match ops::tokens::revoke(pool, &SystemClock, &id_or_name).await {
+                Ok(v) => {
+                    eprintln!("revoked token {} ({:?})", v.id, v.name);
+                    ExitCode::SUCCESS
+                }
+                Err(e @ (OpError::NotFound(_) | OpError::Invalid(_))) => {
+                    eprintln!("heldar token revoke: {e}");
+                    ExitCode::from(2)
+                }
+                Err(e) => {
+                    eprintln!("heldar token revoke: {e}");
+                    ExitCode::FAILURE
+                }
             }
-            Ok(None) => {
-                eprintln!("heldar token revoke: no live token has the id or name {id_or_name:?}");
-                ExitCode::from(2)
-            }
-            Err(e) => {
-                eprintln!("heldar token revoke: {e}");
-                ExitCode::FAILURE
-            }
-        },
+        }
     }
 }

@@ -1,25 +1,27 @@
-//! Queries on `cameras` and `camera_status`.
+//! Queries on `cameras` and `camera_status`. Rows carry the secret-bearing fields in their
+//! sealed form: sealing and opening happen in `ops` (with `camera::seal`), never here.
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{parse_opt_ts, parse_ts, step, DbError, Pool};
-use crate::camera::seal::{Sealer, SEALED_COLUMNS};
-use crate::camera::spec::CameraSpec;
-use crate::models::{fmt_ts, Camera, CameraId, CameraState, CameraStatus, SnapshotSource, Vendor};
+use crate::models::{
+    fmt_ts, Camera, CameraId, CameraSpec, CameraState, CameraStatus, SnapshotSource, Vendor,
+    SEALED_FIELDS as SEALED_COLUMNS,
+};
 
-const COLUMNS: &str = "id, name, vendor, address, rtsp_port, http_port, username, password, \
-    main_stream_url, sub_stream_url, snapshot_url, snapshot_source, created_at, updated_at";
+/// The spec's columns, in the order [`bind_spec`] binds them (after `id`).
+macro_rules! spec_columns {
+    () => {
+        "name, vendor, address, rtsp_port, http_port, username, password, main_stream_url, \
+         sub_stream_url, snapshot_url, snapshot_source"
+    };
+}
+const COLUMNS: &str = concat!("id, ", spec_columns!(), ", created_at, updated_at");
 
-fn camera_from_row(row: &sqlx::sqlite::SqliteRow, sealer: &Sealer) -> Result<Camera, DbError> {
+fn camera_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Camera, DbError> {
     let corrupt = |what: &str, v: &str| DbError::Corrupt(format!("cameras.{what} = {v:?}"));
     let id: String = row.get("id");
-    let open = |col: &str| -> Result<Option<String>, DbError> {
-        row.get::<Option<String>, _>(col)
-            .map(|v| sealer.open(&id, col, &v))
-            .transpose()
-            .map_err(|e| DbError::Corrupt(e.to_string()))
-    };
     let vendor: String = row.get("vendor");
     let source: String = row.get("snapshot_source");
     let port = |col: &str| -> Result<u16, DbError> {
@@ -27,19 +29,21 @@ fn camera_from_row(row: &sqlx::sqlite::SqliteRow, sealer: &Sealer) -> Result<Cam
         u16::try_from(p).map_err(|_| corrupt(col, &p.to_string()))
     };
     Ok(Camera {
-        id: CameraId::parse(&id).map_err(|_| corrupt("id", &id))?,
-        name: row.get("name"),
-        vendor: Vendor::from_db(&vendor).ok_or_else(|| corrupt("vendor", &vendor))?,
-        address: row.get("address"),
-        rtsp_port: port("rtsp_port")?,
-        http_port: port("http_port")?,
-        username: row.get("username"),
-        password: open("password")?,
-        main_stream_url: open("main_stream_url")?,
-        sub_stream_url: open("sub_stream_url")?,
-        snapshot_url: open("snapshot_url")?,
-        snapshot_source: SnapshotSource::from_db(&source)
-            .ok_or_else(|| corrupt("snapshot_source", &source))?,
+        spec: CameraSpec {
+            id: CameraId::parse(&id).map_err(|_| corrupt("id", &id))?,
+            name: row.get("name"),
+            vendor: Vendor::from_db(&vendor).ok_or_else(|| corrupt("vendor", &vendor))?,
+            address: row.get("address"),
+            rtsp_port: port("rtsp_port")?,
+            http_port: port("http_port")?,
+            username: row.get("username"),
+            password: row.get("password"),
+            main_stream_url: row.get("main_stream_url"),
+            sub_stream_url: row.get("sub_stream_url"),
+            snapshot_url: row.get("snapshot_url"),
+            snapshot_source: SnapshotSource::from_db(&source)
+                .ok_or_else(|| corrupt("snapshot_source", &source))?,
+        },
         created_at: parse_ts(row.get("created_at"))?,
         updated_at: parse_ts(row.get("updated_at"))?,
     })
@@ -64,57 +68,34 @@ fn status_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CameraStatus, DbErro
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
-/// The sealed forms of a camera's secret-bearing fields, in `SEALED_COLUMNS` order.
-struct SealedFields([Option<String>; 4]);
-
-fn seal_fields(spec: &CameraSpec, sealer: &Sealer) -> SealedFields {
-    let id = spec.id.as_str();
-    let plain = [
-        &spec.password,
-        &spec.main_stream_url,
-        &spec.sub_stream_url,
-        &spec.snapshot_url,
-    ];
-    let mut out: [Option<String>; 4] = Default::default();
-    for (i, (col, v)) in SEALED_COLUMNS.iter().zip(plain).enumerate() {
-        out[i] = v.as_deref().map(|v| sealer.seal(id, col, v));
-    }
-    SealedFields(out)
-}
-
-/// Bind a camera's fields, `name` to `snapshot_source`, in column order.
-fn bind_fields<'q>(q: Query<'q>, spec: &'q CameraSpec, sealed: &'q SealedFields) -> Query<'q> {
-    let [password, main, sub, snapshot] = &sealed.0;
+/// Bind a spec's fields, `name` to `snapshot_source`, in [`spec_columns`] order: the one binder
+/// of a camera row, shared by insert and update.
+fn bind_spec<'q>(q: Query<'q>, spec: &'q CameraSpec) -> Query<'q> {
     q.bind(&spec.name)
         .bind(spec.vendor.as_str())
         .bind(&spec.address)
         .bind(i64::from(spec.rtsp_port))
         .bind(i64::from(spec.http_port))
         .bind(&spec.username)
-        .bind(password)
-        .bind(main)
-        .bind(sub)
-        .bind(snapshot)
+        .bind(&spec.password)
+        .bind(&spec.main_stream_url)
+        .bind(&spec.sub_stream_url)
+        .bind(&spec.snapshot_url)
         .bind(spec.snapshot_source.as_str())
 }
 
-/// Insert a new camera and its `unknown` status. An existing id is a [`DbError::Conflict`].
-pub async fn insert(
-    pool: &Pool,
-    sealer: &Sealer,
-    spec: &CameraSpec,
-    now: DateTime<Utc>,
-) -> Result<Camera, DbError> {
-    let sealed = seal_fields(spec, sealer);
+/// Insert a new camera (its secrets already sealed) and its `unknown` status. An existing id is
+/// a [`DbError::Conflict`].
+pub async fn insert(pool: &Pool, spec: &CameraSpec, now: DateTime<Utc>) -> Result<Camera, DbError> {
     let mut tx = pool.begin().await.map_err(step("starting a transaction"))?;
     let now_s = fmt_ts(now);
-    let q = sqlx::query(
-        "INSERT INTO cameras (id, name, vendor, address, rtsp_port, http_port, username, password, \
-         main_stream_url, sub_stream_url, snapshot_url, snapshot_source, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-    )
+    let q = sqlx::query(concat!(
+        "INSERT INTO cameras (id, ",
+        spec_columns!(),
+        ", created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    ))
     .bind(spec.id.as_str());
-    let res = bind_fields(q, spec, &sealed)
+    let res = bind_spec(q, spec)
         .bind(&now_s)
         .bind(&now_s)
         .execute(&mut *tx)
@@ -134,47 +115,38 @@ pub async fn insert(
         .await
         .map_err(step("inserting a camera status"))?;
     tx.commit().await.map_err(step("committing a new camera"))?;
-    get(pool, sealer, &spec.id)
-        .await?
-        .map(|(c, _)| c)
-        .ok_or_else(|| DbError::Corrupt("camera vanished after insert".into()))
+    Ok(Camera {
+        spec: spec.clone(),
+        created_at: now,
+        updated_at: now,
+    })
 }
 
-/// Replace every field of an existing camera; `None` if it does not exist. Changing its
-/// credentials clears an `auth_failed` state (DESIGN.md §5) so it is tried again at once.
+/// Replace every field of an existing camera (secrets already sealed); `false` if it does not
+/// exist. `clear_auth_backoff` (its credentials changed) also resets an `auth_failed` state
+/// (DESIGN.md §5), in the same transaction, so it is tried again at once.
 pub async fn update(
     pool: &Pool,
-    sealer: &Sealer,
     spec: &CameraSpec,
     now: DateTime<Utc>,
-) -> Result<Option<Camera>, DbError> {
-    let sealed = seal_fields(spec, sealer);
+    clear_auth_backoff: bool,
+) -> Result<bool, DbError> {
     let mut tx = pool.begin().await.map_err(step("starting a transaction"))?;
-    let old: Option<(Option<String>, Option<String>)> =
-        sqlx::query_as("SELECT username, password FROM cameras WHERE id = ?")
-            .bind(spec.id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(step("reading a camera"))?;
-    let Some((old_user, old_password)) = old else {
-        return Ok(None);
-    };
-    let old_password = old_password
-        .map(|p| sealer.open(spec.id.as_str(), "password", &p))
-        .transpose()
-        .map_err(|e| DbError::Corrupt(e.to_string()))?;
     let q = sqlx::query(
         "UPDATE cameras SET name = ?, vendor = ?, address = ?, rtsp_port = ?, http_port = ?, \
          username = ?, password = ?, main_stream_url = ?, sub_stream_url = ?, snapshot_url = ?, \
          snapshot_source = ?, updated_at = ? WHERE id = ?",
     );
-    bind_fields(q, spec, &sealed)
+    let res = bind_spec(q, spec)
         .bind(fmt_ts(now))
         .bind(spec.id.as_str())
         .execute(&mut *tx)
         .await
         .map_err(step("updating a camera"))?;
-    if (old_user, old_password) != (spec.username.clone(), spec.password.clone()) {
+    if res.rows_affected() == 0 {
+        return Ok(false);
+    }
+    if clear_auth_backoff {
         sqlx::query(
             "UPDATE camera_status SET state = 'unknown', consecutive_failures = 0 \
              WHERE camera_id = ? AND state = 'auth_failed'",
@@ -187,7 +159,47 @@ pub async fn update(
     tx.commit()
         .await
         .map_err(step("committing a camera update"))?;
-    Ok(get(pool, sealer, &spec.id).await?.map(|(c, _)| c))
+    Ok(true)
+}
+
+/// Values of the sealed columns that are still plaintext (written before sealing existed), as
+/// `(camera id, column, value)`.
+pub async fn unsealed_values(pool: &Pool) -> Result<Vec<(String, &'static str, String)>, DbError> {
+    let mut out = Vec::new();
+    for column in SEALED_COLUMNS {
+        let rows: Vec<(String, String)> = sqlx::query_as(&format!(
+            "SELECT id, {column} FROM cameras WHERE {column} IS NOT NULL \
+             AND {column} NOT LIKE 'sealed:v1:%'"
+        ))
+        .fetch_all(pool)
+        .await
+        .map_err(step("reading unsealed credentials"))?;
+        out.extend(rows.into_iter().map(|(id, v)| (id, column, v)));
+    }
+    Ok(out)
+}
+
+/// Store sealed values, `(camera id, column, sealed value)`, in one transaction. `column` must
+/// be one of [`SEALED_COLUMNS`].
+pub async fn store_sealed(
+    pool: &Pool,
+    values: &[(String, &'static str, String)],
+) -> Result<(), DbError> {
+    let mut tx = pool.begin().await.map_err(step("starting a transaction"))?;
+    for (id, column, v) in values {
+        if !SEALED_COLUMNS.contains(column) {
+            return Err(DbError::Corrupt(format!("{column} is not a sealed column")));
+        }
+        sqlx::query(&format!("UPDATE cameras SET {column} = ? WHERE id = ?"))
+            .bind(v)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(step("sealing stored credentials"))?;
+    }
+    tx.commit()
+        .await
+        .map_err(step("committing sealed credentials"))
 }
 
 /// Cameras joined with their status rows.
@@ -198,31 +210,27 @@ fn with_status() -> String {
     )
 }
 
-/// One camera with its status.
-pub async fn get(
-    pool: &Pool,
-    sealer: &Sealer,
-    id: &CameraId,
-) -> Result<Option<(Camera, CameraStatus)>, DbError> {
+/// One camera (secrets sealed) with its status.
+pub async fn get(pool: &Pool, id: &CameraId) -> Result<Option<(Camera, CameraStatus)>, DbError> {
     let sql = format!("{} WHERE c.id = ?", with_status());
     let row = sqlx::query(&sql)
         .bind(id.as_str())
         .fetch_optional(pool)
         .await
         .map_err(step("reading a camera"))?;
-    row.map(|r| Ok((camera_from_row(&r, sealer)?, status_from_row(&r)?)))
+    row.map(|r| Ok((camera_from_row(&r)?, status_from_row(&r)?)))
         .transpose()
 }
 
-/// Every camera with its status, ordered by id.
-pub async fn list(pool: &Pool, sealer: &Sealer) -> Result<Vec<(Camera, CameraStatus)>, DbError> {
+/// Every camera (secrets sealed) with its status, ordered by id.
+pub async fn list(pool: &Pool) -> Result<Vec<(Camera, CameraStatus)>, DbError> {
     let sql = format!("{} ORDER BY c.id", with_status());
     let rows = sqlx::query(&sql)
         .fetch_all(pool)
         .await
         .map_err(step("listing cameras"))?;
     rows.iter()
-        .map(|r| Ok((camera_from_row(r, sealer)?, status_from_row(r)?)))
+        .map(|r| Ok((camera_from_row(r)?, status_from_row(r)?)))
         .collect()
 }
 

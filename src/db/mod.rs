@@ -6,6 +6,7 @@
 //! older Heldar upgrades in place.
 
 pub mod cameras;
+pub mod meta;
 pub mod schedules;
 pub mod snapshots;
 pub mod tokens;
@@ -38,6 +39,9 @@ pub enum DbError {
     },
     #[error("a row already exists: {0}")]
     Conflict(String),
+    /// The row a foreign key names is gone (e.g. a schedule's camera was deleted meanwhile).
+    #[error("{0}")]
+    NoParent(String),
     #[error("database row is corrupt: {0}")]
     Corrupt(String),
 }

@@ -25,8 +25,19 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Schedule, DbError> {
     })
 }
 
+/// Insert one schedule. Its camera gone (the foreign key) is a [`DbError::NoParent`].
 pub async fn insert(pool: &Pool, s: &Schedule) -> Result<(), DbError> {
-    insert_many(pool, std::slice::from_ref(s)).await
+    insert_many(pool, std::slice::from_ref(s))
+        .await
+        .map_err(|e| match e {
+            DbError::Sqlx {
+                source: sqlx::Error::Database(ref d),
+                ..
+            } if d.is_foreign_key_violation() => {
+                DbError::NoParent(format!("no camera with id {:?}", s.camera_id.as_str()))
+            }
+            other => other,
+        })
 }
 
 /// Write interval, enabled and next_due_at of an existing schedule.

@@ -4,8 +4,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{parse_ts, step, DbError, Pool};
-use crate::auth::Role;
-use crate::models::fmt_ts;
+use crate::models::{fmt_ts, Role};
 
 /// One token row (never the token itself).
 #[derive(Debug, Clone)]

@@ -1,5 +1,114 @@
 //! The one service layer: every operation Heldar performs, called by the HTTP handlers, the
-//! CLI's server side, the scheduler and the demo camera alike. Data flows one way — callers →
-//! `ops` → `store`/`db` — and an operation never reaches back into its caller's layer.
+//! CLI's server side, the scheduler's slot runner and the demo camera alike. Data flows one way
+//! — callers → `ops` → `capture`/`store`/`db` — and an operation never reaches back into its
+//! caller's layer: ops tells the scheduler about changes through its command handle
+//! ([`scheduler::SchedulerHandle`]) and everyone else through the event bus
+//! ([`crate::events`]).
+//!
+//! Operations return [`crate::error::OpError`], take their time from the injected [`Clock`],
+//! and publish one event per thing that happened. They hold no state of their own beyond
+//! [`Ops`], a bundle of cheap handles.
 
+pub mod cameras;
+pub mod frames;
 pub mod reconcile;
+pub mod scheduler;
+pub mod schedules;
+pub mod secrets;
+pub mod system;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use crate::camera::seal::Sealer;
+use crate::capture::Capturer;
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::db::{writer::Writer, Pool};
+use crate::events::EventBus;
+use crate::metrics::Metrics;
+use crate::store::FrameStore;
+
+/// What operations need: shared handles only, cheap to clone.
+#[derive(Clone)]
+pub struct Ops {
+    pub config: Arc<Config>,
+    /// Reads, and the API's own (rare) writes.
+    pub db: Pool,
+    /// The hot-path writes: slot claims, frame rows, camera status.
+    pub writer: Writer,
+    pub capturer: Arc<Capturer>,
+    pub store: FrameStore,
+    pub clock: Arc<dyn Clock>,
+    pub metrics: Arc<Metrics>,
+    /// Opens and seals camera credentials at rest.
+    pub sealer: Arc<Sealer>,
+    pub scheduler: scheduler::SchedulerHandle,
+    pub events: EventBus,
+    /// Live captures in flight, and each camera's last known state (see [`frames`]).
+    pub(crate) frames: Arc<frames::FrameState>,
+}
+
+impl Ops {
+    /// Bundle the handles; [`frames`]'s own state starts empty.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        config: Arc<Config>,
+        db: Pool,
+        writer: Writer,
+        capturer: Arc<Capturer>,
+        store: FrameStore,
+        clock: Arc<dyn Clock>,
+        metrics: Arc<Metrics>,
+        sealer: Arc<Sealer>,
+        scheduler: scheduler::SchedulerHandle,
+        events: EventBus,
+    ) -> Ops {
+        Ops {
+            config,
+            db,
+            writer,
+            capturer,
+            store,
+            clock,
+            metrics,
+            sealer,
+            scheduler,
+            events,
+            frames: Arc::default(),
+        }
+    }
+}
+
+/// An [`Ops`] on a fresh database under `dir`, for unit tests of the modules built on it. The
+/// writer task must stay alive as long as the `Ops` is used.
+#[cfg(test)]
+pub(crate) async fn test_ops(dir: &std::path::Path) -> (Ops, crate::db::writer::WriterTask) {
+    let config = Config::defaults_in(dir);
+    config.prepare_dirs().expect("test dirs");
+    let pool = crate::db::connect(&config.database_url)
+        .await
+        .expect("test database");
+    let metrics = Arc::new(Metrics::new());
+    let (writer, task) = Writer::start(
+        &crate::db::file_of(&config.database_url).expect("a file"),
+        crate::db::writer::LINGER,
+    )
+    .expect("writer");
+    let capturer = Arc::new(Capturer::new(&config, metrics.clone()).expect("capturer"));
+    let store = FrameStore::new(config.snapshots_dir.clone(), false);
+    let (scheduler, _) = scheduler::SchedulerHandle::channel();
+    let ops = Ops::new(
+        Arc::new(config),
+        pool,
+        writer,
+        capturer,
+        store,
+        Arc::new(crate::clock::SystemClock),
+        metrics,
+        Arc::new(Sealer::from_key([7; 32])),
+        scheduler,
+        EventBus::default(),
+    );
+    (ops, task)
+}

@@ -1,4 +1,5 @@
-//! Which role each route needs — the one table, [`ACCESS`] — and the middleware that enforces it
+//! Which role each route needs — read from the route list itself, where every operation names
+//! its role ([`ROLE_EXTENSION`]), into one [`AccessTable`] — and the middleware that enforces it
 //! on every request (DESIGN.md §11).
 //!
 //! The middleware fails closed: a route that is registered in the router but missing from the
@@ -15,74 +16,46 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, Method};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use serde_json::Value;
 
 use super::error::ApiError;
-use crate::app::AppState;
-use crate::auth::{session, token, Principal, Role, Via};
+use crate::auth::{session, token, AccessTable, Need, Principal, Role, Via};
+use crate::state::AppState;
 
-/// What a route needs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Need {
-    /// Anyone: liveness, the API description, login, the dashboard's static files.
-    Public,
-    Role(Role),
-}
+/// The extension of an operation in the route list that names who may call it: `public`,
+/// `viewer`, `operator` or `admin`.
+pub const ROLE_EXTENSION: &str = "x-heldar-role";
 
-/// One route: method, axum path pattern, what it needs.
-pub type Rule = (&'static str, &'static str, Need);
-
-const VIEWER: Need = Need::Role(Role::Viewer);
-const OPERATOR: Need = Need::Role(Role::Operator);
-const ADMIN: Need = Need::Role(Role::Admin);
-
-/// Every route Heldar serves and the role it needs. HEAD follows GET.
-pub const ACCESS: &[Rule] = &[
-    // The dashboard's page and static files: the login page must load before any login.
+/// Routes outside the API document: the dashboard's page and static files, which must load
+/// before any login.
+const WEB_ROUTES: &[(&str, &str, Need)] = &[
     ("GET", "/", Need::Public),
     ("GET", "/assets/{*path}", Need::Public),
-    ("GET", "/api/v1/health", Need::Public),
-    ("GET", "/api/v1/openapi.json", Need::Public),
-    ("GET", "/api/v1/session", Need::Public),
-    ("POST", "/api/v1/session", Need::Public),
-    ("DELETE", "/api/v1/session", Need::Public),
-    ("GET", "/api/v1/cameras", VIEWER),
-    ("POST", "/api/v1/cameras", ADMIN),
-    ("GET", "/api/v1/cameras/{id}", VIEWER),
-    ("PATCH", "/api/v1/cameras/{id}", ADMIN),
-    ("DELETE", "/api/v1/cameras/{id}", ADMIN),
-    ("GET", "/api/v1/cameras/{id}/snapshot", OPERATOR),
-    ("GET", "/api/v1/cameras/{id}/snapshot-schedules", VIEWER),
-    ("POST", "/api/v1/cameras/{id}/snapshot-schedules", OPERATOR),
-    ("PATCH", "/api/v1/snapshot-schedules/{id}", OPERATOR),
-    ("DELETE", "/api/v1/snapshot-schedules/{id}", OPERATOR),
-    ("GET", "/api/v1/cameras/{id}/snapshots", VIEWER),
-    ("GET", "/api/v1/cameras/{id}/snapshots/latest", VIEWER),
-    ("GET", "/api/v1/tokens", ADMIN),
-    ("POST", "/api/v1/tokens", ADMIN),
-    ("DELETE", "/api/v1/tokens/{id}", ADMIN),
-    ("GET", "/api/v1/system", VIEWER),
-    ("GET", "/media/snapshots/{camera_id}/{file}", VIEWER),
-    ("GET", "/metrics", VIEWER),
 ];
 
-/// The rule for `method` on the route pattern `path`; `Err(true)` if the path has rules but not
-/// for this method (the router answers 405), `Err(false)` if it has none at all.
-pub fn need_for(method: &Method, path: &str) -> Result<Need, bool> {
-    let m = if method == Method::HEAD {
-        "GET"
-    } else {
-        method.as_str()
-    };
-    let mut path_known = false;
-    for (rm, rp, need) in ACCESS {
-        if *rp == path {
-            path_known = true;
-            if *rm == m {
-                return Ok(*need);
-            }
+/// The access table of a route list's OpenAPI document (as JSON): each operation's
+/// [`ROLE_EXTENSION`], plus [`WEB_ROUTES`]. An operation without the extension, or with a value
+/// that is not a role, gets no rule, so the guard refuses it (fail-closed).
+pub fn table_from(doc: &Value) -> AccessTable {
+    let mut table = AccessTable::default();
+    for (m, p, n) in WEB_ROUTES {
+        table.insert(m, p, *n);
+    }
+    let paths = doc.get("paths").and_then(Value::as_object);
+    for (path, item) in paths.into_iter().flatten() {
+        for (method, op) in item.as_object().into_iter().flatten() {
+            let need = match op.get(ROLE_EXTENSION).and_then(Value::as_str) {
+                Some("public") => Need::Public,
+                Some(role) => match Role::parse(role) {
+                    Ok(r) => Need::Role(r),
+                    Err(_) => continue,
+                },
+                None => continue,
+            };
+            table.insert(method, path, need);
         }
     }
-    Err(path_known)
+    table
 }
 
 /// The middleware: identify the caller, check the route's rule, check CSRF for cookie changes.
@@ -95,11 +68,11 @@ pub async fn guard(State(state): State<AppState>, mut req: Request, next: Next) 
         // The 404 fallback: nothing to protect.
         return next.run(req).await;
     };
-    let need = match need_for(req.method(), &path) {
+    let need = match state.api.access.need_for(req.method().as_str(), &path) {
         Ok(n) => n,
         Err(true) => return next.run(req).await, // 405 from the router
         Err(false) => {
-            tracing::error!(route = %path, method = %req.method(), "route has no access rule in routes::access::ACCESS; refusing");
+            tracing::error!(route = %path, method = %req.method(), "route has no access rule (its x-heldar-role); refusing");
             return ApiError::Forbidden("this route has no access rule, so it is refused".into())
                 .into_response();
         }

@@ -5,23 +5,20 @@ use axum::http::{header, StatusCode};
 use axum::response::IntoResponse;
 use axum::Json;
 
-use super::error::{ApiError, ApiJson, ApiPath};
-use crate::app::AppState;
-use crate::camera::registry;
-use crate::models::{CameraCreate, CameraId, CameraPatch, CameraView, ErrorBody};
-
-/// Parse a camera id from the path: a malformed one is a 422, not a lookup.
-pub fn path_id(raw: &str) -> Result<CameraId, ApiError> {
-    CameraId::parse(raw).map_err(|m| ApiError::invalid("id", m))
-}
+use super::error::{ApiError, ApiJson};
+use super::params::CameraPath;
+use crate::models::{CameraCreate, CameraPatch, CameraView, ErrorBody};
+use crate::ops::{self, Ops};
 
 #[utoipa::path(get, path = "/api/v1/cameras", operation_id = "list_cameras", tag = "cameras",
+    extensions(("x-heldar-role" = json!("viewer"))),
     responses((status = 200, body = [CameraView])))]
-pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<CameraView>>, ApiError> {
-    Ok(Json(registry::list(&state).await?))
+pub async fn list(State(ops): State<Ops>) -> Result<Json<Vec<CameraView>>, ApiError> {
+    Ok(Json(ops::cameras::list(&ops).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/cameras", operation_id = "create_camera", tag = "cameras", request_body = CameraCreate,
+    extensions(("x-heldar-role" = json!("admin"))),
     responses(
         (status = 201, body = CameraView,
             headers(("location" = String, description = "/api/v1/cameras/{id} of the new camera")),
@@ -40,10 +37,10 @@ pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<CameraView>>
         (status = 415, body = ErrorBody, description = "the body is not sent as application/json"),
         (status = 422, body = ErrorBody, description = "a field is missing, unknown or invalid")))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(ops): State<Ops>,
     ApiJson(body): ApiJson<CameraCreate>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let view = registry::create(&state, body).await?;
+    let view = ops::cameras::create(&ops, body).await?;
     let location = format!("/api/v1/cameras/{}", view.id);
     Ok((
         StatusCode::CREATED,
@@ -53,21 +50,22 @@ pub async fn create(
 }
 
 #[utoipa::path(get, path = "/api/v1/cameras/{id}", operation_id = "get_camera", tag = "cameras",
-    params(("id" = String, Path, description = "camera id (slug)", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo")),
+    extensions(("x-heldar-role" = json!("viewer"))),
+    params(CameraPath),
     responses((status = 200, body = CameraView),
         (status = 400, body = ErrorBody, description = "the path is not UTF-8"),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "the id is not a slug")))]
 pub async fn get_one(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    State(ops): State<Ops>,
+    CameraPath(id): CameraPath,
 ) -> Result<Json<CameraView>, ApiError> {
-    let id = path_id(&id)?;
-    Ok(Json(registry::get(&state, &id).await?))
+    Ok(Json(ops::cameras::get(&ops, &id).await?))
 }
 
 #[utoipa::path(patch, path = "/api/v1/cameras/{id}", operation_id = "update_camera", tag = "cameras", request_body = CameraPatch,
-    params(("id" = String, Path, description = "camera id (slug)", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo")),
+    extensions(("x-heldar-role" = json!("admin"))),
+    params(CameraPath),
     responses((status = 200, body = CameraView),
         (status = 400, body = ErrorBody, description = "the body is not JSON, or the path is not UTF-8"),
         (status = 404, body = ErrorBody),
@@ -75,25 +73,24 @@ pub async fn get_one(
         (status = 415, body = ErrorBody, description = "the body is not sent as application/json"),
         (status = 422, body = ErrorBody, description = "the id is not a slug, or a field is unknown or invalid")))]
 pub async fn patch(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    State(ops): State<Ops>,
+    CameraPath(id): CameraPath,
     ApiJson(body): ApiJson<CameraPatch>,
 ) -> Result<Json<CameraView>, ApiError> {
-    let id = path_id(&id)?;
-    Ok(Json(registry::update(&state, &id, body).await?))
+    Ok(Json(ops::cameras::update(&ops, &id, body).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/cameras/{id}", operation_id = "delete_camera", tag = "cameras",
-    params(("id" = String, Path, description = "camera id (slug)", pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo")),
+    extensions(("x-heldar-role" = json!("admin"))),
+    params(CameraPath),
     responses((status = 204, description = "deleted with its schedules, rows and frame files"),
         (status = 400, body = ErrorBody, description = "the path is not UTF-8"),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "the id is not a slug")))]
 pub async fn delete(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    State(ops): State<Ops>,
+    CameraPath(id): CameraPath,
 ) -> Result<StatusCode, ApiError> {
-    let id = path_id(&id)?;
-    registry::delete(&state, &id).await?;
+    ops::cameras::delete(&ops, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -11,10 +11,9 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 
-use crate::camera::spec::FieldError;
 use crate::capture::CaptureError;
-use crate::db::DbError;
-use crate::models::ErrorBody;
+use crate::error::OpError;
+use crate::models::{ErrorBody, FieldError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -151,27 +150,16 @@ impl From<FieldError> for ApiError {
     }
 }
 
-impl From<DbError> for ApiError {
-    fn from(e: DbError) -> Self {
+/// The one conversion from what an operation says went wrong to what the client is told.
+impl From<OpError> for ApiError {
+    fn from(e: OpError) -> Self {
         match e {
-            DbError::Conflict(m) => ApiError::Conflict(m),
-            other => ApiError::Internal(other.into()),
-        }
-    }
-}
-
-impl From<crate::snapshots::KeepError> for ApiError {
-    fn from(e: crate::snapshots::KeepError) -> Self {
-        use crate::snapshots::KeepError;
-        match e {
-            KeepError::Capture(c) => ApiError::Capture(c),
-            KeepError::Store(crate::store::StoreError::DiskFull(_)) => {
-                ApiError::InsufficientStorage(
-                    "the frame was captured but not kept: the disk is full".into(),
-                )
-            }
-            KeepError::Store(other) => ApiError::Internal(other.into()),
-            KeepError::Db(d) => d.into(),
+            OpError::NotFound(m) => ApiError::NotFound(m),
+            OpError::Conflict(m) => ApiError::Conflict(m),
+            OpError::Invalid(f) => ApiError::Invalid(f),
+            OpError::Capture(c) => ApiError::Capture(c),
+            OpError::DiskFull(m) => ApiError::InsufficientStorage(m),
+            OpError::Internal(e) => ApiError::Internal(e),
         }
     }
 }

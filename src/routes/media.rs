@@ -7,23 +7,16 @@
 //! symlinks, files no row names — is a 404. Frames never change once written, so responses carry
 //! an ETag (the snapshot id), Last-Modified, Range support and a year-long immutable cache.
 
-use std::os::unix::fs::OpenOptionsExt;
-
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, ApiPath};
-use crate::app::AppState;
-use crate::db;
-use crate::models::{CameraId, ErrorBody, Jpeg, Snapshot};
-use crate::store;
-
-fn gone() -> ApiError {
-    ApiError::NotFound("no such frame".into())
-}
+use crate::models::{ErrorBody, Jpeg, Snapshot};
+use crate::ops::{self, Ops};
 
 #[utoipa::path(get, path = "/media/snapshots/{camera_id}/{file}", operation_id = "get_media_frame", tag = "snapshots",
+    extensions(("x-heldar-role" = json!("viewer"))),
     params(("camera_id" = String, Path, description = "camera id (slug)",
             pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo"),
         ("file" = String, Path, description = "`YYYYmmddTHHMMSSfffZ.jpg`, with `-N` before `.jpg` when two frames share a millisecond",
@@ -42,26 +35,16 @@ fn gone() -> ApiError {
         (status = 404, body = ErrorBody, description = "no such frame; also every path that is not a stored frame's (traversal, symlinks, bad names)"),
         (status = 416, body = ErrorBody, description = "the range starts past the end of the file")))]
 pub async fn media(
-    State(state): State<AppState>,
+    State(ops): State<Ops>,
     ApiPath((camera, file)): ApiPath<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let camera = CameraId::parse(&camera).map_err(|_| gone())?;
-    if store::parse_file_name(&file).is_none() {
-        return Err(gone());
-    }
-    let snap = db::snapshots::by_path(&state.db, &format!("{camera}/{file}"))
-        .await?
-        .ok_or_else(gone)?;
-    serve(&state, &snap, &headers).await
+    let snap = ops::frames::by_media_path(&ops, &camera, &file).await?;
+    serve(&ops, &snap, &headers).await
 }
 
 /// The bytes of a stored frame, honouring If-None-Match and Range.
-pub async fn serve(
-    state: &AppState,
-    snap: &Snapshot,
-    headers: &HeaderMap,
-) -> Result<Response, ApiError> {
+pub async fn serve(ops: &Ops, snap: &Snapshot, headers: &HeaderMap) -> Result<Response, ApiError> {
     let etag = format!("\"{}\"", snap.id);
     let last_modified = snap
         .taken_at
@@ -93,7 +76,7 @@ pub async fn serve(
     {
         return Ok((StatusCode::NOT_MODIFIED, common).into_response());
     }
-    let bytes = read_no_follow(state, &snap.path).await?;
+    let bytes = ops::frames::read(ops, snap).await?;
     let total = bytes.len() as u64;
     put(&mut common, header::CONTENT_TYPE, "image/jpeg");
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
@@ -108,43 +91,6 @@ pub async fn serve(
             );
             let part = bytes.slice(a as usize..=b as usize);
             Ok((StatusCode::PARTIAL_CONTENT, common, part).into_response())
-        }
-    }
-}
-
-async fn read_no_follow(state: &AppState, rel: &str) -> Result<bytes::Bytes, ApiError> {
-    let path = state.store.abs(rel);
-    // Neither the camera directory nor the file may be a symlink.
-    let dir_is_link = match path.parent() {
-        Some(d) => tokio::fs::symlink_metadata(d)
-            .await
-            .map(|m| m.file_type().is_symlink())
-            .unwrap_or(true),
-        None => true,
-    };
-    if dir_is_link {
-        return Err(gone());
-    }
-    let read = tokio::task::spawn_blocking(move || {
-        use std::io::Read;
-        let mut f = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(nix::libc::O_NOFOLLOW)
-            .open(&path)?;
-        if !f.metadata()?.is_file() {
-            return Err(std::io::Error::other("not a regular file"));
-        }
-        let mut buf = Vec::new();
-        f.read_to_end(&mut buf)?;
-        Ok::<_, std::io::Error>(buf)
-    })
-    .await
-    .map_err(|e| ApiError::Internal(e.into()))?;
-    match read {
-        Ok(b) => Ok(bytes::Bytes::from(b)),
-        Err(e) => {
-            tracing::debug!(path = rel, error = %e, "media file not served");
-            Err(gone())
         }
     }
 }

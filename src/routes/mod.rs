@@ -1,68 +1,78 @@
-//! The HTTP API (DESIGN.md §5). Handlers are thin: parse the request into typed values, call the
-//! registry / capture / db, and map typed errors through [`error::ApiError`]. No handler builds an
-//! error response by hand and no SQL lives here.
+//! The HTTP API (DESIGN.md §5). Handlers are thin: parse the request into typed values
+//! ([`params`], [`error::ApiJson`]), call an operation (`ops`), and map its typed error through
+//! [`error::ApiError`]. No handler builds an error response by hand and no SQL lives here.
+//!
+//! [`api`] is the one route list. It feeds the router, the OpenAPI document (each handler's
+//! `#[utoipa::path]` gives its method, path and description) and the access table (each names
+//! its role in `x-heldar-role`, see [`access`]), so a route is written once.
 
 pub mod access;
 pub mod cameras;
 pub mod error;
+pub mod events;
+pub mod frames;
 pub mod health;
+pub mod live;
 pub mod media;
 pub mod metrics;
 pub mod openapi;
+pub mod params;
 pub mod schedules;
 pub mod session;
-pub mod snapshot;
-pub mod snapshots;
 pub mod system;
 pub mod tokens;
+pub mod web;
+
+use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
-use axum::routing::get;
 use axum::Router;
 use tower_http::trace::TraceLayer;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::app::AppState;
+use crate::state::{ApiDescription, AppState};
 use error::ApiError;
 
 /// Largest request body accepted (camera bodies are a few hundred bytes).
 pub const BODY_LIMIT: usize = 64 * 1024;
 
+/// Every API route: one `routes!` per path, with the handlers of its methods.
+pub fn api() -> OpenApiRouter<AppState> {
+    OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
+        .routes(routes!(cameras::list, cameras::create))
+        .routes(routes!(cameras::get_one, cameras::patch, cameras::delete))
+        .routes(routes!(live::live))
+        .routes(routes!(schedules::list, schedules::create))
+        .routes(routes!(schedules::patch, schedules::delete))
+        .routes(routes!(frames::list))
+        .routes(routes!(frames::latest))
+        .routes(routes!(events::stream))
+        .routes(routes!(health::health))
+        .routes(routes!(session::get, session::login, session::logout))
+        .routes(routes!(tokens::list, tokens::create))
+        .routes(routes!(tokens::revoke))
+        .routes(routes!(system::system))
+        .routes(routes!(openapi::document))
+        .routes(routes!(media::media))
+        .routes(routes!(metrics::metrics))
+}
+
+/// The OpenAPI document and the access table, from the route list.
+pub fn describe() -> ApiDescription {
+    let (_, doc) = api().split_for_parts();
+    let raw = serde_json::to_value(&doc).unwrap_or_default();
+    let access = access::table_from(&raw);
+    let openapi = openapi::document_json(doc, &access);
+    ApiDescription { access, openapi }
+}
+
+/// The whole HTTP service: the API, `/media`, `/metrics` and the dashboard, behind the access
+/// guard, the body limit and the trace layer.
 pub fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/cameras", get(cameras::list).post(cameras::create))
-        .route(
-            "/cameras/{id}",
-            get(cameras::get_one)
-                .patch(cameras::patch)
-                .delete(cameras::delete),
-        )
-        .route("/cameras/{id}/snapshot", get(snapshot::live))
-        .route(
-            "/cameras/{id}/snapshot-schedules",
-            get(schedules::list).post(schedules::create),
-        )
-        .route(
-            "/snapshot-schedules/{id}",
-            axum::routing::patch(schedules::patch).delete(schedules::delete),
-        )
-        .route("/cameras/{id}/snapshots", get(snapshots::list))
-        .route("/cameras/{id}/snapshots/latest", get(snapshots::latest))
-        .route("/health", get(health::health))
-        .route(
-            "/session",
-            get(session::get)
-                .post(session::login)
-                .delete(session::logout),
-        )
-        .route("/tokens", get(tokens::list).post(tokens::create))
-        .route("/tokens/{id}", axum::routing::delete(tokens::revoke))
-        .route("/system", get(system::system))
-        .route("/openapi.json", get(openapi::document));
-    Router::new()
-        .nest("/api/v1", api)
-        .route("/media/snapshots/{camera_id}/{file}", get(media::media))
-        .route("/metrics", get(metrics::metrics))
-        .merge(crate::web::router())
+    let (api, _) = api().split_for_parts();
+    api.merge(web::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         // Runs after routing (it needs the matched route) and before every handler.
@@ -78,6 +88,11 @@ pub fn router(state: AppState) -> Router {
                 .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::WARN)),
         )
         .with_state(state)
+}
+
+/// The description, shared.
+pub fn description() -> Arc<ApiDescription> {
+    Arc::new(describe())
 }
 
 async fn not_found() -> ApiError {

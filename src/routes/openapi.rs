@@ -1,39 +1,20 @@
-//! `GET /api/v1/openapi.json`, generated from the handlers' annotations (utoipa), so the document
-//! cannot drift from the routes.
+//! `GET /api/v1/openapi.json`, generated from the route list (`routes::api`) and the handlers'
+//! annotations (utoipa), so the document cannot drift from the routes.
 
+use std::sync::Arc;
+
+use axum::extract::State;
 use axum::Json;
 use serde_json::Value;
 use utoipa::OpenApi;
 
+use crate::auth::{AccessTable, Need};
 use crate::models;
+use crate::state::ApiDescription;
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Heldar", description = "Snapshot kernel for IP cameras"),
-    paths(
-        super::cameras::list,
-        super::cameras::create,
-        super::cameras::get_one,
-        super::cameras::patch,
-        super::cameras::delete,
-        super::snapshot::live,
-        super::health::health,
-        super::system::system,
-        super::schedules::list,
-        super::schedules::create,
-        super::schedules::patch,
-        super::schedules::delete,
-        super::snapshots::list,
-        super::snapshots::latest,
-        super::media::media,
-        super::metrics::metrics,
-        super::session::get,
-        super::session::login,
-        super::session::logout,
-        super::tokens::list,
-        super::tokens::create,
-        super::tokens::revoke,
-    ),
     components(schemas(
         models::CameraView,
         models::CameraCreate,
@@ -44,25 +25,23 @@ use crate::models;
         models::SnapshotSource,
         models::EffectiveUrls,
         models::ErrorBody,
-        super::health::Health,
+        crate::ops::system::Health,
         super::session::SessionView,
         super::session::Login,
         super::tokens::TokenCreate,
         super::tokens::TokenCreated,
-        crate::auth::manage::TokenView,
-        crate::auth::Role,
-        super::system::System,
-    )),
-    modifiers(&OptionalBodies)
+        models::TokenView,
+        models::Role,
+        crate::ops::system::System,
+        crate::events::Event,
+    ))
 )]
 pub struct ApiDoc;
 
 /// Request bodies that may be left out. The path macro marks a body of a non-`Option` type
 /// required, and an `Option` one would also admit a JSON `null`, which these routes refuse.
-struct OptionalBodies;
-
-impl utoipa::Modify for OptionalBodies {
-    fn modify(&self, doc: &mut utoipa::openapi::OpenApi) {
+fn optional_bodies(doc: &mut utoipa::openapi::OpenApi) {
+    {
         // POST …/snapshot-schedules: no body means all defaults.
         let create_schedule = doc
             .paths
@@ -76,11 +55,10 @@ impl utoipa::Modify for OptionalBodies {
     }
 }
 
-/// The security the access table (`routes::access::ACCESS`) enforces, written into the document
-/// from that same table: the bearer and cookie schemes, and on every operation that needs a role,
-/// its schemes and its 401/403 answers. The document cannot disagree with the guard.
-fn declare_access(doc: &mut Value) {
-    use super::access::{need_for, Need};
+/// The security the access table enforces, written into the document from that same table: the
+/// bearer and cookie schemes, and on every operation that needs a role, its schemes and its
+/// 401/403 answers. The document cannot disagree with the guard.
+fn declare_access(doc: &mut Value, access: &AccessTable) {
     if let Some(components) = doc.get_mut("components").and_then(Value::as_object_mut) {
         components.insert(
             "securitySchemes".into(),
@@ -102,10 +80,7 @@ fn declare_access(doc: &mut Value) {
             continue;
         };
         for (method, op) in item.iter_mut() {
-            let Ok(m) = axum::http::Method::from_bytes(method.to_uppercase().as_bytes()) else {
-                continue;
-            };
-            let Ok(Need::Role(role)) = need_for(&m, path) else {
+            let Ok(Need::Role(role)) = access.need_for(method, path) else {
                 continue;
             };
             let Some(op) = op.as_object_mut() else {
@@ -127,20 +102,26 @@ fn declare_access(doc: &mut Value) {
     }
 }
 
-pub async fn document() -> Json<Value> {
-    Json(document_json())
+/// `GET /api/v1/openapi.json`: the document made at start-up.
+#[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "openapi", tag = "system",
+    extensions(("x-heldar-role" = json!("public"))),
+    responses((status = 200, description = "this document", body = Object)))]
+pub async fn document(State(api): State<Arc<ApiDescription>>) -> Json<Value> {
+    Json(api.openapi.clone())
 }
 
-/// The document as JSON, with one correction: utoipa 5.5 writes the fields of a response link in
-/// snake_case (`operation_id`, …) where OpenAPI says `operationId`, `operationRef`, `requestBody`;
-/// clients that follow links (schemathesis' stateful phase) would find none.
-pub fn document_json() -> Value {
-    let mut doc = serde_json::to_value(ApiDoc::openapi()).unwrap_or_else(|e| {
-        // Unreachable: the document is plain data. Say so rather than panic in a handler.
+/// The document as JSON: the route list's paths, the access rules declared on them, and one
+/// correction: utoipa 5.5 writes the fields of a response link in snake_case (`operation_id`,
+/// …) where OpenAPI says `operationId`, `operationRef`, `requestBody`; clients that follow links
+/// (schemathesis' stateful phase) would find none.
+pub fn document_json(mut doc: utoipa::openapi::OpenApi, access: &AccessTable) -> Value {
+    optional_bodies(&mut doc);
+    let mut doc = serde_json::to_value(doc).unwrap_or_else(|e| {
+        // Unreachable: the document is plain data. Say so rather than panic.
         tracing::error!(error = %e, "the OpenAPI document does not serialize");
         Value::Null
     });
-    declare_access(&mut doc);
+    declare_access(&mut doc, access);
     let operations = doc
         .get_mut("paths")
         .and_then(Value::as_object_mut)

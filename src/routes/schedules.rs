@@ -6,49 +6,28 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::Json;
 
-use super::cameras::path_id;
-use super::error::{json_or_default, ApiError, ApiJson, ApiPath};
-use crate::app::AppState;
-use crate::models::{truncate, ErrorBody, Schedule, ScheduleCreate, SchedulePatch};
-use crate::schedules;
-
-/// Check a schedule id from the path: `sch_` and 32 lower-case hex digits, as
-/// [`crate::models::new_id`] makes them. Anything else is a 422 and never reaches the database.
-pub fn schedule_id(raw: &str) -> Result<&str, ApiError> {
-    let ok = raw.strip_prefix("sch_").is_some_and(|h| {
-        h.len() == 32 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-    });
-    if ok {
-        Ok(raw)
-    } else {
-        Err(ApiError::invalid(
-            "id",
-            format!(
-                "schedule id {:?} is not of the form sch_ followed by 32 hex digits",
-                truncate(raw, 80)
-            ),
-        ))
-    }
-}
+use super::error::{json_or_default, ApiError, ApiJson};
+use super::params::{CameraPath, SchedulePath};
+use crate::models::{ErrorBody, Schedule, ScheduleCreate, SchedulePatch};
+use crate::ops::{self, Ops};
 
 #[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshot-schedules", operation_id = "list_schedules", tag = "schedules",
-    params(("id" = String, Path, description = "camera id (slug)",
-        pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo")),
+    extensions(("x-heldar-role" = json!("viewer"))),
+    params(CameraPath),
     responses((status = 200, body = [Schedule]),
         (status = 400, body = ErrorBody, description = "the path is not UTF-8"),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "the camera id is not a slug")))]
 pub async fn list(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    State(ops): State<Ops>,
+    CameraPath(id): CameraPath,
 ) -> Result<Json<Vec<Schedule>>, ApiError> {
-    let id = path_id(&id)?;
-    Ok(Json(schedules::list(&state, &id).await?))
+    Ok(Json(ops::schedules::list(&ops, &id).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/cameras/{id}/snapshot-schedules", operation_id = "create_schedule", tag = "schedules",
-    params(("id" = String, Path, description = "camera id (slug)",
-        pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo")),
+    extensions(("x-heldar-role" = json!("operator"))),
+    params(CameraPath),
     request_body(content = ScheduleCreate, description = "optional: no body means all defaults"),
     responses(
         (status = 201, body = Schedule, links(
@@ -59,22 +38,21 @@ pub async fn list(
         (status = 413, body = ErrorBody, description = "the body is over 64 KiB"),
         (status = 422, body = ErrorBody, description = "the camera id is not a slug, or a field is unknown or invalid")))]
 pub async fn create(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    State(ops): State<Ops>,
+    CameraPath(id): CameraPath,
     body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Result<(StatusCode, Json<Schedule>), ApiError> {
-    let id = path_id(&id)?;
     // An empty body means all defaults.
     let body: ScheduleCreate = json_or_default(&body?)?;
     Ok((
         StatusCode::CREATED,
-        Json(schedules::create(&state, &id, body).await?),
+        Json(ops::schedules::create(&ops, &id, body).await?),
     ))
 }
 
 #[utoipa::path(patch, path = "/api/v1/snapshot-schedules/{id}", operation_id = "update_schedule", tag = "schedules",
-    params(("id" = String, Path, description = "schedule id",
-        pattern = r"^sch_[0-9a-f]{32}$")),
+    extensions(("x-heldar-role" = json!("operator"))),
+    params(SchedulePath),
     request_body = SchedulePatch,
     responses((status = 200, body = Schedule),
         (status = 400, body = ErrorBody, description = "the body is not JSON, or the path is not UTF-8"),
@@ -83,26 +61,24 @@ pub async fn create(
         (status = 415, body = ErrorBody, description = "the body is not sent as application/json"),
         (status = 422, body = ErrorBody, description = "the schedule id is malformed, or a field is unknown or invalid")))]
 pub async fn patch(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    State(ops): State<Ops>,
+    SchedulePath(id): SchedulePath,
     ApiJson(body): ApiJson<SchedulePatch>,
 ) -> Result<Json<Schedule>, ApiError> {
-    let id = schedule_id(&id)?;
-    Ok(Json(schedules::update(&state, id, body).await?))
+    Ok(Json(ops::schedules::update(&ops, &id, body).await?))
 }
 
 #[utoipa::path(delete, path = "/api/v1/snapshot-schedules/{id}", operation_id = "delete_schedule", tag = "schedules",
-    params(("id" = String, Path, description = "schedule id",
-        pattern = r"^sch_[0-9a-f]{32}$")),
+    extensions(("x-heldar-role" = json!("operator"))),
+    params(SchedulePath),
     responses((status = 204, description = "deleted"),
         (status = 400, body = ErrorBody, description = "the path is not UTF-8"),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "the schedule id is malformed")))]
 pub async fn delete(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    State(ops): State<Ops>,
+    SchedulePath(id): SchedulePath,
 ) -> Result<StatusCode, ApiError> {
-    let id = schedule_id(&id)?;
-    schedules::delete(&state, id).await?;
+    ops::schedules::delete(&ops, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -10,7 +10,9 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiJson};
-use crate::app::AppState;
+use std::sync::Arc;
+
+use crate::auth::Auth;
 use crate::auth::{session, Principal, Role, Via};
 use crate::models::ErrorBody;
 
@@ -46,6 +48,7 @@ fn view(p: &Principal) -> SessionView {
 }
 
 #[utoipa::path(get, path = "/api/v1/session", tag = "session",
+    extensions(("x-heldar-role" = json!("public"))),
     responses((status = 200, body = SessionView), (status = 401, body = ErrorBody)))]
 pub async fn get(principal: Option<Extension<Principal>>) -> Result<Json<SessionView>, ApiError> {
     match principal {
@@ -57,14 +60,15 @@ pub async fn get(principal: Option<Extension<Principal>>) -> Result<Json<Session
 }
 
 #[utoipa::path(post, path = "/api/v1/session", tag = "session", request_body = Login,
+    extensions(("x-heldar-role" = json!("public"))),
     responses((status = 200, body = SessionView), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn login(
-    State(state): State<AppState>,
+    State(auth): State<Arc<Auth>>,
     ApiJson(body): ApiJson<Login>,
 ) -> Result<impl IntoResponse, ApiError> {
-    if !state.auth.enabled().await? {
+    if !auth.enabled().await? {
         let open = SessionView {
             auth: false,
             role: Role::Admin,
@@ -77,7 +81,7 @@ pub async fn login(
             Json(open),
         ));
     }
-    let Some(identity) = state.auth.verify_token(body.token.trim()).await? else {
+    let Some(identity) = auth.verify_token(body.token.trim()).await? else {
         tracing::info!("dashboard login refused: token not valid");
         return Err(ApiError::InvalidToken(
             "that token is not valid: check it was copied whole, and that it has not been \
@@ -86,7 +90,7 @@ pub async fn login(
         ));
     };
     tracing::info!(token = %identity.name, role = identity.role.as_str(), "dashboard login");
-    let (cookie, s) = state.auth.sessions.create(identity);
+    let (cookie, s) = auth.sessions.create(identity);
     let body = SessionView {
         auth: true,
         role: s.identity.role,
@@ -101,13 +105,14 @@ pub async fn login(
 }
 
 #[utoipa::path(delete, path = "/api/v1/session", tag = "session",
+    extensions(("x-heldar-role" = json!("public"))),
     responses((status = 204, description = "logged out")))]
 pub async fn logout(
-    State(state): State<AppState>,
+    State(auth): State<Arc<Auth>>,
     headers: axum::http::HeaderMap,
 ) -> impl IntoResponse {
     if let Some(c) = session::from_headers(&headers) {
-        state.auth.sessions.remove(c);
+        auth.sessions.remove(c);
     }
     (
         StatusCode::NO_CONTENT,

@@ -9,10 +9,8 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiJson, ApiPath};
-use crate::app::AppState;
-use crate::auth::manage::{self, ManageError, TokenView};
-use crate::auth::Role;
-use crate::models::ErrorBody;
+use crate::models::{ErrorBody, Role, TokenView};
+use crate::ops::{self, Ops};
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -35,50 +33,38 @@ pub struct TokenCreated {
 }
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
+    extensions(("x-heldar-role" = json!("admin"))),
     responses((status = 200, body = [TokenView]), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody)))]
-pub async fn list(State(state): State<AppState>) -> Result<Json<Vec<TokenView>>, ApiError> {
-    Ok(Json(manage::list(&state.db).await?))
+pub async fn list(State(ops): State<Ops>) -> Result<Json<Vec<TokenView>>, ApiError> {
+    Ok(Json(ops::tokens::list(&ops.db).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = TokenCreate,
+    extensions(("x-heldar-role" = json!("admin"))),
     responses((status = 201, body = TokenCreated), (status = 400, body = ErrorBody),
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
         (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(ops): State<Ops>,
     ApiJson(body): ApiJson<TokenCreate>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (view, token) = manage::create(&state.db, &body.name, body.role)
-        .await
-        .map_err(|e| match e {
-            ManageError::BadName(m) => ApiError::invalid("name", m),
-            ManageError::Db(e) => e.into(),
-        })?;
-    tracing::info!(token = %view.name, role = view.role.as_str(), "token created over the API");
+    let (view, token) =
+        ops::tokens::create(&ops.db, ops.clock.as_ref(), &body.name, body.role).await?;
     Ok((StatusCode::CREATED, Json(TokenCreated { view, token })))
 }
 
 #[utoipa::path(delete, path = "/api/v1/tokens/{id}", tag = "tokens",
+    extensions(("x-heldar-role" = json!("admin"))),
     params(("id" = String, Path, description = "token id or name", pattern = r"^[A-Za-z0-9._ -]{1,64}$")),
     responses((status = 204, description = "revoked"), (status = 401, body = ErrorBody),
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody)))]
 pub async fn revoke(
-    State(state): State<AppState>,
+    State(ops): State<Ops>,
     ApiPath(id): ApiPath<String>,
 ) -> Result<StatusCode, ApiError> {
-    if !crate::auth::token::is_id(&id) {
-        manage::check_name(&id).map_err(|m| ApiError::invalid("id", m))?;
-    }
-    match manage::revoke(&state.db, &id).await? {
-        Some(v) => {
-            tracing::info!(token = %v.name, "token revoked over the API");
-            Ok(StatusCode::NO_CONTENT)
-        }
-        None => Err(ApiError::NotFound(format!(
-            "no live token has the id or name {id:?}"
-        ))),
-    }
+    ops::tokens::revoke(&ops.db, ops.clock.as_ref(), &id).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

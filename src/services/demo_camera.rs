@@ -7,14 +7,12 @@
 //! snapshot URL at it; a camera named `demo` that the operator made themselves (anything but our
 //! loopback URL) is left alone with a warning.
 
-use chrono::Utc;
 use tokio_util::sync::CancellationToken;
 
-use crate::app::AppState;
-use crate::camera::spec::CameraSpec;
-use crate::db;
+use crate::error::OpError;
 use crate::fakecam::{FakeAuth, FakeCamera, FrameSupply};
-use crate::models::{CameraCreate, CameraId, CameraPatch};
+use crate::models::{CameraCreate, CameraId, CameraPatch, CameraSpec, ScheduleCreate};
+use crate::ops::{self, Ops};
 
 pub const DEMO_CAMERA_ID: &str = "demo";
 const DEMO_NAME: &str = "Demo camera";
@@ -22,7 +20,7 @@ const DEMO_INTERVAL_S: i64 = 10;
 
 /// Start the demo camera and register it. `heldar serve` calls this before it starts listening,
 /// so the very first request already finds the camera.
-pub async fn start(state: &AppState) -> anyhow::Result<FakeCamera> {
+pub async fn start(ops: &Ops) -> anyhow::Result<FakeCamera> {
     let cam = FakeCamera::start(
         FakeAuth::None,
         FrameSupply::Pattern {
@@ -32,7 +30,7 @@ pub async fn start(state: &AppState) -> anyhow::Result<FakeCamera> {
         },
     )
     .await?;
-    register(state, &cam.snapshot_url()).await?;
+    register(ops, &cam.snapshot_url()).await?;
     tracing::info!(camera = DEMO_CAMERA_ID, url = %cam.snapshot_url(), "demo camera is serving");
     Ok(cam)
 }
@@ -40,13 +38,13 @@ pub async fn start(state: &AppState) -> anyhow::Result<FakeCamera> {
 /// One supervised run: serve `started` (or a fresh camera, after a restart) until `token` is
 /// cancelled.
 pub async fn run(
-    state: AppState,
+    ops: Ops,
     started: Option<FakeCamera>,
     token: CancellationToken,
 ) -> anyhow::Result<()> {
     let cam = match started {
         Some(cam) => cam,
-        None => start(&state).await?,
+        None => start(&ops).await?,
     };
     token.cancelled().await;
     cam.stop().await;
@@ -54,10 +52,9 @@ pub async fn run(
 }
 
 /// Create the `demo` camera, or repoint ours at this run's port.
-async fn register(state: &AppState, url: &str) -> anyhow::Result<()> {
+async fn register(ops: &Ops, url: &str) -> anyhow::Result<()> {
     let id = CameraId::parse(DEMO_CAMERA_ID).expect("a valid slug");
-    let now = Utc::now();
-    match db::cameras::get(&state.db, &state.sealer, &id).await? {
+    match ops::cameras::one_for_capture(ops, &id).await? {
         None => {
             let spec = CameraSpec::from_create(CameraCreate {
                 id: DEMO_CAMERA_ID.into(),
@@ -73,22 +70,17 @@ async fn register(state: &AppState, url: &str) -> anyhow::Result<()> {
                 snapshot_url: Some(url.into()),
                 snapshot_source: Some("http".into()),
             })?;
-            match db::cameras::insert(&state.db, &state.sealer, &spec, now).await {
+            match ops::cameras::create_spec(ops, &spec).await {
                 Ok(_) => {
                     // A newcomer should see frames arrive at once: one every 10 s.
-                    let schedule = crate::schedules::create(
-                        state,
-                        &id,
-                        crate::models::ScheduleCreate {
-                            interval_seconds: Some(DEMO_INTERVAL_S),
-                            enabled: Some(true),
-                        },
-                    )
-                    .await
-                    .map_err(|e| anyhow::anyhow!("cannot create the demo schedule: {e}"))?;
+                    let body = ScheduleCreate {
+                        interval_seconds: Some(DEMO_INTERVAL_S),
+                        enabled: Some(true),
+                    };
+                    let schedule = ops::schedules::create(ops, &id, body).await?;
                     tracing::info!(schedule = %schedule.id, "demo schedule: a frame every 10 s");
                 }
-                Err(db::DbError::Conflict(_)) => {}
+                Err(OpError::Conflict(_)) => {}
                 Err(e) => return Err(e.into()),
             }
         }
@@ -110,7 +102,7 @@ async fn register(state: &AppState, url: &str) -> anyhow::Result<()> {
                     ..CameraPatch::default()
                 },
             )?;
-            db::cameras::update(&state.db, &state.sealer, &spec, now).await?;
+            ops::cameras::update_spec(ops, &camera, &spec).await?;
         }
     }
     Ok(())

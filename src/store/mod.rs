@@ -115,6 +115,40 @@ impl FrameStore {
         tokio::fs::read(self.abs(rel_path)).await
     }
 
+    /// The bytes of a stored frame for serving: neither the camera's folder nor the file may be
+    /// a symlink, and the file must be a regular file (`/media` serves only what the store
+    /// wrote, DESIGN.md §11).
+    pub async fn read_frame(&self, rel_path: &str) -> std::io::Result<bytes::Bytes> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let path = self.abs(rel_path);
+        let dir_is_link = match path.parent() {
+            Some(d) => tokio::fs::symlink_metadata(d)
+                .await
+                .map(|m| m.file_type().is_symlink())
+                .unwrap_or(true),
+            None => true,
+        };
+        if dir_is_link {
+            return Err(std::io::Error::other("the camera's folder is a symlink"));
+        }
+        let read = tokio::task::spawn_blocking(move || {
+            use std::io::Read;
+            let mut f = std::fs::OpenOptions::new()
+                .read(true)
+                .custom_flags(nix::libc::O_NOFOLLOW)
+                .open(&path)?;
+            if !f.metadata()?.is_file() {
+                return Err(std::io::Error::other("not a regular file"));
+            }
+            let mut buf = Vec::new();
+            f.read_to_end(&mut buf)?;
+            Ok::<_, std::io::Error>(buf)
+        })
+        .await
+        .map_err(std::io::Error::other)??;
+        Ok(bytes::Bytes::from(read))
+    }
+
     /// Does a stored frame's file exist? An error other than "not found" counts as yes, so a
     /// passing fault never makes a caller give up on a frame.
     pub async fn exists(&self, rel_path: &str) -> bool {

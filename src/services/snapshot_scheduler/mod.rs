@@ -20,7 +20,7 @@
 //! - **Re-reads never stall firing.** The periodic re-read runs on a task of its own and is
 //!   applied when it arrives; what this process changed since the read began is not overwritten
 //!   by it, and unchanged schedules cost a lookup.
-//! - **Isolated.** Each fire is a task of its own ([`Firer`]); a hanging camera holds only its own
+//! - **Isolated.** Each fire is a task of its own ([`SlotRunner`]); a hanging camera holds only its own
 //!   schedule, whose slots are then missed, not queued.
 //! - **Clock jumps.** Waiting uses tokio's monotonic timers; the wait is re-derived from the wall
 //!   clock at every wake-up, and at least every `rescan` interval. A step shows as wall time
@@ -28,14 +28,14 @@
 //!   ahead are pulled back keeping their phase ([`slots::realign`]); after a step forward, due
 //!   slots fire once and skip ahead. Only a detected step realigns: a slot legitimately far
 //!   ahead (set by another process or a test) is left alone.
-//! - **Testable time.** The loop takes a [`Clock`], a [`ScheduleStore`] and a [`Firer`], so its
+//! - **Testable time.** The loop takes a [`Clock`], a [`ScheduleStore`] and a [`SlotRunner`], so its
 //!   tests run under a paused tokio clock with an in-memory store.
 //!
 //! On shutdown it stops claiming and gives in-flight captures a grace period to finish (they
 //! commit their own rows); slots already claimed and waiting for their time fire within it. A store error ends the run; the supervisor restarts it with backoff.
 
-pub mod fire;
-pub mod slots;
+pub mod cameras;
+pub mod runner;
 
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
@@ -43,48 +43,16 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
-use tokio::sync::{mpsc, Mutex};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
-use crate::db::{self, schedules::Claim, writer::Writer, Pool};
+use crate::db::schedules::Claim;
 use crate::metrics::Metrics;
 use crate::models::{CameraId, Schedule};
-
-/// What the API tells the scheduler.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// This schedule was created, changed or deleted: re-read it.
-    Refresh(String),
-    /// Many schedules may have changed (a camera was deleted): re-read all.
-    RefreshAll,
-}
-
-/// The sending side, held in `AppState`. Sending never blocks and never fails loudly: with the
-/// scheduler disabled, the periodic re-read of another process picks changes up instead.
-#[derive(Clone)]
-pub struct SchedulerHandle {
-    tx: mpsc::UnboundedSender<Command>,
-}
-
-/// The receiving side; it outlives one run of the scheduler, so a restarted run keeps it.
-pub type CommandReceiver = Arc<Mutex<mpsc::UnboundedReceiver<Command>>>;
-
-impl SchedulerHandle {
-    pub fn channel() -> (SchedulerHandle, CommandReceiver) {
-        let (tx, rx) = mpsc::unbounded_channel();
-        (SchedulerHandle { tx }, Arc::new(Mutex::new(rx)))
-    }
-
-    pub fn refresh(&self, schedule_id: &str) {
-        let _ = self.tx.send(Command::Refresh(schedule_id.to_string()));
-    }
-
-    pub fn refresh_all(&self) {
-        let _ = self.tx.send(Command::RefreshAll);
-    }
-}
+use crate::ops::scheduler::{Command, CommandReceiver};
+use crate::ops::{self, Ops};
+use crate::slot as slots;
 
 /// Where schedules live, as the scheduler needs them.
 pub trait ScheduleStore: Send + Sync + 'static {
@@ -114,21 +82,18 @@ pub trait ScheduleStore: Send + Sync + 'static {
 /// How far ahead of a slot it is claimed (see the module docs).
 pub const CLAIM_AHEAD: Duration = Duration::from_secs(1);
 
-/// The SQLite store: reads from the pool, claims through the writer (batched commits).
-pub struct DbScheduleStore {
-    pub pool: Pool,
-    pub writer: Writer,
-}
+/// The database's schedules, through `ops` (claims go through the writer, in batched commits).
+pub struct DbScheduleStore(pub Ops);
 
 impl ScheduleStore for DbScheduleStore {
     fn load_enabled(&self) -> BoxFuture<'_, anyhow::Result<Vec<Schedule>>> {
-        Box::pin(async move { Ok(db::schedules::list_enabled(&self.pool).await?) })
+        Box::pin(async move { Ok(ops::schedules::enabled(&self.0).await?) })
     }
     fn load_changed(&self, since: DateTime<Utc>) -> BoxFuture<'_, anyhow::Result<Vec<Schedule>>> {
-        Box::pin(async move { Ok(db::schedules::list_changed_since(&self.pool, since).await?) })
+        Box::pin(async move { Ok(ops::schedules::changed_since(&self.0, since).await?) })
     }
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<Option<Schedule>>> {
-        Box::pin(async move { Ok(db::schedules::get(&self.pool, id).await?) })
+        Box::pin(async move { Ok(ops::schedules::find(&self.0, id).await?) })
     }
     fn claim<'a>(
         &'a self,
@@ -136,24 +101,33 @@ impl ScheduleStore for DbScheduleStore {
         slot: DateTime<Utc>,
         next: DateTime<Utc>,
     ) -> BoxFuture<'a, anyhow::Result<bool>> {
-        Box::pin(async move { Ok(self.writer.claim(id, slot, next).await?) })
+        Box::pin(async move {
+            let claim = Claim {
+                id: id.to_string(),
+                slot,
+                next,
+            };
+            Ok(ops::schedules::claim(&self.0, vec![claim]).await?.first() == Some(&true))
+        })
     }
     fn claim_many(&self, claims: Vec<Claim>) -> BoxFuture<'_, anyhow::Result<Vec<bool>>> {
-        Box::pin(async move { Ok(self.writer.claim_many(claims).await?) })
+        Box::pin(async move { Ok(ops::schedules::claim(&self.0, claims).await?) })
     }
 }
 
 /// One claimed slot to capture.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Fire {
+pub struct Job {
     pub schedule_id: String,
     pub camera_id: CameraId,
     pub slot: DateTime<Utc>,
 }
 
 /// Runs one claimed slot: capture and keep the frame. The future is spawned on its own task.
-pub trait Firer: Send + Sync + 'static {
-    fn fire(&self, job: Fire) -> BoxFuture<'static, ()>;
+pub trait SlotRunner: Send + Sync + 'static {
+    fn run(&self, job: Job) -> BoxFuture<'static, ()>;
+    /// A camera was edited or deleted through this process: forget what is cached of it.
+    fn camera_changed(&self, _camera: &CameraId) {}
 }
 
 struct Entry {
@@ -290,7 +264,7 @@ enum Reread {
 pub struct Scheduler {
     pub clock: Arc<dyn Clock>,
     pub store: Arc<dyn ScheduleStore>,
-    pub firer: Arc<dyn Firer>,
+    pub runner: Arc<dyn SlotRunner>,
     pub metrics: Arc<Metrics>,
     pub commands: CommandReceiver,
     /// Re-read every schedule this often (HELDAR_SNAPSHOT_SCHEDULER_INTERVAL_S).
@@ -369,6 +343,7 @@ impl Scheduler {
                     cmd = commands.recv() => match cmd {
                         Some(Command::Refresh(id)) => self.refresh(&mut timers, &id).await?,
                         Some(Command::RefreshAll) => self.start_load(&mut loads, &mut timers, None),
+                        Some(Command::CameraChanged(id)) => self.runner.camera_changed(&id),
                         None => return Ok(()),
                     },
                     _ = tokio::time::sleep_until(wake) => {
@@ -470,8 +445,11 @@ impl Scheduler {
             if let Some(e) = timers.entries.get_mut(&id) {
                 e.waiting = Some(cancel.clone());
             }
-            let (clock, firer, metrics) =
-                (self.clock.clone(), self.firer.clone(), self.metrics.clone());
+            let (clock, runner, metrics) = (
+                self.clock.clone(),
+                self.runner.clone(),
+                self.metrics.clone(),
+            );
             tasks.spawn(async move {
                 // Claimed ahead: wait for the slot itself, unless the schedule goes away.
                 let wait = (slot - clock.now()).to_std().unwrap_or(Duration::ZERO);
@@ -488,8 +466,8 @@ impl Scheduler {
                 let lateness = (clock.now() - slot).to_std().unwrap_or(Duration::ZERO);
                 metrics.schedule_lateness.observe(lateness.as_secs_f64());
                 metrics.slots_fired.inc();
-                firer
-                    .fire(Fire {
+                runner
+                    .run(Job {
                         schedule_id: id.clone(),
                         camera_id,
                         slot,

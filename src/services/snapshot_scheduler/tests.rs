@@ -11,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::clock::SimulatedClock;
+use crate::ops::scheduler::SchedulerHandle;
 
 #[derive(Default)]
 struct MemStore {
@@ -112,8 +113,8 @@ struct Recorder {
     busy: Duration,
 }
 
-impl Firer for Recorder {
-    fn fire(&self, job: Fire) -> BoxFuture<'static, ()> {
+impl SlotRunner for Recorder {
+    fn run(&self, job: Job) -> BoxFuture<'static, ()> {
         self.fires
             .lock()
             .unwrap()
@@ -169,7 +170,7 @@ impl Harness {
         let sched = Scheduler {
             clock: clock.clone(),
             store: store.clone(),
-            firer: Arc::new(Recorder {
+            runner: Arc::new(Recorder {
                 clock: clock.clone(),
                 fires: fires.clone(),
                 busy,
@@ -195,7 +196,7 @@ impl Harness {
         }
     }
 
-    /// Fire times, in seconds after t0 (exact milliseconds as fractions).
+    /// Job times, in seconds after t0 (exact milliseconds as fractions).
     fn fire_secs(&self, id: &str) -> Vec<f64> {
         self.fires
             .lock()

@@ -1,4 +1,4 @@
-//! Browsing stored frames: `GET /api/v1/cameras/{id}/snapshots?from&to&limit` and `…/latest`.
+//! Browsing kept frames: `GET /api/v1/cameras/{id}/snapshots?from&to&limit` and `…/latest`.
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
@@ -7,11 +7,10 @@ use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
-use super::cameras::path_id;
-use super::error::{ApiError, ApiPath};
-use crate::app::AppState;
-use crate::db;
+use super::error::ApiError;
+use super::params::CameraPath;
 use crate::models::{truncate, ErrorBody, Jpeg, SnapshotView};
+use crate::ops::{self, Ops};
 
 /// Query of the snapshot list; all text, so each bad value gets its own sentence.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
@@ -78,28 +77,26 @@ pub fn bounds(q: &ListQuery) -> Result<Bounds, ApiError> {
 }
 
 #[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshots", operation_id = "list_snapshots", tag = "snapshots",
-    params(("id" = String, Path, description = "camera id (slug)",
-        pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo"), ListQuery),
+    extensions(("x-heldar-role" = json!("viewer"))),
+    params(CameraPath, ListQuery),
     responses((status = 200, body = [SnapshotView]),
         (status = 400, body = ErrorBody, description = "the path is not UTF-8, or the query string cannot be read"),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "the id is not a slug, or from, to or limit is invalid")))]
 pub async fn list(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    State(ops): State<Ops>,
+    CameraPath(id): CameraPath,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Vec<SnapshotView>>, ApiError> {
-    let id = path_id(&id)?;
     let Query(q) = query?;
     let (from, to, limit) = bounds(&q)?;
-    crate::camera::registry::camera(&state, &id).await?;
-    let rows = db::snapshots::list(&state.db, &id, from, to, limit).await?;
+    let rows = ops::frames::list(&ops, &id, from, to, limit).await?;
     Ok(Json(rows.iter().map(SnapshotView::from).collect()))
 }
 
 #[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshots/latest", operation_id = "latest_snapshot", tag = "snapshots",
-    params(("id" = String, Path, description = "camera id (slug)",
-        pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo"),
+    extensions(("x-heldar-role" = json!("viewer"))),
+    params(CameraPath,
         ("range" = Option<String>, Header, description = "one range `bytes=a-b`, `bytes=a-` or `bytes=-n`; other forms get the whole file"),
         ("if-none-match" = Option<String>, Header, description = "ETag(s) of a copy the client holds")),
     responses(
@@ -115,16 +112,12 @@ pub async fn list(
         (status = 416, body = ErrorBody, description = "the range starts past the end of the file"),
         (status = 422, body = ErrorBody, description = "the id is not a slug")))]
 pub async fn latest(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    State(ops): State<Ops>,
+    CameraPath(id): CameraPath,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let id = path_id(&id)?;
-    crate::camera::registry::camera(&state, &id).await?;
-    let snap = db::snapshots::latest(&state.db, &id)
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("camera {id} has no stored frames yet")))?;
-    let mut resp = super::media::serve(&state, &snap, &headers).await?;
+    let snap = ops::frames::latest(&ops, &id).await?;
+    let mut resp = super::media::serve(&ops, &snap, &headers).await?;
     // "Latest" changes: it must not be cached like an immutable media file.
     resp.headers_mut().insert(
         axum::http::header::CACHE_CONTROL,

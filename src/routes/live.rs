@@ -5,11 +5,10 @@ use axum::extract::{Query, State};
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 
-use super::cameras::path_id;
-use super::error::{ApiError, ApiPath};
-use crate::app::AppState;
-use crate::camera::registry;
+use super::error::ApiError;
+use super::params::CameraPath;
 use crate::models::{truncate, ErrorBody, Jpeg};
+use crate::ops::{self, Ops};
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -21,8 +20,8 @@ pub struct LiveQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshot", operation_id = "live_snapshot", tag = "capture",
-    params(("id" = String, Path, description = "camera id (slug)",
-        pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo"), LiveQuery),
+    extensions(("x-heldar-role" = json!("operator"))),
+    params(CameraPath, LiveQuery),
     responses(
         (status = 200, description = "a JPEG grabbed now", content_type = "image/jpeg", body = Jpeg,
             headers(
@@ -38,11 +37,10 @@ pub struct LiveQuery {
         (status = 504, body = ErrorBody, description = "no frame within HELDAR_CAPTURE_TIMEOUT_S (`timeout`)"),
         (status = 507, body = ErrorBody, description = "`?store=true` and the disk is full (`disk_full`)")))]
 pub async fn live(
-    State(state): State<AppState>,
-    ApiPath(id): ApiPath<String>,
+    State(ops): State<Ops>,
+    CameraPath(id): CameraPath,
     query: Result<Query<LiveQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
-    let id = path_id(&id)?;
     let Query(q) = query?;
     let keep = match q.store.as_deref() {
         None | Some("false") | Some("0") => false,
@@ -54,19 +52,19 @@ pub async fn live(
             ))
         }
     };
-    let camera = registry::camera(&state, &id).await?;
+    let camera = ops::cameras::camera(&ops, &id).await?;
     let mut headers = vec![(header::CACHE_CONTROL, "no-store".to_string())];
     let (bytes, width, height) = if keep {
-        let (snap, bytes) = state.keeper.capture_and_keep(&camera, None).await?;
+        let (snap, bytes) = ops::frames::capture_and_keep(&ops, &camera, None).await?;
         headers.push((
             header::HeaderName::from_static("x-heldar-snapshot-id"),
             snap.id.clone(),
         ));
-        headers.push((header::LOCATION, format!("/media/snapshots/{}", snap.path)));
+        headers.push((header::LOCATION, ops::frames::media_url(&snap)));
         (bytes, snap.width.unwrap_or(0), snap.height.unwrap_or(0))
     } else {
         // Concurrent viewers of one camera share one capture.
-        let frame = state.capturer.capture_shared(&camera).await?;
+        let frame = ops::frames::live(&ops, &camera).await?;
         (frame.bytes, i64::from(frame.width), i64::from(frame.height))
     };
     headers.push((header::CONTENT_TYPE, "image/jpeg".to_string()));

@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
 
-use crate::routes::error::{ApiError, ApiPath};
+use super::error::{ApiError, ApiPath};
 
 #[derive(rust_embed::Embed)]
 #[folder = "web/"]

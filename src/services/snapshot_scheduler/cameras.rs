@@ -1,13 +1,16 @@
-//! The scheduler's view of cameras: each fire needs the camera's URLs and credentials and
+//! The scheduler's view of cameras: each slot needs the camera's URLs and credentials and
 //! whether it is in auth-failure backoff. Reading that row on every slot cost a database round
-//! trip per capture (a hop to SQLite's worker thread and back), so fires read it from here.
+//! trip per capture (a hop to SQLite's worker thread and back), so slots read it from here.
+//! Reads go through `ops::cameras` (which opens the sealed credentials); ages are measured on
+//! tokio's clock, so a paused test clock drives the TTL.
 //!
 //! Freshness: [`CameraCache::keep_fresh`] re-reads every camera in one query each half
 //! [`CameraCache::TTL`], so a fire finds its camera without waiting for a read; an entry that is
 //! older than the TTL all the same (a camera added since, the refresher failing) is re-read by
-//! the fire that needs it. Edits made by another process reach us within the TTL, and the
-//! registry calls [`CameraCache::forget`] on every edit or delete made through this process, so
-//! those take effect on the next slot. Why the bulk refresh: when entries expired one by one,
+//! the slot that needs it. Edits made by another process reach us within the TTL; an edit or
+//! delete made through this process reaches the scheduler as a command
+//! (`ops::scheduler::Command::CameraChanged`), which calls [`CameraCache::forget`], so it takes
+//! effect on the next slot. Why the bulk refresh: when entries expired one by one,
 //! the fire that found its camera expired waited for the row, and that wait counted in the
 //! frame's lateness (the bench's worst lateness, 90–130 ms, was always 30 s into the run). The status
 //! half is kept current by [`CameraCache::note`] after each scheduled capture, mirroring what the
@@ -15,13 +18,15 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use tokio::time::Instant;
 
-use crate::camera::seal::Sealer;
-use crate::db::{self, DbError, Pool};
+use crate::error::OpResult;
 use crate::models::{Camera, CameraId, CameraState, CameraStatus};
+pub use crate::ops::frames::Outcome;
+use crate::ops::{self, Ops};
 
 struct Entry {
     camera: Camera,
@@ -34,31 +39,18 @@ pub struct CameraCache {
     entries: Mutex<HashMap<CameraId, Entry>>,
 }
 
-/// How a scheduled capture ended, for [`CameraCache::note`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
-    Ok,
-    AuthFailed,
-    Failed,
-}
-
 impl CameraCache {
     /// How long an entry is trusted before the row is read again.
     pub const TTL: Duration = Duration::from_secs(30);
 
     /// The camera and its status; `None` if it no longer exists.
-    pub async fn get(
-        &self,
-        pool: &Pool,
-        sealer: &Sealer,
-        id: &CameraId,
-    ) -> Result<Option<(Camera, CameraStatus)>, DbError> {
+    pub async fn get(&self, ops: &Ops, id: &CameraId) -> OpResult<Option<(Camera, CameraStatus)>> {
         if let Some(e) = self.lock().get(id) {
             if e.read_at.elapsed() < Self::TTL {
                 return Ok(Some((e.camera.clone(), e.status.clone())));
             }
         }
-        let read = db::cameras::get(pool, sealer, id).await?;
+        let read = ops::cameras::one_for_capture(ops, id).await?;
         let mut entries = self.lock();
         match &read {
             Some((camera, status)) => {
@@ -80,8 +72,8 @@ impl CameraCache {
 
     /// Read every camera at once (start-up), so the first slot of each camera does not wait
     /// for its row: that read would count in the frame's lateness. Returns how many.
-    pub async fn warm(&self, pool: &Pool, sealer: &Sealer) -> Result<usize, DbError> {
-        let all = db::cameras::list(pool, sealer).await?;
+    pub async fn warm(&self, ops: &Ops) -> OpResult<usize> {
+        let all = ops::cameras::for_capture(ops).await?;
         let read_at = Instant::now();
         let mut entries = self.lock();
         for (camera, status) in all {
@@ -102,8 +94,7 @@ impl CameraCache {
     /// to reading their own row.
     pub async fn keep_fresh(
         &self,
-        pool: &Pool,
-        sealer: &Sealer,
+        ops: &Ops,
         every: Duration,
         token: tokio_util::sync::CancellationToken,
     ) -> anyhow::Result<()> {
@@ -114,7 +105,7 @@ impl CameraCache {
                 _ = token.cancelled() => return Ok(()),
                 _ = tokio::time::sleep_until(next) => {}
             }
-            if let Err(e) = self.warm(pool, sealer).await {
+            if let Err(e) = self.warm(ops).await {
                 tracing::warn!(error = %e, "cannot refresh the scheduler's camera cache");
             }
         }
@@ -157,72 +148,64 @@ impl CameraCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::camera::spec::CameraSpec;
+    use crate::db;
+    use crate::models::CameraSpec;
 
-    /// A database with the cameras `ids` (each with a sealed password), and its sealer.
-    async fn database(ids: &[&str]) -> (tempfile::TempDir, Pool, Sealer) {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("heldar.db").display());
-        let pool = db::connect(&url).await.unwrap();
-        let sealer = Sealer::from_key([7; 32]);
-        for id in ids {
-            let body = serde_json::json!({"id": id, "snapshot_url": "http://10.0.0.9/snap.jpg",
-                "username": "admin", "password": "s3cret"});
-            let spec = CameraSpec::from_create(serde_json::from_value(body).unwrap()).unwrap();
-            db::cameras::insert(&pool, &sealer, &spec, Utc::now())
-                .await
-                .unwrap();
-        }
-        (dir, pool, sealer)
+    fn spec(id: &str) -> CameraSpec {
+        let body = serde_json::json!({"id": id, "snapshot_url": "http://127.0.0.1:9/snap.jpg",
+            "username": "admin", "password": "s3cret"});
+        CameraSpec::from_create(serde_json::from_value(body).unwrap()).unwrap()
     }
 
     #[tokio::test]
     async fn warm_reads_every_camera_so_the_first_slot_needs_no_row() {
-        let (_dir, pool, sealer) = database(&["gate", "yard"]).await;
+        let dir = tempfile::tempdir().unwrap();
+        let (ops, _writer) = ops::test_ops(dir.path()).await;
+        for id in ["gate", "yard"] {
+            ops::cameras::create_spec(&ops, &spec(id)).await.unwrap();
+        }
         let cache = CameraCache::default();
-        assert_eq!(cache.warm(&pool, &sealer).await.unwrap(), 2);
+        assert_eq!(cache.warm(&ops).await.unwrap(), 2);
         // The rows are gone, yet both cameras are known (with their opened credentials): the
         // reads came from the warm-up, not from the database.
-        sqlx::query("DELETE FROM cameras")
-            .execute(&pool)
-            .await
-            .unwrap();
         for id in ["gate", "yard"] {
             let id = CameraId::parse(id).unwrap();
-            let (camera, _) = cache.get(&pool, &sealer, &id).await.unwrap().unwrap();
+            assert!(db::cameras::delete(&ops.db, &id).await.unwrap());
+            let (camera, _) = cache.get(&ops, &id).await.unwrap().unwrap();
             assert_eq!(camera.password.as_deref(), Some("s3cret"));
         }
-        pool.close().await;
     }
 
     #[tokio::test]
-    async fn keep_fresh_picks_up_an_edit_made_elsewhere_without_a_read_by_the_fire() {
-        let (_dir, pool, sealer) = database(&["gate"]).await;
+    async fn keep_fresh_picks_up_an_edit_made_elsewhere_without_a_read_by_the_slot() {
+        let dir = tempfile::tempdir().unwrap();
+        let (ops, _writer) = ops::test_ops(dir.path()).await;
+        ops::cameras::create_spec(&ops, &spec("gate"))
+            .await
+            .unwrap();
         let cache = std::sync::Arc::new(CameraCache::default());
-        cache.warm(&pool, &sealer).await.unwrap();
+        cache.warm(&ops).await.unwrap();
         // Another process renames it; the cached entry is fresh, so only a refresh sees it.
-        sqlx::query("UPDATE cameras SET name = 'Front gate'")
-            .execute(&pool)
+        let renamed = CameraSpec {
+            name: "Front gate".into(),
+            ..spec("gate")
+        };
+        db::cameras::update(&ops.db, &ops.sealer.seal_spec(&renamed), Utc::now(), false)
             .await
             .unwrap();
         let token = tokio_util::sync::CancellationToken::new();
         let refresher = {
-            let (cache, pool, sealer, token) = (
-                cache.clone(),
-                pool.clone(),
-                Sealer::from_key([7; 32]),
-                token.clone(),
-            );
+            let (cache, ops, token) = (cache.clone(), ops.clone(), token.clone());
             tokio::spawn(async move {
                 cache
-                    .keep_fresh(&pool, &sealer, Duration::from_millis(20), token)
+                    .keep_fresh(&ops, Duration::from_millis(20), token)
                     .await
             })
         };
         let id = CameraId::parse("gate").unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let (camera, _) = cache.get(&pool, &sealer, &id).await.unwrap().unwrap();
+            let (camera, _) = cache.get(&ops, &id).await.unwrap().unwrap();
             if camera.name == "Front gate" {
                 break;
             }
@@ -234,6 +217,5 @@ mod tests {
         }
         token.cancel();
         refresher.await.unwrap().unwrap();
-        pool.close().await;
     }
 }

@@ -1,4 +1,6 @@
-//! Slot arithmetic, pure: no clock, no I/O, so every rule is a plain function of its inputs.
+//! Slot arithmetic (DESIGN.md §7), pure: no clock, no I/O, so every rule is a plain function of
+//! its inputs. Used by the scheduler to advance and realign slots, and by `ops::schedules` to
+//! place a new or changed schedule's first slot.
 
 use chrono::{DateTime, Duration, Utc};
 

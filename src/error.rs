@@ -1,0 +1,77 @@
+//! The operations' error: what went wrong, in the kinds a caller acts on. Every operation in
+//! `ops` returns [`OpError`]; the HTTP layer maps it to a status and an error body in one place
+//! (`routes::error`), the CLI to an exit code, the scheduler to a log line and a counter.
+//!
+//! Messages are sentences for the operator, with credentials already masked (capture errors are
+//! masked at the source). An internal error's details are for the log, not for the caller.
+
+use crate::capture::CaptureError;
+use crate::db::DbError;
+use crate::models::FieldError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpError {
+    /// No such camera, schedule, frame or token.
+    #[error("{0}")]
+    NotFound(String),
+    /// It exists already, or the change conflicts with what is stored.
+    #[error("{0}")]
+    Conflict(String),
+    /// A field of the input is invalid; names the field.
+    #[error("{0}")]
+    Invalid(#[from] FieldError),
+    /// The camera gave no frame.
+    #[error("{0}")]
+    Capture(#[from] CaptureError),
+    /// The disk holding the frames is full: the frame was not kept.
+    #[error("{0}")]
+    DiskFull(String),
+    /// Anything else: the database failing, a bug. Logged in full, shown as a generic sentence.
+    #[error("internal error: {0:#}")]
+    Internal(anyhow::Error),
+}
+
+impl OpError {
+    pub fn not_found(message: impl Into<String>) -> OpError {
+        OpError::NotFound(message.into())
+    }
+
+    pub fn invalid(field: &'static str, message: impl Into<String>) -> OpError {
+        OpError::Invalid(FieldError::new(field, message))
+    }
+}
+
+impl From<DbError> for OpError {
+    fn from(e: DbError) -> Self {
+        match e {
+            DbError::Conflict(m) => OpError::Conflict(m),
+            DbError::NoParent(m) => OpError::NotFound(m),
+            other => OpError::Internal(other.into()),
+        }
+    }
+}
+
+impl From<StoreError> for OpError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::DiskFull(_) => OpError::DiskFull(e.to_string()),
+            StoreError::Io(_) => OpError::Internal(e.into()),
+        }
+    }
+}
+
+impl From<crate::camera::seal::SealError> for OpError {
+    fn from(e: crate::camera::seal::SealError) -> Self {
+        OpError::Internal(e.into())
+    }
+}
+
+impl From<std::io::Error> for OpError {
+    fn from(e: std::io::Error) -> Self {
+        OpError::Internal(e.into())
+    }
+}
+
+/// What `ops` returns.
+pub type OpResult<T> = Result<T, OpError>;

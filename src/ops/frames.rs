@@ -1,0 +1,323 @@
+//! Frames: capturing a camera, keeping the frame, and reading kept frames back.
+//!
+//! Keeping a frame is capture → store → row, in that order, so a row never names a file that is
+//! not complete (DESIGN.md §8); the scheduler's slot runner does it for every slot and the API
+//! for `?store=true`. A live frame ([`live`]) is captured and returned, not kept; concurrent
+//! live requests for one camera share one capture (single flight).
+//!
+//! Every capture's outcome is recorded here, not in `capture`: the camera's status row (through
+//! the writer; a live frame is returned without waiting for that commit), and on the event bus
+//! `frame.stored` or `capture.failed` — plus `camera.state_changed` when, and only when, the
+//! camera's state differs from the last one this process saw (one event per change, not one per
+//! failure).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use bytes::Bytes;
+use chrono::{DateTime, SubsecRound, Utc};
+use futures_util::future::{BoxFuture, FutureExt, Shared};
+
+use crate::capture::{CaptureError, Frame};
+use crate::db;
+use crate::error::{OpError, OpResult};
+use crate::events::Event;
+use crate::models::{new_id, Camera, CameraId, CameraState, Snapshot};
+use crate::store;
+
+use super::Ops;
+
+/// One live capture that several requests wait on.
+type Flight = Shared<BoxFuture<'static, Result<Frame, CaptureError>>>;
+
+/// What this module remembers between calls: live captures in flight, and the last state each
+/// camera was seen in (seeded from the database at start-up by [`seed_states`]).
+#[derive(Default)]
+pub(crate) struct FrameState {
+    flights: Mutex<HashMap<CameraId, Flight>>,
+    states: Mutex<HashMap<CameraId, CameraState>>,
+}
+
+impl FrameState {
+    /// Forget a deleted camera.
+    pub(crate) fn forget(&self, id: &CameraId) {
+        self.states.lock().expect("states lock").remove(id);
+    }
+
+    /// Note `to` as `camera`'s state; the previous one if it differs.
+    fn transition(&self, camera: &CameraId, to: CameraState) -> Option<CameraState> {
+        let mut states = self.states.lock().expect("states lock");
+        let from = states
+            .insert(camera.clone(), to)
+            .unwrap_or(CameraState::Unknown);
+        (from != to).then_some(from)
+    }
+}
+
+/// How a capture that was asked for ended, for the caller that keeps score (the scheduler's
+/// camera cache).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    AuthFailed,
+    Failed,
+}
+
+impl Outcome {
+    pub fn of(result: &Result<Frame, CaptureError>) -> Outcome {
+        match result {
+            Ok(_) => Outcome::Ok,
+            Err(CaptureError::AuthFailed(_)) => Outcome::AuthFailed,
+            Err(_) => Outcome::Failed,
+        }
+    }
+}
+
+/// Learn every camera's stored state, so the first capture after a restart emits a
+/// `camera.state_changed` only if the state really changes.
+pub async fn seed_states(ops: &Ops) -> OpResult<()> {
+    let all = db::cameras::list(&ops.db).await?;
+    let mut states = ops.frames.states.lock().expect("states lock");
+    for (camera, status) in all {
+        states.insert(camera.spec.id, status.state);
+    }
+    Ok(())
+}
+
+/// Publish what a capture's outcome means for the camera's state.
+fn note_state(
+    ops: &Ops,
+    camera: &CameraId,
+    result: &Result<Frame, CaptureError>,
+    at: DateTime<Utc>,
+) {
+    let (to, last_error) = match result {
+        Ok(_) => (CameraState::Online, None),
+        Err(e @ CaptureError::AuthFailed(_)) => (CameraState::AuthFailed, Some(e.to_string())),
+        Err(e) => (CameraState::Failing, Some(e.to_string())),
+    };
+    if let Some(from) = ops.frames.transition(camera, to) {
+        match &last_error {
+            Some(e) => tracing::warn!(camera = %camera, from = from.as_str(), to = to.as_str(),
+                error = %e, "camera state changed"),
+            None => tracing::info!(camera = %camera, from = from.as_str(), to = to.as_str(),
+                "camera state changed"),
+        }
+        ops.events.publish(Event::CameraStateChanged {
+            camera: camera.clone(),
+            from,
+            to,
+            last_error,
+            at,
+        });
+    }
+}
+
+/// Record a failed capture: the status row (awaited when `wait`), the events.
+async fn record_failure(
+    ops: &Ops,
+    camera: &CameraId,
+    schedule: Option<&str>,
+    e: &CaptureError,
+    at: DateTime<Utc>,
+    wait: bool,
+) {
+    let state = match e {
+        CaptureError::AuthFailed(_) => CameraState::AuthFailed,
+        _ => CameraState::Failing,
+    };
+    let writer = ops.writer.clone();
+    let (id, message) = (camera.clone(), e.message().to_string());
+    let write = async move {
+        if let Err(err) = writer.record_failure(&id, state, &message, at).await {
+            // The capture's own outcome still stands; the status catches up on the next one.
+            tracing::warn!(camera = %id, error = %err, "could not record camera status");
+        }
+    };
+    if wait {
+        write.await;
+    } else {
+        tokio::spawn(write);
+    }
+    ops.events.publish(Event::CaptureFailed {
+        camera: camera.clone(),
+        schedule: schedule.map(str::to_string),
+        code: e.code().to_string(),
+        error: e.to_string(),
+        at,
+    });
+    note_state(ops, camera, &Err(e.clone()), at);
+}
+
+/// Record a success whose frame is not kept (a live frame, a store failure), without waiting.
+fn record_success(ops: &Ops, camera: &CameraId, at: DateTime<Utc>) {
+    let (writer, id) = (ops.writer.clone(), camera.clone());
+    tokio::spawn(async move {
+        if let Err(e) = writer.record_success(&id, at).await {
+            tracing::warn!(camera = %id, error = %e, "could not record camera status");
+        }
+    });
+}
+
+/// Capture `camera` now and keep the frame; `schedule` is `None` for a frame kept through the
+/// API. Returns the row and the bytes.
+pub async fn capture_and_keep(
+    ops: &Ops,
+    camera: &Camera,
+    schedule: Option<&str>,
+) -> OpResult<(Snapshot, Bytes)> {
+    // The frame's time is when its capture started: for a scheduled frame, slot + lateness.
+    let taken_at = ops.clock.now().trunc_subsecs(3);
+    let frame = match ops.capturer.capture(camera).await {
+        Ok(f) => f,
+        Err(e) => {
+            record_failure(ops, &camera.id, schedule, &e, ops.clock.now(), true).await;
+            return Err(e.into());
+        }
+    };
+    note_state(ops, &camera.id, &Ok(frame.clone()), ops.clock.now());
+    let file = match ops
+        .store
+        .write_frame(&camera.id, taken_at, frame.bytes.clone())
+        .await
+    {
+        Ok(f) => f,
+        Err(e) => {
+            ops.metrics.store_failures.inc();
+            tracing::warn!(camera = %camera.id, error = %e, "frame captured but not stored");
+            record_success(ops, &camera.id, ops.clock.now());
+            return Err(match e {
+                store::StoreError::DiskFull(_) => OpError::DiskFull(
+                    "the frame was captured but not kept: the disk is full".into(),
+                ),
+                other => other.into(),
+            });
+        }
+    };
+    let snap = Snapshot {
+        id: new_id("snp"),
+        camera_id: camera.id.clone(),
+        schedule_id: schedule.map(str::to_string),
+        path: file.rel_path.clone(),
+        taken_at,
+        size_bytes: file.size as i64,
+        width: Some(i64::from(frame.width)),
+        height: Some(i64::from(frame.height)),
+        created_at: ops.clock.now().trunc_subsecs(3),
+    };
+    // The row also records the camera's success (one write).
+    if let Err(e) = ops.writer.record_frame(snap.clone()).await {
+        // No row, so no file: remove it rather than leave an orphan.
+        let _ = ops.store.remove(&file.rel_path).await;
+        record_success(ops, &camera.id, ops.clock.now());
+        ops.metrics.store_failures.inc();
+        tracing::warn!(camera = %camera.id, error = %e, "frame not recorded; file removed");
+        return Err(e.into());
+    }
+    ops.events.publish(Event::FrameStored {
+        camera: camera.id.clone(),
+        schedule: snap.schedule_id.clone(),
+        snapshot_id: snap.id.clone(),
+        taken_at: snap.taken_at,
+        url: media_url(&snap),
+        size_bytes: snap.size_bytes,
+        width: snap.width,
+        height: snap.height,
+    });
+    Ok((snap, frame.bytes))
+}
+
+/// A live frame, not kept. Everyone asking for the same camera at the same time shares one
+/// capture (single flight): a hundred dashboard viewers cost the camera one request. A request
+/// that arrives after the shared capture finished starts a new one, so nobody gets a stale
+/// frame. The capture runs on its own task, so it finishes (and releases the camera) even if
+/// every viewer disconnects; it is bounded by the capture deadline.
+pub async fn live(ops: &Ops, camera: &Camera) -> OpResult<Frame> {
+    let shared = {
+        let mut flights = ops.frames.flights.lock().expect("flights lock");
+        match flights.get(&camera.id) {
+            Some(f) => f.clone(),
+            None => {
+                let (o, cam) = (ops.clone(), camera.clone());
+                let run = tokio::spawn(async move {
+                    let r = o.capturer.capture(&cam).await;
+                    let at = o.clock.now();
+                    match &r {
+                        Ok(_) => {
+                            record_success(&o, &cam.id, at);
+                            note_state(&o, &cam.id, &r, at);
+                        }
+                        Err(e) => record_failure(&o, &cam.id, None, e, at, false).await,
+                    }
+                    o.frames
+                        .flights
+                        .lock()
+                        .expect("flights lock")
+                        .remove(&cam.id);
+                    r
+                });
+                let id = camera.id.clone();
+                let fut: BoxFuture<'static, Result<Frame, CaptureError>> = Box::pin(async move {
+                    run.await.unwrap_or_else(|e| {
+                        Err(CaptureError::BadResponse(format!(
+                            "camera {id}: the capture task failed ({e})"
+                        )))
+                    })
+                });
+                let f = fut.shared();
+                flights.insert(camera.id.clone(), f.clone());
+                f
+            }
+        }
+    };
+    Ok(shared.await?)
+}
+
+/// Where a kept frame is served.
+pub fn media_url(snap: &Snapshot) -> String {
+    format!("/media/snapshots/{}", snap.path)
+}
+
+/// A camera's kept frames in `[from, to]`, newest first, at most `limit`.
+pub async fn list(
+    ops: &Ops,
+    camera: &CameraId,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    limit: i64,
+) -> OpResult<Vec<Snapshot>> {
+    super::cameras::require(ops, camera).await?;
+    Ok(db::snapshots::list(&ops.db, camera, from, to, limit).await?)
+}
+
+/// A camera's newest kept frame.
+pub async fn latest(ops: &Ops, camera: &CameraId) -> OpResult<Snapshot> {
+    super::cameras::require(ops, camera).await?;
+    db::snapshots::latest(&ops.db, camera)
+        .await?
+        .ok_or_else(|| OpError::NotFound(format!("camera {camera} has no stored frames yet")))
+}
+
+fn no_such_frame() -> OpError {
+    OpError::NotFound("no such frame".into())
+}
+
+/// The kept frame a `/media` path names: `camera` must be a slug, `file` one of the store's
+/// frame names, and a row must name it. Anything else is the same not-found.
+pub async fn by_media_path(ops: &Ops, camera: &str, file: &str) -> OpResult<Snapshot> {
+    let camera = CameraId::parse(camera).map_err(|_| no_such_frame())?;
+    if store::parse_file_name(file).is_none() {
+        return Err(no_such_frame());
+    }
+    db::snapshots::by_path(&ops.db, &format!("{camera}/{file}"))
+        .await?
+        .ok_or_else(no_such_frame)
+}
+
+/// The bytes of a kept frame, read without following symlinks (`store::FrameStore::read_frame`).
+pub async fn read(ops: &Ops, snap: &Snapshot) -> OpResult<Bytes> {
+    ops.store.read_frame(&snap.path).await.map_err(|e| {
+        tracing::debug!(path = %snap.path, error = %e, "media file not served");
+        no_such_frame()
+    })
+}

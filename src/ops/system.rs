@@ -1,0 +1,198 @@
+//! The system as a whole: health (is the database answering, can frames be written, is there
+//! disk) and the summary the dashboard's system page shows.
+
+use std::collections::HashMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::OpResult;
+use crate::models::CameraState;
+use crate::{db, store};
+
+use super::Ops;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// `ok`, or `degraded` with the reasons in `problems`.
+    pub status: &'static str,
+    pub version: &'static str,
+    pub database_ok: bool,
+    pub snapshots_dir_writable: bool,
+    /// Bytes free for Heldar on the disk holding snapshots_dir.
+    pub disk_free_bytes: Option<u64>,
+    /// HELDAR_MIN_FREE_DISK_GB, in bytes.
+    pub min_free_disk_bytes: u64,
+    pub problems: Vec<String>,
+}
+
+/// Check the database, the snapshots folder and the free disk.
+pub async fn health(ops: &Ops) -> Health {
+    let mut problems = Vec::new();
+    let database_ok = match db::ping(&ops.db).await {
+        Ok(()) => true,
+        Err(e) => {
+            tracing::warn!(error = %e, "health: database check failed");
+            problems.push("the database does not answer".to_string());
+            false
+        }
+    };
+    let dir = ops.store.dir().to_path_buf();
+    let writable = store::check_writable(&dir).await;
+    if let Err(e) = &writable {
+        tracing::warn!(error = %e, "health: snapshots_dir is not writable");
+        problems.push(format!("snapshots_dir {} is not writable", dir.display()));
+    }
+    let free = store::free_bytes(&dir).ok();
+    let min = ops.config.min_free_disk_bytes;
+    if let Some(f) = free.filter(|f| *f < min) {
+        problems.push(format!(
+            "free disk {f} bytes is below the floor of {min} bytes"
+        ));
+    }
+    let status = if problems.is_empty() {
+        "ok"
+    } else {
+        "degraded"
+    };
+    Health {
+        status,
+        version: env!("CARGO_PKG_VERSION"),
+        database_ok,
+        snapshots_dir_writable: writable.is_ok(),
+        disk_free_bytes: free,
+        min_free_disk_bytes: min,
+        problems,
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct System {
+    pub version: &'static str,
+    /// Seconds since this process started.
+    pub uptime_seconds: u64,
+    /// The same checks as `GET /api/v1/health`.
+    pub health: Health,
+    pub disk: Disk,
+    pub retention: RetentionSettings,
+    pub scheduler: SchedulerSettings,
+    pub cameras: Vec<CameraSummary>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Disk {
+    pub snapshots_dir: String,
+    /// Free bytes on the snapshots filesystem; `null` when it cannot be read.
+    pub free_bytes: Option<u64>,
+    /// Bytes of all stored frames.
+    pub stored_bytes: i64,
+    /// Number of stored frames.
+    pub stored_frames: i64,
+}
+
+/// Retention as configured (HELDAR_SNAPSHOT_RETENTION_HOURS, HELDAR_SNAPSHOT_MAX_GB,
+/// HELDAR_MIN_FREE_DISK_GB, HELDAR_RETENTION_INTERVAL_S).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RetentionSettings {
+    /// Frames older than this are removed; `null` keeps them forever.
+    pub max_age_hours: Option<u64>,
+    /// Oldest frames are removed above this total; `null` is no cap.
+    pub max_bytes: Option<u64>,
+    /// Oldest frames are removed while free disk is below this.
+    pub min_free_disk_bytes: u64,
+    /// Seconds between retention sweeps.
+    pub sweep_interval_seconds: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SchedulerSettings {
+    pub enabled: bool,
+    /// Seconds between the scheduler's rescans of the schedule table.
+    pub rescan_interval_seconds: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CameraSummary {
+    pub id: String,
+    pub name: String,
+    pub state: CameraState,
+    /// Successful captures since start-up (`heldar_captures{result="ok"}`).
+    pub captures_ok: u64,
+    /// Failed captures since start-up (every other `result`).
+    pub captures_failed: u64,
+    pub consecutive_failures: i64,
+    /// The last failure, credentials masked.
+    pub last_error: Option<String>,
+    pub last_error_at: Option<DateTime<Utc>>,
+    pub last_success_at: Option<DateTime<Utc>>,
+    pub stored_frames: i64,
+    pub stored_bytes: i64,
+    pub newest_frame_at: Option<DateTime<Utc>>,
+}
+
+pub async fn system(ops: &Ops) -> OpResult<System> {
+    let health = health(ops).await;
+    let cameras = db::cameras::list(&ops.db).await?;
+    let frames: HashMap<String, db::snapshots::CameraFrames> = db::snapshots::per_camera(&ops.db)
+        .await?
+        .into_iter()
+        .map(|f| (f.camera_id.clone(), f))
+        .collect();
+    let config = &ops.config;
+    let cameras: Vec<CameraSummary> = cameras
+        .into_iter()
+        .map(|(c, status)| {
+            let (ok, failed) = ops.metrics.capture_counts(c.id.as_str());
+            let f = frames.get(c.id.as_str());
+            CameraSummary {
+                id: c.id.to_string(),
+                name: c.spec.name,
+                state: status.state,
+                captures_ok: ok,
+                captures_failed: failed,
+                consecutive_failures: status.consecutive_failures,
+                last_error: status.last_error,
+                last_error_at: status.last_error_at,
+                last_success_at: status.last_success_at,
+                stored_frames: f.map_or(0, |f| f.frames),
+                stored_bytes: f.map_or(0, |f| f.bytes),
+                newest_frame_at: f.and_then(|f| f.newest_at),
+            }
+        })
+        .collect();
+    Ok(System {
+        version: env!("CARGO_PKG_VERSION"),
+        uptime_seconds: ops.metrics.uptime().as_secs(),
+        disk: Disk {
+            snapshots_dir: ops.store.dir().display().to_string(),
+            free_bytes: health.disk_free_bytes,
+            stored_bytes: frames.values().map(|f| f.bytes).sum(),
+            stored_frames: frames.values().map(|f| f.frames).sum(),
+        },
+        health,
+        retention: RetentionSettings {
+            max_age_hours: config.retention_age.map(|d| d.as_secs() / 3600),
+            max_bytes: config.snapshot_max_bytes,
+            min_free_disk_bytes: config.min_free_disk_bytes,
+            sweep_interval_seconds: config.retention_interval.as_secs(),
+        },
+        scheduler: SchedulerSettings {
+            enabled: config.scheduler_enabled,
+            rescan_interval_seconds: config.scheduler_interval.as_secs(),
+        },
+        cameras,
+    })
+}
+
+/// Refresh the gauges `/metrics` reports that are read, not counted (disk free, bytes stored).
+pub async fn refresh_gauges(ops: &Ops) {
+    if let Ok(free) = store::free_bytes(ops.store.dir()) {
+        ops.metrics
+            .disk_free_bytes
+            .set(free.min(i64::MAX as u64) as i64);
+    }
+    if let Ok(total) = db::snapshots::total_bytes(&ops.db).await {
+        ops.metrics.snapshot_bytes.set(total);
+    }
+}
