@@ -840,3 +840,72 @@ async fn login_with_a_token_and_roles_shape_the_page() {
     c.close().await.unwrap();
     app.stop().await;
 }
+
+/// The grid and the timeline follow the event stream: a frame kept through the API shows on its
+/// tile and in the timeline at once, although with the stream up the pages only poll once a
+/// minute (so nothing but the `frame.stored` event can have told them within this test's wait).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_grid_and_the_timeline_update_from_the_event_stream() {
+    let app = spawn_app().await;
+    let cam = FakeCamera::start(
+        FakeAuth::None,
+        FrameSupply::Pattern {
+            width: 320,
+            height: 180,
+            label: "events".into(),
+        },
+    )
+    .await
+    .unwrap();
+    app.create_camera(json!({"id": "porch", "snapshot_url": cam.snapshot_url()}))
+        .await;
+    let keep = || async {
+        let r = app.get("/api/v1/cameras/porch/snapshot?store=true").await;
+        assert_eq!(r.status(), 200);
+        r.headers()["location"].to_str().unwrap().to_string()
+    };
+    let (_driver, c) = browser(1280, 900).await;
+
+    go(&c, &app, "#/").await;
+    let img = "document.querySelector('li.tile[data-camera=\"porch\"] img')";
+    until(&c, "the porch tile", img).await;
+    // Once the stream is up the page's next poll is a minute away: what follows can only come
+    // from the events.
+    until(
+        &c,
+        "the event stream",
+        "document.body.dataset.live === 'on'",
+    )
+    .await;
+    for _ in 0..2 {
+        let url = keep().await;
+        until(
+            &c,
+            "the tile to show the frame just kept",
+            &format!("{img}?.getAttribute('src') === {url:?}"),
+        )
+        .await;
+    }
+
+    go(&c, &app, "#/cameras/porch").await;
+    until(
+        &c,
+        "the timeline with two frames",
+        "document.getElementById('scrubber') && Number(document.getElementById('scrubber').max) === 1",
+    )
+    .await;
+    until(
+        &c,
+        "the event stream",
+        "document.body.dataset.live === 'on'",
+    )
+    .await;
+    keep().await;
+    until(
+        &c,
+        "the timeline to take in the third frame",
+        "Number(document.getElementById('scrubber').max) === 2",
+    )
+    .await;
+    app.stop().await;
+}

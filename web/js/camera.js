@@ -1,7 +1,7 @@
 // #/cameras/{id} — one camera: state, live snapshot on demand, schedules, stored frames.
 
 import { get, request, getImage, can, enc } from "./api.js";
-import { h, clear, stateLabel, ago, fmtTime, every, message, toast } from "./util.js";
+import { h, clear, stateLabel, ago, fmtTime, live as liveUpdates, debounce, message, toast } from "./util.js";
 import { mountTimeline } from "./timeline.js";
 
 export const NAME = "camera";
@@ -173,11 +173,26 @@ export async function render(main, route) {
     }
   });
 
-  const stopTimeline = mountTimeline(timelineEl, cam);
-  const stop = every(5000, async () => {
+  const timeline = mountTimeline(timelineEl, cam);
+  const stopTimeline = timeline.stop;
+  // This camera's events keep the page current; a re-read runs as a safety net (util.live).
+  const reload = async () => {
     cam = await get(path);
     paintCamera();
     await loadSchedules();
+  };
+  const soon = debounce(300, () => reload().catch((e) => console.warn("refresh failed", e)));
+  const stop = liveUpdates({
+    query: `?camera=${enc(id)}`,
+    names: ["frame.stored", "camera.state_changed", "camera.changed", "schedule.changed"],
+    refresh: async () => {
+      await reload();
+      await timeline.newer();
+    },
+    onEvent(name) {
+      if (name === "frame.stored") timeline.newer().catch((e) => console.warn("timeline", e));
+      else soon();
+    },
   });
   return () => {
     stop();

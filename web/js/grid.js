@@ -1,12 +1,15 @@
 // #/ — every camera's newest frame at a glance.
 //
-// One GET /api/v1/cameras every REFRESH_MS gives names and states. A tile's frame is looked up
-// (GET …/snapshots?limit=1) only while the tile is on screen, so thousands of cameras cost a
-// dozen small requests per refresh, not thousands; its <img> points at the frame's immutable
-// /media URL, so an unchanged frame is never downloaded twice.
+// The event stream (GET /api/v1/events) keeps it current: a `frame.stored` event repaints its
+// tile with the new frame at once, and a camera's state change or edit re-reads the camera list.
+// GET /api/v1/cameras also runs as a safety net — every minute while the stream is up, every
+// REFRESH_MS while it is down (util.live). A tile's frame is looked up (GET …/snapshots?limit=1)
+// only while the tile is on screen, so thousands of cameras cost a dozen small requests per
+// refresh, not thousands; its <img> points at the frame's immutable /media URL, so an unchanged
+// frame is never downloaded twice.
 
 import { get, can, enc } from "./api.js";
-import { h, clear, stateLabel, ago, every, fmtTime, message } from "./util.js";
+import { h, clear, stateLabel, ago, live, debounce, fmtTime, message } from "./util.js";
 
 export const NAME = "grid";
 export const REFRESH_MS = 5000;
@@ -166,7 +169,18 @@ export async function render(main) {
     }
   }
 
-  const stop = every(REFRESH_MS, refresh);
+  const soon = debounce(300, () => refresh().catch((e) => console.warn("refresh failed", e)));
+  const stop = live({
+    names: ["frame.stored", "camera.state_changed", "camera.changed"],
+    refresh,
+    onEvent(name, ev) {
+      if (name !== "frame.stored") return soon();
+      const frame = { id: ev.snapshot_id, url: ev.url, taken_at: ev.taken_at };
+      frames.set(ev.camera, frame);
+      const t = tiles.get(ev.camera);
+      if (t) paintFrame(t, frame);
+    },
+  });
   return () => {
     stop();
     observer.disconnect();

@@ -5,13 +5,13 @@
 // first; older pages load when the scrubber nears the oldest loaded frame), and only the frame
 // shown, a few neighbours (preloaded for playback) and the thumbnail strip's images are fetched.
 // Media URLs are immutable, so each JPEG is downloaded once. For a range that ends "now", new
-// frames are polled every POLL_MS and appended; if you are on the newest frame you follow them.
+// frames are appended when the camera page hears of them (a `frame.stored` event, or its
+// safety-net poll calls `newer`); if you are on the newest frame you follow them.
 
 import { get, enc } from "./api.js";
-import { h, clear, fmtTime, fmtBytes, every, message } from "./util.js";
+import { h, clear, fmtTime, fmtBytes, message } from "./util.js";
 
 export const PAGE = 500;
-export const POLL_MS = 5000;
 const NEAR_OLDEST = 50; // load an older page when the scrubber is this close to the start
 const PRELOAD_AHEAD = 4;
 const STRIP = 9;
@@ -332,10 +332,12 @@ export function mountTimeline(root, camera) {
   });
 
   loadRange();
-  const stopPoll = every(POLL_MS, pollNewer, false);
-  return () => {
-    pause();
-    stopPoll();
-    generation++;
+  return {
+    /** Fetch and append frames newer than the newest shown. */
+    newer: pollNewer,
+    stop() {
+      pause();
+      generation++;
+    },
   };
 }

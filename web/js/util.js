@@ -93,9 +93,10 @@ export function toast(text) {
 
 /**
  * Run `fn` now and every `ms` while the page is visible; returns a stop function. A slow
- * answer never overlaps the next one.
+ * answer never overlaps the next one. `ms` may be a function, read before each wait.
  */
 export function every(ms, fn, immediate = true) {
+  const wait = typeof ms === "function" ? ms : () => ms;
   let stopped = false;
   let timer = null;
   const tick = async () => {
@@ -107,7 +108,7 @@ export function every(ms, fn, immediate = true) {
         console.warn("refresh failed", e);
       }
     }
-    if (!stopped) timer = setTimeout(tick, ms);
+    if (!stopped) timer = setTimeout(tick, wait());
   };
   const onVisible = () => {
     if (!document.hidden && !stopped) {
@@ -117,15 +118,78 @@ export function every(ms, fn, immediate = true) {
   };
   document.addEventListener("visibilitychange", onVisible);
   if (immediate) tick();
-  else timer = setTimeout(tick, ms);
-  return () => {
+  else timer = setTimeout(tick, wait());
+  const stop = () => {
     stopped = true;
     clearTimeout(timer);
     document.removeEventListener("visibilitychange", onVisible);
   };
+  /** Start the current wait over (after `ms` changed). */
+  stop.restart = () => {
+    if (stopped) return;
+    clearTimeout(timer);
+    timer = setTimeout(tick, wait());
+  };
+  return stop;
 }
 
 /** The error sentence of anything thrown. */
 export function message(e) {
   return (e && e.message) || String(e);
+}
+
+/** How often a page polls while the event stream is down, and while it is up (a safety net). */
+export const FAST_POLL_MS = 5000;
+export const SLOW_POLL_MS = 60000;
+
+/**
+ * Live updates from `GET /api/v1/events` (Server-Sent Events), with polling as the fallback.
+ *
+ * `refresh` runs now, then every SLOW_POLL_MS while the stream is connected and every
+ * FAST_POLL_MS while it is not (the browser reconnects by itself). Each event named in `names`
+ * calls `onEvent(name, data)`. After a reconnection, or when the server says this page fell
+ * behind (`lagged`), `refresh` runs at once, so nothing missed stays missed. Returns a stop
+ * function.
+ */
+export function live({ query = "", names = [], onEvent, refresh }) {
+  let connected = false;
+  let everConnected = false;
+  const stopPoll = every(() => (connected ? SLOW_POLL_MS : FAST_POLL_MS), refresh);
+  const source = new EventSource("/api/v1/events" + query);
+  // `data-live` on <body> tells a reader (and the browser tests) whether the stream is up.
+  const mark = (on) => {
+    connected = on;
+    document.body.dataset.live = on ? "on" : "off";
+    stopPoll.restart();
+  };
+  source.addEventListener("ready", () => {
+    mark(true);
+    if (everConnected) refresh().catch((e) => console.warn("refresh failed", e));
+    everConnected = true;
+  });
+  source.addEventListener("lagged", () => refresh().catch((e) => console.warn("refresh failed", e)));
+  source.onerror = () => mark(false);
+  for (const name of names) {
+    source.addEventListener(name, (e) => {
+      try {
+        onEvent(name, JSON.parse(e.data));
+      } catch (err) {
+        console.warn("event not handled", name, err);
+      }
+    });
+  }
+  return () => {
+    stopPoll();
+    source.close();
+    delete document.body.dataset.live;
+  };
+}
+
+/** `fn`, run at most once per `ms` however often it is asked for (the last ask wins). */
+export function debounce(ms, fn) {
+  let timer = null;
+  return () => {
+    clearTimeout(timer);
+    timer = setTimeout(fn, ms);
+  };
 }
