@@ -252,3 +252,101 @@ async fn two_processes_on_one_database_capture_each_slot_exactly_once() {
     );
     pool.close().await;
 }
+
+/// Log lines carry their context: a capture during a request runs in a `request` span with the
+/// request's id (echoed in `x-request-id`), a scheduled one in a `slot` span with its schedule
+/// and camera. A second SIGINT during the shutdown grace exits at once (status 130) instead of
+/// waiting for a capture that hangs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn spans_name_the_request_and_the_slot_and_a_second_sigint_exits_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let hung = FakeCamera::start(
+        FakeAuth::None,
+        FrameSupply::Static(Bytes::from(pattern::sized_jpeg(10))),
+    )
+    .await
+    .unwrap();
+    hung.set_behavior(Behavior::Hang);
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let client = reqwest::Client::new();
+    let mut cmd = heldar_cmd(dir.path());
+    cmd.arg("serve").env("HELDAR_CAPTURE_TIMEOUT_S", "20");
+    let server = ServerProcess::start(cmd);
+    for (id, url) in [
+        ("gone", format!("http://127.0.0.1:{dead}/x.jpg")),
+        ("hung", hung.snapshot_url()),
+    ] {
+        let r = client
+            .post(server.url("/api/v1/cameras"))
+            .json(&json!({"id": id, "snapshot_url": url}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+    }
+    let r = client
+        .get(server.url("/api/v1/cameras/gone/snapshot"))
+        .header("x-request-id", "req-4711")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    assert_eq!(r.headers()["x-request-id"], "req-4711");
+    let r = client
+        .post(server.url("/api/v1/cameras/gone/snapshot-schedules"))
+        .json(&json!({"interval_seconds": 60}))
+        .send()
+        .await
+        .unwrap();
+    let schedule: Value = r.json().await.unwrap();
+    let schedule = schedule["id"].as_str().unwrap().to_string();
+    let slot_logged = |logs: &[String]| {
+        logs.iter()
+            .any(|l| l.contains("capture failed") && l.contains("slot{") && l.contains(&schedule))
+    };
+    wait_for(
+        "the scheduled capture's failure",
+        Duration::from_secs(20),
+        || {
+            let logs = server.logs.lock().unwrap().clone();
+            async move { slot_logged(&logs).then_some(()) }
+        },
+    )
+    .await;
+
+    // A capture that hangs (deadline 20 s) holds the shutdown; a second SIGINT does not wait.
+    let r = client
+        .post(server.url("/api/v1/cameras/hung/snapshot-schedules"))
+        .json(&json!({"interval_seconds": 60}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    wait_for("the hung capture", Duration::from_secs(20), || async {
+        (hung.in_flight() >= 1).then_some(())
+    })
+    .await;
+    let pid = nix::unistd::Pid::from_raw(server.child.id() as i32);
+    nix::sys::signal::kill(pid, Signal::SIGINT).unwrap();
+    wait_for("the shutdown to begin", Duration::from_secs(20), || {
+        let logs = server.logs.lock().unwrap().clone();
+        async move {
+            logs.iter()
+                .any(|l| l.contains("waiting for in-flight captures"))
+                .then_some(())
+        }
+    })
+    .await;
+    let (status, logs) = server.stop_with(Signal::SIGINT);
+    assert_eq!(status.code(), Some(130), "{logs:#?}");
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("capture failed") && l.contains("request_id=req-4711")),
+        "{logs:#?}"
+    );
+    assert!(slot_logged(&logs), "{logs:#?}");
+}

@@ -65,16 +65,23 @@ pub fn run(args: Serve) -> ExitCode {
     }
 }
 
-/// Cancel `shutdown` on the first SIGINT or SIGTERM.
+/// Cancel `shutdown` on the first SIGINT or SIGTERM; a second one during the shutdown grace
+/// (an operator pressing Ctrl-C again) exits at once, with status 130.
 async fn wait_for_signal(
     mut term: tokio::signal::unix::Signal,
     mut int: tokio::signal::unix::Signal,
     shutdown: CancellationToken,
 ) {
     tokio::select! {
-        _ = int.recv() => tracing::info!("SIGINT received; shutting down"),
-        _ = term.recv() => tracing::info!("SIGTERM received; shutting down"),
-        _ = shutdown.cancelled() => {}
+        _ = int.recv() => tracing::info!("SIGINT received; shutting down (again to exit at once)"),
+        _ = term.recv() => tracing::info!("SIGTERM received; shutting down (again to exit at once)"),
+        _ = shutdown.cancelled() => return,
     }
     shutdown.cancel();
+    tokio::select! {
+        _ = int.recv() => {}
+        _ = term.recv() => {}
+    }
+    tracing::warn!("second signal during shutdown: exiting now, without waiting for captures");
+    std::process::exit(130);
 }

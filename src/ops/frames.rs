@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use bytes::Bytes;
 use chrono::{DateTime, SubsecRound, Utc};
 use futures_util::future::{BoxFuture, FutureExt, Shared};
+use tracing::Instrument;
 
 use crate::capture::{CaptureError, Frame};
 use crate::db;
@@ -239,23 +240,27 @@ pub async fn live(ops: &Ops, camera: &Camera) -> OpResult<Frame> {
             Some(f) => f.clone(),
             None => {
                 let (o, cam) = (ops.clone(), camera.clone());
-                let run = tokio::spawn(async move {
-                    let r = o.capturer.capture(&cam).await;
-                    let at = o.clock.now();
-                    match &r {
-                        Ok(_) => {
-                            record_success(&o, &cam.id, at);
-                            note_state(&o, &cam.id, &r, at);
+                // The flight logs in the span of the request that started it.
+                let run = tokio::spawn(
+                    async move {
+                        let r = o.capturer.capture(&cam).await;
+                        let at = o.clock.now();
+                        match &r {
+                            Ok(_) => {
+                                record_success(&o, &cam.id, at);
+                                note_state(&o, &cam.id, &r, at);
+                            }
+                            Err(e) => record_failure(&o, &cam.id, None, e, at, false).await,
                         }
-                        Err(e) => record_failure(&o, &cam.id, None, e, at, false).await,
+                        o.frames
+                            .flights
+                            .lock()
+                            .expect("flights lock")
+                            .remove(&cam.id);
+                        r
                     }
-                    o.frames
-                        .flights
-                        .lock()
-                        .expect("flights lock")
-                        .remove(&cam.id);
-                    r
-                });
+                    .instrument(tracing::Span::current()),
+                );
                 let id = camera.id.clone();
                 let fut: BoxFuture<'static, Result<Frame, CaptureError>> = Box::pin(async move {
                     run.await.unwrap_or_else(|e| {

@@ -26,7 +26,11 @@ pub mod web;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
+use axum::http::{HeaderName, Request};
 use axum::Router;
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::trace::TraceLayer;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
@@ -81,13 +85,44 @@ pub fn router(state: AppState) -> Router {
             access::guard,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        // A 5xx here is a camera failure (502/504, already logged by the capturer at WARN) or an
-        // internal error (logged at ERROR by `ApiError`): the trace layer need not shout again.
+        // Every request runs in a `request` span carrying its id, so each log line of it can be
+        // found. A 5xx here is a camera failure (502/504, already logged by the capturer at WARN)
+        // or an internal error (logged at ERROR by `ApiError`): the trace layer need not shout.
         .layer(
             TraceLayer::new_for_http()
+                .make_span_with(request_span)
                 .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::WARN)),
         )
+        // The id: the client's `x-request-id` if it sent one, else a new one; echoed back.
+        .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+        .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), NewRequestId))
         .with_state(state)
+}
+
+/// The header that carries a request's id.
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// A new request id: 32 hex digits.
+#[derive(Clone, Copy)]
+struct NewRequestId;
+
+impl MakeRequestId for NewRequestId {
+    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        axum::http::HeaderValue::from_str(&id)
+            .ok()
+            .map(RequestId::new)
+    }
+}
+
+/// The span of one request: method, path (never the query) and id.
+fn request_span<B>(req: &Request<B>) -> tracing::Span {
+    let id = req
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-");
+    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
 }
 
 /// The description, shared.
