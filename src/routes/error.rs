@@ -322,3 +322,42 @@ pub fn json_or_default<T: serde::de::DeserializeOwned + Default>(
             _ => ApiError::BadRequest(format!("the body is not valid JSON: {e}")),
         })
 }
+
+#[cfg(test)]
+mod op_error_tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_error_kind_has_one_status_and_code() {
+        let cases: Vec<(OpError, u16, &str)> = vec![
+            (OpError::not_found("no camera"), 404, "not_found"),
+            (OpError::Conflict("exists".into()), 409, "conflict"),
+            (OpError::invalid("name", "bad name"), 422, "invalid_field"),
+            (
+                OpError::Capture(CaptureError::Timeout("late".into())),
+                504,
+                "timeout",
+            ),
+            (
+                OpError::Capture(CaptureError::AuthFailed("no".into())),
+                502,
+                "auth_failed",
+            ),
+            (
+                OpError::Capture(CaptureError::NoSource("none".into())),
+                422,
+                "no_source",
+            ),
+            (OpError::DiskFull("full".into()), 507, "disk_full"),
+            (
+                OpError::Internal(anyhow::anyhow!("secret detail")),
+                500,
+                "internal",
+            ),
+        ];
+        for (op, status, code) in cases {
+            let e = ApiError::from(op);
+            assert_eq!((e.status().as_u16(), e.code()), (status, code), "{e}");
+        }
+    }
+}
