@@ -48,6 +48,8 @@ pub struct BenchOptions {
     pub cameras_at: CamerasAt,
     /// Print a progress line every few seconds (to stderr).
     pub progress: bool,
+    /// Hold a subscription to the event bus that never reads: publishing must not slow capture.
+    pub stalled_subscriber: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -98,6 +100,10 @@ pub struct BenchReport {
     pub startup_to_ready_ms: f64,
     pub raw_captures_per_s: f64,
     pub ratio_to_raw: f64,
+    /// Events published on the bus during the run.
+    pub events_published: u64,
+    /// With `stalled_subscriber`: how many events that subscriber lost by never reading.
+    pub stalled_subscriber_missed: u64,
 }
 
 /// Where `heldar bench` runs its fake cameras.
@@ -290,6 +296,9 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     let app = Application::build(config, BuildOptions::default(), shutdown.clone()).await?;
     let state = app.state().clone();
     state.ops.metrics.keep_duration_samples();
+    // A subscriber that never reads: the bus must drop what it cannot hold, never wait for it.
+    let mut stalled = opts.stalled_subscriber.then(|| state.ops.events.subscribe());
+    let published0 = state.ops.events.published();
     let server = tokio::spawn(app.run_until_stopped());
     while state.ops.metrics.schedules_active.get() < opts.schedules as i64 {
         anyhow::ensure!(
@@ -329,6 +338,14 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     report.child_cpu_seconds = child_cpu_seconds() - child0;
     report.cameras_cpu_seconds = fleet.child_cpu() - cams0;
     report.missed_slots_counted = state.ops.metrics.missed_slots.get();
+    report.events_published = state.ops.events.published() - published0;
+    if let Some(rx) = stalled.as_mut() {
+        use tokio::sync::broadcast::error::TryRecvError;
+        report.stalled_subscriber_missed = match rx.try_recv() {
+            Err(TryRecvError::Lagged(n)) => n,
+            _ => 0,
+        };
+    }
     let mut durations = state.ops.metrics.duration_samples();
     shutdown.cancel();
     server.await??;
@@ -575,6 +592,13 @@ impl BenchReport {
                 ),
             ),
             ("duplicates", self.duplicates.to_string()),
+            (
+                "events published",
+                format!(
+                    "{} (a stalled subscriber lost {})",
+                    self.events_published, self.stalled_subscriber_missed
+                ),
+            ),
             (
                 "captures/s",
                 format!(

@@ -44,6 +44,9 @@ pub struct Bench {
     /// counted as Heldar's).
     #[arg(long)]
     cameras_in_process: bool,
+    /// Hold a subscription to the event bus that never reads (publishing must not slow capture).
+    #[arg(long)]
+    stalled_subscriber: bool,
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
@@ -81,6 +84,7 @@ pub fn run(args: Bench) -> ExitCode {
             }
         },
         progress: true,
+        stalled_subscriber: args.stalled_subscriber,
     };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
