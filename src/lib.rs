@@ -1,5 +1,7 @@
-//! Heldar: a snapshot kernel for IP cameras. See `DESIGN.md` §2 for how the modules fit:
-//! HTTP/CLI → services → store/db, with background services as peers of the HTTP layer.
+//! Heldar: a snapshot kernel for IP cameras. Data flows one way — HTTP (`routes`) and the CLI
+//! (`cli`) → `ops` → `capture`, `store`, `db` — with background `services` as peers of the HTTP
+//! layer calling the same operations; `ops` publishes what happened on the `events` bus.
+//! `docs/architecture.md` draws the layers.
 
 pub mod app;
 pub mod auth;
