@@ -69,7 +69,10 @@ impl Application {
         let sealer = Arc::new(ops::secrets::open_sealer(&config.secret_key_file, &pool).await?);
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let frame_store = FrameStore::new(config.snapshots_dir.clone(), config.snapshot_fsync);
-        let report = ops::reconcile::reconcile(&frame_store, &pool, clock.as_ref()).await?;
+        let (writer, writer_task) =
+            Writer::start(&crate::db::file_of(&config.database_url)?, writer::LINGER)?;
+        let report =
+            ops::reconcile::reconcile(&frame_store, &pool, &writer, clock.as_ref()).await?;
         tracing::info!(
             temp_files_removed = report.temp_files_removed,
             rows_without_file_removed = report.rows_without_file_removed,
@@ -79,8 +82,6 @@ impl Application {
             "start-up reconciliation done"
         );
         let metrics = Arc::new(Metrics::new());
-        let (writer, writer_task) =
-            Writer::start(&crate::db::file_of(&config.database_url)?, writer::LINGER)?;
         let capturer = Arc::new(Capturer::new(&config, metrics.clone())?);
         let ffmpeg = crate::capture::ffmpeg::FfmpegSource::new(config.ffmpeg_bin.clone(), 1);
         match ffmpeg.check().await {

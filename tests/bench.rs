@@ -58,10 +58,7 @@ async fn a_small_bench_counts_every_slot_once() {
     );
     assert!(report.startup_to_ready_ms > 0.0 && report.peak_rss_mb > 0.0);
     // Every stored frame was published on the bus, with a subscriber that never read.
-    assert!(
-        report.events_published >= report.captured,
-        "{report:?}"
-    );
+    assert!(report.events_published >= report.captured, "{report:?}");
     // The cameras served from their own process, and their CPU was measured apart.
     assert_eq!(report.cameras_at, "child-process");
     assert!(report.cameras_cpu_seconds > 0.0, "{report:?}");

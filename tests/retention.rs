@@ -41,7 +41,7 @@ async fn frames(app: &TestApp, n: i64, size: usize) -> Vec<Snapshot> {
             height: None,
             created_at: now,
         };
-        db::snapshots::insert(&app.state.ops.db, &s).await.unwrap();
+        app.state.ops.writer.index(vec![s.clone()]).await.unwrap();
         out.push(s);
     }
     out

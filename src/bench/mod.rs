@@ -297,7 +297,9 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     let state = app.state().clone();
     state.ops.metrics.keep_duration_samples();
     // A subscriber that never reads: the bus must drop what it cannot hold, never wait for it.
-    let mut stalled = opts.stalled_subscriber.then(|| state.ops.events.subscribe());
+    let mut stalled = opts
+        .stalled_subscriber
+        .then(|| state.ops.events.subscribe());
     let published0 = state.ops.events.published();
     let server = tokio::spawn(app.run_until_stopped());
     while state.ops.metrics.schedules_active.get() < opts.schedules as i64 {

@@ -14,7 +14,8 @@ macro_rules! columns {
 }
 const COLUMNS: &str = columns!();
 
-/// A frame's row; binds in [`COLUMNS`] order. Shared by [`insert`] and the writer (`db::writer`).
+/// A frame's row; binds in [`COLUMNS`] order. Rows are written by the writer only
+/// (`db::writer`), which holds the one binder of this row type.
 pub(crate) const INSERT_SQL: &str = concat!(
     "INSERT INTO snapshots (",
     columns!(),
@@ -39,34 +40,6 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Snapshot, DbError> {
         height: row.get("height"),
         created_at: parse_ts(row.get("created_at"))?,
     })
-}
-
-/// Record a frame whose file is already in place; with a schedule, also its `last_fired_at`.
-/// Off the hot path (reconciliation re-indexing files); captures record through the writer.
-pub async fn insert(pool: &Pool, s: &Snapshot) -> Result<(), DbError> {
-    let mut tx = pool.begin().await.map_err(step("starting a transaction"))?;
-    sqlx::query(INSERT_SQL)
-        .bind(&s.id)
-        .bind(s.camera_id.as_str())
-        .bind(&s.schedule_id)
-        .bind(&s.path)
-        .bind(fmt_ts(s.taken_at))
-        .bind(s.size_bytes)
-        .bind(s.width)
-        .bind(s.height)
-        .bind(fmt_ts(s.created_at))
-        .execute(&mut *tx)
-        .await
-        .map_err(step("recording a snapshot"))?;
-    if let Some(schedule) = &s.schedule_id {
-        sqlx::query(SET_LAST_FIRED_SQL)
-            .bind(fmt_ts(s.taken_at))
-            .bind(schedule)
-            .execute(&mut *tx)
-            .await
-            .map_err(step("recording a schedule's last capture"))?;
-    }
-    tx.commit().await.map_err(step("committing a snapshot"))
 }
 
 /// A camera's frames in `[from, to]`, newest first.

@@ -73,6 +73,11 @@ enum Op {
         at: DateTime<Utc>,
         reply: oneshot::Sender<Result<(), DbError>>,
     },
+    /// Rows for frames already on disk (start-up reconciliation re-indexing files), all or none.
+    Index {
+        snapshots: Vec<Snapshot>,
+        reply: oneshot::Sender<Result<(), DbError>>,
+    },
     /// From [`WriterTask::finish`]: take no new writes, commit what is queued, end.
     Stop,
 }
@@ -178,6 +183,14 @@ impl Writer {
             rx,
         )
         .await
+    }
+
+    /// Rows for frames whose files are already in place and have no row (start-up
+    /// reconciliation), in one savepoint: all or none. Nothing else (no schedule, no camera
+    /// status) changes.
+    pub async fn index(&self, snapshots: Vec<Snapshot>) -> Result<(), DbError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Op::Index { snapshots, reply }, rx).await
     }
 
     /// A successful capture whose frame is not recorded (a live snapshot, a store failure).
@@ -376,6 +389,7 @@ fn execute(conn: &mut Connection, ops: Vec<Op>) {
                     .map(drop)
                     .map_err(sqlite_step("recording a capture failure")),
             ),
+            Op::Index { snapshots, reply } => Done::Unit(reply, index(&mut tx, &snapshots)),
             Op::Stop => continue,
         });
     }
@@ -395,9 +409,10 @@ fn execute(conn: &mut Connection, ops: Vec<Op>) {
 fn pending(op: Op) -> Option<Done> {
     match op {
         Op::Claims { reply, .. } => Some(Done::Claims(reply, Ok(Vec::new()))),
-        Op::Frame { reply, .. } | Op::Success { reply, .. } | Op::Failure { reply, .. } => {
-            Some(Done::Unit(reply, Ok(())))
-        }
+        Op::Frame { reply, .. }
+        | Op::Success { reply, .. }
+        | Op::Failure { reply, .. }
+        | Op::Index { reply, .. } => Some(Done::Unit(reply, Ok(()))),
         Op::Stop => None,
     }
 }
@@ -430,7 +445,22 @@ fn claim_all(
 /// savepoint so a failure (say, the camera deleted meanwhile) leaves none of them behind.
 fn frame(tx: &mut rusqlite::Transaction<'_>, s: &Snapshot) -> Result<(), DbError> {
     let sp = tx.savepoint().map_err(sqlite_step("opening a savepoint"))?;
-    sp.prepare_cached(snapshots::INSERT_SQL)
+    insert_row(&sp, s)?;
+    if let Some(schedule) = &s.schedule_id {
+        sp.prepare_cached(snapshots::SET_LAST_FIRED_SQL)
+            .and_then(|mut st| st.execute(params![fmt_ts(s.taken_at), schedule]))
+            .map_err(sqlite_step("recording a schedule's last capture"))?;
+    }
+    sp.prepare_cached(cameras::RECORD_SUCCESS_SQL)
+        .and_then(|mut st| st.execute(params![s.camera_id.as_str(), fmt_ts(s.created_at)]))
+        .map_err(sqlite_step("recording a capture success"))?;
+    // Dropping an uncommitted savepoint (the `?`s above) rolls it back.
+    sp.commit().map_err(sqlite_step("releasing a savepoint"))
+}
+
+/// A `snapshots` row: the one binder of that row type.
+fn insert_row(conn: &Connection, s: &Snapshot) -> Result<(), DbError> {
+    conn.prepare_cached(snapshots::INSERT_SQL)
         .and_then(|mut st| {
             st.execute(params![
                 s.id,
@@ -444,16 +474,16 @@ fn frame(tx: &mut rusqlite::Transaction<'_>, s: &Snapshot) -> Result<(), DbError
                 fmt_ts(s.created_at),
             ])
         })
-        .map_err(sqlite_step("recording a snapshot"))?;
-    if let Some(schedule) = &s.schedule_id {
-        sp.prepare_cached(snapshots::SET_LAST_FIRED_SQL)
-            .and_then(|mut st| st.execute(params![fmt_ts(s.taken_at), schedule]))
-            .map_err(sqlite_step("recording a schedule's last capture"))?;
+        .map(drop)
+        .map_err(sqlite_step("recording a snapshot"))
+}
+
+/// Rows for frames already on disk, under one savepoint.
+fn index(tx: &mut rusqlite::Transaction<'_>, all: &[Snapshot]) -> Result<(), DbError> {
+    let sp = tx.savepoint().map_err(sqlite_step("opening a savepoint"))?;
+    for s in all {
+        insert_row(&sp, s)?;
     }
-    sp.prepare_cached(cameras::RECORD_SUCCESS_SQL)
-        .and_then(|mut st| st.execute(params![s.camera_id.as_str(), fmt_ts(s.created_at)]))
-        .map_err(sqlite_step("recording a capture success"))?;
-    // Dropping an uncommitted savepoint (the `?`s above) rolls it back.
     sp.commit().map_err(sqlite_step("releasing a savepoint"))
 }
 

@@ -22,7 +22,7 @@ use chrono::SubsecRound;
 
 use crate::capture::jpeg;
 use crate::clock::Clock;
-use crate::db::{self, Pool};
+use crate::db::{self, writer::Writer, Pool};
 use crate::models::{new_id, Snapshot};
 use crate::store::FrameStore;
 
@@ -55,9 +55,13 @@ fn examples(names: &[String]) -> String {
     s
 }
 
+/// Frames re-indexed per write.
+const INDEX_BATCH: usize = 512;
+
 pub async fn reconcile(
     store: &FrameStore,
     pool: &Pool,
+    writer: &Writer,
     clock: &dyn Clock,
 ) -> anyhow::Result<ReconcileReport> {
     let mut report = ReconcileReport::default();
@@ -92,6 +96,7 @@ pub async fn reconcile(
             examples(&scan.foreign)
         );
     }
+    let mut rows = Vec::new();
     for folder in &scan.folders {
         let path = store.dir().join(folder.camera.as_str());
         if !cameras.contains(folder.camera.as_str()) {
@@ -127,22 +132,21 @@ pub async fn reconcile(
             let bytes = store.read(&frame.rel_path).await?;
             match jpeg::validate(&bytes) {
                 Ok((w, h)) => {
-                    db::snapshots::insert(
-                        pool,
-                        &Snapshot {
-                            id: new_id("snp"),
-                            camera_id: folder.camera.clone(),
-                            schedule_id: None,
-                            path: frame.rel_path.clone(),
-                            taken_at: frame.taken_at,
-                            size_bytes: bytes.len() as i64,
-                            width: Some(i64::from(w)),
-                            height: Some(i64::from(h)),
-                            created_at: clock.now().trunc_subsecs(3),
-                        },
-                    )
-                    .await?;
-                    report.files_reindexed += 1;
+                    rows.push(Snapshot {
+                        id: new_id("snp"),
+                        camera_id: folder.camera.clone(),
+                        schedule_id: None,
+                        path: frame.rel_path.clone(),
+                        taken_at: frame.taken_at,
+                        size_bytes: bytes.len() as i64,
+                        width: Some(i64::from(w)),
+                        height: Some(i64::from(h)),
+                        created_at: clock.now().trunc_subsecs(3),
+                    });
+                    if rows.len() >= INDEX_BATCH {
+                        report.files_reindexed += rows.len() as u64;
+                        writer.index(std::mem::take(&mut rows)).await?;
+                    }
                 }
                 Err(_) => {
                     store.remove(&frame.rel_path).await?;
@@ -150,6 +154,10 @@ pub async fn reconcile(
                 }
             }
         }
+    }
+    report.files_reindexed += rows.len() as u64;
+    if !rows.is_empty() {
+        writer.index(rows).await?;
     }
     Ok(report)
 }

@@ -23,6 +23,20 @@ use crate::state::AppState;
 /// How often an idle stream sends a keep-alive comment.
 pub const HEARTBEAT: Duration = Duration::from_secs(15);
 
+/// One message of the stream, as a client's SSE parser sees it (`event:` and `data:` lines).
+#[derive(Debug, utoipa::ToSchema)]
+#[allow(dead_code)] // a shape for the OpenAPI document; the stream is written by axum's `Sse`
+pub struct SseMessage {
+    /// `ready`, `lagged`, or the kind of a domain event: `frame.stored`, `capture.failed`,
+    /// `camera.state_changed`, `camera.changed`, `schedule.changed`.
+    #[schema(example = "frame.stored")]
+    event: String,
+    /// JSON text: `{}` for `ready`, `{"missed": N}` for `lagged`, otherwise the event itself
+    /// (schema `Event`, with its kind again in `type`).
+    #[schema(content_media_type = "application/json")]
+    data: String,
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct EventsQuery {
@@ -37,7 +51,7 @@ pub struct EventsQuery {
     responses(
         (status = 200, content_type = "text/event-stream",
             description = "Server-Sent Events: `ready`, then one event per domain event (`frame.stored`, `capture.failed`, `camera.state_changed`, `camera.changed`, `schedule.changed`) with its JSON as data, and `lagged` with `{\"missed\": N}` when the client fell behind",
-            body = crate::events::Event),
+            body = SseMessage),
         (status = 400, body = ErrorBody, description = "the query string cannot be read"),
         (status = 422, body = ErrorBody, description = "camera is not a camera id")))]
 pub async fn stream(
