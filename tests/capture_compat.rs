@@ -628,14 +628,20 @@ impl Drop for TlsServer {
     }
 }
 
-fn tls_server() -> Option<TlsServer> {
+fn tls_server(end_entity: bool) -> Option<TlsServer> {
     use std::process::{Command, Stdio};
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
     let made = Command::new("openssl")
         .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj"])
         .arg("/CN=127.0.0.1")
-        .args(["-addext", "subjectAltName=IP:127.0.0.1", "-keyout"])
+        .args(["-addext", "subjectAltName=IP:127.0.0.1"])
+        .args(if end_entity {
+            &["-addext", "basicConstraints=critical,CA:FALSE"][..]
+        } else {
+            &[][..]
+        })
+        .arg("-keyout")
         .arg(&key)
         .arg("-out")
         .arg(&cert)
@@ -670,29 +676,47 @@ fn tls_server() -> Option<TlsServer> {
 
 #[tokio::test]
 async fn a_tls_failure_is_its_own_code_naming_the_certificate_problem() {
-    let Some(server) = tls_server() else {
-        panic!("openssl is needed for this test");
-    };
-    wait_for("openssl s_server to listen", Duration::from_secs(10), || async {
-        tokio::net::TcpStream::connect(("127.0.0.1", server.port))
-            .await
-            .ok()
-            .map(|_| ())
-    })
-    .await;
     let app = spawn_app().await;
-    add(
-        &app,
-        "selfsigned",
-        &format!("https://127.0.0.1:{}/snap.jpg", server.port),
-        None,
-    )
-    .await;
-    let (status, body) = snapshot_error(&app, "selfsigned").await;
+    // A self-signed end-entity certificate, and what `openssl req -x509` makes by default (a CA
+    // certificate used as the server's own).
+    for (id, end_entity) in [("selfsigned", true), ("selfsigned-ca", false)] {
+        let server = tls_server(end_entity).expect("openssl is needed for this test");
+        wait_for("openssl s_server to listen", Duration::from_secs(10), || async {
+            tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+                .await
+                .ok()
+                .map(|_| ())
+        })
+        .await;
+        add(
+            &app,
+            id,
+            &format!("https://127.0.0.1:{}/snap.jpg", server.port),
+            None,
+        )
+        .await;
+        let (status, body) = snapshot_error(&app, id).await;
+        assert_eq!((status, body["code"].as_str()), (502, Some("tls")), "{body}");
+        let msg = body["error"].as_str().unwrap();
+        assert!(msg.contains("unknown issuer"), "{body}");
+        assert!(msg.contains("self-signed"), "{body}");
+    }
+    // Plain HTTP on an https:// URL: the server answers the ClientHello with a 400.
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = plain.local_addr().unwrap();
+    tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        while let Ok((mut sock, _)) = plain.accept().await {
+            let mut buf = [0u8; 1024];
+            let _ = sock.read(&mut buf).await;
+            let _ = sock
+                .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .await;
+        }
+    });
+    add(&app, "plain", &format!("https://{addr}/snap.jpg"), None).await;
+    let (status, body) = snapshot_error(&app, "plain").await;
     assert_eq!((status, body["code"].as_str()), (502, Some("tls")), "{body}");
-    assert!(
-        body["error"].as_str().unwrap().contains("unknown issuer"),
-        "{body}"
-    );
+    assert!(body["error"].as_str().unwrap().contains("did not answer with TLS"), "{body}");
     app.stop().await;
 }

@@ -490,7 +490,11 @@ pub fn tls_problem(why: &str) -> Option<&'static str> {
     if !tls {
         return None;
     }
-    Some(if w.contains("unknownissuer") || w.contains("unknown issuer") {
+    Some(if w.contains("causedasendentity") {
+        // What `openssl req -x509` makes by default: a CA certificate serving as its own host's.
+        "the camera's certificate is self-signed (a CA certificate used as the camera's own), \
+         not issued by an authority Heldar trusts (unknown issuer)"
+    } else if w.contains("unknownissuer") || w.contains("unknown issuer") {
         "the camera's certificate is not signed by an authority Heldar trusts (unknown issuer; \
          a self-signed certificate?)"
     } else if w.contains("expired") {
