@@ -193,6 +193,9 @@ impl FfmpegSource {
                 "3",
                 "pipe:1",
             ])
+            // Which camera this ffmpeg is for, for operators (`ps e`, /proc/PID/environ): the
+            // command line no longer shows the URL. Not a secret.
+            .env("HELDAR_CAMERA_ID", req.camera.as_str())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
