@@ -139,11 +139,9 @@ async fn a_content_length_larger_than_a_complete_jpeg_still_gives_the_frame() {
     // Same, but the camera keeps the connection open.
     let head = ok_jpeg_head(j.len() + 48);
     let jj = j.clone();
-    let holds = RawCamera::start(move |_, _| {
-        vec![Step::Send(response(&head, &jj)), Step::Hold]
-    })
-    .await
-    .unwrap();
+    let holds = RawCamera::start(move |_, _| vec![Step::Send(response(&head, &jj)), Step::Hold])
+        .await
+        .unwrap();
     // Half a JPEG and a close: still bad_response.
     let half = RawCamera::fixed(response(&ok_jpeg_head(j.len()), &j[..j.len() / 2]))
         .await
@@ -154,14 +152,21 @@ async fn a_content_length_larger_than_a_complete_jpeg_still_gives_the_frame() {
     assert_frame(&app, "closes", &j).await;
     let started = Instant::now();
     assert_frame(&app, "holds", &j).await;
-    assert!(started.elapsed() < Duration::from_millis(1800), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_millis(1800),
+        "{:?}",
+        started.elapsed()
+    );
     let (status, body) = snapshot_error(&app, "half").await;
     assert_eq!(
         (status, body["code"].as_str()),
         (502, Some("bad_response")),
         "{body}"
     );
-    assert!(body["error"].as_str().unwrap().contains("cut off"), "{body}");
+    assert!(
+        body["error"].as_str().unwrap().contains("cut off"),
+        "{body}"
+    );
     app.stop().await;
 }
 
@@ -257,8 +262,14 @@ async fn a_response_that_cannot_be_parsed_is_bad_response_not_unreachable() {
     let app = spawn_app().await;
     let j = jpeg();
     let cases = [
-        ("bad-version", "HTTX/1.1 200 OK\r\nContent-Type: image/jpeg\r\n\r\n".to_string()),
-        ("bad-status", "HTTP/1.1 2x0 OK\r\nContent-Type: image/jpeg\r\n\r\n".to_string()),
+        (
+            "bad-version",
+            "HTTX/1.1 200 OK\r\nContent-Type: image/jpeg\r\n\r\n".to_string(),
+        ),
+        (
+            "bad-status",
+            "HTTP/1.1 2x0 OK\r\nContent-Type: image/jpeg\r\n\r\n".to_string(),
+        ),
         (
             "bad-length",
             "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: lots\r\n\r\n"
@@ -296,7 +307,9 @@ async fn a_response_that_cannot_be_parsed_is_bad_response_not_unreachable() {
 /// An MJPEG stream: the head, then `part` again and again.
 fn mjpeg_camera_steps(content_type: &str, part: Vec<u8>, lf: bool) -> Vec<Step> {
     let nl = if lf { "\n" } else { "\r\n" };
-    let head = format!("HTTP/1.1 200 OK{nl}Content-Type: {content_type}{nl}Cache-Control: no-cache{nl}{nl}");
+    let head = format!(
+        "HTTP/1.1 200 OK{nl}Content-Type: {content_type}{nl}Cache-Control: no-cache{nl}{nl}"
+    );
     vec![
         Step::Send(head.into_bytes()),
         Step::Repeat(part, Duration::from_millis(40)),
@@ -321,13 +334,18 @@ async fn an_mjpeg_stream_gives_its_first_frame_quickly_and_is_closed() {
         ]
         .concat()
     };
-    let cases: Vec<(&str, &str, Vec<u8>, bool, Vec<u8>)> = vec![
+    // (camera id, Content-Type, one part, LF line endings, the frame expected)
+    type Case = (&'static str, &'static str, Vec<u8>, bool, Vec<u8>);
+    let cases: Vec<Case> = vec![
         (
             "quoted",
             "multipart/x-mixed-replace; boundary=\"myboundary\"",
             part(
                 "--myboundary",
-                &format!("Content-Type: image/jpeg\r\nContent-Length: {}\r\n", j.len()),
+                &format!(
+                    "Content-Type: image/jpeg\r\nContent-Length: {}\r\n",
+                    j.len()
+                ),
                 &j,
                 "\r\n",
             ),
@@ -379,9 +397,11 @@ async fn an_mjpeg_stream_gives_its_first_frame_quickly_and_is_closed() {
             started.elapsed()
         );
         // Heldar closed the stream.
-        wait_for("the MJPEG connection to close", Duration::from_secs(5), || async {
-            (cam.open_connections() == 0).then_some(())
-        })
+        wait_for(
+            "the MJPEG connection to close",
+            Duration::from_secs(5),
+            || async { (cam.open_connections() == 0).then_some(()) },
+        )
         .await;
     }
     app.stop().await;
@@ -481,7 +501,13 @@ async fn digest_challenges_in_every_case_and_spacing_are_answered() {
     let mut cams = Vec::new();
     for (id, headers) in &cases {
         let cam = digest_camera(headers.clone(), "n0").await;
-        add(&app, id, &cam.url("/snap.jpg"), Some(("admin", "pa ss%word"))).await;
+        add(
+            &app,
+            id,
+            &cam.url("/snap.jpg"),
+            Some(("admin", "pa ss%word")),
+        )
+        .await;
         cams.push(cam);
     }
     for ((id, _), cam) in cases.iter().zip(&cams) {
@@ -499,7 +525,13 @@ async fn an_unusable_digest_challenge_is_bad_response_and_no_auth_backoff() {
         "n0",
     )
     .await;
-    add(&app, "sha1", &cam.url("/snap.jpg"), Some(("admin", "pa ss%word"))).await;
+    add(
+        &app,
+        "sha1",
+        &cam.url("/snap.jpg"),
+        Some(("admin", "pa ss%word")),
+    )
+    .await;
     let (status, body) = snapshot_error(&app, "sha1").await;
     assert_eq!(
         (status, body["code"].as_str()),
@@ -507,7 +539,10 @@ async fn an_unusable_digest_challenge_is_bad_response_and_no_auth_backoff() {
         "{body}"
     );
     let msg = body["error"].as_str().unwrap();
-    assert!(msg.contains("Digest challenge") && msg.contains("SHA-1"), "{msg}");
+    assert!(
+        msg.contains("Digest challenge") && msg.contains("SHA-1"),
+        "{msg}"
+    );
     assert!(!msg.contains("pa ss%word"), "{msg}");
     let cam_json: Value = app.get("/api/v1/cameras/sha1").await.json().await.unwrap();
     assert_eq!(cam_json["status"]["state"], "failing", "{cam_json}");
@@ -519,7 +554,9 @@ async fn an_unusable_digest_challenge_is_bad_response_and_no_auth_backoff() {
 #[tokio::test]
 async fn non_jpeg_answers_name_their_content_type_and_a_short_masked_excerpt() {
     let app = spawn_app().await;
-    let empty = RawCamera::fixed(ok_jpeg_head(0).into_bytes()).await.unwrap();
+    let empty = RawCamera::fixed(ok_jpeg_head(0).into_bytes())
+        .await
+        .unwrap();
     let xml = "<?xml version=\"1.0\"?>\r\n<ResponseStatus><statusString>Device Busy</statusString></ResponseStatus>";
     let busy = RawCamera::fixed(response(
         &format!(
@@ -547,7 +584,10 @@ async fn non_jpeg_answers_name_their_content_type_and_a_short_masked_excerpt() {
     let (status, body) = snapshot_error(&app, "empty").await;
     assert_eq!((status, body["code"].as_str()), (502, Some("bad_response")));
     assert!(
-        body["error"].as_str().unwrap().contains("empty body (0 bytes)"),
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("empty body (0 bytes)"),
         "{body}"
     );
 
@@ -556,13 +596,20 @@ async fn non_jpeg_answers_name_their_content_type_and_a_short_masked_excerpt() {
     assert_eq!(body["code"], "bad_response");
     assert!(msg.contains("application/xml"), "{msg}");
     // The excerpt is there, with the camera's password (here "Device") masked.
-    assert!(msg.contains("<statusString>*** Busy</statusString>"), "{msg}");
+    assert!(
+        msg.contains("<statusString>*** Busy</statusString>"),
+        "{msg}"
+    );
 
     let (_, body) = snapshot_error(&app, "chatty").await;
     let msg = body["error"].as_str().unwrap();
     assert!(msg.contains("application/json"), "{msg}");
     let quoted = msg.split_once(": \"").map(|(_, q)| q).unwrap_or("");
-    assert!(quoted.len() <= 210, "excerpt of {} bytes: {msg}", quoted.len());
+    assert!(
+        quoted.len() <= 210,
+        "excerpt of {} bytes: {msg}",
+        quoted.len()
+    );
     assert!(!msg.contains('\x07'), "{msg:?}");
     app.stop().await;
 }
@@ -603,8 +650,10 @@ async fn cloud_metadata_hosts_are_refused_as_camera_hosts() {
         "{body}"
     );
     // RTSP too, before ffmpeg is started.
-    app.create_camera(json!({"id": "rtspmeta", "main_stream_url": "rtsp://169.254.169.254/stream"}))
-        .await;
+    app.create_camera(
+        json!({"id": "rtspmeta", "main_stream_url": "rtsp://169.254.169.254/stream"}),
+    )
+    .await;
     let (status, body) = snapshot_error(&app, "rtspmeta").await;
     assert_eq!(
         (status, body["code"].as_str()),
@@ -633,7 +682,9 @@ fn tls_server(end_entity: bool) -> Option<TlsServer> {
     let dir = tempfile::tempdir().unwrap();
     let (cert, key) = (dir.path().join("c.pem"), dir.path().join("k.pem"));
     let made = Command::new("openssl")
-        .args(["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj"])
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+        ])
         .arg("/CN=127.0.0.1")
         .args(["-addext", "subjectAltName=IP:127.0.0.1"])
         .args(if end_entity {
@@ -681,12 +732,16 @@ async fn a_tls_failure_is_its_own_code_naming_the_certificate_problem() {
     // certificate used as the server's own).
     for (id, end_entity) in [("selfsigned", true), ("selfsigned-ca", false)] {
         let server = tls_server(end_entity).expect("openssl is needed for this test");
-        wait_for("openssl s_server to listen", Duration::from_secs(10), || async {
-            tokio::net::TcpStream::connect(("127.0.0.1", server.port))
-                .await
-                .ok()
-                .map(|_| ())
-        })
+        wait_for(
+            "openssl s_server to listen",
+            Duration::from_secs(10),
+            || async {
+                tokio::net::TcpStream::connect(("127.0.0.1", server.port))
+                    .await
+                    .ok()
+                    .map(|_| ())
+            },
+        )
         .await;
         add(
             &app,
@@ -696,7 +751,11 @@ async fn a_tls_failure_is_its_own_code_naming_the_certificate_problem() {
         )
         .await;
         let (status, body) = snapshot_error(&app, id).await;
-        assert_eq!((status, body["code"].as_str()), (502, Some("tls")), "{body}");
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (502, Some("tls")),
+            "{body}"
+        );
         let msg = body["error"].as_str().unwrap();
         assert!(msg.contains("unknown issuer"), "{body}");
         assert!(msg.contains("self-signed"), "{body}");
@@ -710,13 +769,25 @@ async fn a_tls_failure_is_its_own_code_naming_the_certificate_problem() {
             let mut buf = [0u8; 1024];
             let _ = sock.read(&mut buf).await;
             let _ = sock
-                .write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+                .write_all(
+                    b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+                )
                 .await;
         }
     });
     add(&app, "plain", &format!("https://{addr}/snap.jpg"), None).await;
     let (status, body) = snapshot_error(&app, "plain").await;
-    assert_eq!((status, body["code"].as_str()), (502, Some("tls")), "{body}");
-    assert!(body["error"].as_str().unwrap().contains("did not answer with TLS"), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (502, Some("tls")),
+        "{body}"
+    );
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer with TLS"),
+        "{body}"
+    );
     app.stop().await;
 }

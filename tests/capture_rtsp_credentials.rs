@@ -61,9 +61,11 @@ async fn every_account_gets_a_frame(auth: &str) {
     )
     .await;
     for (i, (user, pass)) in accounts.iter().enumerate() {
-        app.create_camera(json!({"id": format!("cam{i}"), "main_stream_url": server.url(),
-            "username": user, "password": pass}))
-            .await;
+        app.create_camera(
+            json!({"id": format!("cam{i}"), "main_stream_url": server.url(),
+            "username": user, "password": pass}),
+        )
+        .await;
     }
     // While the grabs run, watch ffmpeg's command lines for any password.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
@@ -102,8 +104,14 @@ async fn every_account_gets_a_frame(auth: &str) {
     assert!(failures.is_empty(), "{auth}: {failures:#?}");
     stop.store(true, std::sync::atomic::Ordering::SeqCst);
     let (seen, watched) = watch.await.unwrap();
-    assert!(seen.is_empty(), "passwords on ffmpeg's command line: {seen:?}");
-    assert!(watched > 0, "no ffmpeg command line was ever seen: the watch proves nothing");
+    assert!(
+        seen.is_empty(),
+        "passwords on ffmpeg's command line: {seen:?}"
+    );
+    assert!(
+        watched > 0,
+        "no ffmpeg command line was ever seen: the watch proves nothing"
+    );
     app.stop().await;
 }
 

@@ -57,7 +57,12 @@ pub fn with_credentials(url: &url::Url, user: &str, pass: &str) -> String {
     let Some(after) = s.find("://").map(|i| i + 3) else {
         return s.to_string();
     };
-    format!("{}{}@{}", &s[..after], userinfo(user, Some(pass)), &s[after..])
+    format!(
+        "{}{}@{}",
+        &s[..after],
+        userinfo(user, Some(pass)),
+        &s[after..]
+    )
 }
 
 /// The `ffconcat` script that hands `url` and its input `options` to ffmpeg on stdin. The URL is
@@ -84,7 +89,10 @@ async fn check_host(req: &GrabRequest) -> Result<(), CaptureError> {
     let Some(host) = req.url.host_str() else {
         return Ok(());
     };
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_string();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
     // A lookup failure is ffmpeg's to report (as `unreachable`).
     if let Ok(Ok(addrs)) = tokio::time::timeout(
         std::time::Duration::from_secs(2),
@@ -179,27 +187,34 @@ impl FfmpegSource {
             cmd.args(["-analyzeduration", "0", "-probesize", "32768"]);
         }
         let script = concat_script(url, &options);
-        cmd.args(["-f", "concat", "-safe", "0", "-protocol_whitelist", PROTOCOLS])
-            .args(["-i", "pipe:0"])
-            .args([
-                "-an",
-                "-frames:v",
-                "1",
-                "-f",
-                "image2pipe",
-                "-c:v",
-                "mjpeg",
-                "-q:v",
-                "3",
-                "pipe:1",
-            ])
-            // Which camera this ffmpeg is for, for operators (`ps e`, /proc/PID/environ): the
-            // command line no longer shows the URL. Not a secret.
-            .env("HELDAR_CAMERA_ID", req.camera.as_str())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        cmd.args([
+            "-f",
+            "concat",
+            "-safe",
+            "0",
+            "-protocol_whitelist",
+            PROTOCOLS,
+        ])
+        .args(["-i", "pipe:0"])
+        .args([
+            "-an",
+            "-frames:v",
+            "1",
+            "-f",
+            "image2pipe",
+            "-c:v",
+            "mjpeg",
+            "-q:v",
+            "3",
+            "pipe:1",
+        ])
+        // Which camera this ffmpeg is for, for operators (`ps e`, /proc/PID/environ): the
+        // command line no longer shows the URL. Not a secret.
+        .env("HELDAR_CAMERA_ID", req.camera.as_str())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
         let mut child = cmd.spawn().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 CaptureError::FfmpegMissing(format!(

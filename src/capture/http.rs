@@ -315,7 +315,8 @@ async fn read_first_part(
     boundary: Option<&str>,
 ) -> Result<Frame, CaptureError> {
     let mut buf = BytesMut::with_capacity(64 * 1024);
-    let bad = |why: String| CaptureError::BadResponse(format!("camera {}: {shown}: {why}", req.camera));
+    let bad =
+        |why: String| CaptureError::BadResponse(format!("camera {}: {shown}: {why}", req.camera));
     loop {
         match multipart::first_jpeg(&buf, boundary) {
             Scan::Frame(r) => {

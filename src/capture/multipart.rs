@@ -27,7 +27,11 @@ pub fn multipart_boundary(content_type: &str) -> Option<Option<String>> {
         if !name.trim().eq_ignore_ascii_case("boundary") {
             return None;
         }
-        let v = value.trim().trim_matches('"').trim_start_matches('-').trim();
+        let v = value
+            .trim()
+            .trim_matches('"')
+            .trim_start_matches('-')
+            .trim();
         (!v.is_empty()).then(|| v.to_string())
     });
     Some(boundary)
@@ -86,7 +90,10 @@ pub fn first_jpeg(buf: &[u8], boundary: Option<&str>) -> Scan {
         };
         // Part headers, up to an empty line; a line starting with SOI means the part has none.
         loop {
-            if buf.get(line..).is_some_and(|r| r.starts_with(&[0xFF, 0xD8])) {
+            if buf
+                .get(line..)
+                .is_some_and(|r| r.starts_with(&[0xFF, 0xD8]))
+            {
                 break line;
             }
             let Some(next) = line_end(buf, line) else {
@@ -128,16 +135,15 @@ mod tests {
     fn boundaries_are_read_with_or_without_quotes_and_dashes() {
         for (ct, b) in [
             ("multipart/x-mixed-replace; boundary=frame", Some("frame")),
-            ("multipart/x-mixed-replace;boundary=\"frame\"", Some("frame")),
+            (
+                "multipart/x-mixed-replace;boundary=\"frame\"",
+                Some("frame"),
+            ),
             ("Multipart/X-Mixed-Replace; BOUNDARY=--frame", Some("frame")),
             ("multipart/x-mixed-replace", None),
             ("multipart/x-mixed-replace; boundary=\"\"", None),
         ] {
-            assert_eq!(
-                multipart_boundary(ct),
-                Some(b.map(str::to_string)),
-                "{ct}"
-            );
+            assert_eq!(multipart_boundary(ct), Some(b.map(str::to_string)), "{ct}");
         }
         assert_eq!(multipart_boundary("image/jpeg"), None);
     }
@@ -158,13 +164,15 @@ mod tests {
                 Some("frame"),
             ),
             (
-                [&b"\n--frame\ncontent-type: image/jpeg\n\n"[..], &j, b"\n--frame\n"].concat(),
+                [
+                    &b"\n--frame\ncontent-type: image/jpeg\n\n"[..],
+                    &j,
+                    b"\n--frame\n",
+                ]
+                .concat(),
                 Some("frame"),
             ),
-            (
-                [&b"----frame\r\n\r\n"[..], &j].concat(),
-                Some("frame"),
-            ),
+            ([&b"----frame\r\n\r\n"[..], &j].concat(), Some("frame")),
             ([&b"--xyz\r\n"[..], &j, b"\r\n"].concat(), None),
             ([&b"\r\n"[..], &j].concat(), Some("frame")),
         ];

@@ -104,11 +104,7 @@ impl RawCamera {
 
     /// The request heads received so far, in order.
     pub fn requests(&self) -> Vec<String> {
-        self.shared
-            .requests
-            .lock()
-            .expect("requests lock")
-            .clone()
+        self.shared.requests.lock().expect("requests lock").clone()
     }
 
     /// Connections open right now.
