@@ -2,7 +2,7 @@
 //! `capture::challenge::choose`): any bytes a camera may send, split into header values at
 //! newlines.
 //!
-//! Invariants: no panic; schemes and parameter names come out lower-case and non-empty (a
+//! Invariants: no panic (choosing and answering); schemes and parameter names come out lower-case and non-empty (a
 //! nameless parameter has an empty name); upper-casing or lower-casing the whole text changes
 //! neither the schemes found nor the kind of choice (every token is case-insensitive, RFC 9110
 //! §11.1); adding spaces around `=` and after `,` outside quoted strings changes neither the
@@ -78,6 +78,14 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let chosen = choose(&values);
+    // Answering computes the digest over whatever realm and nonce came in (non-ASCII included).
+    let answered = heldar::capture::challenge::answer(&values, "/snap.jpg", "admin", "pw");
+    match (&chosen, &answered) {
+        (Err(c), a) => assert_eq!(a.as_ref().err(), Some(c)),
+        // A realm or nonce with control characters cannot go back in a header.
+        (Ok(_), Err(e)) => assert!(matches!(e, ChallengeError::Unparseable(_)), "{e:?}"),
+        (Ok(_), Ok(v)) => assert!(v.is_sensitive()),
+    }
     if let Err(e) = &chosen {
         let s = e.to_string();
         assert!(s.len() < 1024, "refusal of {} bytes", s.len());

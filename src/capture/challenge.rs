@@ -419,10 +419,19 @@ pub fn answer(
         }
     };
     let mut v = HeaderValue::from_str(&value).map_err(|_| {
-        ChallengeError::Unsendable(
-            "the credentials cannot be sent in an HTTP header (they contain control characters)"
-                .to_string(),
-        )
+        if format!("{user}{pass}").chars().any(char::is_control) {
+            ChallengeError::Unsendable(
+                "the credentials cannot be sent in an HTTP header (they contain control \
+                 characters)"
+                    .to_string(),
+            )
+        } else {
+            ChallengeError::Unparseable(
+                "the camera's Digest challenge cannot be answered: its realm, nonce or opaque \
+                 holds control characters"
+                    .to_string(),
+            )
+        }
     })?;
     v.set_sensitive(true);
     Ok(v)
