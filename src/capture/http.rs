@@ -376,17 +376,16 @@ async fn read_capped(
             .unwrap_or(64 * 1024)
             .min(req.max_bytes as u64) as usize,
     );
-    // Once the bytes so far hold a complete JPEG, the rest of the body (a vendor trailer, or
-    // bytes the Content-Length promised and the camera never sends) is waited for only briefly.
-    let mut complete = false;
+    // A body that stalls for TAIL_GRACE, or breaks off, while the bytes so far already hold a
+    // complete JPEG is taken as it is: the rest (a vendor trailer, or bytes the Content-Length
+    // promised and the camera never sends) is not part of the frame. The JPEG is only walked
+    // then, so a camera that sends its body promptly costs no extra scan.
+    let complete = |body: &BytesMut| matches!(jpeg::find_end(body), FrameEnd::Complete(_));
     loop {
-        let next = if complete {
-            match tokio::time::timeout(TAIL_GRACE, resp.chunk()).await {
-                Ok(r) => r,
-                Err(_) => return Ok(body.freeze()),
-            }
-        } else {
-            resp.chunk().await
+        let next = match tokio::time::timeout(TAIL_GRACE, resp.chunk()).await {
+            Ok(r) => r,
+            Err(_) if complete(&body) => return Ok(body.freeze()),
+            Err(_) => resp.chunk().await,
         };
         match next {
             Ok(Some(chunk)) => {
@@ -394,13 +393,10 @@ async fn read_capped(
                     return Err(too_large());
                 }
                 body.extend_from_slice(&chunk);
-                if !complete && chunk.contains(&0xD9) {
-                    complete = matches!(jpeg::find_end(&body), FrameEnd::Complete(_));
-                }
             }
             Ok(None) => return Ok(body.freeze()),
             // The camera closed the connection short of its Content-Length, after a whole JPEG.
-            Err(_) if complete => return Ok(body.freeze()),
+            Err(_) if complete(&body) => return Ok(body.freeze()),
             Err(e) if e.is_timeout() => return Err(classify(req, e)),
             Err(e) => {
                 return Err(CaptureError::BadResponse(format!(
@@ -528,4 +524,78 @@ fn chain(e: &reqwest::Error) -> String {
         parts.push(e.to_string());
     }
     crate::camera::mask::mask_text(&parts.join(": "), &[])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_failures_name_the_certificate_problem() {
+        let cases = [
+            (
+                "client error (Connect): invalid peer certificate: UnknownIssuer",
+                "unknown issuer",
+            ),
+            (
+                "invalid peer certificate: certificate expired: verification time 1 (UNIX), but \
+                 certificate is not valid after 0 (1 seconds ago)",
+                "expired",
+            ),
+            (
+                "invalid peer certificate: certificate not valid for name \"cam.example\"; \
+                 certificate is only valid for other.example",
+                "another host name",
+            ),
+            (
+                "invalid peer certificate: NotValidForName",
+                "another host name",
+            ),
+            ("invalid peer certificate: NotValidYet", "not valid yet"),
+            (
+                "invalid peer certificate: Other(OtherError(CaUsedAsEndEntity))",
+                "self-signed",
+            ),
+            (
+                "received corrupt message of type InvalidContentType",
+                "did not answer with TLS",
+            ),
+        ];
+        for (why, expected) in cases {
+            let got = tls_problem(why).unwrap_or_else(|| panic!("{why}: not TLS"));
+            assert!(got.contains(expected), "{why}: {got}");
+        }
+        assert_eq!(tls_problem("tcp connect error: Connection refused"), None);
+    }
+
+    #[test]
+    fn hyper_parse_errors_are_recognised() {
+        for why in [
+            "client error (SendRequest): invalid HTTP header parsed",
+            "invalid HTTP version parsed",
+            "invalid HTTP status-code parsed",
+            "message head is too large",
+            "invalid content-length parsed",
+        ] {
+            assert!(is_parse_error(why), "{why}");
+        }
+        assert!(!is_parse_error(
+            "connection closed before message completed"
+        ));
+    }
+
+    #[test]
+    fn excerpts_are_short_printable_and_say_what_they_are() {
+        assert_eq!(body_excerpt(b""), "an empty body (0 bytes)");
+        let x = body_excerpt(b"<xml>\r\n  <status>Device\tBusy</status>\x07</xml>");
+        assert_eq!(x, "44 bytes: \"<xml> <status>Device Busy</status>?</xml>\"");
+        let long = "a".repeat(5000);
+        let x = body_excerpt(long.as_bytes());
+        assert!(x.len() < EXCERPT_BYTES + 30, "{x}");
+        assert!(x.ends_with("…\""), "{x}");
+        assert_eq!(
+            body_excerpt(&[0x89, b'P', b'N', b'G', 0, 1, 2, 3, 4, 5, 0xFF, 0xFE]),
+            "12 bytes of binary data"
+        );
+    }
 }
