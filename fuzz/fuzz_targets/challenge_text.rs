@@ -30,6 +30,12 @@ fn spaced(s: &str) -> Option<String> {
     let (mut quoted, mut escaped) = (false, false);
     let mut equals = 0;
     for c in s.chars() {
+        // Each line is a header value of its own: a quote never spans lines.
+        if c == '\n' {
+            (quoted, escaped, equals) = (false, false, 0);
+            out.push(c);
+            continue;
+        }
         if quoted {
             out.push(c);
             if escaped {
