@@ -102,12 +102,24 @@ fuzz_target!(|data: &[u8]| {
         let v: Vec<&str> = changed.split('\n').take(8).collect();
         let again: Vec<String> = parse_challenges(&v).into_iter().map(|c| c.scheme).collect();
         assert_eq!(schemes, again, "case changed the schemes of {text:?}");
-        assert_eq!(kind(&chosen), kind(&choose(&v)), "case changed the choice for {text:?}");
+        assert_eq!(
+            kind(&chosen),
+            kind(&choose(&v)),
+            "case changed the choice for {text:?}"
+        );
     }
     // Spacing: only for text where '=' and ',' are plain delimiters (see `spaced`).
     if let Some(s) = spaced(&text) {
         let v: Vec<&str> = s.split('\n').take(8).collect();
-        assert_eq!(parsed, parse_challenges(&v), "spacing changed the parse of {text:?}");
-        assert_eq!(kind(&chosen), kind(&choose(&v)), "spacing changed the choice for {text:?}");
+        assert_eq!(
+            parsed,
+            parse_challenges(&v),
+            "spacing changed the parse of {text:?}"
+        );
+        assert_eq!(
+            kind(&chosen),
+            kind(&choose(&v)),
+            "spacing changed the choice for {text:?}"
+        );
     }
 });
