@@ -67,6 +67,17 @@ async fn every_account_gets_a_frame(auth: &str) {
         )
         .await;
     }
+    // The same accounts given in the URL's userinfo, percent-encoded by the operator.
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    for (i, (user, pass)) in accounts.iter().enumerate() {
+        let url = server
+            .url()
+            .replace("rtsp://", &format!("rtsp://{}:{}@", enc(user), enc(pass)));
+        app.create_camera(json!({"id": format!("inurl{i}"), "main_stream_url": url}))
+            .await;
+    }
     // While the grabs run, watch ffmpeg's command lines for any password.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let watch = tokio::spawn({
@@ -91,14 +102,16 @@ async fn every_account_gets_a_frame(auth: &str) {
     });
     let mut failures = Vec::new();
     for (i, (user, pass)) in accounts.iter().enumerate() {
-        let resp = app.get(&format!("/api/v1/cameras/cam{i}/snapshot")).await;
-        let status = resp.status();
-        let body = resp.bytes().await.unwrap();
-        if status != 200 || jpeg::validate(&body).is_err() {
-            failures.push(format!(
-                "{user:?}/{pass:?}: {status} {}",
-                String::from_utf8_lossy(&body)
-            ));
+        for id in [format!("cam{i}"), format!("inurl{i}")] {
+            let resp = app.get(&format!("/api/v1/cameras/{id}/snapshot")).await;
+            let status = resp.status();
+            let body = resp.bytes().await.unwrap();
+            if status != 200 || jpeg::validate(&body).is_err() {
+                failures.push(format!(
+                    "{id} {user:?}/{pass:?}: {status} {}",
+                    String::from_utf8_lossy(&body)
+                ));
+            }
         }
     }
     assert!(failures.is_empty(), "{auth}: {failures:#?}");

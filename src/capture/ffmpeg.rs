@@ -49,6 +49,14 @@ pub fn userinfo(user: &str, pass: Option<&str>) -> String {
 }
 
 /// `url` with `user`/`pass` as its userinfo (replacing any), encoded by [`userinfo`].
+///
+/// ```
+/// let url = url::Url::parse("rtsp://cam:554/stream").unwrap();
+/// assert_eq!(
+///     heldar::capture::ffmpeg::with_credentials(&url, "ad min", "ab%cd@"),
+///     "rtsp://ad%20min:ab%25cd%40@cam:554/stream"
+/// );
+/// ```
 pub fn with_credentials(url: &url::Url, user: &str, pass: &str) -> String {
     let mut bare = url.clone();
     let _ = bare.set_username("");
@@ -152,11 +160,11 @@ impl FfmpegSource {
 
     async fn grab_frame(&self, req: &GrabRequest) -> Result<Frame, CaptureError> {
         check_host(req).await?;
-        // The camera's own credentials win over the URL's; URL-embedded ones are decoded and
-        // encoded again, so every channel gets the same exact bytes.
-        let url = match req.credentials() {
-            Some((user, pass)) => with_credentials(&req.url, &user, &pass),
-            None => req.url.to_string(),
+        // The camera's own credentials win over the URL's and are encoded byte by byte; a URL's
+        // own userinfo is already percent-encoded as the operator wrote it, and goes as it is.
+        let url = match (&req.username, req.credentials()) {
+            (Some(_), Some((user, pass))) => with_credentials(&req.url, &user, &pass),
+            _ => req.url.to_string(),
         };
         let _permit = self
             .permits
