@@ -10,9 +10,9 @@
 //! EXIF thumbnail, a comment) does not end the frame, which a search for the last `FF D9` would
 //! get wrong in both directions.
 //!
-//! The first bytes must be the SOI marker: browsers (libjpeg's "Not a JPEG file") and ffmpeg's
-//! JPEG probe refuse a picture with bytes before SOI, so Heldar refuses it too, rather than store
-//! a frame nothing else would show. (Inside an MJPEG stream, blank lines before a part's SOI are
+//! The first bytes must be the SOI marker: browsers (libjpeg-turbo's "Not a JPEG file") refuse a
+//! picture with bytes before SOI and ffmpeg's content probe does not recognise one, so Heldar
+//! refuses it too rather than store a frame a browser cannot show. (Inside an MJPEG stream, blank lines before a part's SOI are
 //! skipped by the multipart reader, as ffmpeg's mpjpeg demuxer does.)
 //!
 //! Finally the header must be readable by the decoder with non-zero dimensions. Anything else — an
