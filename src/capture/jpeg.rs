@@ -13,7 +13,7 @@
 //! The first bytes must be the SOI marker: browsers (libjpeg-turbo's "Not a JPEG file") refuse a
 //! picture with bytes before SOI and ffmpeg's content probe does not recognise one, so Heldar
 //! refuses it too rather than store a frame a browser cannot show. (Inside an MJPEG stream, blank lines before a part's SOI are
-//! skipped by the multipart reader, as ffmpeg's mpjpeg demuxer does.)
+//! skipped by the multipart reader: there they are part framing, not the picture.)
 //!
 //! Finally the header must be readable by the decoder with non-zero dimensions. Anything else — an
 //! HTML error page, a truncated transfer, random bytes — is refused with a sentence saying which
