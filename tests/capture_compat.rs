@@ -234,6 +234,57 @@ fn tolerated_heads(len: usize) -> Vec<(&'static str, String)> {
             format!("HTTP/1.1 200 OK\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n"),
         ),
         (
+            "control-chars-in-a-value",
+            format!(
+                "HTTP/1.1 200 OK\r\nX-Debug: \x01\x02\r\nContent-Type: image/jpeg\r\nContent-Length: {len}\r\n\
+                 Connection: close\r\n\r\n"
+            ),
+        ),
+        (
+            "latin1-in-a-value",
+            format!(
+                "HTTP/1.1 200 OK\r\nServer: Cam\u{e9}ra\r\nContent-Type: image/jpeg\r\nContent-Length: {len}\r\n\
+                 Connection: close\r\n\r\n"
+            ),
+        ),
+        (
+            "empty-header-name",
+            format!(
+                "HTTP/1.1 200 OK\r\n: x\r\nContent-Type: image/jpeg\r\nContent-Length: {len}\r\n\
+                 Connection: close\r\n\r\n"
+            ),
+        ),
+        (
+            "mixed-crlf-and-lf",
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\nContent-Length: {len}\r\nConnection: close\n\r\n"
+            ),
+        ),
+        (
+            "blank-line-before-status",
+            format!(
+                "\r\nHTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {len}\r\n\
+                 Connection: close\r\n\r\n"
+            ),
+        ),
+        (
+            "content-length-list-of-equal-values",
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {len}, {len}\r\n\
+                 Connection: close\r\n\r\n"
+            ),
+        ),
+        (
+            "no-space-after-colon-and-trailing-spaces",
+            format!(
+                "HTTP/1.1 200 \r\nContent-Type:image/jpeg\r\nContent-Length:{len} \r\nConnection: close\r\n\r\n"
+            ),
+        ),
+        (
+            "http11-no-length-until-close",
+            "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nConnection: close\r\n\r\n".to_string(),
+        ),
+        (
             "http10-with-length",
             format!("HTTP/1.0 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {len}\r\n\r\n"),
         ),
@@ -274,6 +325,14 @@ async fn a_response_that_cannot_be_parsed_is_bad_response_not_unreachable() {
             "bad-length",
             "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: lots\r\n\r\n"
                 .to_string(),
+        ),
+        (
+            "nul-in-a-value",
+            "HTTP/1.1 200 OK\r\nServer: Cam\0era\r\nContent-Type: image/jpeg\r\n\r\n".to_string(),
+        ),
+        (
+            "lower-case-version",
+            "http/1.1 200 OK\r\nContent-Type: image/jpeg\r\n\r\n".to_string(),
         ),
         (
             "conflicting-lengths",
