@@ -850,3 +850,26 @@ async fn a_tls_failure_is_its_own_code_naming_the_certificate_problem() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_error_status_quotes_what_the_camera_said() {
+    let app = spawn_app().await;
+    let xml = "<?xml version=\"1.0\"?><ResponseStatus><statusString>Device Busy</statusString></ResponseStatus>";
+    let busy = RawCamera::fixed(response(
+        &format!(
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n",
+            xml.len()
+        ),
+        xml.as_bytes(),
+    ))
+    .await
+    .unwrap();
+    add(&app, "busy503", &busy.url("/s.jpg"), None).await;
+    let (status, body) = snapshot_error(&app, "busy503").await;
+    assert_eq!((status, body["code"].as_str()), (502, Some("bad_response")));
+    let msg = body["error"].as_str().unwrap();
+    assert!(msg.contains("HTTP 503"), "{msg}");
+    assert!(msg.contains("Device Busy"), "{msg}");
+    app.stop().await;
+}
