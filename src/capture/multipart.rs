@@ -10,7 +10,8 @@
 //! - CRLF or bare LF line endings; blank lines before the first delimiter or the JPEG;
 //! - parts with or without `Content-Length`: the JPEG's end is found from its own markers
 //!   ([`super::jpeg::find_end`]), so a missing or wrong part length does not matter;
-//! - a missing `boundary` parameter: the first line starting with `--` is taken as the delimiter.
+//! - a missing `boundary` parameter: the first line starting with `--` is taken as the delimiter;
+//! - a first part that is not a complete JPEG: skipped, up to [`MAX_PARTS`] parts.
 
 use super::jpeg::{self, FrameEnd};
 
@@ -63,31 +64,54 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
     hay.windows(needle.len()).position(|w| w == needle)
 }
 
-/// Find the first part's JPEG in the bytes of a multipart body read so far (`buf`, from the
+/// How many parts [`first_jpeg`] looks at for a complete JPEG before it gives up.
+pub const MAX_PARTS: usize = 5;
+
+/// Find the first complete JPEG in the bytes of a multipart body read so far (`buf`, from the
 /// body's first byte), the parts delimited by `boundary` (as [`multipart_boundary`] returns it).
+/// A part that is not a complete JPEG (a frame cut short by the camera's encoder, a text part) is
+/// skipped, as a viewer would skip it; after [`MAX_PARTS`] such parts the stream is refused.
 pub fn first_jpeg(buf: &[u8], boundary: Option<&str>) -> Scan {
-    let start = buf
-        .iter()
-        .position(|b| !b.is_ascii_whitespace())
-        .unwrap_or(buf.len());
-    if start == buf.len() {
-        return Scan::NeedMore;
+    let mut from = 0;
+    let mut first_problem: Option<String> = None;
+    for _ in 0..MAX_PARTS {
+        let body_at = match part_body(buf, from, boundary) {
+            Some(at) => at,
+            None => return Scan::NeedMore,
+        };
+        match jpeg::find_end(&buf[body_at..]) {
+            FrameEnd::Complete(n) => return Scan::Frame(body_at..body_at + n),
+            FrameEnd::Truncated => return Scan::NeedMore,
+            FrameEnd::Invalid(why) => {
+                first_problem.get_or_insert(why);
+                from = body_at + 1;
+            }
+        }
     }
-    // A body that starts with the JPEG itself (no delimiter before the first part).
+    Scan::Invalid(format!(
+        "the first {MAX_PARTS} parts of the MJPEG stream hold no complete JPEG (the first: {})",
+        first_problem.unwrap_or_default()
+    ))
+}
+
+/// Where the body of the next part at or after `from` starts, or `None` if not read yet.
+fn part_body(buf: &[u8], from: usize, boundary: Option<&str>) -> Option<usize> {
+    let start = from
+        + buf
+            .get(from..)?
+            .iter()
+            .position(|b| !b.is_ascii_whitespace())?;
+    // A part that starts with the JPEG itself (no delimiter before the first part).
     let body_at = if buf[start..].starts_with(&[0xFF, 0xD8]) {
         start
     } else {
         // The delimiter line.
-        let at = match boundary {
-            Some(b) => find(buf, b.as_bytes()),
-            None => find(buf, b"--"),
-        };
-        let Some(at) = at else {
-            return Scan::NeedMore;
-        };
-        let Some(mut line) = line_end(buf, at) else {
-            return Scan::NeedMore;
-        };
+        let at = from
+            + match boundary {
+                Some(b) => find(&buf[from..], b.as_bytes()),
+                None => find(&buf[from..], b"--"),
+            }?;
+        let mut line = line_end(buf, at)?;
         // Part headers, up to an empty line; a line starting with SOI means the part has none.
         loop {
             if buf
@@ -96,9 +120,7 @@ pub fn first_jpeg(buf: &[u8], boundary: Option<&str>) -> Scan {
             {
                 break line;
             }
-            let Some(next) = line_end(buf, line) else {
-                return Scan::NeedMore;
-            };
+            let next = line_end(buf, line)?;
             let text = &buf[line..next];
             line = next;
             if text.iter().all(|b| b.is_ascii_whitespace()) {
@@ -109,18 +131,8 @@ pub fn first_jpeg(buf: &[u8], boundary: Option<&str>) -> Scan {
     let body_at = body_at
         + buf[body_at..]
             .iter()
-            .position(|b| !matches!(b, b'\r' | b'\n'))
-            .unwrap_or(buf.len() - body_at);
-    if body_at == buf.len() {
-        return Scan::NeedMore;
-    }
-    match jpeg::find_end(&buf[body_at..]) {
-        FrameEnd::Complete(n) => Scan::Frame(body_at..body_at + n),
-        FrameEnd::Truncated => Scan::NeedMore,
-        FrameEnd::Invalid(why) => Scan::Invalid(format!(
-            "the first part of the MJPEG stream is not a JPEG ({why})"
-        )),
-    }
+            .position(|b| !matches!(b, b'\r' | b'\n'))?;
+    Some(body_at)
 }
 
 #[cfg(test)]
@@ -190,8 +202,34 @@ mod tests {
     }
 
     #[test]
-    fn a_part_that_is_not_a_jpeg_is_invalid() {
-        let body = b"--frame\r\nContent-Type: text/plain\r\n\r\nhello world\r\n--frame\r\n";
-        assert!(matches!(first_jpeg(body, Some("frame")), Scan::Invalid(_)));
+    fn parts_that_are_not_complete_jpegs_are_skipped_then_refused() {
+        let text = b"--frame\r\nContent-Type: text/plain\r\n\r\nhello world\r\n".to_vec();
+        // One text part, then a good frame: the frame.
+        let j = jpeg();
+        let body = [&text[..], b"--frame\r\n\r\n", &j, b"\r\n"].concat();
+        let Scan::Frame(r) = first_jpeg(&body, Some("frame")) else {
+            panic!("{:?}", first_jpeg(&body, Some("frame")));
+        };
+        assert_eq!(&body[r], &j[..]);
+        // A frame cut short by the camera, then a whole one: the whole one.
+        let cut = [
+            &b"--frame\r\n\r\n"[..],
+            &j[..j.len() / 2],
+            b"\r\n--frame\r\n\r\n",
+            &j,
+            b"\r\n",
+        ]
+        .concat();
+        let Scan::Frame(r) = first_jpeg(&cut, Some("frame")) else {
+            panic!("{:?}", first_jpeg(&cut, Some("frame")));
+        };
+        assert_eq!(&cut[r], &j[..]);
+        // Text parts only: refused after MAX_PARTS.
+        let body = text.repeat(MAX_PARTS + 1);
+        let Scan::Invalid(why) = first_jpeg(&body, Some("frame")) else {
+            panic!("{:?}", first_jpeg(&body, Some("frame")));
+        };
+        assert!(why.contains("no complete JPEG"), "{why}");
+        assert_eq!(first_jpeg(&text, Some("frame")), Scan::NeedMore);
     }
 }
