@@ -873,3 +873,48 @@ async fn an_error_status_quotes_what_the_camera_said() {
     assert!(msg.contains("Device Busy"), "{msg}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_stale_nonce_is_answered_once_more_and_wrong_credentials_stay_auth_failed() {
+    let app = spawn_app().await;
+    let j = jpeg();
+    let challenge = |nonce: &str, stale: bool| {
+        format!(
+            "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm=\"R\", nonce=\"{nonce}\", \
+             qop=\"auth\"{}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            if stale { ", stale=true" } else { "" }
+        )
+        .into_bytes()
+    };
+    // The first nonce expires between the challenge and the answer: the camera says stale.
+    let cam = RawCamera::start(move |_, head| {
+        if digest_valid(head, "admin", "pa ss%word", "fresh") {
+            vec![Step::Send(response(&ok_jpeg_head(j.len()), &j))]
+        } else if digest_valid(head, "admin", "pa ss%word", "old") {
+            vec![Step::Send(challenge("fresh", true))]
+        } else {
+            vec![Step::Send(challenge("old", false))]
+        }
+    })
+    .await
+    .unwrap();
+    add(
+        &app,
+        "stale",
+        &cam.url("/s.jpg"),
+        Some(("admin", "pa ss%word")),
+    )
+    .await;
+    add(&app, "wrong", &cam.url("/s.jpg"), Some(("admin", "nope"))).await;
+    assert_frame(&app, "stale", &jpeg()).await;
+    assert_eq!(cam.requests().len(), 3);
+    let (status, body) = snapshot_error(&app, "wrong").await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (502, Some("auth_failed")),
+        "{body}"
+    );
+    // A wrong password is not retried: one challenge, one answer.
+    assert_eq!(cam.requests().len(), 5);
+    app.stop().await;
+}

@@ -14,8 +14,8 @@
 //! Digest (RFC 7616) is preferred over Basic (RFC 7617): among Digest challenges the strongest
 //! hash Heldar supports wins (SHA-512-256, then SHA-256, then MD5; `-sess` variants included),
 //! `qop="auth,auth-int"` is answered with `auth`, a challenge without `qop` is answered the RFC 2069
-//! way, `stale=true` is accepted (the first 401 of a capture is always answered with the nonce it
-//! carries), `userhash=true` is honoured. Basic is used when no usable Digest challenge is offered,
+//! way, `stale=true` is accepted (the HTTP back-end answers a second 401 that says `stale=true`
+//! once more, with its fresh nonce), `userhash=true` is honoured. Basic is used when no usable Digest challenge is offered,
 //! or when the 401 carries no challenge at all. The response digest itself is computed by the
 //! `digest_auth` crate from the typed challenge built here.
 //!

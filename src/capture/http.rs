@@ -127,6 +127,13 @@ impl HttpSource {
                 }
             })?;
             resp = self.send(req, &url, Some(auth)).await?;
+            // A second 401 whose Digest challenge says `stale=true` refused the nonce, not the
+            // credentials (RFC 7616 §3.3): answer the fresh nonce once more.
+            if resp.status() == StatusCode::UNAUTHORIZED && stale(&resp) {
+                if let Ok(again) = authorization(&resp, &url, user, pass) {
+                    resp = self.send(req, &url, Some(again)).await?;
+                }
+            }
         }
         let status = resp.status();
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
@@ -190,6 +197,18 @@ fn remaining(deadline: Instant) -> std::time::Duration {
     deadline
         .saturating_duration_since(Instant::now())
         .max(std::time::Duration::from_millis(1))
+}
+
+/// Does the 401's chosen Digest challenge say `stale=true`?
+fn stale(resp: &reqwest::Response) -> bool {
+    let values: Vec<String> = resp
+        .headers()
+        .get_all(WWW_AUTHENTICATE)
+        .iter()
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+        .collect();
+    let values: Vec<&str> = values.iter().map(String::as_str).collect();
+    matches!(challenge::choose(&values), Ok(challenge::Choice::Digest(d)) if d.stale)
 }
 
 /// Answer the camera's challenges ([`challenge::answer`]).
