@@ -918,3 +918,61 @@ async fn a_stale_nonce_is_answered_once_more_and_wrong_credentials_stay_auth_fai
     assert_eq!(cam.requests().len(), 5);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn special_characters_in_http_credentials_reach_the_camera() {
+    use heldar::fakecam::{FakeAuth, FakeCamera, FrameSupply};
+    let app = spawn_app().await;
+    let frame = jpeg();
+    let specials = [
+        "@", "#", "%", ":", "/", "?", "&", "=", "+", " ", "!", "'", "\"", "é", "%25", "\\",
+    ];
+    let mut cams = Vec::new();
+    for (i, c) in specials.iter().enumerate() {
+        // Basic cannot carry `:` in a user name; Digest user names stay ASCII (a non-ASCII one
+        // needs RFC 7616's `username*`, which neither side here speaks).
+        let user = if *c == ":" || *c == "é" {
+            format!("user{i}")
+        } else {
+            format!("u{c}{i}")
+        };
+        let pass = format!("ab{c}cd{c}{i}");
+        for (kind, auth) in [
+            (
+                "basic",
+                FakeAuth::Basic {
+                    user: user.clone(),
+                    pass: pass.clone(),
+                },
+            ),
+            (
+                "digest",
+                FakeAuth::Digest {
+                    user: user.clone(),
+                    pass: pass.clone(),
+                },
+            ),
+        ] {
+            let cam = FakeCamera::start(auth, FrameSupply::Static(frame.clone().into()))
+                .await
+                .unwrap();
+            let id = format!("{kind}{i}");
+            add(&app, &id, &cam.snapshot_url(), Some((&user, &pass))).await;
+            cams.push((id, user.clone(), pass.clone(), cam));
+        }
+    }
+    let mut failures = Vec::new();
+    for (id, user, pass, _) in &cams {
+        let resp = app.get(&format!("/api/v1/cameras/{id}/snapshot")).await;
+        let status = resp.status();
+        let body = resp.bytes().await.unwrap();
+        if status != 200 || body[..] != frame[..] {
+            failures.push(format!(
+                "{id} {user:?}/{pass:?}: {status} {}",
+                String::from_utf8_lossy(&body)
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+    app.stop().await;
+}
