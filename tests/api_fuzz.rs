@@ -62,7 +62,7 @@ import schemathesis
 
 LIVE_SNAPSHOT = "/api/v1/cameras/{id}/snapshot"
 CAMERA_FAILURES = {
-    502: {"unreachable", "auth_failed", "bad_response", "ffmpeg_missing"},
+    502: {"unreachable", "auth_failed", "bad_response", "ffmpeg_missing", "tls"},
     504: {"timeout"},
     507: {"disk_full"},
 }

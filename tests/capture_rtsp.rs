@@ -19,15 +19,20 @@ async fn app(timeout_s: u64) -> TestApp {
     .await
 }
 
-/// ffmpeg processes whose command line mentions `needle`.
-fn ffmpeg_processes_with(needle: &str) -> usize {
+/// ffmpeg processes started for camera `id` (Heldar sets `HELDAR_CAMERA_ID` in their
+/// environment; the stream URL is not on their command line).
+fn ffmpeg_processes_for(id: &str) -> usize {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return 0;
     };
+    let tag = format!("HELDAR_CAMERA_ID={id}");
     dir.filter_map(Result::ok)
-        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-        .filter(|c| c.contains("ffmpeg") && c.contains(needle))
+        .filter(|e| {
+            std::fs::read(e.path().join("cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains("ffmpeg"))
+        })
+        .filter_map(|e| std::fs::read(e.path().join("environ")).ok())
+        .filter(|env| env.split(|&b| b == 0).any(|v| v == tag.as_bytes()))
         .count()
 }
 
@@ -97,11 +102,10 @@ async fn a_silent_rtsp_server_times_out_and_ffmpeg_is_killed() {
         started.elapsed()
     );
     // The ffmpeg process of that grab is gone (killed on the deadline).
-    let needle = format!("127.0.0.1:{}", server.port);
     wait_for(
         "ffmpeg to be gone after the deadline",
         Duration::from_secs(5),
-        || async { (ffmpeg_processes_with(&needle) == 0).then_some(()) },
+        || async { (ffmpeg_processes_for("silent") == 0).then_some(()) },
     )
     .await;
     app.stop().await;

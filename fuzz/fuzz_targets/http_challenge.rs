@@ -1,11 +1,14 @@
 //! `WWW-Authenticate` challenges (`capture::http::answer_challenges`): a camera's 401 decides how
-//! Heldar sends the credentials. The header values are untrusted text from the network, and the
-//! Digest ones go through the `digest_auth` parser.
+//! Heldar sends the credentials. The header values are untrusted text from the network, parsed
+//! by `capture::challenge` (the digest itself is computed by `digest_auth`).
 //!
-//! Invariants: no panic; Digest is chosen whenever offered, Basic only when offered or when no
-//! challenge was given, anything else is refused with a sentence; a Basic answer decodes back to
-//! exactly `user:password`; a Digest answer never carries the password itself; every answer is
-//! a valid header value marked sensitive (so it is never logged).
+//! Invariants: no panic; a Digest answer only when a Digest challenge was offered, a Basic answer
+//! only when Basic was offered, no challenge was given, or no Digest challenge was usable;
+//! "does not speak" only when neither Digest nor Basic was offered; a Basic answer decodes back
+//! to exactly `user:password`; a Digest answer never carries the password itself; every answer
+//! is a valid header value marked sensitive (so it is never logged); upper-casing the whole
+//! challenge text changes neither the kind of answer nor the kind of refusal (every token is
+//! case-insensitive); refusals are bounded in length.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -83,10 +86,23 @@ fn rotate(pw: &str) -> String {
         .collect()
 }
 
-fn starts(c: &str, scheme: &str) -> bool {
-    c.as_bytes()
-        .get(..scheme.len())
-        .is_some_and(|h| h.eq_ignore_ascii_case(scheme.as_bytes()))
+/// Was `scheme` offered, as the lenient parser reads the challenges?
+fn offered(challenges: &[&str], scheme: &str) -> bool {
+    heldar::capture::challenge::parse_challenges(challenges)
+        .iter()
+        .any(|c| c.scheme == scheme)
+}
+
+/// The kind of outcome, for the case-insensitivity check.
+fn kind(r: &Result<http::HeaderValue, heldar::capture::challenge::ChallengeError>) -> u8 {
+    use heldar::capture::challenge::ChallengeError as E;
+    match r {
+        Ok(v) if v.as_bytes().starts_with(b"Digest ") => 0,
+        Ok(_) => 1,
+        Err(E::Unparseable(_)) => 2,
+        Err(E::Unsupported(_)) => 3,
+        Err(E::Unsendable(_)) => 4,
+    }
 }
 
 fuzz_target!(|input: Input| {
@@ -101,8 +117,16 @@ fuzz_target!(|input: Input| {
     let challenges: Vec<&str> = headers.iter().filter_map(|v| v.to_str().ok()).collect();
     let (user, pass) = (input.user.as_str(), input.pass.as_str());
     let result = heldar::capture::http::answer_challenges(&challenges, &input.uri, user, pass);
-    let digest = challenges.iter().any(|c| starts(c, "digest"));
-    let basic = challenges.is_empty() || challenges.iter().any(|c| starts(c, "basic"));
+    let digest = offered(&challenges, "digest");
+    let basic = challenges.iter().all(|c| c.trim().is_empty()) || offered(&challenges, "basic");
+    let upper: Vec<String> = challenges.iter().map(|c| c.to_ascii_uppercase()).collect();
+    let upper: Vec<&str> = upper.iter().map(String::as_str).collect();
+    let again = heldar::capture::http::answer_challenges(&upper, &input.uri, user, pass);
+    assert_eq!(
+        kind(&result),
+        kind(&again),
+        "upper-casing changed the outcome: {challenges:?} gave {result:?}, upper-cased {again:?}"
+    );
     match result {
         Ok(v) => {
             assert!(
@@ -113,8 +137,8 @@ fuzz_target!(|input: Input| {
                 .to_str()
                 .map(str::to_owned)
                 .unwrap_or_else(|_| String::from_utf8_lossy(v.as_bytes()).into_owned());
-            if digest {
-                assert!(starts(&s, "digest "), "Digest offered, answered {s:?}");
+            if s.starts_with("Digest ") {
+                assert!(digest, "answered {s:?} to {challenges:?}");
                 // Differential: if another password of the same shape gives an answer that
                 // also contains this one, the text came from elsewhere (user name, URI, realm,
                 // with the answer's escaping).
@@ -141,7 +165,7 @@ fuzz_target!(|input: Input| {
                     );
                 }
             } else {
-                assert!(basic, "answered {s:?} to {challenges:?}");
+                assert!(basic || digest, "answered {s:?} to {challenges:?}");
                 let token = s.strip_prefix("Basic ").expect("a Basic answer");
                 let decoded = base64::engine::general_purpose::STANDARD
                     .decode(token)
@@ -149,10 +173,13 @@ fuzz_target!(|input: Input| {
                 assert_eq!(decoded, format!("{user}:{pass}").into_bytes());
             }
         }
-        Err(why) => {
+        Err(e) => {
+            let why = e.to_string();
             assert!(!why.is_empty());
-            if !digest && !basic {
-                assert!(why.contains("does not speak"), "{why}");
+            assert!(why.len() < 1024, "a refusal of {} bytes", why.len());
+            assert!(!basic, "Basic offered, refused: {why}");
+            if why.contains("does not speak") {
+                assert!(!digest, "{why}");
             }
             // Differential, as above: a refusal that quotes this password stops quoting it when
             // only the password changes.
@@ -161,6 +188,7 @@ fuzz_target!(|input: Input| {
                 let again =
                     heldar::capture::http::answer_challenges(&challenges, &input.uri, user, &other)
                         .err()
+                        .map(|e| e.to_string())
                         .unwrap_or_default();
                 assert!(
                     again.contains(pass),

@@ -1,8 +1,10 @@
 //! JPEG validation (`capture::jpeg::validate`): the gate every camera response passes.
 //!
-//! Invariants: no panic; an accepted input starts with SOI (FF D8 FF), ends with EOI (FF D9)
-//! before any zero/whitespace padding, and has non-zero dimensions; padding after an accepted
-//! JPEG changes nothing; and validation allocates a bounded amount whatever size the header
+//! Invariants: no panic; an accepted input starts with SOI (FF D8), `jpeg::frame_len` finds its
+//! end at an EOI (FF D9) and agrees with `jpeg::parse`; it has non-zero dimensions; any bytes
+//! after the EOI change nothing (a vendor trailer, padding, another JPEG), and the JPEG alone
+//! (up to EOI) gives the same verdict; every prefix that stops short of the EOI is refused as
+//! truncated or corrupt; and validation allocates a bounded amount whatever size the header
 //! declares (a counting allocator measures every allocation made during the call).
 #![no_main]
 
@@ -65,26 +67,25 @@ fuzz_target!(|data: &[u8]| {
     match result {
         Ok((w, h)) => {
             assert!(w > 0 && h > 0, "accepted with a zero dimension");
+            assert!(data.starts_with(&[0xFF, 0xD8]), "accepted without SOI");
+            let parsed = heldar::capture::jpeg::parse(data).expect("validate and parse agree");
+            let end = heldar::capture::jpeg::frame_len(data).expect("accepted has an end");
+            assert_eq!(parsed.len, end);
             assert!(
-                data.starts_with(&[0xFF, 0xD8, 0xFF]),
-                "accepted without SOI"
-            );
-            let end = data
-                .iter()
-                .rposition(|&b| b != 0 && !b.is_ascii_whitespace())
-                .expect("accepted input has content");
-            assert!(
-                end >= 1 && data[end - 1] == 0xFF && data[end] == 0xD9,
+                end >= 4 && data[end - 2] == 0xFF && data[end - 1] == 0xD9,
                 "accepted without EOI"
             );
-            // Trailing padding (what some cameras add) changes nothing.
-            let mut padded = data.to_vec();
-            padded.extend_from_slice(b"\r\n\0\0 ");
+            // Whatever follows the EOI (a trailer, padding) changes nothing.
+            let mut trailed = data[..end].to_vec();
+            trailed.extend_from_slice(b"dhav\xFF\xD9\r\n\0\0 ");
             assert_eq!(
-                heldar::capture::jpeg::validate(&padded),
+                heldar::capture::jpeg::validate(&trailed),
                 Ok((w, h)),
-                "padding changed the verdict"
+                "a trailer changed the verdict"
             );
+            assert_eq!(heldar::capture::jpeg::validate(&data[..end]), Ok((w, h)));
+            // Short of the EOI it is never complete.
+            assert!(heldar::capture::jpeg::frame_len(&data[..end - 1]).is_err());
         }
         Err(why) => {
             assert!(!why.is_empty());

@@ -9,19 +9,118 @@
 //! `HELDAR_FFMPEG_CONCURRENCY` run at once, and its stderr — which echoes `rtsp://user:pass@…` —
 //! is masked before it reaches an error or a log line. A missing ffmpeg is its own error
 //! (`ffmpeg_missing`), never a hang.
+//!
+//! Credentials never appear on ffmpeg's command line (where every local user can read them in
+//! `/proc/PID/cmdline` or `ps`): the stream URL travels on ffmpeg's stdin, as a one-entry
+//! `ffconcat` script read by the concat demuxer (`-f concat -i pipe:0`), with the input options
+//! (`rtsp_transport`, the probe sizes) as `option` lines of that script. The user name and
+//! password go into the URL's userinfo percent-encoded byte by byte — every byte except ASCII
+//! letters and digits (RFC 3986 §2.1 and §3.2.1) — which ffmpeg decodes back to the exact bytes
+//! before it answers the camera's Basic or Digest challenge; so `%`, `@`, `:`, `/`, `?`, `#`,
+//! spaces, quotes and non-ASCII reach the camera unchanged. (A user name cannot hold `:`: RTSP's
+//! Basic and Digest auth cannot carry one either.)
 
 use std::path::PathBuf;
 use std::process::Stdio;
 
 use bytes::Bytes;
 use futures_util::future::BoxFuture;
-use tokio::io::AsyncReadExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::sync::Semaphore;
 
-use super::{CaptureError, Frame, FrameSource, GrabRequest};
+use super::{hosts, CaptureError, Frame, FrameSource, GrabRequest};
 use crate::camera::mask;
 
+/// The protocols ffmpeg may open for a camera stream (the concat script on stdin included).
+const PROTOCOLS: &str = "pipe,rtsp,rtsps,rtp,srtp,udp,tcp,tls,http,https,httpproxy,crypto";
+
+/// `user` and `pass` as a URL's userinfo (`user:pass`, or `user` with no password), every byte
+/// but ASCII letters and digits percent-encoded (RFC 3986 §2.1), so ffmpeg's URL decoding gives
+/// back exactly these bytes.
+pub fn userinfo(user: &str, pass: Option<&str>) -> String {
+    let enc = |s: &str| {
+        percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
+    };
+    match pass {
+        Some(p) => format!("{}:{}", enc(user), enc(p)),
+        None => enc(user),
+    }
+}
+
+/// `url` with `user`/`pass` as its userinfo (replacing any), encoded by [`userinfo`].
+///
+/// ```
+/// let url = url::Url::parse("rtsp://cam:554/stream").unwrap();
+/// assert_eq!(
+///     heldar::capture::ffmpeg::with_credentials(&url, "ad min", "ab%cd@"),
+///     "rtsp://ad%20min:ab%25cd%40@cam:554/stream"
+/// );
+/// ```
+pub fn with_credentials(url: &url::Url, user: &str, pass: &str) -> String {
+    let mut bare = url.clone();
+    let _ = bare.set_username("");
+    let _ = bare.set_password(None);
+    let s = bare.as_str();
+    let Some(after) = s.find("://").map(|i| i + 3) else {
+        return s.to_string();
+    };
+    format!(
+        "{}{}@{}",
+        &s[..after],
+        userinfo(user, Some(pass)),
+        &s[after..]
+    )
+}
+
+/// The `ffconcat` script that hands `url` and its input `options` to ffmpeg on stdin. The URL is
+/// single-quoted (a `'` in it is written `'\''`, as ffmpeg's tokenizer reads it).
+pub fn concat_script(url: &str, options: &[(&str, &str)]) -> String {
+    let mut s = String::from("ffconcat version 1.0\n");
+    s.push_str(&format!("file '{}'\n", url.replace('\'', "'\\''")));
+    for (k, v) in options {
+        s.push_str(&format!("option {k} {v}\n"));
+    }
+    s
+}
+
+/// Refuse a stream host that is, or resolves to, a cloud metadata endpoint ([`hosts`]). ffmpeg
+/// resolves the name again itself; the check is for configuration mistakes and casual misuse,
+/// not for a DNS server that changes its answer between the two lookups.
+async fn check_host(req: &GrabRequest) -> Result<(), CaptureError> {
+    let forbidden = |why: String| {
+        CaptureError::ForbiddenHost(format!("camera {}: {}: {why}", req.camera, req.shown_url()))
+    };
+    if let Some(why) = hosts::refusal(&req.url) {
+        return Err(forbidden(why));
+    }
+    let Some(host) = req.url.host_str() else {
+        return Ok(());
+    };
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    // A lookup failure is ffmpeg's to report (as `unreachable`).
+    if let Ok(Ok(addrs)) = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        tokio::net::lookup_host((host.as_str(), 0)),
+    )
+    .await
+    {
+        for a in addrs {
+            if hosts::is_metadata(a.ip()) {
+                return Err(forbidden(hosts::refused(&format!(
+                    "{host} resolves to {}",
+                    a.ip()
+                ))));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The RTSP back-end (see the module docs).
 pub struct FfmpegSource {
     bin: PathBuf,
     permits: Semaphore,
@@ -35,6 +134,7 @@ enum Probe {
 }
 
 impl FfmpegSource {
+    /// `bin` is the ffmpeg to run; at most `concurrency` (at least 1) run at once.
     pub fn new(bin: PathBuf, concurrency: usize) -> FfmpegSource {
         FfmpegSource {
             bin,
@@ -59,13 +159,13 @@ impl FfmpegSource {
     }
 
     async fn grab_frame(&self, req: &GrabRequest) -> Result<Frame, CaptureError> {
-        let mut url = req.url.clone();
-        if url.username().is_empty() {
-            if let Some((user, pass)) = req.credentials() {
-                let _ = url.set_username(&user);
-                let _ = url.set_password(Some(&pass));
-            }
-        }
+        check_host(req).await?;
+        // The camera's own credentials win over the URL's and are encoded byte by byte; a URL's
+        // own userinfo is already percent-encoded as the operator wrote it, and goes as it is.
+        let url = match (&req.username, req.credentials()) {
+            (Some(_), Some((user, pass))) => with_credentials(&req.url, &user, &pass),
+            _ => req.url.to_string(),
+        };
         let _permit = self
             .permits
             .acquire()
@@ -81,39 +181,48 @@ impl FfmpegSource {
         }
     }
 
-    async fn run(
-        &self,
-        req: &GrabRequest,
-        url: &url::Url,
-        probe: Probe,
-    ) -> Result<Frame, CaptureError> {
+    async fn run(&self, req: &GrabRequest, url: &str, probe: Probe) -> Result<Frame, CaptureError> {
         let shown = req.shown_url();
+        let mut options: Vec<(&str, &str)> = Vec::new();
+        if matches!(req.url.scheme(), "rtsp" | "rtsps") {
+            options.push(("rtsp_transport", "tcp"));
+        }
         let mut cmd = Command::new(&self.bin);
         cmd.args(["-nostdin", "-hide_banner", "-loglevel", "error"]);
-        if matches!(url.scheme(), "rtsp" | "rtsps") {
-            cmd.args(["-rtsp_transport", "tcp"]);
-        }
         if probe == Probe::Fast {
+            options.extend([("analyzeduration", "0"), ("probesize", "32768")]);
+            // The concat demuxer's own probe, as well as the stream's.
             cmd.args(["-analyzeduration", "0", "-probesize", "32768"]);
         }
-        cmd.arg("-i")
-            .arg(url.as_str())
-            .args([
-                "-an",
-                "-frames:v",
-                "1",
-                "-f",
-                "image2pipe",
-                "-c:v",
-                "mjpeg",
-                "-q:v",
-                "3",
-                "pipe:1",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true);
+        let script = concat_script(url, &options);
+        cmd.args([
+            "-f",
+            "concat",
+            "-safe",
+            "0",
+            "-protocol_whitelist",
+            PROTOCOLS,
+        ])
+        .args(["-i", "pipe:0"])
+        .args([
+            "-an",
+            "-frames:v",
+            "1",
+            "-f",
+            "image2pipe",
+            "-c:v",
+            "mjpeg",
+            "-q:v",
+            "3",
+            "pipe:1",
+        ])
+        // Which camera this ffmpeg is for, for operators (`ps e`, /proc/PID/environ): the
+        // command line no longer shows the URL. Not a secret.
+        .env("HELDAR_CAMERA_ID", req.camera.as_str())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
         let mut child = cmd.spawn().map_err(|e| {
             if e.kind() == std::io::ErrorKind::NotFound {
                 CaptureError::FfmpegMissing(format!(
@@ -130,6 +239,10 @@ impl FfmpegSource {
                 ))
             }
         })?;
+        let mut stdin = child.stdin.take().expect("piped");
+        // A few hundred bytes: they fit in the pipe's buffer, and ffmpeg reads them first.
+        let _ = stdin.write_all(script.as_bytes()).await;
+        drop(stdin);
         let mut stdout = child.stdout.take().expect("piped");
         let mut stderr = child.stderr.take().expect("piped");
         let limit = req.max_bytes as u64 + 1;

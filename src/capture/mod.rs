@@ -18,9 +18,12 @@
 //! One camera failing never affects another: failures are values, not panics, and the only
 //! shared resources are the bounded semaphores.
 
+pub mod challenge;
 pub mod ffmpeg;
+pub mod hosts;
 pub mod http;
 pub mod jpeg;
+pub mod multipart;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -45,13 +48,17 @@ pub struct Frame {
 }
 
 impl Frame {
-    /// Validate `bytes` as a JPEG and wrap them.
+    /// Validate `bytes` as a JPEG and wrap them. The frame ends at the JPEG's end-of-image
+    /// marker: bytes after it (a vendor trailer, padding) are dropped ([`jpeg::parse`]).
+    ///
+    /// # Errors
+    /// [`CaptureError::BadResponse`] saying why the bytes are not a complete JPEG.
     pub fn from_jpeg(bytes: Bytes) -> Result<Frame, CaptureError> {
-        let (width, height) = jpeg::validate(&bytes).map_err(CaptureError::BadResponse)?;
+        let j = jpeg::parse(&bytes).map_err(CaptureError::BadResponse)?;
         Ok(Frame {
-            bytes,
-            width,
-            height,
+            bytes: bytes.slice(..j.len),
+            width: j.width,
+            height: j.height,
         })
     }
 }
@@ -72,6 +79,14 @@ pub enum CaptureError {
     NoSource(String),
     #[error("{0}")]
     FfmpegMissing(String),
+    /// The TLS handshake with the camera failed; the sentence names the certificate problem
+    /// (unknown issuer, expired, wrong host name…). Code `tls`.
+    #[error("{0}")]
+    Tls(String),
+    /// The camera URL points at a host Heldar never fetches from (a cloud instance-metadata
+    /// endpoint, see [`hosts`]). Code `forbidden_host`.
+    #[error("{0}")]
+    ForbiddenHost(String),
 }
 
 impl CaptureError {
@@ -84,6 +99,8 @@ impl CaptureError {
             CaptureError::BadResponse(_) => "bad_response",
             CaptureError::NoSource(_) => "no_source",
             CaptureError::FfmpegMissing(_) => "ffmpeg_missing",
+            CaptureError::Tls(_) => "tls",
+            CaptureError::ForbiddenHost(_) => "forbidden_host",
         }
     }
 
@@ -95,6 +112,8 @@ impl CaptureError {
             CaptureError::BadResponse(m) => CaptureError::BadResponse(f(m)),
             CaptureError::NoSource(m) => CaptureError::NoSource(f(m)),
             CaptureError::FfmpegMissing(m) => CaptureError::FfmpegMissing(f(m)),
+            CaptureError::Tls(m) => CaptureError::Tls(f(m)),
+            CaptureError::ForbiddenHost(m) => CaptureError::ForbiddenHost(f(m)),
         }
     }
 
@@ -105,7 +124,9 @@ impl CaptureError {
             | CaptureError::AuthFailed(m)
             | CaptureError::BadResponse(m)
             | CaptureError::NoSource(m)
-            | CaptureError::FfmpegMissing(m) => m,
+            | CaptureError::FfmpegMissing(m)
+            | CaptureError::Tls(m)
+            | CaptureError::ForbiddenHost(m) => m,
         }
     }
 }

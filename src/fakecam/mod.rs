@@ -6,8 +6,12 @@
 //! answer slowly, hang forever, return an error status, garbage, a truncated JPEG, a body cut off
 //! mid-transfer, or an endless stream. Each camera counts the requests it served. Dropping the
 //! handle (or [`FakeCamera::stop`]) shuts the server down, hanging requests included.
+//!
+//! [`raw::RawCamera`] answers with exact bytes instead, for the malformed responses an HTTP server
+//! library cannot produce.
 
 pub mod pattern;
+pub mod raw;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -69,7 +69,9 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::Capture(e) => match e {
                 CaptureError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
-                CaptureError::NoSource(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                CaptureError::NoSource(_) | CaptureError::ForbiddenHost(_) => {
+                    StatusCode::UNPROCESSABLE_ENTITY
+                }
                 _ => StatusCode::BAD_GATEWAY,
             },
             ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,

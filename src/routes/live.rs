@@ -32,8 +32,8 @@ pub struct LiveQuery {
                 ("location" = String, description = "with `?store=true`: /media URL of the kept frame"))),
         (status = 400, body = ErrorBody, description = "the path is not UTF-8, or the query string cannot be read"),
         (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "bad id or query, or the camera has no URL to capture from"),
-        (status = 502, body = ErrorBody, description = "camera unreachable (`unreachable`), refused the credentials (`auth_failed`), sent no valid JPEG (`bad_response`), or ffmpeg is missing (`ffmpeg_missing`)"),
+        (status = 422, body = ErrorBody, description = "bad id or query, the camera has no URL to capture from (`no_source`), or its host is a cloud-metadata address (`forbidden_host`)"),
+        (status = 502, body = ErrorBody, description = "camera unreachable (`unreachable`), refused the credentials (`auth_failed`), sent no valid JPEG (`bad_response`), failed TLS verification (`tls`), or ffmpeg is missing (`ffmpeg_missing`)"),
         (status = 504, body = ErrorBody, description = "no frame within HELDAR_CAPTURE_TIMEOUT_S (`timeout`)"),
         (status = 507, body = ErrorBody, description = "`?store=true` and the disk is full (`disk_full`)")))]
 pub async fn live(
