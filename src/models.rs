@@ -296,7 +296,7 @@ mod tests {
 // `camera::spec`, so an error names the field it is about.
 
 /// `POST /api/v1/cameras`.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 #[schema(example = json!({"id": "gate_a", "name": "Gate A", "vendor": "hikvision",
     "address": "192.168.1.20", "username": "admin", "password": "secret"}))]

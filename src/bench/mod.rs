@@ -448,17 +448,9 @@ async fn seed(
         let id = format!("bench{i:05}");
         let body = CameraCreate {
             id: id.clone(),
-            name: None,
-            vendor: None,
-            address: None,
-            rtsp_port: None,
-            http_port: None,
-            username: None,
-            password: None,
             main_stream_url: opts.rtsp_url.clone(),
-            sub_stream_url: None,
             snapshot_url: urls.get(i).cloned(),
-            snapshot_source: None,
+            ..CameraCreate::default()
         };
         let spec = sealer.seal_spec(&CameraSpec::from_create(body)?);
         db::cameras::insert(&pool, &spec, now).await?;

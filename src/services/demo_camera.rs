@@ -60,15 +60,9 @@ async fn register(ops: &Ops, url: &str) -> anyhow::Result<()> {
                 id: DEMO_CAMERA_ID.into(),
                 name: Some(DEMO_NAME.into()),
                 vendor: Some("generic".into()),
-                address: None,
-                rtsp_port: None,
-                http_port: None,
-                username: None,
-                password: None,
-                main_stream_url: None,
-                sub_stream_url: None,
                 snapshot_url: Some(url.into()),
                 snapshot_source: Some("http".into()),
+                ..CameraCreate::default()
             })?;
             match ops::cameras::create_spec(ops, &spec).await {
                 Ok(_) => {
