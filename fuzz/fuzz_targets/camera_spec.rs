@@ -146,18 +146,7 @@ fn other_secrets(raw: &str) -> Option<String> {
 fn camera(spec: &CameraSpec) -> Camera {
     let t = chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap();
     Camera {
-        id: spec.id.clone(),
-        name: spec.name.clone(),
-        vendor: spec.vendor,
-        address: spec.address.clone(),
-        rtsp_port: spec.rtsp_port,
-        http_port: spec.http_port,
-        username: spec.username.clone(),
-        password: spec.password.clone(),
-        main_stream_url: spec.main_stream_url.clone(),
-        sub_stream_url: spec.sub_stream_url.clone(),
-        snapshot_url: spec.snapshot_url.clone(),
-        snapshot_source: spec.snapshot_source,
+        spec: spec.clone(),
         created_at: t,
         updated_at: t,
     }
@@ -235,12 +224,12 @@ fn check_accepted(spec: &CameraSpec) {
     // Differential: change every secret; the view must not change.
     let mut other = cam.clone();
     if other.password.is_some() {
-        other.password = Some("0ther-Password".into());
+        other.spec.password = Some("0ther-Password".into());
     }
     for field in [
-        &mut other.main_stream_url,
-        &mut other.sub_stream_url,
-        &mut other.snapshot_url,
+        &mut other.spec.main_stream_url,
+        &mut other.spec.sub_stream_url,
+        &mut other.spec.snapshot_url,
     ] {
         if let Some(raw) = field.as_ref() {
             match other_secrets(raw) {
@@ -252,9 +241,9 @@ fn check_accepted(spec: &CameraSpec) {
     // The explicit URLs were normalised by the rewrite; normalise the original the same way.
     let mut base = cam.clone();
     for field in [
-        &mut base.main_stream_url,
-        &mut base.sub_stream_url,
-        &mut base.snapshot_url,
+        &mut base.spec.main_stream_url,
+        &mut base.spec.sub_stream_url,
+        &mut base.spec.snapshot_url,
     ] {
         if let Some(raw) = field.as_ref() {
             let mut u = url::Url::parse(raw).unwrap();

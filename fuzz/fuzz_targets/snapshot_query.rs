@@ -9,7 +9,7 @@
 
 use arbitrary::Arbitrary;
 use chrono::{DateTime, FixedOffset, SecondsFormat, Utc};
-use heldar::routes::snapshots::{bounds, ListQuery};
+use heldar::routes::frames::{bounds, ListQuery};
 use libfuzzer_sys::fuzz_target;
 
 #[derive(Debug, Arbitrary)]

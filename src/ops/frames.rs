@@ -85,18 +85,18 @@ pub async fn seed_states(ops: &Ops) -> OpResult<()> {
     Ok(())
 }
 
-/// Publish what a capture's outcome means for the camera's state.
-fn note_state(
-    ops: &Ops,
-    camera: &CameraId,
-    result: &Result<Frame, CaptureError>,
-    at: DateTime<Utc>,
-) {
-    let (to, last_error) = match result {
-        Ok(_) => (CameraState::Online, None),
+/// The state a capture's outcome puts its camera in, and the error that did it.
+fn state_after(result: Result<(), &CaptureError>) -> (CameraState, Option<String>) {
+    match result {
+        Ok(()) => (CameraState::Online, None),
         Err(e @ CaptureError::AuthFailed(_)) => (CameraState::AuthFailed, Some(e.to_string())),
         Err(e) => (CameraState::Failing, Some(e.to_string())),
-    };
+    }
+}
+
+/// Publish what a capture's outcome means for the camera's state: an event only if it changed.
+fn note_state(ops: &Ops, camera: &CameraId, result: Result<(), &CaptureError>, at: DateTime<Utc>) {
+    let (to, last_error) = state_after(result);
     if let Some(from) = ops.frames.transition(camera, to) {
         match &last_error {
             Some(e) => tracing::warn!(camera = %camera, from = from.as_str(), to = to.as_str(),
@@ -123,10 +123,7 @@ async fn record_failure(
     at: DateTime<Utc>,
     wait: bool,
 ) {
-    let state = match e {
-        CaptureError::AuthFailed(_) => CameraState::AuthFailed,
-        _ => CameraState::Failing,
-    };
+    let (state, _) = state_after(Err(e));
     let writer = ops.writer.clone();
     let (id, message) = (camera.clone(), e.message().to_string());
     let write = async move {
@@ -147,7 +144,7 @@ async fn record_failure(
         error: e.to_string(),
         at,
     });
-    note_state(ops, camera, &Err(e.clone()), at);
+    note_state(ops, camera, Err(e), at);
 }
 
 /// Record a success whose frame is not kept (a live frame, a store failure), without waiting.
@@ -176,7 +173,7 @@ pub async fn capture_and_keep(
             return Err(e.into());
         }
     };
-    note_state(ops, &camera.id, &Ok(frame.clone()), ops.clock.now());
+    note_state(ops, &camera.id, Ok(()), ops.clock.now());
     let file = match ops
         .store
         .write_frame(&camera.id, taken_at, frame.bytes.clone())
@@ -248,7 +245,7 @@ pub async fn live(ops: &Ops, camera: &Camera) -> OpResult<Frame> {
                         match &r {
                             Ok(_) => {
                                 record_success(&o, &cam.id, at);
-                                note_state(&o, &cam.id, &r, at);
+                                note_state(&o, &cam.id, Ok(()), at);
                             }
                             Err(e) => record_failure(&o, &cam.id, None, e, at, false).await,
                         }
