@@ -459,6 +459,8 @@ async fn seed(
             sub_stream_url: None,
             snapshot_url: urls.get(i).cloned(),
             snapshot_source: None,
+            tls_verify: None,
+            tls_fingerprint: None,
         };
         let spec = sealer.seal_spec(&CameraSpec::from_create(body)?);
         db::cameras::insert(&pool, &spec, now).await?;

@@ -69,6 +69,8 @@ async fn register(ops: &Ops, url: &str) -> anyhow::Result<()> {
                 sub_stream_url: None,
                 snapshot_url: Some(url.into()),
                 snapshot_source: Some("http".into()),
+                tls_verify: None,
+                tls_fingerprint: None,
             })?;
             match ops::cameras::create_spec(ops, &spec).await {
                 Ok(_) => {
