@@ -82,6 +82,20 @@ pub enum SnapshotSource {
     Rtsp,
 }
 
+/// How a camera's TLS certificate is checked (https snapshot URLs, rtsps and https streams).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum TlsVerify {
+    /// Issued by an authority in Heldar's root set (Mozilla's), for the URL's host, in date.
+    #[default]
+    System,
+    /// The camera's certificate is the one whose SHA-256 fingerprint is `tls_fingerprint`;
+    /// issuer, host name and dates are not checked.
+    Pinned,
+    /// Any certificate is accepted (the connection is encrypted but not authenticated).
+    Off,
+}
+
 /// A camera's health as the last captures saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -108,6 +122,7 @@ macro_rules! text_enum {
 text_enum!(Vendor { Hikvision => "hikvision", Dahua => "dahua", Reolink => "reolink",
     Amcrest => "amcrest", Axis => "axis", Onvif => "onvif", Generic => "generic" });
 text_enum!(SnapshotSource { Auto => "auto", Http => "http", Rtsp => "rtsp" });
+text_enum!(TlsVerify { System => "system", Pinned => "pinned", Off => "off" });
 text_enum!(CameraState { Unknown => "unknown", Online => "online", Failing => "failing",
     AuthFailed => "auth_failed" });
 
@@ -129,6 +144,9 @@ pub struct CameraSpec {
     pub sub_stream_url: Option<String>,
     pub snapshot_url: Option<String>,
     pub snapshot_source: SnapshotSource,
+    pub tls_verify: TlsVerify,
+    /// `sha256:AB:CD:…` (normalised by `camera::fingerprint`); used when `tls_verify` is pinned.
+    pub tls_fingerprint: Option<String>,
 }
 
 /// The fields of a [`CameraSpec`] (and columns of `cameras`) whose values are sealed at rest:
@@ -340,6 +358,16 @@ pub struct CameraCreate {
     pub snapshot_url: Option<String>,
     #[schema(value_type = Option<SnapshotSource>)]
     pub snapshot_source: Option<String>,
+    /// How the camera's TLS certificate is checked (https, rtsps): `system` (default; an
+    /// authority Heldar trusts, for the URL's host), `pinned` (exactly the certificate whose
+    /// SHA-256 fingerprint is `tls_fingerprint`) or `off` (any certificate).
+    #[schema(value_type = Option<TlsVerify>)]
+    pub tls_verify: Option<String>,
+    /// The camera certificate's SHA-256 fingerprint, for `tls_verify: pinned`: 64 hex digits in
+    /// any case, optionally prefixed `sha256:` and with `:` between bytes; stored and shown as
+    /// `sha256:AB:CD:…`. A failed capture's `tls` error reports the presented certificate's.
+    #[schema(example = "sha256:3F:9A:…")]
+    pub tls_fingerprint: Option<String>,
 }
 
 /// `PATCH /api/v1/cameras/{id}`: only the fields present change; `null` clears an optional one.
@@ -377,6 +405,12 @@ pub struct CameraPatch {
     pub snapshot_url: Option<Option<String>>,
     #[schema(value_type = Option<SnapshotSource>)]
     pub snapshot_source: Option<String>,
+    #[schema(value_type = Option<TlsVerify>)]
+    pub tls_verify: Option<String>,
+    /// `null` clears the pin.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub tls_fingerprint: Option<Option<String>>,
 }
 
 /// Tells "absent" (outer `None`) from "null" (`Some(None)`).
@@ -410,6 +444,9 @@ pub struct CameraView {
     pub sub_stream_url: Option<String>,
     pub snapshot_url: Option<String>,
     pub snapshot_source: SnapshotSource,
+    pub tls_verify: TlsVerify,
+    /// The pinned certificate's SHA-256 fingerprint (`sha256:AB:CD:…`); not a secret.
+    pub tls_fingerprint: Option<String>,
     /// What captures actually use (explicit URL or vendor template), masked.
     pub effective_urls: EffectiveUrls,
     pub status: CameraStatus,
@@ -434,6 +471,11 @@ pub struct ErrorBody {
     /// The request field the error is about, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<String>,
+    /// Only with code `tls`, when the camera presented a certificate Heldar refused: that
+    /// certificate's SHA-256 fingerprint (`sha256:AB:CD:…`), to pin with `tls_fingerprint` once
+    /// the operator has confirmed it is the camera's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_fingerprint: Option<String>,
 }
 
 // ---------------------------------------------------------------------------------------------

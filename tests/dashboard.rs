@@ -909,3 +909,67 @@ async fn the_grid_and_the_timeline_update_from_the_event_stream() {
     .await;
     app.stop().await;
 }
+
+/// A camera with a self-signed certificate: "Save and test capture" shows the `tls` failure and
+/// the presented certificate's fingerprint; "Trust this certificate", once confirmed, pins it and
+/// the next test capture shows the frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_self_signed_camera_is_trusted_from_the_test_capture() {
+    let app = spawn_app().await;
+    let cam = common::tls::TlsCamera::start().await;
+    app.create_camera(json!({"id": "porch", "name": "Porch", "snapshot_url": cam.https()}))
+        .await;
+    let (_driver, c) = browser(1280, 900).await;
+    go(&c, &app, "#/cameras/porch/edit").await;
+    until(
+        &c,
+        "the edit form",
+        "document.getElementById('f-name')?.value === 'Porch'",
+    )
+    .await;
+    c.find(Locator::Css("#camera-form button[value='test']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let shown = until(
+        &c,
+        "the presented fingerprint",
+        "document.getElementById('presented-fingerprint')?.textContent",
+    )
+    .await;
+    assert_eq!(shown, json!(cam.fingerprint));
+    let err = js(
+        &c,
+        "return document.getElementById('test-error').textContent;",
+    )
+    .await;
+    assert!(err.as_str().unwrap().contains("(tls)"), "{err}");
+    screenshot(&c, "test-capture-tls", false).await;
+
+    // The operator confirms (the dialog is answered yes, and what it asked is kept).
+    js(
+        &c,
+        "window.confirm = (q) => { window.asked = q; return true; }; \
+         document.getElementById('trust-cert').click(); return null;",
+    )
+    .await;
+    until(
+        &c,
+        "the frame after pinning",
+        "document.getElementById('test-frame')?.complete",
+    )
+    .await;
+    let asked = js(&c, "return window.asked;").await;
+    assert!(
+        asked.as_str().unwrap().contains(&cam.fingerprint),
+        "{asked}"
+    );
+    let view: Value = app.get("/api/v1/cameras/porch").await.json().await.unwrap();
+    assert_eq!(view["tls_verify"], "pinned", "{view}");
+    assert_eq!(view["tls_fingerprint"], json!(cam.fingerprint), "{view}");
+    assert!(cam.handshakes() >= 1);
+    c.close().await.unwrap();
+    app.stop().await;
+}

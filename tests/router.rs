@@ -34,7 +34,10 @@ async fn call(
     (status, v)
 }
 
-fn json_body(v: Value) -> Option<(&'static str, Vec<u8>)> {
+/// A request body: content type and bytes.
+type Body_ = Option<(&'static str, Vec<u8>)>;
+
+fn json_body(v: Value) -> Body_ {
     Some(("application/json", serde_json::to_vec(&v).unwrap()))
 }
 
@@ -51,7 +54,8 @@ async fn each_kind_of_error_has_its_status_code_and_sentence() {
     .await;
     assert_eq!(s, StatusCode::CREATED);
 
-    let cases: Vec<(Method, &str, Option<(&str, Vec<u8>)>, u16, &str, &str)> = vec![
+    // method, path, body, then the status, code and part of the sentence expected.
+    let cases: Vec<(Method, &str, Body_, u16, &str, &str)> = vec![
         // Operation errors (OpError) …
         (
             Method::GET,

@@ -7,6 +7,7 @@
 //! text that leaves Heldar — an API response, a log line, an error — passes through [`mask`]
 //! first.
 
+pub mod fingerprint;
 pub mod mask;
 pub mod seal;
 pub mod spec;
@@ -46,6 +47,8 @@ pub fn view(camera: &Camera, status: CameraStatus) -> CameraView {
         sub_stream_url: m(&camera.sub_stream_url),
         snapshot_url: m(&camera.snapshot_url),
         snapshot_source: camera.snapshot_source,
+        tls_verify: camera.tls_verify,
+        tls_fingerprint: camera.tls_fingerprint.clone(),
         effective_urls: EffectiveUrls {
             main_stream: m(&eff.main_stream),
             sub_stream: m(&eff.sub_stream),

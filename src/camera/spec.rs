@@ -5,8 +5,10 @@
 //! PATCH merges the changes into the stored camera and checks the whole result again, so an edit
 //! can never produce a camera a create would have refused.
 
-use crate::camera::vendor;
-use crate::models::{truncate, CameraCreate, CameraId, CameraPatch, SnapshotSource, Vendor};
+use crate::camera::{fingerprint, vendor};
+use crate::models::{
+    truncate, CameraCreate, CameraId, CameraPatch, SnapshotSource, TlsVerify, Vendor,
+};
 pub use crate::models::{CameraSpec, FieldError};
 
 fn err(field: &'static str, message: impl Into<String>) -> FieldError {
@@ -29,6 +31,8 @@ impl CameraSpec {
             sub_stream_url: body.sub_stream_url,
             snapshot_url: body.snapshot_url,
             snapshot_source: parse_source(body.snapshot_source.as_deref().unwrap_or("auto"))?,
+            tls_verify: parse_tls_verify(body.tls_verify.as_deref().unwrap_or("system"))?,
+            tls_fingerprint: body.tls_fingerprint,
         };
         spec.checked()
     }
@@ -66,6 +70,13 @@ impl CameraSpec {
                 Some(s) => parse_source(&s)?,
                 None => camera.snapshot_source,
             },
+            tls_verify: match patch.tls_verify {
+                Some(v) => parse_tls_verify(&v)?,
+                None => camera.tls_verify,
+            },
+            tls_fingerprint: patch
+                .tls_fingerprint
+                .unwrap_or_else(|| camera.tls_fingerprint.clone()),
         };
         spec.checked()
     }
@@ -115,6 +126,24 @@ impl CameraSpec {
             none_if_empty(self.snapshot_url),
             HTTP_SCHEMES,
         )?;
+        self.tls_fingerprint = match none_if_empty(self.tls_fingerprint) {
+            Some(f) => Some(fingerprint::format(&fingerprint::parse(&f).map_err(
+                |why| {
+                    err(
+                        "tls_fingerprint",
+                        format!("tls_fingerprint {:?} {why}", truncate(&f, 120)),
+                    )
+                },
+            )?)),
+            None => None,
+        };
+        if self.tls_verify == TlsVerify::Pinned && self.tls_fingerprint.is_none() {
+            return Err(err(
+                "tls_fingerprint",
+                "tls_verify is pinned but no tls_fingerprint is given: give the SHA-256 \
+                 fingerprint of the camera's certificate (a failed capture's tls error reports it)",
+            ));
+        }
 
         let t = vendor::template_urls(self.vendor, &self.address, self.rtsp_port, self.http_port);
         let has_snapshot = self.snapshot_url.is_some() || t.snapshot.is_some();
@@ -176,6 +205,18 @@ fn parse_source(v: &str) -> Result<SnapshotSource, FieldError> {
             "snapshot_source",
             format!(
                 "unknown snapshot_source {:?}: use auto, http or rtsp",
+                truncate(v, 40)
+            ),
+        )
+    })
+}
+
+fn parse_tls_verify(v: &str) -> Result<TlsVerify, FieldError> {
+    TlsVerify::from_db(v).ok_or_else(|| {
+        err(
+            "tls_verify",
+            format!(
+                "unknown tls_verify {:?}: use system, pinned or off",
                 truncate(v, 40)
             ),
         )
@@ -337,6 +378,18 @@ mod tests {
             (
                 serde_json::json!({"id": "a", "address": "h", "vendor": "axis", "username": "a:b"}),
                 "username",
+            ),
+            (
+                serde_json::json!({"id": "a", "address": "h", "vendor": "axis", "tls_verify": "yes"}),
+                "tls_verify",
+            ),
+            (
+                serde_json::json!({"id": "a", "address": "h", "vendor": "axis", "tls_fingerprint": "AB:CD"}),
+                "tls_fingerprint",
+            ),
+            (
+                serde_json::json!({"id": "a", "address": "h", "vendor": "axis", "tls_verify": "pinned"}),
+                "tls_fingerprint",
             ),
         ];
         for (body, field) in cases {

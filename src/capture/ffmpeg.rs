@@ -10,6 +10,11 @@
 //! is masked before it reaches an error or a log line. A missing ffmpeg is its own error
 //! (`ffmpeg_missing`), never a hang.
 //!
+//! TLS (`rtsps://`, `https://` streams): ffmpeg's TLS layer does not verify the camera's
+//! certificate for `rtsps` (and cannot pin one), so before ffmpeg starts Heldar makes its own
+//! handshake with the camera's trust setting ([`super::tls::check`]) and refuses the capture as
+//! the HTTP back-end would. ffmpeg's own connection moments later is not verified again.
+//!
 //! Credentials never appear on ffmpeg's command line (where every local user can read them in
 //! `/proc/PID/cmdline` or `ps`): the stream URL travels on ffmpeg's stdin, as a one-entry
 //! `ffconcat` script read by the concat demuxer (`-f concat -i pipe:0`), with the input options
@@ -29,7 +34,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::sync::Semaphore;
 
-use super::{hosts, CaptureError, Frame, FrameSource, GrabRequest};
+use super::{hosts, tls, CaptureError, Frame, FrameSource, GrabRequest};
 use crate::camera::mask;
 
 /// The protocols ffmpeg may open for a camera stream (the concat script on stdin included).
@@ -160,6 +165,11 @@ impl FfmpegSource {
 
     async fn grab_frame(&self, req: &GrabRequest) -> Result<Frame, CaptureError> {
         check_host(req).await?;
+        // ffmpeg's TLS layer verifies nothing (and cannot pin): Heldar decides, with the verifier
+        // the HTTP back-end uses, before ffmpeg connects (see `tls` and docs/security.md).
+        if matches!(req.url.scheme(), "rtsps" | "https") {
+            tls::check(req).await?;
+        }
         // The camera's own credentials win over the URL's and are encoded byte by byte; a URL's
         // own userinfo is already percent-encoded as the operator wrote it, and goes as it is.
         let url = match (&req.username, req.credentials()) {

@@ -1,6 +1,8 @@
 //! The HTTP snapshot back-end: `GET` the camera's snapshot URL and validate the JPEG.
 //!
-//! One pooled `reqwest` client serves every camera (connections are reused across captures).
+//! One pooled `reqwest` client serves every camera whose `tls_verify` is `system` (connections
+//! are reused across captures); `off` and each pinned fingerprint get their own client, made on
+//! first use and kept, with the certificate verifier of [`super::tls`].
 //! Auth follows what the camera asks for: the first request goes without credentials; on a 401
 //! the `WWW-Authenticate` challenge decides — Digest (what most cameras want) is preferred, Basic
 //! is used when that is all the camera offers. Reolink's snapshot API takes the credentials as
@@ -39,6 +41,7 @@ use super::challenge::{self, ChallengeError};
 use super::hosts;
 use super::jpeg::{self, FrameEnd};
 use super::multipart::{self, Scan};
+use super::tls::{self, Trust};
 use super::{CaptureError, Frame, FrameSource, GrabRequest};
 use crate::models::Vendor;
 
@@ -52,8 +55,15 @@ pub const EXCERPT_BYTES: usize = 200;
 
 /// The HTTP snapshot back-end (see the module docs).
 pub struct HttpSource {
+    /// The pooled client of every `system` camera.
     client: reqwest::Client,
+    /// One client per other trust setting (`off`, each pinned fingerprint), made on first use.
+    others: std::sync::Mutex<std::collections::HashMap<Trust, reqwest::Client>>,
 }
+
+/// At most this many per-trust clients are kept; past it the cache starts again (each client is
+/// cheap to make; the limit only bounds memory when fingerprints keep changing).
+const MAX_TRUST_CLIENTS: usize = 256;
 
 impl HttpSource {
     /// One pooled client for every camera, with tolerant HTTP/1 response parsing, at most five
@@ -63,6 +73,14 @@ impl HttpSource {
     /// # Errors
     /// When the TLS back-end cannot be initialised.
     pub fn new() -> anyhow::Result<HttpSource> {
+        Ok(HttpSource {
+            client: Self::build(Trust::System)?,
+            others: Default::default(),
+        })
+    }
+
+    /// A client with the shared settings and `trust`'s certificate verifier ([`super::tls`]).
+    fn build(trust: Trust) -> anyhow::Result<reqwest::Client> {
         let redirects = reqwest::redirect::Policy::custom(|attempt| {
             if attempt.previous().len() >= 5 {
                 attempt.error("too many redirects")
@@ -84,8 +102,33 @@ impl HttpSource {
             .pool_idle_timeout(std::time::Duration::from_secs(90))
             .tcp_nodelay(true)
             .user_agent(concat!("heldar/", env!("CARGO_PKG_VERSION")))
+            .use_preconfigured_tls(tls::client_config(trust))
             .build()?;
-        Ok(HttpSource { client })
+        Ok(client)
+    }
+
+    /// The client for `trust`: the shared one for `system`, else a cached per-trust one.
+    fn client_for(&self, req: &GrabRequest) -> Result<reqwest::Client, CaptureError> {
+        if req.tls == Trust::System {
+            return Ok(self.client.clone());
+        }
+        let mut others = self.others.lock().expect("client cache poisoned");
+        if let Some(c) = others.get(&req.tls) {
+            return Ok(c.clone());
+        }
+        let client = Self::build(req.tls).map_err(|e| CaptureError::Tls {
+            message: format!(
+                "camera {}: cannot set up TLS for {} ({e})",
+                req.camera,
+                req.shown_url()
+            ),
+            fingerprint: None,
+        })?;
+        if others.len() >= MAX_TRUST_CLIENTS {
+            others.clear();
+        }
+        others.insert(req.tls, client.clone());
+        Ok(client)
     }
 
     async fn fetch(&self, req: &GrabRequest) -> Result<Frame, CaptureError> {
@@ -177,7 +220,7 @@ impl HttpSource {
         auth: Option<HeaderValue>,
     ) -> Result<reqwest::Response, CaptureError> {
         let mut builder = self
-            .client
+            .client_for(req)?
             .get(url.clone())
             .timeout(remaining(req.deadline));
         if let Some(auth) = auth {
@@ -440,11 +483,16 @@ fn classify(req: &GrabRequest, e: reqwest::Error) -> CaptureError {
             "camera {}: {shown} did not answer in time",
             req.camera
         ))
+    } else if let Some(refused) = tls::refusal(&e) {
+        tls::refused_error(req, refused)
     } else if let Some(problem) = tls_problem(&why) {
-        CaptureError::Tls(format!(
-            "camera {}: the TLS handshake with {shown} failed: {problem} ({why})",
-            req.camera
-        ))
+        CaptureError::Tls {
+            message: format!(
+                "camera {}: the TLS handshake with {shown} failed: {problem} ({why})",
+                req.camera
+            ),
+            fingerprint: None,
+        }
     } else if is_parse_error(&why) {
         CaptureError::BadResponse(format!(
             "camera {}: {shown} answered with a response Heldar cannot parse as HTTP ({why})",

@@ -2,7 +2,8 @@
 //!
 //! [`FrameSource`] is the back-end contract: [`http::HttpSource`] (snapshot URLs, Basic and Digest
 //! auth, pooled connections) and [`ffmpeg::FfmpegSource`] (one ffmpeg process per RTSP grab).
-//! [`Capturer`] sits in front of them and owns the rules every capture obeys, whoever asks for it
+//! Both decide TLS trust (a camera's `tls_verify`) through [`tls`], so they accept the same
+//! certificates. [`Capturer`] sits in front of them and owns the rules every capture obeys, whoever asks for it
 //! (`ops::frames`, for the scheduler, the live-snapshot API and the demo):
 //!
 //! - at most one capture per camera in flight (cameras serve few parallel sessions);
@@ -24,6 +25,7 @@ pub mod hosts;
 pub mod http;
 pub mod jpeg;
 pub mod multipart;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Weak};
@@ -80,9 +82,14 @@ pub enum CaptureError {
     #[error("{0}")]
     FfmpegMissing(String),
     /// The TLS handshake with the camera failed; the sentence names the certificate problem
-    /// (unknown issuer, expired, wrong host name…). Code `tls`.
-    #[error("{0}")]
-    Tls(String),
+    /// (unknown issuer, expired, wrong host name, not the pinned one…). Code `tls`. When the
+    /// camera presented a certificate that was refused, `fingerprint` is its SHA-256
+    /// (`sha256:AB:CD:…`, see [`tls`]), for the operator to confirm and pin.
+    #[error("{message}")]
+    Tls {
+        message: String,
+        fingerprint: Option<String>,
+    },
     /// The camera URL points at a host Heldar never fetches from (a cloud instance-metadata
     /// endpoint, see [`hosts`]). Code `forbidden_host`.
     #[error("{0}")]
@@ -99,7 +106,7 @@ impl CaptureError {
             CaptureError::BadResponse(_) => "bad_response",
             CaptureError::NoSource(_) => "no_source",
             CaptureError::FfmpegMissing(_) => "ffmpeg_missing",
-            CaptureError::Tls(_) => "tls",
+            CaptureError::Tls { .. } => "tls",
             CaptureError::ForbiddenHost(_) => "forbidden_host",
         }
     }
@@ -112,8 +119,23 @@ impl CaptureError {
             CaptureError::BadResponse(m) => CaptureError::BadResponse(f(m)),
             CaptureError::NoSource(m) => CaptureError::NoSource(f(m)),
             CaptureError::FfmpegMissing(m) => CaptureError::FfmpegMissing(f(m)),
-            CaptureError::Tls(m) => CaptureError::Tls(f(m)),
+            CaptureError::Tls {
+                message,
+                fingerprint,
+            } => CaptureError::Tls {
+                message: f(message),
+                fingerprint,
+            },
             CaptureError::ForbiddenHost(m) => CaptureError::ForbiddenHost(f(m)),
+        }
+    }
+
+    /// The SHA-256 fingerprint of a certificate the camera presented and Heldar refused (only
+    /// on `tls` errors).
+    pub fn tls_fingerprint(&self) -> Option<&str> {
+        match self {
+            CaptureError::Tls { fingerprint, .. } => fingerprint.as_deref(),
+            _ => None,
         }
     }
 
@@ -125,7 +147,7 @@ impl CaptureError {
             | CaptureError::BadResponse(m)
             | CaptureError::NoSource(m)
             | CaptureError::FfmpegMissing(m)
-            | CaptureError::Tls(m)
+            | CaptureError::Tls { message: m, .. }
             | CaptureError::ForbiddenHost(m) => m,
         }
     }
@@ -142,6 +164,8 @@ pub struct GrabRequest {
     pub password: Option<String>,
     pub max_bytes: usize,
     pub deadline: Instant,
+    /// How the camera's TLS certificate is checked (https, rtsps): [`tls`].
+    pub tls: tls::Trust,
 }
 
 impl GrabRequest {
@@ -299,6 +323,7 @@ impl Capturer {
             password: camera.password.clone(),
             max_bytes: self.max_bytes,
             deadline,
+            tls: tls::Trust::of(camera),
         };
         let timeout_err = |step: &str| {
             CaptureError::Timeout(format!(

@@ -6,15 +6,15 @@ use sqlx::Row;
 
 use super::{parse_opt_ts, parse_ts, step, DbError, Pool};
 use crate::models::{
-    fmt_ts, Camera, CameraId, CameraSpec, CameraState, CameraStatus, SnapshotSource, Vendor,
-    SEALED_FIELDS as SEALED_COLUMNS,
+    fmt_ts, Camera, CameraId, CameraSpec, CameraState, CameraStatus, SnapshotSource, TlsVerify,
+    Vendor, SEALED_FIELDS as SEALED_COLUMNS,
 };
 
 /// The spec's columns, in the order [`bind_spec`] binds them (after `id`).
 macro_rules! spec_columns {
     () => {
         "name, vendor, address, rtsp_port, http_port, username, password, main_stream_url, \
-         sub_stream_url, snapshot_url, snapshot_source"
+         sub_stream_url, snapshot_url, snapshot_source, tls_verify, tls_fingerprint"
     };
 }
 const COLUMNS: &str = concat!("id, ", spec_columns!(), ", created_at, updated_at");
@@ -24,6 +24,7 @@ fn camera_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Camera, DbError> {
     let id: String = row.get("id");
     let vendor: String = row.get("vendor");
     let source: String = row.get("snapshot_source");
+    let tls_verify: String = row.get("tls_verify");
     let port = |col: &str| -> Result<u16, DbError> {
         let p: i64 = row.get(col);
         u16::try_from(p).map_err(|_| corrupt(col, &p.to_string()))
@@ -43,6 +44,9 @@ fn camera_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Camera, DbError> {
             snapshot_url: row.get("snapshot_url"),
             snapshot_source: SnapshotSource::from_db(&source)
                 .ok_or_else(|| corrupt("snapshot_source", &source))?,
+            tls_verify: TlsVerify::from_db(&tls_verify)
+                .ok_or_else(|| corrupt("tls_verify", &tls_verify))?,
+            tls_fingerprint: row.get("tls_fingerprint"),
         },
         created_at: parse_ts(row.get("created_at"))?,
         updated_at: parse_ts(row.get("updated_at"))?,
@@ -68,7 +72,7 @@ fn status_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CameraStatus, DbErro
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>;
 
-/// Bind a spec's fields, `name` to `snapshot_source`, in [`spec_columns`] order: the one binder
+/// Bind a spec's fields, `name` to `tls_fingerprint`, in [`spec_columns`] order: the one binder
 /// of a camera row, shared by insert and update.
 fn bind_spec<'q>(q: Query<'q>, spec: &'q CameraSpec) -> Query<'q> {
     q.bind(&spec.name)
@@ -82,6 +86,8 @@ fn bind_spec<'q>(q: Query<'q>, spec: &'q CameraSpec) -> Query<'q> {
         .bind(&spec.sub_stream_url)
         .bind(&spec.snapshot_url)
         .bind(spec.snapshot_source.as_str())
+        .bind(spec.tls_verify.as_str())
+        .bind(&spec.tls_fingerprint)
 }
 
 /// Insert a new camera (its secrets already sealed) and its `unknown` status. An existing id is
@@ -92,7 +98,7 @@ pub async fn insert(pool: &Pool, spec: &CameraSpec, now: DateTime<Utc>) -> Resul
     let q = sqlx::query(concat!(
         "INSERT INTO cameras (id, ",
         spec_columns!(),
-        ", created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ", created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))
     .bind(spec.id.as_str());
     let res = bind_spec(q, spec)
@@ -135,7 +141,7 @@ pub async fn update(
     let q = sqlx::query(
         "UPDATE cameras SET name = ?, vendor = ?, address = ?, rtsp_port = ?, http_port = ?, \
          username = ?, password = ?, main_stream_url = ?, sub_stream_url = ?, snapshot_url = ?, \
-         snapshot_source = ?, updated_at = ? WHERE id = ?",
+         snapshot_source = ?, tls_verify = ?, tls_fingerprint = ?, updated_at = ? WHERE id = ?",
     );
     let res = bind_spec(q, spec)
         .bind(fmt_ts(now))

@@ -128,6 +128,10 @@ impl IntoResponse for ApiError {
             error,
             code: self.code().to_string(),
             field,
+            tls_fingerprint: match &self {
+                ApiError::Capture(e) => e.tls_fingerprint().map(str::to_string),
+                _ => None,
+            },
         };
         let mut resp = (status, Json(body)).into_response();
         if status == StatusCode::UNAUTHORIZED {

@@ -9,6 +9,8 @@ export class ApiError extends Error {
     this.status = status;
     this.code = (body && body.code) || "http_" + status;
     this.field = (body && body.field) || null;
+    // A `tls` failure's refused certificate, to offer pinning it.
+    this.tlsFingerprint = (body && body.tls_fingerprint) || null;
   }
 }
 

@@ -3,7 +3,9 @@
 // The API checks every field; a 422 names the `field`, and its sentence is shown under that
 // input. The password is write-only: the form never shows it, an empty box keeps the stored
 // one. "Save and test capture" saves, then grabs a live frame with the saved settings and shows
-// the picture or the camera's precise failure beside the form.
+// the picture or the camera's precise failure beside the form. When the failure is a `tls`
+// refusal of a certificate (a camera's self-signed one), its SHA-256 fingerprint is shown with a
+// "Trust this certificate" button that pins it (tls_verify "pinned") once the operator confirms.
 
 import { get, request, getImage, can, enc, ApiError } from "./api.js";
 import { h, clear, message, toast } from "./util.js";
@@ -21,7 +23,7 @@ export const VENDORS = {
   generic: { label: "Other / generic (enter URLs)", http: 80, rtsp: 554, snapshot: null, stream: null },
 };
 
-const TEXT_FIELDS = ["id", "name", "address", "username", "snapshot_url", "main_stream_url", "sub_stream_url"];
+const TEXT_FIELDS = ["id", "name", "address", "username", "snapshot_url", "main_stream_url", "sub_stream_url", "tls_fingerprint"];
 const PORT_FIELDS = ["http_port", "rtsp_port"];
 
 function field(name, label, input, hint) {
@@ -58,6 +60,10 @@ export async function render(main, route) {
   const clearPw = h("input", { type: "checkbox", id: "f-clear-password" });
   const presetNote = h("p", { class: "hint", id: "preset-note", "aria-live": "polite" });
 
+  const tlsVerify = (inputs.tls_verify = h("select", {},
+    h("option", { value: "system" }, "Verify (a trusted authority, for this host)"),
+    h("option", { value: "pinned" }, "Pinned: only the certificate with this fingerprint"),
+    h("option", { value: "off" }, "Off: accept any certificate (encrypted, not authenticated)")));
   const formError = h("p", { class: "alert", id: "form-error", role: "alert", hidden: true });
   const testOut = h("div", { class: "test-out", id: "test-out", "aria-live": "polite" });
   const saveBtn = h("button", { type: "submit", class: "primary", value: "save" }, editing ? "Save changes" : "Add camera");
@@ -89,7 +95,10 @@ export async function render(main, route) {
       field("snapshot_url", "Snapshot URL", text("snapshot_url", { inputmode: "url", placeholder: "http://…" }),
         "Overrides the maker's snapshot URL. No credentials in it: use the fields above."),
       field("main_stream_url", "Main stream URL", text("main_stream_url", { inputmode: "url", placeholder: "rtsp://…" })),
-      field("sub_stream_url", "Sub stream URL", text("sub_stream_url", { inputmode: "url", placeholder: "rtsp://…" }))),
+      field("sub_stream_url", "Sub stream URL", text("sub_stream_url", { inputmode: "url", placeholder: "rtsp://…" })),
+      field("tls_verify", "Certificate check (https, rtsps)", tlsVerify),
+      field("tls_fingerprint", "Pinned certificate", text("tls_fingerprint", { placeholder: "sha256:AB:CD:…" }),
+        "SHA-256 fingerprint of the camera's certificate; a failed test capture shows it.")),
     h("div", { class: "actions" }, saveBtn, testBtn,
       h("a", { class: "button", href: editing ? `#/cameras/${enc(cam.id)}` : "#/" }, "Cancel")),
   );
@@ -107,6 +116,7 @@ export async function render(main, route) {
     for (const f of PORT_FIELDS) inputs[f].value = String(cam[f]);
     vendor.value = cam.vendor;
     source.value = cam.snapshot_source;
+    tlsVerify.value = cam.tls_verify || "system";
   } else {
     vendor.value = "hikvision";
     inputs.http_port.value = "80";
@@ -169,9 +179,10 @@ export async function render(main, route) {
     };
     if (!editing) {
       b.id = str("id");
-      for (const f of ["name", "address", "username", "snapshot_url", "main_stream_url", "sub_stream_url"]) {
+      for (const f of ["name", "address", "username", "snapshot_url", "main_stream_url", "sub_stream_url", "tls_fingerprint"]) {
         if (str(f)) b[f] = str(f);
       }
+      b.tls_verify = tlsVerify.value;
       if (password.value) b.password = password.value;
       for (const f of PORT_FIELDS) if (str(f)) b[f] = port(f);
       b.vendor = vendor.value;
@@ -180,9 +191,10 @@ export async function render(main, route) {
     }
     // PATCH: only what changed; an emptied optional field becomes null.
     for (const f of ["name", "address"]) if (str(f) !== (cam[f] ?? "")) b[f] = str(f);
-    for (const f of ["username", "snapshot_url", "main_stream_url", "sub_stream_url"]) {
+    for (const f of ["username", "snapshot_url", "main_stream_url", "sub_stream_url", "tls_fingerprint"]) {
       if (str(f) !== (cam[f] ?? "")) b[f] = str(f) || null;
     }
+    if (tlsVerify.value !== cam.tls_verify) b.tls_verify = tlsVerify.value;
     for (const f of PORT_FIELDS) if (str(f) !== String(cam[f])) b[f] = port(f);
     if (vendor.value !== cam.vendor) b.vendor = vendor.value;
     if (source.value !== cam.snapshot_source) b.snapshot_source = source.value;
@@ -203,7 +215,34 @@ export async function render(main, route) {
     } catch (e) {
       clear(testOut).append(h("p", { class: "alert", id: "test-error" },
         h("strong", {}, "Capture failed"), ` (${e.code || "error"}): ${message(e)}`));
+      if (e.code === "tls" && e.tlsFingerprint) offerTrust(id, e.tlsFingerprint);
     }
+  }
+
+  // The camera presented a certificate Heldar refused: show its fingerprint and offer to pin it.
+  function offerTrust(id, fingerprint) {
+    const trust = h("button", { type: "button", id: "trust-cert" }, "Trust this certificate");
+    trust.addEventListener("click", async () => {
+      const ok = confirm(`Trust the certificate with SHA-256 fingerprint\n${fingerprint}\nfor ${cam.name}?\n\n` +
+        "Only if it is your camera's certificate: compare it with the fingerprint the camera's own " +
+        "settings page shows. From now on only this certificate is accepted.");
+      if (!ok) return;
+      trust.disabled = true;
+      try {
+        cam = await request("PATCH", `/api/v1/cameras/${enc(id)}`, { tls_verify: "pinned", tls_fingerprint: fingerprint });
+        tlsVerify.value = cam.tls_verify;
+        inputs.tls_fingerprint.value = cam.tls_fingerprint ?? "";
+        toast("Certificate pinned.");
+        await testCapture(id);
+      } catch (err) {
+        trust.disabled = false;
+        showError(err);
+      }
+    });
+    testOut.append(h("div", { class: "trust", id: "trust-offer" },
+      h("p", {}, "The camera presented the certificate with SHA-256 fingerprint ",
+        h("code", { id: "presented-fingerprint" }, fingerprint), "."),
+      trust));
   }
 
   form.addEventListener("submit", async (ev) => {
