@@ -34,6 +34,7 @@ pub struct Metrics {
     pub missed_slots: Counter,
     pub slots_fired: Counter,
     pub auth_backoff_skips: Counter,
+    pub failing_backoff_skips: Counter,
     pub store_failures: Counter,
     pub pruned: Family<ReasonLabels, Counter>,
     pub snapshot_bytes: Gauge,
@@ -43,6 +44,8 @@ pub struct Metrics {
     /// the counters back (a `Family` cannot be iterated).
     started: std::time::Instant,
     capture_results: std::sync::Mutex<BTreeMap<String, BTreeSet<String>>>,
+    /// Captures that gave no frame, all cameras.
+    capture_failures: std::sync::atomic::AtomicU64,
     /// Raw capture durations, kept only when a benchmark asks (exact percentiles).
     duration_samples: std::sync::Mutex<Option<Vec<f64>>>,
 }
@@ -68,6 +71,7 @@ impl Metrics {
         let missed_slots = Counter::default();
         let slots_fired = Counter::default();
         let auth_backoff_skips = Counter::default();
+        let failing_backoff_skips = Counter::default();
         let store_failures = Counter::default();
         let pruned = Family::<ReasonLabels, Counter>::default();
         let snapshot_bytes = Gauge::default();
@@ -104,6 +108,11 @@ impl Metrics {
             auth_backoff_skips.clone(),
         );
         registry.register(
+            "heldar_failing_backoff_skips",
+            "Scheduled captures skipped while an unreachable camera is backed off",
+            failing_backoff_skips.clone(),
+        );
+        registry.register(
             "heldar_store_failures",
             "Captured frames that could not be stored",
             store_failures.clone(),
@@ -136,6 +145,7 @@ impl Metrics {
             missed_slots,
             slots_fired,
             auth_backoff_skips,
+            failing_backoff_skips,
             store_failures,
             pruned,
             snapshot_bytes,
@@ -143,6 +153,7 @@ impl Metrics {
             schedules_active,
             started: std::time::Instant::now(),
             capture_results: std::sync::Mutex::new(BTreeMap::new()),
+            capture_failures: std::sync::atomic::AtomicU64::new(0),
             duration_samples: std::sync::Mutex::new(None),
         }
     }
@@ -170,6 +181,10 @@ impl Metrics {
     }
 
     pub fn capture(&self, camera: &str, result: &str) {
+        if result != "ok" {
+            self.capture_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         {
             let mut seen = self.capture_results.lock().expect("capture results lock");
             let results = seen.entry(camera.to_string()).or_default();
@@ -183,6 +198,12 @@ impl Metrics {
                 result: result.to_string(),
             })
             .inc();
+    }
+
+    /// Captures that gave no frame since start-up, all cameras.
+    pub fn capture_failures(&self) -> u64 {
+        self.capture_failures
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Time since this process's metrics started (the app is built once per process).

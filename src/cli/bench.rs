@@ -47,6 +47,17 @@ pub struct Bench {
     /// Hold a subscription to the event bus that never reads (publishing must not slow capture).
     #[arg(long)]
     stalled_subscriber: bool,
+    /// Dead cameras to run beside the healthy ones, one schedule each at the same interval (the
+    /// slots and lateness reported are then the healthy cameras' only).
+    #[arg(long, default_value_t = 0)]
+    broken: usize,
+    /// How the dead cameras are dead: hang (accept, never answer), drip (one byte at a time),
+    /// blackhole (the connection never completes) or mix (the three in turn).
+    #[arg(long, default_value = "mix")]
+    broken_kind: crate::fakecam::dead::DeadMix,
+    /// The capture deadline, seconds (as HELDAR_CAPTURE_TIMEOUT_S; default 20).
+    #[arg(long)]
+    capture_timeout: Option<u64>,
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
@@ -85,6 +96,9 @@ pub fn run(args: Bench) -> ExitCode {
         },
         progress: true,
         stalled_subscriber: args.stalled_subscriber,
+        broken: args.broken,
+        broken_kind: args.broken_kind,
+        capture_timeout_s: args.capture_timeout,
     };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
