@@ -621,7 +621,8 @@ async fn raw_baseline(
     let done = Arc::new(AtomicU64::new(0));
     let end = Instant::now() + Duration::from_secs_f64(opts.raw_s);
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..opts.concurrency {
+    // At most 64 workers, whatever the capture limit: more only contend on this machine's cores.
+    for _ in 0..opts.concurrency.min(64) {
         let (client, urls, next, done, dir) = (
             client.clone(),
             urls.clone(),

@@ -28,9 +28,10 @@ pub struct Bench {
     /// fsync each frame (as HELDAR_SNAPSHOT_FSYNC).
     #[arg(long, default_value = "true")]
     fsync: String,
-    /// Captures in flight at once (as HELDAR_CAPTURE_CONCURRENCY).
-    #[arg(long, default_value_t = 64)]
-    concurrency: usize,
+    /// Captures in flight at once per lane (as HELDAR_CAPTURE_CONCURRENCY; default: auto, from
+    /// the open-file limit).
+    #[arg(long)]
+    concurrency: Option<usize>,
     /// Seconds of the raw-limit baseline (fetch + write, no scheduler, no database); 0 skips it.
     #[arg(long, default_value_t = 10.0)]
     raw_seconds: f64,
@@ -64,6 +65,8 @@ pub struct Bench {
 }
 
 pub fn run(args: Bench) -> ExitCode {
+    // First: the automatic capture concurrency is sized from this limit.
+    raise_fd_limit();
     let fsync = match args.fsync.as_str() {
         "true" | "1" => true,
         "false" | "0" => false,
@@ -79,7 +82,10 @@ pub fn run(args: Bench) -> ExitCode {
         duration_s: args.duration,
         frame_kb: args.frame_kb,
         fsync,
-        concurrency: args.concurrency.max(1),
+        concurrency: args
+            .concurrency
+            .unwrap_or_else(crate::config::auto_capture_concurrency)
+            .max(1),
         raw_s: args.raw_seconds,
         aligned: args.aligned,
         rtsp_url: args.rtsp_url,
@@ -104,7 +110,6 @@ pub fn run(args: Bench) -> ExitCode {
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
         .with_writer(std::io::stderr)
         .init();
-    raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
