@@ -34,7 +34,6 @@ pub struct Metrics {
     pub missed_slots: Counter,
     pub slots_fired: Counter,
     pub auth_backoff_skips: Counter,
-    pub failing_backoff_skips: Counter,
     pub store_failures: Counter,
     pub pruned: Family<ReasonLabels, Counter>,
     pub snapshot_bytes: Gauge,
@@ -71,7 +70,6 @@ impl Metrics {
         let missed_slots = Counter::default();
         let slots_fired = Counter::default();
         let auth_backoff_skips = Counter::default();
-        let failing_backoff_skips = Counter::default();
         let store_failures = Counter::default();
         let pruned = Family::<ReasonLabels, Counter>::default();
         let snapshot_bytes = Gauge::default();
@@ -108,11 +106,6 @@ impl Metrics {
             auth_backoff_skips.clone(),
         );
         registry.register(
-            "heldar_failing_backoff_skips",
-            "Scheduled captures skipped while an unreachable camera is backed off",
-            failing_backoff_skips.clone(),
-        );
-        registry.register(
             "heldar_store_failures",
             "Captured frames that could not be stored",
             store_failures.clone(),
@@ -145,7 +138,6 @@ impl Metrics {
             missed_slots,
             slots_fired,
             auth_backoff_skips,
-            failing_backoff_skips,
             store_failures,
             pruned,
             snapshot_bytes,

@@ -147,8 +147,6 @@ pub struct BenchReport {
     pub broken_kind: String,
     /// Captures that gave no frame during the run (the dead cameras' timeouts, mostly).
     pub capture_failures: u64,
-    /// Slots of failing cameras skipped by the unreachable-camera backoff during the run.
-    pub failing_backoff_skips: u64,
 }
 
 /// Where `heldar bench` runs its fake cameras.
@@ -377,7 +375,6 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
 
     let from = Utc::now();
     let failures0 = state.ops.metrics.capture_failures();
-    let skips0 = state.ops.metrics.failing_backoff_skips.get();
     let cpu0 = cpu_seconds();
     let child0 = child_cpu_seconds();
     let cams0 = fleet.child_cpu();
@@ -407,7 +404,6 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     report.cameras_cpu_seconds = fleet.child_cpu() - cams0;
     report.missed_slots_counted = state.ops.metrics.missed_slots.get();
     report.capture_failures = state.ops.metrics.capture_failures() - failures0;
-    report.failing_backoff_skips = state.ops.metrics.failing_backoff_skips.get() - skips0;
     report.events_published = state.ops.events.published() - published0;
     if let Some(rx) = stalled.as_mut() {
         use tokio::sync::broadcast::error::TryRecvError;
@@ -685,11 +681,8 @@ impl BenchReport {
             (
                 "broken cameras",
                 format!(
-                    "{} ({}; not counted below; {} failed captures, {} slots backed off)",
-                    self.broken,
-                    self.broken_kind,
-                    self.capture_failures,
-                    self.failing_backoff_skips
+                    "{} ({}; not counted below; {} failed captures)",
+                    self.broken, self.broken_kind, self.capture_failures
                 ),
             ),
             ("slots due", self.slots_due.to_string()),
