@@ -68,8 +68,9 @@ pub struct ServeArgs {
     /// One capture's deadline (seconds).
     #[arg(long, env = "HELDAR_CAPTURE_TIMEOUT_S", default_value = "20")]
     pub capture_timeout_s: String,
-    /// Captures in flight at once, all back-ends together.
-    #[arg(long, env = "HELDAR_CAPTURE_CONCURRENCY", default_value = "64")]
+    /// Captures in flight at once per lane (cameras in good standing; cameras whose last capture
+    /// failed), all back-ends together; `auto` sizes it from the open-file limit.
+    #[arg(long, env = "HELDAR_CAPTURE_CONCURRENCY", default_value = "auto")]
     pub capture_concurrency: String,
     /// ffmpeg processes at once.
     #[arg(long, env = "HELDAR_FFMPEG_CONCURRENCY", default_value = "16")]
@@ -212,16 +213,20 @@ impl Config {
             1,
             &mut warnings,
         );
-        let capture_concurrency = clamp_min(
-            "HELDAR_CAPTURE_CONCURRENCY",
-            parse_num::<usize>(
+        let capture_concurrency = if args.capture_concurrency.trim() == "auto" {
+            auto_capture_concurrency()
+        } else {
+            clamp_min(
                 "HELDAR_CAPTURE_CONCURRENCY",
-                &args.capture_concurrency,
-                "a whole number (at least 1)",
-            )?,
-            1,
-            &mut warnings,
-        );
+                parse_num::<usize>(
+                    "HELDAR_CAPTURE_CONCURRENCY",
+                    &args.capture_concurrency,
+                    "auto or a whole number (at least 1)",
+                )?,
+                1,
+                &mut warnings,
+            )
+        };
         let ffmpeg_concurrency = clamp_min(
             "HELDAR_FFMPEG_CONCURRENCY",
             parse_num::<usize>(
@@ -356,6 +361,16 @@ fn non_empty<'a>(var: &'static str, value: &'a str) -> Result<&'a str, ConfigErr
     }
 }
 
+/// `HELDAR_CAPTURE_CONCURRENCY=auto`: a quarter of the open-file soft limit, between 64 and
+/// 4,096. An HTTP capture waiting on a camera costs one socket and a small task, so the limit is
+/// a file-descriptor budget, not a CPU one (ffmpeg keeps its own limit); the other three
+/// quarters are left for the database, frame files, API clients and the rest.
+pub fn auto_capture_concurrency() -> usize {
+    use nix::sys::resource::{getrlimit, Resource};
+    let soft = getrlimit(Resource::RLIMIT_NOFILE).map_or(1024, |(soft, _)| soft);
+    (soft / 4).clamp(64, 4096) as usize
+}
+
 fn parse_num<T: std::str::FromStr>(
     var: &'static str,
     value: &str,
@@ -439,7 +454,7 @@ mod tests {
             snapshot_max_gb: "0".into(),
             min_free_disk_gb: "1".into(),
             capture_timeout_s: "20".into(),
-            capture_concurrency: "64".into(),
+            capture_concurrency: "auto".into(),
             ffmpeg_concurrency: "16".into(),
             capture_max_bytes: "20971520".into(),
             snapshot_fsync: "true".into(),
@@ -476,7 +491,8 @@ mod tests {
         assert_eq!(c.snapshot_max_bytes, None);
         assert_eq!(c.min_free_disk_bytes, 1_000_000_000);
         assert_eq!(c.capture_timeout, Duration::from_secs(20));
-        assert_eq!(c.capture_concurrency, 64);
+        assert_eq!(c.capture_concurrency, auto_capture_concurrency());
+        assert!((64..=4096).contains(&c.capture_concurrency));
         assert_eq!(c.ffmpeg_concurrency, 16);
         assert_eq!(c.capture_max_bytes, 20 * 1024 * 1024);
         assert_eq!(c.secret_key_file, PathBuf::from("/tmp/heldar-x/secret.key"));

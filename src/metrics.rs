@@ -43,6 +43,8 @@ pub struct Metrics {
     /// the counters back (a `Family` cannot be iterated).
     started: std::time::Instant,
     capture_results: std::sync::Mutex<BTreeMap<String, BTreeSet<String>>>,
+    /// Captures that gave no frame, all cameras.
+    capture_failures: std::sync::atomic::AtomicU64,
     /// Raw capture durations, kept only when a benchmark asks (exact percentiles).
     duration_samples: std::sync::Mutex<Option<Vec<f64>>>,
 }
@@ -143,6 +145,7 @@ impl Metrics {
             schedules_active,
             started: std::time::Instant::now(),
             capture_results: std::sync::Mutex::new(BTreeMap::new()),
+            capture_failures: std::sync::atomic::AtomicU64::new(0),
             duration_samples: std::sync::Mutex::new(None),
         }
     }
@@ -170,6 +173,10 @@ impl Metrics {
     }
 
     pub fn capture(&self, camera: &str, result: &str) {
+        if result != "ok" {
+            self.capture_failures
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
         {
             let mut seen = self.capture_results.lock().expect("capture results lock");
             let results = seen.entry(camera.to_string()).or_default();
@@ -183,6 +190,12 @@ impl Metrics {
                 result: result.to_string(),
             })
             .inc();
+    }
+
+    /// Captures that gave no frame since start-up, all cameras.
+    pub fn capture_failures(&self) -> u64 {
+        self.capture_failures
+            .load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Time since this process's metrics started (the app is built once per process).

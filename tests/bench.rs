@@ -20,6 +20,9 @@ async fn a_small_bench_counts_every_slot_once() {
         cameras_at: CamerasAt::ChildProcess(env!("CARGO_BIN_EXE_heldar").into()),
         progress: false,
         stalled_subscriber: true,
+        broken: 0,
+        broken_kind: heldar::fakecam::dead::DeadMix::Mix,
+        capture_timeout_s: None,
     })
     .await
     .unwrap();

@@ -8,6 +8,11 @@
 //!
 //! Counting is done from the database afterwards ([`stats`]): every stored frame is assigned to
 //! its slot; a slot with two frames would be a duplicate and is reported as such.
+//!
+//! With `broken` > 0, that many dead cameras ([`crate::fakecam::dead`]: hanging, dripping one
+//! byte at a time, or never completing the connection) run beside the healthy ones, one schedule
+//! each at the same interval. Slots, lateness and throughput are then the healthy cameras' only:
+//! the question is whether the dead ones cost the healthy ones anything.
 
 pub mod stats;
 
@@ -24,6 +29,7 @@ use tokio_util::sync::CancellationToken;
 use crate::app::{Application, BuildOptions};
 use crate::config::Config;
 use crate::db;
+use crate::fakecam::dead::{DeadCamera, DeadMix, DRIP_EVERY};
 use crate::fakecam::{pattern, FakeAuth, FakeCamera, FrameSupply};
 use crate::models::{new_id, CameraCreate, CameraId, CameraSpec, Schedule};
 use stats::{percentile, slot_of, slots_due, Planned};
@@ -50,6 +56,37 @@ pub struct BenchOptions {
     pub progress: bool,
     /// Hold a subscription to the event bus that never reads: publishing must not slow capture.
     pub stalled_subscriber: bool,
+    /// Dead cameras beside the healthy ones, one schedule each (not counted in the slots).
+    pub broken: usize,
+    /// How the dead cameras are dead.
+    pub broken_kind: DeadMix,
+    /// The capture deadline (as HELDAR_CAPTURE_TIMEOUT_S); `None` keeps the default.
+    pub capture_timeout_s: Option<u64>,
+}
+
+impl BenchOptions {
+    /// `cameras` healthy cameras with one schedule each at `interval_s`, in this process, no
+    /// raw baseline, no fsync: the base the tests change what they need in.
+    pub fn small(cameras: usize, interval_s: u64, duration_s: f64) -> BenchOptions {
+        BenchOptions {
+            cameras,
+            schedules: cameras,
+            interval_s,
+            duration_s,
+            frame_kb: 20,
+            fsync: false,
+            concurrency: Config::defaults_in("unused").capture_concurrency,
+            raw_s: 0.0,
+            aligned: false,
+            rtsp_url: None,
+            cameras_at: CamerasAt::InProcess,
+            progress: false,
+            stalled_subscriber: false,
+            broken: 0,
+            broken_kind: DeadMix::Mix,
+            capture_timeout_s: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
@@ -104,6 +141,12 @@ pub struct BenchReport {
     pub events_published: u64,
     /// With `stalled_subscriber`: how many events that subscriber lost by never reading.
     pub stalled_subscriber_missed: u64,
+    /// Dead cameras beside the healthy ones (their slots are not in `slots_due`).
+    pub broken: usize,
+    /// hang, drip, blackhole or mix.
+    pub broken_kind: String,
+    /// Captures that gave no frame during the run (the dead cameras' timeouts, mostly).
+    pub capture_failures: u64,
 }
 
 /// Where `heldar bench` runs its fake cameras.
@@ -117,7 +160,7 @@ pub enum CamerasAt {
 /// The running fake cameras, wherever they are.
 enum Fleet {
     None,
-    InProcess(Vec<FakeCamera>),
+    InProcess(Vec<FakeCamera>, Vec<DeadCamera>),
     Child {
         child: std::process::Child,
         urls: Vec<String>,
@@ -138,7 +181,12 @@ impl Fleet {
                             .await?,
                     );
                 }
-                Ok(Fleet::InProcess(fakes))
+                let mut dead = Vec::with_capacity(opts.broken);
+                for i in 0..opts.broken {
+                    let kind = opts.broken_kind.kind(i);
+                    dead.push(DeadCamera::start(kind, frame.clone(), DRIP_EVERY).await?);
+                }
+                Ok(Fleet::InProcess(fakes, dead))
             }
             CamerasAt::ChildProcess(exe) => {
                 use std::io::BufRead;
@@ -148,6 +196,10 @@ impl Fleet {
                     .arg(opts.cameras.to_string())
                     .arg("--frame-kb")
                     .arg(opts.frame_kb.to_string())
+                    .arg("--broken")
+                    .arg(opts.broken.to_string())
+                    .arg("--broken-kind")
+                    .arg(opts.broken_kind.as_str())
                     .stdin(Stdio::piped())
                     .stdout(Stdio::piped())
                     .stderr(Stdio::inherit())
@@ -178,7 +230,11 @@ impl Fleet {
     fn urls(&self) -> Vec<String> {
         match self {
             Fleet::None => Vec::new(),
-            Fleet::InProcess(f) => f.iter().map(FakeCamera::snapshot_url).collect(),
+            Fleet::InProcess(f, dead) => f
+                .iter()
+                .map(FakeCamera::snapshot_url)
+                .chain(dead.iter().map(DeadCamera::snapshot_url))
+                .collect(),
             Fleet::Child { urls, .. } => urls.clone(),
         }
     }
@@ -265,16 +321,19 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
             "http".into()
         },
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        broken: opts.broken,
+        broken_kind: opts.broken_kind.as_str().into(),
         ..Default::default()
     };
     let fleet = Fleet::start(opts, &frame).await?;
     report.cameras_at = match fleet {
         Fleet::None => "none (rtsp)",
-        Fleet::InProcess(_) => "in-process",
+        Fleet::InProcess(..) => "in-process",
         Fleet::Child { .. } => "child-process",
     }
     .into();
-    let urls = fleet.urls();
+    let mut urls = fleet.urls();
+    let dead_urls = urls.split_off(urls.len().min(opts.cameras));
     let dir = tempfile::Builder::new().prefix("heldar-bench-").tempdir()?;
     if opts.raw_s > 0.0 && !urls.is_empty() {
         report.raw_captures_per_s = raw_baseline(&urls, &dir.path().join("raw"), opts).await?;
@@ -287,8 +346,11 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     config.retention_age = None;
     config.snapshot_fsync = opts.fsync;
     config.capture_concurrency = opts.concurrency;
+    if let Some(t) = opts.capture_timeout_s {
+        config.capture_timeout = Duration::from_secs(t.max(1));
+    }
     config.prepare_dirs()?;
-    let planned = seed(&config, &urls, opts).await?;
+    let planned = seed(&config, &urls, &dead_urls, opts).await?;
 
     // Start-up to ready: build the app, then until the scheduler holds every schedule.
     let t_build = Instant::now();
@@ -302,7 +364,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
         .then(|| state.ops.events.subscribe());
     let published0 = state.ops.events.published();
     let server = tokio::spawn(app.run_until_stopped());
-    while state.ops.metrics.schedules_active.get() < opts.schedules as i64 {
+    while state.ops.metrics.schedules_active.get() < (opts.schedules + opts.broken) as i64 {
         anyhow::ensure!(
             t_build.elapsed() < Duration::from_secs(120),
             "the scheduler did not load the schedules"
@@ -312,6 +374,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     report.startup_to_ready_ms = t_build.elapsed().as_secs_f64() * 1000.0;
 
     let from = Utc::now();
+    let failures0 = state.ops.metrics.capture_failures();
     let cpu0 = cpu_seconds();
     let child0 = child_cpu_seconds();
     let cams0 = fleet.child_cpu();
@@ -340,6 +403,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     report.child_cpu_seconds = child_cpu_seconds() - child0;
     report.cameras_cpu_seconds = fleet.child_cpu() - cams0;
     report.missed_slots_counted = state.ops.metrics.missed_slots.get();
+    report.capture_failures = state.ops.metrics.capture_failures() - failures0;
     report.events_published = state.ops.events.published() - published0;
     if let Some(rx) = stalled.as_mut() {
         use tokio::sync::broadcast::error::TryRecvError;
@@ -434,10 +498,12 @@ fn store_floor_ms(dir: std::path::PathBuf, frame: &[u8], fsync: bool) -> anyhow:
 }
 
 /// Register the cameras and schedules (first slots a little in the future, spread over the
-/// interval unless `aligned`). Returns each schedule's plan.
+/// interval unless `aligned`), and the dead cameras with one schedule each. Returns the healthy
+/// schedules' plans (the only ones counted).
 async fn seed(
     config: &Config,
     urls: &[String],
+    dead_urls: &[String],
     opts: &BenchOptions,
 ) -> anyhow::Result<HashMap<String, Planned>> {
     let pool = db::connect(&config.database_url).await?;
@@ -489,6 +555,31 @@ async fn seed(
         );
         all.push(s);
     }
+    for (i, url) in dead_urls.iter().enumerate() {
+        let id = format!("broken{i:05}");
+        let body = CameraCreate {
+            id: id.clone(),
+            snapshot_url: Some(url.clone()),
+            ..CameraCreate::default()
+        };
+        let spec = sealer.seal_spec(&CameraSpec::from_create(body)?);
+        db::cameras::insert(&pool, &spec, now).await?;
+        let offset = if opts.aligned {
+            0
+        } else {
+            interval_ms * i as i64 / dead_urls.len() as i64
+        };
+        all.push(Schedule {
+            id: new_id("sch"),
+            camera_id: CameraId::parse(&id).map_err(anyhow::Error::msg)?,
+            interval_seconds: opts.interval_s as i64,
+            enabled: true,
+            last_fired_at: None,
+            next_due_at: Some(base + chrono::Duration::milliseconds(offset)),
+            created_at: now,
+            updated_at: now,
+        });
+    }
     db::schedules::insert_many(&pool, &all).await?;
     pool.close().await;
     Ok(planned)
@@ -509,7 +600,8 @@ async fn raw_baseline(
     let done = Arc::new(AtomicU64::new(0));
     let end = Instant::now() + Duration::from_secs_f64(opts.raw_s);
     let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..opts.concurrency {
+    // At most 64 workers, whatever the capture limit: more only contend on this machine's cores.
+    for _ in 0..opts.concurrency.min(64) {
         let (client, urls, next, done, dir) = (
             client.clone(),
             urls.clone(),
@@ -569,6 +661,13 @@ impl BenchReport {
                 ),
             ),
             ("machine", format!("{} cores", self.cores)),
+            (
+                "broken cameras",
+                format!(
+                    "{} ({}; not counted below; {} failed captures)",
+                    self.broken, self.broken_kind, self.capture_failures
+                ),
+            ),
             ("slots due", self.slots_due.to_string()),
             (
                 "captured",

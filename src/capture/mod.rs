@@ -7,7 +7,15 @@
 //! (`ops::frames`, for the scheduler, the live-snapshot API and the demo):
 //!
 //! - at most one capture per camera in flight (cameras serve few parallel sessions);
-//! - at most `HELDAR_CAPTURE_CONCURRENCY` captures in flight in all (ffmpeg has its own limit);
+//! - two lanes of at most `HELDAR_CAPTURE_CONCURRENCY` captures in flight each (ffmpeg has its
+//!   own limit): one for cameras in good standing (whose last capture gave a frame, or that have
+//!   not been captured yet), one for cameras whose last capture failed. However many cameras are
+//!   dead, they wait on the failing lane's permits and never on the healthy cameras' ones: a
+//!   dead camera holds its permit until the deadline, and with one shared limit a few dozen
+//!   dead cameras took every permit and the healthy cameras' slots passed while they waited;
+//! - the limit is a file-descriptor budget, not a CPU one (`auto`: a quarter of the open-file
+//!   limit, 64 to 4,096): a capture waiting on the network costs a socket and a small task, so
+//!   the first failure of a whole building of cameras at once fits beside the healthy ones;
 //! - one deadline (`HELDAR_CAPTURE_TIMEOUT_S`) covering the wait and the grab; a back-end that
 //!   overruns is dropped, which kills its ffmpeg process;
 //! - every result is a validated JPEG or a typed [`CaptureError`] whose message has the camera's
@@ -226,7 +234,12 @@ pub fn plan(camera: &Camera) -> Result<(SnapshotSource, String), CaptureError> {
 pub struct Capturer {
     http: Arc<dyn FrameSource>,
     rtsp: Arc<dyn FrameSource>,
-    global: Semaphore,
+    /// Permits for cameras in good standing.
+    good: Semaphore,
+    /// Permits for cameras whose last capture failed.
+    failing_lane: Semaphore,
+    /// Cameras whose last capture failed.
+    failing: Mutex<std::collections::HashSet<CameraId>>,
     per_camera: Mutex<HashMap<CameraId, Weak<tokio::sync::Mutex<()>>>>,
     timeout: Duration,
     max_bytes: usize,
@@ -257,7 +270,9 @@ impl Capturer {
         Capturer {
             http,
             rtsp,
-            global: Semaphore::new(config.capture_concurrency),
+            good: Semaphore::new(config.capture_concurrency),
+            failing_lane: Semaphore::new(config.capture_concurrency),
+            failing: Mutex::new(std::collections::HashSet::new()),
             per_camera: Mutex::new(HashMap::new()),
             timeout: config.capture_timeout,
             max_bytes: config.capture_max_bytes,
@@ -278,6 +293,14 @@ impl Capturer {
         lock
     }
 
+    /// Whether `camera`'s last capture failed (it then waits in the failing lane).
+    pub fn is_failing(&self, camera: &CameraId) -> bool {
+        self.failing
+            .lock()
+            .expect("failing set poisoned")
+            .contains(camera)
+    }
+
     /// Grab one frame from `camera` now, waiting for its previous capture if one is in flight.
     /// Failures are logged (WARN) and counted here; recording them is the caller's.
     pub async fn capture(&self, camera: &Camera) -> Result<Frame, CaptureError> {
@@ -286,6 +309,14 @@ impl Capturer {
         let secrets = camera::secrets(camera);
         let result = self.capture_inner(camera, deadline).await;
         let result = result.map_err(|e| e.map_message(|m| mask::mask_text(&m, &secrets)));
+        {
+            let mut failing = self.failing.lock().expect("failing set poisoned");
+            if result.is_ok() {
+                failing.remove(&camera.id);
+            } else if !failing.contains(&camera.id) {
+                failing.insert(camera.id.clone());
+            }
+        }
         self.metrics
             .observe_capture(started.elapsed().as_secs_f64());
         self.metrics.capture(
@@ -336,7 +367,12 @@ impl Capturer {
         let work = async {
             let lock = self.camera_lock(&camera.id);
             let _one_per_camera = lock.lock().await;
-            let _permit = self.global.acquire().await.expect("semaphore never closed");
+            let lane = if self.is_failing(&camera.id) {
+                &self.failing_lane
+            } else {
+                &self.good
+            };
+            let _permit = lane.acquire().await.expect("semaphore never closed");
             let source = match kind {
                 SnapshotSource::Rtsp => &self.rtsp,
                 _ => &self.http,

@@ -28,9 +28,10 @@ pub struct Bench {
     /// fsync each frame (as HELDAR_SNAPSHOT_FSYNC).
     #[arg(long, default_value = "true")]
     fsync: String,
-    /// Captures in flight at once (as HELDAR_CAPTURE_CONCURRENCY).
-    #[arg(long, default_value_t = 64)]
-    concurrency: usize,
+    /// Captures in flight at once per lane (as HELDAR_CAPTURE_CONCURRENCY; default: auto, from
+    /// the open-file limit).
+    #[arg(long)]
+    concurrency: Option<usize>,
     /// Seconds of the raw-limit baseline (fetch + write, no scheduler, no database); 0 skips it.
     #[arg(long, default_value_t = 10.0)]
     raw_seconds: f64,
@@ -47,12 +48,25 @@ pub struct Bench {
     /// Hold a subscription to the event bus that never reads (publishing must not slow capture).
     #[arg(long)]
     stalled_subscriber: bool,
+    /// Dead cameras to run beside the healthy ones, one schedule each at the same interval (the
+    /// slots and lateness reported are then the healthy cameras' only).
+    #[arg(long, default_value_t = 0)]
+    broken: usize,
+    /// How the dead cameras are dead: hang (accept, never answer), drip (one byte at a time),
+    /// blackhole (the connection never completes) or mix (the three in turn).
+    #[arg(long, default_value = "mix")]
+    broken_kind: crate::fakecam::dead::DeadMix,
+    /// The capture deadline, seconds (as HELDAR_CAPTURE_TIMEOUT_S; default 20).
+    #[arg(long)]
+    capture_timeout: Option<u64>,
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
 }
 
 pub fn run(args: Bench) -> ExitCode {
+    // First: the automatic capture concurrency is sized from this limit.
+    raise_fd_limit();
     let fsync = match args.fsync.as_str() {
         "true" | "1" => true,
         "false" | "0" => false,
@@ -68,7 +82,10 @@ pub fn run(args: Bench) -> ExitCode {
         duration_s: args.duration,
         frame_kb: args.frame_kb,
         fsync,
-        concurrency: args.concurrency.max(1),
+        concurrency: args
+            .concurrency
+            .unwrap_or_else(crate::config::auto_capture_concurrency)
+            .max(1),
         raw_s: args.raw_seconds,
         aligned: args.aligned,
         rtsp_url: args.rtsp_url,
@@ -85,12 +102,14 @@ pub fn run(args: Bench) -> ExitCode {
         },
         progress: true,
         stalled_subscriber: args.stalled_subscriber,
+        broken: args.broken,
+        broken_kind: args.broken_kind,
+        capture_timeout_s: args.capture_timeout,
     };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))
         .with_writer(std::io::stderr)
         .init();
-    raise_fd_limit();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -3,7 +3,8 @@
 //! the CPU it reports is then Heldar's alone, and the cameras' share is reported apart.
 //!
 //! Protocol with the parent: one line `URLS ["http://…", …]` on stdout once every camera
-//! listens; the process exits when its stdin closes (so it never outlives the bench).
+//! listens (the `--count` healthy cameras first, then the `--broken` dead ones); the process
+//! exits when its stdin closes (so it never outlives the bench).
 
 use std::io::{BufRead, Write};
 use std::process::ExitCode;
@@ -11,6 +12,7 @@ use std::process::ExitCode;
 use bytes::Bytes;
 use clap::Args;
 
+use crate::fakecam::dead::{DeadCamera, DeadMix, DRIP_EVERY};
 use crate::fakecam::{pattern, FakeAuth, FakeCamera, FrameSupply};
 
 #[derive(Args, Debug)]
@@ -21,6 +23,12 @@ pub struct FakeCameras {
     /// Approximate JPEG size served, KB.
     #[arg(long, default_value_t = 50)]
     frame_kb: usize,
+    /// Dead cameras to start after the healthy ones.
+    #[arg(long, default_value_t = 0)]
+    broken: usize,
+    /// How they are dead: hang, drip, blackhole or mix (the three in turn).
+    #[arg(long, default_value = "mix")]
+    broken_kind: DeadMix,
 }
 
 pub fn run(args: FakeCameras) -> ExitCode {
@@ -41,16 +49,25 @@ pub fn run(args: FakeCameras) -> ExitCode {
         for _ in 0..args.count {
             cams.push(FakeCamera::start(FakeAuth::None, FrameSupply::Static(frame.clone())).await?);
         }
-        std::io::Result::Ok(cams)
+        let mut dead = Vec::with_capacity(args.broken);
+        for i in 0..args.broken {
+            let kind = args.broken_kind.kind(i);
+            dead.push(DeadCamera::start(kind, frame.clone(), DRIP_EVERY).await?);
+        }
+        std::io::Result::Ok((cams, dead))
     });
-    let cams = match started {
+    let (cams, dead) = match started {
         Ok(c) => c,
         Err(e) => {
             eprintln!("heldar fake-cameras: cannot listen: {e}");
             return ExitCode::FAILURE;
         }
     };
-    let urls: Vec<String> = cams.iter().map(FakeCamera::snapshot_url).collect();
+    let urls: Vec<String> = cams
+        .iter()
+        .map(FakeCamera::snapshot_url)
+        .chain(dead.iter().map(DeadCamera::snapshot_url))
+        .collect();
     let mut out = std::io::stdout().lock();
     let line = serde_json::to_string(&urls).expect("urls serialise");
     if writeln!(out, "URLS {line}")
@@ -66,6 +83,7 @@ pub fn run(args: FakeCameras) -> ExitCode {
         sink.clear();
     }
     drop(cams);
+    drop(dead);
     runtime.shutdown_background();
     ExitCode::SUCCESS
 }

@@ -18,6 +18,8 @@ pub struct Serve {
 }
 
 pub fn run(args: Serve) -> ExitCode {
+    // Before the configuration: `HELDAR_CAPTURE_CONCURRENCY=auto` is sized from this limit.
+    super::bench::raise_fd_limit();
     let (config, warnings) = match Config::from_args(&args.settings) {
         Ok(c) => c,
         Err(e) => {

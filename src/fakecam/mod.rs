@@ -10,6 +10,7 @@
 //! [`raw::RawCamera`] answers with exact bytes instead, for the malformed responses an HTTP server
 //! library cannot produce.
 
+pub mod dead;
 pub mod pattern;
 pub mod raw;
 
