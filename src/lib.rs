@@ -18,4 +18,5 @@ pub mod schedules;
 pub mod services;
 pub mod snapshots;
 pub mod store;
+pub mod units;
 pub mod web;
