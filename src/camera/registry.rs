@@ -66,6 +66,7 @@ pub async fn delete(state: &AppState, id: &CameraId) -> Result<(), ApiError> {
         return Err(not_found(id));
     }
     state.keeper.cameras.forget(id);
+    state.metrics.forget_camera(id);
     // Its schedules went with it (cascade): the scheduler drops them now.
     state.scheduler.refresh_all();
     if let Err(e) = store::remove_camera_dir(&state.config.snapshots_dir, id).await {

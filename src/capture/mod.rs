@@ -320,6 +320,8 @@ impl Capturer {
             camera.id.as_str(),
             result.as_ref().map_or_else(|e| e.code(), |_| "ok"),
         );
+        self.metrics
+            .camera_outcome(&camera.id, result.is_ok(), started, now);
         let recorded = match &result {
             Ok(frame) => {
                 tracing::debug!(camera = %camera.id, bytes = frame.bytes.len(),
