@@ -324,7 +324,10 @@ impl Config {
     }
 
     /// Create the data and snapshot directories and check they can be written, naming the
-    /// variable when they cannot.
+    /// variable when they cannot; then create (or tighten) the database file owner-only.
+    ///
+    /// Folders Heldar creates are 0700; an existing folder is left as it is, with a WARN if it
+    /// is the data dir and other users can read or enter it (see `private_files`).
     pub fn prepare_dirs(&self) -> Result<(), ConfigError> {
         for (var, dir) in [
             ("HELDAR_DATA_DIR", &self.data_dir),
@@ -335,10 +338,39 @@ impl Config {
                 value: dir.display().to_string(),
                 allowed: format!("a directory Heldar can create and write ({e})"),
             };
-            std::fs::create_dir_all(dir).map_err(fail)?;
+            let origin = crate::private_files::ensure_dir(dir).map_err(fail)?;
+            match origin {
+                crate::private_files::DirOrigin::Existing { mode }
+                    if var == "HELDAR_DATA_DIR" && mode & 0o007 != 0 =>
+                {
+                    tracing::warn!(
+                        dir = %dir.display(),
+                        mode = format!("{mode:o}"),
+                        "the data directory (HELDAR_DATA_DIR) can be read by other users; \
+                         Heldar does not change the mode of a directory it did not create: \
+                         `chmod 700 {}` to make it private",
+                        dir.display()
+                    );
+                }
+                crate::private_files::DirOrigin::Created => {
+                    tracing::info!(dir = %dir.display(), "created {var} (mode 700)");
+                }
+                _ => {}
+            }
             let probe = dir.join(".heldar-write-probe");
             std::fs::write(&probe, b"ok").map_err(fail)?;
             let _ = std::fs::remove_file(&probe);
+        }
+        if let Ok(db) = crate::db::file_of(&self.database_url) {
+            let tightened =
+                crate::private_files::secure_database(&db).map_err(|e| ConfigError {
+                    var: "HELDAR_DATABASE_URL",
+                    value: self.database_url.clone(),
+                    allowed: format!("a database file Heldar can create and own ({e})"),
+                })?;
+            for f in tightened {
+                tracing::info!(file = %f.display(), "database file was readable by other users; now mode 600");
+            }
         }
         Ok(())
     }

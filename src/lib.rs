@@ -13,6 +13,7 @@ pub mod db;
 pub mod fakecam;
 pub mod metrics;
 pub mod models;
+pub mod private_files;
 pub mod routes;
 pub mod schedules;
 pub mod services;
