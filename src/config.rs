@@ -89,6 +89,10 @@ pub struct ServeArgs {
     /// tracing filter, e.g. `info` or `heldar=debug,info`.
     #[arg(long, env = "HELDAR_LOG", default_value = "info")]
     pub log: String,
+    /// HTTP connections served at once; more are answered 503 and closed [default: sized from
+    /// the file-descriptor limit, keeping a reserve for capture and storage].
+    #[arg(long, env = "HELDAR_HTTP_MAX_CONNECTIONS")]
+    pub http_max_connections: Option<String>,
 }
 
 /// The typed settings every part of Heldar reads. A `Config` that exists is usable.
@@ -116,6 +120,9 @@ pub struct Config {
     pub api_token: Option<String>,
     pub secret_key_file: PathBuf,
     pub log: String,
+    /// `None`: sized from the file-descriptor limit when the server starts
+    /// (`fd_limit::default_http_connections`).
+    pub http_max_connections: Option<usize>,
 }
 
 /// A setting that cannot be used. Its `Display` is the one line start-up prints.
@@ -275,6 +282,21 @@ impl Config {
             allowed: format!("a tracing filter such as `info` or `heldar=debug,info` ({e})"),
         })?;
 
+        let http_max_connections = match args.http_max_connections.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(v) => Some(clamp_min(
+                "HELDAR_HTTP_MAX_CONNECTIONS",
+                parse_num::<usize>(
+                    "HELDAR_HTTP_MAX_CONNECTIONS",
+                    v,
+                    "a whole number of connections (at least 1), or unset for a default sized \
+                     from the file-descriptor limit",
+                )?,
+                1,
+                &mut warnings,
+            )),
+        };
+
         let config = Config {
             data_dir,
             snapshots_dir,
@@ -297,8 +319,21 @@ impl Config {
             api_token,
             secret_key_file,
             log: args.log.clone(),
+            http_max_connections,
         };
         Ok((config, warnings))
+    }
+
+    /// HTTP connections to serve at once: the setting, or a default sized from the current
+    /// file-descriptor limit.
+    pub fn http_connection_limit(&self) -> usize {
+        self.http_max_connections.unwrap_or_else(|| {
+            crate::fd_limit::default_http_connections(
+                crate::fd_limit::current_soft(),
+                self.capture_concurrency,
+                self.ffmpeg_concurrency,
+            )
+        })
     }
 
     /// The defaults of every setting with all data under `data_dir`: what tests and the bench
@@ -478,6 +513,7 @@ mod tests {
             api_token: None,
             secret_key_file: None,
             log: "info".into(),
+            http_max_connections: None,
         };
         for (k, v) in extra {
             match *k {

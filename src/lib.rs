@@ -11,6 +11,8 @@ pub mod clock;
 pub mod config;
 pub mod db;
 pub mod fakecam;
+pub mod fd_limit;
+pub mod http_server;
 pub mod metrics;
 pub mod models;
 pub mod private_files;

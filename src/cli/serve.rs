@@ -33,6 +33,7 @@ pub fn run(args: Serve) -> ExitCode {
     for w in warnings {
         tracing::warn!("{w}");
     }
+    log_nofile(crate::fd_limit::raise_nofile());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -77,4 +78,25 @@ async fn wait_for_signal(
         _ = shutdown.cancelled() => {}
     }
     shutdown.cancel();
+}
+
+/// Say what the file-descriptor limit is now, and whether it was raised.
+fn log_nofile(limit: std::io::Result<crate::fd_limit::NofileLimit>) {
+    match limit {
+        Ok(l) if l.soft > l.soft_before => tracing::info!(
+            soft = l.soft,
+            hard = l.hard,
+            was = l.soft_before,
+            "raised the open-file limit (RLIMIT_NOFILE) from {} to {}",
+            l.soft_before,
+            l.soft
+        ),
+        Ok(l) => tracing::info!(
+            soft = l.soft,
+            hard = l.hard,
+            "open-file limit (RLIMIT_NOFILE) is {}; the hard limit does not allow more",
+            l.soft
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot read the open-file limit (RLIMIT_NOFILE)"),
+    }
 }
