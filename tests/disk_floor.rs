@@ -169,3 +169,51 @@ async fn a_write_that_meets_a_full_disk_prunes_and_retries_once() {
     assert_eq!(rows, frame_files(&mnt.join("cam")));
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_size_cap_holds_between_sweeps_too() {
+    // No tmpfs needed: the cap is about stored bytes, not the disk.
+    let cap = 1_000_000;
+    let app = spawn_app_with(
+        move |c| {
+            c.snapshot_max_bytes = Some(cap);
+            c.retention_interval = Duration::from_secs(300);
+            c.snapshot_fsync = false;
+        },
+        BuildOptions::default(),
+    )
+    .await;
+    let frame = Bytes::from(pattern::sized_jpeg(60));
+    let size = frame.len() as u64;
+    let cam = FakeCamera::start(FakeAuth::None, FrameSupply::Static(frame))
+        .await
+        .unwrap();
+    app.create_camera(json!({"id": "cam", "snapshot_url": cam.snapshot_url()}))
+        .await;
+    // ~3.6 MB into a 1 MB cap, well within one sweep interval.
+    for _ in 0..60 {
+        assert_eq!(
+            app.get("/api/v1/cameras/cam/snapshot?store=true")
+                .await
+                .status(),
+            200
+        );
+    }
+    let stored = wait_for(
+        "the last sweep to finish",
+        Duration::from_secs(10),
+        || async {
+            let rows = stored_rows(&app, "cam").await as u64;
+            (rows * size <= cap + size).then_some(rows * size)
+        },
+    )
+    .await;
+    let m = app.get("/metrics").await.text().await.unwrap();
+    let pruned = m
+        .lines()
+        .find_map(|l| l.strip_prefix(r#"heldar_snapshots_pruned_total{reason="size"} "#))
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .expect("frames were pruned for the size cap");
+    assert!(pruned >= 40, "{pruned} pruned; {stored} bytes stored");
+    app.stop().await;
+}

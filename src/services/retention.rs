@@ -28,7 +28,12 @@ const MAX_BATCHES: usize = 200;
 /// a disk that is kept at its floor would see the floor crossed again by the next frame, and the
 /// store would wake the sweeper (and measure free space) on nearly every write.
 pub fn free_disk_slack(floor: u64) -> u64 {
-    (floor / 10).min(1_000_000_000)
+    slack(floor)
+}
+
+/// A tenth of a limit, at most 1 GB: how far past it pruning goes when the store woke the sweeper.
+fn slack(limit: u64) -> u64 {
+    (limit / 10).min(1_000_000_000)
 }
 
 /// Free bytes on the snapshots filesystem (injectable for tests).
@@ -66,13 +71,14 @@ impl Retention {
     pub async fn run(&self, interval: Duration, token: CancellationToken) -> anyhow::Result<()> {
         let floor = self.store.floor().clone();
         floor.arm(self.min_free_bytes);
+        floor.arm_cap(self.max_bytes.unwrap_or(0));
         let mut next = tokio::time::Instant::now();
         let mut woken = false;
         loop {
             floor.sweep_started();
-            // Woken by the store: only the free-disk pass, which is what it needs at once.
+            // Woken by the store: only the size and free-disk passes, which is what it needs.
             let report = if woken {
-                self.sweep_free_disk().await
+                self.sweep_woken().await
             } else {
                 self.sweep().await
             };
@@ -116,55 +122,71 @@ impl Retention {
             }
         }
         if let Some(max) = self.max_bytes {
-            let mut total = db::snapshots::total_bytes(&self.db).await?.max(0) as u64;
-            for _ in 0..MAX_BATCHES {
-                if total <= max {
-                    break;
-                }
-                let excess = total - max;
-                let rows =
-                    db::snapshots::oldest(&self.db, None, report.failed as i64, BATCH).await?;
-                // Only as many as the excess needs, oldest first.
-                let mut need = 0u64;
-                let take: Vec<_> = rows
-                    .into_iter()
-                    .take_while(|r| {
-                        let more = need < excess;
-                        need += r.size_bytes.max(0) as u64;
-                        more
-                    })
-                    .collect();
-                if take.is_empty() {
-                    break;
-                }
-                let (removed, bytes, failed) = self.delete(&take, "size").await?;
-                report.size += removed;
-                report.failed += failed;
-                total = total.saturating_sub(bytes);
-            }
+            self.size_pass(&mut report, max, max).await?;
         }
         self.free_disk_pass(&mut report).await?;
-        if let Ok(total) = db::snapshots::total_bytes(&self.db).await {
-            self.metrics.snapshot_bytes.set(total);
-        }
-        if let Ok(free) = (self.free_space)() {
-            self.metrics
-                .disk_free_bytes
-                .set(free.min(i64::MAX as u64) as i64);
-        }
+        self.update_gauges().await;
         Ok(report)
     }
 
-    /// The free-disk pass alone (what a wake-up from the frame store runs).
-    pub async fn sweep_free_disk(&self) -> anyhow::Result<SweepReport> {
-        let mut report = SweepReport::default();
-        self.free_disk_pass(&mut report).await?;
+    /// Stored bytes and free disk into the metrics, and the stored bytes into the store's count
+    /// for the size cap.
+    async fn update_gauges(&self) {
+        if let Ok(total) = db::snapshots::total_bytes(&self.db).await {
+            self.metrics.snapshot_bytes.set(total);
+            self.store.floor().set_stored(total.max(0) as u64);
+        }
         if let Ok(free) = (self.free_space)() {
             self.metrics
                 .disk_free_bytes
                 .set(free.min(i64::MAX as u64) as i64);
         }
+    }
+
+    /// What a wake-up from the frame store runs: the size pass — down to the cap less a slack,
+    /// so the next frames do not cross it again at once — and the free-disk pass.
+    pub async fn sweep_woken(&self) -> anyhow::Result<SweepReport> {
+        let mut report = SweepReport::default();
+        if let Some(max) = self.max_bytes {
+            self.size_pass(&mut report, max, max - slack(max)).await?;
+        }
+        self.free_disk_pass(&mut report).await?;
+        self.update_gauges().await;
         Ok(report)
+    }
+
+    /// If the stored bytes are over `over`, delete the oldest frames until they are at most
+    /// `max`.
+    async fn size_pass(&self, report: &mut SweepReport, over: u64, max: u64) -> anyhow::Result<()> {
+        let mut total = db::snapshots::total_bytes(&self.db).await?.max(0) as u64;
+        if total <= over {
+            return Ok(());
+        }
+        for _ in 0..MAX_BATCHES {
+            if total <= max {
+                break;
+            }
+            let excess = total - max;
+            let rows = db::snapshots::oldest(&self.db, None, report.failed as i64, BATCH).await?;
+            // Only as many as the excess needs, oldest first.
+            let mut need = 0u64;
+            let take: Vec<_> = rows
+                .into_iter()
+                .take_while(|r| {
+                    let more = need < excess;
+                    need += r.size_bytes.max(0) as u64;
+                    more
+                })
+                .collect();
+            if take.is_empty() {
+                break;
+            }
+            let (removed, bytes, failed) = self.delete(&take, "size").await?;
+            report.size += removed;
+            report.failed += failed;
+            total = total.saturating_sub(bytes);
+        }
+        Ok(())
     }
 
     /// While free disk is under the floor, delete the oldest frames until it is at the floor

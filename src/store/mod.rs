@@ -15,8 +15,10 @@
 //! estimates the free space (the last statvfs minus the bytes written since) and measures it
 //! again only when the estimate has used up half the headroom above the floor, or 1 s or 256
 //! writes have passed — a few statvfs calls a second at 1,000 writes/s, not one per write. When
-//! free space is under the floor it wakes the retention sweeper. A write that meets a full disk
-//! (ENOSPC) wakes the sweeper, waits (bounded) for that sweep to finish, and is retried once.
+//! free space is under the floor — or the bytes written since the sweeper last counted take the
+//! stored frames over the size cap (HELDAR_SNAPSHOT_MAX_GB) — it wakes the retention sweeper.
+//! A write that meets a full disk (ENOSPC) wakes the sweeper, waits (bounded) for that sweep to
+//! finish, and is retried once.
 
 mod reconcile;
 
@@ -74,6 +76,9 @@ const FULL_DISK_WAIT: Duration = Duration::from_secs(10);
 pub struct DiskFloor {
     /// Bytes to keep free; 0 = no floor (and no pruning on a full disk).
     min_free: AtomicU64,
+    /// The size cap (0 = none) and the stored bytes as last counted plus writes since.
+    max_stored: AtomicU64,
+    stored: AtomicU64,
     /// Free bytes at the last measurement, and what was written since.
     last_free: AtomicU64,
     written_since: AtomicU64,
@@ -92,6 +97,8 @@ impl Default for DiskFloor {
     fn default() -> Self {
         DiskFloor {
             min_free: AtomicU64::new(0),
+            max_stored: AtomicU64::new(0),
+            stored: AtomicU64::new(0),
             last_free: AtomicU64::new(u64::MAX),
             written_since: AtomicU64::new(0),
             writes_since: AtomicU64::new(0),
@@ -109,6 +116,17 @@ impl DiskFloor {
     pub fn arm(&self, min_free: u64) {
         self.min_free.store(min_free, Ordering::Relaxed);
         *self.measured_at.lock().expect("floor lock") = None;
+    }
+
+    /// Hold the size cap (HELDAR_SNAPSHOT_MAX_GB) between sweeps too: wake the sweeper when the
+    /// frames written since its last count take the stored bytes over `max` (0 = no cap).
+    pub fn arm_cap(&self, max: u64) {
+        self.max_stored.store(max, Ordering::Relaxed);
+    }
+
+    /// The sweeper's count of stored bytes, which writes add to until the next count.
+    pub fn set_stored(&self, bytes: u64) {
+        self.stored.store(bytes, Ordering::Relaxed);
     }
 
     pub fn min_free(&self) -> u64 {
@@ -141,6 +159,10 @@ impl DiskFloor {
     /// After a write of `bytes` into `dir`: measure when due, and wake the sweeper if free space
     /// is (or is estimated) under the floor.
     fn after_write(&self, dir: &Path, bytes: u64) {
+        let cap = self.max_stored.load(Ordering::Relaxed);
+        if cap > 0 && self.stored.fetch_add(bytes, Ordering::Relaxed) + bytes > cap {
+            self.wake.notify_one();
+        }
         let floor = self.min_free();
         if floor == 0 {
             return;
