@@ -253,7 +253,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
         schedules: opts.schedules,
         interval_s: opts.interval_s,
         duration_s: opts.duration_s,
-        frame_kb: frame.len() / 1024,
+        frame_kb: frame.len() / 1000,
         fsync: opts.fsync,
         source: if opts.rtsp_url.is_some() {
             "rtsp-ffmpeg".into()

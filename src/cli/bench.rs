@@ -22,7 +22,7 @@ pub struct Bench {
     /// Measured run time, seconds.
     #[arg(long, default_value_t = 60.0)]
     duration: f64,
-    /// Approximate JPEG size served by the fake cameras, KB.
+    /// Approximate JPEG size served by the fake cameras, kB (1,000 bytes).
     #[arg(long, default_value_t = 50)]
     frame_kb: usize,
     /// fsync each frame (as HELDAR_SNAPSHOT_FSYNC).
