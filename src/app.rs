@@ -216,6 +216,7 @@ impl Application {
         let opts = crate::http_server::ServeOptions {
             max_connections: self.state.config.http_connection_limit(),
             header_read_timeout: crate::http_server::HEADER_READ_TIMEOUT,
+            metrics: self.state.metrics.clone(),
         };
         tracing::info!(
             max_connections = opts.max_connections,

@@ -34,10 +34,12 @@ const BUSY: &[u8] = b"HTTP/1.1 503 Service Unavailable\r\ncontent-type: applicat
 connection: close\r\nretry-after: 1\r\ncontent-length: 80\r\n\r\n\
 {\"error\":\"too many open HTTP connections; try again in a second\",\"code\":\"busy\"}\n";
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone)]
 pub struct ServeOptions {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
+    /// `heldar_http_connections` and `heldar_http_connections_refused_total`.
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 /// Serve `router` on `listener` until `shutdown` is cancelled.
@@ -71,6 +73,7 @@ pub async fn serve(
             let _ = stream.try_write(BUSY);
             drop(stream);
             refused += 1;
+            opts.metrics.http_refused.inc();
             if last_error_log.is_none_or(|t| t.elapsed() >= Duration::from_secs(1)) {
                 tracing::warn!(
                     max = opts.max_connections,
@@ -84,12 +87,15 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let service = TowerToHyperService::new(router.clone());
         let token = shutdown.clone();
+        let (metrics, header_read_timeout) = (opts.metrics.clone(), opts.header_read_timeout);
+        metrics.http_connections.inc();
         tracker.spawn(async move {
             let _slot = slot;
+            let _gauge = DecOnDrop(metrics);
             let mut builder = hyper::server::conn::http1::Builder::new();
             builder
                 .timer(TokioTimer::new())
-                .header_read_timeout(opts.header_read_timeout)
+                .header_read_timeout(header_read_timeout)
                 .keep_alive(true);
             let conn = builder.serve_connection(TokioIo::new(stream), service);
             tokio::pin!(conn);
@@ -115,6 +121,15 @@ pub async fn serve(
         );
     }
     Ok(())
+}
+
+/// Counts a connection out of `heldar_http_connections` however its task ends.
+struct DecOnDrop(Arc<crate::metrics::Metrics>);
+
+impl Drop for DecOnDrop {
+    fn drop(&mut self) {
+        self.0.http_connections.dec();
+    }
 }
 
 #[cfg(test)]

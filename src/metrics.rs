@@ -66,6 +66,9 @@ pub struct Metrics {
     pub snapshot_bytes: Gauge,
     pub disk_free_bytes: Gauge,
     pub schedules_active: Gauge,
+    /// HTTP connections being served, and those turned away at the connection limit.
+    pub http_connections: Gauge,
+    pub http_refused: Counter,
     /// 1 while a camera's last capture succeeded, 0 after a failed one.
     pub camera_up: Family<CameraLabels, Gauge>,
     /// Unix time of a camera's last successful capture.
@@ -108,6 +111,18 @@ impl Metrics {
         let disk_free_bytes = Gauge::default();
         let schedules_active = Gauge::default();
         let camera_up = Family::<CameraLabels, Gauge>::default();
+        let http_connections = Gauge::default();
+        let http_refused = Counter::default();
+        registry.register(
+            "heldar_http_connections",
+            "HTTP connections being served (at most HELDAR_HTTP_MAX_CONNECTIONS)",
+            http_connections.clone(),
+        );
+        registry.register(
+            "heldar_http_connections_refused",
+            "HTTP connections answered 503 and closed because the connection limit was reached",
+            http_refused.clone(),
+        );
         let camera_last_success = Family::<CameraLabels, Gauge<f64, AtomicU64>>::default();
         let build_info = Family::<BuildLabels, Gauge>::default();
         build_info
@@ -216,6 +231,8 @@ impl Metrics {
             snapshot_bytes,
             disk_free_bytes,
             schedules_active,
+            http_connections,
+            http_refused,
             camera_up,
             camera_last_success,
             forgotten: std::sync::Mutex::new(HashMap::new()),

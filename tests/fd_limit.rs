@@ -155,6 +155,11 @@ async fn idle_connections_do_not_stop_capture_or_the_api() {
     let stored = captures_ok(&after) - ok_before;
     assert!(stored >= 20, "only {stored} captures in 15 s");
     assert_eq!(metric(&after, "heldar_store_failures_total"), Some(0));
+    // The connections over the bound were turned away and counted.
+    assert!(
+        metric(&after, "heldar_http_connections_refused_total").is_some_and(|n| n > 0),
+        "no refused connections counted"
+    );
     drop(idle);
     let (status, logs) = tokio::task::block_in_place(|| server.stop_with(Signal::SIGTERM));
     assert!(status.success(), "{logs:?}");
