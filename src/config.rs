@@ -526,6 +526,7 @@ mod tests {
                 "log" => a.log = v.to_string(),
                 "retention" => a.snapshot_retention_hours = v.to_string(),
                 "db" => a.database_url = Some(v.to_string()),
+                "http_max" => a.http_max_connections = Some(v.to_string()),
                 _ => unreachable!(),
             }
         }
@@ -615,6 +616,24 @@ mod tests {
         // The token itself is never echoed in an error.
         let err = Config::from_args(&args(&[("token", "short-secret")])).unwrap_err();
         assert!(!err.to_string().contains("short-secret"));
+    }
+
+    #[test]
+    fn http_connection_limit_is_a_number_or_sized_from_the_fd_limit() {
+        let (c, _) = Config::from_args(&args(&[])).unwrap();
+        assert_eq!(c.http_max_connections, None);
+        assert!(c.http_connection_limit() >= 16);
+        let (c, _) = Config::from_args(&args(&[("http_max", " 300 ")])).unwrap();
+        assert_eq!(c.http_connection_limit(), 300);
+        let (c, w) = Config::from_args(&args(&[("http_max", "0")])).unwrap();
+        assert_eq!(c.http_max_connections, Some(1));
+        assert_eq!(w.len(), 1, "{w:?}");
+        let err = Config::from_args(&args(&[("http_max", "lots")])).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("HELDAR_HTTP_MAX_CONNECTIONS=\"lots\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -116,7 +116,7 @@ pub async fn serve(
     tracker.close();
     if tokio::time::timeout(DRAIN, tracker.wait()).await.is_err() {
         tracing::warn!(
-            "HTTP requests still in flight after {} s; closing them",
+            "HTTP requests still in flight after {} s; not waiting for them",
             DRAIN.as_secs()
         );
     }
