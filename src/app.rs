@@ -197,9 +197,16 @@ impl Application {
         let token = self.supervisor.token();
         tracing::info!("listening on http://{}", self.addr);
         let app = crate::routes::router(self.state.clone());
-        axum::serve(self.listener, app)
-            .with_graceful_shutdown(token.clone().cancelled_owned())
-            .await?;
+        let opts = crate::http_server::ServeOptions {
+            max_connections: self.state.ops.config.http_connection_limit(),
+            header_read_timeout: crate::http_server::HEADER_READ_TIMEOUT,
+            metrics: self.state.ops.metrics.clone(),
+        };
+        tracing::info!(
+            max_connections = opts.max_connections,
+            "HTTP connection limit"
+        );
+        crate::http_server::serve(self.listener, app, opts, token.clone()).await?;
         tracing::info!("HTTP server stopped; stopping services");
         self.supervisor.shutdown(SHUTDOWN_GRACE).await;
         // Commit what the writer still holds, then close the database.

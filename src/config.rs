@@ -90,6 +90,10 @@ pub struct ServeArgs {
     /// tracing filter, e.g. `info` or `heldar=debug,info`.
     #[arg(long, env = "HELDAR_LOG", default_value = "info")]
     pub log: String,
+    /// HTTP connections served at once; more are answered 503 and closed [default: sized from
+    /// the file-descriptor limit, keeping a reserve for capture and storage].
+    #[arg(long, env = "HELDAR_HTTP_MAX_CONNECTIONS")]
+    pub http_max_connections: Option<String>,
 }
 
 /// The typed settings every part of Heldar reads. A `Config` that exists is usable.
@@ -117,6 +121,9 @@ pub struct Config {
     pub api_token: Option<String>,
     pub secret_key_file: PathBuf,
     pub log: String,
+    /// `None`: sized from the file-descriptor limit when the server starts
+    /// (`fd_limit::default_http_connections`).
+    pub http_max_connections: Option<usize>,
 }
 
 /// A setting that cannot be used. Its `Display` is the one line start-up prints.
@@ -280,6 +287,21 @@ impl Config {
             allowed: format!("a tracing filter such as `info` or `heldar=debug,info` ({e})"),
         })?;
 
+        let http_max_connections = match args.http_max_connections.as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(v) => Some(clamp_min(
+                "HELDAR_HTTP_MAX_CONNECTIONS",
+                parse_num::<usize>(
+                    "HELDAR_HTTP_MAX_CONNECTIONS",
+                    v,
+                    "a whole number of connections (at least 1), or unset for a default sized \
+                     from the file-descriptor limit",
+                )?,
+                1,
+                &mut warnings,
+            )),
+        };
+
         let config = Config {
             data_dir,
             snapshots_dir,
@@ -302,8 +324,21 @@ impl Config {
             api_token,
             secret_key_file,
             log: args.log.clone(),
+            http_max_connections,
         };
         Ok((config, warnings))
+    }
+
+    /// HTTP connections to serve at once: the setting, or a default sized from the current
+    /// file-descriptor limit.
+    pub fn http_connection_limit(&self) -> usize {
+        self.http_max_connections.unwrap_or_else(|| {
+            crate::fd_limit::default_http_connections(
+                crate::fd_limit::current_soft(),
+                self.capture_concurrency,
+                self.ffmpeg_concurrency,
+            )
+        })
     }
 
     /// The defaults of every setting with all data under `data_dir`: what tests and the bench
@@ -329,7 +364,10 @@ impl Config {
     }
 
     /// Create the data and snapshot directories and check they can be written, naming the
-    /// variable when they cannot.
+    /// variable when they cannot; then create (or tighten) the database file owner-only.
+    ///
+    /// Folders Heldar creates are 0700; an existing folder is left as it is, with a WARN if it
+    /// is the data dir and other users can read or enter it (see `private_files`).
     pub fn prepare_dirs(&self) -> Result<(), ConfigError> {
         for (var, dir) in [
             ("HELDAR_DATA_DIR", &self.data_dir),
@@ -340,10 +378,39 @@ impl Config {
                 value: dir.display().to_string(),
                 allowed: format!("a directory Heldar can create and write ({e})"),
             };
-            std::fs::create_dir_all(dir).map_err(fail)?;
+            let origin = crate::private_files::ensure_dir(dir).map_err(fail)?;
+            match origin {
+                crate::private_files::DirOrigin::Existing { mode }
+                    if var == "HELDAR_DATA_DIR" && mode & 0o007 != 0 =>
+                {
+                    tracing::warn!(
+                        dir = %dir.display(),
+                        mode = format!("{mode:o}"),
+                        "the data directory (HELDAR_DATA_DIR) can be read by other users; \
+                         Heldar does not change the mode of a directory it did not create: \
+                         `chmod 700 {}` to make it private",
+                        dir.display()
+                    );
+                }
+                crate::private_files::DirOrigin::Created => {
+                    tracing::info!(dir = %dir.display(), "created {var} (mode 700)");
+                }
+                _ => {}
+            }
             let probe = dir.join(".heldar-write-probe");
             std::fs::write(&probe, b"ok").map_err(fail)?;
             let _ = std::fs::remove_file(&probe);
+        }
+        if let Ok(db) = crate::db::file_of(&self.database_url) {
+            let tightened =
+                crate::private_files::secure_database(&db).map_err(|e| ConfigError {
+                    var: "HELDAR_DATABASE_URL",
+                    value: self.database_url.clone(),
+                    allowed: format!("a database file Heldar can create and own ({e})"),
+                })?;
+            for f in tightened {
+                tracing::info!(file = %f.display(), "database file was readable by other users; now mode 600");
+            }
         }
         Ok(())
     }
@@ -461,6 +528,7 @@ mod tests {
             api_token: None,
             secret_key_file: None,
             log: "info".into(),
+            http_max_connections: None,
         };
         for (k, v) in extra {
             match *k {
@@ -473,6 +541,7 @@ mod tests {
                 "log" => a.log = v.to_string(),
                 "retention" => a.snapshot_retention_hours = v.to_string(),
                 "db" => a.database_url = Some(v.to_string()),
+                "http_max" => a.http_max_connections = Some(v.to_string()),
                 _ => unreachable!(),
             }
         }
@@ -563,6 +632,24 @@ mod tests {
         // The token itself is never echoed in an error.
         let err = Config::from_args(&args(&[("token", "short-secret")])).unwrap_err();
         assert!(!err.to_string().contains("short-secret"));
+    }
+
+    #[test]
+    fn http_connection_limit_is_a_number_or_sized_from_the_fd_limit() {
+        let (c, _) = Config::from_args(&args(&[])).unwrap();
+        assert_eq!(c.http_max_connections, None);
+        assert!(c.http_connection_limit() >= 16);
+        let (c, _) = Config::from_args(&args(&[("http_max", " 300 ")])).unwrap();
+        assert_eq!(c.http_connection_limit(), 300);
+        let (c, w) = Config::from_args(&args(&[("http_max", "0")])).unwrap();
+        assert_eq!(c.http_max_connections, Some(1));
+        assert_eq!(w.len(), 1, "{w:?}");
+        let err = Config::from_args(&args(&[("http_max", "lots")])).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("HELDAR_HTTP_MAX_CONNECTIONS=\"lots\""),
+            "{err}"
+        );
     }
 
     #[test]

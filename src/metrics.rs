@@ -1,10 +1,18 @@
-//! Prometheus metrics (DESIGN.md §12), served at `/metrics` in the text exposition format.
+//! Prometheus metrics, served at `/metrics` in the text exposition format.
 //!
 //! One [`Metrics`] per process, shared through `AppState`. Capture counts and durations are
 //! recorded by `capture::Capturer` (every capture, live or scheduled), lateness and missed slots
 //! by the scheduler, pruning by retention. Labels carry camera ids, never URLs or credentials.
+//!
+//! Per-camera series (`heldar_captures_total{camera,…}`, `heldar_camera_up{camera}`,
+//! `heldar_camera_last_success_timestamp_seconds{camera}`) live as long as the camera: the
+//! delete operation calls [`Metrics::forget_camera`], and an outcome of a capture that started
+//! before the delete is not allowed to bring them back. `heldar_build_info` and
+//! `heldar_start_time_seconds` say what is running and since when. docs/monitoring.md lists
+//! every series and the example alert rules and dashboard built on them.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::AtomicU64;
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -13,11 +21,30 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
+use chrono::{DateTime, Utc};
+
+use crate::models::CameraId;
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct CaptureLabels {
     pub camera: String,
     /// `ok` or a capture error code (`timeout`, `auth_failed`, …).
     pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CameraLabels {
+    pub camera: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct BuildLabels {
+    /// The crate version (`heldar --version`).
+    pub version: String,
+    /// `release` or `debug`.
+    pub profile: String,
+    /// The CPU architecture the binary was built for.
+    pub arch: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -39,6 +66,16 @@ pub struct Metrics {
     pub snapshot_bytes: Gauge,
     pub disk_free_bytes: Gauge,
     pub schedules_active: Gauge,
+    /// HTTP connections being served, and those turned away at the connection limit.
+    pub http_connections: Gauge,
+    pub http_refused: Counter,
+    /// 1 while a camera's last capture succeeded, 0 after a failed one.
+    pub camera_up: Family<CameraLabels, Gauge>,
+    /// Unix time of a camera's last successful capture.
+    pub camera_last_success: Family<CameraLabels, Gauge<f64, AtomicU64>>,
+    /// Cameras deleted, and when: an in-flight capture that started earlier must not recreate
+    /// their series. An entry goes as soon as a capture that started after the delete reports.
+    forgotten: std::sync::Mutex<HashMap<String, std::time::Instant>>,
     /// The `result` labels seen per camera in `captures`, so [`Metrics::capture_counts`] can read
     /// the counters back (a `Family` cannot be iterated).
     started: std::time::Instant,
@@ -75,6 +112,59 @@ impl Metrics {
         let snapshot_bytes = Gauge::default();
         let disk_free_bytes = Gauge::default();
         let schedules_active = Gauge::default();
+        let camera_up = Family::<CameraLabels, Gauge>::default();
+        let http_connections = Gauge::default();
+        let http_refused = Counter::default();
+        registry.register(
+            "heldar_http_connections",
+            "HTTP connections being served (at most HELDAR_HTTP_MAX_CONNECTIONS)",
+            http_connections.clone(),
+        );
+        registry.register(
+            "heldar_http_connections_refused",
+            "HTTP connections answered 503 and closed because the connection limit was reached",
+            http_refused.clone(),
+        );
+        let camera_last_success = Family::<CameraLabels, Gauge<f64, AtomicU64>>::default();
+        let build_info = Family::<BuildLabels, Gauge>::default();
+        build_info
+            .get_or_create(&BuildLabels {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                profile: if cfg!(debug_assertions) {
+                    "debug"
+                } else {
+                    "release"
+                }
+                .to_string(),
+                arch: std::env::consts::ARCH.to_string(),
+            })
+            .set(1);
+        let start_time = Gauge::<f64, AtomicU64>::default();
+        start_time.set(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0.0, |d| d.as_secs_f64()),
+        );
+        registry.register(
+            "heldar_build_info",
+            "Always 1; the labels say which Heldar is running",
+            build_info,
+        );
+        registry.register(
+            "heldar_start_time_seconds",
+            "Unix time this Heldar process started",
+            start_time,
+        );
+        registry.register(
+            "heldar_camera_up",
+            "1 if the camera's last capture succeeded, 0 if it failed",
+            camera_up.clone(),
+        );
+        registry.register(
+            "heldar_camera_last_success_timestamp_seconds",
+            "Unix time of the camera's last successful capture since this process started",
+            camera_last_success.clone(),
+        );
         registry.register(
             "heldar_captures",
             "Captures by camera and result",
@@ -143,6 +233,11 @@ impl Metrics {
             snapshot_bytes,
             disk_free_bytes,
             schedules_active,
+            http_connections,
+            http_refused,
+            camera_up,
+            camera_last_success,
+            forgotten: std::sync::Mutex::new(HashMap::new()),
             started: std::time::Instant::now(),
             capture_results: std::sync::Mutex::new(BTreeMap::new()),
             capture_failures: std::sync::atomic::AtomicU64::new(0),
@@ -198,6 +293,69 @@ impl Metrics {
             .load(std::sync::atomic::Ordering::Relaxed)
     }
 
+    /// Record a capture's outcome in the camera's `up` and last-success gauges. `started` is
+    /// when the capture began: the outcome of one that began before the camera was deleted
+    /// is dropped (and the counter series it just recreated removed again).
+    pub fn camera_outcome(
+        &self,
+        camera: &CameraId,
+        ok: bool,
+        started: impl Into<std::time::Instant>,
+        at: DateTime<Utc>,
+    ) {
+        let started = started.into();
+        {
+            let mut forgotten = self.forgotten.lock().expect("forgotten lock");
+            if let Some(deleted) = forgotten.get(camera.as_str()) {
+                if started <= *deleted {
+                    drop(forgotten);
+                    self.remove_camera_series(camera.as_str());
+                    return;
+                }
+                forgotten.remove(camera.as_str());
+            }
+        }
+        let labels = CameraLabels {
+            camera: camera.as_str().to_string(),
+        };
+        self.camera_up.get_or_create(&labels).set(i64::from(ok));
+        if ok {
+            self.camera_last_success
+                .get_or_create(&labels)
+                .set(at.timestamp_millis() as f64 / 1000.0);
+        }
+    }
+
+    /// Drop every series of a deleted camera, so `/metrics` stops exporting it now rather than
+    /// at the next restart.
+    pub fn forget_camera(&self, camera: &CameraId) {
+        self.forgotten
+            .lock()
+            .expect("forgotten lock")
+            .insert(camera.as_str().to_string(), std::time::Instant::now());
+        self.remove_camera_series(camera.as_str());
+    }
+
+    fn remove_camera_series(&self, camera: &str) {
+        let results = self
+            .capture_results
+            .lock()
+            .expect("capture results lock")
+            .remove(camera)
+            .unwrap_or_default();
+        for result in results {
+            self.captures.remove(&CaptureLabels {
+                camera: camera.to_string(),
+                result,
+            });
+        }
+        let labels = CameraLabels {
+            camera: camera.to_string(),
+        };
+        self.camera_up.remove(&labels);
+        self.camera_last_success.remove(&labels);
+    }
+
     /// Time since this process's metrics started (the app is built once per process).
     pub fn uptime(&self) -> std::time::Duration {
         self.started.elapsed()
@@ -243,5 +401,36 @@ impl Metrics {
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deleted_camera_is_not_brought_back_by_a_capture_that_started_before() {
+        let m = Metrics::new();
+        let cam = CameraId::parse("c1").unwrap();
+        let early = std::time::Instant::now();
+        m.capture("c1", "ok");
+        m.camera_outcome(&cam, true, early, Utc::now());
+        assert!(m.encode().contains(r#"heldar_camera_up{camera="c1"} 1"#));
+        m.forget_camera(&cam);
+        assert!(!m.encode().contains("c1"), "{}", m.encode());
+        // The in-flight capture that started before the delete reports now.
+        m.capture("c1", "timeout");
+        m.camera_outcome(&cam, false, early, Utc::now());
+        assert!(!m.encode().contains("c1"), "{}", m.encode());
+        // A capture of a camera re-created under the same id counts again.
+        let later = std::time::Instant::now();
+        m.capture("c1", "ok");
+        m.camera_outcome(&cam, true, later, Utc::now());
+        let text = m.encode();
+        assert!(
+            text.contains(r#"heldar_camera_up{camera="c1"} 1"#),
+            "{text}"
+        );
+        assert_eq!(m.capture_counts("c1"), (1, 0));
     }
 }

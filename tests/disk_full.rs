@@ -69,7 +69,7 @@ async fn a_full_disk_fails_captures_cleanly_and_they_recover_when_space_returns(
     app.create_camera(json!({"id": "cam", "snapshot_url": cam.snapshot_url()}))
         .await;
 
-    // Fill the disk: a filler file takes all but ~100 KB.
+    // Fill the disk: a filler file takes all but ~100 kB.
     let filler = mnt.join("filler.bin");
     let free = heldar::store::free_bytes(&mnt).unwrap();
     std::fs::write(&filler, vec![0u8; (free - 100 * 1024) as usize]).unwrap();

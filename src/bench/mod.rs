@@ -295,9 +295,10 @@ fn cpu_of(who: nix::sys::resource::UsageWho) -> f64 {
     })
 }
 
+/// Peak resident memory in MB (10^6 bytes; getrusage reports KiB).
 fn peak_rss_mb() -> f64 {
     use nix::sys::resource::{getrusage, UsageWho};
-    getrusage(UsageWho::RUSAGE_SELF).map_or(0.0, |u| u.max_rss() as f64 / 1024.0)
+    getrusage(UsageWho::RUSAGE_SELF).map_or(0.0, |u| u.max_rss() as f64 * 1024.0 / 1e6)
 }
 
 /// Run one scenario.
@@ -313,7 +314,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
         schedules: opts.schedules,
         interval_s: opts.interval_s,
         duration_s: opts.duration_s,
-        frame_kb: frame.len() / 1024,
+        frame_kb: frame.len() / 1000,
         fsync: opts.fsync,
         source: if opts.rtsp_url.is_some() {
             "rtsp-ffmpeg".into()

@@ -22,7 +22,7 @@ pub struct Bench {
     /// Measured run time, seconds.
     #[arg(long, default_value_t = 60.0)]
     duration: f64,
-    /// Approximate JPEG size served by the fake cameras, KB.
+    /// Approximate JPEG size served by the fake cameras, kB (1,000 bytes).
     #[arg(long, default_value_t = 50)]
     frame_kb: usize,
     /// fsync each frame (as HELDAR_SNAPSHOT_FSYNC).
@@ -66,7 +66,8 @@ pub struct Bench {
 
 pub fn run(args: Bench) -> ExitCode {
     // First: the automatic capture concurrency is sized from this limit.
-    raise_fd_limit();
+    // Thousands of cameras and frame files: as many descriptors as the hard limit allows.
+    let _ = crate::fd_limit::raise_nofile();
     let fsync = match args.fsync.as_str() {
         "true" | "1" => true,
         "false" | "0" => false,
@@ -135,13 +136,5 @@ pub fn run(args: Bench) -> ExitCode {
             eprintln!("heldar bench: {e:#}");
             ExitCode::FAILURE
         }
-    }
-}
-
-/// Thousands of fake cameras need thousands of sockets: lift the soft limit to the hard one.
-pub(crate) fn raise_fd_limit() {
-    use nix::sys::resource::{getrlimit, setrlimit, Resource};
-    if let Ok((_, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
-        let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
     }
 }

@@ -32,7 +32,7 @@ pub struct FakeCameras {
 }
 
 pub fn run(args: FakeCameras) -> ExitCode {
-    super::bench::raise_fd_limit();
+    let _ = crate::fd_limit::raise_nofile();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -18,8 +18,9 @@ pub struct Serve {
 }
 
 pub fn run(args: Serve) -> ExitCode {
-    // Before the configuration: `HELDAR_CAPTURE_CONCURRENCY=auto` is sized from this limit.
-    super::bench::raise_fd_limit();
+    // Before the configuration: `HELDAR_CAPTURE_CONCURRENCY=auto` and the HTTP connection limit
+    // are sized from this limit. Logged once the log is set up.
+    let nofile = crate::fd_limit::raise_nofile();
     let (config, warnings) = match Config::from_args(&args.settings) {
         Ok(c) => c,
         Err(e) => {
@@ -35,6 +36,7 @@ pub fn run(args: Serve) -> ExitCode {
     for w in warnings {
         tracing::warn!("{w}");
     }
+    log_nofile(nofile);
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -86,4 +88,25 @@ async fn wait_for_signal(
     }
     tracing::warn!("second signal during shutdown: exiting now, without waiting for captures");
     std::process::exit(130);
+}
+
+/// Say what the file-descriptor limit is now, and whether it was raised.
+fn log_nofile(limit: std::io::Result<crate::fd_limit::NofileLimit>) {
+    match limit {
+        Ok(l) if l.soft > l.soft_before => tracing::info!(
+            soft = l.soft,
+            hard = l.hard,
+            was = l.soft_before,
+            "raised the open-file limit (RLIMIT_NOFILE) from {} to {}",
+            l.soft_before,
+            l.soft
+        ),
+        Ok(l) => tracing::info!(
+            soft = l.soft,
+            hard = l.hard,
+            "open-file limit (RLIMIT_NOFILE) is {}; the hard limit does not allow more",
+            l.soft
+        ),
+        Err(e) => tracing::warn!(error = %e, "cannot read the open-file limit (RLIMIT_NOFILE)"),
+    }
 }

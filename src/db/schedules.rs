@@ -86,7 +86,7 @@ pub async fn list_enabled(pool: &Pool) -> Result<Vec<Schedule>, DbError> {
 }
 
 /// Decode rows as they stream in. `fetch_all` would hold every row as sqlx keeps it (about
-/// 1.5 KB each) until the last arrived: 150 MB more resident for 100,000 schedules, measured
+/// 1.5 kB each) until the last arrived: 150 MB more resident for 100,000 schedules, measured
 /// as the bench's peak RSS. Streaming holds only the decoded schedules.
 async fn decode_each<'q>(
     query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,

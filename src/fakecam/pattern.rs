@@ -144,7 +144,8 @@ pub fn solid_jpeg(width: u16, height: u16, rgb: [u8; 3]) -> Vec<u8> {
     c.jpeg(90)
 }
 
-/// A noisy JPEG of roughly `kb` kilobytes (benchmarks and fake cameras that want a real size).
+/// A noisy JPEG of at least `kb` kilobytes (kB = 1,000 bytes; benchmarks and fake cameras that
+/// want a real size).
 pub fn sized_jpeg(kb: usize) -> Vec<u8> {
     // Noise compresses poorly, so the size follows the pixel count: grow until big enough.
     let mut side = 64usize;
@@ -164,11 +165,11 @@ pub fn sized_jpeg(kb: usize) -> Vec<u8> {
             })
             .collect();
         let j = c.jpeg(75);
-        if j.len() >= kb * 1024 || side >= 8192 {
+        if j.len() >= kb * 1000 || side >= 8192 {
             return j;
         }
         side = (side as f64
-            * ((kb * 1024) as f64 / j.len() as f64)
+            * ((kb * 1000) as f64 / j.len() as f64)
                 .sqrt()
                 .clamp(1.05, 4.0)) as usize;
     }
@@ -196,7 +197,7 @@ mod tests {
     #[test]
     fn sized_jpegs_reach_their_size() {
         let j = sized_jpeg(50);
-        assert!(j.len() >= 50 * 1024 && j.len() < 120 * 1024, "{}", j.len());
+        assert!(j.len() >= 50_000 && j.len() < 120_000, "{}", j.len());
         assert!(validate(&j).is_ok());
     }
 }

@@ -134,6 +134,7 @@ pub async fn delete(ops: &Ops, id: &CameraId) -> OpResult<()> {
     // Its schedules went with it (cascade): the scheduler drops them now.
     ops.scheduler.refresh_all();
     ops.frames.forget(id);
+    ops.metrics.forget_camera(id);
     match store::remove_camera_frames(ops.store.dir(), id).await {
         Ok(r) if r.kept > 0 => tracing::warn!(camera = %id, entries = r.kept,
             "camera deleted; its folder is kept because it holds entries Heldar did not write"),

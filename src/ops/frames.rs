@@ -166,7 +166,11 @@ pub async fn capture_and_keep(
 ) -> OpResult<(Snapshot, Bytes)> {
     // The frame's time is when its capture started: for a scheduled frame, slot + lateness.
     let taken_at = ops.clock.now().trunc_subsecs(3);
-    let frame = match ops.capturer.capture(camera).await {
+    let started = tokio::time::Instant::now();
+    let result = ops.capturer.capture(camera).await;
+    ops.metrics
+        .camera_outcome(&camera.id, result.is_ok(), started, ops.clock.now());
+    let frame = match result {
         Ok(f) => f,
         Err(e) => {
             record_failure(ops, &camera.id, schedule, &e, ops.clock.now(), true).await;
@@ -240,8 +244,10 @@ pub async fn live(ops: &Ops, camera: &Camera) -> OpResult<Frame> {
                 // The flight logs in the span of the request that started it.
                 let run = tokio::spawn(
                     async move {
+                        let started = tokio::time::Instant::now();
                         let r = o.capturer.capture(&cam).await;
                         let at = o.clock.now();
+                        o.metrics.camera_outcome(&cam.id, r.is_ok(), started, at);
                         match &r {
                             Ok(_) => {
                                 record_success(&o, &cam.id, at);

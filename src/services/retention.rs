@@ -1,4 +1,5 @@
-//! The retention sweeper (DESIGN.md §9): every HELDAR_RETENTION_INTERVAL_S, delete frames oldest
+//! The retention sweeper: every HELDAR_RETENTION_INTERVAL_S (and at once when the frame store
+//! finds free disk under the floor), delete frames oldest
 //! first, in bounded batches — those older than HELDAR_SNAPSHOT_RETENTION_HOURS; then, while the
 //! stored frames exceed HELDAR_SNAPSHOT_MAX_GB or free disk is under HELDAR_MIN_FREE_DISK_GB, the
 //! oldest frames.
@@ -22,6 +23,18 @@ use crate::store::{self, FrameStore};
 /// Rows deleted per batch, and batches per limit per sweep.
 const BATCH: i64 = 500;
 const MAX_BATCHES: usize = 200;
+
+/// Pruning for free disk goes this far past the floor: a tenth of it, at most 1 GB. Without it,
+/// a disk that is kept at its floor would see the floor crossed again by the next frame, and the
+/// store would wake the sweeper (and measure free space) on nearly every write.
+pub fn free_disk_slack(floor: u64) -> u64 {
+    slack(floor)
+}
+
+/// A tenth of a limit, at most 1 GB: how far past it pruning goes when the store woke the sweeper.
+fn slack(limit: u64) -> u64 {
+    (limit / 10).min(1_000_000_000)
+}
 
 /// Free bytes on the snapshots filesystem (injectable for tests).
 pub type FreeSpace = Arc<dyn Fn() -> std::io::Result<u64> + Send + Sync>;
@@ -52,10 +65,25 @@ impl Retention {
         Arc::new(move || store::free_bytes(&dir))
     }
 
-    /// Sweep every `interval` until `token` is cancelled.
+    /// Sweep every `interval` until `token` is cancelled — and at once whenever the frame store
+    /// finds free space under the floor or a full disk (see `store::DiskFloor`), so the floor
+    /// holds between the timed sweeps.
     pub async fn run(&self, interval: Duration, token: CancellationToken) -> anyhow::Result<()> {
+        let floor = self.store.floor().clone();
+        floor.arm(self.min_free_bytes);
+        floor.arm_cap(self.max_bytes.unwrap_or(0));
+        let mut next = tokio::time::Instant::now();
+        let mut woken = false;
         loop {
-            let report = self.sweep().await?;
+            floor.sweep_started();
+            // Woken by the store: only the size and free-disk passes, which is what it needs.
+            let report = if woken {
+                self.sweep_woken().await
+            } else {
+                self.sweep().await
+            };
+            floor.sweep_done();
+            let report = report?;
             if report != SweepReport::default() {
                 tracing::info!(
                     age = report.age,
@@ -65,9 +93,14 @@ impl Retention {
                     "retention sweep removed frames"
                 );
             }
+            let now = tokio::time::Instant::now();
+            if next <= now {
+                next = now + interval;
+            }
             tokio::select! {
                 _ = token.cancelled() => return Ok(()),
-                _ = tokio::time::sleep(interval) => {}
+                _ = tokio::time::sleep_until(next) => woken = false,
+                _ = floor.woken() => woken = true,
             }
         }
     }
@@ -89,44 +122,105 @@ impl Retention {
             }
         }
         if let Some(max) = self.max_bytes {
-            let mut total = db::snapshots::total_bytes(&self.db).await?.max(0) as u64;
+            self.size_pass(&mut report, max, max).await?;
+        }
+        self.free_disk_pass(&mut report).await?;
+        self.update_gauges().await;
+        Ok(report)
+    }
+
+    /// Stored bytes and free disk into the metrics, and the stored bytes into the store's count
+    /// for the size cap.
+    async fn update_gauges(&self) {
+        if let Ok(total) = db::snapshots::total_bytes(&self.db).await {
+            self.metrics.snapshot_bytes.set(total);
+            self.store.floor().set_stored(total.max(0) as u64);
+        }
+        if let Ok(free) = (self.free_space)() {
+            self.metrics
+                .disk_free_bytes
+                .set(free.min(i64::MAX as u64) as i64);
+        }
+    }
+
+    /// What a wake-up from the frame store runs: the size pass — down to the cap less a slack,
+    /// so the next frames do not cross it again at once — and the free-disk pass.
+    pub async fn sweep_woken(&self) -> anyhow::Result<SweepReport> {
+        let mut report = SweepReport::default();
+        if let Some(max) = self.max_bytes {
+            self.size_pass(&mut report, max, max - slack(max)).await?;
+        }
+        self.free_disk_pass(&mut report).await?;
+        self.update_gauges().await;
+        Ok(report)
+    }
+
+    /// If the stored bytes are over `over`, delete the oldest frames until they are at most
+    /// `max`.
+    async fn size_pass(&self, report: &mut SweepReport, over: u64, max: u64) -> anyhow::Result<()> {
+        let mut total = db::snapshots::total_bytes(&self.db).await?.max(0) as u64;
+        if total <= over {
+            return Ok(());
+        }
+        for _ in 0..MAX_BATCHES {
+            if total <= max {
+                break;
+            }
+            let excess = total - max;
+            let rows = db::snapshots::oldest(&self.db, None, report.failed as i64, BATCH).await?;
+            // Only as many as the excess needs, oldest first.
+            let mut need = 0u64;
+            let take: Vec<_> = rows
+                .into_iter()
+                .take_while(|r| {
+                    let more = need < excess;
+                    need += r.size_bytes.max(0) as u64;
+                    more
+                })
+                .collect();
+            if take.is_empty() {
+                break;
+            }
+            let (removed, bytes, failed) = self.delete(&take, "size").await?;
+            report.size += removed;
+            report.failed += failed;
+            total = total.saturating_sub(bytes);
+        }
+        Ok(())
+    }
+
+    /// While free disk is under the floor, delete the oldest frames until it is at the floor
+    /// plus [`free_disk_slack`].
+    async fn free_disk_pass(&self, report: &mut SweepReport) -> anyhow::Result<()> {
+        if self.min_free_bytes > 0 {
+            let target = self.min_free_bytes + free_disk_slack(self.min_free_bytes);
             for _ in 0..MAX_BATCHES {
-                if total <= max {
+                let free = (self.free_space)()?;
+                // Under the floor: prune up to the floor plus a slack, so that the next writes
+                // do not find it crossed again at once.
+                if free >= self.min_free_bytes && (report.free_disk == 0 || free >= target) {
                     break;
                 }
-                let excess = total - max;
-                let rows =
-                    db::snapshots::oldest(&self.db, None, report.failed as i64, BATCH).await?;
-                // Only as many as the excess needs, oldest first.
+                // Small batches, and only as many frames as the deficit needs: each batch frees
+                // real space, then free space is measured again.
+                let rows = db::snapshots::oldest(&self.db, None, report.failed as i64, 50).await?;
+                let deficit = target.saturating_sub(free);
                 let mut need = 0u64;
-                let take: Vec<_> = rows
+                let rows: Vec<_> = rows
                     .into_iter()
                     .take_while(|r| {
-                        let more = need < excess;
+                        let more = need < deficit;
                         need += r.size_bytes.max(0) as u64;
                         more
                     })
                     .collect();
-                if take.is_empty() {
+                if rows.is_empty() && free >= self.min_free_bytes {
                     break;
                 }
-                let (removed, bytes, failed) = self.delete(&take, "size").await?;
-                report.size += removed;
-                report.failed += failed;
-                total = total.saturating_sub(bytes);
-            }
-        }
-        if self.min_free_bytes > 0 {
-            for _ in 0..MAX_BATCHES {
-                let free = (self.free_space)()?;
-                if free >= self.min_free_bytes {
-                    break;
-                }
-                // Small batches: each one frees real space, then free space is measured again.
-                let rows = db::snapshots::oldest(&self.db, None, report.failed as i64, 50).await?;
                 if rows.is_empty() {
                     tracing::warn!(free, floor = self.min_free_bytes,
-                        "free disk is under HELDAR_MIN_FREE_DISK_GB and no frames are left to prune");
+                        "free disk ({}) is under HELDAR_MIN_FREE_DISK_GB ({}) and no frames are left to prune",
+                        crate::units::fmt_bytes(free), crate::units::fmt_bytes(self.min_free_bytes));
                     break;
                 }
                 let (removed, _, failed) = self.delete(&rows, "free_disk").await?;
@@ -134,15 +228,7 @@ impl Retention {
                 report.failed += failed;
             }
         }
-        if let Ok(total) = db::snapshots::total_bytes(&self.db).await {
-            self.metrics.snapshot_bytes.set(total);
-        }
-        if let Ok(free) = (self.free_space)() {
-            self.metrics
-                .disk_free_bytes
-                .set(free.min(i64::MAX as u64) as i64);
-        }
-        Ok(report)
+        Ok(())
     }
 
     /// File first, then row. Returns (removed, bytes removed, failed).

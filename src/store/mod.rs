@@ -9,6 +9,16 @@
 //! (by the caller), so a crash leaves at worst a file without a row or a stray temp file, which
 //! [`reconcile`] cleans at start-up. Disk full is a [`StoreError::DiskFull`], never a partial
 //! file.
+//!
+//! The free-disk floor (HELDAR_MIN_FREE_DISK_GB) holds between retention sweeps through
+//! [`DiskFloor`], shared by every clone of a [`FrameStore`]: after each write the store
+//! estimates the free space (the last statvfs minus the bytes written since) and measures it
+//! again only when the estimate has used up half the headroom above the floor, or 1 s or 256
+//! writes have passed — a few statvfs calls a second at 1,000 writes/s, not one per write. When
+//! free space is under the floor — or the bytes written since the sweeper last counted take the
+//! stored frames over the size cap (HELDAR_SNAPSHOT_MAX_GB) — it wakes the retention sweeper.
+//! A write that meets a full disk (ENOSPC) wakes the sweeper, waits (bounded) for that sweep to
+//! finish, and is retried once.
 
 mod scan;
 
@@ -16,6 +26,9 @@ pub use scan::{scan, CameraFolder, FrameFile, Scan};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, NaiveDateTime, Utc};
 
@@ -56,11 +69,186 @@ pub struct StoredFile {
 pub struct FrameStore {
     dir: PathBuf,
     fsync: bool,
+    floor: Arc<DiskFloor>,
+}
+
+/// Measure free space again after this many writes or this long, whatever the estimate says
+/// (other writers share the filesystem).
+const CHECK_EVERY_WRITES: u64 = 256;
+const CHECK_EVERY: Duration = Duration::from_secs(1);
+/// How long a write that met a full disk waits for the sweep it asked for before its retry.
+const FULL_DISK_WAIT: Duration = Duration::from_secs(10);
+
+/// The free-disk floor as the store sees it: an estimate of free space kept between writes,
+/// and the link to the sweeper that prunes when it is crossed.
+///
+/// Inactive (floor 0) until the retention sweeper arms it with [`DiskFloor::arm`].
+#[derive(Debug)]
+pub struct DiskFloor {
+    /// Bytes to keep free; 0 = no floor (and no pruning on a full disk).
+    min_free: AtomicU64,
+    /// The size cap (0 = none) and the stored bytes as last counted plus writes since.
+    max_stored: AtomicU64,
+    stored: AtomicU64,
+    /// Free bytes at the last measurement, and what was written since.
+    last_free: AtomicU64,
+    written_since: AtomicU64,
+    writes_since: AtomicU64,
+    measured_at: Mutex<Option<Instant>>,
+    /// Wakes the sweeper.
+    wake: tokio::sync::Notify,
+    /// Sweeps completed (the sweeper bumps it after each), so a write can wait for the next.
+    sweeps: tokio::sync::watch::Sender<u64>,
+    sweeping: AtomicBool,
+    /// statvfs calls made (tests and the docs' figures read it).
+    measurements: AtomicU64,
+}
+
+impl Default for DiskFloor {
+    fn default() -> Self {
+        DiskFloor {
+            min_free: AtomicU64::new(0),
+            max_stored: AtomicU64::new(0),
+            stored: AtomicU64::new(0),
+            last_free: AtomicU64::new(u64::MAX),
+            written_since: AtomicU64::new(0),
+            writes_since: AtomicU64::new(0),
+            measured_at: Mutex::new(None),
+            wake: tokio::sync::Notify::new(),
+            sweeps: tokio::sync::watch::channel(0).0,
+            sweeping: AtomicBool::new(false),
+            measurements: AtomicU64::new(0),
+        }
+    }
+}
+
+impl DiskFloor {
+    /// Enforce `min_free` bytes between sweeps (the sweeper calls this when it starts).
+    pub fn arm(&self, min_free: u64) {
+        self.min_free.store(min_free, Ordering::Relaxed);
+        *self.measured_at.lock().expect("floor lock") = None;
+    }
+
+    /// Hold the size cap (HELDAR_SNAPSHOT_MAX_GB) between sweeps too: wake the sweeper when the
+    /// frames written since its last count take the stored bytes over `max` (0 = no cap).
+    pub fn arm_cap(&self, max: u64) {
+        self.max_stored.store(max, Ordering::Relaxed);
+    }
+
+    /// The sweeper's count of stored bytes, which writes add to until the next count.
+    pub fn set_stored(&self, bytes: u64) {
+        self.stored.store(bytes, Ordering::Relaxed);
+    }
+
+    pub fn min_free(&self) -> u64 {
+        self.min_free.load(Ordering::Relaxed)
+    }
+
+    /// Resolves when a write has found free space under the floor (or a full disk).
+    pub async fn woken(&self) {
+        self.wake.notified().await
+    }
+
+    /// The sweeper starts a sweep.
+    pub fn sweep_started(&self) {
+        self.sweeping.store(true, Ordering::SeqCst);
+    }
+
+    /// The sweeper finished a sweep: writes waiting to retry go ahead.
+    pub fn sweep_done(&self) {
+        self.sweeping.store(false, Ordering::SeqCst);
+        self.sweeps.send_modify(|n| *n += 1);
+        // Measure again on the next write: the sweep freed space.
+        *self.measured_at.lock().expect("floor lock") = None;
+    }
+
+    /// statvfs calls made so far.
+    pub fn measurements(&self) -> u64 {
+        self.measurements.load(Ordering::Relaxed)
+    }
+
+    /// After a write of `bytes` into `dir`: measure when due, and wake the sweeper if free space
+    /// is (or is estimated) under the floor.
+    fn after_write(&self, dir: &Path, bytes: u64) {
+        let cap = self.max_stored.load(Ordering::Relaxed);
+        if cap > 0 && self.stored.fetch_add(bytes, Ordering::Relaxed) + bytes > cap {
+            self.wake.notify_one();
+        }
+        let floor = self.min_free();
+        if floor == 0 {
+            return;
+        }
+        let written = self.written_since.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        let writes = self.writes_since.fetch_add(1, Ordering::Relaxed) + 1;
+        let last = self.last_free.load(Ordering::Relaxed);
+        let headroom = last.saturating_sub(floor);
+        let due = {
+            let at = self.measured_at.lock().expect("floor lock");
+            match *at {
+                None => true,
+                Some(t) => {
+                    written.saturating_mul(2) >= headroom
+                        || writes >= CHECK_EVERY_WRITES
+                        || t.elapsed() >= CHECK_EVERY
+                }
+            }
+        };
+        let free = if due {
+            match free_bytes(dir) {
+                Ok(free) => {
+                    self.measurements.fetch_add(1, Ordering::Relaxed);
+                    self.last_free.store(free, Ordering::Relaxed);
+                    self.written_since.store(0, Ordering::Relaxed);
+                    self.writes_since.store(0, Ordering::Relaxed);
+                    *self.measured_at.lock().expect("floor lock") = Some(Instant::now());
+                    free
+                }
+                Err(_) => return,
+            }
+        } else {
+            last.saturating_sub(written)
+        };
+        if free < floor {
+            self.wake.notify_one();
+        }
+    }
+
+    /// A write met a full disk: wake the sweeper and wait (bounded) until a sweep that started
+    /// after now has finished. `false` if there is no floor to prune for or no sweep came.
+    async fn prune_now(&self) -> bool {
+        if self.min_free() == 0 {
+            return false;
+        }
+        let mut sweeps = self.sweeps.subscribe();
+        let seen = *sweeps.borrow_and_update();
+        // A sweep already running may be past its free-disk pass: then wait for the one after
+        // it (the wake below is kept by the Notify until the sweeper waits again).
+        let target = seen
+            + if self.sweeping.load(Ordering::SeqCst) {
+                2
+            } else {
+                1
+            };
+        self.wake.notify_one();
+        let done = tokio::time::timeout(FULL_DISK_WAIT, sweeps.wait_for(|n| *n >= target))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        done
+    }
 }
 
 impl FrameStore {
     pub fn new(dir: PathBuf, fsync: bool) -> FrameStore {
-        FrameStore { dir, fsync }
+        FrameStore {
+            dir,
+            fsync,
+            floor: Arc::default(),
+        }
+    }
+
+    /// The free-disk floor this store (and every clone of it) reports to.
+    pub fn floor(&self) -> &Arc<DiskFloor> {
+        &self.floor
     }
 
     pub fn dir(&self) -> &Path {
@@ -72,8 +260,27 @@ impl FrameStore {
         self.dir.join(rel_path)
     }
 
-    /// Write `bytes` atomically as the frame of `camera` taken at `taken_at`.
+    /// Write `bytes` atomically as the frame of `camera` taken at `taken_at`. On a full disk
+    /// with a floor set, the sweeper prunes and the write is tried once more.
     pub async fn write_frame(
+        &self,
+        camera: &CameraId,
+        taken_at: DateTime<Utc>,
+        bytes: bytes::Bytes,
+    ) -> Result<StoredFile, StoreError> {
+        match self.write_frame_once(camera, taken_at, bytes.clone()).await {
+            Err(StoreError::DiskFull(e)) => {
+                if !self.floor.prune_now().await {
+                    return Err(StoreError::DiskFull(e));
+                }
+                tracing::info!(camera = %camera, "disk was full; retrying the frame after pruning");
+                self.write_frame_once(camera, taken_at, bytes).await
+            }
+            other => other,
+        }
+    }
+
+    async fn write_frame_once(
         &self,
         camera: &CameraId,
         taken_at: DateTime<Utc>,
@@ -93,13 +300,19 @@ impl FrameStore {
         taken_at: DateTime<Utc>,
         bytes: &[u8],
     ) -> Result<StoredFile, StoreError> {
-        write_atomic(
+        let result = write_atomic(
             &camera_dir(&self.dir, camera),
             camera,
             taken_at,
             bytes,
             self.fsync,
-        )
+        );
+        match &result {
+            Ok(f) => self.floor.after_write(&self.dir, f.size),
+            Err(StoreError::DiskFull(_)) => self.floor.wake.notify_one(),
+            Err(_) => {}
+        }
+        result
     }
 
     /// List snapshots_dir (see [`scan()`]), off the async threads.

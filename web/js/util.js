@@ -59,16 +59,19 @@ export function fmtTime(iso) {
   });
 }
 
+// Byte counts for people in decimal SI units, as everywhere in Heldar (src/units.rs):
+// 1 kB = 1,000 B, 1 MB = 10^6 B, 1 GB = 10^9 B — a 1 GB setting shows as "1.0 GB".
 export function fmtBytes(n) {
   if (n === null || n === undefined) return "—";
-  const units = ["B", "KB", "MB", "GB", "TB"];
+  const units = ["B", "kB", "MB", "GB", "TB", "PB"];
   let i = 0;
   let v = Number(n);
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
+  while (v >= 999.95 && i < units.length - 1) {
+    v /= 1000;
     i++;
   }
-  return `${v >= 100 || i === 0 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
+  if (i === 0) return `${Math.round(v)} B`;
+  return `${v >= 99.5 ? Math.round(v) : v.toFixed(1)} ${units[i]}`;
 }
 
 export function fmtDuration(secs) {
