@@ -222,11 +222,14 @@ fn schemathesis_finds_no_server_error_no_schema_violation_and_no_crash() {
     let (status, _, doc) = get(pid, &python, &server.url("/api/v1/openapi.json"));
     assert_eq!(status, 200);
     let doc: Value = serde_json::from_slice(&doc).unwrap();
+    // Schemathesis does not test the operation that serves the document it loaded
+    // (`GET /api/v1/openapi.json`): every other one must be tested.
     let operations: usize = doc["paths"]
         .as_object()
         .unwrap()
-        .values()
-        .map(|item| item.as_object().unwrap().len())
+        .iter()
+        .filter(|(path, _)| path.as_str() != "/api/v1/openapi.json")
+        .map(|(_, item)| item.as_object().unwrap().len())
         .sum();
 
     let work = tempfile::tempdir().unwrap();

@@ -603,8 +603,7 @@ async fn an_unusable_digest_challenge_is_bad_response_and_no_auth_backoff() {
         "{msg}"
     );
     assert!(!msg.contains("pa ss%word"), "{msg}");
-    let cam_json: Value = app.get("/api/v1/cameras/sha1").await.json().await.unwrap();
-    assert_eq!(cam_json["status"]["state"], "failing", "{cam_json}");
+    common::camera_in_state(&app, "sha1", "failing").await;
     // No credentials were sent.
     assert_eq!(cam.requests().len(), 1);
     app.stop().await;

@@ -9,7 +9,7 @@ use common::rtsp::RtspServer;
 use common::{error_of, spawn_app_with, wait_for, TestApp};
 use heldar::app::BuildOptions;
 use heldar::capture::jpeg;
-use serde_json::{json, Value};
+use serde_json::json;
 
 async fn app(timeout_s: u64) -> TestApp {
     spawn_app_with(
@@ -48,8 +48,7 @@ async fn a_frame_is_grabbed_from_a_real_rtsp_stream() {
     let body = resp.bytes().await.unwrap();
     assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
     assert_eq!(jpeg::validate(&body), Ok((640, 360)));
-    let cam: Value = app.get("/api/v1/cameras/rtsp1").await.json().await.unwrap();
-    assert_eq!(cam["status"]["state"], "online");
+    common::camera_in_state(&app, "rtsp1", "online").await;
     app.stop().await;
 }
 
@@ -78,8 +77,7 @@ async fn rtsp_credentials_work_and_wrong_ones_are_auth_failed() {
         !text.contains("not-it-42") && !text.contains("rtsp-Secret_9"),
         "{text}"
     );
-    let cam: Value = app.get("/api/v1/cameras/bad").await.json().await.unwrap();
-    assert_eq!(cam["status"]["state"], "auth_failed");
+    common::camera_in_state(&app, "bad", "auth_failed").await;
     app.stop().await;
 }
 

@@ -143,6 +143,29 @@ where
     }
 }
 
+/// The camera as the API shows it, once its status says `state`. A live capture's outcome is
+/// recorded after the frame (or the error) is returned, so the row may take a moment to say so.
+pub async fn camera_in_state(app: &TestApp, id: &str, state: &str) -> Value {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let v: Value = app
+            .get(&format!("/api/v1/cameras/{id}"))
+            .await
+            .json()
+            .await
+            .expect("a camera as JSON");
+        if v["status"]["state"] == state {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "camera {id} never reached state {state}: {}",
+            v["status"]
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// `heldar` as a child process, run in `dir` (so no developer `.env` is read) with inherited
 /// `HELDAR_*` settings scrubbed and its data under `dir/data`.
 pub fn heldar_cmd(dir: &std::path::Path) -> std::process::Command {
