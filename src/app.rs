@@ -55,6 +55,12 @@ impl Application {
         opts: BuildOptions,
         shutdown: CancellationToken,
     ) -> anyhow::Result<Application> {
+        // What can fail without side effects is checked first: a port already taken stops
+        // start-up before any folder, database or key is created, and before anything starts.
+        let bind = SocketAddr::new(config.api_host, config.api_port);
+        let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| {
+            anyhow::anyhow!("cannot listen on {bind} (HELDAR_API_HOST/HELDAR_API_PORT): {e}")
+        })?;
         config.prepare_dirs()?;
         let pool = crate::db::connect(&config.database_url)
             .await
@@ -165,10 +171,6 @@ impl Application {
             let r = retention.clone();
             async move { r.run(every, token).await }
         });
-        let bind = SocketAddr::new(config.api_host, config.api_port);
-        let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| {
-            anyhow::anyhow!("cannot listen on {bind} (HELDAR_API_HOST/HELDAR_API_PORT): {e}")
-        })?;
         let addr = listener.local_addr()?;
         Ok(Application {
             listener,

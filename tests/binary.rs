@@ -50,6 +50,38 @@ fn a_bad_setting_stops_start_up_with_one_line_naming_it() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("HELDAR_DATA_DIR"));
 }
 
+/// A port already taken is found before anything is created or started: one line, no data
+/// folder, no database, no key, no scheduler.
+#[test]
+fn a_port_in_use_stops_start_up_with_one_line_before_anything_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = heldar_cmd(dir.path())
+        .args(["serve"])
+        .env("HELDAR_API_PORT", port.to_string())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+    let errors: Vec<&&str> = lines
+        .iter()
+        .filter(|l| l.contains("cannot listen on"))
+        .collect();
+    assert_eq!(errors.len(), 1, "{stderr}");
+    assert!(errors[0].contains(&port.to_string()), "{stderr}");
+    assert!(
+        !stderr.contains("scheduler started") && !stderr.contains("reconciliation"),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing is created before the port is known to be free"
+    );
+}
+
 #[test]
 fn serve_help_lists_every_variable_with_its_default() {
     let dir = tempfile::tempdir().unwrap();

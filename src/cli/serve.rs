@@ -61,8 +61,8 @@ pub fn run(args: Serve) -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        // One line, once: the log and the terminal are the same stderr.
         Err(e) => {
-            tracing::error!("{e:#}");
             eprintln!("heldar: {e:#}");
             ExitCode::FAILURE
         }
