@@ -109,7 +109,8 @@ impl Application {
             sealer,
             scheduler,
             EventBus::default(),
-        );
+        )
+        .with_shutdown(shutdown.clone());
         ops::frames::seed_states(&ops).await?;
         let state = AppState {
             ops: ops.clone(),

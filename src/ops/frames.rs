@@ -123,6 +123,13 @@ async fn record_failure(
     at: DateTime<Utc>,
     wait: bool,
 ) {
+    if ops.shutdown.is_cancelled() {
+        // Cut by the shutdown (a claimed slot firing in the grace period against a camera that
+        // is going away with us, a connection closed under it): not the camera's failure, and
+        // it must not be the last error an operator finds after the restart.
+        tracing::info!(camera = %camera, error = %e, "capture ended during shutdown; not recorded as a camera failure");
+        return;
+    }
     let (state, _) = state_after(Err(e));
     let writer = ops.writer.clone();
     let (id, message) = (camera.clone(), e.message().to_string());

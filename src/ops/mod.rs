@@ -47,6 +47,9 @@ pub struct Ops {
     pub events: EventBus,
     /// Live captures in flight, and each camera's last known state (see [`frames`]).
     pub(crate) frames: Arc<frames::FrameState>,
+    /// Cancelled when Heldar shuts down: a capture that fails after that was cut by the
+    /// shutdown (its camera was not at fault) and is not recorded as a camera failure.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 impl Ops {
@@ -76,7 +79,13 @@ impl Ops {
             scheduler,
             events,
             frames: Arc::default(),
+            shutdown: tokio_util::sync::CancellationToken::new(),
         }
+    }
+
+    /// The same handles, told about Heldar's shutdown.
+    pub fn with_shutdown(self, shutdown: tokio_util::sync::CancellationToken) -> Ops {
+        Ops { shutdown, ..self }
     }
 }
 
