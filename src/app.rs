@@ -125,6 +125,8 @@ impl Application {
             supervisor.spawn_supervised("demo_camera", move |token| {
                 demo_camera::run(o.clone(), first.take(), token)
             });
+        } else {
+            demo_camera::retire(&ops).await?;
         }
         if config.scheduler_enabled {
             let cameras = Arc::new(CameraCache::default());

@@ -269,3 +269,59 @@ async fn demo_serves_live_frames_secrets_stay_secret_and_sigterm_exits_cleanly()
         }
     }
 }
+
+/// The demo camera exists only while `--demo` is given: a plain `serve` on the same data folder
+/// removes it (its port went with the `--demo` run) instead of failing on it forever, and leaves
+/// a camera the operator named `demo` alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_demo_camera_lives_only_while_serve_runs_with_demo() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut cmd = heldar_cmd(dir.path());
+    cmd.args(["serve", "--demo"]);
+    let server = ServerProcess::start(cmd);
+    let r = client
+        .get(server.url("/api/v1/cameras/demo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let (status, _) = server.stop_with(nix::sys::signal::Signal::SIGTERM);
+    assert!(status.success());
+
+    let mut cmd = heldar_cmd(dir.path());
+    cmd.args(["serve"]);
+    let server = ServerProcess::start(cmd);
+    let r = client
+        .get(server.url("/api/v1/cameras/demo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "the demo camera is gone without --demo");
+    // A camera the operator calls `demo` is theirs.
+    let r = client
+        .post(server.url("/api/v1/cameras"))
+        .json(&json!({"id": "demo", "snapshot_url": "http://127.0.0.1:9/cgi-bin/snap.cgi"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let (status, logs) = server.stop_with(nix::sys::signal::Signal::SIGTERM);
+    assert!(status.success());
+    assert!(
+        logs.iter().any(|l| l.contains("removed the demo camera")),
+        "{logs:#?}"
+    );
+
+    let mut cmd = heldar_cmd(dir.path());
+    cmd.args(["serve"]);
+    let server = ServerProcess::start(cmd);
+    let r = client
+        .get(server.url("/api/v1/cameras/demo"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "the operator's own `demo` camera stays");
+    let (status, _) = server.stop_with(nix::sys::signal::Signal::SIGTERM);
+    assert!(status.success());
+}

@@ -6,6 +6,10 @@
 //! arrive at once too. It runs as a supervised service. Each run binds a fresh port and points the `demo` camera's
 //! snapshot URL at it; a camera named `demo` that the operator made themselves (anything but our
 //! loopback URL) is left alone with a warning.
+//!
+//! **It exists only while `--demo` is given.** Its camera points at a port of this process, so
+//! after a start without `--demo` it could only fail every 10 s forever: [`retire`] deletes it
+//! then (with its schedule and its frames, which are test patterns), and says so once.
 
 use tokio_util::sync::CancellationToken;
 
@@ -51,6 +55,32 @@ pub async fn run(
     Ok(())
 }
 
+/// Is `camera` the demo camera Heldar made (its id, and a snapshot URL on this machine's
+/// loopback that serves the demo's path)?
+fn is_ours(camera: &CameraSpec) -> bool {
+    camera.id.as_str() == DEMO_CAMERA_ID
+        && camera
+            .snapshot_url
+            .as_deref()
+            .is_some_and(|u| u.starts_with("http://127.0.0.1:") && u.ends_with("/snapshot.jpg"))
+}
+
+/// A start without `--demo`: delete the demo camera if an earlier `--demo` run left it (its
+/// port is gone with that run). A camera the operator named `demo` is not touched.
+pub async fn retire(ops: &Ops) -> anyhow::Result<()> {
+    let id = CameraId::parse(DEMO_CAMERA_ID).expect("a valid slug");
+    if let Some((camera, _)) = ops::cameras::one_for_capture(ops, &id).await? {
+        if is_ours(&camera) {
+            ops::cameras::delete(ops, &id).await?;
+            tracing::info!(
+                camera = DEMO_CAMERA_ID,
+                "removed the demo camera of an earlier `--demo` run (it exists only while Heldar runs with --demo)"
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Create the `demo` camera, or repoint ours at this run's port.
 async fn register(ops: &Ops, url: &str) -> anyhow::Result<()> {
     let id = CameraId::parse(DEMO_CAMERA_ID).expect("a valid slug");
@@ -79,10 +109,7 @@ async fn register(ops: &Ops, url: &str) -> anyhow::Result<()> {
             }
         }
         Some((camera, _)) => {
-            let ours = camera.snapshot_url.as_deref().is_some_and(|u| {
-                u.starts_with("http://127.0.0.1:") && u.ends_with("/snapshot.jpg")
-            });
-            if !ours {
+            if !is_ours(&camera) {
                 tracing::warn!(
                     camera = DEMO_CAMERA_ID,
                     "a camera named `demo` exists and is not the demo camera; leaving it alone"
