@@ -297,8 +297,17 @@ async fn spans_name_the_request_and_the_slot_and_a_second_sigint_exits_at_once()
         .unwrap();
     assert_eq!(r.status(), 502);
     assert_eq!(r.headers()["x-request-id"], "req-4711");
+    // A second dead camera for the schedule: the log says a camera's first failure, then
+    // summarises repeats, so the slot's failure must be its camera's first.
     let r = client
-        .post(server.url("/api/v1/cameras/gone/snapshot-schedules"))
+        .post(server.url("/api/v1/cameras"))
+        .json(&json!({"id": "gone2", "snapshot_url": format!("http://127.0.0.1:{dead}/y.jpg")}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let r = client
+        .post(server.url("/api/v1/cameras/gone2/snapshot-schedules"))
         .json(&json!({"interval_seconds": 60}))
         .send()
         .await

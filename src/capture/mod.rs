@@ -327,7 +327,9 @@ impl Capturer {
             Ok(frame) => tracing::debug!(camera = %camera.id, bytes = frame.bytes.len(),
                 ms = started.elapsed().as_millis() as u64, "captured"),
             Err(e) => {
-                tracing::warn!(camera = %camera.id, code = e.code(), error = %e, "capture failed")
+                // At DEBUG: `ops::frames` logs what matters to an operator — a camera's state
+                // changes and a summary of repeats — not one WARN per failed slot.
+                tracing::debug!(camera = %camera.id, code = e.code(), error = %e, "capture failed")
             }
         }
         result

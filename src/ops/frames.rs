@@ -37,12 +37,27 @@ type Flight = Shared<BoxFuture<'static, Result<Frame, CaptureError>>>;
 pub(crate) struct FrameState {
     flights: Mutex<HashMap<CameraId, Flight>>,
     states: Mutex<HashMap<CameraId, CameraState>>,
+    /// Failures in a row per camera, since this process started (for the log's summaries).
+    failures: Mutex<HashMap<CameraId, u64>>,
 }
 
 impl FrameState {
     /// Forget a deleted camera.
     pub(crate) fn forget(&self, id: &CameraId) {
         self.states.lock().expect("states lock").remove(id);
+        self.failures.lock().expect("failures lock").remove(id);
+    }
+
+    /// Count a failure (or, with `failed` false, end a run of them); the run's length so far.
+    fn count_failure(&self, camera: &CameraId, failed: bool) -> u64 {
+        let mut failures = self.failures.lock().expect("failures lock");
+        if !failed {
+            failures.remove(camera);
+            return 0;
+        }
+        let n = failures.entry(camera.clone()).or_insert(0);
+        *n += 1;
+        *n
     }
 
     /// Note `to` as `camera`'s state; the previous one if it differs.
@@ -96,6 +111,17 @@ fn state_after(result: Result<(), &CaptureError>) -> (CameraState, Option<String
 
 /// Publish what a capture's outcome means for the camera's state: an event only if it changed.
 fn note_state(ops: &Ops, camera: &CameraId, result: Result<(), &CaptureError>, at: DateTime<Utc>) {
+    let run = ops.frames.count_failure(camera, result.is_err());
+    if let Err(e) = result {
+        // The log says each failure run once, then summarises it at 10, 100, 1,000… failures,
+        // instead of a WARN per slot for as long as a camera stays dead.
+        if run == 1 {
+            tracing::warn!(camera = %camera, code = e.code(), error = %e, "capture failed");
+        } else if run.is_power_of_ten() {
+            tracing::warn!(camera = %camera, code = e.code(), error = %e, failures = run,
+                "capture failed, again: {run} failures in a row");
+        }
+    }
     let (to, last_error) = state_after(result);
     if let Some(from) = ops.frames.transition(camera, to) {
         match &last_error {
@@ -335,4 +361,48 @@ pub async fn read(ops: &Ops, snap: &Snapshot) -> OpResult<Bytes> {
         tracing::debug!(path = %snap.path, error = %e, "media file not served");
         no_such_frame()
     })
+}
+
+/// `10, 100, 1000, …`
+trait PowerOfTen {
+    fn is_power_of_ten(self) -> bool;
+}
+
+impl PowerOfTen for u64 {
+    fn is_power_of_ten(self) -> bool {
+        let mut n = self;
+        if n < 10 {
+            return false;
+        }
+        while n % 10 == 0 {
+            n /= 10;
+        }
+        n == 1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn repeats_are_summarised_at_powers_of_ten() {
+        let logged: Vec<u64> = (1..=2000).filter(|n| n.is_power_of_ten()).collect();
+        assert_eq!(logged, [10, 100, 1000]);
+    }
+
+    #[test]
+    fn a_run_of_failures_is_counted_until_a_success() {
+        let s = FrameState::default();
+        let cam = CameraId::parse("gate").unwrap();
+        assert_eq!(
+            [
+                s.count_failure(&cam, true),
+                s.count_failure(&cam, true),
+                s.count_failure(&cam, false),
+                s.count_failure(&cam, true)
+            ],
+            [1, 2, 0, 1]
+        );
+    }
 }

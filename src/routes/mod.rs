@@ -86,12 +86,15 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         // Every request runs in a `request` span carrying its id, so each log line of it can be
-        // found. A 5xx here is a camera failure (502/504, already logged by the capturer at WARN)
-        // or an internal error (logged at ERROR by `ApiError`): the trace layer need not shout.
+        // found. A 5xx here is a camera failure (502/504, logged by `ops::frames` when it
+        // matters) or an internal error (logged at ERROR by `ApiError`): the trace layer says
+        // it only at DEBUG, so no failure is logged twice.
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
-                .on_failure(tower_http::trace::DefaultOnFailure::new().level(tracing::Level::WARN)),
+                .on_failure(
+                    tower_http::trace::DefaultOnFailure::new().level(tracing::Level::DEBUG),
+                ),
         )
         // The id: the client's `x-request-id` if it sent one, else a new one; echoed back.
         .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
