@@ -7,8 +7,8 @@
 //! final name — which fails rather than overwrites, so two frames in one millisecond both survive
 //! (`…Z-1.jpg`) — and the temporary name removed. The database row is written only after that
 //! (by the caller), so a crash leaves at worst a file without a row or a stray temp file, which
-//! reconciliation (`ops::reconcile`) cleans up. Disk full is a [`StoreError::DiskFull`], never a partial
-//! file.
+//! reconciliation (`ops::reconcile`) cleans up. Disk full is a [`StoreError::DiskFull`], never a
+//! partial file.
 
 mod scan;
 
