@@ -1,9 +1,12 @@
 //! The application: state, start-up order and the HTTP server, shared by `heldar serve` and the
 //! tests (which start the real app on port 0, like zero2prod's `Application::build`).
 //!
-//! Start-up: directories → database and migrations → capture back-ends → background services
-//! (supervised) → HTTP listener. [`Application::run_until_stopped`] serves until the shutdown
-//! token is cancelled, then stops the services within a grace period (DESIGN.md §10).
+//! Start-up: directories → database and migrations → reconciliation of what a crash of the last
+//! run can have left (only after an unclean stop, bounded by that run; `ops::reconcile`) → the
+//! run mark → capture back-ends → background services (supervised; among them the full
+//! reconciliation pass) → HTTP listener. [`Application::run_until_stopped`] serves until the
+//! shutdown token is cancelled, then stops the services within a grace period, commits the
+//! writer's rows and, if everything stopped in time, records a clean stop.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -34,6 +37,8 @@ pub use crate::state::AppState;
 pub struct BuildOptions {
     /// Register and serve the built-in demo camera.
     pub demo: bool,
+    /// Tests: the background reconciliation pass waits for a permit of this before it starts.
+    pub reconcile_gate: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 pub struct Application {
@@ -42,6 +47,14 @@ pub struct Application {
     state: AppState,
     supervisor: Supervisor,
     writer: WriterTask,
+}
+
+fn last_run_label(last: &crate::db::meta::LastRun) -> &'static str {
+    match last {
+        crate::db::meta::LastRun::Clean { .. } => "clean",
+        crate::db::meta::LastRun::Unclean { .. } => "unclean",
+        crate::db::meta::LastRun::Unknown => "unknown",
+    }
 }
 
 /// How long in-flight work may take to finish after a shutdown signal.
@@ -77,16 +90,37 @@ impl Application {
         let frame_store = FrameStore::new(config.snapshots_dir.clone(), config.snapshot_fsync);
         let (writer, writer_task) =
             Writer::start(&crate::db::file_of(&config.database_url)?, writer::LINGER)?;
-        let report =
-            ops::reconcile::reconcile(&frame_store, &pool, &writer, clock.as_ref()).await?;
+        // Only what a crash of the last run can have left is checked before the scheduler
+        // starts; the full cross-check runs in the background (services::reconciler).
+        let last = crate::db::meta::last_run(&pool).await?;
+        let since = ops::reconcile::crash_window_start(&last);
+        let began = std::time::Instant::now();
+        let report = match since {
+            Some(since) => {
+                let parts = ops::reconcile::Parts {
+                    store: &frame_store,
+                    pool: &pool,
+                    writer: &writer,
+                    clock: clock.as_ref(),
+                };
+                ops::reconcile::crash_window(parts, since).await?
+            }
+            None => ops::reconcile::ReconcileReport::default(),
+        };
         tracing::info!(
+            last_run = last_run_label(&last),
+            window_since = since.map(crate::models::fmt_ts).unwrap_or_default(),
             temp_files_removed = report.temp_files_removed,
             rows_without_file_removed = report.rows_without_file_removed,
             files_reindexed = report.files_reindexed,
             damaged_frames_removed = report.damaged_frames_removed,
-            entries_left_alone = report.entries_left_alone,
+            folders_checked = report.folders_checked,
+            elapsed_ms = began.elapsed().as_millis() as u64,
             "start-up reconciliation done"
         );
+        // From here until a clean stop, a crash leaves debris named at or after this moment.
+        let run_start = clock.now();
+        crate::db::meta::record_run_start(&pool, run_start).await?;
         let metrics = Arc::new(Metrics::new());
         let capturer = Arc::new(Capturer::new(&config, metrics.clone())?);
         let ffmpeg = crate::capture::ffmpeg::FfmpegSource::new(config.ffmpeg_bin.clone(), 1);
@@ -169,6 +203,10 @@ impl Application {
             min_free_bytes: config.min_free_disk_bytes,
             free_space: Retention::statvfs_free(config.snapshots_dir.clone()),
         });
+        let (o, gate) = (ops.clone(), opts.reconcile_gate.clone());
+        supervisor.spawn_supervised("reconciler", move |token| {
+            crate::services::reconciler::run(o.clone(), run_start, gate.clone(), token)
+        });
         let every = config.retention_interval;
         supervisor.spawn_supervised("retention", move |token| {
             let r = retention.clone();
@@ -213,9 +251,18 @@ impl Application {
         );
         crate::http_server::serve(self.listener, app, opts, token.clone()).await?;
         tracing::info!("HTTP server stopped; stopping services");
-        self.supervisor.shutdown(SHUTDOWN_GRACE).await;
+        let stopped = self.supervisor.shutdown(SHUTDOWN_GRACE).await;
         // Commit what the writer still holds, then close the database.
         self.writer.finish().await;
+        // A clean stop: every frame written has its row, so the next start need not look for
+        // crash debris. If a service outlived the grace period, a capture may still land a file
+        // without its row: no mark then, and the next start treats this run as crashed.
+        if stopped {
+            let ops = &self.state.ops;
+            if let Err(e) = crate::db::meta::record_clean_stop(&ops.db, ops.clock.now()).await {
+                tracing::warn!(error = %e, "cannot record the clean stop; the next start checks this run's frames");
+            }
+        }
         self.state.ops.db.close().await;
         tracing::info!("shutdown complete");
         Ok(())

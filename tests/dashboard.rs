@@ -181,7 +181,14 @@ async fn go(c: &Client, app: &TestApp, hash: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_flow_in_headless_chromium() {
-    let app = spawn_app_with(|_| {}, BuildOptions { demo: true }).await;
+    let app = spawn_app_with(
+        |_| {},
+        BuildOptions {
+            demo: true,
+            ..BuildOptions::default()
+        },
+    )
+    .await;
     let gate = FakeCamera::start(
         FakeAuth::None,
         FrameSupply::Pattern {
@@ -747,7 +754,10 @@ async fn a_failing_camera_shows_its_precise_error() {
 async fn login_with_a_token_and_roles_shape_the_page() {
     let app = spawn_app_with(
         |c| c.api_token = Some("bootstrap-admin-token-0123456789".into()),
-        BuildOptions { demo: true },
+        BuildOptions {
+            demo: true,
+            ..BuildOptions::default()
+        },
     )
     .await;
     let (_, admin) = ops::tokens::create(&app.state.ops.db, &SystemClock, "lead", Role::Admin)

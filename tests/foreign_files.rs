@@ -6,6 +6,7 @@
 mod common;
 
 use std::path::Path;
+use std::time::Duration;
 
 use chrono::SubsecRound;
 use common::{heldar_cmd, ServerProcess};
@@ -44,12 +45,18 @@ fn assert_operator_files_intact(root: &Path) {
     }
 }
 
-fn start(dir: &Path, photos: &Path) -> ServerProcess {
+/// Start Heldar and wait for its background reconciliation pass (which reports and cleans what
+/// a clean stop leaves to it) to finish.
+async fn start(dir: &Path, photos: &Path) -> ServerProcess {
     let mut cmd = heldar_cmd(dir);
     cmd.args(["serve"])
         .env("HELDAR_SNAPSHOTS_DIR", photos)
         .env("HELDAR_SNAPSHOT_SCHEDULER_ENABLED", "false");
-    ServerProcess::start(cmd)
+    let server = ServerProcess::start(cmd);
+    server
+        .wait_for_log("background reconciliation done", Duration::from_secs(60))
+        .await;
+    server
 }
 
 #[tokio::test]
@@ -63,7 +70,7 @@ async fn start_up_and_camera_deletion_never_touch_files_heldar_did_not_write() {
 
     // First start on a folder Heldar has never used: nothing is removed, and the log says
     // which folder holds entries it leaves alone.
-    let server = start(dir.path(), &photos);
+    let server = start(dir.path(), &photos).await;
     let r = client
         .post(server.url("/api/v1/cameras"))
         .json(&json!({"id": "gate", "snapshot_url": "http://127.0.0.1:9/snap.jpg"}))
@@ -94,7 +101,7 @@ async fn start_up_and_camera_deletion_never_touch_files_heldar_did_not_write() {
     write(&photos, "gate/.tmp-00000000000000ab", b"half a frame");
     write(&photos, ".tmp-health-00000000000000cd", b"ok");
 
-    let server = start(dir.path(), &photos);
+    let server = start(dir.path(), &photos).await;
     let frames: Value = client
         .get(server.url("/api/v1/cameras/gate/snapshots"))
         .send()

@@ -129,20 +129,22 @@ async fn sigkill_in_a_capture_storm_restarts_to_a_consistent_store() {
     let (status, _) = server.stop_with(Signal::SIGKILL);
     assert!(!status.success());
 
-    // What else a crash or a bad disk can leave: a temp file, a torn frame under a final name,
-    // a row whose file is gone, a file whose row never committed.
+    // What else a crash or a bad disk can leave during the crashed run: a temp file, a torn
+    // frame under a final name, a row whose file is gone, a file whose row never committed.
+    // Named within the crashed run, so the check before the scheduler starts covers them.
     let cam_dir = data.join("snapshots/c000");
+    let now = Utc::now();
+    let (torn, good) = (
+        heldar::store::file_name(now, 900),
+        heldar::store::file_name(now, 901),
+    );
     std::fs::write(cam_dir.join(".tmp-00000000deadbeef"), b"\xFF\xD8partial").unwrap();
     std::fs::write(
-        cam_dir.join("20200101T000000000Z.jpg"),
+        cam_dir.join(&torn),
         &pattern::solid_jpeg(32, 32, [1, 1, 1])[..100],
     )
     .unwrap();
-    std::fs::write(
-        cam_dir.join("20200101T000000001Z.jpg"),
-        pattern::solid_jpeg(32, 32, [1, 1, 1]),
-    )
-    .unwrap();
+    std::fs::write(cam_dir.join(&good), pattern::solid_jpeg(32, 32, [1, 1, 1])).unwrap();
     // The victim must be a frame whose row committed (a file the kill left without its row is
     // re-indexed instead).
     let pool = heldar::db::connect(&format!("sqlite://{}", data.join("heldar.db").display()))
@@ -183,9 +185,13 @@ async fn sigkill_in_a_capture_storm_restarts_to_a_consistent_store() {
         assert!(n >= min, "{key}={n} in {line}");
     }
     let rows = assert_consistent(&data).await;
-    // 60 before the kill, minus the row whose file we removed (the re-indexed 2020 frame is
-    // then past the 168 h retention age and swept).
-    assert!(rows >= 59, "{rows} rows; logs: {logs:?}");
+    assert!(
+        line.contains("last_run=\"unclean\"") || line.contains("last_run=unclean"),
+        "{line}"
+    );
+    assert!(!cam_dir.join(&torn).exists());
+    // 60 before the kill, minus the row whose file we removed, plus the re-indexed frame.
+    assert!(rows >= 60, "{rows} rows; logs: {logs:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -54,8 +54,15 @@ pub fn run(args: Serve) -> ExitCode {
         use tokio::signal::unix::{signal, SignalKind};
         let term = signal(SignalKind::terminate())?;
         let int = signal(SignalKind::interrupt())?;
-        let app =
-            Application::build(config, BuildOptions { demo: args.demo }, shutdown.clone()).await?;
+        let app = Application::build(
+            config,
+            BuildOptions {
+                demo: args.demo,
+                ..BuildOptions::default()
+            },
+            shutdown.clone(),
+        )
+        .await?;
         tokio::spawn(wait_for_signal(term, int, shutdown));
         app.run_until_stopped().await
     });

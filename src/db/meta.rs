@@ -1,6 +1,12 @@
-//! The `meta` table: named values Heldar keeps about the database itself.
+//! The `meta` table: named values Heldar keeps about the database itself — the sealing key's
+//! check, and how the last run ended (`running_since` while a run is in progress,
+//! `clean_stop_at` once it stopped cleanly), which start-up reconciliation reads to decide what
+//! it must check before the scheduler starts.
 
-use super::{step, DbError, Pool};
+use chrono::{DateTime, Utc};
+
+use super::{parse_ts, step, DbError, Pool};
+use crate::models::fmt_ts;
 
 /// The key check of the credential sealing key (`camera::seal`), if one was stored.
 pub async fn key_check(pool: &Pool) -> Result<Option<String>, DbError> {
@@ -18,4 +24,70 @@ pub async fn set_key_check(pool: &Pool, value: &str) -> Result<(), DbError> {
         .await
         .map_err(step("writing the key check"))?;
     Ok(())
+}
+
+/// What the database says about how the last run of Heldar ended (start-up reconciliation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LastRun {
+    /// It stopped cleanly at this time: every frame it wrote had its row committed.
+    Clean { stopped_at: DateTime<Utc> },
+    /// A run that began at this time never recorded a clean stop: it crashed (or another
+    /// process is using the database right now).
+    Unclean { started_at: DateTime<Utc> },
+    /// No run recorded either (a new database, or one written by a Heldar before these marks).
+    Unknown,
+}
+
+async fn get(pool: &Pool, name: &str) -> Result<Option<String>, DbError> {
+    sqlx::query_scalar("SELECT value FROM meta WHERE name = ?")
+        .bind(name)
+        .fetch_optional(pool)
+        .await
+        .map_err(step("reading the run marks"))
+}
+
+/// How the last run ended: a `running_since` mark means it never stopped cleanly.
+pub async fn last_run(pool: &Pool) -> Result<LastRun, DbError> {
+    if let Some(started) = get(pool, RUNNING_SINCE).await? {
+        return Ok(LastRun::Unclean {
+            started_at: parse_ts(&started)?,
+        });
+    }
+    Ok(match get(pool, CLEAN_STOP_AT).await? {
+        Some(t) => LastRun::Clean {
+            stopped_at: parse_ts(&t)?,
+        },
+        None => LastRun::Unknown,
+    })
+}
+
+const RUNNING_SINCE: &str = "running_since";
+const CLEAN_STOP_AT: &str = "clean_stop_at";
+
+/// Mark a run as started at `at`; it stays marked until [`record_clean_stop`].
+pub async fn record_run_start(pool: &Pool, at: DateTime<Utc>) -> Result<(), DbError> {
+    sqlx::query("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+        .bind(RUNNING_SINCE)
+        .bind(fmt_ts(at))
+        .execute(pool)
+        .await
+        .map_err(step("recording the run's start"))?;
+    Ok(())
+}
+
+/// Clear the run mark and record a clean stop at `at`, in one transaction.
+pub async fn record_clean_stop(pool: &Pool, at: DateTime<Utc>) -> Result<(), DbError> {
+    let mut tx = pool.begin().await.map_err(step("recording a clean stop"))?;
+    sqlx::query("DELETE FROM meta WHERE name = ?")
+        .bind(RUNNING_SINCE)
+        .execute(&mut *tx)
+        .await
+        .map_err(step("recording a clean stop"))?;
+    sqlx::query("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+        .bind(CLEAN_STOP_AT)
+        .bind(fmt_ts(at))
+        .execute(&mut *tx)
+        .await
+        .map_err(step("recording a clean stop"))?;
+    tx.commit().await.map_err(step("recording a clean stop"))
 }

@@ -115,7 +115,26 @@ pub async fn total_bytes(pool: &Pool) -> Result<i64, DbError> {
     Ok(v.unwrap_or(0))
 }
 
-/// Every stored path (reconciliation).
+/// `(id, path)` of one camera's rows taken in `[from, to)` (reconciliation, one camera at a
+/// time; `None` is unbounded).
+pub async fn camera_paths(
+    pool: &Pool,
+    camera: &CameraId,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+) -> Result<Vec<(String, String)>, DbError> {
+    sqlx::query_as(
+        "SELECT id, path FROM snapshots WHERE camera_id = ? AND taken_at >= ? AND taken_at < ?",
+    )
+    .bind(camera.as_str())
+    .bind(from.map(fmt_ts).unwrap_or_default())
+    .bind(to.map(fmt_ts).unwrap_or_else(|| "9999".into()))
+    .fetch_all(pool)
+    .await
+    .map_err(step("listing a camera's snapshot paths"))
+}
+
+/// Every stored path (tests).
 pub async fn all_paths(pool: &Pool) -> Result<Vec<(String, String)>, DbError> {
     sqlx::query_as("SELECT id, path FROM snapshots")
         .fetch_all(pool)

@@ -3,6 +3,7 @@
 //! panics or returns, and stopped by the shared shutdown token (DESIGN.md §10).
 
 pub mod demo_camera;
+pub mod reconciler;
 pub mod retention;
 pub mod snapshot_scheduler;
 pub mod supervisor;

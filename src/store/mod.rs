@@ -7,8 +7,8 @@
 //! final name — which fails rather than overwrites, so two frames in one millisecond both survive
 //! (`…Z-1.jpg`) — and the temporary name removed. The database row is written only after that
 //! (by the caller), so a crash leaves at worst a file without a row or a stray temp file, which
-//! [`reconcile`] cleans at start-up. Disk full is a [`StoreError::DiskFull`], never a partial
-//! file.
+//! reconciliation (`ops::reconcile`) cleans up. Disk full is a [`StoreError::DiskFull`], never a
+//! partial file.
 //!
 //! The free-disk floor (HELDAR_MIN_FREE_DISK_GB) holds between retention sweeps through
 //! [`DiskFloor`], shared by every clone of a [`FrameStore`]: after each write the store
@@ -22,7 +22,7 @@
 
 mod scan;
 
-pub use scan::{scan, CameraFolder, FrameFile, Scan};
+pub use scan::{scan_folder, scan_top, CameraFolder, FolderEntry, FrameFile, TempFile, TopLevel};
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -315,10 +315,18 @@ impl FrameStore {
         result
     }
 
-    /// List snapshots_dir (see [`scan()`]), off the async threads.
-    pub async fn scan(&self) -> std::io::Result<Scan> {
+    /// List the top level of snapshots_dir (see [`scan_top`]), off the async threads.
+    pub async fn scan_top(&self) -> std::io::Result<TopLevel> {
         let dir = self.dir.clone();
-        tokio::task::spawn_blocking(move || scan(&dir))
+        tokio::task::spawn_blocking(move || scan_top(&dir))
+            .await
+            .map_err(std::io::Error::other)?
+    }
+
+    /// List one camera's folder (see [`scan_folder`]), off the async threads.
+    pub async fn scan_folder(&self, camera: &CameraId) -> std::io::Result<CameraFolder> {
+        let (dir, camera) = (self.dir.clone(), camera.clone());
+        tokio::task::spawn_blocking(move || scan_folder(&dir, &camera))
             .await
             .map_err(std::io::Error::other)?
     }

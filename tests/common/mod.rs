@@ -231,6 +231,21 @@ impl ServerProcess {
         format!("{}{path}", self.base)
     }
 
+    /// The first log line containing `needle`, waiting up to `limit` for it.
+    pub async fn wait_for_log(&self, needle: &str, limit: Duration) -> String {
+        let logs = self.logs.clone();
+        wait_for(&format!("a log line with {needle:?}"), limit, || {
+            let line = logs
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+                .cloned();
+            async move { line }
+        })
+        .await
+    }
+
     /// Send `signal`, wait (bounded) for the exit, return the status and every log line.
     pub fn stop_with(
         mut self,
