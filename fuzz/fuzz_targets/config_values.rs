@@ -37,6 +37,7 @@ struct Input {
     min_free_gb: Val,
     capture_timeout_s: Val,
     capture_concurrency: Val,
+    http_max_connections: Option<Val>,
     ffmpeg_concurrency: Val,
     capture_max_bytes: Val,
     fsync: Val,
@@ -108,6 +109,7 @@ fuzz_target!(|i: Input| {
         capture_max_bytes: text(&i.capture_max_bytes, "20971520"),
         snapshot_fsync: text(&i.fsync, "true"),
         api_token: i.api_token.as_ref().map(|v| text(v, "0123456789abcdef")),
+        http_max_connections: i.http_max_connections.as_ref().map(|v| text(v, "512")),
         secret_key_file: i.secret_key_file.as_ref().map(|v| text(v, "./k")),
         log: i
             .log

@@ -117,7 +117,7 @@ fn note_state(ops: &Ops, camera: &CameraId, result: Result<(), &CaptureError>, a
         // instead of a WARN per slot for as long as a camera stays dead.
         if run == 1 {
             tracing::warn!(camera = %camera, code = e.code(), error = %e, "capture failed");
-        } else if run.is_power_of_ten() {
+        } else if is_power_of_ten(run) {
             tracing::warn!(camera = %camera, code = e.code(), error = %e, failures = run,
                 "capture failed, again: {run} failures in a row");
         }
@@ -363,22 +363,16 @@ pub async fn read(ops: &Ops, snap: &Snapshot) -> OpResult<Bytes> {
     })
 }
 
-/// `10, 100, 1000, …`
-trait PowerOfTen {
-    fn is_power_of_ten(self) -> bool;
-}
-
-impl PowerOfTen for u64 {
-    fn is_power_of_ten(self) -> bool {
-        let mut n = self;
-        if n < 10 {
-            return false;
-        }
-        while n % 10 == 0 {
-            n /= 10;
-        }
-        n == 1
+/// Is `n` one of 10, 100, 1,000, …?
+fn is_power_of_ten(n: u64) -> bool {
+    let mut n = n;
+    if n < 10 {
+        return false;
     }
+    while n.is_multiple_of(10) {
+        n /= 10;
+    }
+    n == 1
 }
 
 #[cfg(test)]
@@ -387,7 +381,7 @@ mod tests {
 
     #[test]
     fn repeats_are_summarised_at_powers_of_ten() {
-        let logged: Vec<u64> = (1..=2000).filter(|n| n.is_power_of_ten()).collect();
+        let logged: Vec<u64> = (1..=2000).filter(|n| is_power_of_ten(*n)).collect();
         assert_eq!(logged, [10, 100, 1000]);
     }
 
