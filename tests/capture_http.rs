@@ -25,27 +25,9 @@ async fn camera(app: &TestApp, id: &str, cam: &FakeCamera, creds: Option<(&str, 
     app.create_camera(body).await;
 }
 
-/// The camera's status once its state is `state`. A live capture's outcome is recorded after
-/// the frame (or error) is returned, so the status row may take a moment to say so.
+/// The camera's status once its state is `state` (see `common::camera_in_state`).
 async fn status_in(app: &TestApp, id: &str, state: &str) -> Value {
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let v: Value = app
-            .get(&format!("/api/v1/cameras/{id}"))
-            .await
-            .json()
-            .await
-            .unwrap();
-        if v["status"]["state"] == state {
-            return v["status"].clone();
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "camera {id} never reached state {state}: {}",
-            v["status"]
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::camera_in_state(app, id, state).await["status"].clone()
 }
 
 #[tokio::test]
