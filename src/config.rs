@@ -94,6 +94,10 @@ pub struct ServeArgs {
     /// the file-descriptor limit, keeping a reserve for capture and storage].
     #[arg(long, env = "HELDAR_HTTP_MAX_CONNECTIONS")]
     pub http_max_connections: Option<String>,
+    /// Allow cloud instance-metadata addresses (169.254.169.254, fd00:ec2::254, …) as camera
+    /// hosts (true/false). Off: such a camera is refused with `forbidden_host`.
+    #[arg(long, env = "HELDAR_ALLOW_METADATA_HOSTS", default_value = "false")]
+    pub allow_metadata_hosts: String,
 }
 
 /// The typed settings every part of Heldar reads. A `Config` that exists is usable.
@@ -124,6 +128,8 @@ pub struct Config {
     /// `None`: sized from the file-descriptor limit when the server starts
     /// (`fd_limit::default_http_connections`).
     pub http_max_connections: Option<usize>,
+    /// Whether a camera may be a cloud metadata endpoint (`capture::hosts`); default no.
+    pub allow_metadata_hosts: bool,
 }
 
 /// A setting that cannot be used. Its `Display` is the one line start-up prints.
@@ -325,6 +331,10 @@ impl Config {
             secret_key_file,
             log: args.log.clone(),
             http_max_connections,
+            allow_metadata_hosts: parse_bool(
+                "HELDAR_ALLOW_METADATA_HOSTS",
+                &args.allow_metadata_hosts,
+            )?,
         };
         Ok((config, warnings))
     }
@@ -529,6 +539,7 @@ mod tests {
             secret_key_file: None,
             log: "info".into(),
             http_max_connections: None,
+            allow_metadata_hosts: "false".into(),
         };
         for (k, v) in extra {
             match *k {
@@ -656,5 +667,17 @@ mod tests {
     fn zero_retention_means_forever() {
         let (c, _) = Config::from_args(&args(&[("retention", "0")])).unwrap();
         assert_eq!(c.retention_age, None);
+    }
+
+    #[test]
+    fn metadata_hosts_are_refused_unless_the_setting_allows_them() {
+        let (c, _) = Config::from_args(&args(&[])).unwrap();
+        assert!(!c.allow_metadata_hosts);
+        let mut a = args(&[]);
+        a.allow_metadata_hosts = "true".into();
+        assert!(Config::from_args(&a).unwrap().0.allow_metadata_hosts);
+        a.allow_metadata_hosts = "perhaps".into();
+        let e = Config::from_args(&a).unwrap_err().to_string();
+        assert!(e.starts_with("HELDAR_ALLOW_METADATA_HOSTS"), "{e}");
     }
 }

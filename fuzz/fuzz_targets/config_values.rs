@@ -38,6 +38,7 @@ struct Input {
     capture_timeout_s: Val,
     capture_concurrency: Val,
     http_max_connections: Option<Val>,
+    allow_metadata_hosts: Val,
     ffmpeg_concurrency: Val,
     capture_max_bytes: Val,
     fsync: Val,
@@ -110,6 +111,7 @@ fuzz_target!(|i: Input| {
         snapshot_fsync: text(&i.fsync, "true"),
         api_token: i.api_token.as_ref().map(|v| text(v, "0123456789abcdef")),
         http_max_connections: i.http_max_connections.as_ref().map(|v| text(v, "512")),
+        allow_metadata_hosts: text(&i.allow_metadata_hosts, "false"),
         secret_key_file: i.secret_key_file.as_ref().map(|v| text(v, "./k")),
         log: i
             .log

@@ -129,6 +129,8 @@ async fn check_host(req: &GrabRequest) -> Result<(), CaptureError> {
 pub struct FfmpegSource {
     bin: PathBuf,
     permits: Semaphore,
+    /// HELDAR_ALLOW_METADATA_HOSTS: no metadata-host check ([`hosts`]).
+    allow_metadata_hosts: bool,
 }
 
 /// How hard ffmpeg looks at the stream before decoding.
@@ -144,6 +146,16 @@ impl FfmpegSource {
         FfmpegSource {
             bin,
             permits: Semaphore::new(concurrency.max(1)),
+            allow_metadata_hosts: false,
+        }
+    }
+
+    /// The same source with the metadata-host check on (`false`, the default) or off
+    /// (HELDAR_ALLOW_METADATA_HOSTS).
+    pub fn allowing_metadata_hosts(self, allow: bool) -> FfmpegSource {
+        FfmpegSource {
+            allow_metadata_hosts: allow,
+            ..self
         }
     }
 
@@ -164,7 +176,9 @@ impl FfmpegSource {
     }
 
     async fn grab_frame(&self, req: &GrabRequest) -> Result<Frame, CaptureError> {
-        check_host(req).await?;
+        if !self.allow_metadata_hosts {
+            check_host(req).await?;
+        }
         // ffmpeg's TLS layer verifies nothing (and cannot pin): Heldar decides, with the verifier
         // the HTTP back-end uses, before ffmpeg connects (see `tls` and docs/security.md).
         if matches!(req.url.scheme(), "rtsps" | "https") {

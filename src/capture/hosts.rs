@@ -5,8 +5,11 @@
 //! where such a fetch hands out secrets by itself is a cloud's instance-metadata service (IAM
 //! credentials, start-up scripts, tokens), which answers plain unauthenticated GETs from the
 //! machine Heldar runs on. No camera lives at those addresses, so Heldar refuses them as camera
-//! hosts, always: as an IP literal in the URL, as a name that resolves to one (checked on every
+//! hosts (unless a setting allows them, below): as an IP literal in the URL, as a name that resolves to one (checked on every
 //! connection, redirects included, by the HTTP back-end's resolver), and on redirects.
+//!
+//! An operator who really runs a camera at one of these addresses sets
+//! HELDAR_ALLOW_METADATA_HOSTS=true; every check here is then off.
 //!
 //! The set is the documented metadata endpoints, not the whole link-local range: cameras without
 //! DHCP pick a link-local address themselves (RFC 3927), so `169.254.0.0/16` must stay reachable.
@@ -77,8 +80,11 @@ pub fn refused(host: &str) -> String {
 /// A DNS resolver for the HTTP back-end that drops metadata addresses from every answer, and
 /// fails the lookup when nothing else is left, so a camera name that resolves to a metadata
 /// endpoint (or a redirect to one) is never connected to.
+/// `allow` (HELDAR_ALLOW_METADATA_HOSTS) turns the guard off: every address is kept.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct MetadataGuard;
+pub struct MetadataGuard {
+    pub allow: bool,
+}
 
 /// The error a refused lookup fails with; the HTTP back-end finds it in the error chain.
 #[derive(Debug)]
@@ -92,22 +98,41 @@ impl std::fmt::Display for ForbiddenHost {
 
 impl std::error::Error for ForbiddenHost {}
 
+impl MetadataGuard {
+    /// The addresses of `host` a connection may use: all of them when allowed, else those that
+    /// are not metadata endpoints — and if none is left, the refusal.
+    pub fn keep(
+        &self,
+        host: &str,
+        found: Vec<SocketAddr>,
+    ) -> Result<Vec<SocketAddr>, ForbiddenHost> {
+        if self.allow {
+            return Ok(found);
+        }
+        let kept: Vec<SocketAddr> = found
+            .iter()
+            .copied()
+            .filter(|a| !is_metadata(a.ip()))
+            .collect();
+        if kept.is_empty() && !found.is_empty() {
+            let why = format!("{host} resolves to {}", found[0].ip());
+            return Err(ForbiddenHost(refused(&why)));
+        }
+        Ok(kept)
+    }
+}
+
 impl reqwest::dns::Resolve for MetadataGuard {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let host = name.as_str().to_string();
+        let guard = *self;
         Box::pin(async move {
             let found: Vec<SocketAddr> =
                 tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let allowed: Vec<SocketAddr> = found
-                .iter()
-                .copied()
-                .filter(|a| !is_metadata(a.ip()))
-                .collect();
-            if allowed.is_empty() && !found.is_empty() {
-                let why = format!("{host} resolves to {}", found[0].ip());
-                return Err(Box::new(ForbiddenHost(refused(&why))) as _);
-            }
-            Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
+            let kept = guard
+                .keep(&host, found)
+                .map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)?;
+            Ok(Box::new(kept.into_iter()) as reqwest::dns::Addrs)
         })
     }
 }
@@ -115,6 +140,27 @@ impl reqwest::dns::Resolve for MetadataGuard {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_guard_drops_metadata_answers_unless_the_setting_allows_them() {
+        let metadata: SocketAddr = "169.254.169.254:80".parse().unwrap();
+        let camera: SocketAddr = "169.254.10.20:80".parse().unwrap();
+        let guard = MetadataGuard::default();
+        assert_eq!(
+            guard.keep("cam", vec![metadata, camera]).unwrap(),
+            vec![camera]
+        );
+        let e = guard.keep("meta.internal", vec![metadata]).unwrap_err();
+        assert!(
+            e.0.contains("meta.internal resolves to 169.254.169.254"),
+            "{e}"
+        );
+        let allowed = MetadataGuard { allow: true };
+        assert_eq!(
+            allowed.keep("meta.internal", vec![metadata]).unwrap(),
+            vec![metadata]
+        );
+    }
 
     #[test]
     fn metadata_endpoints_are_refused_and_cameras_on_link_local_are_not() {

@@ -59,6 +59,8 @@ pub struct HttpSource {
     client: reqwest::Client,
     /// One client per other trust setting (`off`, each pinned fingerprint), made on first use.
     others: std::sync::Mutex<std::collections::HashMap<Trust, reqwest::Client>>,
+    /// HELDAR_ALLOW_METADATA_HOSTS: no metadata-host check ([`hosts`]).
+    allow_metadata_hosts: bool,
 }
 
 /// At most this many per-trust clients are kept; past it the cache starts again (each client is
@@ -72,21 +74,25 @@ impl HttpSource {
     ///
     /// # Errors
     /// When the TLS back-end cannot be initialised.
-    pub fn new() -> anyhow::Result<HttpSource> {
+    /// `allow_metadata_hosts` (HELDAR_ALLOW_METADATA_HOSTS) turns the metadata-host checks off.
+    pub fn new(allow_metadata_hosts: bool) -> anyhow::Result<HttpSource> {
         Ok(HttpSource {
-            client: Self::build(Trust::System)?,
+            client: Self::build(Trust::System, allow_metadata_hosts)?,
             others: Default::default(),
+            allow_metadata_hosts,
         })
     }
 
     /// A client with the shared settings and `trust`'s certificate verifier ([`super::tls`]).
-    fn build(trust: Trust) -> anyhow::Result<reqwest::Client> {
-        let redirects = reqwest::redirect::Policy::custom(|attempt| {
+    fn build(trust: Trust, allow_metadata_hosts: bool) -> anyhow::Result<reqwest::Client> {
+        let redirects = reqwest::redirect::Policy::custom(move |attempt| {
             if attempt.previous().len() >= 5 {
                 attempt.error("too many redirects")
             } else if !matches!(attempt.url().scheme(), "http" | "https") {
                 attempt.error("redirect to a non-HTTP scheme")
-            } else if let Some(why) = hosts::refusal(attempt.url()) {
+            } else if let Some(why) =
+                hosts::refusal(attempt.url()).filter(|_| !allow_metadata_hosts)
+            {
                 attempt.error(hosts::ForbiddenHost(why))
             } else {
                 attempt.follow()
@@ -94,7 +100,9 @@ impl HttpSource {
         });
         let client = reqwest::Client::builder()
             .redirect(redirects)
-            .dns_resolver(std::sync::Arc::new(hosts::MetadataGuard))
+            .dns_resolver(std::sync::Arc::new(hosts::MetadataGuard {
+                allow: allow_metadata_hosts,
+            }))
             .http1_ignore_invalid_headers_in_responses(true)
             .http1_allow_spaces_after_header_name_in_responses(true)
             .http1_allow_obsolete_multiline_headers_in_responses(true)
@@ -116,14 +124,15 @@ impl HttpSource {
         if let Some(c) = others.get(&req.tls) {
             return Ok(c.clone());
         }
-        let client = Self::build(req.tls).map_err(|e| CaptureError::Tls {
-            message: format!(
-                "camera {}: cannot set up TLS for {} ({e})",
-                req.camera,
-                req.shown_url()
-            ),
-            fingerprint: None,
-        })?;
+        let client =
+            Self::build(req.tls, self.allow_metadata_hosts).map_err(|e| CaptureError::Tls {
+                message: format!(
+                    "camera {}: cannot set up TLS for {} ({e})",
+                    req.camera,
+                    req.shown_url()
+                ),
+                fingerprint: None,
+            })?;
         if others.len() >= MAX_TRUST_CLIENTS {
             others.clear();
         }
@@ -145,7 +154,7 @@ impl HttpSource {
             }
         }
         let shown = req.shown_url();
-        if let Some(why) = hosts::refusal(&url) {
+        if let Some(why) = hosts::refusal(&url).filter(|_| !self.allow_metadata_hosts) {
             return Err(CaptureError::ForbiddenHost(format!(
                 "camera {}: {shown}: {why}",
                 req.camera

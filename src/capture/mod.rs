@@ -252,11 +252,11 @@ impl Capturer {
         Ok(Capturer::with_sources(
             config,
             metrics,
-            Arc::new(http::HttpSource::new()?),
-            Arc::new(ffmpeg::FfmpegSource::new(
-                config.ffmpeg_bin.clone(),
-                config.ffmpeg_concurrency,
-            )),
+            Arc::new(http::HttpSource::new(config.allow_metadata_hosts)?),
+            Arc::new(
+                ffmpeg::FfmpegSource::new(config.ffmpeg_bin.clone(), config.ffmpeg_concurrency)
+                    .allowing_metadata_hosts(config.allow_metadata_hosts),
+            ),
         ))
     }
 
