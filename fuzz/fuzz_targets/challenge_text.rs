@@ -48,6 +48,9 @@ fn spaced(s: &str) -> Option<String> {
             continue;
         }
         match c {
+            // A quote that does not open a value (`realm=ab"c`) makes where a quoted string
+            // starts a matter of the parser's recovery rules, not of plain delimiters: no claim.
+            '"' if !out.trim_end().ends_with('=') => return None,
             '"' => {
                 quoted = true;
                 out.push(c);
