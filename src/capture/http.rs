@@ -251,14 +251,18 @@ fn remaining(deadline: Instant) -> std::time::Duration {
         .max(std::time::Duration::from_millis(1))
 }
 
-/// Does the 401's chosen Digest challenge say `stale=true`?
-fn stale(resp: &reqwest::Response) -> bool {
-    let values: Vec<String> = resp
-        .headers()
+/// Every `WWW-Authenticate` value of a 401, as text.
+fn challenge_values(resp: &reqwest::Response) -> Vec<String> {
+    resp.headers()
         .get_all(WWW_AUTHENTICATE)
         .iter()
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .collect();
+        .collect()
+}
+
+/// Does the 401's chosen Digest challenge say `stale=true`?
+fn stale(resp: &reqwest::Response) -> bool {
+    let values = challenge_values(resp);
     let values: Vec<&str> = values.iter().map(String::as_str).collect();
     matches!(challenge::choose(&values), Ok(challenge::Choice::Digest(d)) if d.stale)
 }
@@ -270,12 +274,7 @@ fn authorization(
     user: &str,
     pass: &str,
 ) -> Result<HeaderValue, ChallengeError> {
-    let values: Vec<String> = resp
-        .headers()
-        .get_all(WWW_AUTHENTICATE)
-        .iter()
-        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
-        .collect();
+    let values = challenge_values(resp);
     let challenges: Vec<&str> = values.iter().map(String::as_str).collect();
     let mut uri = url.path().to_string();
     if let Some(q) = url.query() {
