@@ -1,6 +1,7 @@
 //! Shared test harness: the real application on an ephemeral port with a temp data dir.
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod browser;
 pub mod rtsp;
 pub mod tls;
 
