@@ -205,7 +205,7 @@ async fn the_dashboard_flow_in_headless_chromium() {
         Duration::from_secs(40),
         || {
             let f = c.execute(
-                "return Number(document.getElementById('scrubber').max) + 1;",
+                "return Number(document.getElementById('scrubber').getAttribute('aria-valuemax')) + 1;",
                 vec![],
             );
             async move { f.await.ok()?.as_i64().filter(|n| *n >= 3) }
@@ -742,7 +742,7 @@ async fn the_grid_and_the_timeline_update_from_the_event_stream() {
     until(
         &c,
         "the timeline with two frames",
-        "document.getElementById('scrubber') && Number(document.getElementById('scrubber').max) === 1",
+        "document.getElementById('scrubber') && Number(document.getElementById('scrubber').getAttribute('aria-valuemax')) === 1",
     )
     .await;
     until(
@@ -755,7 +755,7 @@ async fn the_grid_and_the_timeline_update_from_the_event_stream() {
     until(
         &c,
         "the timeline to take in the third frame",
-        "Number(document.getElementById('scrubber').max) === 2",
+        "Number(document.getElementById('scrubber').getAttribute('aria-valuemax')) === 2",
     )
     .await;
     app.stop().await;

@@ -77,6 +77,7 @@ pub struct System {
     pub disk: Disk,
     pub retention: RetentionSettings,
     pub scheduler: SchedulerSettings,
+    pub capture: CaptureSettings,
     pub cameras: Vec<CameraSummary>,
 }
 
@@ -110,6 +111,19 @@ pub struct SchedulerSettings {
     pub enabled: bool,
     /// Seconds between the scheduler's rescans of the schedule table.
     pub rescan_interval_seconds: u64,
+}
+
+/// Capture as configured (HELDAR_CAPTURE_TIMEOUT_S, HELDAR_CAPTURE_CONCURRENCY,
+/// HELDAR_CAPTURE_MAX_BYTES). The dashboard shows a live snapshot's wait against the deadline.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaptureSettings {
+    /// One capture's deadline in seconds, waiting for the camera included: a camera that does
+    /// not answer fails with `timeout` after this long.
+    pub timeout_seconds: u64,
+    /// Captures in flight at once per lane (cameras in good standing, cameras failing).
+    pub concurrency: usize,
+    /// Largest frame accepted, in bytes.
+    pub max_bytes: usize,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -180,6 +194,11 @@ pub async fn system(ops: &Ops) -> OpResult<System> {
         scheduler: SchedulerSettings {
             enabled: config.scheduler_enabled,
             rescan_interval_seconds: config.scheduler_interval.as_secs(),
+        },
+        capture: CaptureSettings {
+            timeout_seconds: config.capture_timeout.as_secs(),
+            concurrency: config.capture_concurrency,
+            max_bytes: config.capture_max_bytes,
         },
         cameras,
     })

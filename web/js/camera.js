@@ -1,4 +1,10 @@
 // #/cameras/{id} — one camera: state, live snapshot on demand, schedules, stored frames.
+//
+// A live snapshot of a camera that does not answer takes up to the server's capture deadline
+// (HELDAR_CAPTURE_TIMEOUT_S, read from GET /api/v1/system when first needed). Meanwhile the page
+// stays usable: the wait shows as a progress bar with the seconds elapsed "of" the deadline and a
+// Cancel button (an AbortController), and whatever ends it — a frame, a failure, a cancel — says
+// how long it took.
 
 import { get, request, getImage, can, enc } from "./api.js";
 import { h, clear, stateLabel, ago, fmtTime, live as liveUpdates, debounce, message, toast } from "./util.js";
@@ -71,21 +77,75 @@ export async function render(main, route) {
   }
   paintCamera();
 
+  // The server's settings (capture deadline, scheduler on/off), asked for once, when needed.
+  let systemP = null;
+  const system = () => {
+    systemP = systemP || get("/api/v1/system").catch((e) => {
+      systemP = null;
+      throw e;
+    });
+    return systemP;
+  };
+
   let liveUrl = null;
+  let liveAbort = null;
+  const secs = (ms) => `${(ms / 1000).toFixed(1)} s`;
   async function live() {
+    if (liveAbort) return;
+    const ctl = new AbortController();
+    liveAbort = ctl;
     liveBtn.disabled = true;
-    clear(liveOut).append(h("p", { class: "muted" }, "Grabbing a frame from the camera…"));
+    const kept = keep.checked;
+    const started = performance.now();
+    let deadline = null;
+    const bar = h("progress", { id: "live-progress", "aria-label": "Waiting for the camera" });
+    const elapsed = h("span", { id: "live-elapsed" }, "0.0 s");
+    const of = h("span", { id: "live-deadline" });
+    const cancel = h("button", { type: "button", id: "live-cancel", onclick: () => ctl.abort() }, "Cancel");
+    // The ticking seconds are not announced (aria-live off); the outcome is.
+    clear(liveOut).append(h("div", { class: "live-wait", id: "live-wait" },
+      bar,
+      h("p", { "aria-live": "off" }, "Waiting for the camera… ", elapsed, of),
+      cancel));
+    const tickTimer = setInterval(() => {
+      const ms = performance.now() - started;
+      elapsed.textContent = secs(ms);
+      if (deadline) bar.value = Math.min(ms / 1000, deadline);
+    }, 100);
+    system().then((s) => {
+      if (!s.capture || liveAbort !== ctl) return;
+      deadline = s.capture.timeout_seconds;
+      of.textContent = ` of ${deadline} s`;
+      bar.max = deadline;
+      bar.value = Math.min((performance.now() - started) / 1000, deadline);
+    }).catch(() => {}); // without it the bar just stays indeterminate
     try {
-      const { blob, width, height } = await getImage(`${path}/snapshot${keep.checked ? "?store=true" : ""}`);
+      const { blob, width, height } = await getImage(`${path}/snapshot${kept ? "?store=true" : ""}`, { signal: ctl.signal });
+      const took = performance.now() - started;
       if (liveUrl) URL.revokeObjectURL(liveUrl);
       liveUrl = URL.createObjectURL(blob);
       clear(liveOut).append(
         h("img", { class: "live", id: "live-frame", src: liveUrl, alt: `Live frame from ${cam.name}` }),
-        h("p", { class: "muted" }, `${width || "?"}×${height || "?"}, taken ${fmtTime(new Date().toISOString())}${keep.checked ? ", kept" : ""}.`));
+        h("p", { class: "muted", id: "live-info" },
+          `${width || "?"}×${height || "?"}, taken ${fmtTime(new Date().toISOString())} in ${secs(took)}${kept ? ", kept" : ""}.`));
     } catch (e) {
-      clear(liveOut).append(h("p", { class: "alert", id: "live-error" },
-        h("strong", {}, "Capture failed"), ` (${e.code}): ${message(e)}`));
+      const took = secs(performance.now() - started);
+      if (e && e.name === "AbortError") {
+        clear(liveOut).append(h("p", { class: "notice", id: "live-cancelled" },
+          h("strong", {}, `Cancelled after ${took}.`),
+          deadline
+            ? ` The server may go on waiting for the camera up to its ${deadline} s deadline; the camera's state above shows the outcome.`
+            : " The server may go on waiting for the camera up to its capture deadline; the camera's state above shows the outcome."));
+      } else if (e && e.code === "timeout") {
+        clear(liveOut).append(h("p", { class: "alert", id: "live-error" },
+          h("strong", {}, `No answer after ${took}`), `: ${message(e)}`));
+      } else {
+        clear(liveOut).append(h("p", { class: "alert", id: "live-error" },
+          h("strong", {}, `Capture failed after ${took}`), ` (${e.code || "error"}): ${message(e)}`));
+      }
     } finally {
+      clearInterval(tickTimer);
+      liveAbort = null;
       liveBtn.disabled = false;
     }
   }
@@ -154,6 +214,7 @@ export async function render(main, route) {
 
   async function loadSchedules() {
     const list = await get(`${path}/snapshot-schedules`);
+    timeline.setContext({ schedules: list });
     // Do not repaint under a user who is typing an interval.
     if (schedList.contains(document.activeElement) && document.activeElement.type === "number") return;
     clear(schedList);
@@ -173,12 +234,13 @@ export async function render(main, route) {
     }
   });
 
-  const timeline = mountTimeline(timelineEl, cam);
+  const timeline = mountTimeline(timelineEl, cam, { system });
   const stopTimeline = timeline.stop;
   // This camera's events keep the page current; a re-read runs as a safety net (util.live).
   const reload = async () => {
     cam = await get(path);
     paintCamera();
+    timeline.setContext({ camera: cam });
     await loadSchedules();
   };
   const soon = debounce(300, () => reload().catch((e) => console.warn("refresh failed", e)));
@@ -197,6 +259,7 @@ export async function render(main, route) {
   return () => {
     stop();
     stopTimeline();
+    if (liveAbort) liveAbort.abort();
     if (liveUrl) URL.revokeObjectURL(liveUrl);
   };
 }

@@ -38,6 +38,7 @@ export async function render(main) {
             ["Database", hl.database_ok ? "answers" : "does not answer"],
             ["Frame folder", hl.snapshots_dir_writable ? "writable" : "NOT writable"],
             ["Scheduler", s.scheduler.enabled ? `on, rescans every ${s.scheduler.rescan_interval_seconds} s` : "off"],
+            s.capture ? ["Capture", `deadline ${s.capture.timeout_seconds} s, ${s.capture.concurrency.toLocaleString()} at once per lane`] : null,
           ])),
         h("section", { class: "card", "aria-labelledby": "h-disk" },
           h("h2", { id: "h-disk" }, "Disk"),

@@ -85,13 +85,167 @@ export function fmtDuration(secs) {
   return `${s} s`;
 }
 
-/** A short-lived message in the corner (announced to screen readers). */
-export function toast(text) {
-  const t = document.getElementById("toast");
-  t.textContent = text;
-  t.classList.add("show");
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => t.classList.remove("show"), 4000);
+/** "10:02:05" (the locale's clock time, seconds included). */
+export function fmtClock(t) {
+  return new Date(t).toLocaleTimeString(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+}
+
+/** A moment for people: "10:02" (with seconds if asked), and the date when it is not today. */
+export function fmtMoment(t, seconds = false) {
+  const d = new Date(t);
+  const clock = d.toLocaleTimeString(undefined, seconds
+    ? { hour: "2-digit", minute: "2-digit", second: "2-digit" }
+    : { hour: "2-digit", minute: "2-digit" });
+  if (d.toDateString() === new Date().toDateString()) return clock;
+  return `${d.toLocaleDateString(undefined, { month: "short", day: "numeric" })} ${clock}`;
+}
+
+/** A time span for people: "10:02–10:40", seconds under ten minutes, dates when not today. */
+export function fmtSpan(a, b) {
+  const seconds = Math.abs(new Date(b) - new Date(a)) < 600e3;
+  const left = fmtMoment(a, seconds);
+  const sameDay = new Date(a).toDateString() === new Date(b).toDateString();
+  const right = sameDay
+    ? new Date(b).toLocaleTimeString(undefined, seconds
+      ? { hour: "2-digit", minute: "2-digit", second: "2-digit" }
+      : { hour: "2-digit", minute: "2-digit" })
+    : fmtMoment(b, seconds);
+  return `${left}–${right}`;
+}
+
+// Toasts: short messages that never cover a control. They live in one fixed region that is put,
+// each time a toast shows and whenever the page scrolls, resizes or changes under it, at the
+// first spot along the window's edges (bottom-left first) where it overlaps no visible button,
+// link, field or slider. Only when no such spot exists (a crowded phone screen) does it take the
+// spot that overlaps least; it lets clicks through to what is under it, apart from its own ×.
+// Each toast goes away a few seconds after it shows (or after the pointer or focus leaves it), on
+// its ×, or on Escape. Screen readers hear the
+// text through a separate status region, so the × is not read out with every message.
+const TOAST_MS = 5000;
+const TOAST_MAX = 3;
+const EDGE = 12; // px between the region and the window's edge
+const CONTROLS = "a[href], button, input, select, textarea, summary, [role=slider], [tabindex]:not([tabindex='-1'])";
+
+function toastRegion() {
+  let region = document.getElementById("toasts");
+  if (!region) {
+    region = h("div", { id: "toasts", class: "toasts" });
+    document.body.append(region);
+  }
+  return region;
+}
+
+function overlap(a, b) {
+  const w = Math.min(a.right, b.right) - Math.max(a.left, b.left);
+  const hh = Math.min(a.bottom, b.bottom) - Math.max(a.top, b.top);
+  return w > 0 && hh > 0 ? w * hh : 0;
+}
+
+/** Put the toast region where it covers no visible control (see above). */
+export function placeToasts() {
+  const region = document.getElementById("toasts");
+  if (!region || !region.childElementCount) return;
+  const vw = document.documentElement.clientWidth;
+  const vh = document.documentElement.clientHeight;
+  const w = region.offsetWidth;
+  const ht = region.offsetHeight;
+  const obstacles = [];
+  for (const el of document.querySelectorAll(CONTROLS)) {
+    if (region.contains(el)) continue;
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.height === 0 || r.bottom < 0 || r.top > vh || r.right < 0 || r.left > vw) continue;
+    // A few pixels of room around each control.
+    obstacles.push({ left: r.left - 4, top: r.top - 4, right: r.right + 4, bottom: r.bottom + 4 });
+  }
+  const spots = [];
+  const step = 24;
+  const xs = [EDGE];
+  for (let x = EDGE + step; x < vw - w - EDGE; x += step) xs.push(x);
+  xs.push(Math.max(EDGE, vw - w - EDGE));
+  const ys = [];
+  for (let y = vh - ht - EDGE - step; y > EDGE; y -= step) ys.push(y);
+  for (const x of xs) spots.push([x, vh - ht - EDGE]); // along the bottom, from the left
+  for (const x of xs) spots.push([x, EDGE]); // along the top
+  for (const y of ys) spots.push([EDGE, y], [Math.max(EDGE, vw - w - EDGE), y]); // up the sides
+  let best = null;
+  for (const [x, y] of spots) {
+    const box = { left: x, top: y, right: x + w, bottom: y + ht };
+    let cost = 0;
+    for (const o of obstacles) cost += overlap(box, o);
+    if (!best || cost < best.cost) best = { x, y, cost };
+    if (cost === 0) break;
+  }
+  region.style.left = `${Math.max(0, best.x)}px`;
+  region.style.top = `${Math.max(0, best.y)}px`;
+  region.classList.toggle("crowded", best.cost > 0);
+}
+
+let toastWatch = null;
+function watchToasts(on) {
+  if (on && !toastWatch) {
+    let queued = false;
+    const again = () => {
+      if (queued) return;
+      queued = true;
+      requestAnimationFrame(() => {
+        queued = false;
+        placeToasts();
+      });
+    };
+    const onKey = (e) => {
+      if (e.key === "Escape") for (const t of [...toastRegion().children]) dismissToast(t);
+    };
+    addEventListener("scroll", again, { passive: true, capture: true });
+    addEventListener("resize", again);
+    addEventListener("keydown", onKey);
+    // The page may change under a toast (a list re-read, a frame loaded): look again.
+    const timer = setInterval(again, 250);
+    toastWatch = () => {
+      removeEventListener("scroll", again, { capture: true });
+      removeEventListener("resize", again);
+      removeEventListener("keydown", onKey);
+      clearInterval(timer);
+    };
+  } else if (!on && toastWatch) {
+    toastWatch();
+    toastWatch = null;
+  }
+}
+
+function dismissToast(t) {
+  clearTimeout(t.timer);
+  t.remove();
+  const region = toastRegion();
+  if (!region.childElementCount) watchToasts(false);
+  else placeToasts();
+}
+
+/** A short-lived message (announced to screen readers) that covers no control. */
+export function toast(text, { timeout = TOAST_MS } = {}) {
+  const region = toastRegion();
+  const item = h("div", { class: "toast" },
+    h("span", { class: "toast-text" }, text),
+    h("button", { type: "button", class: "toast-close", title: "Dismiss", "aria-label": "Dismiss this message" }, "×"));
+  item.querySelector("button").addEventListener("click", () => dismissToast(item));
+  // It stays while the pointer moves on it or its × has focus, and goes `timeout` after they
+  // leave. (A pointer resting where a toast appears does not hold it: only a move does.)
+  const later = () => {
+    clearTimeout(item.timer);
+    item.timer = setTimeout(() => dismissToast(item), timeout);
+  };
+  const hold = () => clearTimeout(item.timer);
+  item.addEventListener("pointermove", hold);
+  item.addEventListener("focusin", hold);
+  item.addEventListener("pointerleave", later);
+  item.addEventListener("focusout", later);
+  region.append(item);
+  while (region.childElementCount > TOAST_MAX) dismissToast(region.firstElementChild);
+  later();
+  const live = document.getElementById("toast");
+  if (live) live.textContent = text;
+  placeToasts();
+  watchToasts(true);
+  return item;
 }
 
 /**
