@@ -131,6 +131,8 @@ impl Application {
         }
         let (scheduler, commands) = SchedulerHandle::channel();
         let auth = Arc::new(Auth::new(pool.clone(), config.api_token.as_deref()));
+        auth.announce(config.metrics_auth == crate::config::MetricsAuth::Token)
+            .await?;
         let config = Arc::new(config);
         let ops = Ops::new(
             config.clone(),
@@ -149,7 +151,7 @@ impl Application {
         let state = AppState {
             ops: ops.clone(),
             auth,
-            api: crate::routes::description(),
+            api: crate::routes::description(config.metrics_auth),
             shutdown: shutdown.clone(),
         };
         let supervisor = Supervisor::new(shutdown);

@@ -98,6 +98,24 @@ pub struct ServeArgs {
     /// hosts (true/false). Off: such a camera is refused with `forbidden_host`.
     #[arg(long, env = "HELDAR_ALLOW_METADATA_HOSTS", default_value = "false")]
     pub allow_metadata_hosts: String,
+    /// Who may read /metrics while authentication is on: `token` (a viewer token, like the rest
+    /// of the API) or `none` (anyone who can reach the server, for a Prometheus without a token).
+    #[arg(long, env = "HELDAR_METRICS_AUTH", default_value = "token")]
+    pub metrics_auth: String,
+    /// Longest wait between scheduled captures of a camera that keeps being unreachable or
+    /// timing out (seconds; the wait doubles from the schedule's interval up to this; 0 = never
+    /// back off, try every slot).
+    #[arg(long, env = "HELDAR_UNREACHABLE_BACKOFF_MAX_S", default_value = "300")]
+    pub unreachable_backoff_max_s: String,
+}
+
+/// Who may read `/metrics` (HELDAR_METRICS_AUTH).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetricsAuth {
+    /// As the rest of the API: a viewer token while authentication is on.
+    Token,
+    /// Anyone who can reach the server, whether authentication is on or not.
+    None,
 }
 
 /// The typed settings every part of Heldar reads. A `Config` that exists is usable.
@@ -130,6 +148,9 @@ pub struct Config {
     pub http_max_connections: Option<usize>,
     /// Whether a camera may be a cloud metadata endpoint (`capture::hosts`); default no.
     pub allow_metadata_hosts: bool,
+    pub metrics_auth: MetricsAuth,
+    /// The cap of the unreachable-camera backoff (`ops::backoff`); `None`: no such backoff.
+    pub unreachable_backoff_max: Option<Duration>,
 }
 
 /// A setting that cannot be used. Its `Display` is the one line start-up prints.
@@ -308,6 +329,33 @@ impl Config {
             )),
         };
 
+        let metrics_auth = match args.metrics_auth.trim().to_ascii_lowercase().as_str() {
+            "token" => MetricsAuth::Token,
+            "none" => MetricsAuth::None,
+            _ => {
+                return Err(ConfigError {
+                    var: "HELDAR_METRICS_AUTH",
+                    value: args.metrics_auth.clone(),
+                    allowed: "`token` (a viewer token while authentication is on, the default) \
+                              or `none` (anyone who can reach the server may read /metrics)"
+                        .into(),
+                })
+            }
+        };
+        let backoff_max_s = parse_num::<u64>(
+            "HELDAR_UNREACHABLE_BACKOFF_MAX_S",
+            &args.unreachable_backoff_max_s,
+            "a whole number of seconds (0 turns the backoff off)",
+        )?;
+        let backoff_max_s = if backoff_max_s > 86_400 {
+            warnings.push(format!(
+                "HELDAR_UNREACHABLE_BACKOFF_MAX_S={backoff_max_s} is above the maximum; using 86400"
+            ));
+            86_400
+        } else {
+            backoff_max_s
+        };
+
         let config = Config {
             data_dir,
             snapshots_dir,
@@ -335,6 +383,9 @@ impl Config {
                 "HELDAR_ALLOW_METADATA_HOSTS",
                 &args.allow_metadata_hosts,
             )?,
+            metrics_auth,
+            unreachable_backoff_max: (backoff_max_s > 0)
+                .then(|| Duration::from_secs(backoff_max_s)),
         };
         Ok((config, warnings))
     }
@@ -540,6 +591,8 @@ mod tests {
             log: "info".into(),
             http_max_connections: None,
             allow_metadata_hosts: "false".into(),
+            metrics_auth: "token".into(),
+            unreachable_backoff_max_s: "300".into(),
         };
         for (k, v) in extra {
             match *k {
@@ -553,6 +606,8 @@ mod tests {
                 "retention" => a.snapshot_retention_hours = v.to_string(),
                 "db" => a.database_url = Some(v.to_string()),
                 "http_max" => a.http_max_connections = Some(v.to_string()),
+                "metrics_auth" => a.metrics_auth = v.to_string(),
+                "backoff_max" => a.unreachable_backoff_max_s = v.to_string(),
                 _ => unreachable!(),
             }
         }
@@ -611,6 +666,11 @@ mod tests {
                 ("db", "sqlite://x.db?mode=memory"),
                 "HELDAR_DATABASE_URL=\"sqlite://x.db?mode=memory\"",
             ),
+            (("metrics_auth", "open"), "HELDAR_METRICS_AUTH=\"open\""),
+            (
+                ("backoff_max", "5m"),
+                "HELDAR_UNREACHABLE_BACKOFF_MAX_S=\"5m\"",
+            ),
         ];
         for ((k, v), want) in cases {
             let err = Config::from_args(&args(&[(k, v)])).unwrap_err();
@@ -661,6 +721,29 @@ mod tests {
                 .starts_with("HELDAR_HTTP_MAX_CONNECTIONS=\"lots\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn metrics_auth_is_token_unless_set_to_none() {
+        let (c, _) = Config::from_args(&args(&[])).unwrap();
+        assert_eq!(c.metrics_auth, MetricsAuth::Token);
+        let (c, _) = Config::from_args(&args(&[("metrics_auth", " None ")])).unwrap();
+        assert_eq!(c.metrics_auth, MetricsAuth::None);
+        let e = Config::from_args(&args(&[("metrics_auth", "off")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`token`") && e.contains("`none`"), "{e}");
+    }
+
+    #[test]
+    fn the_unreachable_backoff_cap_is_seconds_and_zero_turns_it_off() {
+        let (c, _) = Config::from_args(&args(&[])).unwrap();
+        assert_eq!(c.unreachable_backoff_max, Some(Duration::from_secs(300)));
+        let (c, _) = Config::from_args(&args(&[("backoff_max", "0")])).unwrap();
+        assert_eq!(c.unreachable_backoff_max, None);
+        let (c, w) = Config::from_args(&args(&[("backoff_max", "999999")])).unwrap();
+        assert_eq!(c.unreachable_backoff_max, Some(Duration::from_secs(86_400)));
+        assert_eq!(w.len(), 1, "{w:?}");
     }
 
     #[test]

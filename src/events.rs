@@ -1,7 +1,8 @@
 //! Domain events, and the bus they travel on.
 //!
 //! `ops` publishes one [`Event`] for each thing that happened — a frame stored, a capture
-//! failed, a camera's state changed, a camera or schedule changed — and anything that wants to
+//! failed, a camera's state changed, a camera began or extended a backoff, a camera or schedule
+//! changed — and anything that wants to
 //! know subscribes: the `/api/v1/events` stream (and through it the dashboard), and later MQTT
 //! and webhooks. The bus is a bounded broadcast channel ([`EventBus::CAPACITY`] events): a
 //! publisher never waits, whoever is subscribed. A subscriber that falls more than the capacity
@@ -19,7 +20,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
-use crate::models::{CameraId, CameraState};
+use crate::models::{BackoffReason, CameraId, CameraState};
 
 /// What changed about a camera or a schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -71,6 +72,19 @@ pub enum Event {
         last_error: Option<String>,
         at: DateTime<Utc>,
     },
+    /// A camera's scheduled captures wait until `until` instead of trying at every slot: sent
+    /// when a scheduled capture failure starts or extends a backoff (at most once per try, so
+    /// at most once per backoff period). Its end shows as `camera.state_changed` to `online`
+    /// (a success) or `camera.changed` (an edit).
+    #[serde(rename = "camera.backoff")]
+    CameraBackoff {
+        camera: CameraId,
+        reason: BackoffReason,
+        until: DateTime<Utc>,
+        /// Failures in a row so far.
+        failures: i64,
+        at: DateTime<Utc>,
+    },
     #[serde(rename = "camera.changed")]
     CameraChanged { camera: CameraId, change: Change },
     #[serde(rename = "schedule.changed")]
@@ -88,6 +102,7 @@ impl Event {
             Event::FrameStored { .. } => "frame.stored",
             Event::CaptureFailed { .. } => "capture.failed",
             Event::CameraStateChanged { .. } => "camera.state_changed",
+            Event::CameraBackoff { .. } => "camera.backoff",
             Event::CameraChanged { .. } => "camera.changed",
             Event::ScheduleChanged { .. } => "schedule.changed",
         }
@@ -99,6 +114,7 @@ impl Event {
             Event::FrameStored { camera, .. }
             | Event::CaptureFailed { camera, .. }
             | Event::CameraStateChanged { camera, .. }
+            | Event::CameraBackoff { camera, .. }
             | Event::CameraChanged { camera, .. }
             | Event::ScheduleChanged { camera, .. } => camera,
         }

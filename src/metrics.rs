@@ -61,6 +61,8 @@ pub struct Metrics {
     pub missed_slots: Counter,
     pub slots_fired: Counter,
     pub auth_backoff_skips: Counter,
+    /// Scheduled captures skipped while a camera is in unreachable backoff (`ops::backoff`).
+    pub unreachable_backoff_skips: Counter,
     pub store_failures: Counter,
     pub pruned: Family<ReasonLabels, Counter>,
     pub snapshot_bytes: Gauge,
@@ -107,6 +109,7 @@ impl Metrics {
         let missed_slots = Counter::default();
         let slots_fired = Counter::default();
         let auth_backoff_skips = Counter::default();
+        let unreachable_backoff_skips = Counter::default();
         let store_failures = Counter::default();
         let pruned = Family::<ReasonLabels, Counter>::default();
         let snapshot_bytes = Gauge::default();
@@ -196,6 +199,11 @@ impl Metrics {
             auth_backoff_skips.clone(),
         );
         registry.register(
+            "heldar_unreachable_backoff_skips",
+            "Scheduled captures skipped while a camera that keeps being unreachable or timing out is in backoff",
+            unreachable_backoff_skips.clone(),
+        );
+        registry.register(
             "heldar_store_failures",
             "Captured frames that could not be stored",
             store_failures.clone(),
@@ -228,6 +236,7 @@ impl Metrics {
             missed_slots,
             slots_fired,
             auth_backoff_skips,
+            unreachable_backoff_skips,
             store_failures,
             pruned,
             snapshot_bytes,

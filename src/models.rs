@@ -242,6 +242,31 @@ pub struct CameraStatus {
     pub last_error: Option<String>,
     pub last_error_at: Option<DateTime<Utc>>,
     pub consecutive_failures: i64,
+    /// Until when this camera's scheduled captures wait instead of trying at every slot
+    /// (backoff); `null` when they do not. The first slot at or after it tries again; a live
+    /// snapshot tries at once regardless, and any success ends the backoff.
+    pub backoff_until: Option<DateTime<Utc>>,
+    /// Why they wait: `auth_failed` (the camera refused the credentials) or `unreachable` (it
+    /// could not be reached or did not answer in time, several times in a row); `null` when not
+    /// backing off.
+    pub backoff_reason: Option<BackoffReason>,
+}
+
+/// Why a camera's scheduled captures are backing off (`ops::backoff`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum BackoffReason {
+    AuthFailed,
+    Unreachable,
+}
+
+impl BackoffReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            BackoffReason::AuthFailed => "auth_failed",
+            BackoffReason::Unreachable => "unreachable",
+        }
+    }
 }
 
 impl Default for CameraStatus {
@@ -252,6 +277,8 @@ impl Default for CameraStatus {
             last_error: None,
             last_error_at: None,
             consecutive_failures: 0,
+            backoff_until: None,
+            backoff_reason: None,
         }
     }
 }

@@ -8,6 +8,8 @@ use heldar::auth::Need;
 use heldar::clock::SystemClock;
 use heldar::models::Role;
 use heldar::ops;
+use std::time::Duration;
+
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
@@ -443,8 +445,11 @@ async fn admins_manage_tokens_over_the_api_and_secrets_are_shown_once() {
     app.stop().await;
 }
 
-/// The command line: create prints the token alone on stdout; the running server accepts it at
-/// once; revoke cuts it off at once; tokens turn auth on even without HELDAR_API_TOKEN.
+/// The command line: create prints the token alone on stdout and says in plain words that
+/// authentication is now on, how to sign in and how to turn it off; the running server accepts
+/// the token at once; revoke cuts it off at once and warns when it took the last one (the server
+/// stays locked); `heldar auth off` opens the running server again within a bound, `auth on`
+/// locks it, and the server logs each switch it sees.
 #[tokio::test]
 async fn token_commands_create_list_and_revoke_against_a_running_server() {
     let dir = tempfile::tempdir().unwrap();
@@ -467,29 +472,59 @@ async fn token_commands_create_list_and_revoke_against_a_running_server() {
         c.arg("serve");
         c
     });
+    server
+        .wait_for_log("authentication is OFF", Duration::from_secs(5))
+        .await;
     let client = reqwest::Client::new();
-    let get = |t: Option<String>| {
-        let mut rb = client.get(server.url("/api/v1/cameras"));
+    let status_of = |path: &'static str, t: Option<String>| {
+        let mut rb = client.get(server.url(path));
         if let Some(t) = t {
             rb = rb.bearer_auth(t);
         }
         async move { rb.send().await.unwrap().status().as_u16() }
     };
+    let get = |t: Option<String>| status_of("/api/v1/cameras", t);
     // No tokens yet: auth is off on loopback.
     assert_eq!(get(None).await, 200);
+    let (code, out, _) = run(&["auth", "status"]);
+    assert_eq!(code, Some(0));
+    assert!(
+        out.starts_with("authentication: OFF (no token was ever created)"),
+        "{out}"
+    );
 
     let (code, token, err) = run(&["token", "create", "--role", "viewer", "--name", "wall"]);
     assert_eq!(code, Some(0), "{err}");
     let token = token.trim().to_string();
     assert!(token.starts_with("hld_") && !token.contains(' '), "{token}");
     assert!(!err.contains(&token), "the token belongs on stdout only");
+    // What the operator is told, in plain words.
+    for words in [
+        "Authentication is now ON (this was the first token)",
+        "the API, the dashboard, /media and /metrics need a token",
+        "paste the token on the sign-in page",
+        "Authorization: Bearer <token>",
+        "HELDAR_METRICS_AUTH=none",
+        "To turn authentication off again: `heldar auth off`",
+    ] {
+        assert!(err.contains(words), "{words:?} missing from: {err}");
+    }
     let (code, _, err) = run(&["token", "create", "--role", "admin", "--name", "wall"]);
     assert_ne!(code, Some(0));
     assert!(err.contains("already exists"), "{err}");
 
-    // Auth is now on: no token → 401; the new token → 200.
-    assert_eq!(get(None).await, 401);
+    // Auth is now on: no token → 401 (the API, /metrics, the dashboard's session); the new token
+    // → 200.
+    common::wait_for("auth to turn on", Duration::from_secs(5), || async {
+        (get(None).await == 401).then_some(())
+    })
+    .await;
+    assert_eq!(status_of("/metrics", None).await, 401);
+    assert_eq!(status_of("/api/v1/session", None).await, 401);
     assert_eq!(get(Some(token.clone())).await, 200);
+    server
+        .wait_for_log("authentication is now ON", Duration::from_secs(5))
+        .await;
 
     let (code, list, _) = run(&["token", "list", "--json"]);
     assert_eq!(code, Some(0));
@@ -500,10 +535,124 @@ async fn token_commands_create_list_and_revoke_against_a_running_server() {
 
     let (code, _, err) = run(&["token", "revoke", "wall"]);
     assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("that was the last live token, and authentication stays ON")
+            && err.contains("heldar auth off")
+            && err.contains("heldar token create"),
+        "{err}"
+    );
     assert_eq!(get(Some(token.clone())).await, 401);
     // Revoking the last token does not open the server again.
     assert_eq!(get(None).await, 401);
     let (code, _, err) = run(&["token", "revoke", "wall"]);
     assert_eq!(code, Some(2));
     assert!(err.contains("no live token"), "{err}");
+
+    // `heldar auth off` while the server runs: the API and the dashboard are open again, without
+    // a restart; the server logs the switch.
+    let (code, out, err) = run(&["auth", "off"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("Authentication is now OFF"), "{out}");
+    common::wait_for("auth to turn off", Duration::from_secs(5), || async {
+        (get(None).await == 200).then_some(())
+    })
+    .await;
+    let session: Value = client
+        .get(server.url("/api/v1/session"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(session["auth"], false, "{session}");
+    assert_eq!(status_of("/metrics", None).await, 200);
+    let line = server
+        .wait_for_log("authentication is now OFF", Duration::from_secs(5))
+        .await;
+    assert!(line.contains("heldar auth off"), "{line}");
+    let (_, out, _) = run(&["auth", "status"]);
+    assert!(
+        out.starts_with("authentication: OFF (heldar auth off, at "),
+        "{out}"
+    );
+    assert!(out.contains("live tokens: 0"), "{out}");
+    // An explicit off stands: a new token does not turn it back on, and says so.
+    let (code, _, err) = run(&["token", "create", "--role", "viewer", "--name", "grafana"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(err.contains("Authentication is OFF"), "{err}");
+    assert!(err.contains("heldar auth on"), "{err}");
+    assert_eq!(get(None).await, 200);
+
+    // And `heldar auth on` locks it again.
+    let (code, out, _) = run(&["auth", "on"]);
+    assert_eq!(code, Some(0));
+    assert!(out.contains("Authentication is now ON"), "{out}");
+    common::wait_for("auth to turn on again", Duration::from_secs(5), || async {
+        (get(None).await == 401).then_some(())
+    })
+    .await;
+    let (_, out, _) = run(&["auth", "status"]);
+    assert!(
+        out.starts_with("authentication: ON (heldar auth on, at "),
+        "{out}"
+    );
+}
+
+/// HELDAR_METRICS_AUTH=none: a Prometheus without a token reads /metrics while everything else
+/// stays behind the token, and the API description says so.
+#[tokio::test]
+async fn metrics_can_be_left_open_while_the_rest_needs_a_token() {
+    let app = spawn_app_with(
+        |c| {
+            c.api_token = Some(BOOTSTRAP.into());
+            c.metrics_auth = heldar::config::MetricsAuth::None;
+        },
+        BuildOptions::default(),
+    )
+    .await;
+    let r = send(&app, Method::GET, "/metrics", None, None).await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("heldar_build_info"));
+    for path in [
+        "/api/v1/cameras",
+        "/media/snapshots/gate/20260101T000000000Z.jpg",
+        "/api/v1/system",
+    ] {
+        let (status, e) = error_of(send(&app, Method::GET, path, None, None).await).await;
+        assert_eq!(status, 401, "{path}: {e}");
+    }
+    let doc: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
+    let metrics = &doc["paths"]["/metrics"]["get"];
+    assert_eq!(metrics["x-heldar-role"], "public", "{metrics}");
+    assert!(metrics.get("security").is_none(), "{metrics}");
+    app.stop().await;
+
+    // The default: /metrics needs a token like the rest.
+    let app = app_with_auth().await;
+    assert_eq!(
+        send(&app, Method::GET, "/metrics", None, None)
+            .await
+            .status(),
+        401
+    );
+    app.stop().await;
+}
+
+/// A value HELDAR_METRICS_AUTH does not know stops start-up with a sentence naming it.
+#[test]
+fn a_bad_metrics_auth_value_stops_start_up_with_a_sentence() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = heldar_cmd(dir.path())
+        .args(["serve"])
+        .env("HELDAR_METRICS_AUTH", "open")
+        .env("HELDAR_API_PORT", "0")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        err.contains("HELDAR_METRICS_AUTH=\"open\" cannot be used: `token`"),
+        "{err}"
+    );
 }

@@ -39,6 +39,8 @@ struct Input {
     capture_concurrency: Val,
     http_max_connections: Option<Val>,
     allow_metadata_hosts: Val,
+    metrics_auth: Val,
+    unreachable_backoff_max_s: Val,
     ffmpeg_concurrency: Val,
     capture_max_bytes: Val,
     fsync: Val,
@@ -75,6 +77,8 @@ const WORDS: &[&str] = &[
     "0123456789abcdef0",
     "+5",
     "4.5",
+    "token",
+    "none",
 ];
 
 fn text(v: &Val, default: &str) -> String {
@@ -112,6 +116,8 @@ fuzz_target!(|i: Input| {
         api_token: i.api_token.as_ref().map(|v| text(v, "0123456789abcdef")),
         http_max_connections: i.http_max_connections.as_ref().map(|v| text(v, "512")),
         allow_metadata_hosts: text(&i.allow_metadata_hosts, "false"),
+        metrics_auth: text(&i.metrics_auth, "token"),
+        unreachable_backoff_max_s: text(&i.unreachable_backoff_max_s, "300"),
         secret_key_file: i.secret_key_file.as_ref().map(|v| text(v, "./k")),
         log: i
             .log

@@ -6,19 +6,24 @@
 //! dashboard's session cookie ([`session`]). Tokens come from `heldar token create` (kept only as a
 //! SHA-256, see [`token`]) or from HELDAR_API_TOKEN, which is a bootstrap admin.
 //!
-//! Auth is *on* when HELDAR_API_TOKEN is set or any token was ever created (revoking the last
-//! token locks the API rather than opening it); with it off (a loopback install that never made
-//! a token) every request is treated as admin, which is what a newcomer running the quickstart
-//! expects. Which role each route needs is declared in one table,
-//! the route list (`routes`); this module only answers "who is this".
+//! Auth is *on* when HELDAR_API_TOKEN is set, or when the switch recorded in the database says so
+//! ([`mode`]: `heldar auth on|off`; creating the first token turns it on; revoking the last one
+//! does not turn it off). With it off (a loopback install that never made a token, or one whose
+//! operator ran `heldar auth off`) every request is treated as admin, which is what a newcomer
+//! running the quickstart expects. The server re-reads the switch at most [`RECHECK`] after a
+//! change, so `heldar auth off|on` works while it runs, and it logs every change it sees. Which
+//! role each route needs is declared in one table, the route list (`routes`); this module only
+//! answers "who is this".
 //!
 //! Every comparison of a presented secret against a stored one is constant-time
 //! ([`token::hash_eq`]), and no token, hash or cookie value is ever logged.
 
+pub mod mode;
 pub mod session;
 pub mod token;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 use crate::db::{self, Pool};
 use crate::error::OpResult;
@@ -102,12 +107,22 @@ pub struct TokenIdentity {
 /// The name the bootstrap token goes by in sessions and logs.
 pub const BOOTSTRAP_NAME: &str = "HELDAR_API_TOKEN";
 
+/// How long the server trusts its last reading of the authentication switch. `heldar auth
+/// on|off` is another process writing the database, so the server cannot be told; one small
+/// read a second (only while requests come) is the price of noticing within a second.
+pub const RECHECK: Duration = Duration::from_secs(1);
+
+/// The last reading of the switch: its value, and when it was read (`None`: read it again).
+#[derive(Clone, Copy)]
+struct Seen {
+    on: bool,
+    read_at: Option<Instant>,
+}
+
 pub struct Auth {
     db: Pool,
     bootstrap: Option<TokenHash>,
-    /// Set once a token row has been seen. Rows are never deleted (revoking keeps them), so
-    /// auth never turns off again and later requests skip the check's query.
-    tokens_exist: AtomicBool,
+    seen: Mutex<Option<Seen>>,
     pub sessions: SessionStore,
 }
 
@@ -116,21 +131,82 @@ impl Auth {
         Auth {
             db,
             bootstrap: bootstrap_token.map(hash_token),
-            tokens_exist: AtomicBool::new(false),
+            seen: Mutex::new(None),
             sessions: SessionStore::default(),
         }
     }
 
-    /// Whether requests must authenticate.
+    /// Whether requests must authenticate: always with HELDAR_API_TOKEN set, else as the
+    /// switch in the database says ([`mode`]), re-read at most [`RECHECK`] after the last read.
     pub async fn enabled(&self) -> OpResult<bool> {
-        if self.bootstrap.is_some() || self.tokens_exist.load(Ordering::Relaxed) {
+        if self.bootstrap.is_some() {
             return Ok(true);
         }
-        let exist = db::tokens::any_ever(&self.db).await?;
-        if exist {
-            self.tokens_exist.store(true, Ordering::Relaxed);
+        let last = *self.seen.lock().expect("auth switch lock");
+        if let Some(Seen {
+            on,
+            read_at: Some(at),
+        }) = last
+        {
+            if at.elapsed() < RECHECK {
+                return Ok(on);
+            }
         }
-        Ok(exist)
+        let mode = mode::stored(&self.db).await?;
+        let before = self
+            .seen
+            .lock()
+            .expect("auth switch lock")
+            .replace(Seen {
+                on: mode.on,
+                read_at: Some(Instant::now()),
+            })
+            .map(|s| s.on);
+        match before {
+            Some(b) if b == mode.on => {}
+            // The first reading: start-up says which way it is (see `announce`).
+            None => {}
+            Some(_) if mode.on => tracing::warn!(why = %mode.why(),
+                "authentication is now ON: the API, the dashboard, /media and /metrics need a token"),
+            Some(_) => tracing::warn!(why = %mode.why(),
+                "authentication is now OFF: every request is treated as admin; `heldar auth on` turns it back on"),
+        }
+        Ok(mode.on)
+    }
+
+    /// Read the switch at the next request instead of trusting the last reading (this process
+    /// just changed it, e.g. by creating the first token through the API).
+    pub fn recheck(&self) {
+        if let Some(s) = self.seen.lock().expect("auth switch lock").as_mut() {
+            s.read_at = None;
+        }
+    }
+
+    /// Log, once at start-up, whether authentication is on and why.
+    pub async fn announce(&self, metrics_need_token: bool) -> OpResult<()> {
+        let metrics = if metrics_need_token {
+            ""
+        } else {
+            " (except /metrics: HELDAR_METRICS_AUTH=none)"
+        };
+        if self.bootstrap.is_some() {
+            tracing::info!("authentication is ON (HELDAR_API_TOKEN is set): the API, the dashboard, /media and /metrics need a token{metrics}");
+            return Ok(());
+        }
+        let on = self.enabled().await?;
+        let mode = mode::stored(&self.db).await?;
+        if on {
+            let live = db::tokens::count_live(&self.db).await?;
+            tracing::info!(why = %mode.why(), live_tokens = live,
+                "authentication is ON: the API, the dashboard, /media and /metrics need a token{metrics}");
+            if live == 0 {
+                tracing::warn!("authentication is on but no live token exists: nobody can use the API or the dashboard; create one with `heldar token create --role admin --name NAME`, or turn authentication off with `heldar auth off`");
+            }
+        } else {
+            tracing::info!(why = %mode.why(),
+                "authentication is OFF: every request is treated as admin (this server listens on loopback only); `heldar token create` or `heldar auth on` turns it on");
+        }
+        Ok(())
     }
 
     /// The identity behind a presented token, if it is a live one.

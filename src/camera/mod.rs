@@ -7,13 +7,14 @@
 //! text that leaves Heldar — an API response, a log line, an error — passes through [`mask`]
 //! first.
 
+pub mod changes;
 pub mod fingerprint;
 pub mod mask;
 pub mod seal;
 pub mod spec;
 pub mod vendor;
 
-use crate::models::{Camera, CameraStatus, CameraView, EffectiveUrls};
+use crate::models::{Camera, CameraSpec, CameraStatus, CameraView, EffectiveUrls};
 
 /// The URLs a capture uses, with credentials still in them (never shown; see [`view`]).
 pub fn effective_urls(camera: &Camera) -> EffectiveUrls {
@@ -62,7 +63,7 @@ pub fn view(camera: &Camera, status: CameraStatus) -> CameraView {
 
 /// Every secret of a camera, for [`mask::mask_text`]: its password and any password embedded in
 /// an explicit URL.
-pub fn secrets(camera: &Camera) -> Vec<String> {
+pub fn secrets(camera: &CameraSpec) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(p) = camera.password.as_deref().filter(|p| !p.is_empty()) {
         out.push(p.to_string());

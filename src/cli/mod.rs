@@ -1,5 +1,8 @@
 //! The `heldar` command line (clap). One file per command; `heldar serve` runs everything.
+//! [`DbArgs`] and [`with_db`] are what the commands that work on the database alone (`token`,
+//! `auth`) share: no server needs to run, and a running one sees their changes.
 
+pub mod auth;
 pub mod bench;
 pub mod fake_cameras;
 pub mod serve;
@@ -28,6 +31,8 @@ enum Command {
     Bench(bench::Bench),
     /// Create, list and revoke API tokens (roles: viewer, operator, admin).
     Token(token::Token),
+    /// Show, or turn on or off, authentication for the API, dashboard, /media and /metrics.
+    Auth(auth::AuthCmd),
     /// Serve fake HTTP cameras for `heldar bench` from a process of their own.
     #[command(hide = true)]
     FakeCameras(fake_cameras::FakeCameras),
@@ -47,5 +52,73 @@ pub fn run() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::FakeCameras(args) => fake_cameras::run(args),
         Command::Token(args) => token::run(args),
+        Command::Auth(args) => auth::run(args),
     }
+}
+
+/// Where the database is, as `heldar serve` finds it.
+#[derive(clap::Args, Debug, Clone)]
+pub struct DbArgs {
+    /// Root for the database (as `heldar serve`).
+    #[arg(long, env = "HELDAR_DATA_DIR", default_value = "./data", global = true)]
+    pub data_dir: String,
+    /// Database URL [default: sqlite://$HELDAR_DATA_DIR/heldar.db].
+    #[arg(long, env = "HELDAR_DATABASE_URL", global = true)]
+    pub database_url: Option<String>,
+}
+
+/// Open the database `args` name (creating the data dir for a SQLite file), run `f` on it on a
+/// small runtime, close it. `cmd` names the command in error lines (`heldar token`).
+pub fn with_db<F, Fut>(args: &DbArgs, cmd: &str, f: F) -> ExitCode
+where
+    F: FnOnce(crate::db::Pool) -> Fut,
+    Fut: std::future::Future<Output = ExitCode>,
+{
+    let url = args.database_url.clone().unwrap_or_else(|| {
+        format!(
+            "sqlite://{}",
+            std::path::PathBuf::from(&args.data_dir)
+                .join("heldar.db")
+                .display()
+        )
+    });
+    if url.starts_with("sqlite://") {
+        if let Err(e) = std::fs::create_dir_all(&args.data_dir) {
+            eprintln!("{cmd}: cannot create {}: {e}", args.data_dir);
+            return ExitCode::FAILURE;
+        }
+    }
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("{cmd}: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let pool = match crate::db::connect(&url).await {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("{cmd}: cannot open the database: {e:#}");
+                return ExitCode::FAILURE;
+            }
+        };
+        let code = f(pool.clone()).await;
+        pool.close().await;
+        code
+    })
+}
+
+/// Whether HELDAR_API_TOKEN is set (non-empty) in this command's environment (or `.env`): a
+/// server started with the same environment keeps authentication on whatever the switch says.
+pub fn bootstrap_token_in_env() -> bool {
+    std::env::var("HELDAR_API_TOKEN").is_ok_and(|t| !t.trim().is_empty())
+}
+
+/// Whether HELDAR_METRICS_AUTH=none in this command's environment (or `.env`).
+pub fn metrics_open_in_env() -> bool {
+    std::env::var("HELDAR_METRICS_AUTH").is_ok_and(|v| v.trim().eq_ignore_ascii_case("none"))
 }

@@ -1,13 +1,16 @@
 //! `heldar token create | list | revoke`: API tokens with roles (DESIGN.md §11), kept in the
 //! database as hashes. `create` prints the token once, on stdout alone, so it can be captured
-//! (`TOKEN=$(heldar token create --role viewer --name grafana)`); everything else goes to stderr.
-//! The server sees new and revoked tokens at once: it reads the table on each request.
+//! (`TOKEN=$(heldar token create --role viewer --name grafana)`); everything else goes to stderr:
+//! what the token is, and in plain words whether authentication is now on, how to sign in to
+//! the dashboard with it, and how to turn authentication off again. `revoke` warns when it took
+//! the last live token while authentication stays on. The server sees new and revoked tokens at
+//! once (it reads the table on each request) and the switch within a second.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Args, Subcommand};
 
+use super::DbArgs;
 use crate::clock::SystemClock;
 use crate::db;
 use crate::error::OpError;
@@ -16,19 +19,15 @@ use crate::ops;
 
 #[derive(Args, Debug)]
 pub struct Token {
-    /// Root for the database (as `heldar serve`).
-    #[arg(long, env = "HELDAR_DATA_DIR", default_value = "./data", global = true)]
-    data_dir: String,
-    /// Database URL [default: sqlite://$HELDAR_DATA_DIR/heldar.db].
-    #[arg(long, env = "HELDAR_DATABASE_URL", global = true)]
-    database_url: Option<String>,
+    #[command(flatten)]
+    db: DbArgs,
     #[command(subcommand)]
     action: Action,
 }
 
 #[derive(Subcommand, Debug)]
 enum Action {
-    /// Create a token and print it (once).
+    /// Create a token and print it (once). The first token turns authentication on.
     Create {
         /// viewer (read), operator (+ live snapshots, schedules) or admin (+ cameras, tokens).
         #[arg(long)]
@@ -58,46 +57,66 @@ pub fn run(args: Token) -> ExitCode {
         },
         _ => None,
     };
-    let url = args.database_url.clone().unwrap_or_else(|| {
-        format!(
-            "sqlite://{}",
-            PathBuf::from(&args.data_dir).join("heldar.db").display()
-        )
-    });
-    if url.starts_with("sqlite://") {
-        if let Err(e) = std::fs::create_dir_all(&args.data_dir) {
-            eprintln!("heldar token: cannot create {}: {e}", args.data_dir);
-            return ExitCode::FAILURE;
-        }
-    }
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("heldar token: cannot start the runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    runtime.block_on(async move {
-        let pool = match db::connect(&url).await {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("heldar token: cannot open the database: {e:#}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let code = act(&pool, args.action, role).await;
-        pool.close().await;
-        code
+    super::with_db(&args.db, "heldar token", move |pool| async move {
+        act(&pool, args.action, role).await
     })
+}
+
+/// What `token create` says about authentication after creating a token.
+pub fn auth_note(on: bool, turned_on: bool, why: &str) -> String {
+    if !on {
+        return format!(
+            "Authentication is OFF ({why}): requests need no token, so this one is not needed \
+             until you turn authentication on with `heldar auth on`."
+        );
+    }
+    let head = if turned_on {
+        "Authentication is now ON (this was the first token)"
+    } else {
+        "Authentication is ON"
+    };
+    let metrics = if super::metrics_open_in_env() {
+        " (/metrics stays open: HELDAR_METRICS_AUTH=none)"
+    } else {
+        ""
+    };
+    format!(
+        "{head}: the API, the dashboard, /media and /metrics need a token{metrics}. A running \
+         server applies this within a second.\n\
+         - Dashboard: open it in a browser and paste the token on the sign-in page.\n\
+         - API and scripts: send the header `Authorization: Bearer <token>`.\n\
+         - Prometheus: give it a viewer token, or start the server with HELDAR_METRICS_AUTH=none \
+         to leave /metrics open.\n\
+         - To turn authentication off again: `heldar auth off`."
+    )
+}
+
+/// What `token revoke` warns when no live token is left and authentication stays on.
+pub fn last_token_warning() -> String {
+    let bootstrap = if super::bootstrap_token_in_env() {
+        "Only HELDAR_API_TOKEN can use the API and the dashboard now."
+    } else {
+        "Nobody can use the API or sign in to the dashboard now (unless the server was started \
+         with HELDAR_API_TOKEN)."
+    };
+    format!(
+        "Warning: that was the last live token, and authentication stays ON. {bootstrap} To get \
+         back in, create a token (`heldar token create --role admin --name NAME`) and sign in \
+         with it, or turn authentication off (`heldar auth off`)."
+    )
 }
 
 async fn act(pool: &db::Pool, action: Action, role: Option<Role>) -> ExitCode {
     match action {
         Action::Create { name, .. } => {
             let role = role.expect("parsed above");
+            let before = match ops::auth_switch::status(pool).await {
+                Ok(s) => s,
+                Err(e) => {
+                    eprintln!("heldar token create: {e}");
+                    return ExitCode::FAILURE;
+                }
+            };
             match ops::tokens::create(pool, &SystemClock, &name, role).await {
                 Ok((view, token)) => {
                     eprintln!(
@@ -107,6 +126,13 @@ async fn act(pool: &db::Pool, action: Action, role: Option<Role>) -> ExitCode {
                         view.role.as_str()
                     );
                     println!("{token}");
+                    match ops::auth_switch::status(pool).await {
+                        Ok(after) => eprintln!(
+                            "\n{}",
+                            auth_note(after.on, after.on && !before.on, &after.why)
+                        ),
+                        Err(e) => eprintln!("heldar token create: cannot read the switch: {e}"),
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(OpError::Invalid(m)) => {
@@ -150,6 +176,11 @@ async fn act(pool: &db::Pool, action: Action, role: Option<Role>) -> ExitCode {
             match ops::tokens::revoke(pool, &SystemClock, &id_or_name).await {
                 Ok(v) => {
                     eprintln!("revoked token {} ({:?})", v.id, v.name);
+                    if let Ok(st) = ops::auth_switch::status(pool).await {
+                        if st.on && st.live_tokens == 0 {
+                            eprintln!("{}", last_token_warning());
+                        }
+                    }
                     ExitCode::SUCCESS
                 }
                 Err(e @ (OpError::NotFound(_) | OpError::Invalid(_))) => {

@@ -67,6 +67,9 @@ fn status_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<CameraStatus, DbErro
         consecutive_failures: row
             .get::<Option<i64>, _>("consecutive_failures")
             .unwrap_or(0),
+        // Not stored: `ops::backoff` fills them in for the API.
+        backoff_until: None,
+        backoff_reason: None,
     })
 }
 

@@ -1,7 +1,8 @@
 //! The `meta` table: named values Heldar keeps about the database itself — the sealing key's
-//! check, and how the last run ended (`running_since` while a run is in progress,
-//! `clean_stop_at` once it stopped cleanly), which start-up reconciliation reads to decide what
-//! it must check before the scheduler starts.
+//! check, how the last run ended (`running_since` while a run is in progress, `clean_stop_at`
+//! once it stopped cleanly), which start-up reconciliation reads to decide what it must check
+//! before the scheduler starts, and the authentication switch (`auth_mode`, with when and why it
+//! was last set), which `auth::mode` reads.
 
 use chrono::{DateTime, Utc};
 
@@ -90,4 +91,76 @@ pub async fn record_clean_stop(pool: &Pool, at: DateTime<Utc>) -> Result<(), DbE
         .await
         .map_err(step("recording a clean stop"))?;
     tx.commit().await.map_err(step("recording a clean stop"))
+}
+
+const AUTH_MODE: &str = "auth_mode";
+const AUTH_MODE_AT: &str = "auth_mode_changed_at";
+const AUTH_MODE_BY: &str = "auth_mode_changed_by";
+
+/// The recorded authentication switch: on or off, when, and what set it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSwitch {
+    pub on: bool,
+    pub changed_at: Option<DateTime<Utc>>,
+    /// What set it, in words (`heldar auth off`, `the first token ("ops") was created`).
+    pub changed_by: Option<String>,
+}
+
+/// The authentication switch, if one was ever recorded. A value other than `on`/`off` is a
+/// corrupt row (an error, never read as off).
+pub async fn auth_switch(pool: &Pool) -> Result<Option<AuthSwitch>, DbError> {
+    let rows: Vec<(String, String)> =
+        sqlx::query_as("SELECT name, value FROM meta WHERE name IN (?, ?, ?)")
+            .bind(AUTH_MODE)
+            .bind(AUTH_MODE_AT)
+            .bind(AUTH_MODE_BY)
+            .fetch_all(pool)
+            .await
+            .map_err(step("reading the authentication switch"))?;
+    let value = |n: &str| rows.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    let on = match value(AUTH_MODE) {
+        None => return Ok(None),
+        Some("on") => true,
+        Some("off") => false,
+        Some(other) => {
+            return Err(DbError::Corrupt(format!(
+                "meta.auth_mode is {other:?}, not \"on\" or \"off\""
+            )))
+        }
+    };
+    Ok(Some(AuthSwitch {
+        on,
+        changed_at: value(AUTH_MODE_AT).map(parse_ts).transpose()?,
+        changed_by: value(AUTH_MODE_BY).map(str::to_string),
+    }))
+}
+
+/// Record the authentication switch (one transaction). Returns the switch it replaced.
+pub async fn set_auth_switch(
+    pool: &Pool,
+    on: bool,
+    at: DateTime<Utc>,
+    by: &str,
+) -> Result<Option<AuthSwitch>, DbError> {
+    let before = auth_switch(pool).await?;
+    let mut tx = pool
+        .begin()
+        .await
+        .map_err(step("setting the authentication switch"))?;
+    for (name, value) in [
+        (AUTH_MODE, if on { "on" } else { "off" }.to_string()),
+        (AUTH_MODE_AT, fmt_ts(at)),
+        (AUTH_MODE_BY, by.to_string()),
+    ] {
+        sqlx::query("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
+            .bind(name)
+            .bind(value)
+            .execute(&mut *tx)
+            .await
+            .map_err(step("setting the authentication switch"))?;
+    }
+    tx.commit()
+        .await
+        .map_err(step("setting the authentication switch"))?;
+    Ok(before)
 }

@@ -63,14 +63,23 @@ pub async fn get_live(pool: &Pool, id: &str) -> Result<Option<TokenRow>, DbError
     row.as_ref().map(from_row).transpose()
 }
 
-/// Whether any token was ever created, live or revoked (auth is then on: revoking the last token
-/// must lock the API, not open it).
+/// Whether any token was ever created, live or revoked (with no authentication switch recorded,
+/// auth is then on: see `auth::mode`).
 pub async fn any_ever(pool: &Pool) -> Result<bool, DbError> {
     let n: i64 = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_tokens)")
         .fetch_one(pool)
         .await
         .map_err(step("checking for tokens"))?;
     Ok(n != 0)
+}
+
+/// How many tokens are live (not revoked).
+pub async fn count_live(pool: &Pool) -> Result<u64, DbError> {
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL")
+        .fetch_one(pool)
+        .await
+        .map_err(step("counting tokens"))?;
+    Ok(n.max(0) as u64)
 }
 
 /// Every token, newest first (revoked ones too).

@@ -3,6 +3,11 @@
 //!
 //! Credentials are sealed here on the way to `db` and opened on the way back (`camera::seal`):
 //! rows carry sealed strings, and only [`camera`]-style reads for capture return them opened.
+//!
+//! Every change is logged once, at INFO, naming the camera and what changed
+//! (`camera::changes`: old → new for plain fields, URLs masked, credentials only "changed").
+//! An edit also ends an unreachable-camera backoff (`ops::backoff`): the address or URL may be
+//! what was fixed, so the next slot tries at once.
 
 use crate::camera::view;
 use crate::error::{OpError, OpResult};
@@ -23,8 +28,14 @@ pub async fn list(ops: &Ops) -> OpResult<Vec<CameraView>> {
     Ok(for_capture(ops)
         .await?
         .into_iter()
-        .map(|(c, s)| view(&c, s))
+        .map(|(c, s)| shown(ops, &c, s))
         .collect())
+}
+
+/// The API's view of a camera, its status with the backoff that holds now.
+fn shown(ops: &Ops, camera: &Camera, mut status: CameraStatus) -> CameraView {
+    super::backoff::fill(ops, &camera.id, &mut status);
+    view(camera, status)
 }
 
 /// Every camera with its credentials opened, and its status: what capture needs (the
@@ -65,7 +76,7 @@ pub async fn get(ops: &Ops, id: &CameraId) -> OpResult<CameraView> {
     let (c, s) = one_for_capture(ops, id)
         .await?
         .ok_or_else(|| not_found(id))?;
-    Ok(view(&c, s))
+    Ok(shown(ops, &c, s))
 }
 
 /// Register a camera from an API body.
@@ -79,7 +90,7 @@ pub async fn create(ops: &Ops, body: CameraCreate) -> OpResult<CameraView> {
 pub async fn create_spec(ops: &Ops, spec: &CameraSpec) -> OpResult<Camera> {
     let now = ops.clock.now();
     let stored = db::cameras::insert(&ops.db, &ops.sealer.seal_spec(spec), now).await?;
-    tracing::info!(camera = %spec.id, vendor = spec.vendor.as_str(), "camera created");
+    tracing::info!(camera = %spec.id, fields = %crate::camera::changes::described(spec), "camera created");
     ops.events.publish(Event::CameraChanged {
         camera: spec.id.clone(),
         change: Change::Created,
@@ -114,7 +125,8 @@ pub async fn update_spec(ops: &Ops, current: &CameraSpec, spec: &CameraSpec) -> 
         return Err(not_found(&spec.id));
     }
     ops.scheduler.camera_changed(&spec.id);
-    tracing::info!(camera = %spec.id, "camera updated");
+    super::backoff::clear(ops, &spec.id);
+    tracing::info!(camera = %spec.id, changed = %crate::camera::changes::changes(current, spec), "camera updated");
     ops.events.publish(Event::CameraChanged {
         camera: spec.id.clone(),
         change: Change::Updated,
@@ -127,6 +139,9 @@ pub async fn update_spec(ops: &Ops, current: &CameraSpec, spec: &CameraSpec) -> 
 /// removed is logged and left for start-up reconciliation, never served (no row names it).
 /// Files in its folder that Heldar did not write stay (`store::remove_camera_frames`).
 pub async fn delete(ops: &Ops, id: &CameraId) -> OpResult<()> {
+    let name = db::cameras::get(&ops.db, id)
+        .await?
+        .map(|(c, _)| c.spec.name);
     if !db::cameras::delete(&ops.db, id).await? {
         return Err(not_found(id));
     }
@@ -134,6 +149,7 @@ pub async fn delete(ops: &Ops, id: &CameraId) -> OpResult<()> {
     // Its schedules went with it (cascade): the scheduler drops them now.
     ops.scheduler.refresh_all();
     ops.frames.forget(id);
+    super::backoff::clear(ops, id);
     ops.metrics.forget_camera(id);
     match store::remove_camera_frames(ops.store.dir(), id).await {
         Ok(r) if r.kept > 0 => tracing::warn!(camera = %id, entries = r.kept,
@@ -142,7 +158,8 @@ pub async fn delete(ops: &Ops, id: &CameraId) -> OpResult<()> {
         Err(e) => tracing::warn!(camera = %id, error = %e,
             "camera deleted but its frame files could not all be removed"),
     }
-    tracing::info!(camera = %id, "camera deleted");
+    tracing::info!(camera = %id, name = ?name.unwrap_or_default(),
+        "camera deleted, with its schedules and frames");
     ops.events.publish(Event::CameraChanged {
         camera: id.clone(),
         change: Change::Deleted,

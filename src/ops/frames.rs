@@ -112,6 +112,9 @@ fn state_after(result: Result<(), &CaptureError>) -> (CameraState, Option<String
 /// Publish what a capture's outcome means for the camera's state: an event only if it changed.
 fn note_state(ops: &Ops, camera: &CameraId, result: Result<(), &CaptureError>, at: DateTime<Utc>) {
     let run = ops.frames.count_failure(camera, result.is_err());
+    if result.is_ok() {
+        super::backoff::success(ops, camera);
+    }
     if let Err(e) = result {
         // The log says each failure run once, then summarises it at 10, 100, 1,000… failures,
         // instead of a WARN per slot for as long as a camera stays dead.

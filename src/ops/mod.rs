@@ -9,6 +9,8 @@
 //! and publish one event per thing that happened. They hold no state of their own beyond
 //! [`Ops`], a bundle of cheap handles.
 
+pub mod auth_switch;
+pub mod backoff;
 pub mod cameras;
 pub mod frames;
 pub mod reconcile;
@@ -47,6 +49,9 @@ pub struct Ops {
     pub events: EventBus,
     /// Live captures in flight, and each camera's last known state (see [`frames`]).
     pub(crate) frames: Arc<frames::FrameState>,
+    /// Cameras whose scheduled captures are backing off because they keep being unreachable
+    /// (see [`backoff`]).
+    pub(crate) backoff: Arc<backoff::BackoffState>,
     /// Cancelled when Heldar shuts down: a capture that fails after that was cut by the
     /// shutdown (its camera was not at fault) and is not recorded as a camera failure.
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -79,6 +84,7 @@ impl Ops {
             scheduler,
             events,
             frames: Arc::default(),
+            backoff: Arc::default(),
             shutdown: tokio_util::sync::CancellationToken::new(),
         }
     }

@@ -2,6 +2,10 @@
 //! scheduler (so it acts at once, DESIGN.md §7) and on the event bus. Also the reads and slot
 //! claims the scheduler makes.
 //!
+//! Every change is logged once, at INFO, naming the schedule and its camera and saying what
+//! changed (`interval_seconds 60 → 30`); turning `enabled` off logs as "schedule paused", on as
+//! "schedule resumed".
+//!
 //! Semantics follow the Heldar kernel: `interval_seconds` defaults to 300 and is clamped to
 //! 5..=86400 (not refused); `enabled` defaults to true. A new schedule is due at once; a changed
 //! interval or a re-enable makes it due when `last_fired_at + interval` comes (at once if that
@@ -53,7 +57,8 @@ pub async fn create(ops: &Ops, camera: &CameraId, body: ScheduleCreate) -> OpRes
     // not-found, through `DbError::NoParent`).
     db::schedules::insert(&ops.db, &s).await?;
     ops.scheduler.refresh(&s.id);
-    tracing::info!(schedule = %s.id, camera = %camera, interval_s = s.interval_seconds, "schedule created");
+    tracing::info!(schedule = %s.id, camera = %camera, interval_seconds = s.interval_seconds,
+        enabled = s.enabled, "schedule created");
     ops.events.publish(Event::ScheduleChanged {
         schedule: s.id.clone(),
         camera: camera.clone(),
@@ -69,6 +74,7 @@ pub async fn update(ops: &Ops, id: &ScheduleId, patch: SchedulePatch) -> OpResul
     let now = ops.clock.now().trunc_subsecs(3);
     let was_enabled = s.enabled;
     let old_interval = s.interval_seconds;
+    let asked_interval = patch.interval_seconds;
     if let Some(i) = patch.interval_seconds {
         s.interval_seconds = clamp(i);
     }
@@ -84,8 +90,17 @@ pub async fn update(ops: &Ops, id: &ScheduleId, patch: SchedulePatch) -> OpResul
         return Err(not_found(id));
     }
     ops.scheduler.refresh(id.as_str());
-    tracing::info!(schedule = %s.id, camera = %s.camera_id, interval_s = s.interval_seconds,
-        enabled = s.enabled, "schedule updated");
+    let changed = changes(
+        (old_interval, was_enabled),
+        (s.interval_seconds, s.enabled),
+        asked_interval,
+    );
+    let what = match (was_enabled, s.enabled) {
+        (true, false) => "schedule paused",
+        (false, true) => "schedule resumed",
+        _ => "schedule updated",
+    };
+    tracing::info!(schedule = %s.id, camera = %s.camera_id, changed = %changed, "{what}");
     ops.events.publish(Event::ScheduleChanged {
         schedule: s.id.clone(),
         camera: s.camera_id.clone(),
@@ -102,13 +117,35 @@ pub async fn delete(ops: &Ops, id: &ScheduleId) -> OpResult<()> {
         return Err(not_found(id));
     }
     ops.scheduler.refresh(id.as_str());
-    tracing::info!(schedule = %id, camera = %s.camera_id, "schedule deleted");
+    tracing::info!(schedule = %id, camera = %s.camera_id, interval_seconds = s.interval_seconds,
+        enabled = s.enabled, "schedule deleted");
     ops.events.publish(Event::ScheduleChanged {
         schedule: s.id,
         camera: s.camera_id,
         change: Change::Deleted,
     });
     Ok(())
+}
+
+/// What an update changed, for the log: `interval_seconds 60 → 30, enabled true → false`, a
+/// clamped interval with what was asked, or `nothing`.
+fn changes(old: (i64, bool), new: (i64, bool), asked: Option<i64>) -> String {
+    let mut out = Vec::new();
+    if old.0 != new.0 {
+        let clamped = asked
+            .filter(|a| *a != new.0)
+            .map(|a| format!(" (asked {a}, clamped to {MIN_INTERVAL_S}..={MAX_INTERVAL_S})"))
+            .unwrap_or_default();
+        out.push(format!("interval_seconds {} → {}{clamped}", old.0, new.0));
+    }
+    if old.1 != new.1 {
+        out.push(format!("enabled {} → {}", old.1, new.1));
+    }
+    if out.is_empty() {
+        "nothing".into()
+    } else {
+        out.join(", ")
+    }
 }
 
 // What the scheduler reads and writes (its `ScheduleStore` is built on these).
@@ -130,4 +167,22 @@ pub async fn find(ops: &Ops, id: &str) -> OpResult<Option<Schedule>> {
 /// per claim, in order: true if this call moved `next_due_at` from the slot.
 pub async fn claim(ops: &Ops, claims: Vec<Claim>) -> OpResult<Vec<bool>> {
     Ok(ops.writer.claim_many(claims).await?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::changes;
+
+    #[test]
+    fn an_update_says_what_changed() {
+        assert_eq!(
+            changes((60, true), (30, false), Some(30)),
+            "interval_seconds 60 → 30, enabled true → false"
+        );
+        assert_eq!(
+            changes((60, true), (5, true), Some(1)),
+            "interval_seconds 60 → 5 (asked 1, clamped to 5..=86400)"
+        );
+        assert_eq!(changes((60, true), (60, true), Some(60)), "nothing");
+    }
 }

@@ -1,6 +1,8 @@
 //! API tokens: creating, listing and revoking them — shared by `heldar token …` (which has only
 //! the database, no running server) and `/api/v1/tokens`. Only a token's hash is stored
-//! (`auth::token`); the token itself is returned once, at creation.
+//! (`auth::token`); the token itself is returned once, at creation, and never logged (the log
+//! names a token by id and name). Creating a token while no authentication switch was ever
+//! recorded turns authentication on (`ops::auth_switch`); revoking never turns it off.
 
 use crate::auth::token::{generate, hash_token, is_id};
 use crate::clock::Clock;
@@ -55,8 +57,10 @@ pub async fn create(
         created_at: clock.now(),
         revoked_at: None,
     };
+    let before = super::auth_switch::before_token(db).await?;
     db::tokens::insert(db, &row).await?;
-    tracing::info!(token = %row.name, role = role.as_str(), "token created");
+    tracing::info!(token_id = %row.id, token = %row.name, role = %role.as_str(), "token created");
+    super::auth_switch::token_created(db, clock, name, &before).await?;
     Ok((view(&row), token))
 }
 
@@ -72,7 +76,14 @@ pub async fn revoke(db: &Pool, clock: &dyn Clock, id_or_name: &str) -> OpResult<
     }
     match db::tokens::revoke(db, id_or_name, clock.now()).await? {
         Some(t) => {
-            tracing::info!(token = %t.name, "token revoked");
+            tracing::info!(token_id = %t.id, token = %t.name, role = %t.role.as_str(), "token revoked");
+            let st = super::auth_switch::status(db).await?;
+            if st.on && st.live_tokens == 0 {
+                tracing::warn!(token = %t.name,
+                    "the last live token was revoked and authentication stays on: only \
+                     HELDAR_API_TOKEN (if the server has one) can use the API now; create a token \
+                     with `heldar token create` or turn authentication off with `heldar auth off`");
+            }
             Ok(view(&t))
         }
         None => Err(OpError::NotFound(format!(

@@ -1,5 +1,9 @@
 //! `GET /metrics`: Prometheus/OpenMetrics text (DESIGN.md §12). Disk gauges are refreshed at
 //! scrape time so they are current even between retention sweeps.
+//!
+//! It needs a viewer token while authentication is on, unless HELDAR_METRICS_AUTH=none: many
+//! Prometheus set-ups scrape without credentials, and the series carry camera ids and counts,
+//! never URLs or secrets. [`make_public`] is how that setting reaches the route's rule.
 
 use axum::extract::State;
 use axum::http::header;
@@ -19,4 +23,18 @@ pub async fn metrics(State(ops): State<Ops>) -> impl IntoResponse {
         )],
         ops.metrics.encode(),
     )
+}
+
+/// Turn `/metrics`' role into `public` in an OpenAPI document (as JSON), before the access table
+/// is read from it and in the document served.
+pub fn make_public(doc: &mut serde_json::Value) {
+    if let Some(op) = doc
+        .pointer_mut("/paths/~1metrics/get")
+        .and_then(serde_json::Value::as_object_mut)
+    {
+        op.insert(
+            crate::routes::access::ROLE_EXTENSION.into(),
+            serde_json::Value::from("public"),
+        );
+    }
 }

@@ -36,6 +36,7 @@ use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
+use crate::config::MetricsAuth;
 use crate::state::{ApiDescription, AppState};
 use error::ApiError;
 
@@ -63,12 +64,25 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(metrics::metrics))
 }
 
-/// The OpenAPI document and the access table, from the route list.
+/// The OpenAPI document and the access table, from the route list, with `/metrics` needing a
+/// viewer token (HELDAR_METRICS_AUTH=token, the default).
 pub fn describe() -> ApiDescription {
+    describe_for(MetricsAuth::Token)
+}
+
+/// [`describe`], with `/metrics` as HELDAR_METRICS_AUTH says: with `none` its rule is `public`,
+/// in the access table and in the document alike (the document still says what the guard does).
+pub fn describe_for(metrics: MetricsAuth) -> ApiDescription {
     let (_, doc) = api().split_for_parts();
-    let raw = serde_json::to_value(&doc).unwrap_or_default();
+    let mut raw = serde_json::to_value(&doc).unwrap_or_default();
+    if metrics == MetricsAuth::None {
+        metrics::make_public(&mut raw);
+    }
     let access = access::table_from(&raw);
-    let openapi = openapi::document_json(doc, &access);
+    let mut openapi = openapi::document_json(doc, &access);
+    if metrics == MetricsAuth::None {
+        metrics::make_public(&mut openapi);
+    }
     ApiDescription { access, openapi }
 }
 
@@ -129,8 +143,8 @@ fn request_span<B>(req: &Request<B>) -> tracing::Span {
 }
 
 /// The description, shared.
-pub fn description() -> Arc<ApiDescription> {
-    Arc::new(describe())
+pub fn description(metrics: MetricsAuth) -> Arc<ApiDescription> {
+    Arc::new(describe_for(metrics))
 }
 
 async fn not_found() -> ApiError {

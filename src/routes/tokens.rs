@@ -48,10 +48,13 @@ pub async fn list(State(ops): State<Ops>) -> Result<Json<Vec<TokenView>>, ApiErr
         (status = 415, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create(
     State(ops): State<Ops>,
+    State(auth): State<std::sync::Arc<crate::auth::Auth>>,
     ApiJson(body): ApiJson<TokenCreate>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let (view, token) =
-        ops::tokens::create(&ops.db, ops.clock.as_ref(), &body.name, body.role).await?;
+    let created = ops::tokens::create(&ops.db, ops.clock.as_ref(), &body.name, body.role).await;
+    // The first token may have turned authentication on: the next request must see it.
+    auth.recheck();
+    let (view, token) = created?;
     Ok((StatusCode::CREATED, Json(TokenCreated { view, token })))
 }
 

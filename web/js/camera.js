@@ -7,7 +7,7 @@
 // how long it took.
 
 import { get, request, getImage, can, enc } from "./api.js";
-import { h, clear, stateLabel, ago, fmtTime, live as liveUpdates, debounce, message, toast } from "./util.js";
+import { h, clear, stateLabel, ago, fmtTime, live as liveUpdates, debounce, message, toast, backoffLine, backoffWhy } from "./util.js";
 import { mountTimeline } from "./timeline.js";
 
 export const NAME = "camera";
@@ -72,6 +72,7 @@ export async function render(main, route) {
       s.last_error && st !== "online"
         ? h("span", { class: "err-text" }, ` · Last error ${ago(s.last_error_at)}: ${s.last_error}`)
         : null,
+      backoffLine(s) ? h("span", { class: "retry-text", title: backoffWhy(s) }, ` · Scheduled captures ${backoffLine(s)}`) : null,
       h("span", { class: "muted" }, ` · ${cam.vendor}, ${cam.snapshot_source} source`),
     ].filter(Boolean));
   }
@@ -246,7 +247,7 @@ export async function render(main, route) {
   const soon = debounce(300, () => reload().catch((e) => console.warn("refresh failed", e)));
   const stop = liveUpdates({
     query: `?camera=${enc(id)}`,
-    names: ["frame.stored", "camera.state_changed", "camera.changed", "schedule.changed"],
+    names: ["frame.stored", "camera.state_changed", "camera.backoff", "camera.changed", "schedule.changed"],
     refresh: async () => {
       await reload();
       await timeline.newer();

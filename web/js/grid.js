@@ -1,7 +1,8 @@
 // #/ — every camera's newest frame at a glance.
 //
 // The event stream (GET /api/v1/events) keeps it current: a `frame.stored` event repaints its
-// tile with the new frame at once, and a camera's state change or edit re-reads the camera list.
+// tile with the new frame at once, and a camera's state change, backoff or edit re-reads the camera
+// list. A camera whose scheduled captures back off shows one line, "retrying at HH:MM:SS".
 // GET /api/v1/cameras also runs as a safety net — every minute while the stream is up, every
 // REFRESH_MS while it is down (util.live). A tile's frame is looked up (GET …/snapshots?limit=1)
 // only while the tile is on screen, so thousands of cameras cost a dozen small requests per
@@ -9,7 +10,7 @@
 // frame is never downloaded twice.
 
 import { get, can, enc } from "./api.js";
-import { h, clear, stateLabel, ago, live, debounce, fmtTime, message } from "./util.js";
+import { h, clear, stateLabel, ago, live, debounce, fmtTime, message, backoffLine, backoffWhy } from "./util.js";
 
 export const NAME = "grid";
 export const REFRESH_MS = 5000;
@@ -73,6 +74,7 @@ export async function render(main) {
     const badge = h("button", { type: "button", class: "badge", "aria-expanded": "false" });
     const age = h("span", { class: "age" });
     const error = h("p", { class: "tile-error", hidden: true });
+    const retry = h("p", { class: "tile-retry", hidden: true });
     badge.addEventListener("click", () => {
       if (!error.textContent) return;
       const open = badge.getAttribute("aria-expanded") !== "true";
@@ -83,17 +85,21 @@ export async function render(main) {
       h("a", { class: "thumb", href: `#/cameras/${enc(cam.id)}`, tabindex: "-1", "aria-hidden": "true" }, img, empty),
       h("div", { class: "meta" }, name, badge),
       age,
+      retry,
       error,
     );
-    const t = { el, parts: { img, empty, name, badge, age, error }, visible: false, frameId: null };
+    const t = { el, parts: { img, empty, name, badge, age, retry, error }, visible: false, frameId: null };
     tiles.set(cam.id, t);
     observer.observe(el);
     return t;
   }
 
   function paintCamera(t, cam) {
-    const { name, badge, error, img } = t.parts;
+    const { name, badge, error, img, retry } = t.parts;
     name.textContent = cam.name;
+    retry.textContent = backoffLine(cam.status);
+    retry.title = retry.textContent ? backoffWhy(cam.status) : "";
+    retry.hidden = !retry.textContent;
     img.alt = `Newest frame of ${cam.name}`;
     const st = cam.status.state;
     badge.className = `badge state-${st}`;
@@ -171,7 +177,7 @@ export async function render(main) {
 
   const soon = debounce(300, () => refresh().catch((e) => console.warn("refresh failed", e)));
   const stop = live({
-    names: ["frame.stored", "camera.state_changed", "camera.changed"],
+    names: ["frame.stored", "camera.state_changed", "camera.backoff", "camera.changed"],
     refresh,
     onEvent(name, ev) {
       if (name !== "frame.stored") return soon();

@@ -17,7 +17,7 @@ export async function render(main, route) {
   const s = currentSession();
   if (s && !s.auth) {
     main.append(h("h1", {}, "Sign in"),
-      h("p", {}, "This server has no API tokens, so no sign-in is needed. ", h("a", { href: "#/" }, "Go to the cameras")));
+      h("p", {}, "Authentication is off on this server, so no sign-in is needed (an administrator turns it on with ", h("code", {}, "heldar auth on"), "). ", h("a", { href: "#/" }, "Go to the cameras")));
     return;
   }
   const token = h("input", {

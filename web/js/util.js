@@ -50,6 +50,26 @@ export function ago(iso, now = Date.now()) {
   return `${Math.floor(s / 86400)} d ago`;
 }
 
+/** The local time of day of `iso` as HH:MM:SS (24-hour). */
+export function clockTime(iso) {
+  const d = new Date(iso);
+  return [d.getHours(), d.getMinutes(), d.getSeconds()].map((n) => String(n).padStart(2, "0")).join(":");
+}
+
+/** "retrying at HH:MM:SS" while a camera's scheduled captures back off, else "". */
+export function backoffLine(status, now = Date.now()) {
+  const until = status && status.backoff_until;
+  if (!until || Date.parse(until) <= now) return "";
+  return `retrying at ${clockTime(until)}`;
+}
+
+/** Why a camera backs off, in a sentence (the title of its backoff line). */
+export function backoffWhy(status) {
+  return status.backoff_reason === "auth_failed"
+    ? "The camera refused the credentials, so scheduled captures wait (editing its credentials retries at once)."
+    : "The camera could not be reached several times in a row, so scheduled captures wait longer each time (a live snapshot still tries at once).";
+}
+
 export function fmtTime(iso) {
   if (!iso) return "—";
   const d = new Date(iso);

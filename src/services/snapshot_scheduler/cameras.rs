@@ -117,10 +117,11 @@ impl CameraCache {
     }
 
     /// Record a scheduled capture's outcome in the cached status, as the capturer records it in
-    /// the database, so auth-failure backoff is decided without a read.
-    pub fn note(&self, id: &CameraId, outcome: Outcome, at: DateTime<Utc>) {
+    /// the database, so auth-failure backoff is decided without a read. Returns the status as
+    /// it now is (`None` if the camera is not cached).
+    pub fn note(&self, id: &CameraId, outcome: Outcome, at: DateTime<Utc>) -> Option<CameraStatus> {
         let mut entries = self.lock();
-        let Some(e) = entries.get_mut(id) else { return };
+        let e = entries.get_mut(id)?;
         let s = &mut e.status;
         match outcome {
             Outcome::Ok => {
@@ -138,6 +139,7 @@ impl CameraCache {
                 s.consecutive_failures += 1;
             }
         }
+        Some(s.clone())
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<CameraId, Entry>> {

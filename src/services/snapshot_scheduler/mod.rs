@@ -121,6 +121,8 @@ pub struct Job {
     pub schedule_id: String,
     pub camera_id: CameraId,
     pub slot: DateTime<Utc>,
+    /// The schedule's interval (an unreachable camera's backoff counts in it).
+    pub interval: chrono::Duration,
 }
 
 /// Runs one claimed slot: capture and keep the frame. The future is spawned on its own task.
@@ -407,13 +409,14 @@ impl Scheduler {
             e.running = true;
             e.touched = stamp;
             let camera_id = e.camera_id.clone();
+            let interval = e.interval;
             timers.reschedule(&id, next);
             claims.push(Claim {
                 id: id.clone(),
                 slot,
                 next,
             });
-            jobs.push((id, camera_id, slot, skipped, missed));
+            jobs.push((id, camera_id, slot, interval, skipped, missed));
         }
         if claims.is_empty() {
             return Ok(());
@@ -424,7 +427,7 @@ impl Scheduler {
             .claim_many(claims)
             .await
             .map_err(|e| e.context(format!("claiming {count} slots")))?;
-        for ((id, camera_id, slot, skipped, missed), won) in jobs.into_iter().zip(won) {
+        for ((id, camera_id, slot, interval, skipped, missed), won) in jobs.into_iter().zip(won) {
             if !won {
                 // Another process or a change got there first: believe the store.
                 tracing::debug!(schedule = %id, "slot not claimed; re-reading the schedule");
@@ -471,6 +474,7 @@ impl Scheduler {
                         schedule_id: id.clone(),
                         camera_id,
                         slot,
+                        interval,
                     })
                     .await;
                 id

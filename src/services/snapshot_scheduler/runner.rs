@@ -1,12 +1,13 @@
 //! The real [`SlotRunner`]: one slot → one frame kept through `ops::frames`, unless the camera is
-//! in auth-failure backoff (DESIGN.md §6: many cameras lock an account after a few bad logins,
-//! so after `auth_failed` a camera is retried after 1 min, doubling to 1 h, until its credentials
-//! are edited — which clears the state). Each slot runs inside a `slot` span carrying its
-//! schedule and camera, so every log line of its capture says which slot it was.
+//! backing off (`ops::backoff`: after auth failures, 1 min doubling to 1 h until its credentials
+//! are edited, DESIGN.md §6; after unreachable or timed-out captures in a row, the schedule's
+//! interval doubling up to HELDAR_UNREACHABLE_BACKOFF_MAX_S). A skipped slot costs no capture,
+//! no socket and no permit of a capture lane, so a dead camera in backoff holds nothing the
+//! others need. Each slot runs inside a `slot` span carrying its schedule and camera, so every
+//! log line of its capture says which slot it was.
 
 use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use futures_util::future::BoxFuture;
 use tracing::Instrument;
 
@@ -14,7 +15,7 @@ use super::cameras::CameraCache;
 use super::{Job, SlotRunner};
 use crate::capture::CaptureError;
 use crate::error::OpError;
-use crate::models::{CameraId, CameraState, CameraStatus};
+use crate::models::CameraId;
 use crate::ops::frames::Outcome;
 use crate::ops::{self, Ops};
 
@@ -22,18 +23,6 @@ use crate::ops::{self, Ops};
 pub struct CaptureRunner {
     pub ops: Ops,
     pub cameras: Arc<CameraCache>,
-}
-
-/// Until when a camera's scheduled captures wait after auth failures, if they do.
-pub fn auth_backoff_until(status: &CameraStatus) -> Option<DateTime<Utc>> {
-    if status.state != CameraState::AuthFailed {
-        return None;
-    }
-    let failures = status.consecutive_failures.clamp(1, 7) as u32;
-    let secs = (60i64 << (failures - 1)).min(3600);
-    status
-        .last_error_at
-        .map(|t| t + chrono::Duration::seconds(secs))
 }
 
 impl SlotRunner for CaptureRunner {
@@ -51,32 +40,44 @@ impl SlotRunner for CaptureRunner {
                         return;
                     }
                 };
-                if let Some(until) = auth_backoff_until(&status) {
-                    if ops.clock.now() < until {
-                        ops.metrics.auth_backoff_skips.inc();
-                        tracing::debug!(%until, "camera in auth-failure backoff; slot skipped");
-                        return;
-                    }
-                }
-                let outcome = match ops::frames::capture_and_keep(
-                    &ops,
-                    &camera,
-                    Some(&job.schedule_id),
-                )
-                .await
+                if let Some((reason, until)) =
+                    ops::backoff::holds(&ops, &camera.id, &status, job.slot)
                 {
-                    Ok(_) => Outcome::Ok,
-                    Err(e) => {
-                        tracing::debug!(error = %e, "scheduled capture not kept");
-                        match e {
-                            OpError::Capture(CaptureError::AuthFailed(_)) => Outcome::AuthFailed,
-                            OpError::Capture(_) => Outcome::Failed,
-                            // The camera answered; storing failed, which is not its state.
-                            _ => Outcome::Ok,
-                        }
-                    }
+                    ops::backoff::skipped(&ops, &camera.id, reason, until);
+                    return;
+                }
+                let result =
+                    ops::frames::capture_and_keep(&ops, &camera, Some(&job.schedule_id)).await;
+                let capture: Result<(), &CaptureError> = match &result {
+                    Ok(_) => Ok(()),
+                    Err(OpError::Capture(e)) => Err(e),
+                    // The camera answered; storing failed, which is not its state.
+                    Err(_) => Ok(()),
                 };
-                cameras.note(&camera.id, outcome, ops.clock.now());
+                if let Err(e) = &result {
+                    tracing::debug!(error = %e, "scheduled capture not kept");
+                }
+                let outcome = match capture {
+                    Ok(()) => Outcome::Ok,
+                    Err(CaptureError::AuthFailed(_)) => Outcome::AuthFailed,
+                    Err(_) => Outcome::Failed,
+                };
+                if ops.shutdown.is_cancelled() && capture.is_err() {
+                    // Cut by the shutdown, not the camera's doing (`ops::frames` does not record
+                    // it either).
+                    return;
+                }
+                let status = cameras
+                    .note(&camera.id, outcome, ops.clock.now())
+                    .unwrap_or(status);
+                ops::backoff::after_slot(
+                    &ops,
+                    &camera.id,
+                    capture,
+                    job.slot,
+                    job.interval,
+                    &status,
+                );
             }
             .instrument(span),
         )
@@ -84,32 +85,5 @@ impl SlotRunner for CaptureRunner {
 
     fn camera_changed(&self, camera: &CameraId) {
         self.cameras.forget(camera);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn auth_backoff_doubles_from_a_minute_to_an_hour() {
-        let at = Utc::now();
-        let st = |n| CameraStatus {
-            state: CameraState::AuthFailed,
-            last_success_at: None,
-            last_error: None,
-            last_error_at: Some(at),
-            consecutive_failures: n,
-        };
-        let mins = |n| (auth_backoff_until(&st(n)).unwrap() - at).num_minutes();
-        assert_eq!(
-            [mins(1), mins(2), mins(3), mins(7), mins(50)],
-            [1, 2, 4, 60, 60]
-        );
-        let online = CameraStatus {
-            state: CameraState::Online,
-            ..st(3)
-        };
-        assert_eq!(auth_backoff_until(&online), None);
     }
 }
