@@ -205,7 +205,10 @@ fn body(f: &Fields, id: &str) -> CliResult<Map<String, Value>> {
 
 /// The password, from stdin, the terminal, or (if the operator insists) the command line.
 fn password(f: &Fields, id: &str) -> CliResult<Option<String>> {
-    if f.password_stdin {
+    // On a terminal, "stdin" is a person typing: do not echo what they type.
+    let ask = f.password.as_ref().is_some_and(Option::is_none)
+        || (f.password_stdin && std::io::stdin().is_terminal());
+    if f.password_stdin && !ask {
         let mut line = String::new();
         std::io::stdin()
             .lock()
@@ -215,18 +218,17 @@ fn password(f: &Fields, id: &str) -> CliResult<Option<String>> {
         let line = line.strip_suffix('\r').unwrap_or(line);
         return Ok(Some(line.to_string()));
     }
-    match &f.password {
-        None => Ok(None),
-        Some(Some(p)) => Ok(Some(p.clone())),
-        Some(None) => rpassword::prompt_password(format!("Password for camera {id}: "))
+    if ask {
+        return rpassword::prompt_password(format!("Password for camera {id}: "))
             .map(Some)
             .map_err(|e| {
                 CliError::usage(format!(
                     "--password without a value asks on the terminal, and there is none \
                      ({e}); use --password-stdin"
                 ))
-            }),
+            });
     }
+    Ok(f.password.clone().flatten())
 }
 
 async fn add(c: &Client, a: Add) -> CliResult<()> {
@@ -291,12 +293,12 @@ fn summary(cam: &Value) -> String {
 }
 
 async fn list(c: &Client) -> CliResult<()> {
-    let reply = c.get("/api/v1/cameras", &[]).await?;
-    let cams: Vec<Value> = reply.parse()?;
+    let listing = c.get_all("/api/v1/cameras", &[]).await?;
     if c.json {
-        output::raw_json(&reply.body);
+        listing.print_json();
         return Ok(());
     }
+    let cams = listing.items;
     if cams.is_empty() {
         output::line("no cameras yet; add one with: heldar camera add ID --vendor … --address …");
         return Ok(());
@@ -399,7 +401,7 @@ async fn rm(c: &Client, id: &str, yes: bool) -> CliResult<()> {
             .read_line(&mut answer)
             .map_err(|e| CliError::usage(format!("cannot read the answer: {e}")))?;
         if !matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes") {
-            return Err(CliError::usage("not deleted"));
+            return Err(CliError::other(format!("camera {id} not deleted")));
         }
     }
     c.delete(&path).await?;

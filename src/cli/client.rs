@@ -79,8 +79,8 @@ impl CliError {
         CliError::new(Exit::Usage, message)
     }
 
-    pub fn unexpected(message: impl Into<String>) -> CliError {
-        CliError::new(Exit::Unexpected, message)
+    pub fn other(message: impl Into<String>) -> CliError {
+        CliError::new(Exit::Other, message)
     }
 }
 
@@ -106,7 +106,7 @@ where
         Ok(r) => r,
         Err(e) => {
             eprintln!("heldar: cannot start the async runtime: {e}");
-            return Exit::Unexpected.into();
+            return Exit::Other.into();
         }
     };
     match runtime.block_on(command) {
@@ -144,7 +144,7 @@ impl Reply {
     /// another language.
     pub fn parse<T: DeserializeOwned>(&self) -> CliResult<T> {
         serde_json::from_slice(&self.body).map_err(|e| {
-            CliError::unexpected(format!(
+            CliError::other(format!(
                 "the answer is not the JSON this command expects ({e}); is --url a Heldar?"
             ))
         })
@@ -152,6 +152,24 @@ impl Reply {
 
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// A whole list: its items, and the API's own body when it came in one page (what `--json`
+/// prints unchanged; several pages are printed as one array of all their items).
+#[derive(Debug)]
+pub struct Listing {
+    pub items: Vec<Value>,
+    pub raw: Option<Bytes>,
+}
+
+impl Listing {
+    /// Print it as JSON: the API's body if there was one page.
+    pub fn print_json(&self) {
+        match &self.raw {
+            Some(body) => super::output::raw_json(body),
+            None => super::output::json(&Value::Array(self.items.clone())),
+        }
     }
 }
 
@@ -179,7 +197,7 @@ impl Client {
             .user_agent(concat!("heldar-cli/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(args.timeout)
             .build()
-            .map_err(|e| CliError::unexpected(format!("cannot set up HTTP: {e}")))?;
+            .map_err(|e| CliError::other(format!("cannot set up HTTP: {e}")))?;
         Ok(Client {
             http,
             base,
@@ -251,18 +269,20 @@ impl Client {
 
     /// Every item of a JSON-array list, following `link: <…>; rel="next"` pages where the
     /// server pages its lists.
-    pub async fn get_all(&self, path: &str, query: &[(&str, String)]) -> CliResult<Vec<Value>> {
-        let mut reply = self.get(path, query).await?;
-        let mut all: Vec<Value> = reply.parse()?;
+    pub async fn get_all(&self, path: &str, query: &[(&str, String)]) -> CliResult<Listing> {
+        let first = self.get(path, query).await?;
+        let mut items: Vec<Value> = first.parse()?;
+        let mut next = first.header("link").and_then(next_link);
+        let mut raw = Some(first.body);
         // Bounded: a server that links in a circle cannot keep us here.
         for _ in 0..10_000 {
-            let Some(next) = reply.header("link").and_then(next_link) else {
-                break;
-            };
-            reply = self.send(self.request(Method::GET, &next)).await?;
-            all.extend(reply.parse::<Vec<Value>>()?);
+            let Some(page) = next.take() else { break };
+            raw = None;
+            let reply = self.send(self.request(Method::GET, &page)).await?;
+            items.extend(reply.parse::<Vec<Value>>()?);
+            next = reply.header("link").and_then(next_link);
         }
-        Ok(all)
+        Ok(Listing { items, raw })
     }
 
     /// Open a long answer (an event stream) and hand over the response once its headers are in:
@@ -319,7 +339,7 @@ impl Client {
             let Some(chunk) = next else { break };
             let chunk = chunk.map_err(|e| self.transport(e))?;
             sink.write_all(&chunk)
-                .map_err(|e| CliError::unexpected(format!("cannot write {dest}: {e}")))?;
+                .map_err(|e| CliError::other(format!("cannot write {dest}: {e}")))?;
             written += chunk.len() as u64;
             progress(written, total);
         }
@@ -402,7 +422,7 @@ pub fn exit_for(status: StatusCode, code: &str) -> Exit {
         400 | 409 | 413 | 415 | 416 | 422 => Exit::Rejected,
         502 | 504 => Exit::Camera,
         500..=599 => Exit::Server,
-        _ => Exit::Unexpected,
+        _ => Exit::Other,
     }
 }
 
@@ -505,7 +525,7 @@ impl Dest {
                     .prefix(".heldar-download")
                     .tempfile_in(dir)
                     .map(Sink::File)
-                    .map_err(|e| CliError::unexpected(format!("cannot write {self}: {e}")))
+                    .map_err(|e| CliError::other(format!("cannot write {self}: {e}")))
             }
         }
     }
@@ -544,8 +564,7 @@ impl Sink {
     /// Put a whole download in place (a file keeps the usual 0644-under-umask mode, not the
     /// temporary file's 0600).
     fn finish(self, dest: &Dest) -> CliResult<()> {
-        let fail =
-            |e: &dyn std::fmt::Display| CliError::unexpected(format!("cannot write {dest}: {e}"));
+        let fail = |e: &dyn std::fmt::Display| CliError::other(format!("cannot write {dest}: {e}"));
         match (self, dest) {
             (Sink::Stdout(mut s), _) => std::io::Write::flush(&mut s).map_err(|e| fail(&e)),
             (Sink::File(f), Dest::File(path)) => {
@@ -621,7 +640,7 @@ mod tests {
         assert_eq!(exit_for(s(400), "bad_request"), Exit::Rejected);
         assert_eq!(exit_for(s(507), "disk_full"), Exit::Server);
         assert_eq!(exit_for(s(500), "internal"), Exit::Server);
-        assert_eq!(exit_for(s(405), "method_not_allowed"), Exit::Unexpected);
+        assert_eq!(exit_for(s(405), "method_not_allowed"), Exit::Other);
     }
 
     #[test]

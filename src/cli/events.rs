@@ -45,7 +45,7 @@ pub fn run(args: Events) -> ExitCode {
         let mut parser = SseParser::default();
         use tokio::signal::unix::{signal, SignalKind};
         let mut term = signal(SignalKind::terminate())
-            .map_err(|e| CliError::unexpected(format!("cannot watch for SIGTERM: {e}")))?;
+            .map_err(|e| CliError::other(format!("cannot watch for SIGTERM: {e}")))?;
         let ctrl_c = tokio::signal::ctrl_c();
         tokio::pin!(ctrl_c);
         loop {

@@ -13,7 +13,7 @@ use std::process::ExitCode;
 #[repr(u8)]
 pub enum Exit {
     Ok = 0,
-    Unexpected = 1,
+    Other = 1,
     Usage = 2,
     NotFound = 3,
     Auth = 4,
@@ -27,8 +27,9 @@ pub enum Exit {
 pub const CODES: &[(Exit, &str)] = &[
     (Exit::Ok, "done"),
     (
-        Exit::Unexpected,
-        "unexpected failure (an answer that cannot be read, a file that cannot be written)",
+        Exit::Other,
+        "other failure: an answer that cannot be read, a file that cannot be written, a \
+         confirmation answered no",
     ),
     (
         Exit::Usage,

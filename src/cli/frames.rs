@@ -194,7 +194,7 @@ async fn get(c: &Client, g: Get) -> CliResult<()> {
     let url = match &frame {
         Some(f) => f["url"]
             .as_str()
-            .ok_or_else(|| CliError::unexpected("the frame's row has no url"))?
+            .ok_or_else(|| CliError::other("the frame's row has no url"))?
             .to_string(),
         None if g.id.as_deref().is_some_and(is_file_name) => format!(
             "/media/snapshots/{camera}/{}",

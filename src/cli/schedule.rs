@@ -12,7 +12,7 @@ use std::process::ExitCode;
 use clap::{ArgGroup, Args, Subcommand};
 use serde_json::{json, Map, Value};
 
-use super::client::{self, seg, CliError, CliResult, Client, ClientArgs};
+use super::client::{self, seg, CliError, CliResult, Client, ClientArgs, Listing};
 use super::exit::Exit;
 use super::output;
 use super::when::{fmt_span, parse_every};
@@ -162,22 +162,18 @@ fn note_clamp(asked: Option<i64>, s: &Value) {
 }
 
 async fn list(c: &Client, camera: Option<&str>) -> CliResult<()> {
-    let all: Vec<Value> = match camera {
+    let listing = match camera {
         Some(cam) => {
             let path = format!("/api/v1/cameras/{}/snapshot-schedules", seg("camera", cam)?);
-            let reply = c.get(&path, &[]).await?;
-            if c.json {
-                output::raw_json(&reply.body);
-                return Ok(());
-            }
-            reply.parse()?
+            c.get_all(&path, &[]).await?
         }
         None => every_schedule(c).await?,
     };
     if c.json {
-        output::json(&Value::Array(all));
+        listing.print_json();
         return Ok(());
     }
+    let all = listing.items;
     if all.is_empty() {
         output::line("no schedules; add one with: heldar schedule add CAMERA --every 5m");
         return Ok(());
@@ -202,27 +198,30 @@ async fn list(c: &Client, camera: Option<&str>) -> CliResult<()> {
 }
 
 /// Every schedule: the list-all route where the server has it, else camera by camera.
-async fn every_schedule(c: &Client) -> CliResult<Vec<Value>> {
+async fn every_schedule(c: &Client) -> CliResult<Listing> {
     match c.get_all("/api/v1/snapshot-schedules", &[]).await {
         Ok(all) => return Ok(all),
         Err(e) if is_missing_route(&e) => {}
         Err(e) => return Err(e),
     }
-    let cameras: Vec<Value> = c.get("/api/v1/cameras", &[]).await?.parse()?;
+    let cameras = c.get_all("/api/v1/cameras", &[]).await?.items;
     let mut all = Vec::new();
     for cam in cameras {
         let Some(id) = cam["id"].as_str() else {
             continue;
         };
         let path = format!("/api/v1/cameras/{}/snapshot-schedules", seg("camera", id)?);
-        match c.get(&path, &[]).await {
-            Ok(reply) => all.extend(reply.parse::<Vec<Value>>()?),
+        match c.get_all(&path, &[]).await {
+            Ok(list) => all.extend(list.items),
             // Deleted between the two calls: it has no schedules any more.
             Err(e) if e.exit == Exit::NotFound => {}
             Err(e) => return Err(e),
         }
     }
-    Ok(all)
+    Ok(Listing {
+        items: all,
+        raw: None,
+    })
 }
 
 /// A server older than `GET /api/v1/snapshot-schedules`: 404 (no route) or 405 (the path
