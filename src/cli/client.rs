@@ -222,11 +222,24 @@ impl Client {
     }
 
     fn request(&self, method: Method, path: &str) -> RequestBuilder {
-        let rb = self.http.request(method, self.url(path));
+        let url = self.url(path);
+        let rb = self.http.request(method, &url);
+        // The token goes to this Heldar only, never to another origin a link may name (as
+        // reqwest drops it on a redirect to another host).
+        let ours = url == self.base || url.starts_with(&format!("{}/", self.base));
         match &self.token {
-            Some(t) => rb.bearer_auth(t),
-            None => rb,
+            Some(t) if ours => rb.bearer_auth(t),
+            _ => rb,
         }
+    }
+
+    /// The body of an error answer, within --timeout (empty if it does not come).
+    async fn error_body(&self, resp: reqwest::Response) -> Bytes {
+        tokio::time::timeout(self.timeout, resp.bytes())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .unwrap_or_default()
     }
 
     /// Send and read the whole answer within --timeout; a failure status is a [`CliError`].
@@ -299,14 +312,15 @@ impl Client {
             .map_err(|e| self.transport(e))?;
         if !resp.status().is_success() {
             let status = resp.status();
-            let body = resp.bytes().await.unwrap_or_default();
+            let body = self.error_body(resp).await;
             return Err(self.api_error(status, &body));
         }
         Ok(resp)
     }
 
     /// Download `path` into `dest` (`-` is stdout). The file appears under its name only once
-    /// it is whole. `progress` hears (bytes so far, total if known) after each chunk.
+    /// it is whole. `progress` hears (bytes so far, total if known) after each chunk (for a
+    /// progress bar).
     pub async fn download(
         &self,
         path: &str,
@@ -324,16 +338,17 @@ impl Client {
         let status = resp.status();
         let headers = resp.headers().clone();
         if !status.is_success() {
-            let body = resp.bytes().await.unwrap_or_default();
+            let body = self.error_body(resp).await;
             return Err(self.api_error(status, &body));
         }
         let total = resp.content_length();
         let mut sink = dest.open()?;
         let mut stream = resp.bytes_stream();
         let mut written = 0u64;
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        // --timeout bounds each wait for more bytes, not the whole transfer: a large file on a
+        // slow link is fine as long as it keeps coming.
         loop {
-            let next = tokio::time::timeout_at(deadline, stream.next())
+            let next = tokio::time::timeout(self.timeout, stream.next())
                 .await
                 .map_err(|_| self.no_answer())?;
             let Some(chunk) = next else { break };
