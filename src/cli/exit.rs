@@ -82,7 +82,8 @@ pub fn help() -> String {
     }
     s.push_str(
         "\nThe client commands talk to a running Heldar: --url or HELDAR_URL (default: this \
-         machine's Heldar), --token or HELDAR_TOKEN. See docs/cli.md.",
+         machine's Heldar), --token or HELDAR_TOKEN. Every command: docs/cli.md (in the Debian package: \
+         /usr/share/doc/heldar/cli.md).",
     );
     s
 }
