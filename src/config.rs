@@ -499,6 +499,42 @@ pub fn auto_capture_concurrency() -> usize {
     (soft / 4).clamp(64, 4096) as usize
 }
 
+/// Where the client commands find this machine's Heldar when no `--url`/HELDAR_URL is given.
+pub struct LocalClient {
+    /// `http://HELDAR_API_HOST:HELDAR_API_PORT`; a wildcard host (`0.0.0.0`, `::`) is reached on
+    /// loopback; unreadable or unset values fall back to `127.0.0.1` and `8000`.
+    pub url: String,
+    /// HELDAR_API_TOKEN, the bootstrap admin token this machine's Heldar accepts.
+    pub token: Option<String>,
+}
+
+/// The local settings the client commands default to (the environment and `.env`, as
+/// `heldar serve` reads them). Never fails: a broken value means the default.
+pub fn local_client_defaults() -> LocalClient {
+    local_client_from(|k| std::env::var(k).ok())
+}
+
+/// [`local_client_defaults`] from any source of variables.
+pub fn local_client_from(lookup: impl Fn(&str) -> Option<String>) -> LocalClient {
+    let var = |k: &str| lookup(k).filter(|v| !v.trim().is_empty());
+    let host = var("HELDAR_API_HOST")
+        .and_then(|h| parse_host(&h).ok())
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    let host = match host {
+        h if h.is_unspecified() && h.is_ipv4() => IpAddr::from([127, 0, 0, 1]),
+        h if h.is_unspecified() => IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+        h => h,
+    };
+    let port = var("HELDAR_API_PORT")
+        .and_then(|p| p.trim().parse::<u16>().ok())
+        .filter(|p| *p != 0)
+        .unwrap_or(8000);
+    LocalClient {
+        url: format!("http://{}", std::net::SocketAddr::new(host, port)),
+        token: var("HELDAR_API_TOKEN"),
+    }
+}
+
 fn parse_num<T: std::str::FromStr>(
     var: &'static str,
     value: &str,
@@ -762,5 +798,34 @@ mod tests {
         a.allow_metadata_hosts = "perhaps".into();
         let e = Config::from_args(&a).unwrap_err().to_string();
         assert!(e.starts_with("HELDAR_ALLOW_METADATA_HOSTS"), "{e}");
+    }
+
+    #[test]
+    fn the_client_finds_this_machines_heldar_from_its_settings() {
+        let from = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect();
+            local_client_from(move |k| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone()))
+        };
+        let c = from(&[]);
+        assert_eq!((c.url.as_str(), c.token), ("http://127.0.0.1:8000", None));
+        let c = from(&[("HELDAR_API_HOST", "0.0.0.0"), ("HELDAR_API_PORT", "9000")]);
+        assert_eq!(
+            c.url, "http://127.0.0.1:9000",
+            "a wildcard is reached on loopback"
+        );
+        assert_eq!(from(&[("HELDAR_API_HOST", "::")]).url, "http://[::1]:8000");
+        assert_eq!(
+            from(&[("HELDAR_API_HOST", "10.0.0.5")]).url,
+            "http://10.0.0.5:8000"
+        );
+        let c = from(&[("HELDAR_API_PORT", "eighty"), ("HELDAR_API_TOKEN", "t0ken")]);
+        assert_eq!(
+            c.url, "http://127.0.0.1:8000",
+            "an unreadable port means the default"
+        );
+        assert_eq!(c.token.as_deref(), Some("t0ken"));
     }
 }
