@@ -4,7 +4,7 @@
 //! Credentials are sealed here on the way to `db` and opened on the way back (`camera::seal`):
 //! rows carry sealed strings, and only [`camera`]-style reads for capture return them opened.
 
-use crate::camera::view;
+use crate::camera;
 use crate::error::{OpError, OpResult};
 use crate::events::{Change, Event};
 use crate::models::{
@@ -18,12 +18,19 @@ fn not_found(id: &CameraId) -> OpError {
     OpError::NotFound(format!("no camera with id {:?}", id.as_str()))
 }
 
+/// The API's view of a camera, with how its stream is read now.
+fn view(ops: &Ops, c: &Camera, s: CameraStatus) -> CameraView {
+    let mut v = camera::view(c, s);
+    v.rtsp = ops.capturer.rtsp_view(c);
+    v
+}
+
 /// Every camera as the API shows it (no password, URLs masked), by id.
 pub async fn list(ops: &Ops) -> OpResult<Vec<CameraView>> {
     Ok(for_capture(ops)
         .await?
         .into_iter()
-        .map(|(c, s)| view(&c, s))
+        .map(|(c, s)| view(ops, &c, s))
         .collect())
 }
 
@@ -65,7 +72,7 @@ pub async fn get(ops: &Ops, id: &CameraId) -> OpResult<CameraView> {
     let (c, s) = one_for_capture(ops, id)
         .await?
         .ok_or_else(|| not_found(id))?;
-    Ok(view(&c, s))
+    Ok(view(ops, &c, s))
 }
 
 /// Register a camera from an API body.
@@ -114,6 +121,7 @@ pub async fn update_spec(ops: &Ops, current: &CameraSpec, spec: &CameraSpec) -> 
         return Err(not_found(&spec.id));
     }
     ops.scheduler.camera_changed(&spec.id);
+    ops.capturer.camera_changed(&spec.id);
     tracing::info!(camera = %spec.id, "camera updated");
     ops.events.publish(Event::CameraChanged {
         camera: spec.id.clone(),
@@ -134,6 +142,7 @@ pub async fn delete(ops: &Ops, id: &CameraId) -> OpResult<()> {
     // Its schedules went with it (cascade): the scheduler drops them now.
     ops.scheduler.refresh_all();
     ops.frames.forget(id);
+    ops.capturer.camera_changed(id);
     ops.metrics.forget_camera(id);
     match store::remove_camera_frames(ops.store.dir(), id).await {
         Ok(r) if r.kept > 0 => tracing::warn!(camera = %id, entries = r.kept,

@@ -58,10 +58,15 @@ impl SlotRunner for CaptureRunner {
                         return;
                     }
                 }
+                let want = crate::capture::Want {
+                    at: Some(job.slot),
+                    max_age: None,
+                };
                 let outcome = match ops::frames::capture_and_keep(
                     &ops,
                     &camera,
                     Some(&job.schedule_id),
+                    want,
                 )
                 .await
                 {
