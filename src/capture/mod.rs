@@ -428,7 +428,7 @@ impl Capturer {
                     max_age: want.max_age,
                 };
                 let decodes = self.native.decode_permits();
-                w.frame(req, ask, &decodes, self.warm.config().stall).await
+                w.frame(req, ask, &decodes).await
             }
             None => self.native.grab_cold(req).await,
         };

@@ -16,7 +16,7 @@
 //! 1 s doubling to 30 s, or after an authentication failure 1 min doubling to 1 h, as the
 //! scheduler's own auth backoff (many cameras lock an account after a few failed logins). While
 //! it reconnects, the frames it already holds keep serving slots (their `taken_at` says how old
-//! they are, and none older than the stall limit is used); a capture that finds nothing waits
+//! they are, and none more than a second older than the slot is used: [`MAX_GAP`]); a capture that finds nothing waits
 //! for the next frame until its deadline without holding a decode permit. A stream the native
 //! path cannot decode ends the task with [`NativeError::Unsupported`], which the `Capturer`
 //! turns into the ffmpeg fallback.
@@ -206,7 +206,6 @@ impl Warm {
         req: &GrabRequest,
         ask: Ask,
         decodes: &tokio::sync::Semaphore,
-        stall: Duration,
     ) -> Result<Frame, NativeError> {
         loop {
             let notified = self.changed.notified();
@@ -219,11 +218,8 @@ impl Warm {
                 }
                 let now = Utc::now();
                 let target = ask.at.unwrap_or(now);
-                let fresh = |u: &Unit| {
-                    now - u.taken_at <= chrono::Duration::from_std(stall).unwrap_or_default()
-                };
                 match pick_units(&s.gop, target, ask.mode) {
-                    Some(n) if fresh(&s.gop[n - 1]) => {
+                    Some(n) => {
                         let taken_at = s.gop[n - 1].taken_at;
                         let hit = s.cache.iter().find(|c| {
                             c.generation == s.generation
@@ -307,19 +303,28 @@ impl Warm {
     }
 }
 
+/// How far before its target the newest frame may be and still serve it: a session that
+/// stalled or is reconnecting keeps serving slots with the frames it holds, but never with one
+/// this much older than the slot (a later frame, or the wait for one, is better).
+pub const MAX_GAP: chrono::Duration = chrono::Duration::seconds(1);
+
 /// How many units of `gop` (from its keyframe) give the frame wanted at `target`: the newest
-/// frame taken at or before `target` (exact), or the keyframe alone (keyframe mode). When every
-/// frame is after `target` (the session just (re)connected), the keyframe — the frame nearest
-/// the target.
+/// frame taken at or before `target` if it is within [`MAX_GAP`] of it (exact mode), else the
+/// first frame after `target` if one has arrived; the keyframe alone in keyframe mode. `None`:
+/// nothing fit to serve yet (wait for the next frame).
 fn pick_units(gop: &[Unit], target: DateTime<Utc>, mode: RtspFrameMode) -> Option<usize> {
-    if gop.is_empty() {
-        return None;
-    }
-    if mode == RtspFrameMode::Keyframe {
-        return Some(1);
-    }
     let n = gop.iter().take_while(|u| u.taken_at <= target).count();
-    Some(n.max(1))
+    let fit = |i: usize| target - gop[i].taken_at <= MAX_GAP;
+    if mode == RtspFrameMode::Keyframe {
+        return (!gop.is_empty() && (n == 0 || fit(0))).then_some(1);
+    }
+    if n > 0 && fit(n - 1) {
+        Some(n)
+    } else if gop.len() > n {
+        Some(n + 1)
+    } else {
+        None
+    }
 }
 
 /// Every warm session, by camera.
@@ -552,11 +557,18 @@ mod tests {
         let t = |ms: i64| DateTime::from_timestamp_millis(1_000_000 + ms).unwrap();
         assert_eq!(pick_units(&gop, t(150), RtspFrameMode::Exact), Some(3));
         assert_eq!(pick_units(&gop, t(66), RtspFrameMode::Exact), Some(2));
-        assert_eq!(pick_units(&gop, t(5_000), RtspFrameMode::Exact), Some(4));
+        assert_eq!(pick_units(&gop, t(1_100), RtspFrameMode::Exact), Some(4));
         // Every frame after the slot (a fresh session): the keyframe.
         assert_eq!(pick_units(&gop, t(-50), RtspFrameMode::Exact), Some(1));
         assert_eq!(pick_units(&gop, t(150), RtspFrameMode::Keyframe), Some(1));
         assert_eq!(pick_units(&[], t(150), RtspFrameMode::Exact), None);
+        // The newest frame is more than a second before the slot (a stalled session): not
+        // served; the wait goes on for a frame after the slot.
+        assert_eq!(pick_units(&gop, t(5_000), RtspFrameMode::Exact), None);
+        assert_eq!(pick_units(&gop, t(5_000), RtspFrameMode::Keyframe), None);
+        // … and a frame after the slot, when one arrived, is the nearest.
+        let late: Vec<Unit> = [0, 66, 2_000].into_iter().map(unit).collect();
+        assert_eq!(pick_units(&late, t(1_500), RtspFrameMode::Exact), Some(3));
     }
 
     #[test]
