@@ -127,7 +127,7 @@ impl Application {
         match ffmpeg.check().await {
             Ok(v) => tracing::info!(ffmpeg = %v, "ffmpeg found"),
             Err(e) => tracing::warn!(error = %e,
-                "ffmpeg is not available: RTSP captures will fail with `ffmpeg_missing` until it is installed (or HELDAR_FFMPEG_BIN is set)"),
+                "ffmpeg is not available: captures through ffmpeg (snapshot_source rtsp, and streams the native RTSP path cannot read: rtsps, H.265, MJPEG) will fail with `ffmpeg_missing` until it is installed (or HELDAR_FFMPEG_BIN is set)"),
         }
         let (scheduler, commands) = SchedulerHandle::channel();
         let auth = Arc::new(Auth::new(pool.clone(), config.api_token.as_deref()));
@@ -205,6 +205,13 @@ impl Application {
             min_free_bytes: config.min_free_disk_bytes,
             free_space: Retention::statvfs_free(config.snapshots_dir.clone()),
         });
+        if config.scheduler_enabled {
+            // Warm RTSP sessions serve the scheduler's slots; without it nothing keeps them.
+            let o = ops.clone();
+            supervisor.spawn_supervised("rtsp_warm", move |token| {
+                crate::services::rtsp_warm::run(o.clone(), token)
+            });
+        }
         let (o, gate) = (ops.clone(), opts.reconcile_gate.clone());
         supervisor.spawn_supervised("reconciler", move |token| {
             crate::services::reconciler::run(o.clone(), run_start, gate.clone(), token)

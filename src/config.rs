@@ -107,6 +107,25 @@ pub struct ServeArgs {
     /// back off, try every slot).
     #[arg(long, env = "HELDAR_UNREACHABLE_BACKOFF_MAX_S", default_value = "300")]
     pub unreachable_backoff_max_s: String,
+    /// Native RTSP: cameras whose shortest enabled schedule interval is at most this many
+    /// seconds keep a warm session (0 = never; longer intervals connect per capture).
+    #[arg(long, env = "HELDAR_RTSP_WARM_MAX_INTERVAL_S", default_value = "60")]
+    pub rtsp_warm_max_interval_s: String,
+    /// Native RTSP: warm sessions open at once, at most (more cameras connect per capture).
+    #[arg(long, env = "HELDAR_RTSP_WARM_MAX_SESSIONS", default_value = "256")]
+    pub rtsp_warm_max_sessions: String,
+    /// Native RTSP: H.264 decodes at once, all cameras together; `auto` is one per CPU core.
+    #[arg(long, env = "HELDAR_RTSP_DECODE_CONCURRENCY", default_value = "auto")]
+    pub rtsp_decode_concurrency: String,
+    /// Native RTSP: bytes of compressed frames a warm session keeps since the last keyframe.
+    #[arg(long, env = "HELDAR_RTSP_GOP_MAX_BYTES", default_value = "16777216")]
+    pub rtsp_gop_max_bytes: String,
+    /// Native RTSP: seconds a warm session keeps frames since the last keyframe.
+    #[arg(long, env = "HELDAR_RTSP_GOP_MAX_AGE_S", default_value = "30")]
+    pub rtsp_gop_max_age_s: String,
+    /// Native RTSP: a warm session that receives nothing for this many seconds is reconnected.
+    #[arg(long, env = "HELDAR_RTSP_STALL_S", default_value = "10")]
+    pub rtsp_stall_s: String,
 }
 
 /// Who may read `/metrics` (HELDAR_METRICS_AUTH).
@@ -151,6 +170,20 @@ pub struct Config {
     pub metrics_auth: MetricsAuth,
     /// The cap of the unreachable-camera backoff (`ops::backoff`); `None`: no such backoff.
     pub unreachable_backoff_max: Option<Duration>,
+    /// The native RTSP path's settings (`capture::native`).
+    pub rtsp: RtspConfig,
+}
+
+/// The native RTSP path's settings (docs/rtsp.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RtspConfig {
+    /// Cameras whose shortest enabled interval is at most this keep a warm session; zero: none.
+    pub warm_max_interval: Duration,
+    pub warm_max_sessions: usize,
+    pub decode_concurrency: usize,
+    pub gop_max_bytes: usize,
+    pub gop_max_age: Duration,
+    pub stall: Duration,
 }
 
 /// A setting that cannot be used. Its `Display` is the one line start-up prints.
@@ -356,6 +389,57 @@ impl Config {
             backoff_max_s
         };
 
+        let num = |var: &'static str, v: &str, allowed: &str, min: u64, w: &mut Vec<String>| {
+            parse_num::<u64>(var, v, allowed).map(|n| clamp_min(var, n, min, w))
+        };
+        let rtsp = RtspConfig {
+            warm_max_interval: Duration::from_secs(num(
+                "HELDAR_RTSP_WARM_MAX_INTERVAL_S",
+                &args.rtsp_warm_max_interval_s,
+                "a whole number of seconds (0 keeps no session warm)",
+                0,
+                &mut warnings,
+            )?),
+            warm_max_sessions: num(
+                "HELDAR_RTSP_WARM_MAX_SESSIONS",
+                &args.rtsp_warm_max_sessions,
+                "a whole number of sessions",
+                0,
+                &mut warnings,
+            )? as usize,
+            decode_concurrency: if args.rtsp_decode_concurrency.trim() == "auto" {
+                std::thread::available_parallelism().map_or(2, |n| n.get())
+            } else {
+                num(
+                    "HELDAR_RTSP_DECODE_CONCURRENCY",
+                    &args.rtsp_decode_concurrency,
+                    "auto or a whole number (at least 1)",
+                    1,
+                    &mut warnings,
+                )? as usize
+            },
+            gop_max_bytes: num(
+                "HELDAR_RTSP_GOP_MAX_BYTES",
+                &args.rtsp_gop_max_bytes,
+                "a whole number of bytes (at least 65536)",
+                65_536,
+                &mut warnings,
+            )? as usize,
+            gop_max_age: Duration::from_secs(num(
+                "HELDAR_RTSP_GOP_MAX_AGE_S",
+                &args.rtsp_gop_max_age_s,
+                "a whole number of seconds (at least 1)",
+                1,
+                &mut warnings,
+            )?),
+            stall: Duration::from_secs(num(
+                "HELDAR_RTSP_STALL_S",
+                &args.rtsp_stall_s,
+                "a whole number of seconds (at least 1)",
+                1,
+                &mut warnings,
+            )?),
+        };
         let config = Config {
             data_dir,
             snapshots_dir,
@@ -386,6 +470,7 @@ impl Config {
             metrics_auth,
             unreachable_backoff_max: (backoff_max_s > 0)
                 .then(|| Duration::from_secs(backoff_max_s)),
+            rtsp,
         };
         Ok((config, warnings))
     }
@@ -629,6 +714,12 @@ mod tests {
             allow_metadata_hosts: "false".into(),
             metrics_auth: "token".into(),
             unreachable_backoff_max_s: "300".into(),
+            rtsp_warm_max_interval_s: "60".into(),
+            rtsp_warm_max_sessions: "256".into(),
+            rtsp_decode_concurrency: "auto".into(),
+            rtsp_gop_max_bytes: "16777216".into(),
+            rtsp_gop_max_age_s: "30".into(),
+            rtsp_stall_s: "10".into(),
         };
         for (k, v) in extra {
             match *k {

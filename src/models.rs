@@ -75,11 +75,27 @@ pub enum Vendor {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum SnapshotSource {
-    /// http when a snapshot URL is known, else rtsp.
+    /// http when a snapshot URL is known; else the stream, read natively for `rtsp://` URLs
+    /// (ffmpeg for other schemes and for streams the native path cannot decode).
     #[default]
     Auto,
+    /// The snapshot URL.
     Http,
+    /// The stream, read by ffmpeg (one process per capture).
     Rtsp,
+    /// The stream, read in process (retina + OpenH264); ffmpeg for what it cannot decode.
+    Native,
+}
+
+/// Which frame of a warm RTSP session serves a slot (docs/rtsp.md).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum RtspFrameMode {
+    /// The newest frame at the slot, decoded from its keyframe forward.
+    #[default]
+    Exact,
+    /// The newest keyframe at the slot: one picture decoded, up to a keyframe interval older.
+    Keyframe,
 }
 
 /// How a camera's TLS certificate is checked (https snapshot URLs, rtsps and https streams).
@@ -121,8 +137,9 @@ macro_rules! text_enum {
 }
 text_enum!(Vendor { Hikvision => "hikvision", Dahua => "dahua", Reolink => "reolink",
     Amcrest => "amcrest", Axis => "axis", Onvif => "onvif", Generic => "generic" });
-text_enum!(SnapshotSource { Auto => "auto", Http => "http", Rtsp => "rtsp" });
+text_enum!(SnapshotSource { Auto => "auto", Http => "http", Rtsp => "rtsp", Native => "native" });
 text_enum!(TlsVerify { System => "system", Pinned => "pinned", Off => "off" });
+text_enum!(RtspFrameMode { Exact => "exact", Keyframe => "keyframe" });
 text_enum!(CameraState { Unknown => "unknown", Online => "online", Failing => "failing",
     AuthFailed => "auth_failed" });
 
@@ -147,6 +164,8 @@ pub struct CameraSpec {
     pub tls_verify: TlsVerify,
     /// `sha256:AB:CD:…` (normalised by `camera::fingerprint`); used when `tls_verify` is pinned.
     pub tls_fingerprint: Option<String>,
+    /// Which frame of a warm RTSP session serves a slot.
+    pub rtsp_frame_mode: RtspFrameMode,
 }
 
 /// The fields of a [`CameraSpec`] (and columns of `cameras`) whose values are sealed at rest:
@@ -395,6 +414,11 @@ pub struct CameraCreate {
     /// `sha256:AB:CD:…`. A failed capture's `tls` error reports the presented certificate's.
     #[schema(example = "sha256:3F:9A:…")]
     pub tls_fingerprint: Option<String>,
+    /// Native RTSP with a warm session: `exact` (default) serves a slot with the newest frame
+    /// at the slot, decoded from its keyframe forward; `keyframe` with the newest keyframe at
+    /// the slot (cheaper, up to one keyframe interval older).
+    #[schema(value_type = Option<RtspFrameMode>)]
+    pub rtsp_frame_mode: Option<String>,
 }
 
 /// `PATCH /api/v1/cameras/{id}`: only the fields present change; `null` clears an optional one.
@@ -438,6 +462,8 @@ pub struct CameraPatch {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub tls_fingerprint: Option<Option<String>>,
+    #[schema(value_type = Option<RtspFrameMode>)]
+    pub rtsp_frame_mode: Option<String>,
 }
 
 /// Tells "absent" (outer `None`) from "null" (`Some(None)`).
@@ -474,11 +500,29 @@ pub struct CameraView {
     pub tls_verify: TlsVerify,
     /// The pinned certificate's SHA-256 fingerprint (`sha256:AB:CD:…`); not a secret.
     pub tls_fingerprint: Option<String>,
+    pub rtsp_frame_mode: RtspFrameMode,
     /// What captures actually use (explicit URL or vendor template), masked.
     pub effective_urls: EffectiveUrls,
     pub status: CameraStatus,
+    /// How the camera's stream is read, when captures use it (`null` for snapshot-URL cameras).
+    pub rtsp: Option<RtspView>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+}
+
+/// How a camera's stream is read, as this process knows it now (not stored).
+#[derive(Debug, Clone, Serialize, ToSchema, PartialEq, Eq)]
+pub struct RtspView {
+    /// `native` (in process) or `ffmpeg`.
+    pub backend: String,
+    /// Why the native path is not used for this camera (its codec, profile or scheme), when
+    /// `snapshot_source` asked for it.
+    pub fallback_reason: Option<String>,
+    /// `warm` (a session is kept open between captures) or `cold` (one connection per capture).
+    pub session: String,
+    /// What the warm session has at hand, when it has something to say (e.g. no keyframe yet,
+    /// or why it is reconnecting).
+    pub note: Option<String>,
 }
 
 // Only a name for the OpenAPI document (`type: string, format: binary`); the handlers send the

@@ -16,6 +16,9 @@ async fn a_small_bench_counts_every_slot_once() {
         raw_s: 0.5,
         aligned: false,
         rtsp_url: None,
+        rtsp_source: heldar::models::SnapshotSource::Native,
+        // A live snapshot every 500 ms beside the schedules.
+        live_every_ms: 500,
         // The cameras in a child `heldar fake-cameras` process, as the CLI runs them.
         cameras_at: CamerasAt::ChildProcess(env!("CARGO_BIN_EXE_heldar").into()),
         progress: false,
@@ -38,6 +41,11 @@ async fn a_small_bench_counts_every_slot_once() {
         "{report:?}"
     );
     assert!(report.captured >= report.slots_due - 1, "{report:?}");
+    // The live probe asked and was answered.
+    assert!(
+        report.live_requests >= 5 && report.live_failures == 0,
+        "{report:?}"
+    );
     assert!(
         report.bytes_written >= report.captured * 20 * 1024,
         "{report:?}"

@@ -41,8 +41,10 @@ async fn a_frame_is_grabbed_from_a_real_rtsp_stream() {
     let server = RtspServer::start(&[]);
     let app = app(15).await;
     // No snapshot URL: `auto` picks RTSP.
-    app.create_camera(json!({"id": "rtsp1", "main_stream_url": server.url()}))
-        .await;
+    app.create_camera(
+        json!({"id": "rtsp1", "main_stream_url": server.url(), "snapshot_source": "rtsp"}),
+    )
+    .await;
     let resp = app.get("/api/v1/cameras/rtsp1/snapshot").await;
     let status = resp.status();
     let body = resp.bytes().await.unwrap();
@@ -56,12 +58,16 @@ async fn a_frame_is_grabbed_from_a_real_rtsp_stream() {
 async fn rtsp_credentials_work_and_wrong_ones_are_auth_failed() {
     let server = RtspServer::start(&["--user", "admin", "--password", "rtsp-Secret_9"]);
     let app = app(15).await;
-    app.create_camera(json!({"id": "good", "main_stream_url": server.url(),
-        "username": "admin", "password": "rtsp-Secret_9"}))
-        .await;
-    app.create_camera(json!({"id": "bad", "main_stream_url": server.url(),
-        "username": "admin", "password": "not-it-42"}))
-        .await;
+    app.create_camera(
+        json!({"id": "good", "main_stream_url": server.url(), "snapshot_source": "rtsp",
+        "username": "admin", "password": "rtsp-Secret_9"}),
+    )
+    .await;
+    app.create_camera(
+        json!({"id": "bad", "main_stream_url": server.url(), "snapshot_source": "rtsp",
+        "username": "admin", "password": "not-it-42"}),
+    )
+    .await;
     let resp = app.get("/api/v1/cameras/good/snapshot").await;
     assert_eq!(resp.status(), 200);
     assert!(jpeg::validate(&resp.bytes().await.unwrap()).is_ok());
@@ -85,8 +91,10 @@ async fn rtsp_credentials_work_and_wrong_ones_are_auth_failed() {
 async fn a_silent_rtsp_server_times_out_and_ffmpeg_is_killed() {
     let server = RtspServer::start(&["--silent-accept"]);
     let app = app(2).await;
-    app.create_camera(json!({"id": "silent", "main_stream_url": server.url()}))
-        .await;
+    app.create_camera(
+        json!({"id": "silent", "main_stream_url": server.url(), "snapshot_source": "rtsp"}),
+    )
+    .await;
     let started = Instant::now();
     let (status, body) = error_of(app.get("/api/v1/cameras/silent/snapshot").await).await;
     assert_eq!(
@@ -116,7 +124,7 @@ async fn a_missing_ffmpeg_is_a_clear_error_not_a_hang() {
         BuildOptions::default(),
     )
     .await;
-    app.create_camera(json!({"id": "noff", "main_stream_url": "rtsp://127.0.0.1:9/stream"}))
+    app.create_camera(json!({"id": "noff", "main_stream_url": "rtsp://127.0.0.1:9/stream", "snapshot_source": "rtsp"}))
         .await;
     let (status, body) = error_of(app.get("/api/v1/cameras/noff/snapshot").await).await;
     assert_eq!(

@@ -63,7 +63,7 @@ async fn every_account_gets_a_frame(auth: &str) {
     for (i, (user, pass)) in accounts.iter().enumerate() {
         app.create_camera(
             json!({"id": format!("cam{i}"), "main_stream_url": server.url(),
-            "username": user, "password": pass}),
+            "snapshot_source": "rtsp", "username": user, "password": pass}),
         )
         .await;
     }
@@ -75,8 +75,10 @@ async fn every_account_gets_a_frame(auth: &str) {
         let url = server
             .url()
             .replace("rtsp://", &format!("rtsp://{}:{}@", enc(user), enc(pass)));
-        app.create_camera(json!({"id": format!("inurl{i}"), "main_stream_url": url}))
-            .await;
+        app.create_camera(
+            json!({"id": format!("inurl{i}"), "main_stream_url": url, "snapshot_source": "rtsp"}),
+        )
+        .await;
     }
     // While the grabs run, watch ffmpeg's command lines for any password.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));

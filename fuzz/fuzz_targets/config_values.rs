@@ -118,6 +118,12 @@ fuzz_target!(|i: Input| {
         allow_metadata_hosts: text(&i.allow_metadata_hosts, "false"),
         metrics_auth: text(&i.metrics_auth, "token"),
         unreachable_backoff_max_s: text(&i.unreachable_backoff_max_s, "300"),
+        rtsp_warm_max_interval_s: text(&i.scheduler_interval_s, "60"),
+        rtsp_warm_max_sessions: text(&i.ffmpeg_concurrency, "256"),
+        rtsp_decode_concurrency: text(&i.capture_concurrency, "auto"),
+        rtsp_gop_max_bytes: text(&i.capture_max_bytes, "16777216"),
+        rtsp_gop_max_age_s: text(&i.retention_interval_s, "30"),
+        rtsp_stall_s: text(&i.capture_timeout_s, "10"),
         secret_key_file: i.secret_key_file.as_ref().map(|v| text(v, "./k")),
         log: i
             .log
@@ -132,6 +138,7 @@ fuzz_target!(|i: Input| {
             assert!(c.capture_timeout >= Duration::from_secs(1));
             assert!(c.capture_concurrency >= 1 && c.ffmpeg_concurrency >= 1);
             assert!(c.capture_max_bytes >= 1024);
+            assert!(c.rtsp.decode_concurrency >= 1 && c.rtsp.gop_max_bytes >= 65_536);
             assert!(
                 c.database_url.starts_with("sqlite:"),
                 "{:?}",

@@ -47,8 +47,10 @@ pub struct BenchOptions {
     pub raw_s: f64,
     /// All first slots at the same instant instead of spread over the interval.
     pub aligned: bool,
-    /// Capture every camera from this RTSP URL through ffmpeg instead of fake HTTP cameras.
+    /// Capture every camera from this RTSP URL instead of fake HTTP cameras.
     pub rtsp_url: Option<String>,
+    /// How the RTSP URL is read: `native` (in process) or `ffmpeg`.
+    pub rtsp_source: crate::models::SnapshotSource,
     /// Where the fake cameras run: in this process, or in a child `heldar fake-cameras` process
     /// (this binary), so the CPU reported is Heldar's alone — real cameras are other machines.
     pub cameras_at: CamerasAt,
@@ -62,6 +64,9 @@ pub struct BenchOptions {
     pub broken_kind: DeadMix,
     /// The capture deadline (as HELDAR_CAPTURE_TIMEOUT_S); `None` keeps the default.
     pub capture_timeout_s: Option<u64>,
+    /// Ask for a live snapshot every this many milliseconds during the run (cameras in turn),
+    /// and report their latency; 0: none.
+    pub live_every_ms: u64,
 }
 
 impl BenchOptions {
@@ -79,12 +84,14 @@ impl BenchOptions {
             raw_s: 0.0,
             aligned: false,
             rtsp_url: None,
+            rtsp_source: crate::models::SnapshotSource::Native,
             cameras_at: CamerasAt::InProcess,
             progress: false,
             stalled_subscriber: false,
             broken: 0,
             broken_kind: DeadMix::Mix,
             capture_timeout_s: None,
+            live_every_ms: 0,
         }
     }
 }
@@ -137,6 +144,11 @@ pub struct BenchReport {
     pub startup_to_ready_ms: f64,
     pub raw_captures_per_s: f64,
     pub ratio_to_raw: f64,
+    /// Live snapshots asked during the run (`live_every_ms`), and their latency.
+    pub live_requests: u64,
+    pub live_failures: u64,
+    pub live_p50_ms: f64,
+    pub live_p99_ms: f64,
     /// Events published on the bus during the run.
     pub events_published: u64,
     /// With `stalled_subscriber`: how many events that subscriber lost by never reading.
@@ -317,7 +329,11 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
         frame_kb: frame.len() / 1000,
         fsync: opts.fsync,
         source: if opts.rtsp_url.is_some() {
-            "rtsp-ffmpeg".into()
+            if opts.rtsp_source == crate::models::SnapshotSource::Native {
+                "rtsp-native".into()
+            } else {
+                "rtsp-ffmpeg".into()
+            }
         } else {
             "http".into()
         },
@@ -381,6 +397,33 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     let cams0 = fleet.child_cpu();
     let t0 = Instant::now();
     let end = t0 + Duration::from_secs_f64(opts.duration_s);
+    // Live snapshots beside the schedules: what a dashboard viewer waits.
+    let live_probe = (opts.live_every_ms > 0).then(|| {
+        let ops = state.ops.clone();
+        let (every, n) = (Duration::from_millis(opts.live_every_ms), opts.cameras);
+        tokio::spawn(async move {
+            let (mut took, mut failed) = (Vec::new(), 0u64);
+            let mut tick = tokio::time::interval(every);
+            for i in 0.. {
+                tick.tick().await;
+                if Instant::now() >= end {
+                    break;
+                }
+                let Ok(id) = CameraId::parse(&format!("bench{:05}", i % n)) else {
+                    break;
+                };
+                let Ok(camera) = crate::ops::cameras::camera(&ops, &id).await else {
+                    break;
+                };
+                let t = Instant::now();
+                match crate::ops::frames::live(&ops, &camera, None).await {
+                    Ok(_) => took.push(t.elapsed().as_secs_f64() * 1000.0),
+                    Err(_) => failed += 1,
+                }
+            }
+            (took, failed)
+        })
+    });
     let mut next_progress = t0 + Duration::from_secs(5);
     loop {
         let now = Instant::now();
@@ -401,6 +444,14 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     }
     let until = Utc::now();
     report.cpu_seconds = cpu_seconds() - cpu0;
+    if let Some(probe) = live_probe {
+        let (mut took, failed) = probe.await?;
+        took.sort_by(f64::total_cmp);
+        report.live_requests = took.len() as u64 + failed;
+        report.live_failures = failed;
+        report.live_p50_ms = percentile(&took, 50.0);
+        report.live_p99_ms = percentile(&took, 99.0);
+    }
     report.child_cpu_seconds = child_cpu_seconds() - child0;
     report.cameras_cpu_seconds = fleet.child_cpu() - cams0;
     report.missed_slots_counted = state.ops.metrics.missed_slots.get();
@@ -439,6 +490,8 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
             }
             report.captured += 1;
             report.bytes_written += size as u64;
+            // |taken_at − slot|: a warm session's frame is taken just before its slot.
+            let late_ms = late_ms.abs();
             if late_ms > report.lateness_max_ms {
                 report.lateness_max_ms = late_ms;
                 report.lateness_max_at_s = (slot - from).num_milliseconds() as f64 / 1000.0;
@@ -517,6 +570,10 @@ async fn seed(
             id: id.clone(),
             main_stream_url: opts.rtsp_url.clone(),
             snapshot_url: urls.get(i).cloned(),
+            snapshot_source: opts
+                .rtsp_url
+                .as_ref()
+                .map(|_| opts.rtsp_source.as_str().to_string()),
             ..CameraCreate::default()
         };
         let spec = sealer.seal_spec(&CameraSpec::from_create(body)?);
@@ -526,7 +583,11 @@ async fn seed(
     let interval_ms = (opts.interval_s * 1000) as i64;
     // Leave room for seeding and start-up before the first slots (about 2 s per 100k schedules
     // here), so no slot is already overdue when the scheduler starts.
-    let lead_ms = 1000 + 40 * opts.schedules as i64 / 1000;
+    let mut lead_ms = 1000 + 40 * opts.schedules as i64 / 1000;
+    if opts.rtsp_url.is_some() && opts.rtsp_source == crate::models::SnapshotSource::Native {
+        // Warm sessions open as the app starts and need a keyframe (up to a GOP) first.
+        lead_ms += 4000;
+    }
     let base = Utc::now().trunc_subsecs(3) + chrono::Duration::milliseconds(lead_ms);
     let mut planned = HashMap::new();
     let mut all = Vec::with_capacity(opts.schedules);
@@ -713,6 +774,13 @@ impl BenchReport {
             (
                 "capture p50/p99",
                 format!("{:.2} / {:.2} ms", self.capture_p50_ms, self.capture_p99_ms),
+            ),
+            (
+                "live snapshots p50/p99",
+                format!(
+                    "{:.2} / {:.2} ms ({} asked, {} failed)",
+                    self.live_p50_ms, self.live_p99_ms, self.live_requests, self.live_failures
+                ),
             ),
             (
                 "process CPU",

@@ -28,20 +28,26 @@ fn first_slot_at_or_after(p: &Planned, t: DateTime<Utc>) -> DateTime<Utc> {
     p.first_slot + chrono::Duration::milliseconds(k * p.interval_ms)
 }
 
-/// The slot a capture taken at `taken_at` belongs to (the latest slot not after it), and the
-/// lateness in milliseconds.
+/// The slot a capture taken at `taken_at` belongs to, and the lateness in milliseconds
+/// (`taken_at − slot`). A frame belongs to the latest slot not after it — or to the next slot
+/// when it was taken at most [`EARLY`] (and a quarter interval) before it: a warm RTSP session
+/// serves a slot with the newest frame at the slot, taken a few milliseconds before it.
 pub fn slot_of(p: &Planned, taken_at: DateTime<Utc>) -> (DateTime<Utc>, f64) {
     let since = (taken_at - p.first_slot)
         .num_microseconds()
         .unwrap_or(i64::MAX);
     let step = p.interval_ms * 1000;
-    let k = since.div_euclid(step);
+    let early = (EARLY.num_microseconds().unwrap_or(0)).min(step / 4);
+    let k = (since + early).div_euclid(step);
     let slot = p.first_slot + chrono::Duration::microseconds(k * step);
     (
         slot,
         (taken_at - slot).num_microseconds().unwrap_or(0) as f64 / 1000.0,
     )
 }
+
+/// How long before its slot a frame may be taken and still be the slot's.
+pub const EARLY: chrono::Duration = chrono::Duration::seconds(1);
 
 /// p-th percentile (0..=100) by nearest rank of sorted values.
 pub fn percentile(sorted: &[f64], p: f64) -> f64 {
@@ -82,7 +88,9 @@ mod tests {
         };
         assert_eq!(slot_of(&p, t(500)), (t(500), 0.0));
         assert_eq!(slot_of(&p, t(2_512)), (t(2_500), 12.0));
-        assert_eq!(slot_of(&p, t(2_499)), (t(1_500), 999.0));
+        assert_eq!(slot_of(&p, t(2_200)), (t(1_500), 700.0));
+        // A frame taken just before its slot (a warm session's newest frame at the slot).
+        assert_eq!(slot_of(&p, t(2_470)), (t(2_500), -30.0));
     }
 
     #[test]

@@ -50,12 +50,14 @@ pub fn view(camera: &Camera, status: CameraStatus) -> CameraView {
         snapshot_source: camera.snapshot_source,
         tls_verify: camera.tls_verify,
         tls_fingerprint: camera.tls_fingerprint.clone(),
+        rtsp_frame_mode: camera.rtsp_frame_mode,
         effective_urls: EffectiveUrls {
             main_stream: m(&eff.main_stream),
             sub_stream: m(&eff.sub_stream),
             snapshot: m(&eff.snapshot),
         },
         status,
+        rtsp: None,
         created_at: camera.created_at,
         updated_at: camera.updated_at,
     }

@@ -7,7 +7,7 @@
 
 use crate::camera::{fingerprint, vendor};
 use crate::models::{
-    truncate, CameraCreate, CameraId, CameraPatch, SnapshotSource, TlsVerify, Vendor,
+    truncate, CameraCreate, CameraId, CameraPatch, RtspFrameMode, SnapshotSource, TlsVerify, Vendor,
 };
 pub use crate::models::{CameraSpec, FieldError};
 
@@ -33,6 +33,7 @@ impl CameraSpec {
             snapshot_source: parse_source(body.snapshot_source.as_deref().unwrap_or("auto"))?,
             tls_verify: parse_tls_verify(body.tls_verify.as_deref().unwrap_or("system"))?,
             tls_fingerprint: body.tls_fingerprint,
+            rtsp_frame_mode: parse_frame_mode(body.rtsp_frame_mode.as_deref().unwrap_or("exact"))?,
         };
         spec.checked()
     }
@@ -77,6 +78,10 @@ impl CameraSpec {
             tls_fingerprint: patch
                 .tls_fingerprint
                 .unwrap_or_else(|| camera.tls_fingerprint.clone()),
+            rtsp_frame_mode: match patch.rtsp_frame_mode {
+                Some(m) => parse_frame_mode(&m)?,
+                None => camera.rtsp_frame_mode,
+            },
         };
         spec.checked()
     }
@@ -170,10 +175,15 @@ impl CameraSpec {
                 "snapshot_source",
                 "snapshot_source is http but the camera has no snapshot URL (give snapshot_url)",
             )),
-            SnapshotSource::Rtsp if !has_stream => return Err(err(
-                "snapshot_source",
-                "snapshot_source is rtsp but the camera has no stream URL (give main_stream_url)",
-            )),
+            SnapshotSource::Rtsp | SnapshotSource::Native if !has_stream => {
+                return Err(err(
+                    "snapshot_source",
+                    format!(
+                    "snapshot_source is {} but the camera has no stream URL (give main_stream_url)",
+                    self.snapshot_source.as_str()
+                ),
+                ))
+            }
             _ => {}
         }
         Ok(self)
@@ -204,7 +214,19 @@ fn parse_source(v: &str) -> Result<SnapshotSource, FieldError> {
         err(
             "snapshot_source",
             format!(
-                "unknown snapshot_source {:?}: use auto, http or rtsp",
+                "unknown snapshot_source {:?}: use auto, http, rtsp (ffmpeg) or native",
+                truncate(v, 40)
+            ),
+        )
+    })
+}
+
+fn parse_frame_mode(v: &str) -> Result<RtspFrameMode, FieldError> {
+    RtspFrameMode::from_db(v).ok_or_else(|| {
+        err(
+            "rtsp_frame_mode",
+            format!(
+                "unknown rtsp_frame_mode {:?}: use exact or keyframe",
                 truncate(v, 40)
             ),
         )

@@ -89,42 +89,6 @@ pub fn concat_script(url: &str, options: &[(&str, &str)]) -> String {
     s
 }
 
-/// Refuse a stream host that is, or resolves to, a cloud metadata endpoint ([`hosts`]). ffmpeg
-/// resolves the name again itself; the check is for configuration mistakes and casual misuse,
-/// not for a DNS server that changes its answer between the two lookups.
-async fn check_host(req: &GrabRequest) -> Result<(), CaptureError> {
-    let forbidden = |why: String| {
-        CaptureError::ForbiddenHost(format!("camera {}: {}: {why}", req.camera, req.shown_url()))
-    };
-    if let Some(why) = hosts::refusal(&req.url) {
-        return Err(forbidden(why));
-    }
-    let Some(host) = req.url.host_str() else {
-        return Ok(());
-    };
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_string();
-    // A lookup failure is ffmpeg's to report (as `unreachable`).
-    if let Ok(Ok(addrs)) = tokio::time::timeout(
-        std::time::Duration::from_secs(2),
-        tokio::net::lookup_host((host.as_str(), 0)),
-    )
-    .await
-    {
-        for a in addrs {
-            if hosts::is_metadata(a.ip()) {
-                return Err(forbidden(hosts::refused(&format!(
-                    "{host} resolves to {}",
-                    a.ip()
-                ))));
-            }
-        }
-    }
-    Ok(())
-}
-
 /// The RTSP back-end (see the module docs).
 pub struct FfmpegSource {
     bin: PathBuf,
@@ -177,7 +141,7 @@ impl FfmpegSource {
 
     async fn grab_frame(&self, req: &GrabRequest) -> Result<Frame, CaptureError> {
         if !self.allow_metadata_hosts {
-            check_host(req).await?;
+            hosts::check_stream_host(req).await?;
         }
         // ffmpeg's TLS layer verifies nothing (and cannot pin): Heldar decides, with the verifier
         // the HTTP back-end uses, before ffmpeg connects (see `tls` and docs/security.md).

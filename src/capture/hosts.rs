@@ -77,6 +77,46 @@ pub fn refused(host: &str) -> String {
     )
 }
 
+/// Refuse a stream URL's host that is, or resolves to, a cloud metadata endpoint ([`hosts`]). ffmpeg
+/// resolves the name again itself; the check is for configuration mistakes and casual misuse,
+/// not for a DNS server that changes its answer between the two lookups.
+pub async fn check_stream_host(req: &super::GrabRequest) -> Result<(), super::CaptureError> {
+    let forbidden = |why: String| {
+        super::CaptureError::ForbiddenHost(format!(
+            "camera {}: {}: {why}",
+            req.camera,
+            req.shown_url()
+        ))
+    };
+    if let Some(why) = refusal(&req.url) {
+        return Err(forbidden(why));
+    }
+    let Some(host) = req.url.host_str() else {
+        return Ok(());
+    };
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_string();
+    // A lookup failure is the back-end's to report (as `unreachable`).
+    if let Ok(Ok(addrs)) = tokio::time::timeout(
+        std::time::Duration::from_secs(2),
+        tokio::net::lookup_host((host.as_str(), 0)),
+    )
+    .await
+    {
+        for a in addrs {
+            if is_metadata(a.ip()) {
+                return Err(forbidden(refused(&format!(
+                    "{host} resolves to {}",
+                    a.ip()
+                ))));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// A DNS resolver for the HTTP back-end that drops metadata addresses from every answer, and
 /// fails the lookup when nothing else is left, so a camera name that resolves to a metadata
 /// endpoint (or a redirect to one) is never connected to.

@@ -33,6 +33,7 @@ pub mod hosts;
 pub mod http;
 pub mod jpeg;
 pub mod multipart;
+pub mod native;
 pub mod tls;
 
 use std::collections::HashMap;
@@ -55,6 +56,10 @@ pub struct Frame {
     pub bytes: Bytes,
     pub width: u16,
     pub height: u16,
+    /// When the camera captured the picture, if the back-end knows (the native RTSP path does:
+    /// the frame's RTP time on the wall clock, docs/rtsp.md). `None`: the capture's start is
+    /// the frame's time.
+    pub taken_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Frame {
@@ -69,6 +74,7 @@ impl Frame {
             bytes: bytes.slice(..j.len),
             width: j.width,
             height: j.height,
+            taken_at: None,
         })
     }
 }
@@ -161,6 +167,17 @@ impl CaptureError {
     }
 }
 
+/// What a capture is for.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Want {
+    /// The slot the frame is for: a warm RTSP session serves the newest frame at that time.
+    /// `None`: the newest frame now (a live request).
+    pub at: Option<chrono::DateTime<chrono::Utc>>,
+    /// A live request may be answered by a warm session's decode of a frame at most this old
+    /// (`?max_age_ms=`); `None`: decode the newest frame.
+    pub max_age: Option<Duration>,
+}
+
 /// What a back-end needs for one grab.
 #[derive(Debug, Clone)]
 pub struct GrabRequest {
@@ -174,6 +191,8 @@ pub struct GrabRequest {
     pub deadline: Instant,
     /// How the camera's TLS certificate is checked (https, rtsps): [`tls`].
     pub tls: tls::Trust,
+    /// Which frame of a warm RTSP session serves a slot.
+    pub frame_mode: crate::models::RtspFrameMode,
 }
 
 impl GrabRequest {
@@ -209,13 +228,16 @@ pub trait FrameSource: Send + Sync + 'static {
 pub fn plan(camera: &Camera) -> Result<(SnapshotSource, String), CaptureError> {
     let urls = camera::effective_urls(camera);
     let stream = urls.sub_stream.clone().or(urls.main_stream.clone());
+    // `auto` prefers the native path for a stream: it falls back to ffmpeg by itself for
+    // what it cannot read (rtsps, H.265, MJPEG…), see `Capturer::grab_native`.
     let pick = match camera.snapshot_source {
         SnapshotSource::Http => urls.snapshot.map(|u| (SnapshotSource::Http, u)),
         SnapshotSource::Rtsp => stream.map(|u| (SnapshotSource::Rtsp, u)),
+        SnapshotSource::Native => stream.map(|u| (SnapshotSource::Native, u)),
         SnapshotSource::Auto => urls
             .snapshot
             .map(|u| (SnapshotSource::Http, u))
-            .or(stream.map(|u| (SnapshotSource::Rtsp, u))),
+            .or(stream.map(|u| (SnapshotSource::Native, u))),
     };
     pick.ok_or_else(|| {
         CaptureError::NoSource(format!(
@@ -223,7 +245,7 @@ pub fn plan(camera: &Camera) -> Result<(SnapshotSource, String), CaptureError> {
             camera.id,
             match camera.snapshot_source {
                 SnapshotSource::Http => "snapshot",
-                SnapshotSource::Rtsp => "stream",
+                SnapshotSource::Rtsp | SnapshotSource::Native => "stream",
                 SnapshotSource::Auto => "snapshot or stream",
             }
         ))
@@ -234,6 +256,10 @@ pub fn plan(camera: &Camera) -> Result<(SnapshotSource, String), CaptureError> {
 pub struct Capturer {
     http: Arc<dyn FrameSource>,
     rtsp: Arc<dyn FrameSource>,
+    native: Arc<native::NativeSource>,
+    warm: native::session::WarmSessions,
+    /// Cameras the native path cannot read, and why: they go to ffmpeg until edited.
+    fallbacks: Mutex<HashMap<CameraId, String>>,
     /// Permits for cameras in good standing.
     good: Semaphore,
     /// Permits for cameras whose last capture failed.
@@ -267,9 +293,16 @@ impl Capturer {
         http: Arc<dyn FrameSource>,
         rtsp: Arc<dyn FrameSource>,
     ) -> Capturer {
+        let native = Arc::new(native::NativeSource::new(
+            config.rtsp.decode_concurrency,
+            config.allow_metadata_hosts,
+        ));
         Capturer {
             http,
             rtsp,
+            warm: native::session::WarmSessions::new(native.clone(), config.rtsp.clone()),
+            native,
+            fallbacks: Mutex::new(HashMap::new()),
             good: Semaphore::new(config.capture_concurrency),
             failing_lane: Semaphore::new(config.capture_concurrency),
             failing: Mutex::new(std::collections::HashSet::new()),
@@ -293,6 +326,132 @@ impl Capturer {
         lock
     }
 
+    /// Forget what is known of `camera`'s stream (it was edited or deleted): a fallback to
+    /// ffmpeg is decided again at its next capture.
+    pub fn camera_changed(&self, camera: &CameraId) {
+        self.fallbacks
+            .lock()
+            .expect("fallbacks lock")
+            .remove(camera);
+        self.warm.close(camera);
+    }
+
+    /// The warm RTSP sessions (the `rtsp_warm` service decides which cameras have one).
+    pub fn warm_sessions(&self) -> &native::session::WarmSessions {
+        &self.warm
+    }
+
+    /// The request a native capture of `camera` would make, if its stream is read natively
+    /// (not for cameras that fell back to ffmpeg). Its deadline is a placeholder.
+    pub fn native_request(&self, camera: &Camera) -> Option<GrabRequest> {
+        let (kind, _) = plan(camera).ok()?;
+        if kind != SnapshotSource::Native || self.fallback_of(&camera.id).is_some() {
+            return None;
+        }
+        let req = self.request(camera, Instant::now() + self.timeout).ok()?;
+        (req.url.scheme() == "rtsp").then_some(req)
+    }
+
+    /// The grab request of `camera`'s planned source.
+    fn request(&self, camera: &Camera, deadline: Instant) -> Result<GrabRequest, CaptureError> {
+        let (_, url) = plan(camera)?;
+        let url = url::Url::parse(&url).map_err(|e| {
+            CaptureError::NoSource(format!(
+                "camera {}: URL {} is not valid ({e})",
+                camera.id,
+                mask::mask_url(&url)
+            ))
+        })?;
+        Ok(GrabRequest {
+            camera: camera.id.clone(),
+            vendor: camera.vendor,
+            url,
+            username: camera.username.clone(),
+            password: camera.password.clone(),
+            max_bytes: self.max_bytes,
+            deadline,
+            tls: tls::Trust::of(camera),
+            frame_mode: camera.rtsp_frame_mode,
+        })
+    }
+
+    /// Why `camera`'s stream is read by ffmpeg although the native path was asked for.
+    pub fn fallback_of(&self, camera: &CameraId) -> Option<String> {
+        self.fallbacks
+            .lock()
+            .expect("fallbacks lock")
+            .get(camera)
+            .cloned()
+    }
+
+    /// How `camera`'s stream is read, for its API view (`None` when it is not captured from
+    /// a stream).
+    pub fn rtsp_view(&self, camera: &Camera) -> Option<crate::models::RtspView> {
+        let (kind, _) = plan(camera).ok()?;
+        match kind {
+            SnapshotSource::Rtsp => Some(crate::models::RtspView {
+                backend: "ffmpeg".into(),
+                fallback_reason: None,
+                session: "cold".into(),
+                note: None,
+            }),
+            SnapshotSource::Native => {
+                let fallback = self.fallback_of(&camera.id);
+                let warm = self.warm.of(&camera.id).filter(|_| fallback.is_none());
+                Some(crate::models::RtspView {
+                    backend: if fallback.is_some() {
+                        "ffmpeg"
+                    } else {
+                        "native"
+                    }
+                    .into(),
+                    fallback_reason: fallback,
+                    session: if warm.is_some() { "warm" } else { "cold" }.into(),
+                    note: warm.and_then(|w| w.note()),
+                })
+            }
+            _ => None,
+        }
+    }
+
+    /// A native grab, or ffmpeg's when the native path cannot read the stream (the reason is
+    /// logged once per camera and kept for its status).
+    async fn grab_native(&self, req: &GrabRequest, want: Want) -> Result<Frame, CaptureError> {
+        if self.fallback_of(&req.camera).is_some() {
+            return self.rtsp.grab(req).await;
+        }
+        let got = match self.warm.get(req) {
+            Some(w) => {
+                let ask = native::session::Ask {
+                    at: want.at,
+                    mode: req.frame_mode,
+                    max_age: want.max_age,
+                };
+                let decodes = self.native.decode_permits();
+                w.frame(req, ask, &decodes).await
+            }
+            None => self.native.grab_cold(req).await,
+        };
+        match got {
+            Ok(f) => Ok(f),
+            Err(native::NativeError::Capture(e)) => Err(e),
+            Err(native::NativeError::Unsupported(why)) => {
+                self.note_fallback(&req.camera, why);
+                self.rtsp.grab(req).await
+            }
+        }
+    }
+
+    /// Remember (and log, the first time) that `camera` falls back to ffmpeg.
+    fn note_fallback(&self, camera: &CameraId, why: String) {
+        let mut fallbacks = self.fallbacks.lock().expect("fallbacks lock");
+        if fallbacks.get(camera) != Some(&why) {
+            tracing::warn!(camera = %camera, reason = %why,
+                "native RTSP cannot read this camera's stream; it is captured with ffmpeg");
+            fallbacks.insert(camera.clone(), why);
+        }
+    }
+
     /// Whether `camera`'s last capture failed (it then waits in the failing lane).
     pub fn is_failing(&self, camera: &CameraId) -> bool {
         self.failing
@@ -304,10 +463,16 @@ impl Capturer {
     /// Grab one frame from `camera` now, waiting for its previous capture if one is in flight.
     /// Failures are logged (WARN) and counted here; recording them is the caller's.
     pub async fn capture(&self, camera: &Camera) -> Result<Frame, CaptureError> {
+        self.capture_for(camera, Want::default()).await
+    }
+
+    /// Grab the frame `want` asks for (a slot's, a live one that may come from a recent
+    /// decode): see [`Capturer::capture`].
+    pub async fn capture_for(&self, camera: &Camera, want: Want) -> Result<Frame, CaptureError> {
         let started = Instant::now();
         let deadline = started + self.timeout;
         let secrets = camera::secrets(camera);
-        let result = self.capture_inner(camera, deadline).await;
+        let result = self.capture_inner(camera, deadline, want).await;
         let result = result.map_err(|e| e.map_message(|m| mask::mask_text(&m, &secrets)));
         {
             let mut failing = self.failing.lock().expect("failing set poisoned");
@@ -339,25 +504,10 @@ impl Capturer {
         &self,
         camera: &Camera,
         deadline: Instant,
+        want: Want,
     ) -> Result<Frame, CaptureError> {
-        let (kind, url) = plan(camera)?;
-        let url = url::Url::parse(&url).map_err(|e| {
-            CaptureError::NoSource(format!(
-                "camera {}: URL {} is not valid ({e})",
-                camera.id,
-                mask::mask_url(&url)
-            ))
-        })?;
-        let req = GrabRequest {
-            camera: camera.id.clone(),
-            vendor: camera.vendor,
-            url,
-            username: camera.username.clone(),
-            password: camera.password.clone(),
-            max_bytes: self.max_bytes,
-            deadline,
-            tls: tls::Trust::of(camera),
-        };
+        let (kind, _) = plan(camera)?;
+        let req = self.request(camera, deadline)?;
         let timeout_err = |step: &str| {
             CaptureError::Timeout(format!(
                 "camera {}: no frame within {} s ({step}, {})",
@@ -375,11 +525,11 @@ impl Capturer {
                 &self.good
             };
             let _permit = lane.acquire().await.expect("semaphore never closed");
-            let source = match kind {
-                SnapshotSource::Rtsp => &self.rtsp,
-                _ => &self.http,
-            };
-            source.grab(&req).await
+            match kind {
+                SnapshotSource::Rtsp => self.rtsp.grab(&req).await,
+                SnapshotSource::Native => self.grab_native(&req, want).await,
+                _ => self.http.grab(&req).await,
+            }
         };
         match tokio::time::timeout_at(deadline, work).await {
             Ok(r) => r,

@@ -38,9 +38,17 @@ pub struct Bench {
     /// Put every schedule's first slot at the same instant (default: spread over the interval).
     #[arg(long)]
     aligned: bool,
-    /// Capture every camera from this RTSP URL through ffmpeg instead of fake HTTP cameras.
+    /// Capture every camera from this RTSP URL instead of fake HTTP cameras.
     #[arg(long)]
     rtsp_url: Option<String>,
+    /// Ask for a live snapshot every N ms during the run (cameras in turn) and report the
+    /// latency; 0: none.
+    #[arg(long, default_value_t = 0)]
+    live_every_ms: u64,
+    /// How --rtsp-url is read: native (in process; warm sessions for intervals up to
+    /// HELDAR_RTSP_WARM_MAX_INTERVAL_S) or ffmpeg (one process per capture).
+    #[arg(long, default_value = "native", value_parser = ["native", "ffmpeg"])]
+    source: String,
     /// Serve the fake cameras from this process instead of a child process (their CPU is then
     /// counted as Heldar's).
     #[arg(long)]
@@ -90,6 +98,12 @@ pub fn run(args: Bench) -> ExitCode {
         raw_s: args.raw_seconds,
         aligned: args.aligned,
         rtsp_url: args.rtsp_url,
+        live_every_ms: args.live_every_ms,
+        rtsp_source: if args.source == "ffmpeg" {
+            crate::models::SnapshotSource::Rtsp
+        } else {
+            crate::models::SnapshotSource::Native
+        },
         cameras_at: if args.cameras_in_process {
             CamerasAt::InProcess
         } else {

@@ -6,15 +6,15 @@ use sqlx::Row;
 
 use super::{parse_opt_ts, parse_ts, step, DbError, Pool};
 use crate::models::{
-    fmt_ts, Camera, CameraId, CameraSpec, CameraState, CameraStatus, SnapshotSource, TlsVerify,
-    Vendor, SEALED_FIELDS as SEALED_COLUMNS,
+    fmt_ts, Camera, CameraId, CameraSpec, CameraState, CameraStatus, RtspFrameMode, SnapshotSource,
+    TlsVerify, Vendor, SEALED_FIELDS as SEALED_COLUMNS,
 };
 
 /// The spec's columns, in the order [`bind_spec`] binds them (after `id`).
 macro_rules! spec_columns {
     () => {
         "name, vendor, address, rtsp_port, http_port, username, password, main_stream_url, \
-         sub_stream_url, snapshot_url, snapshot_source, tls_verify, tls_fingerprint"
+         sub_stream_url, snapshot_url, snapshot_source, tls_verify, tls_fingerprint, rtsp_frame_mode"
     };
 }
 const COLUMNS: &str = concat!("id, ", spec_columns!(), ", created_at, updated_at");
@@ -25,6 +25,7 @@ fn camera_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Camera, DbError> {
     let vendor: String = row.get("vendor");
     let source: String = row.get("snapshot_source");
     let tls_verify: String = row.get("tls_verify");
+    let frame_mode: String = row.get("rtsp_frame_mode");
     let port = |col: &str| -> Result<u16, DbError> {
         let p: i64 = row.get(col);
         u16::try_from(p).map_err(|_| corrupt(col, &p.to_string()))
@@ -47,6 +48,8 @@ fn camera_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Camera, DbError> {
             tls_verify: TlsVerify::from_db(&tls_verify)
                 .ok_or_else(|| corrupt("tls_verify", &tls_verify))?,
             tls_fingerprint: row.get("tls_fingerprint"),
+            rtsp_frame_mode: RtspFrameMode::from_db(&frame_mode)
+                .ok_or_else(|| corrupt("rtsp_frame_mode", &frame_mode))?,
         },
         created_at: parse_ts(row.get("created_at"))?,
         updated_at: parse_ts(row.get("updated_at"))?,
@@ -91,6 +94,7 @@ fn bind_spec<'q>(q: Query<'q>, spec: &'q CameraSpec) -> Query<'q> {
         .bind(spec.snapshot_source.as_str())
         .bind(spec.tls_verify.as_str())
         .bind(&spec.tls_fingerprint)
+        .bind(spec.rtsp_frame_mode.as_str())
 }
 
 /// Insert a new camera (its secrets already sealed) and its `unknown` status. An existing id is
@@ -101,7 +105,7 @@ pub async fn insert(pool: &Pool, spec: &CameraSpec, now: DateTime<Utc>) -> Resul
     let q = sqlx::query(concat!(
         "INSERT INTO cameras (id, ",
         spec_columns!(),
-        ", created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ", created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))
     .bind(spec.id.as_str());
     let res = bind_spec(q, spec)
@@ -144,7 +148,8 @@ pub async fn update(
     let q = sqlx::query(
         "UPDATE cameras SET name = ?, vendor = ?, address = ?, rtsp_port = ?, http_port = ?, \
          username = ?, password = ?, main_stream_url = ?, sub_stream_url = ?, snapshot_url = ?, \
-         snapshot_source = ?, tls_verify = ?, tls_fingerprint = ?, updated_at = ? WHERE id = ?",
+         snapshot_source = ?, tls_verify = ?, tls_fingerprint = ?, rtsp_frame_mode = ?, \
+         updated_at = ? WHERE id = ?",
     );
     let res = bind_spec(q, spec)
         .bind(fmt_ts(now))

@@ -9,7 +9,7 @@
 //! An edit also ends an unreachable-camera backoff (`ops::backoff`): the address or URL may be
 //! what was fixed, so the next slot tries at once.
 
-use crate::camera::view;
+use crate::camera;
 use crate::error::{OpError, OpResult};
 use crate::events::{Change, Event};
 use crate::models::{
@@ -21,6 +21,13 @@ use super::Ops;
 
 fn not_found(id: &CameraId) -> OpError {
     OpError::NotFound(format!("no camera with id {:?}", id.as_str()))
+}
+
+/// The API's view of a camera, with how its stream is read now.
+fn view(ops: &Ops, c: &Camera, s: CameraStatus) -> CameraView {
+    let mut v = camera::view(c, s);
+    v.rtsp = ops.capturer.rtsp_view(c);
+    v
 }
 
 /// Every camera as the API shows it (no password, URLs masked), by id.
@@ -35,7 +42,7 @@ pub async fn list(ops: &Ops) -> OpResult<Vec<CameraView>> {
 /// The API's view of a camera, its status with the backoff that holds now.
 fn shown(ops: &Ops, camera: &Camera, mut status: CameraStatus) -> CameraView {
     super::backoff::fill(ops, &camera.id, &mut status);
-    view(camera, status)
+    view(ops, camera, status)
 }
 
 /// Every camera with its credentials opened, and its status: what capture needs (the
@@ -126,6 +133,7 @@ pub async fn update_spec(ops: &Ops, current: &CameraSpec, spec: &CameraSpec) -> 
     }
     ops.scheduler.camera_changed(&spec.id);
     super::backoff::clear(ops, &spec.id);
+    ops.capturer.camera_changed(&spec.id);
     tracing::info!(camera = %spec.id, changed = %crate::camera::changes::changes(current, spec), "camera updated");
     ops.events.publish(Event::CameraChanged {
         camera: spec.id.clone(),
@@ -150,6 +158,7 @@ pub async fn delete(ops: &Ops, id: &CameraId) -> OpResult<()> {
     ops.scheduler.refresh_all();
     ops.frames.forget(id);
     super::backoff::clear(ops, id);
+    ops.capturer.camera_changed(id);
     ops.metrics.forget_camera(id);
     match store::remove_camera_frames(ops.store.dir(), id).await {
         Ok(r) if r.kept > 0 => tracing::warn!(camera = %id, entries = r.kept,

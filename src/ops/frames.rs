@@ -19,7 +19,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tracing::Instrument;
 
-use crate::capture::{CaptureError, Frame};
+use crate::capture::{CaptureError, Frame, Want};
 use crate::db;
 use crate::error::{OpError, OpResult};
 use crate::events::Event;
@@ -194,16 +194,20 @@ fn record_success(ops: &Ops, camera: &CameraId, at: DateTime<Utc>) {
 }
 
 /// Capture `camera` now and keep the frame; `schedule` is `None` for a frame kept through the
-/// API. Returns the row and the bytes.
+/// API. `want.at` is the slot a scheduled frame is for (a warm RTSP session serves the newest
+/// frame at it). Returns the row and the bytes.
 pub async fn capture_and_keep(
     ops: &Ops,
     camera: &Camera,
     schedule: Option<&str>,
+    want: Want,
 ) -> OpResult<(Snapshot, Bytes)> {
-    // The frame's time is when its capture started: for a scheduled frame, slot + lateness.
-    let taken_at = ops.clock.now().trunc_subsecs(3);
+    // The frame's time is the camera's own capture time when the back-end knows it (native
+    // RTSP: docs/rtsp.md), else when its capture started: for a scheduled frame, slot +
+    // lateness.
+    let started_at = ops.clock.now().trunc_subsecs(3);
     let started = tokio::time::Instant::now();
-    let result = ops.capturer.capture(camera).await;
+    let result = ops.capturer.capture_for(camera, want).await;
     ops.metrics
         .camera_outcome(&camera.id, result.is_ok(), started, ops.clock.now());
     let frame = match result {
@@ -214,6 +218,7 @@ pub async fn capture_and_keep(
         }
     };
     note_state(ops, &camera.id, Ok(()), ops.clock.now());
+    let taken_at = frame.taken_at.map_or(started_at, |t| t.trunc_subsecs(3));
     let file = match ops
         .store
         .write_frame(&camera.id, taken_at, frame.bytes.clone())
@@ -269,8 +274,14 @@ pub async fn capture_and_keep(
 /// capture (single flight): a hundred dashboard viewers cost the camera one request. A request
 /// that arrives after the shared capture finished starts a new one, so nobody gets a stale
 /// frame. The capture runs on its own task, so it finishes (and releases the camera) even if
-/// every viewer disconnects; it is bounded by the capture deadline.
-pub async fn live(ops: &Ops, camera: &Camera) -> OpResult<Frame> {
+/// every viewer disconnects; it is bounded by the capture deadline. A camera with a warm RTSP
+/// session answers from it in milliseconds; `max_age` lets it reuse a decode of a frame at most
+/// that old (default: decode the newest frame).
+pub async fn live(
+    ops: &Ops,
+    camera: &Camera,
+    max_age: Option<std::time::Duration>,
+) -> OpResult<Frame> {
     let shared = {
         let mut flights = ops.frames.flights.lock().expect("flights lock");
         match flights.get(&camera.id) {
@@ -281,7 +292,8 @@ pub async fn live(ops: &Ops, camera: &Camera) -> OpResult<Frame> {
                 let run = tokio::spawn(
                     async move {
                         let started = tokio::time::Instant::now();
-                        let r = o.capturer.capture(&cam).await;
+                        let want = Want { at: None, max_age };
+                        let r = o.capturer.capture_for(&cam, want).await;
                         let at = o.clock.now();
                         o.metrics.camera_outcome(&cam.id, r.is_ok(), started, at);
                         match &r {

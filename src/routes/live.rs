@@ -17,6 +17,11 @@ pub struct LiveQuery {
     /// full); `false` (or `0`, the default) only shows it.
     #[param(value_type = Option<bool>)]
     pub store: Option<String>,
+    /// A camera with a warm RTSP session may answer with a frame decoded earlier if that frame
+    /// is at most this many milliseconds old (0 to 60000); without it, the newest frame is
+    /// decoded now. Other cameras ignore it.
+    #[param(value_type = Option<i64>, minimum = 0, maximum = 60000)]
+    pub max_age_ms: Option<String>,
 }
 
 #[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshot", operation_id = "live_snapshot", tag = "capture",
@@ -28,6 +33,7 @@ pub struct LiveQuery {
                 ("cache-control" = String, description = "`no-store`"),
                 ("x-heldar-width" = i64, description = "width of the frame in pixels"),
                 ("x-heldar-height" = i64, description = "height of the frame in pixels"),
+                ("x-heldar-taken-at" = String, description = "when the camera captured the frame (RFC 3339), when the back-end knows (native RTSP)"),
                 ("x-heldar-snapshot-id" = String, description = "with `?store=true`: id of the kept snapshot"),
                 ("location" = String, description = "with `?store=true`: /media URL of the kept frame"))),
         (status = 400, body = ErrorBody, description = "the path is not UTF-8, or the query string cannot be read"),
@@ -52,21 +58,54 @@ pub async fn live(
             ))
         }
     };
+    let max_age = match q.max_age_ms.as_deref() {
+        None => None,
+        Some(v) => match v.parse::<u64>() {
+            Ok(ms) if ms <= 60_000 => Some(std::time::Duration::from_millis(ms)),
+            _ => {
+                return Err(ApiError::invalid(
+                    "max_age_ms",
+                    format!(
+                        "max_age_ms {:?} must be a whole number of milliseconds from 0 to 60000",
+                        truncate(v, 20)
+                    ),
+                ))
+            }
+        },
+    };
     let camera = ops::cameras::camera(&ops, &id).await?;
     let mut headers = vec![(header::CACHE_CONTROL, "no-store".to_string())];
-    let (bytes, width, height) = if keep {
-        let (snap, bytes) = ops::frames::capture_and_keep(&ops, &camera, None).await?;
+    let (bytes, width, height, taken_at) = if keep {
+        let want = crate::capture::Want { at: None, max_age };
+        let (snap, bytes) = ops::frames::capture_and_keep(&ops, &camera, None, want).await?;
         headers.push((
             header::HeaderName::from_static("x-heldar-snapshot-id"),
             snap.id.clone(),
         ));
         headers.push((header::LOCATION, ops::frames::media_url(&snap)));
-        (bytes, snap.width.unwrap_or(0), snap.height.unwrap_or(0))
+        let taken = snap.taken_at;
+        (
+            bytes,
+            snap.width.unwrap_or(0),
+            snap.height.unwrap_or(0),
+            Some(taken),
+        )
     } else {
         // Concurrent viewers of one camera share one capture.
-        let frame = ops::frames::live(&ops, &camera).await?;
-        (frame.bytes, i64::from(frame.width), i64::from(frame.height))
+        let frame = ops::frames::live(&ops, &camera, max_age).await?;
+        (
+            frame.bytes,
+            i64::from(frame.width),
+            i64::from(frame.height),
+            frame.taken_at,
+        )
     };
+    if let Some(t) = taken_at {
+        headers.push((
+            header::HeaderName::from_static("x-heldar-taken-at"),
+            crate::models::fmt_ts(t),
+        ));
+    }
     headers.push((header::CONTENT_TYPE, "image/jpeg".to_string()));
     headers.push((
         header::HeaderName::from_static("x-heldar-width"),

@@ -5,5 +5,6 @@
 pub mod demo_camera;
 pub mod reconciler;
 pub mod retention;
+pub mod rtsp_warm;
 pub mod snapshot_scheduler;
 pub mod supervisor;

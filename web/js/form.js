@@ -53,9 +53,10 @@ export async function render(main, route) {
   const vendor = (inputs.vendor = h("select", {},
     Object.entries(VENDORS).map(([v, p]) => h("option", { value: v }, p.label))));
   const source = (inputs.snapshot_source = h("select", {},
-    h("option", { value: "auto" }, "Automatic (HTTP snapshot if known, else RTSP)"),
+    h("option", { value: "auto" }, "Automatic (HTTP snapshot if known, else the RTSP stream)"),
     h("option", { value: "http" }, "HTTP snapshot URL"),
-    h("option", { value: "rtsp" }, "RTSP stream (needs ffmpeg)")));
+    h("option", { value: "native" }, "RTSP stream, read in process (ffmpeg only for what it cannot decode)"),
+    h("option", { value: "rtsp" }, "RTSP stream through ffmpeg (needs ffmpeg)")));
   const password = (inputs.password = h("input", { type: "password", autocomplete: "new-password" }));
   const clearPw = h("input", { type: "checkbox", id: "f-clear-password" });
   const presetNote = h("p", { class: "hint", id: "preset-note", "aria-live": "polite" });

@@ -46,8 +46,15 @@ impl SlotRunner for CaptureRunner {
                     ops::backoff::skipped(&ops, &camera.id, reason, until);
                     return;
                 }
+                // The frame at the slot: a warm RTSP session serves the newest frame at this
+                // instant rather than the next one (docs/rtsp.md).
+                let want = crate::capture::Want {
+                    at: Some(job.slot),
+                    max_age: None,
+                };
                 let result =
-                    ops::frames::capture_and_keep(&ops, &camera, Some(&job.schedule_id)).await;
+                    ops::frames::capture_and_keep(&ops, &camera, Some(&job.schedule_id), want)
+                        .await;
                 let capture: Result<(), &CaptureError> = match &result {
                     Ok(_) => Ok(()),
                     Err(OpError::Capture(e)) => Err(e),
