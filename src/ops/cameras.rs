@@ -4,11 +4,14 @@
 //! Credentials are sealed here on the way to `db` and opened on the way back (`camera::seal`):
 //! rows carry sealed strings, and only [`camera`]-style reads for capture return them opened.
 
+use std::collections::HashMap;
+
 use crate::camera::view;
 use crate::error::{OpError, OpResult};
 use crate::events::{Change, Event};
 use crate::models::{
-    Camera, CameraCreate, CameraId, CameraPatch, CameraSpec, CameraStatus, CameraView,
+    Camera, CameraActivity, CameraCreate, CameraId, CameraPatch, CameraSpec, CameraStatus,
+    CameraView,
 };
 use crate::{db, store};
 
@@ -18,12 +21,20 @@ fn not_found(id: &CameraId) -> OpError {
     OpError::NotFound(format!("no camera with id {:?}", id.as_str()))
 }
 
-/// Every camera as the API shows it (no password, URLs masked), by id.
+/// Every camera as the API shows it (no password, URLs masked), by id, with its schedules and
+/// newest frame in brief (its `health`).
 pub async fn list(ops: &Ops) -> OpResult<Vec<CameraView>> {
+    let mut activity: HashMap<CameraId, CameraActivity> = db::cameras::activity(&ops.db, None)
+        .await?
+        .into_iter()
+        .collect();
     Ok(for_capture(ops)
         .await?
         .into_iter()
-        .map(|(c, s)| view(&c, s))
+        .map(|(c, s)| {
+            let a = activity.remove(&c.id).unwrap_or_default();
+            view(&c, s, a)
+        })
         .collect())
 }
 
@@ -65,7 +76,12 @@ pub async fn get(ops: &Ops, id: &CameraId) -> OpResult<CameraView> {
     let (c, s) = one_for_capture(ops, id)
         .await?
         .ok_or_else(|| not_found(id))?;
-    Ok(view(&c, s))
+    let a = db::cameras::activity(&ops.db, Some(id))
+        .await?
+        .pop()
+        .map(|(_, a)| a)
+        .unwrap_or_default();
+    Ok(view(&c, s, a))
 }
 
 /// Register a camera from an API body.

@@ -1,7 +1,7 @@
 // #/cameras/{id} — one camera: state, live snapshot on demand, schedules, stored frames.
 
-import { get, request, getImage, can, enc } from "./api.js";
-import { h, clear, stateLabel, ago, fmtTime, live as liveUpdates, debounce, message, toast } from "./util.js";
+import { get, request, getImage, postImage, can, enc } from "./api.js";
+import { h, clear, healthBadge, ago, fmtTime, live as liveUpdates, debounce, message, toast } from "./util.js";
 import { mountTimeline } from "./timeline.js";
 
 export const NAME = "camera";
@@ -57,8 +57,9 @@ export async function render(main, route) {
 
   function paintCamera() {
     const st = cam.status.state;
-    badge.className = `badge state-${st}`;
-    badge.textContent = stateLabel(st);
+    const { cls, label } = healthBadge(cam);
+    badge.className = `badge ${cls}`;
+    badge.textContent = label;
     clear(stateLine);
     const s = cam.status;
     stateLine.append(...[
@@ -76,7 +77,10 @@ export async function render(main, route) {
     liveBtn.disabled = true;
     clear(liveOut).append(h("p", { class: "muted" }, "Grabbing a frame from the camera…"));
     try {
-      const { blob, width, height } = await getImage(`${path}/snapshot${keep.checked ? "?store=true" : ""}`);
+      // Keeping a frame changes state, so it is a POST (with the session's CSRF token).
+      const { blob, width, height } = keep.checked
+        ? await postImage(`${path}/snapshot?store=true`)
+        : await getImage(`${path}/snapshot`);
       if (liveUrl) URL.revokeObjectURL(liveUrl);
       liveUrl = URL.createObjectURL(blob);
       clear(liveOut).append(
@@ -190,10 +194,18 @@ export async function render(main, route) {
       await timeline.newer();
     },
     onEvent(name) {
-      if (name === "frame.stored") timeline.newer().catch((e) => console.warn("timeline", e));
-      else soon();
+      if (name === "frame.stored") {
+        timeline.newer().catch((e) => console.warn("timeline", e));
+        // The first frame changes the camera's health (waiting → ok).
+        if (cam.health === "waiting") soon();
+      } else soon();
     },
   });
+  // From the grid's "Add a schedule" link: straight to the interval.
+  if (route.params.get("schedule") === "new" && schedForm) {
+    schedForm.scrollIntoView({ block: "center" });
+    newInterval.focus();
+  }
   return () => {
     stop();
     stopTimeline();
