@@ -225,7 +225,15 @@ impl CameraSpec {
             let Ok(mut url) = url::Url::parse(raw) else {
                 continue;
             };
-            if url.host_str().is_none_or(str::is_empty)
+            // Nor is one with a scheme this field does not take: that error comes first.
+            let schemes = if field == "snapshot_url" {
+                HTTP_SCHEMES
+            } else {
+                STREAM_SCHEMES
+            };
+            if raw.len() > 2048
+                || !schemes.contains(&url.scheme())
+                || url.host_str().is_none_or(str::is_empty)
                 || (url.username().is_empty() && url.password().is_none())
             {
                 continue;

@@ -102,8 +102,7 @@ export async function render(main, route) {
       "Password below and removed from the URL. If those fields hold different ones, the camera is " +
       "refused with a message. Credentials the camera wants in the query (?password=…) stay in the URL, " +
       "stored sealed and never shown."));
-  const urlSet = h("fieldset", { id: "url-set" }, h("legend", {}, "Camera URLs"),
-    h("p", { class: "hint" }, "This maker has no fixed URL layout: give a snapshot URL, a stream URL, or both."));
+  const urlSet = h("fieldset", { id: "url-set" }, h("legend", {}, "Camera URLs"));
   const urlSlot = h("div", { id: "url-slot" });
   const vendorFields = h("div", { id: "vendor-fields" },
     field("address", "Address", text("address", { placeholder: "192.168.1.64 or cam.local", inputmode: "url" }),
@@ -149,7 +148,7 @@ export async function render(main, route) {
         : null),
     scheduleSet,
     h("details", { class: "advanced", open: editing && !!(cam.snapshot_url || cam.main_stream_url || cam.sub_stream_url) },
-      h("summary", {}, "Advanced: URLs, capture source, certificates"),
+      h("summary", { id: "advanced-summary" }, "Advanced"),
       urlSlot,
       field("snapshot_source", "Take frames from", source),
       field("tls_verify", "Certificate check (https, rtsps)", tlsVerify),
@@ -184,6 +183,9 @@ export async function render(main, route) {
     vendorFields.hidden = !templated;
     urlSet.hidden = templated;
     (templated ? urlSlot : urlSet).append(urlBox);
+    form.querySelector("#advanced-summary").textContent = templated
+      ? "Advanced: URLs, capture source, certificates"
+      : "Advanced: capture source, certificates";
     const snapLabel = form.querySelector("label[for='f-snapshot_url']");
     snapLabel.textContent = templated ? "Snapshot URL (overrides the maker's)" : "Snapshot URL";
   };
@@ -192,7 +194,7 @@ export async function render(main, route) {
     const host = inputs.address.value.trim() || "ADDRESS";
     presetNote.textContent = p && p.snapshot
       ? `${p.label}: snapshots from http://${host}:${inputs.http_port.value || p.http}${p.snapshot}, stream rtsp://${host}:${inputs.rtsp_port.value || p.rtsp}${p.stream}. Other URLs: under Advanced.`
-      : "This maker has no fixed URL layout: enter the camera's snapshot URL or stream URL.";
+      : "This maker has no fixed URL layout: give the camera's snapshot URL, its stream URL, or both, below.";
     placeUrls();
   };
   vendor.addEventListener("change", () => {
@@ -353,12 +355,15 @@ export async function render(main, route) {
         saved = await request("PATCH", `/api/v1/cameras/${enc(cam.id)}`, body());
         cam = saved;
         password.value = "";
+        // Show what the server kept: credentials typed into a URL are now in the user name.
+        for (const f of ["username", "snapshot_url", "main_stream_url", "sub_stream_url"]) inputs[f].value = cam[f] ?? "";
       } else {
         const every = scheduleInterval();
         saved = await request("POST", "/api/v1/cameras", body());
         // The test frame first, so it is the camera's first stored frame; then the schedule
         // (which fires at once). The schedule is made even when the test fails: the camera then
         // shows as failing, with its error, rather than sitting unscheduled once it is fixed.
+        if (test) clear(testOut).append(h("p", { class: "muted" }, `Camera ${saved.id} added; grabbing a frame…`));
         const result = test ? await takeTestFrame(saved.id) : null;
         let note = `Camera ${saved.id} added`;
         if (every !== null) {
