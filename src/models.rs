@@ -506,6 +506,13 @@ pub struct CameraView {
     pub status: CameraStatus,
     /// How the camera's stream is read, when captures use it (`null` for snapshot-URL cameras).
     pub rtsp: Option<RtspView>,
+    /// How many of the camera's schedules are enabled; 0 means frames are only taken on demand.
+    pub schedules_enabled: i64,
+    /// When the newest stored frame was taken; `null` while the camera has none.
+    pub last_frame_at: Option<DateTime<Utc>>,
+    /// What the camera needs from its operator, derived from `status.state`,
+    /// `schedules_enabled` and `last_frame_at` (see [`CameraHealth`]).
+    pub health: CameraHealth,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
 }
@@ -523,6 +530,46 @@ pub struct RtspView {
     /// What the warm session has at hand, when it has something to say (e.g. no keyframe yet,
     /// or why it is reconnecting).
     pub note: Option<String>,
+}
+
+/// What a camera needs from its operator, most urgent first (the dashboard's grid sorts by it).
+/// Derived, never stored: from the last capture's state, the enabled schedules and the newest
+/// stored frame, so "captured once but keeps nothing" is never shown as healthy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CameraHealth {
+    /// The last capture failed (`status.state` is `failing` or `auth_failed`; `status.last_error`
+    /// says why).
+    Failing,
+    /// No enabled schedule: frames are taken only on demand.
+    NoSchedule,
+    /// Scheduled and not failing, but no frame is stored yet (the first one is on its way).
+    Waiting,
+    /// Scheduled, the last capture worked, and a frame is stored.
+    Ok,
+}
+
+impl CameraHealth {
+    pub fn of(
+        state: CameraState,
+        schedules_enabled: i64,
+        last_frame_at: Option<DateTime<Utc>>,
+    ) -> CameraHealth {
+        match state {
+            CameraState::Failing | CameraState::AuthFailed => CameraHealth::Failing,
+            _ if schedules_enabled == 0 => CameraHealth::NoSchedule,
+            CameraState::Online if last_frame_at.is_some() => CameraHealth::Ok,
+            _ => CameraHealth::Waiting,
+        }
+    }
+}
+
+/// A camera's schedules and stored frames, in brief: what [`CameraHealth`] needs besides the
+/// status row.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CameraActivity {
+    pub schedules_enabled: i64,
+    pub last_frame_at: Option<DateTime<Utc>>,
 }
 
 // Only a name for the OpenAPI document (`type: string, format: binary`); the handlers send the

@@ -5,13 +5,14 @@
 //! field allows and a host; a vendor template's host is the camera's address; and the API view
 //! shows no secret — checked differentially: the same camera with a different password, different
 //! URL passwords and different password-like query values has exactly the same JSON view.
+//! No accepted camera keeps a `user:password@` in a URL (it moves into username/password).
 //! For a refused body: the error names a known field, is one line, and does not quote back the
 //! password of the URL it refuses.
 #![no_main]
 
 use arbitrary::Arbitrary;
 use heldar::camera::spec::CameraSpec;
-use heldar::models::{Camera, CameraCreate, CameraStatus};
+use heldar::models::{Camera, CameraActivity, CameraCreate, CameraStatus};
 use libfuzzer_sys::fuzz_target;
 
 const VENDORS: &[&str] = &[
@@ -153,7 +154,12 @@ fn camera(spec: &CameraSpec) -> Camera {
 }
 
 fn view_json(c: &Camera) -> String {
-    serde_json::to_string(&heldar::camera::view(c, CameraStatus::default())).unwrap()
+    serde_json::to_string(&heldar::camera::view(
+        c,
+        CameraStatus::default(),
+        CameraActivity::default(),
+    ))
+    .unwrap()
 }
 
 fn check_accepted(spec: &CameraSpec) {
@@ -194,6 +200,11 @@ fn check_accepted(spec: &CameraSpec) {
         let parsed = url::Url::parse(u).unwrap_or_else(|e| {
             panic!("{what} URL {u:?} of an accepted camera does not parse ({e})")
         });
+        // Credentials written into a URL were moved into username/password.
+        assert!(
+            parsed.username().is_empty() && parsed.password().is_none(),
+            "{what} URL {u:?} of an accepted camera keeps its userinfo"
+        );
         assert!(
             schemes.contains(&parsed.scheme()),
             "{what} URL {u:?} has scheme {}",

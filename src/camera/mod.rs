@@ -14,7 +14,9 @@ pub mod seal;
 pub mod spec;
 pub mod vendor;
 
-use crate::models::{Camera, CameraSpec, CameraStatus, CameraView, EffectiveUrls};
+use crate::models::{
+    Camera, CameraActivity, CameraHealth, CameraSpec, CameraStatus, CameraView, EffectiveUrls,
+};
 
 /// The URLs a capture uses, with credentials still in them (never shown; see [`view`]).
 pub fn effective_urls(camera: &Camera) -> EffectiveUrls {
@@ -32,7 +34,7 @@ pub fn effective_urls(camera: &Camera) -> EffectiveUrls {
 }
 
 /// The API's view of a camera: no password, every URL masked.
-pub fn view(camera: &Camera, status: CameraStatus) -> CameraView {
+pub fn view(camera: &Camera, status: CameraStatus, activity: CameraActivity) -> CameraView {
     let m = |u: &Option<String>| u.as_deref().map(mask::mask_url);
     let eff = effective_urls(camera);
     CameraView {
@@ -56,8 +58,15 @@ pub fn view(camera: &Camera, status: CameraStatus) -> CameraView {
             sub_stream: m(&eff.sub_stream),
             snapshot: m(&eff.snapshot),
         },
+        health: CameraHealth::of(
+            status.state,
+            activity.schedules_enabled,
+            activity.last_frame_at,
+        ),
         status,
         rtsp: None,
+        schedules_enabled: activity.schedules_enabled,
+        last_frame_at: activity.last_frame_at,
         created_at: camera.created_at,
         updated_at: camera.updated_at,
     }

@@ -35,11 +35,22 @@ impl CameraSpec {
             tls_fingerprint: body.tls_fingerprint,
             rtsp_frame_mode: parse_frame_mode(body.rtsp_frame_mode.as_deref().unwrap_or("exact"))?,
         };
-        spec.checked()
+        spec.checked(&URL_FIELDS)
     }
 
     /// The camera after `patch`, checked as a whole.
     pub fn from_patch(camera: &CameraSpec, patch: CameraPatch) -> Result<CameraSpec, FieldError> {
+        // The URLs this patch sets: only those give up their credentials (a stored URL written
+        // before that rule existed stays as it is until it is edited).
+        let given: Vec<&'static str> = [
+            ("main_stream_url", &patch.main_stream_url),
+            ("sub_stream_url", &patch.sub_stream_url),
+            ("snapshot_url", &patch.snapshot_url),
+        ]
+        .into_iter()
+        .filter(|(_, v)| matches!(v, Some(Some(_))))
+        .map(|(f, _)| f)
+        .collect();
         let spec = CameraSpec {
             id: camera.id.clone(),
             name: patch.name.unwrap_or_else(|| camera.name.clone()),
@@ -83,11 +94,13 @@ impl CameraSpec {
                 None => camera.rtsp_frame_mode,
             },
         };
-        spec.checked()
+        spec.checked(&given)
     }
 
-    /// Normalise (trim, empty → none) and check every field, then the camera as a whole.
-    fn checked(mut self) -> Result<CameraSpec, FieldError> {
+    /// Normalise (trim, empty → none) and check every field, then the camera as a whole. The
+    /// URLs named in `given` (those this request sets) give up their credentials first
+    /// ([`CameraSpec::take_url_credentials`]).
+    fn checked(mut self, given: &[&'static str]) -> Result<CameraSpec, FieldError> {
         self.name = self.name.trim().to_string();
         if self.name.is_empty() || self.name.chars().count() > 200 {
             return Err(err("name", "name must be 1 to 200 characters"));
@@ -99,7 +112,7 @@ impl CameraSpec {
         check_address(&self.address)?;
         self.username = none_if_empty(self.username);
         if let Some(u) = &self.username {
-            if u.chars().count() > 128 || u.contains(':') || u.chars().any(char::is_control) {
+            if check_username(u).is_err() {
                 return Err(err(
                     "username",
                     "username must be at most 128 characters, without ':' or control characters",
@@ -108,8 +121,9 @@ impl CameraSpec {
         }
         // A password is kept exactly as given (spaces can be part of it); only "" clears it.
         self.password = self.password.filter(|p| !p.is_empty());
+        self.take_url_credentials(given)?;
         if let Some(p) = &self.password {
-            if p.chars().count() > 256 || p.chars().any(char::is_control) {
+            if check_password(p).is_err() {
                 return Err(err(
                     "password",
                     "password must be at most 256 characters, without control characters",
@@ -188,6 +202,149 @@ impl CameraSpec {
         }
         Ok(self)
     }
+}
+
+/// The explicit URL fields, which may carry `user:password@`.
+const URL_FIELDS: [&str; 3] = ["main_stream_url", "sub_stream_url", "snapshot_url"];
+
+impl CameraSpec {
+    fn url_field(&mut self, field: &str) -> &mut Option<String> {
+        match field {
+            "main_stream_url" => &mut self.main_stream_url,
+            "sub_stream_url" => &mut self.sub_stream_url,
+            _ => &mut self.snapshot_url,
+        }
+    }
+
+    /// Credentials written into a URL (`http://user:pass@host/…`) move into `username` and
+    /// `password`, and the URL is kept without them: a camera has one account, kept in one
+    /// place, sealed, and sent the way its protocol wants (capture adds it back to an RTSP URL
+    /// itself). A field that is empty takes the URL's value; a field that holds the same value
+    /// stays; a field that holds a different one refuses the camera with a sentence naming the
+    /// URL field, since Heldar cannot know which the operator meant. Nothing here quotes a
+    /// password back. Credentials in the query (`?password=`, which some cameras want) are not
+    /// userinfo: they stay in the URL, sealed at rest and masked when shown.
+    fn take_url_credentials(&mut self, given: &[&'static str]) -> Result<(), FieldError> {
+        // The URL the fields' values came from, once one has given them.
+        let mut moved_from: Option<&'static str> = None;
+        for field in URL_FIELDS.into_iter().filter(|f| given.contains(f)) {
+            let Some(raw) = self.url_field(field).as_deref().map(str::trim) else {
+                continue;
+            };
+            // A URL that does not parse, or has no host, is refused later by `check_url`.
+            let Ok(mut url) = url::Url::parse(raw) else {
+                continue;
+            };
+            // Nor is one with a scheme this field does not take: that error comes first.
+            let schemes = if field == "snapshot_url" {
+                HTTP_SCHEMES
+            } else {
+                STREAM_SCHEMES
+            };
+            if raw.len() > 2048
+                || !schemes.contains(&url.scheme())
+                || url.host_str().is_none_or(str::is_empty)
+                || (url.username().is_empty() && url.password().is_none())
+            {
+                continue;
+            }
+            let decode = |what: &str, s: &str| {
+                percent_encoding::percent_decode_str(s)
+                    .decode_utf8()
+                    .map(|c| c.into_owned())
+                    .map_err(|_| {
+                        err(
+                            field,
+                            format!("the {what} in {field} is not UTF-8 once percent-decoded"),
+                        )
+                    })
+            };
+            let user = decode("user name", url.username())?.trim().to_string();
+            let pass = match url.password() {
+                Some(p) => Some(decode("password", p)?).filter(|p| !p.is_empty()),
+                None => None,
+            };
+            if user.is_empty() {
+                return Err(err(
+                    field,
+                    format!(
+                        "{field} has a password but no user name: give the user name and \
+                         password in the username and password fields instead"
+                    ),
+                ));
+            }
+            if pass.as_deref() == Some(crate::camera::mask::MASK) {
+                return Err(err(
+                    field,
+                    format!(
+                        "the password in {field} is the mask {} (Heldar never shows a stored \
+                         password): leave it out of the URL and type the real one in the \
+                         password field",
+                        crate::camera::mask::MASK
+                    ),
+                ));
+            }
+            check_username(&user).map_err(|why| {
+                err(
+                    field,
+                    format!("the user name in {field} is not usable: {why}"),
+                )
+            })?;
+            if let Some(p) = &pass {
+                check_password(p).map_err(|why| {
+                    err(
+                        field,
+                        format!("the password in {field} is not usable: {why}"),
+                    )
+                })?;
+            }
+            let conflict = self.username.as_ref().is_some_and(|u| *u != user)
+                || pass
+                    .as_ref()
+                    .is_some_and(|p| self.password.as_ref().is_some_and(|q| q != p));
+            if conflict {
+                let other = match moved_from {
+                    Some(other) => format!("those in {other}"),
+                    None => "the camera's username and password fields".to_string(),
+                };
+                return Err(err(
+                    field,
+                    format!(
+                        "{field} carries a user name and password that differ from {other}: a \
+                         camera has one account, so give it once, in the username and password \
+                         fields, and the URLs without it"
+                    ),
+                ));
+            }
+            if self.username.is_none() || (pass.is_some() && self.password.is_none()) {
+                moved_from = Some(field);
+            }
+            self.username = Some(user);
+            if pass.is_some() {
+                self.password = pass;
+            }
+            let _ = url.set_username("");
+            let _ = url.set_password(None);
+            *self.url_field(field) = Some(url.to_string());
+        }
+        Ok(())
+    }
+}
+
+/// Why `user` cannot be a camera's user name, if it cannot.
+fn check_username(user: &str) -> Result<(), &'static str> {
+    if user.chars().count() > 128 || user.contains(':') || user.chars().any(char::is_control) {
+        return Err("a user name is at most 128 characters, without ':' or control characters");
+    }
+    Ok(())
+}
+
+/// Why `pass` cannot be a camera's password, if it cannot.
+fn check_password(pass: &str) -> Result<(), &'static str> {
+    if pass.chars().count() > 256 || pass.chars().any(char::is_control) {
+        return Err("a password is at most 256 characters, without control characters");
+    }
+    Ok(())
 }
 
 const STREAM_SCHEMES: &[&str] = &["rtsp", "rtsps", "http", "https"];
@@ -440,6 +597,119 @@ mod tests {
             create(serde_json::json!({"id": "a", "vendor": "axis", "address": address}))
                 .unwrap_or_else(|e| panic!("{address}: {e:?}"));
         }
+    }
+
+    #[test]
+    fn credentials_in_a_url_move_into_the_fields() {
+        let s = create(serde_json::json!({"id": "a",
+            "snapshot_url": "http://admin:p%40ss%20w@10.0.0.5:8080/snap.jpg",
+            "main_stream_url": "rtsp://admin@10.0.0.5/live"}))
+        .unwrap();
+        assert_eq!(s.username.as_deref(), Some("admin"));
+        assert_eq!(s.password.as_deref(), Some("p@ss w"));
+        assert_eq!(
+            s.snapshot_url.as_deref(),
+            Some("http://10.0.0.5:8080/snap.jpg")
+        );
+        assert_eq!(s.main_stream_url.as_deref(), Some("rtsp://10.0.0.5/live"));
+        // The same credentials in the fields too: the URL is only cleaned.
+        let s = create(
+            serde_json::json!({"id": "a", "username": "admin", "password": "pw",
+            "sub_stream_url": "rtsp://admin:pw@h/sub"}),
+        )
+        .unwrap();
+        assert_eq!(s.sub_stream_url.as_deref(), Some("rtsp://h/sub"));
+        // Query credentials are not userinfo: they stay.
+        let s = create(
+            serde_json::json!({"id": "a", "snapshot_url": "http://h/s.cgi?user=u&password=pw"}),
+        )
+        .unwrap();
+        assert_eq!(
+            s.snapshot_url.as_deref(),
+            Some("http://h/s.cgi?user=u&password=pw")
+        );
+        assert_eq!(s.username, None);
+    }
+
+    #[test]
+    fn credentials_in_a_url_that_differ_from_the_fields_are_refused() {
+        for (body, field) in [
+            (
+                serde_json::json!({"id": "a", "password": "other", "snapshot_url": "http://u:s3cret@h/x"}),
+                "snapshot_url",
+            ),
+            (
+                serde_json::json!({"id": "a", "username": "bob", "main_stream_url": "rtsp://u:s3cret@h/x"}),
+                "main_stream_url",
+            ),
+            (
+                serde_json::json!({"id": "a", "snapshot_url": "http://u:s3cret@h/x",
+                    "main_stream_url": "rtsp://u:other@h/x"}),
+                "snapshot_url",
+            ),
+            (
+                serde_json::json!({"id": "a", "snapshot_url": "http://:s3cret@h/x"}),
+                "snapshot_url",
+            ),
+            (
+                serde_json::json!({"id": "a", "snapshot_url": "http://u:***@h/x"}),
+                "snapshot_url",
+            ),
+            (
+                serde_json::json!({"id": "a", "snapshot_url": "http://u%3Ab:s3cret@h/x"}),
+                "snapshot_url",
+            ),
+            (
+                serde_json::json!({"id": "a", "snapshot_url": "http://u:s3%FFcret@h/x"}),
+                "snapshot_url",
+            ),
+        ] {
+            let e = create(body.clone()).unwrap_err();
+            // Two URLs that disagree: whichever is read second is the one refused.
+            assert!(
+                e.field == field || e.field == "main_stream_url",
+                "{body} → {e:?}"
+            );
+            assert!(
+                !e.message.contains("s3cret") && !e.message.contains("other"),
+                "{e:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_patch_moves_credentials_only_from_the_urls_it_sets() {
+        let stored = CameraSpec {
+            snapshot_url: Some("http://old:pw@h/x".into()),
+            ..create(serde_json::json!({"id": "a", "snapshot_url": "http://h/x"})).unwrap()
+        };
+        // A patch of the name leaves a stored URL as it is.
+        let s = CameraSpec::from_patch(
+            &stored,
+            serde_json::from_value(serde_json::json!({"name": "A"})).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(s.snapshot_url.as_deref(), Some("http://old:pw@h/x"));
+        // A patch that sets it moves them.
+        let s = CameraSpec::from_patch(
+            &stored,
+            serde_json::from_value(serde_json::json!({"snapshot_url": "http://new:pw2@h/y"}))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            (s.username.as_deref(), s.password.as_deref()),
+            (Some("new"), Some("pw2"))
+        );
+        assert_eq!(s.snapshot_url.as_deref(), Some("http://h/y"));
+        // Against stored fields that differ: refused, naming the URL.
+        let e = CameraSpec::from_patch(
+            &s,
+            serde_json::from_value(serde_json::json!({"main_stream_url": "rtsp://new:pw3@h/z"}))
+                .unwrap(),
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "main_stream_url");
     }
 
     #[test]

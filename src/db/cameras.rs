@@ -6,8 +6,8 @@ use sqlx::Row;
 
 use super::{parse_opt_ts, parse_ts, step, DbError, Pool};
 use crate::models::{
-    fmt_ts, Camera, CameraId, CameraSpec, CameraState, CameraStatus, RtspFrameMode, SnapshotSource,
-    TlsVerify, Vendor, SEALED_FIELDS as SEALED_COLUMNS,
+    fmt_ts, Camera, CameraActivity, CameraId, CameraSpec, CameraState, CameraStatus, RtspFrameMode,
+    SnapshotSource, TlsVerify, Vendor, SEALED_FIELDS as SEALED_COLUMNS,
 };
 
 /// The spec's columns, in the order [`bind_spec`] binds them (after `id`).
@@ -245,6 +245,44 @@ pub async fn list(pool: &Pool) -> Result<Vec<(Camera, CameraStatus)>, DbError> {
         .map_err(step("listing cameras"))?;
     rows.iter()
         .map(|r| Ok((camera_from_row(r)?, status_from_row(r)?)))
+        .collect()
+}
+
+/// Each camera's enabled schedules and newest frame time, by id; only `one`'s when given. One
+/// query; each camera costs two index seeks (`snapshot_schedules_camera`,
+/// `snapshots_camera_taken`), however many frames it has.
+pub async fn activity(
+    pool: &Pool,
+    one: Option<&CameraId>,
+) -> Result<Vec<(CameraId, CameraActivity)>, DbError> {
+    let sql = format!(
+        "SELECT c.id, \
+         (SELECT COUNT(*) FROM snapshot_schedules s WHERE s.camera_id = c.id AND s.enabled = 1), \
+         (SELECT n.taken_at FROM snapshots n WHERE n.camera_id = c.id \
+          ORDER BY n.taken_at DESC LIMIT 1) \
+         FROM cameras c{} ORDER BY c.id",
+        if one.is_some() { " WHERE c.id = ?" } else { "" }
+    );
+    let mut q = sqlx::query_as::<_, (String, i64, Option<String>)>(&sql);
+    if let Some(id) = one {
+        q = q.bind(id.as_str());
+    }
+    let rows = q
+        .fetch_all(pool)
+        .await
+        .map_err(step("reading camera activity"))?;
+    rows.into_iter()
+        .map(|(id, schedules_enabled, last)| {
+            let id = CameraId::parse(&id)
+                .map_err(|_| DbError::Corrupt(format!("cameras.id = {id:?}")))?;
+            Ok((
+                id,
+                CameraActivity {
+                    schedules_enabled,
+                    last_frame_at: parse_opt_ts(last)?,
+                },
+            ))
+        })
         .collect()
 }
 

@@ -9,11 +9,14 @@
 //! An edit also ends an unreachable-camera backoff (`ops::backoff`): the address or URL may be
 //! what was fixed, so the next slot tries at once.
 
+use std::collections::HashMap;
+
 use crate::camera;
 use crate::error::{OpError, OpResult};
 use crate::events::{Change, Event};
 use crate::models::{
-    Camera, CameraCreate, CameraId, CameraPatch, CameraSpec, CameraStatus, CameraView,
+    Camera, CameraActivity, CameraCreate, CameraId, CameraPatch, CameraSpec, CameraStatus,
+    CameraView,
 };
 use crate::{db, store};
 
@@ -23,26 +26,35 @@ fn not_found(id: &CameraId) -> OpError {
     OpError::NotFound(format!("no camera with id {:?}", id.as_str()))
 }
 
-/// The API's view of a camera, with how its stream is read now.
-fn view(ops: &Ops, c: &Camera, s: CameraStatus) -> CameraView {
-    let mut v = camera::view(c, s);
-    v.rtsp = ops.capturer.rtsp_view(c);
-    v
-}
-
-/// Every camera as the API shows it (no password, URLs masked), by id.
+/// Every camera as the API shows it (no password, URLs masked), by id, with its schedules and
+/// newest frame in brief (its `health`).
 pub async fn list(ops: &Ops) -> OpResult<Vec<CameraView>> {
+    let mut activity: HashMap<CameraId, CameraActivity> = db::cameras::activity(&ops.db, None)
+        .await?
+        .into_iter()
+        .collect();
     Ok(for_capture(ops)
         .await?
         .into_iter()
-        .map(|(c, s)| shown(ops, &c, s))
+        .map(|(c, s)| {
+            let a = activity.remove(&c.id).unwrap_or_default();
+            shown(ops, &c, s, a)
+        })
         .collect())
 }
 
-/// The API's view of a camera, its status with the backoff that holds now.
-fn shown(ops: &Ops, camera: &Camera, mut status: CameraStatus) -> CameraView {
+/// The API's view of a camera: its status with the backoff that holds now, its schedules and
+/// newest frame in brief, and how its stream is read now.
+fn shown(
+    ops: &Ops,
+    camera: &Camera,
+    mut status: CameraStatus,
+    activity: CameraActivity,
+) -> CameraView {
     super::backoff::fill(ops, &camera.id, &mut status);
-    view(ops, camera, status)
+    let mut v = camera::view(camera, status, activity);
+    v.rtsp = ops.capturer.rtsp_view(camera);
+    v
 }
 
 /// Every camera with its credentials opened, and its status: what capture needs (the
@@ -83,7 +95,12 @@ pub async fn get(ops: &Ops, id: &CameraId) -> OpResult<CameraView> {
     let (c, s) = one_for_capture(ops, id)
         .await?
         .ok_or_else(|| not_found(id))?;
-    Ok(shown(ops, &c, s))
+    let a = db::cameras::activity(&ops.db, Some(id))
+        .await?
+        .pop()
+        .map(|(_, a)| a)
+        .unwrap_or_default();
+    Ok(shown(ops, &c, s, a))
 }
 
 /// Register a camera from an API body.

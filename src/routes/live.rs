@@ -1,5 +1,12 @@
-//! `GET /api/v1/cameras/{id}/snapshot`: a live JPEG grabbed now; `?store=true` also keeps it as
-//! a manual snapshot (no schedule).
+//! `/api/v1/cameras/{id}/snapshot`: a live JPEG grabbed now. `?store=true` also keeps it as a
+//! manual snapshot (no schedule), through the same operation as a scheduled frame
+//! (`ops::frames::capture_and_keep`), and names the kept frame in `x-heldar-snapshot-id` and
+//! `content-location`.
+//!
+//! `POST` is the way to keep a frame (it changes state, so it carries the session's CSRF token
+//! and is never prefetched or cached). `GET ?store=true` is kept for the clients of the Heldar
+//! kernel, which used it; a GET also ignores query parameters it does not know (a browser's
+//! cache-buster), where a POST refuses them.
 
 use axum::extract::{Query, State};
 use axum::http::header;
@@ -7,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::params::CameraPath;
-use crate::models::{truncate, ErrorBody, Jpeg};
+use crate::models::{truncate, CameraId, ErrorBody, Jpeg};
 use crate::ops::{self, Ops};
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -35,7 +42,8 @@ pub struct LiveQuery {
                 ("x-heldar-height" = i64, description = "height of the frame in pixels"),
                 ("x-heldar-taken-at" = String, description = "when the camera captured the frame (RFC 3339), when the back-end knows (native RTSP)"),
                 ("x-heldar-snapshot-id" = String, description = "with `?store=true`: id of the kept snapshot"),
-                ("location" = String, description = "with `?store=true`: /media URL of the kept frame"))),
+                ("content-location" = String, description = "with `?store=true`: /media URL of the kept frame"),
+                ("location" = String, description = "with `?store=true`: the same /media URL"))),
         (status = 400, body = ErrorBody, description = "the path is not UTF-8, or the query string cannot be read"),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "bad id or query, the camera has no URL to capture from (`no_source`), or its host is a cloud-metadata address (`forbidden_host`)"),
@@ -48,16 +56,6 @@ pub async fn live(
     query: Result<Query<LiveQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query?;
-    let keep = match q.store.as_deref() {
-        None | Some("false") | Some("0") => false,
-        Some("true") | Some("1") => true,
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "store",
-                format!("store {:?} must be true or false", truncate(other, 20)),
-            ))
-        }
-    };
     let max_age = match q.max_age_ms.as_deref() {
         None => None,
         Some(v) => match v.parse::<u64>() {
@@ -73,16 +71,85 @@ pub async fn live(
             }
         },
     };
-    let camera = ops::cameras::camera(&ops, &id).await?;
+    snapshot(&ops, &id, keep(q.store.as_deref())?, max_age).await
+}
+
+/// The query of `POST …/snapshot`. Unknown parameters are refused (400), so a parameter added
+/// later (a frame's tag, say) can never have been silently ignored by an older server.
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct TakeQuery {
+    /// `true` (or `1`) keeps the frame as a manual snapshot (507 `disk_full` when the disk is
+    /// full); `false` (or `0`, the default) only shows it.
+    #[param(value_type = Option<bool>)]
+    pub store: Option<String>,
+}
+
+#[utoipa::path(post, path = "/api/v1/cameras/{id}/snapshot", operation_id = "take_snapshot", tag = "capture",
+    extensions(("x-heldar-role" = json!("operator"))),
+    params(CameraPath, TakeQuery),
+    responses(
+        (status = 200, description = "a JPEG grabbed now; with `?store=true` also kept as a manual snapshot (no schedule), the way scheduled frames are kept", content_type = "image/jpeg", body = Jpeg,
+            headers(
+                ("cache-control" = String, description = "`no-store`"),
+                ("x-heldar-width" = i64, description = "width of the frame in pixels"),
+                ("x-heldar-height" = i64, description = "height of the frame in pixels"),
+                ("x-heldar-snapshot-id" = String, description = "with `?store=true`: id of the kept snapshot"),
+                ("content-location" = String, description = "with `?store=true`: /media URL of the kept frame"),
+                ("location" = String, description = "with `?store=true`: the same /media URL"))),
+        (status = 400, body = ErrorBody, description = "the path is not UTF-8, or the query string cannot be read or has a parameter other than `store`"),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "bad id or `store` value, the camera has no URL to capture from (`no_source`), or its host is a cloud-metadata address (`forbidden_host`)"),
+        (status = 502, body = ErrorBody, description = "camera unreachable (`unreachable`), refused the credentials (`auth_failed`), sent no valid JPEG (`bad_response`), failed TLS verification (`tls`), or ffmpeg is missing (`ffmpeg_missing`)"),
+        (status = 504, body = ErrorBody, description = "no frame within HELDAR_CAPTURE_TIMEOUT_S (`timeout`)"),
+        (status = 507, body = ErrorBody, description = "`?store=true` and the disk is full (`disk_full`)")))]
+pub async fn take(
+    State(ops): State<Ops>,
+    CameraPath(id): CameraPath,
+    query: Result<Query<TakeQuery>, axum::extract::rejection::QueryRejection>,
+) -> Result<Response, ApiError> {
+    let Query(q) = query?;
+    snapshot(&ops, &id, keep(q.store.as_deref())?, None).await
+}
+
+/// `store`'s value: whether to keep the frame.
+fn keep(store: Option<&str>) -> Result<bool, ApiError> {
+    match store {
+        None | Some("false") | Some("0") => Ok(false),
+        Some("true") | Some("1") => Ok(true),
+        Some(other) => Err(ApiError::invalid(
+            "store",
+            format!("store {:?} must be true or false", truncate(other, 20)),
+        )),
+    }
+}
+
+/// A live frame of camera `id` as a JPEG response; kept first when `keep`.
+async fn snapshot(
+    ops: &Ops,
+    id: &CameraId,
+    keep: bool,
+    max_age: Option<std::time::Duration>,
+) -> Result<Response, ApiError> {
+    let camera = ops::cameras::camera(ops, id).await?;
     let mut headers = vec![(header::CACHE_CONTROL, "no-store".to_string())];
     let (bytes, width, height, taken_at) = if keep {
-        let want = crate::capture::Want { at: None, max_age };
-        let (snap, bytes) = ops::frames::capture_and_keep(&ops, &camera, None, want).await?;
+        // The path scheduled frames take: capture, file, row, `frame.stored`.
+        let (snap, bytes) = ops::frames::capture_and_keep(
+            ops,
+            &camera,
+            None,
+            crate::capture::Want { at: None, max_age },
+        )
+        .await?;
+        let url = ops::frames::media_url(&snap);
         headers.push((
             header::HeaderName::from_static("x-heldar-snapshot-id"),
             snap.id.clone(),
         ));
-        headers.push((header::LOCATION, ops::frames::media_url(&snap)));
+        headers.push((header::CONTENT_LOCATION, url.clone()));
+        headers.push((header::LOCATION, url));
         let taken = snap.taken_at;
         (
             bytes,
@@ -92,7 +159,7 @@ pub async fn live(
         )
     } else {
         // Concurrent viewers of one camera share one capture.
-        let frame = ops::frames::live(&ops, &camera, max_age).await?;
+        let frame = ops::frames::live(ops, &camera, max_age).await?;
         (
             frame.bytes,
             i64::from(frame.width),

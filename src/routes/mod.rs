@@ -48,7 +48,7 @@ pub fn api() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(openapi::ApiDoc::openapi())
         .routes(routes!(cameras::list, cameras::create))
         .routes(routes!(cameras::get_one, cameras::patch, cameras::delete))
-        .routes(routes!(live::live))
+        .routes(routes!(live::live, live::take))
         .routes(routes!(schedules::list, schedules::create))
         .routes(routes!(schedules::patch, schedules::delete))
         .routes(routes!(frames::list))

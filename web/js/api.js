@@ -111,9 +111,18 @@ export async function request(method, path, body, opts = {}) {
 export const get = (path, opts) => request("GET", path, undefined, opts);
 
 /** GET an image (e.g. a live snapshot). Resolves to {blob, width, height}; throws ApiError. */
-export async function getImage(path, opts = {}) {
+export const getImage = (path, opts) => image("GET", path, opts);
+
+/**
+ * POST for an image: `POST …/snapshot?store=true` takes a frame and keeps it. Resolves to
+ * {blob, width, height, snapshotId, url} (the kept frame's id and /media URL); throws ApiError.
+ */
+export const postImage = (path, opts) => image("POST", path, opts);
+
+async function image(method, path, opts = {}) {
   const resp = await fetch(path, {
-    headers: { Accept: "image/jpeg, application/json" },
+    method,
+    headers: { ...headers(method, false), Accept: "image/jpeg, application/json" },
     credentials: "same-origin",
     cache: "no-store",
     signal: opts.signal,
@@ -124,6 +133,8 @@ export async function getImage(path, opts = {}) {
     blob: await resp.blob(),
     width: Number(resp.headers.get("x-heldar-width")) || null,
     height: Number(resp.headers.get("x-heldar-height")) || null,
+    snapshotId: resp.headers.get("x-heldar-snapshot-id"),
+    url: resp.headers.get("content-location"),
   };
 }
 

@@ -6,8 +6,8 @@
 // Cancel button (an AbortController), and whatever ends it — a frame, a failure, a cancel — says
 // how long it took.
 
-import { get, request, getImage, can, enc } from "./api.js";
-import { h, clear, stateLabel, ago, fmtTime, live as liveUpdates, debounce, message, toast, backoffLine, backoffWhy } from "./util.js";
+import { get, request, getImage, postImage, can, enc } from "./api.js";
+import { h, clear, healthBadge, ago, fmtTime, live as liveUpdates, debounce, message, toast, backoffLine, backoffWhy } from "./util.js";
 import { mountTimeline } from "./timeline.js";
 
 export const NAME = "camera";
@@ -63,8 +63,9 @@ export async function render(main, route) {
 
   function paintCamera() {
     const st = cam.status.state;
-    badge.className = `badge state-${st}`;
-    badge.textContent = stateLabel(st);
+    const { cls, label } = healthBadge(cam);
+    badge.className = `badge ${cls}`;
+    badge.textContent = label;
     clear(stateLine);
     const s = cam.status;
     stateLine.append(...[
@@ -121,7 +122,10 @@ export async function render(main, route) {
       bar.value = Math.min((performance.now() - started) / 1000, deadline);
     }).catch(() => {}); // without it the bar just stays indeterminate
     try {
-      const { blob, width, height } = await getImage(`${path}/snapshot${kept ? "?store=true" : ""}`, { signal: ctl.signal });
+      // Keeping a frame changes state, so it is a POST (with the session's CSRF token).
+      const { blob, width, height } = kept
+        ? await postImage(`${path}/snapshot?store=true`, { signal: ctl.signal })
+        : await getImage(`${path}/snapshot`, { signal: ctl.signal });
       const took = performance.now() - started;
       if (liveUrl) URL.revokeObjectURL(liveUrl);
       liveUrl = URL.createObjectURL(blob);
@@ -253,10 +257,18 @@ export async function render(main, route) {
       await timeline.newer();
     },
     onEvent(name) {
-      if (name === "frame.stored") timeline.newer().catch((e) => console.warn("timeline", e));
-      else soon();
+      if (name === "frame.stored") {
+        timeline.newer().catch((e) => console.warn("timeline", e));
+        // The first frame changes the camera's health (waiting → ok).
+        if (cam.health === "waiting") soon();
+      } else soon();
     },
   });
+  // From the grid's "Add a schedule" link: straight to the interval.
+  if (route.params.get("schedule") === "new" && schedForm) {
+    schedForm.scrollIntoView({ block: "center" });
+    newInterval.focus();
+  }
   return () => {
     stop();
     stopTimeline();

@@ -2,12 +2,19 @@
 //
 // The API checks every field; a 422 names the `field`, and its sentence is shown under that
 // input. The password is write-only: the form never shows it, an empty box keeps the stored
-// one. "Save and test capture" saves, then grabs a live frame with the saved settings and shows
-// the picture or the camera's precise failure beside the form. When the failure is a `tls`
-// refusal of a certificate (a camera's self-signed one), its SHA-256 fingerprint is shown with a
-// "Trust this certificate" button that pins it (tls_verify "pinned") once the operator confirms.
+// one. The form follows the maker: a maker with URL templates asks for address and ports (its
+// URLs can be overridden under "Advanced"); ONVIF and generic cameras ask for their URLs instead
+// and hide address and ports, which do nothing for them.
+//
+// Adding a camera also gives it a schedule ("Take a frame every 60 s", on by default), so a new
+// camera starts keeping frames at once. "Save and test capture" saves, then takes a frame with
+// the saved settings and KEEPS it (POST …/snapshot?store=true), so the camera's first stored
+// frame is the test frame and the grid shows it at once; beside the form it shows the picture or
+// the camera's precise failure. When the failure is a `tls` refusal of a certificate (a camera's
+// self-signed one), its SHA-256 fingerprint is shown with a "Trust this certificate" button that
+// pins it (tls_verify "pinned") once the operator confirms.
 
-import { get, request, getImage, can, enc, ApiError } from "./api.js";
+import { get, request, postImage, can, enc, ApiError } from "./api.js";
 import { h, clear, message, toast } from "./util.js";
 
 export const NAME = "form";
@@ -25,6 +32,19 @@ export const VENDORS = {
 
 const TEXT_FIELDS = ["id", "name", "address", "username", "snapshot_url", "main_stream_url", "sub_stream_url", "tls_fingerprint"];
 const PORT_FIELDS = ["http_port", "rtsp_port"];
+/** The fields a maker's URL template is built from: shown only for makers that have one. */
+const TEMPLATE_FIELDS = ["address", ...PORT_FIELDS];
+/** The new camera's schedule: the default interval, and the API's bounds. */
+export const DEFAULT_INTERVAL = 60;
+const MIN_INTERVAL = 5;
+const MAX_INTERVAL = 86400;
+
+/** Whether the maker has URL templates (else the camera is reached by its explicit URLs). */
+export const hasTemplate = (vendor) => !!(VENDORS[vendor] && VENDORS[vendor].snapshot);
+
+// The outcome of the add page's test capture, handed to the edit page it opens (same document),
+// so the edit page shows that frame instead of taking another.
+let pendingTest = null;
 
 function field(name, label, input, hint) {
   input.id = "f-" + name;
@@ -70,6 +90,46 @@ export async function render(main, route) {
   const saveBtn = h("button", { type: "submit", class: "primary", value: "save" }, editing ? "Save changes" : "Add camera");
   const testBtn = h("button", { type: "submit", value: "test" }, "Save and test capture");
 
+  // The explicit URLs: the way in for ONVIF and generic cameras, overrides for the others. They
+  // move between the "Camera URLs" fieldset and "Advanced" with the maker (placeUrls).
+  const urlBox = h("div", { id: "url-fields" },
+    field("snapshot_url", "Snapshot URL", text("snapshot_url", { inputmode: "url", placeholder: "http://…" }),
+      "An http or https URL that answers with one JPEG."),
+    field("main_stream_url", "Main stream URL", text("main_stream_url", { inputmode: "url", placeholder: "rtsp://…" })),
+    field("sub_stream_url", "Sub stream URL", text("sub_stream_url", { inputmode: "url", placeholder: "rtsp://…" }),
+      "Frames are taken from the sub stream when there is one (RTSP needs ffmpeg)."),
+    h("p", { class: "hint", id: "hint-url-credentials" },
+      "A user name and password written into a URL (http://user:pass@…) are moved into User name and " +
+      "Password below and removed from the URL. If those fields hold different ones, the camera is " +
+      "refused with a message. Credentials the camera wants in the query (?password=…) stay in the URL, " +
+      "stored sealed and never shown."));
+  const urlSet = h("fieldset", { id: "url-set" }, h("legend", {}, "Camera URLs"));
+  const urlSlot = h("div", { id: "url-slot" });
+  const vendorFields = h("div", { id: "vendor-fields" },
+    field("address", "Address", text("address", { placeholder: "192.168.1.64 or cam.local", inputmode: "url" }),
+      "Host name or IP address, without http:// or a path."),
+    h("div", { class: "row" },
+      field("http_port", "HTTP port", text("http_port", { inputmode: "numeric" })),
+      field("rtsp_port", "RTSP port", text("rtsp_port", { inputmode: "numeric" }))));
+
+  // A new camera's schedule: on by default, so it keeps frames from the start.
+  const scheduleOn = h("input", { type: "checkbox", id: "f-schedule", checked: true });
+  const interval = (inputs.interval_seconds = h("input", {
+    type: "number", id: "f-interval_seconds", name: "interval_seconds", min: MIN_INTERVAL, max: MAX_INTERVAL,
+    step: 1, value: DEFAULT_INTERVAL, inputmode: "numeric", "aria-label": "Seconds between frames",
+    "aria-describedby": "err-interval_seconds hint-schedule",
+  }));
+  scheduleOn.addEventListener("change", () => { interval.disabled = !scheduleOn.checked; });
+  const scheduleSet = editing ? null : h("fieldset", { id: "schedule-set" }, h("legend", {}, "Schedule"),
+    h("div", { class: "schedule-field", dataset: { field: "interval_seconds" } },
+      h("div", { class: "check" }, scheduleOn,
+        h("label", { for: "f-schedule" }, "Take a frame every"), interval,
+        h("span", {}, "seconds")),
+      h("p", { class: "hint", id: "hint-schedule" },
+        `Without a schedule frames are taken only on demand. From ${MIN_INTERVAL} s to ${MAX_INTERVAL} s (one day); ` +
+        "the camera's page changes it or adds more."),
+      h("p", { class: "field-error", id: "err-interval_seconds", hidden: true })));
+
   const form = h("form", { class: "camera-form", novalidate: true, id: "camera-form" },
     formError,
     h("fieldset", {}, h("legend", {}, "Camera"),
@@ -78,11 +138,8 @@ export async function render(main, route) {
       field("name", "Name", text("name", { placeholder: "Defaults to the id" })),
       field("vendor", "Maker", vendor),
       presetNote,
-      field("address", "Address", text("address", { placeholder: "192.168.1.64 or cam.local", inputmode: "url" }),
-        "Host name or IP address, without http:// or a path."),
-      h("div", { class: "row" },
-        field("http_port", "HTTP port", text("http_port", { inputmode: "numeric" })),
-        field("rtsp_port", "RTSP port", text("rtsp_port", { inputmode: "numeric" })))),
+      vendorFields),
+    urlSet,
     h("fieldset", {}, h("legend", {}, "Credentials"),
       field("username", "User name", text("username", { autocomplete: "off" })),
       field("password", "Password", password,
@@ -90,13 +147,11 @@ export async function render(main, route) {
       editing && cam.has_password
         ? h("div", { class: "check" }, clearPw, h("label", { for: "f-clear-password" }, "Remove the stored password"))
         : null),
+    scheduleSet,
     h("details", { class: "advanced", open: editing && !!(cam.snapshot_url || cam.main_stream_url || cam.sub_stream_url) },
-      h("summary", {}, "URLs and capture source"),
+      h("summary", { id: "advanced-summary" }, "Advanced"),
+      urlSlot,
       field("snapshot_source", "Take frames from", source),
-      field("snapshot_url", "Snapshot URL", text("snapshot_url", { inputmode: "url", placeholder: "http://…" }),
-        "Overrides the maker's snapshot URL. No credentials in it: use the fields above."),
-      field("main_stream_url", "Main stream URL", text("main_stream_url", { inputmode: "url", placeholder: "rtsp://…" })),
-      field("sub_stream_url", "Sub stream URL", text("sub_stream_url", { inputmode: "url", placeholder: "rtsp://…" })),
       field("tls_verify", "Certificate check (https, rtsps)", tlsVerify),
       field("tls_fingerprint", "Pinned certificate", text("tls_fingerprint", { placeholder: "sha256:AB:CD:…" }),
         "SHA-256 fingerprint of the camera's certificate; a failed test capture shows it.")),
@@ -123,13 +178,25 @@ export async function render(main, route) {
     inputs.http_port.value = "80";
     inputs.rtsp_port.value = "554";
   }
+  // The form follows the maker: its template's fields, or the camera's URLs.
+  const placeUrls = () => {
+    const templated = hasTemplate(vendor.value);
+    vendorFields.hidden = !templated;
+    urlSet.hidden = templated;
+    (templated ? urlSlot : urlSet).append(urlBox);
+    form.querySelector("#advanced-summary").textContent = templated
+      ? "Advanced: URLs, capture source, certificates"
+      : "Advanced: capture source, certificates";
+    const snapLabel = form.querySelector("label[for='f-snapshot_url']");
+    snapLabel.textContent = templated ? "Snapshot URL (overrides the maker's)" : "Snapshot URL";
+  };
   const showPreset = () => {
     const p = VENDORS[vendor.value];
     const host = inputs.address.value.trim() || "ADDRESS";
     presetNote.textContent = p && p.snapshot
-      ? `${p.label}: snapshots from http://${host}:${inputs.http_port.value || p.http}${p.snapshot}, stream rtsp://${host}:${inputs.rtsp_port.value || p.rtsp}${p.stream}.`
-      : "This maker has no fixed URL layout: enter a snapshot URL or a stream URL below.";
-    if (p && !p.snapshot) form.querySelector("details.advanced").open = true;
+      ? `${p.label}: snapshots from http://${host}:${inputs.http_port.value || p.http}${p.snapshot}, stream rtsp://${host}:${inputs.rtsp_port.value || p.rtsp}${p.stream}. Other URLs: under Advanced.`
+      : "This maker has no fixed URL layout: give the camera's snapshot URL, its stream URL, or both, below.";
+    placeUrls();
   };
   vendor.addEventListener("change", () => {
     const p = VENDORS[vendor.value];
@@ -154,7 +221,9 @@ export async function render(main, route) {
   function showError(e) {
     const f = e instanceof ApiError && e.field;
     const errEl = f && form.querySelector(`#err-${CSS.escape(f)}`);
-    if (errEl) {
+    // A field this maker hides (address for a generic camera) cannot show its error: the
+    // sentence goes above the form.
+    if (errEl && !errEl.closest("[hidden]:not(.field-error)")) {
       errEl.textContent = e.message;
       errEl.hidden = false;
       const input = inputs[f];
@@ -178,25 +247,28 @@ export async function render(main, route) {
       }
       return Number(v);
     };
+    // Address and ports do nothing for a maker without a template: they are hidden, not sent.
+    const templated = hasTemplate(vendor.value);
     if (!editing) {
       b.id = str("id");
       for (const f of ["name", "address", "username", "snapshot_url", "main_stream_url", "sub_stream_url", "tls_fingerprint"]) {
-        if (str(f)) b[f] = str(f);
+        if (str(f) && (templated || f !== "address")) b[f] = str(f);
       }
       b.tls_verify = tlsVerify.value;
       if (password.value) b.password = password.value;
-      for (const f of PORT_FIELDS) if (str(f)) b[f] = port(f);
+      if (templated) for (const f of PORT_FIELDS) if (str(f)) b[f] = port(f);
       b.vendor = vendor.value;
       b.snapshot_source = source.value;
       return b;
     }
     // PATCH: only what changed; an emptied optional field becomes null.
-    for (const f of ["name", "address"]) if (str(f) !== (cam[f] ?? "")) b[f] = str(f);
+    if (str("name") !== cam.name) b.name = str("name");
+    if (templated && str("address") !== (cam.address ?? "")) b.address = str("address");
     for (const f of ["username", "snapshot_url", "main_stream_url", "sub_stream_url", "tls_fingerprint"]) {
       if (str(f) !== (cam[f] ?? "")) b[f] = str(f) || null;
     }
     if (tlsVerify.value !== cam.tls_verify) b.tls_verify = tlsVerify.value;
-    for (const f of PORT_FIELDS) if (str(f) !== String(cam[f])) b[f] = port(f);
+    if (templated) for (const f of PORT_FIELDS) if (str(f) !== String(cam[f])) b[f] = port(f);
     if (vendor.value !== cam.vendor) b.vendor = vendor.value;
     if (source.value !== cam.snapshot_source) b.snapshot_source = source.value;
     if (clearPw.checked) b.password = null;
@@ -204,20 +276,47 @@ export async function render(main, route) {
     return b;
   }
 
-  async function testCapture(id) {
-    clear(testOut).append(h("p", { class: "muted" }, "Grabbing a live frame…"));
+  /** The new camera's schedule interval, checked before anything is saved; null when off. */
+  function scheduleInterval() {
+    if (editing || !scheduleOn.checked) return null;
+    const v = interval.value.trim();
+    const n = Number(v);
+    if (!/^\d{1,5}$/.test(v) || n < MIN_INTERVAL || n > MAX_INTERVAL) {
+      throw new ApiError(422, {
+        error: `Take a frame every ${MIN_INTERVAL} to ${MAX_INTERVAL} seconds (a whole number), or untick the schedule.`,
+        code: "invalid_field", field: "interval_seconds",
+      });
+    }
+    return n;
+  }
+
+  /** Take a frame and keep it: {ok, blob, width, height} or {ok: false, error}. */
+  async function takeTestFrame(id) {
     try {
-      const { blob, width, height } = await getImage(`/api/v1/cameras/${enc(id)}/snapshot`);
-      const url = URL.createObjectURL(blob);
-      clear(testOut).append(
-        h("p", { class: "ok" }, `Capture works: ${width || "?"}×${height || "?"} JPEG.`),
-        h("img", { src: url, alt: "Live frame from the camera", class: "live", id: "test-frame" }),
-      );
+      return { ok: true, ...(await postImage(`/api/v1/cameras/${enc(id)}/snapshot?store=true`)) };
     } catch (e) {
+      return { ok: false, error: e };
+    }
+  }
+
+  function showTest(id, r) {
+    if (r.ok) {
+      const url = URL.createObjectURL(r.blob);
+      clear(testOut).append(
+        h("p", { class: "ok", id: "test-ok" }, `Capture works: ${r.width || "?"}×${r.height || "?"} JPEG, kept with the camera's stored frames.`),
+        h("img", { src: url, alt: "Live frame from the camera", class: "live", id: "test-frame", dataset: { snapshotId: r.snapshotId || "" } }),
+      );
+    } else {
+      const e = r.error;
       clear(testOut).append(h("p", { class: "alert", id: "test-error" },
         h("strong", {}, "Capture failed"), ` (${e.code || "error"}): ${message(e)}`));
       if (e.code === "tls" && e.tlsFingerprint) offerTrust(id, e.tlsFingerprint);
     }
+  }
+
+  async function testCapture(id) {
+    clear(testOut).append(h("p", { class: "muted" }, "Grabbing a frame…"));
+    showTest(id, await takeTestFrame(id));
   }
 
   // The camera presented a certificate Heldar refused: show its fingerprint and offer to pin it.
@@ -257,19 +356,42 @@ export async function render(main, route) {
         saved = await request("PATCH", `/api/v1/cameras/${enc(cam.id)}`, body());
         cam = saved;
         password.value = "";
+        // Show what the server kept: credentials typed into a URL are now in the user name.
+        for (const f of ["username", "snapshot_url", "main_stream_url", "sub_stream_url"]) inputs[f].value = cam[f] ?? "";
       } else {
+        const every = scheduleInterval();
         saved = await request("POST", "/api/v1/cameras", body());
+        // The test frame first, so it is the camera's first stored frame; then the schedule
+        // (which fires at once). The schedule is made even when the test fails: the camera then
+        // shows as failing, with its error, rather than sitting unscheduled once it is fixed.
+        if (test) clear(testOut).append(h("p", { class: "muted" }, `Camera ${saved.id} added; grabbing a frame…`));
+        const result = test ? await takeTestFrame(saved.id) : null;
+        let note = `Camera ${saved.id} added`;
+        if (every !== null) {
+          try {
+            await request("POST", `/api/v1/cameras/${enc(saved.id)}/snapshot-schedules`, { interval_seconds: every });
+            note += `, a frame every ${every} s.`;
+          } catch (e) {
+            note += `, but its schedule was not: ${message(e)}`;
+          }
+        } else {
+          note += " without a schedule.";
+        }
+        toast(note);
+        if (test) {
+          // Keep testing on the edit page: a failure is fixed there.
+          pendingTest = { id: saved.id, result };
+          location.hash = `#/cameras/${enc(saved.id)}/edit?test=1`;
+        } else {
+          location.hash = `#/cameras/${enc(saved.id)}`;
+        }
+        return;
       }
       if (test) {
-        if (!editing) {
-          // Keep testing on the edit page: a failure is fixed there.
-          location.hash = `#/cameras/${enc(saved.id)}/edit?test=1`;
-          return;
-        }
         toast("Saved.");
         await testCapture(saved.id);
       } else {
-        toast(editing ? "Saved." : `Camera ${saved.id} added.`);
+        toast("Saved.");
         location.hash = `#/cameras/${enc(saved.id)}`;
       }
     } catch (e) {
@@ -279,6 +401,14 @@ export async function render(main, route) {
     }
   });
 
-  if (editing && route.params.get("test") === "1") testCapture(cam.id);
-  else if (!editing) inputs.id.focus();
+  if (editing && pendingTest && pendingTest.id === cam.id) {
+    // The add page's test: show its frame (already kept) or its failure, without taking another.
+    const { result } = pendingTest;
+    pendingTest = null;
+    showTest(cam.id, result);
+  } else if (editing && route.params.get("test") === "1") {
+    testCapture(cam.id);
+  } else if (!editing) {
+    inputs.id.focus();
+  }
 }

@@ -1,5 +1,10 @@
 // #/ — every camera's newest frame at a glance.
 //
+// Each tile's badge follows the API's `health`: "Failing" (or "Auth failed") with the last error
+// written under the tile, "No schedule" with a link to add one, "Waiting for first frame", or
+// "Online" — only for a scheduled camera whose last capture worked and that has a stored frame.
+// Failing cameras come first, then those without a schedule, then the rest, each group by id.
+//
 // The event stream (GET /api/v1/events) keeps it current: a `frame.stored` event repaints its
 // tile with the new frame at once, and a camera's state change, backoff or edit re-reads the camera
 // list. A camera whose scheduled captures back off shows one line, "retrying at HH:MM:SS".
@@ -10,7 +15,7 @@
 // frame is never downloaded twice.
 
 import { get, can, enc } from "./api.js";
-import { h, clear, stateLabel, ago, live, debounce, fmtTime, message, backoffLine, backoffWhy } from "./util.js";
+import { h, clear, healthBadge, healthRank, ago, live, debounce, fmtTime, message, backoffLine, backoffWhy } from "./util.js";
 
 export const NAME = "grid";
 export const REFRESH_MS = 5000;
@@ -27,6 +32,7 @@ export async function render(main) {
 
   const tiles = new Map(); // camera id → {el, parts, visible, frameId}
   const frames = new Map(); // camera id → newest frame (or null)
+  const health = new Map(); // camera id → its `health` as last listed
   const observer = new IntersectionObserver((entries) => {
     for (const e of entries) {
       const t = tiles.get(e.target.dataset.camera);
@@ -71,50 +77,50 @@ export async function render(main) {
     const img = h("img", { alt: "", loading: "lazy", decoding: "async", width: 640, height: 360, hidden: true });
     const empty = h("span", { class: "no-frame" }, "No frames yet");
     const name = h("a", { class: "name", href: `#/cameras/${enc(cam.id)}` });
-    const badge = h("button", { type: "button", class: "badge", "aria-expanded": "false" });
+    const badge = h("span", { class: "badge" });
     const age = h("span", { class: "age" });
+    // The last error is text on the tile, not a tooltip: it is what an operator came to read.
     const error = h("p", { class: "tile-error", hidden: true });
     const retry = h("p", { class: "tile-retry", hidden: true });
-    badge.addEventListener("click", () => {
-      if (!error.textContent) return;
-      const open = badge.getAttribute("aria-expanded") !== "true";
-      badge.setAttribute("aria-expanded", String(open));
-      error.hidden = !open;
-    });
+    const note = h("p", { class: "tile-note", hidden: true });
     const el = h("li", { class: "tile", dataset: { camera: cam.id } },
       h("a", { class: "thumb", href: `#/cameras/${enc(cam.id)}`, tabindex: "-1", "aria-hidden": "true" }, img, empty),
       h("div", { class: "meta" }, name, badge),
       age,
       retry,
       error,
+      note,
     );
-    const t = { el, parts: { img, empty, name, badge, age, retry, error }, visible: false, frameId: null };
+    const t = { el, parts: { img, empty, name, badge, age, retry, error, note }, visible: false, frameId: null };
     tiles.set(cam.id, t);
     observer.observe(el);
     return t;
   }
 
   function paintCamera(t, cam) {
-    const { name, badge, error, img, retry } = t.parts;
+    const { name, badge, error, note, img, retry } = t.parts;
     name.textContent = cam.name;
     retry.textContent = backoffLine(cam.status);
     retry.title = retry.textContent ? backoffWhy(cam.status) : "";
     retry.hidden = !retry.textContent;
     img.alt = `Newest frame of ${cam.name}`;
-    const st = cam.status.state;
-    badge.className = `badge state-${st}`;
-    badge.textContent = stateLabel(st);
-    const err = st === "online" ? "" : (cam.status.last_error || "");
+    const { cls, label } = healthBadge(cam);
+    badge.className = `badge ${cls}`;
+    badge.textContent = label;
+    t.el.dataset.health = cam.health;
+    const err = cam.health === "failing" ? (cam.status.last_error || "") : "";
     error.textContent = err ? `${err} (${ago(cam.status.last_error_at)})` : "";
-    badge.title = err || stateLabel(st);
-    badge.disabled = !err;
-    if (!err) {
-      error.hidden = true;
-      badge.setAttribute("aria-expanded", "false");
-    } else if (st !== "online") {
-      badge.setAttribute("aria-label", `${stateLabel(st)}: show the last error`);
+    error.hidden = !err;
+    badge.title = err || label;
+    // No enabled schedule: say so, and offer one (a failing camera may lack one too).
+    clear(note);
+    note.hidden = cam.schedules_enabled > 0;
+    if (!note.hidden) {
+      note.append("Frames are taken only on demand. ");
+      if (can("operate")) {
+        note.append(h("a", { class: "add-schedule", href: `#/cameras/${enc(cam.id)}?schedule=new` }, "Add a schedule"));
+      }
     }
-    if (!err) badge.removeAttribute("aria-label");
   }
 
   function emptyState() {
@@ -140,10 +146,17 @@ export async function render(main) {
       return;
     }
     status.className = "muted";
-    const failing = cams.filter((c) => c.status.state === "failing" || c.status.state === "auth_failed").length;
+    const failing = cams.filter((c) => c.health === "failing").length;
+    const unscheduled = cams.filter((c) => c.health === "no_schedule").length;
     status.textContent = cams.length
-      ? `${cams.length} camera${cams.length === 1 ? "" : "s"}` + (failing ? `, ${failing} failing` : "")
+      ? `${cams.length} camera${cams.length === 1 ? "" : "s"}` + (failing ? `, ${failing} failing` : "") +
+        (unscheduled ? `, ${unscheduled} without a schedule` : "")
       : "";
+    // What needs the operator first: failing, then without a schedule, then the rest; within
+    // each, the API's order (by id). Array.prototype.sort is stable.
+    cams.sort((a, b) => healthRank(a) - healthRank(b));
+    health.clear();
+    for (const c of cams) health.set(c.id, c.health);
     if (cams.length === 0) {
       for (const t of tiles.values()) observer.unobserve(t.el);
       tiles.clear();
@@ -157,7 +170,7 @@ export async function render(main) {
       seen.add(cam.id);
       const t = tiles.get(cam.id) || makeTile(cam);
       paintCamera(t, cam);
-      // Keep the API's order without rebuilding tiles (no flicker, focus kept).
+      // Keep that order without rebuilding tiles (no flicker, focus kept).
       const want = prev ? prev.nextSibling : list.firstChild;
       if (want !== t.el) list.insertBefore(t.el, want);
       prev = t.el;
@@ -177,7 +190,7 @@ export async function render(main) {
 
   const soon = debounce(300, () => refresh().catch((e) => console.warn("refresh failed", e)));
   const stop = live({
-    names: ["frame.stored", "camera.state_changed", "camera.backoff", "camera.changed"],
+    names: ["frame.stored", "camera.state_changed", "camera.backoff", "camera.changed", "schedule.changed"],
     refresh,
     onEvent(name, ev) {
       if (name !== "frame.stored") return soon();
@@ -185,6 +198,9 @@ export async function render(main) {
       frames.set(ev.camera, frame);
       const t = tiles.get(ev.camera);
       if (t) paintFrame(t, frame);
+      // A camera's first frame changes its health (waiting → ok): re-read the list. The event
+      // follows the frame's commit, so the list already counts it.
+      if (health.get(ev.camera) === "waiting") soon();
     },
   });
   return () => {

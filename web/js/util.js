@@ -40,6 +40,31 @@ export function stateLabel(state) {
   return STATES[state] || state;
 }
 
+/**
+ * A camera's badge from the API's `health` (failing, no_schedule, waiting, ok): `{cls, label}`.
+ * Only `ok` (scheduled, last capture good, a frame stored) looks healthy; a live capture alone
+ * never does.
+ */
+export function healthBadge(cam) {
+  switch (cam.health) {
+    case "failing":
+      return { cls: `state-${cam.status.state}`, label: stateLabel(cam.status.state) };
+    case "no_schedule":
+      return { cls: "health-no_schedule", label: "No schedule" };
+    case "waiting":
+      return { cls: "health-waiting", label: cam.last_frame_at ? "Waiting for a capture" : "Waiting for first frame" };
+    case "ok":
+      return { cls: "state-online", label: "Online" };
+    default:
+      return { cls: `state-${cam.status.state}`, label: stateLabel(cam.status.state) };
+  }
+}
+
+/** Where a camera sorts on the grid: failing first, then without a schedule, then the rest. */
+export function healthRank(cam) {
+  return cam.health === "failing" ? 0 : cam.health === "no_schedule" ? 1 : 2;
+}
+
 /** "12 s ago", "3 min ago", "2 h ago", "4 d ago". */
 export function ago(iso, now = Date.now()) {
   if (!iso) return "never";
