@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::error::ApiError;
 use super::params::CameraPath;
-use crate::models::{truncate, ErrorBody, Jpeg};
+use crate::models::{ErrorBody, Jpeg};
 use crate::ops::{self, Ops};
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -43,14 +43,8 @@ pub async fn live(
 ) -> Result<Response, ApiError> {
     let Query(q) = query?;
     let keep = match q.store.as_deref() {
-        None | Some("false") | Some("0") => false,
-        Some("true") | Some("1") => true,
-        Some(other) => {
-            return Err(ApiError::invalid(
-                "store",
-                format!("store {:?} must be true or false", truncate(other, 20)),
-            ))
-        }
+        None => false,
+        Some(v) => super::params::flag("store", v)?,
     };
     let camera = ops::cameras::camera(&ops, &id).await?;
     let mut headers = vec![(header::CACHE_CONTROL, "no-store".to_string())];
