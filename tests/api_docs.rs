@@ -43,7 +43,7 @@ async fn the_api_index_says_what_it_is_and_links_where_to_start() {
 }
 
 /// Public, like health: with auth on, it answers without a token; the collections it links to
-/// do not.
+/// do not, and their 401 comes before any 400 for the query string.
 #[tokio::test]
 async fn the_index_and_the_docs_are_public_the_collections_are_not() {
     let app = spawn_app_with(
@@ -61,6 +61,76 @@ async fn the_index_and_the_docs_are_public_the_collections_are_not() {
     }
     assert_eq!(app.get("/api/v1/cameras").await.status(), 401);
     assert_eq!(app.get("/api/v1/snapshot-schedules").await.status(), 401);
+    // Who may call comes before what the query says: without a token, a 401 whatever the query.
+    assert_eq!(app.get("/api/v1/cameras?limt=1").await.status(), 401);
+    let with_token = app
+        .client
+        .get(app.url("/api/v1/cameras?limt=1"))
+        .bearer_auth("index-test-token-0123456789abcdef")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_token.status(), 400);
+    app.stop().await;
+}
+
+/// The document says what the server does: every operation's 400 covers an unknown query
+/// parameter, `from`/`to` admit a date, and lists declare their paging headers.
+#[tokio::test]
+async fn the_document_declares_the_query_check_dates_and_paging_headers() {
+    let app = spawn_app().await;
+    let doc: Value = app.get("/api/v1/openapi.json").await.json().await.unwrap();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let d = op["responses"]["400"]["description"].as_str().unwrap_or("");
+            assert!(
+                d.contains("unknown_parameter"),
+                "{method} {path}: 400 is {d:?}"
+            );
+        }
+    }
+    let op = |path: &str| doc["paths"][path]["get"].clone();
+    let frames = op("/api/v1/cameras/{id}/snapshots");
+    for name in ["from", "to"] {
+        let p = frames["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == name)
+            .unwrap_or_else(|| panic!("{name} is declared"));
+        assert_eq!(p["in"], "query");
+        let formats: Vec<&str> = p["schema"]["anyOf"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["format"].as_str().unwrap())
+            .collect();
+        assert_eq!(formats, ["date", "date-time"], "{name}");
+        assert!(
+            p["description"].as_str().unwrap().contains("2026-11-29"),
+            "{p}"
+        );
+    }
+    for (path, paged) in [
+        ("/api/v1/cameras/{id}/snapshots", true),
+        ("/api/v1/snapshot-schedules", true),
+        ("/api/v1/cameras", false),
+        ("/api/v1/cameras/{id}/snapshot-schedules", false),
+        ("/api/v1/tokens", false),
+    ] {
+        let o = op(path);
+        let headers = &o["responses"]["200"]["headers"];
+        assert!(headers["x-total-count"].is_object(), "{path}");
+        assert_eq!(headers["link"].is_object(), paged, "{path}");
+        let names: Vec<&str> = o["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|p| p["in"] == "query")
+            .map(|p| p["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names.contains(&"cursor"), paged, "{path}: {names:?}");
+    }
     app.stop().await;
 }
 

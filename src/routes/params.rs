@@ -8,17 +8,18 @@
 //! Query values, read the same way by every list: a time bound ([`time`]: an RFC 3339 time or a
 //! date, which stands for its whole day in UTC), a page size ([`limit`]), a yes/no ([`flag`]) and
 //! the opaque paging cursor ([`encode_cursor`], [`decode_cursor`]). A value that does not parse
-//! is a 422 naming its parameter, with a sentence saying what it takes. Which parameters a route
-//! takes at all is checked before the handler runs (`routes::query`).
+//! is a 422 naming its parameter, with a sentence saying what it takes. Their OpenAPI
+//! descriptions ([`time_param`], [`limit_param`], [`cursor_param`], …) are written here once and
+//! shared by the lists. Which parameters a route takes at all is checked before the handler runs
+//! (`routes::query`).
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
-use utoipa::openapi::{ObjectBuilder, Required, Type};
-
 use base64::Engine;
 use chrono::{DateTime, NaiveDate, Utc};
+use utoipa::openapi::path::{Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::schema::{AnyOfBuilder, KnownFormat, SchemaFormat};
+use utoipa::openapi::{ObjectBuilder, Required, Type};
 
 use super::error::{ApiError, ApiPath};
 use crate::models::{
