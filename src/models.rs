@@ -676,6 +676,25 @@ pub struct SchedulePatch {
     pub enabled: Option<bool>,
 }
 
+/// Where a keyset-paged list stopped: the sort key of the last item handed out (a frame's
+/// `taken_at`, a schedule's `created_at`) and its id, which breaks ties. The next page starts
+/// strictly after it, so items added meanwhile never shift a page (no duplicates, no gaps, as
+/// an offset would give).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Position {
+    pub at: DateTime<Utc>,
+    pub id: String,
+}
+
+/// One page of a list: its items, how many items match the filters in all (ignoring the page
+/// size and the starting position), and where the next page starts (`None`: none is left).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub total: i64,
+    pub next: Option<Position>,
+}
+
 /// A `snapshots` row.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Snapshot {

@@ -28,6 +28,8 @@ pub struct AppState {
 pub struct ApiDescription {
     /// Method and route pattern → the role it needs (`None`: public).
     pub access: crate::auth::AccessTable,
+    /// Method and route pattern → the query parameters its operation takes (`routes::query`).
+    pub query: std::collections::BTreeMap<(String, String), Vec<String>>,
     /// The OpenAPI document served at `/api/v1/openapi.json`.
     pub openapi: serde_json::Value,
 }

@@ -5,10 +5,14 @@ mod common;
 
 use std::os::unix::fs::symlink;
 
+use std::collections::BTreeSet;
+
 use bytes::Bytes;
+use chrono::{DateTime, Utc};
 use common::{error_of, spawn_app, TestApp};
 use heldar::capture::jpeg;
 use heldar::fakecam::{pattern, FakeAuth, FakeCamera, FrameSupply};
+use heldar::models::{new_id, CameraId, Snapshot};
 use serde_json::{json, Value};
 
 async fn setup() -> (TestApp, FakeCamera) {
@@ -142,6 +146,11 @@ async fn bad_queries_get_a_422_naming_the_parameter() {
         ("from=yesterday", "from"),
         ("to=2026-13-01T00:00:00Z", "to"),
         ("from=2026-02-01T00:00:00Z&to=2026-01-01T00:00:00Z", "from"),
+        ("from=2026-1-5", "from"),
+        ("to=2026-02-30", "to"),
+        ("from=2026-11-30&to=2026-11-29", "from"),
+        ("cursor=nonsense", "cursor"),
+        ("cursor=", "cursor"),
     ] {
         let (status, body) = error_of(
             app.get(&format!("/api/v1/cameras/yard/snapshots?{q}"))
@@ -215,5 +224,185 @@ async fn media_refuses_every_path_trick_with_404() {
     }
     // The real one still works.
     assert_eq!(raw(loc).await.status(), 200);
+    app.stop().await;
+}
+
+/// Keep a real JPEG for camera `yard` taken at `at` (file and row, as a capture would), without
+/// a capture: the tests below need frames at chosen times. Returns the snapshot id.
+async fn frame_at(app: &TestApp, at: &str) -> String {
+    let taken_at: DateTime<Utc> = at.parse().unwrap();
+    let cam = CameraId::parse("yard").unwrap();
+    let jpeg = Bytes::from(pattern::solid_jpeg(32, 24, [10, 120, 10]));
+    let file = app
+        .state
+        .ops
+        .store
+        .write_frame(&cam, taken_at, jpeg.clone())
+        .await
+        .unwrap();
+    let s = Snapshot {
+        id: new_id("snp"),
+        camera_id: cam,
+        schedule_id: None,
+        path: file.rel_path,
+        taken_at,
+        size_bytes: jpeg.len() as i64,
+        width: Some(32),
+        height: Some(24),
+        created_at: Utc::now(),
+    };
+    app.state.ops.writer.index(vec![s.clone()]).await.unwrap();
+    s.id
+}
+
+/// The `taken_at` of each frame a list request answers, and its x-total-count.
+async fn taken(app: &TestApp, query: &str) -> (Vec<String>, u64) {
+    let r = app
+        .get(&format!("/api/v1/cameras/yard/snapshots?{query}"))
+        .await;
+    assert_eq!(r.status(), 200, "{query}");
+    let total = r.headers()["x-total-count"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let rows: Value = r.json().await.unwrap();
+    let times = rows
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["taken_at"].as_str().unwrap().to_string())
+        .collect();
+    (times, total)
+}
+
+#[tokio::test]
+async fn a_date_alone_is_the_whole_utc_day() {
+    let (app, _cam) = setup().await;
+    for at in [
+        "2026-11-28T23:59:59.999Z",
+        "2026-11-29T00:00:00.000Z",
+        "2026-11-29T12:00:00.000Z",
+        "2026-11-29T23:59:59.999Z",
+        "2026-11-30T00:00:00.000Z",
+    ] {
+        frame_at(&app, at).await;
+    }
+    // (The API writes whole seconds without a fraction.)
+    let day = [
+        "2026-11-29T23:59:59.999Z".to_string(),
+        "2026-11-29T00:00:00Z".into(),
+    ];
+    let (got, total) = taken(&app, "from=2026-11-29&to=2026-11-29").await;
+    assert_eq!(
+        got,
+        [
+            "2026-11-29T23:59:59.999Z",
+            "2026-11-29T12:00:00Z",
+            "2026-11-29T00:00:00Z"
+        ],
+        "both ends of the day are in it, the neighbours' edges are not"
+    );
+    assert_eq!(total, 3);
+    // `from` alone starts at midnight; `to` alone ends at the day's last instant.
+    let (got, _) = taken(&app, "from=2026-11-29").await;
+    assert_eq!(got.len(), 4);
+    assert_eq!(got.last(), day.last());
+    let (got, _) = taken(&app, "to=2026-11-29").await;
+    assert_eq!(got.len(), 4);
+    assert_eq!(got.first(), day.first());
+    // A date and an RFC 3339 time mix; the time keeps its exact meaning (and offset).
+    let (got, _) = taken(&app, "from=2026-11-29T13:00:00%2B01:00&to=2026-11-29").await;
+    assert_eq!(got, ["2026-11-29T23:59:59.999Z", "2026-11-29T12:00:00Z"]);
+    let (status, body) = error_of(
+        app.get("/api/v1/cameras/yard/snapshots?from=29.11.2026")
+            .await,
+    )
+    .await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("from")));
+    let sentence = body["error"].as_str().unwrap();
+    assert!(
+        sentence.contains("2026-01-31 (the whole day, UTC)") && sentence.contains("RFC 3339"),
+        "{body}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_cursor_walks_every_frame_exactly_once_while_new_frames_arrive() {
+    let (app, _cam) = setup().await;
+    // 23 frames a second apart, and 5 more that share one millisecond (the id breaks the tie,
+    // across page boundaries too).
+    let mut original = BTreeSet::new();
+    for i in 0..23 {
+        let at = format!("2026-11-29T10:00:{i:02}.000Z");
+        original.insert(frame_at(&app, &at).await);
+    }
+    for _ in 0..5 {
+        original.insert(frame_at(&app, "2026-11-29T09:59:59.500Z").await);
+    }
+    assert_eq!(original.len(), 28);
+
+    let mut seen = Vec::new();
+    let mut next = Some("/api/v1/cameras/yard/snapshots?limit=4&to=2026-11-29".to_string());
+    let mut pages = 0;
+    let mut last_taken: Option<String> = None;
+    while let Some(url) = next.take() {
+        let r = app.get(&url).await;
+        assert_eq!(r.status(), 200, "{url}");
+        let total: usize = r.headers()["x-total-count"]
+            .to_str()
+            .unwrap()
+            .parse()
+            .unwrap();
+        // Counted when the page was read: the original frames and those added so far.
+        assert_eq!(total, 28 + 2 * pages, "{url}");
+        next = r.headers().get("link").map(|l| {
+            let l = l.to_str().unwrap();
+            assert!(l.ends_with(">; rel=\"next\""), "{l}");
+            let target = l
+                .trim_start_matches('<')
+                .split('>')
+                .next()
+                .unwrap()
+                .to_string();
+            assert!(target.starts_with("/api/v1/cameras/yard/snapshots?"), "{l}");
+            assert!(
+                target.contains("limit=4") && target.contains("to=2026-11-29"),
+                "{l}"
+            );
+            target
+        });
+        let rows: Value = r.json().await.unwrap();
+        let rows = rows.as_array().unwrap();
+        assert!(rows.len() <= 4);
+        for f in rows {
+            let t = f["taken_at"].as_str().unwrap().to_string();
+            if let Some(prev) = &last_taken {
+                assert!(t <= *prev, "newest first across pages: {t} after {prev}");
+            }
+            last_taken = Some(t);
+            seen.push(f["id"].as_str().unwrap().to_string());
+        }
+        pages += 1;
+        // Frames keep arriving while the client pages: newer ones, and one inside the range
+        // but newer than anything listed so far.
+        frame_at(&app, &format!("2026-11-29T11:00:{pages:02}.000Z")).await;
+        frame_at(&app, &format!("2026-11-29T10:30:{pages:02}.000Z")).await;
+    }
+    let unique: BTreeSet<String> = seen.iter().cloned().collect();
+    assert_eq!(unique.len(), seen.len(), "no frame twice: {seen:?}");
+    assert_eq!(
+        unique, original,
+        "every frame once, none that arrived behind the walk"
+    );
+    assert_eq!(pages, 7, "28 frames, 4 a page, no empty last page");
+
+    // A whole list fits one page: no link; x-total-count is the number in range.
+    let r = app
+        .get("/api/v1/cameras/yard/snapshots?from=2026-11-29T09:00:00Z&to=2026-11-29T10:00:05Z")
+        .await;
+    assert!(r.headers().get("link").is_none());
+    assert_eq!(r.headers()["x-total-count"], "11");
     app.stop().await;
 }

@@ -5,7 +5,9 @@ mod common;
 
 use axum::body::Body;
 use axum::http::{header, Method, Request, StatusCode};
-use common::spawn_app;
+use bytes::Bytes;
+use common::{error_of, spawn_app};
+use heldar::fakecam::{pattern, FakeAuth, FakeCamera, FrameSupply};
 use serde_json::{json, Value};
 use tower::ServiceExt;
 
@@ -193,6 +195,146 @@ async fn each_kind_of_error_has_its_status_code_and_sentence() {
         assert_eq!(v["code"], code, "{method} {uri}: {v}");
         let error = v["error"].as_str().unwrap_or_default();
         assert!(error.contains(sentence), "{method} {uri}: {v}");
+    }
+    app.stop().await;
+}
+
+/// An unknown query parameter is a 400 naming it and what the endpoint takes — on routes that
+/// take parameters and on routes that take none — and the known ones keep working.
+#[tokio::test]
+async fn unknown_query_parameters_are_refused_by_name() {
+    let app = spawn_app().await;
+    let cam = FakeCamera::start(
+        FakeAuth::None,
+        FrameSupply::Static(Bytes::from(pattern::solid_jpeg(32, 24, [0, 0, 200]))),
+    )
+    .await
+    .unwrap();
+    app.create_camera(json!({"id": "yard", "snapshot_url": cam.snapshot_url()}))
+        .await;
+    let stored = app.get("/api/v1/cameras/yard/snapshot?store=true").await;
+    assert_eq!(stored.status(), 200, "a known parameter passes");
+    let media = stored.headers()["location"].to_str().unwrap().to_string();
+    let schedule: Value = app
+        .post_json(
+            "/api/v1/cameras/yard/snapshot-schedules",
+            &json!({"enabled": false}),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    let schedule = format!(
+        "/api/v1/snapshot-schedules/{}",
+        schedule["id"].as_str().unwrap()
+    );
+
+    let none = "this endpoint takes no query parameters";
+    let frames = "this endpoint takes from, to, limit, cursor";
+    // method, path with query, the parameter named, what the sentence says it takes.
+    let cases: Vec<(Method, String, &str, &str)> = vec![
+        (
+            Method::GET,
+            "/api/v1/cameras/yard/snapshots?limt=5".into(),
+            "limt",
+            frames,
+        ),
+        (
+            Method::GET,
+            "/api/v1/cameras/yard/snapshots?limit=5&form=2026-11-29".into(),
+            "form",
+            frames,
+        ),
+        (Method::GET, "/api/v1/cameras?limit=1".into(), "limit", none),
+        (
+            Method::GET,
+            "/api/v1/cameras/yard?verbose".into(),
+            "verbose",
+            none,
+        ),
+        (
+            Method::GET,
+            "/api/v1/snapshot-schedules?enable=true".into(),
+            "enable",
+            "this endpoint takes camera, enabled, limit, cursor",
+        ),
+        (Method::GET, format!("{schedule}?x=1"), "x", none),
+        (
+            Method::GET,
+            "/api/v1/events?cam=yard".into(),
+            "cam",
+            "this endpoint takes camera",
+        ),
+        (
+            Method::GET,
+            "/api/v1/cameras/yard/snapshot?save=true".into(),
+            "save",
+            "this endpoint takes store",
+        ),
+        (Method::GET, format!("{media}?t=1"), "t", none),
+        (Method::GET, "/api/v1/health?full=1".into(), "full", none),
+        (Method::GET, "/api/v1?x=".into(), "x", none),
+        (Method::GET, "/api/v1/openapi.json?v=3".into(), "v", none),
+        (Method::GET, "/metrics?name%5B%5D=up".into(), "name[]", none),
+        (
+            Method::DELETE,
+            "/api/v1/cameras/yard?force=true".into(),
+            "force",
+            none,
+        ),
+    ];
+    for (method, uri, name, takes) in cases {
+        let r = app
+            .client
+            .request(method.clone(), app.url(&uri))
+            .send()
+            .await
+            .unwrap();
+        let (status, body) = error_of(r).await;
+        assert_eq!(status, 400, "{method} {uri}: {body}");
+        assert_eq!(body["code"], "unknown_parameter", "{method} {uri}");
+        assert_eq!(body["field"], name, "{method} {uri}");
+        assert_eq!(
+            body["error"],
+            format!("unknown query parameter {name:?}; {takes}"),
+            "{method} {uri}"
+        );
+    }
+    // A refused change changed nothing.
+    let r = app
+        .client
+        .post(app.url("/api/v1/cameras?dry_run=1"))
+        .json(&json!({"id": "gate", "snapshot_url": cam.snapshot_url()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(app.get("/api/v1/cameras/gate").await.status(), 404);
+    assert_eq!(app.get("/api/v1/cameras/yard").await.status(), 200);
+
+    // Known parameters, and none, still work; the media's Range too.
+    for uri in [
+        "/api/v1/cameras/yard/snapshots?limit=1&from=2020-01-01&to=2099-12-31",
+        "/api/v1/snapshot-schedules?camera=yard&enabled=false",
+        "/api/v1/cameras?",
+        media.as_str(),
+    ] {
+        assert_eq!(app.get(uri).await.status(), 200, "{uri}");
+    }
+    let part = app
+        .client
+        .get(app.url(&media))
+        .header("range", "bytes=0-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(part.status(), 206);
+    let events = app.get("/api/v1/events?camera=yard").await;
+    assert_eq!(events.status(), 200);
+    drop(events);
+    // The dashboard's own files are pages, not API operations: a query string is theirs.
+    for uri in ["/?from=bookmark", "/assets/app.css?v=2"] {
+        assert_eq!(app.get(uri).await.status(), 200, "{uri}");
     }
     app.stop().await;
 }

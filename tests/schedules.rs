@@ -471,3 +471,186 @@ async fn an_oversized_schedule_body_is_a_json_413_and_creates_nothing() {
     assert_eq!(list, json!([]));
     app.stop().await;
 }
+
+/// Status, `x-total-count`, `link` target and JSON body of a GET.
+async fn listed(app: &TestApp, path: &str) -> (u16, Option<u64>, Option<String>, Value) {
+    let r = app.get(path).await;
+    let status = r.status().as_u16();
+    let total = r
+        .headers()
+        .get("x-total-count")
+        .map(|v| v.to_str().unwrap().parse().unwrap());
+    let next = r.headers().get("link").map(|l| {
+        let l = l.to_str().unwrap();
+        assert!(l.ends_with(">; rel=\"next\""), "{l}");
+        l.trim_start_matches('<')
+            .split('>')
+            .next()
+            .unwrap()
+            .to_string()
+    });
+    (status, total, next, r.json().await.unwrap())
+}
+
+fn ids(list: &Value) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn every_schedule_is_listed_filtered_paged_and_found_by_id() {
+    let app = spawn_app().await;
+    let cam = FakeCamera::start(FakeAuth::None, frame()).await.unwrap();
+    for id in ["a", "b"] {
+        app.create_camera(json!({"id": id, "snapshot_url": cam.snapshot_url()}))
+            .await;
+    }
+    // a: two enabled, one disabled; b: one enabled, one disabled. A day apart, so the enabled
+    // ones fire once and then stay quiet.
+    let mut created = Vec::new();
+    for (camera, enabled) in [
+        ("a", true),
+        ("a", false),
+        ("b", true),
+        ("a", true),
+        ("b", false),
+    ] {
+        let r = app
+            .post_json(
+                &format!("/api/v1/cameras/{camera}/snapshot-schedules"),
+                &json!({"interval_seconds": 86400, "enabled": enabled}),
+            )
+            .await;
+        assert_eq!(r.status(), 201);
+        created.push(json_of(r).await);
+    }
+    // Oldest first: by created_at, then id.
+    let mut order = created.clone();
+    order.sort_by_key(|s| {
+        (
+            s["created_at"].as_str().unwrap().to_string(),
+            s["id"].as_str().unwrap().to_string(),
+        )
+    });
+    let order: Vec<String> = order
+        .iter()
+        .map(|s| s["id"].as_str().unwrap().to_string())
+        .collect();
+
+    let (status, total, next, all) = listed(&app, "/api/v1/snapshot-schedules").await;
+    assert_eq!((status, total, next), (200, Some(5), None));
+    assert_eq!(ids(&all), order);
+
+    let id_of = |i: usize| created[i]["id"].as_str().unwrap().to_string();
+    let without = |skip: &[usize]| -> Vec<String> {
+        order
+            .iter()
+            .filter(|id| !skip.iter().any(|i| **id == id_of(*i)))
+            .cloned()
+            .collect()
+    };
+    for (query, expect) in [
+        ("camera=a", without(&[2, 4])),
+        ("camera=b", without(&[0, 1, 3])),
+        ("enabled=true", without(&[1, 4])),
+        ("enabled=0", without(&[0, 2, 3])),
+        ("camera=b&enabled=false", vec![id_of(4)]),
+        ("camera=a&enabled=1", without(&[1, 2, 4])),
+    ] {
+        let (status, total, _, list) =
+            listed(&app, &format!("/api/v1/snapshot-schedules?{query}")).await;
+        assert_eq!(status, 200, "{query}");
+        assert_eq!(ids(&list), expect, "{query}");
+        assert_eq!(total, Some(expect.len() as u64), "{query}");
+    }
+
+    // Paged: two at a time, the filter kept in every link.
+    let mut walked = Vec::new();
+    let mut next = Some("/api/v1/snapshot-schedules?limit=2&camera=a".to_string());
+    let mut pages = 0;
+    while let Some(url) = next.take() {
+        let (status, total, link, page) = listed(&app, &url).await;
+        assert_eq!((status, total), (200, Some(3)), "{url}");
+        if let Some(l) = &link {
+            assert!(l.contains("camera=a") && l.contains("limit=2"), "{l}");
+        }
+        walked.extend(ids(&page));
+        next = link;
+        pages += 1;
+    }
+    assert_eq!(pages, 2);
+    assert_eq!(walked, without(&[2, 4]));
+
+    // Bad filters are said.
+    let (status, body) = error_of(app.get("/api/v1/snapshot-schedules?camera=ghost").await).await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("ghost"), "{body}");
+    for (query, field) in [
+        ("camera=Bad!", "camera"),
+        ("enabled=maybe", "enabled"),
+        ("limit=0", "limit"),
+        ("cursor=abc", "cursor"),
+    ] {
+        let (status, body) = error_of(
+            app.get(&format!("/api/v1/snapshot-schedules?{query}"))
+                .await,
+        )
+        .await;
+        assert_eq!(
+            (status, body["field"].as_str()),
+            (422, Some(field)),
+            "{query}: {body}"
+        );
+    }
+
+    // One by id: the same body the creation answered.
+    for s in &created {
+        let (status, _, _, one) = listed(
+            &app,
+            &format!("/api/v1/snapshot-schedules/{}", s["id"].as_str().unwrap()),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert_eq!(one["id"], s["id"]);
+        assert_eq!(one["camera_id"], s["camera_id"]);
+        assert_eq!(one["enabled"], s["enabled"]);
+        assert_eq!(one["interval_seconds"], 86400);
+        assert_eq!(one["created_at"], s["created_at"]);
+    }
+    let unknown = format!("/api/v1/snapshot-schedules/sch_{}", "0".repeat(32));
+    let (status, body) = error_of(app.get(&unknown).await).await;
+    assert_eq!((status, body["code"].as_str()), (404, Some("not_found")));
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("no snapshot schedule with id"),
+        "{body}"
+    );
+    let (status, body) = error_of(app.get("/api/v1/snapshot-schedules/sch_nope").await).await;
+    assert_eq!((status, body["field"].as_str()), (422, Some("id")));
+    // Deleted: gone from the one and the list.
+    assert_eq!(
+        app.delete(&format!("/api/v1/snapshot-schedules/{}", id_of(0)))
+            .await
+            .status(),
+        204
+    );
+    let (status, _) = error_of(
+        app.get(&format!("/api/v1/snapshot-schedules/{}", id_of(0)))
+            .await,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let (_, total, _, all) = listed(&app, "/api/v1/snapshot-schedules").await;
+    assert_eq!(total, Some(4));
+    assert!(!ids(&all).contains(&id_of(0)));
+    // One camera's list (unpaged) carries its count too.
+    let (_, total, next, list) = listed(&app, "/api/v1/cameras/b/snapshot-schedules").await;
+    assert_eq!((total, next), (Some(2), None));
+    assert_eq!(list.as_array().unwrap().len(), 2);
+    app.stop().await;
+}

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{parse_opt_ts, parse_ts, step, DbError, Pool};
-use crate::models::{fmt_ts, CameraId, Schedule};
+use crate::models::{fmt_ts, CameraId, Page, Position, Schedule};
 
 const COLUMNS: &str =
     "id, camera_id, interval_seconds, enabled, last_fired_at, next_due_at, created_at, updated_at";
@@ -77,6 +77,77 @@ pub async fn list_for_camera(pool: &Pool, camera: &CameraId) -> Result<Vec<Sched
     .await
     .map_err(step("listing schedules"))?;
     rows.iter().map(from_row).collect()
+}
+
+/// One page of every schedule, optionally only one camera's and only enabled (or disabled)
+/// ones, oldest first (`created_at`, then id): at most `limit` after `after`, the number
+/// matching the filters in all, and the position after the last one when more remain. One read
+/// transaction, so the total and the page agree.
+pub async fn page_all(
+    pool: &Pool,
+    camera: Option<&CameraId>,
+    enabled: Option<bool>,
+    after: Option<&Position>,
+    limit: i64,
+) -> Result<Page<Schedule>, DbError> {
+    // The filters are written into the SQL only when given, so the camera index serves
+    // `camera = ?` (an `? IS NULL OR camera_id = ?` form would scan every row).
+    let mut filters = Vec::new();
+    if camera.is_some() {
+        filters.push("camera_id = ?");
+    }
+    if enabled.is_some() {
+        filters.push("enabled = ?");
+    }
+    let filtered = |extra: Option<&str>| {
+        let all: Vec<&str> = filters.iter().copied().chain(extra).collect();
+        if all.is_empty() {
+            String::new()
+        } else {
+            format!(" WHERE {}", all.join(" AND "))
+        }
+    };
+    let count_sql = format!("SELECT COUNT(*) FROM snapshot_schedules{}", filtered(None));
+    let page_sql = format!(
+        "SELECT {COLUMNS} FROM snapshot_schedules{} ORDER BY created_at, id LIMIT ?",
+        filtered(Some("(created_at > ? OR (created_at = ? AND id > ?))"))
+    );
+    let (cursor_at, cursor_id) = match after {
+        Some(p) => (fmt_ts(p.at), p.id.clone()),
+        None => (String::new(), String::new()),
+    };
+    let mut tx = pool.begin().await.map_err(step("starting a read"))?;
+    let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+    let mut rows = sqlx::query(&page_sql);
+    if let Some(c) = camera {
+        count = count.bind(c.as_str());
+        rows = rows.bind(c.as_str());
+    }
+    if let Some(e) = enabled {
+        count = count.bind(i64::from(e));
+        rows = rows.bind(i64::from(e));
+    }
+    let total = count
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(step("counting schedules"))?;
+    let rows = rows
+        .bind(&cursor_at)
+        .bind(&cursor_at)
+        .bind(&cursor_id)
+        .bind(limit + 1)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(step("listing schedules"))?;
+    tx.commit().await.map_err(step("ending a read"))?;
+    let mut items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    let next = more.then(|| items.last()).flatten().map(|s| Position {
+        at: s.created_at,
+        id: s.id.clone(),
+    });
+    Ok(Page { items, total, next })
 }
 
 /// Every enabled schedule: what the scheduler keeps in its timer structure.

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{parse_ts, step, DbError, Pool};
-use crate::models::{fmt_ts, CameraId, Snapshot};
+use crate::models::{fmt_ts, CameraId, Page, Position, Snapshot};
 
 macro_rules! columns {
     () => {
@@ -62,6 +62,64 @@ pub async fn list(
     .await
     .map_err(step("listing snapshots"))?;
     rows.iter().map(from_row).collect()
+}
+
+/// One page of a camera's frames in `[from, to]`, newest first: at most `limit` frames taken
+/// before `after` (or, at the same millisecond, with a smaller id), the number of frames in
+/// `[from, to]` in all, and the position after the last frame when more remain.
+///
+/// Both reads run in one read transaction (one WAL snapshot), so the total and the page agree
+/// although the writer keeps adding frames. The cursor bound is folded into the upper bound of
+/// the `(camera_id, taken_at)` index range, so a deep page starts at its position in the index
+/// instead of skipping the newer rows one by one.
+pub async fn page(
+    pool: &Pool,
+    camera: &CameraId,
+    from: Option<DateTime<Utc>>,
+    to: Option<DateTime<Utc>>,
+    after: Option<&Position>,
+    limit: i64,
+) -> Result<Page<Snapshot>, DbError> {
+    let lower = from.map(fmt_ts).unwrap_or_default();
+    let upper = to.map(fmt_ts).unwrap_or_else(|| "9999".into());
+    let (cursor_at, cursor_id) = match after {
+        Some(p) => (fmt_ts(p.at), p.id.clone()),
+        None => ("9999".into(), String::new()),
+    };
+    let first = upper.clone().min(cursor_at.clone());
+    let mut tx = pool.begin().await.map_err(step("starting a read"))?;
+    let total: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM snapshots WHERE camera_id = ? AND taken_at >= ? AND taken_at <= ?",
+    )
+    .bind(camera.as_str())
+    .bind(&lower)
+    .bind(&upper)
+    .fetch_one(&mut *tx)
+    .await
+    .map_err(step("counting snapshots"))?;
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM snapshots WHERE camera_id = ?1 AND taken_at >= ?2 \
+         AND taken_at <= ?3 AND (taken_at < ?4 OR id < ?5) \
+         ORDER BY taken_at DESC, id DESC LIMIT ?6"
+    ))
+    .bind(camera.as_str())
+    .bind(&lower)
+    .bind(&first)
+    .bind(&cursor_at)
+    .bind(&cursor_id)
+    .bind(limit + 1)
+    .fetch_all(&mut *tx)
+    .await
+    .map_err(step("listing snapshots"))?;
+    tx.commit().await.map_err(step("ending a read"))?;
+    let mut items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    let more = items.len() as i64 > limit;
+    items.truncate(limit as usize);
+    let next = more.then(|| items.last()).flatten().map(|s| Position {
+        at: s.taken_at,
+        id: s.id.clone(),
+    });
+    Ok(Page { items, total, next })
 }
 
 pub async fn latest(pool: &Pool, camera: &CameraId) -> Result<Option<Snapshot>, DbError> {

@@ -23,7 +23,7 @@ use crate::capture::{CaptureError, Frame, Want};
 use crate::db;
 use crate::error::{OpError, OpResult};
 use crate::events::Event;
-use crate::models::{new_id, Camera, CameraId, CameraState, Snapshot};
+use crate::models::{new_id, Camera, CameraId, CameraState, Page, Position, Snapshot};
 use crate::store;
 
 use super::Ops;
@@ -334,16 +334,18 @@ pub fn media_url(snap: &Snapshot) -> String {
     format!("/media/snapshots/{}", snap.path)
 }
 
-/// A camera's kept frames in `[from, to]`, newest first, at most `limit`.
+/// A page of a camera's kept frames in `[from, to]`, newest first: at most `limit`, starting
+/// after `after` (a position an earlier page gave), with the number in `[from, to]` in all.
 pub async fn list(
     ops: &Ops,
     camera: &CameraId,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
+    after: Option<&Position>,
     limit: i64,
-) -> OpResult<Vec<Snapshot>> {
+) -> OpResult<Page<Snapshot>> {
     super::cameras::require(ops, camera).await?;
-    Ok(db::snapshots::list(&ops.db, camera, from, to, limit).await?)
+    Ok(db::snapshots::page(&ops.db, camera, from, to, after, limit).await?)
 }
 
 /// A camera's newest kept frame.

@@ -17,8 +17,8 @@ use crate::db::{self, schedules::Claim};
 use crate::error::{OpError, OpResult};
 use crate::events::{Change, Event};
 use crate::models::{
-    truncate, CameraId, Schedule, ScheduleCreate, ScheduleId, SchedulePatch, DEFAULT_INTERVAL_S,
-    MAX_INTERVAL_S, MIN_INTERVAL_S,
+    truncate, CameraId, Page, Position, Schedule, ScheduleCreate, ScheduleId, SchedulePatch,
+    DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MIN_INTERVAL_S,
 };
 use crate::slot;
 
@@ -38,6 +38,29 @@ fn not_found(id: &ScheduleId) -> OpError {
 pub async fn list(ops: &Ops, camera: &CameraId) -> OpResult<Vec<Schedule>> {
     cameras::require(ops, camera).await?;
     Ok(db::schedules::list_for_camera(&ops.db, camera).await?)
+}
+
+/// A page of every schedule, oldest first, optionally only `camera`'s (which must exist: a
+/// filter naming no camera is a not-found, so a mistyped id is said, not answered with an
+/// empty list) and only enabled or disabled ones.
+pub async fn list_all(
+    ops: &Ops,
+    camera: Option<&CameraId>,
+    enabled: Option<bool>,
+    after: Option<&Position>,
+    limit: i64,
+) -> OpResult<Page<Schedule>> {
+    if let Some(c) = camera {
+        cameras::require(ops, c).await?;
+    }
+    Ok(db::schedules::page_all(&ops.db, camera, enabled, after, limit).await?)
+}
+
+/// One schedule by id.
+pub async fn get(ops: &Ops, id: &ScheduleId) -> OpResult<Schedule> {
+    db::schedules::get(&ops.db, id.as_str())
+        .await?
+        .ok_or_else(|| not_found(id))
 }
 
 pub async fn create(ops: &Ops, camera: &CameraId, body: ScheduleCreate) -> OpResult<Schedule> {

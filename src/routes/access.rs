@@ -27,10 +27,13 @@ use crate::state::AppState;
 pub const ROLE_EXTENSION: &str = "x-heldar-role";
 
 /// Routes outside the API document: the dashboard's page and static files, which must load
-/// before any login.
+/// before any login, and the API docs viewer (public, like the document it shows).
 const WEB_ROUTES: &[(&str, &str, Need)] = &[
     ("GET", "/", Need::Public),
     ("GET", "/assets/{*path}", Need::Public),
+    ("GET", "/api/docs", Need::Public),
+    ("GET", "/api/docs/", Need::Public),
+    ("GET", "/api/docs/{file}", Need::Public),
 ];
 
 /// The access table of a route list's OpenAPI document (as JSON): each operation's

@@ -6,15 +6,17 @@ use axum::response::IntoResponse;
 use axum::Json;
 
 use super::error::{ApiError, ApiJson};
+use super::paging::Listed;
 use super::params::CameraPath;
 use crate::models::{CameraCreate, CameraPatch, CameraView, ErrorBody};
 use crate::ops::{self, Ops};
 
 #[utoipa::path(get, path = "/api/v1/cameras", operation_id = "list_cameras", tag = "cameras",
     extensions(("x-heldar-role" = json!("viewer"))),
-    responses((status = 200, body = [CameraView])))]
-pub async fn list(State(ops): State<Ops>) -> Result<Json<Vec<CameraView>>, ApiError> {
-    Ok(Json(ops::cameras::list(&ops).await?))
+    responses((status = 200, body = [CameraView], description = "every camera (not paged)",
+        headers(("x-total-count" = i64, description = "how many cameras there are (the array's length)")))))]
+pub async fn list(State(ops): State<Ops>) -> Result<Listed<CameraView>, ApiError> {
+    Ok(Listed::all(ops::cameras::list(&ops).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/cameras", operation_id = "create_camera", tag = "cameras", request_body = CameraCreate,

@@ -23,6 +23,10 @@ pub enum ApiError {
     /// The request cannot be read at all (400).
     #[error("{0}")]
     BadRequest(String),
+    /// The query string names a parameter the operation does not take (400); `known` are the
+    /// ones it takes.
+    #[error("unknown query parameter {name:?}; {}", takes(known))]
+    UnknownParameter { name: String, known: Vec<String> },
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
@@ -61,7 +65,7 @@ impl ApiError {
     pub fn status(&self) -> StatusCode {
         match self {
             ApiError::Invalid(_) => StatusCode::UNPROCESSABLE_ENTITY,
-            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::BadRequest(_) | ApiError::UnknownParameter { .. } => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
@@ -86,6 +90,7 @@ impl ApiError {
         match self {
             ApiError::Invalid(_) => "invalid_field",
             ApiError::BadRequest(_) => "bad_request",
+            ApiError::UnknownParameter { .. } => "unknown_parameter",
             ApiError::NotFound(_) => "not_found",
             ApiError::MethodNotAllowed(_) => "method_not_allowed",
             ApiError::Conflict(_) => "conflict",
@@ -122,6 +127,7 @@ impl IntoResponse for ApiError {
                 )
             }
             ApiError::Invalid(f) => (f.message.clone(), Some(f.field.to_string())),
+            ApiError::UnknownParameter { name, .. } => (self.to_string(), Some(name.clone())),
             other => (other.to_string(), None),
         };
         let body = ErrorBody {
@@ -147,6 +153,15 @@ impl IntoResponse for ApiError {
             }
         }
         resp
+    }
+}
+
+/// "this endpoint takes a, b" (or "… takes no query parameters").
+fn takes(known: &[String]) -> String {
+    if known.is_empty() {
+        "this endpoint takes no query parameters".into()
+    } else {
+        format!("this endpoint takes {}", known.join(", "))
     }
 }
 

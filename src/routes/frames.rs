@@ -1,48 +1,38 @@
-//! Browsing kept frames: `GET /api/v1/cameras/{id}/snapshots?from&to&limit` and `…/latest`.
+//! Browsing kept frames: `GET /api/v1/cameras/{id}/snapshots?from&to&limit&cursor` (paged,
+//! newest first, see `paging`) and `…/latest`.
 
 use axum::extract::{Query, State};
-use axum::http::HeaderMap;
+use axum::http::{HeaderMap, Uri};
 use axum::response::Response;
-use axum::Json;
 use chrono::{DateTime, Utc};
 use serde::Deserialize;
+use utoipa::openapi::path::{Parameter, ParameterIn};
 
 use super::error::ApiError;
-use super::params::CameraPath;
-use crate::models::{truncate, ErrorBody, Jpeg, SnapshotView};
+use super::paging::Listed;
+use super::params::{self, CameraPath, End};
+use crate::models::{ErrorBody, Jpeg, SnapshotView};
 use crate::ops::{self, Ops};
 
-/// Query of the snapshot list; all text, so each bad value gets its own sentence.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
+/// Query of the snapshot list; all text, so each bad value gets its own sentence. Its
+/// OpenAPI description is written below, with the helpers every list shares.
+#[derive(Debug, Deserialize)]
 pub struct ListQuery {
-    /// RFC 3339 lower bound (inclusive).
-    #[param(value_type = Option<DateTime<Utc>>)]
     pub from: Option<String>,
-    /// RFC 3339 upper bound (inclusive).
-    #[param(value_type = Option<DateTime<Utc>>)]
     pub to: Option<String>,
-    /// At most this many frames, newest first; 1..=5000, default 500.
-    #[param(value_type = Option<i64>, minimum = 1, maximum = 5000)]
     pub limit: Option<String>,
+    pub cursor: Option<String>,
 }
 
-fn time(field: &'static str, v: &Option<String>) -> Result<Option<DateTime<Utc>>, ApiError> {
-    v.as_deref()
-        .map(|s| {
-            DateTime::parse_from_rfc3339(s)
-                .map(|t| t.with_timezone(&Utc))
-                .map_err(|_| {
-                    ApiError::invalid(
-                        field,
-                        format!(
-                            "{field} {:?} is not an RFC 3339 time such as 2026-01-31T12:00:00Z",
-                            truncate(s, 60)
-                        ),
-                    )
-                })
-        })
-        .transpose()
+impl utoipa::IntoParams for ListQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            params::time_param(End::From, "frames taken"),
+            params::time_param(End::To, "frames taken"),
+            params::limit_param("frames", "newest first"),
+            params::cursor_param(),
+        ]
+    }
 }
 
 /// `from`, `to` and `limit` of a list query, checked.
@@ -51,47 +41,44 @@ pub type Bounds = (Option<DateTime<Utc>>, Option<DateTime<Utc>>, i64);
 /// The checked bounds of a list query. Public for the fuzz targets (`fuzz/`).
 #[doc(hidden)]
 pub fn bounds(q: &ListQuery) -> Result<Bounds, ApiError> {
-    let from = time("from", &q.from)?;
-    let to = time("to", &q.to)?;
+    let from = q
+        .from
+        .as_deref()
+        .map(|s| params::time("from", s, End::From))
+        .transpose()?;
+    let to =
+        q.to.as_deref()
+            .map(|s| params::time("to", s, End::To))
+            .transpose()?;
     if let (Some(f), Some(t)) = (from, to) {
         if f > t {
             return Err(ApiError::invalid("from", "from is later than to"));
         }
     }
-    let limit = match q.limit.as_deref() {
-        None => 500,
-        Some(s) => match s.parse::<i64>() {
-            Ok(n) if (1..=5000).contains(&n) => n,
-            _ => {
-                return Err(ApiError::invalid(
-                    "limit",
-                    format!(
-                        "limit {:?} must be a whole number from 1 to 5000",
-                        truncate(s, 20)
-                    ),
-                ))
-            }
-        },
-    };
-    Ok((from, to, limit))
+    Ok((from, to, params::limit(q.limit.as_deref())?))
 }
 
 #[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshots", operation_id = "list_snapshots", tag = "snapshots",
     extensions(("x-heldar-role" = json!("viewer"))),
     params(CameraPath, ListQuery),
-    responses((status = 200, body = [SnapshotView]),
+    responses((status = 200, body = [SnapshotView],
+            description = "one page of the camera's frames in [from, to], newest first",
+            headers(("x-total-count" = i64, description = "how many frames lie in [from, to] in all, whatever `limit` and `cursor`"),
+                ("link" = String, description = "only when more frames remain: `<…?cursor=…>; rel=\"next\"` (RFC 8288), this request with the next page's cursor"))),
         (status = 400, body = ErrorBody, description = "the path is not UTF-8, or the query string cannot be read"),
         (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "the id is not a slug, or from, to or limit is invalid")))]
+        (status = 422, body = ErrorBody, description = "the id is not a slug, or from, to, limit or cursor is invalid")))]
 pub async fn list(
     State(ops): State<Ops>,
     CameraPath(id): CameraPath,
+    uri: Uri,
     query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
-) -> Result<Json<Vec<SnapshotView>>, ApiError> {
+) -> Result<Listed<SnapshotView>, ApiError> {
     let Query(q) = query?;
     let (from, to, limit) = bounds(&q)?;
-    let rows = ops::frames::list(&ops, &id, from, to, limit).await?;
-    Ok(Json(rows.iter().map(SnapshotView::from).collect()))
+    let after = q.cursor.as_deref().map(params::decode_cursor).transpose()?;
+    let page = ops::frames::list(&ops, &id, from, to, after.as_ref(), limit).await?;
+    Ok(Listed::page(page, &uri, |s| SnapshotView::from(s)))
 }
 
 #[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshots/latest", operation_id = "latest_snapshot", tag = "snapshots",

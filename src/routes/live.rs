@@ -5,8 +5,7 @@
 //!
 //! `POST` is the way to keep a frame (it changes state, so it carries the session's CSRF token
 //! and is never prefetched or cached). `GET ?store=true` is kept for the clients of the Heldar
-//! kernel, which used it; a GET also ignores query parameters it does not know (a browser's
-//! cache-buster), where a POST refuses them.
+//! kernel, which used it. Both refuse query parameters they do not declare (`routes::query`).
 
 use axum::extract::{Query, State};
 use axum::http::header;

@@ -8,15 +8,19 @@
 
 pub mod access;
 pub mod cameras;
+pub mod docs;
 pub mod error;
 pub mod events;
 pub mod frames;
 pub mod health;
+pub mod index;
 pub mod live;
 pub mod media;
 pub mod metrics;
 pub mod openapi;
+pub mod paging;
 pub mod params;
+pub mod query;
 pub mod schedules;
 pub mod session;
 pub mod system;
@@ -50,10 +54,16 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(cameras::get_one, cameras::patch, cameras::delete))
         .routes(routes!(live::live, live::take))
         .routes(routes!(schedules::list, schedules::create))
-        .routes(routes!(schedules::patch, schedules::delete))
+        .routes(routes!(schedules::list_all))
+        .routes(routes!(
+            schedules::get_one,
+            schedules::patch,
+            schedules::delete
+        ))
         .routes(routes!(frames::list))
         .routes(routes!(frames::latest))
         .routes(routes!(events::stream))
+        .routes(routes!(index::index))
         .routes(routes!(health::health))
         .routes(routes!(session::get, session::login, session::logout))
         .routes(routes!(tokens::list, tokens::create))
@@ -79,21 +89,32 @@ pub fn describe_for(metrics: MetricsAuth) -> ApiDescription {
         metrics::make_public(&mut raw);
     }
     let access = access::table_from(&raw);
+    let query = query::table_from(&raw);
     let mut openapi = openapi::document_json(doc, &access);
     if metrics == MetricsAuth::None {
         metrics::make_public(&mut openapi);
     }
-    ApiDescription { access, openapi }
+    ApiDescription {
+        access,
+        query,
+        openapi,
+    }
 }
 
-/// The whole HTTP service: the API, `/media`, `/metrics` and the dashboard, behind the access
-/// guard, the body limit and the trace layer.
+/// The whole HTTP service: the API, `/media`, `/metrics`, the dashboard and the API docs,
+/// behind the access guard, the query-parameter check, the body limit and the trace layer.
 pub fn router(state: AppState) -> Router {
     let (api, _) = api().split_for_parts();
     api.merge(web::router())
+        .merge(docs::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        // Runs after routing (it needs the matched route) and before every handler.
+        // Both run after routing (they need the matched route) and before every handler; the
+        // later layer runs first: who may call, then whether the query string fits.
+        .route_layer(axum::middleware::from_fn_with_state(
+            state.clone(),
+            query::guard,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             state.clone(),
             access::guard,
@@ -149,7 +170,9 @@ pub fn description(metrics: MetricsAuth) -> Arc<ApiDescription> {
 
 async fn not_found() -> ApiError {
     ApiError::NotFound(
-        "no such route; the API lives under /api/v1 (see /api/v1/openapi.json)".into(),
+        "no such route; the API lives under /api/v1 (GET /api/v1 lists where to start; the \
+         docs are at /api/docs/)"
+            .into(),
     )
 }
 

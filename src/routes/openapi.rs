@@ -102,6 +102,43 @@ fn declare_access(doc: &mut Value, access: &AccessTable) {
     }
 }
 
+/// Every operation refuses a query parameter it does not take (`routes::query`): each declares
+/// that 400, added to its own 400 when it has one.
+fn declare_unknown_parameters(doc: &mut Value) {
+    const UNKNOWN: &str =
+        "the query string names a parameter this operation does not take (`unknown_parameter`)";
+    let operations = doc
+        .get_mut("paths")
+        .and_then(Value::as_object_mut)
+        .into_iter()
+        .flat_map(|paths| paths.values_mut())
+        .filter_map(Value::as_object_mut)
+        .flat_map(|item| item.values_mut())
+        .filter_map(|op| op.get_mut("responses").and_then(Value::as_object_mut));
+    for responses in operations {
+        match responses.get_mut("400") {
+            Some(own) => {
+                let said = own
+                    .get("description")
+                    .and_then(Value::as_str)
+                    .filter(|d| !d.is_empty());
+                own["description"] = match said {
+                    Some(d) => format!("{d}; or {UNKNOWN}"),
+                    None => UNKNOWN.to_string(),
+                }
+                .into();
+            }
+            None => {
+                responses.insert(
+                    "400".into(),
+                    serde_json::json!({"description": UNKNOWN, "content": {"application/json":
+                        {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}}),
+                );
+            }
+        }
+    }
+}
+
 /// `GET /api/v1/openapi.json`: the document made at start-up.
 #[utoipa::path(get, path = "/api/v1/openapi.json", operation_id = "openapi", tag = "system",
     extensions(("x-heldar-role" = json!("public"))),
@@ -122,6 +159,7 @@ pub fn document_json(mut doc: utoipa::openapi::OpenApi, access: &AccessTable) ->
         Value::Null
     });
     declare_access(&mut doc, access);
+    declare_unknown_parameters(&mut doc);
     let operations = doc
         .get_mut("paths")
         .and_then(Value::as_object_mut)

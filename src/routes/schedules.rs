@@ -1,28 +1,107 @@
-//! Snapshot schedules: `/api/v1/cameras/{id}/snapshot-schedules` and
+//! Snapshot schedules: `/api/v1/cameras/{id}/snapshot-schedules` (one camera's, unpaged),
+//! `/api/v1/snapshot-schedules` (every schedule, filtered and paged) and
 //! `/api/v1/snapshot-schedules/{id}`.
 
-use axum::extract::rejection::BytesRejection;
-use axum::extract::State;
-use axum::http::StatusCode;
+use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::{Query, State};
+use axum::http::{StatusCode, Uri};
 use axum::Json;
+use serde::Deserialize;
+use utoipa::openapi::path::{Parameter, ParameterIn};
 
 use super::error::{json_or_default, ApiError, ApiJson};
-use super::params::{CameraPath, SchedulePath};
-use crate::models::{ErrorBody, Schedule, ScheduleCreate, SchedulePatch};
+use super::paging::Listed;
+use super::params::{self, CameraPath, SchedulePath};
+use crate::models::{CameraId, ErrorBody, Schedule, ScheduleCreate, SchedulePatch};
 use crate::ops::{self, Ops};
+
+/// Query of the list of every schedule; all text, so each bad value gets its own sentence.
+#[derive(Debug, Deserialize)]
+pub struct AllQuery {
+    pub camera: Option<String>,
+    pub enabled: Option<String>,
+    pub limit: Option<String>,
+    pub cursor: Option<String>,
+}
+
+impl utoipa::IntoParams for AllQuery {
+    fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+        vec![
+            params::camera_filter_param(
+                "Only this camera's schedules (404 if there is no such camera).",
+            ),
+            params::flag_param(
+                "enabled",
+                "Only enabled (`true`) or only disabled (`false`) schedules.",
+            ),
+            params::limit_param("schedules", "oldest first"),
+            params::cursor_param(),
+        ]
+    }
+}
+
+/// Every schedule, optionally one camera's, enabled or disabled ones; paged, oldest first.
+#[utoipa::path(get, path = "/api/v1/snapshot-schedules", operation_id = "list_all_schedules", tag = "schedules",
+    extensions(("x-heldar-role" = json!("viewer"))),
+    params(AllQuery),
+    responses((status = 200, body = [Schedule],
+            description = "one page of every schedule that matches the filters, oldest first",
+            headers(("x-total-count" = i64, description = "how many schedules match the filters in all, whatever `limit` and `cursor`"),
+                ("link" = String, description = "only when more schedules remain: `<…?cursor=…>; rel=\"next\"` (RFC 8288), this request with the next page's cursor"))),
+        (status = 400, body = ErrorBody, description = "the query string cannot be read"),
+        (status = 404, body = ErrorBody, description = "`camera` names no camera"),
+        (status = 422, body = ErrorBody, description = "camera, enabled, limit or cursor is invalid")))]
+pub async fn list_all(
+    State(ops): State<Ops>,
+    uri: Uri,
+    query: Result<Query<AllQuery>, QueryRejection>,
+) -> Result<Listed<Schedule>, ApiError> {
+    let Query(q) = query?;
+    let camera = q
+        .camera
+        .as_deref()
+        .map(|c| CameraId::parse(c).map_err(|m| ApiError::invalid("camera", m)))
+        .transpose()?;
+    let enabled = q
+        .enabled
+        .as_deref()
+        .map(|v| params::flag("enabled", v))
+        .transpose()?;
+    let limit = params::limit(q.limit.as_deref())?;
+    let after = q.cursor.as_deref().map(params::decode_cursor).transpose()?;
+    let page =
+        ops::schedules::list_all(&ops, camera.as_ref(), enabled, after.as_ref(), limit).await?;
+    Ok(Listed::page(page, &uri, Schedule::clone))
+}
+
+/// One schedule by its id.
+#[utoipa::path(get, path = "/api/v1/snapshot-schedules/{id}", operation_id = "get_schedule", tag = "schedules",
+    extensions(("x-heldar-role" = json!("viewer"))),
+    params(SchedulePath),
+    responses((status = 200, body = Schedule),
+        (status = 400, body = ErrorBody, description = "the path is not UTF-8"),
+        (status = 404, body = ErrorBody, description = "no schedule has this id"),
+        (status = 422, body = ErrorBody, description = "the schedule id is malformed")))]
+pub async fn get_one(
+    State(ops): State<Ops>,
+    SchedulePath(id): SchedulePath,
+) -> Result<Json<Schedule>, ApiError> {
+    Ok(Json(ops::schedules::get(&ops, &id).await?))
+}
 
 #[utoipa::path(get, path = "/api/v1/cameras/{id}/snapshot-schedules", operation_id = "list_schedules", tag = "schedules",
     extensions(("x-heldar-role" = json!("viewer"))),
     params(CameraPath),
-    responses((status = 200, body = [Schedule]),
+    responses((status = 200, body = [Schedule], description = "every schedule of the camera, oldest first (not paged)",
+            headers(("x-total-count" = i64, description = "how many schedules the camera has (the array's length)"))),
         (status = 400, body = ErrorBody, description = "the path is not UTF-8"),
         (status = 404, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "the camera id is not a slug")))]
 pub async fn list(
     State(ops): State<Ops>,
     CameraPath(id): CameraPath,
-) -> Result<Json<Vec<Schedule>>, ApiError> {
-    Ok(Json(ops::schedules::list(&ops, &id).await?))
+) -> Result<Listed<Schedule>, ApiError> {
+    Ok(Listed::all(ops::schedules::list(&ops, &id).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/cameras/{id}/snapshot-schedules", operation_id = "create_schedule", tag = "schedules",
@@ -31,6 +110,7 @@ pub async fn list(
     request_body(content = ScheduleCreate, description = "optional: no body means all defaults"),
     responses(
         (status = 201, body = Schedule, links(
+            ("get" = (operation_id = "get_schedule", parameters(("id" = "$response.body#/id")))),
             ("update" = (operation_id = "update_schedule", parameters(("id" = "$response.body#/id")))),
             ("delete" = (operation_id = "delete_schedule", parameters(("id" = "$response.body#/id")))))),
         (status = 400, body = ErrorBody, description = "the body is not JSON, or the path is not UTF-8"),

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiJson, ApiPath};
+use super::paging::Listed;
 use crate::models::{ErrorBody, Role, TokenView};
 use crate::ops::{self, Ops};
 
@@ -34,10 +35,11 @@ pub struct TokenCreated {
 
 #[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
     extensions(("x-heldar-role" = json!("admin"))),
-    responses((status = 200, body = [TokenView]), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody)))]
-pub async fn list(State(ops): State<Ops>) -> Result<Json<Vec<TokenView>>, ApiError> {
-    Ok(Json(ops::tokens::list(&ops.db).await?))
+    responses((status = 200, body = [TokenView], description = "every token, live and revoked (not paged)",
+            headers(("x-total-count" = i64, description = "how many tokens there are (the array's length)"))),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)))]
+pub async fn list(State(ops): State<Ops>) -> Result<Listed<TokenView>, ApiError> {
+    Ok(Listed::all(ops::tokens::list(&ops.db).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = TokenCreate,

@@ -48,22 +48,55 @@ fn serve(path: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
             crate::models::truncate(path, 80)
         ))
     })?;
-    let hash = file.metadata.sha256_hash();
-    let etag: String = hash[..16].iter().map(|b| format!("{b:02x}")).collect();
-    let etag = format!("\"{etag}\"");
+    let etag = etag_of(&file.metadata.sha256_hash());
+    let page = (path == "index.html").then_some(CSP);
+    Ok(send(
+        bytes_of(file.data),
+        file.metadata.mimetype(),
+        &etag,
+        page,
+        headers,
+    ))
+}
+
+/// Embedded bytes without a copy (release builds); what debug builds read from disk, as is.
+pub(super) fn bytes_of(data: std::borrow::Cow<'static, [u8]>) -> bytes::Bytes {
+    match data {
+        std::borrow::Cow::Borrowed(b) => bytes::Bytes::from_static(b),
+        std::borrow::Cow::Owned(v) => bytes::Bytes::from(v),
+    }
+}
+
+/// A strong ETag from a file's SHA-256: its first 16 bytes in hex, quoted.
+pub(super) fn etag_of(sha256: &[u8]) -> String {
+    let hex: String = sha256.iter().take(16).map(|b| format!("{b:02x}")).collect();
+    format!("\"{hex}\"")
+}
+
+/// An embedded file as a response: its ETag, `Cache-Control: no-cache` (revalidate every time:
+/// an upgraded binary is picked up at once, an unchanged file costs a 304), `nosniff`, and for
+/// an HTML page its Content-Security-Policy and Referrer-Policy. A 304 when If-None-Match names
+/// the ETag. Shared with the API docs viewer (`routes::docs`).
+pub(super) fn send(
+    data: bytes::Bytes,
+    mime: &str,
+    etag: &str,
+    page_csp: Option<&'static str>,
+    headers: &HeaderMap,
+) -> Response {
     let mut out = HeaderMap::new();
     out.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     out.insert(
         header::HeaderName::from_static("x-content-type-options"),
         HeaderValue::from_static("nosniff"),
     );
-    if let Ok(v) = HeaderValue::from_str(&etag) {
+    if let Ok(v) = HeaderValue::from_str(etag) {
         out.insert(header::ETAG, v);
     }
-    if path == "index.html" {
+    if let Some(csp) = page_csp {
         out.insert(
             header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static(CSP),
+            HeaderValue::from_static(csp),
         );
         out.insert(
             header::REFERRER_POLICY,
@@ -75,9 +108,8 @@ fn serve(path: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
     if fresh {
-        return Ok((StatusCode::NOT_MODIFIED, out).into_response());
+        return (StatusCode::NOT_MODIFIED, out).into_response();
     }
-    let mime = file.metadata.mimetype();
     let mime = if mime.starts_with("text/") || mime.ends_with("javascript") {
         format!("{mime}; charset=utf-8")
     } else {
@@ -86,7 +118,7 @@ fn serve(path: &str, headers: &HeaderMap) -> Result<Response, ApiError> {
     if let Ok(v) = HeaderValue::from_str(&mime) {
         out.insert(header::CONTENT_TYPE, v);
     }
-    Ok((out, file.data.into_owned()).into_response())
+    (out, data).into_response()
 }
 
 #[cfg(test)]

@@ -39,6 +39,8 @@ export async function render(main) {
             ["Frame folder", hl.snapshots_dir_writable ? "writable" : "NOT writable"],
             ["Scheduler", s.scheduler.enabled ? `on, rescans every ${s.scheduler.rescan_interval_seconds} s` : "off"],
             s.capture ? ["Capture", `deadline ${s.capture.timeout_seconds} s, ${s.capture.concurrency.toLocaleString()} at once per lane`] : null,
+            ["API", [h("a", { href: "/api/docs/", id: "api-docs-link" }, "Interactive docs"), " · ",
+              h("a", { href: "/api/v1/openapi.json" }, "OpenAPI document")]],
           ])),
         h("section", { class: "card", "aria-labelledby": "h-disk" },
           h("h2", { id: "h-disk" }, "Disk"),
