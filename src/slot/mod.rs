@@ -1,6 +1,16 @@
 //! Slot arithmetic (DESIGN.md §7), pure: no clock, no I/O, so every rule is a plain function of
 //! its inputs. Used by the scheduler to advance and realign slots, and by `ops::schedules` to
-//! place a new or changed schedule's first slot.
+//! place a new or changed schedule's first slot. The calendar rules (aligned slots, fixed
+//! times, windows, daylight, DST) are in [`plan`]; [`local`] maps local time to instants and
+//! [`sun`] gives sunrise and sunset.
+
+pub mod local;
+pub mod plan;
+#[cfg(test)]
+mod plan_tests;
+pub mod sun;
+
+pub use plan::{Daily, Plan, Timing, Weekdays, Window};
 
 use chrono::{DateTime, Duration, Utc};
 
