@@ -8,6 +8,7 @@ pub mod local;
 pub mod plan;
 #[cfg(test)]
 mod plan_tests;
+pub mod spec;
 pub mod sun;
 
 pub use plan::{Daily, Plan, Timing, Weekdays, Window};
