@@ -50,6 +50,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(live::live))
         .routes(routes!(schedules::list, schedules::create))
         .routes(routes!(schedules::patch, schedules::delete))
+        .routes(routes!(schedules::preview))
         .routes(routes!(frames::list))
         .routes(routes!(frames::latest))
         .routes(routes!(events::stream))

@@ -12,8 +12,9 @@ use super::plan::{Daily, Plan, Timing, Weekdays, Window};
 use crate::models::truncate;
 
 /// `daylight`: the window from sunrise to sunset at a place.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({"lat": 78.22, "lon": 15.65, "offset_minutes": 30}))]
 pub struct Daylight {
     /// Latitude in degrees, -90..=90 (north positive).
     pub lat: f64,

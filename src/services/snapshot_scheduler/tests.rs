@@ -75,12 +75,12 @@ impl ScheduleStore for MemStore {
         &'a self,
         id: &'a str,
         slot: DateTime<Utc>,
-        next: DateTime<Utc>,
+        next: Option<DateTime<Utc>>,
     ) -> BoxFuture<'a, anyhow::Result<bool>> {
         let mut m = self.map.lock().unwrap();
         let ok = match m.get_mut(id) {
             Some(s) if s.enabled && s.next_due_at == Some(slot) => {
-                s.next_due_at = Some(next);
+                s.next_due_at = next;
                 true
             }
             _ => false,
@@ -145,6 +145,13 @@ fn schedule(id: &str, interval: i64, next_due: DateTime<Utc>) -> Schedule {
         next_due_at: Some(next_due),
         created_at: next_due,
         updated_at: next_due,
+        timezone: "UTC".into(),
+        align: false,
+        at: None,
+        weekdays: None,
+        active_from: None,
+        active_to: None,
+        daylight: None,
     }
 }
 
