@@ -583,19 +583,17 @@ impl Scheduler {
             return Ok(());
         };
         // A plain interval keeps its phase, at most one interval ahead; a calendar's next slot
-        // is derived afresh from the plan (a window's opening may lie days ahead, rightly).
+        // is derived afresh from the plan (a window's opening may lie days ahead, rightly), and
+        // only moves earlier: after a step forward a due slot fires once, as an interval's does.
         let aligned = match (&e.plan.timing, e.plan.window == slots::Window::ALWAYS) {
-            (slots::Timing::Interval(i), true) => Some(slots::realign(e.next_due, *i, now)),
-            _ => slots::rederive(&e.plan, e.next_due, now),
+            (slots::Timing::Interval(i), true) => slots::realign(e.next_due, *i, now),
+            _ => slots::rederive(&e.plan, e.next_due, now)
+                .filter(|r| *r < e.next_due)
+                .unwrap_or(e.next_due),
         };
-        if aligned != Some(e.next_due) {
-            if self.store.claim(id, e.next_due, aligned).await? {
-                match aligned {
-                    Some(at) => timers.reschedule(id, at),
-                    None => {
-                        timers.take(id);
-                    }
-                }
+        if aligned != e.next_due {
+            if self.store.claim(id, e.next_due, Some(aligned)).await? {
+                timers.reschedule(id, aligned);
             } else if let Some(s) = self.store.get(id).await? {
                 timers.upsert(&s);
             }
