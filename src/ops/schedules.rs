@@ -60,9 +60,9 @@ fn checked(c: Calendar, interval: i64, interval_given: bool) -> OpResult<(Plan, 
             *t = hhmm(parsed);
         }
     }
-    if c.timezone.is_some() {
-        c.timezone = Some(plan.zone.name().to_string());
-    }
+    // UTC is the default: `{"timezone": "UTC"}` is the plain schedule, stored as such.
+    c.timezone = (c.timezone.is_some() && plan.zone != chrono_tz::Tz::UTC)
+        .then(|| plan.zone.name().to_string());
     if c.align == Some(false) {
         c.align = None;
     }
