@@ -10,6 +10,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+pub use crate::slot::spec::{Calendar, Daylight};
+use crate::slot::Plan;
+
 /// The shape of a camera id, as a regular expression (for documents; [`CameraId::parse`] checks).
 pub const CAMERA_ID_PATTERN: &str = "^[a-z0-9][a-z0-9_-]{0,62}$";
 /// The shape of a schedule id, as a regular expression (for documents; [`ScheduleId::parse`]).
@@ -637,8 +640,8 @@ impl fmt::Display for ScheduleId {
     }
 }
 
-/// A `snapshot_schedules` row.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+/// A `snapshot_schedules` row, and the API's view of a schedule.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
 pub struct Schedule {
     pub id: String,
     pub camera_id: CameraId,
@@ -646,10 +649,69 @@ pub struct Schedule {
     pub enabled: bool,
     /// When the last capture of this schedule started.
     pub last_fired_at: Option<DateTime<Utc>>,
-    /// The next slot.
+    /// The next slot; null while the schedule is idle with no window within 400 days.
     pub next_due_at: Option<DateTime<Utc>>,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
+    /// IANA zone the local times are in (docs/schedules.md); `UTC` unless set.
+    #[schema(example = "Europe/Berlin")]
+    pub timezone: String,
+    /// Slots on local wall-clock multiples of the interval.
+    pub align: bool,
+    /// Fixed local times of day (`HH:MM`), instead of the interval; null for an interval.
+    pub at: Option<Vec<String>>,
+    /// Active weekdays (`mon` … `sun`); null for every day.
+    pub weekdays: Option<Vec<String>>,
+    /// Daily window opening (local `HH:MM`); null for the whole day.
+    pub active_from: Option<String>,
+    /// Daily window closing (local `HH:MM`; before `active_from` means the next day).
+    pub active_to: Option<String>,
+    /// Active from sunrise to sunset at a place.
+    pub daylight: Option<Daylight>,
+}
+
+impl Schedule {
+    /// Set the calendar fields (`None`: the plain interval schedule).
+    pub fn set_calendar(&mut self, c: Option<Calendar>) {
+        let c = c.unwrap_or_default();
+        self.timezone = c.timezone.unwrap_or_else(|| "UTC".into());
+        self.align = c.align.unwrap_or(false);
+        self.at = c.at;
+        self.weekdays = c.weekdays;
+        self.active_from = c.active_from;
+        self.active_to = c.active_to;
+        self.daylight = c.daylight;
+    }
+
+    /// The calendar fields, `None` when they are those of the plain interval schedule (what the
+    /// `calendar` column holds).
+    pub fn calendar(&self) -> Option<Calendar> {
+        let c = Calendar {
+            timezone: (self.timezone != "UTC").then(|| self.timezone.clone()),
+            align: self.align.then_some(true),
+            at: self.at.clone(),
+            weekdays: self.weekdays.clone(),
+            active_from: self.active_from.clone(),
+            active_to: self.active_to.clone(),
+            daylight: self.daylight,
+        };
+        (c != Calendar::default()).then_some(c)
+    }
+
+    /// The slot plan. A stored calendar was checked when it was written; one that no longer
+    /// passes (a time zone dropped from a later tz database) falls back to the plain interval
+    /// in UTC, logged, rather than stopping the scheduler.
+    pub fn plan(&self) -> Plan {
+        let interval = chrono::Duration::seconds(self.interval_seconds.max(1));
+        match self.calendar() {
+            None => Plan::interval(interval),
+            Some(c) => c.plan(self.interval_seconds, false).unwrap_or_else(|e| {
+                tracing::warn!(schedule = %self.id, field = e.field, error = %e.message,
+                    "a stored calendar is no longer valid; running as a plain interval");
+                Plan::interval(interval)
+            }),
+        }
+    }
 }
 
 /// Interval bounds of a schedule, as the Heldar kernel clamps them.
@@ -657,23 +719,125 @@ pub const MIN_INTERVAL_S: i64 = 5;
 pub const MAX_INTERVAL_S: i64 = 86_400;
 pub const DEFAULT_INTERVAL_S: i64 = 300;
 
-/// `POST /api/v1/cameras/{id}/snapshot-schedules`.
+/// `POST /api/v1/cameras/{id}/snapshot-schedules`. The calendar fields are described in
+/// docs/schedules.md; spelled out (not flattened) because `deny_unknown_fields` does not work
+/// with `flatten`.
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
-#[schema(example = json!({"interval_seconds": 60, "enabled": true}))]
+#[schema(example = json!({"interval_seconds": 300, "align": true, "timezone": "Europe/Berlin",
+    "weekdays": ["mon", "tue", "wed", "thu", "fri"], "active_from": "07:00", "active_to": "19:00"}))]
 pub struct ScheduleCreate {
-    /// Seconds between frames; default 300, clamped to 5..=86400.
+    /// Seconds between frames; default 300, clamped to 5..=86400. Not with `at`.
     pub interval_seconds: Option<i64>,
     /// Default true.
     pub enabled: Option<bool>,
+    /// IANA time zone name; default UTC.
+    pub timezone: Option<String>,
+    /// Slots on local wall-clock multiples of the interval; default false.
+    pub align: Option<bool>,
+    /// Fixed local times of day (`HH:MM` or `HH:MM:SS`), 1 to 96.
+    pub at: Option<Vec<String>>,
+    /// Active weekdays: `mon` … `sun`.
+    pub weekdays: Option<Vec<String>>,
+    /// Daily window opening, local `HH:MM`.
+    pub active_from: Option<String>,
+    /// Daily window closing, local `HH:MM`.
+    pub active_to: Option<String>,
+    /// Active from sunrise to sunset at a place.
+    pub daylight: Option<Daylight>,
 }
 
-/// `PATCH /api/v1/snapshot-schedules/{id}`.
+impl ScheduleCreate {
+    pub fn calendar(&self) -> Calendar {
+        Calendar {
+            timezone: self.timezone.clone(),
+            align: self.align,
+            at: self.at.clone(),
+            weekdays: self.weekdays.clone(),
+            active_from: self.active_from.clone(),
+            active_to: self.active_to.clone(),
+            daylight: self.daylight,
+        }
+    }
+}
+
+/// A field that may be absent (unchanged), `null` (back to its default) or a value.
+fn nullable<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `PATCH /api/v1/snapshot-schedules/{id}`: each field given replaces the stored one; a
+/// calendar field given as `null` goes back to its default (`at: null` makes it an interval
+/// schedule again).
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SchedulePatch {
     pub interval_seconds: Option<i64>,
     pub enabled: Option<bool>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub timezone: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<bool>)]
+    pub align: Option<Option<bool>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub at: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub weekdays: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub active_from: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub active_to: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Daylight>)]
+    pub daylight: Option<Option<Daylight>>,
+}
+
+impl SchedulePatch {
+    /// Whether any calendar field is named.
+    pub fn touches_calendar(&self) -> bool {
+        self.timezone.is_some()
+            || self.align.is_some()
+            || self.at.is_some()
+            || self.weekdays.is_some()
+            || self.active_from.is_some()
+            || self.active_to.is_some()
+            || self.daylight.is_some()
+    }
+
+    /// `c` with this patch's calendar fields applied.
+    pub fn apply(&self, mut c: Calendar) -> Calendar {
+        fn set<T: Clone>(slot: &mut Option<T>, v: &Option<Option<T>>) {
+            if let Some(v) = v {
+                *slot = v.clone();
+            }
+        }
+        set(&mut c.timezone, &self.timezone);
+        set(&mut c.align, &self.align);
+        set(&mut c.at, &self.at);
+        set(&mut c.weekdays, &self.weekdays);
+        set(&mut c.active_from, &self.active_from);
+        set(&mut c.active_to, &self.active_to);
+        set(&mut c.daylight, &self.daylight);
+        c
+    }
+}
+
+/// `GET /api/v1/snapshot-schedules/{id}/preview`: the next slots.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct SchedulePreview {
+    pub schedule_id: String,
+    pub timezone: String,
+    /// The slots, RFC 3339 UTC.
+    pub slots: Vec<DateTime<Utc>>,
+    /// The same slots in the schedule's zone, with its offset (`2026-11-29T08:00:00+01:00`).
+    pub local: Vec<String>,
 }
 
 /// Where a keyset-paged list stopped: the sort key of the last item handed out (a frame's

@@ -57,6 +57,13 @@ async fn every(app: &TestApp, camera: &str, secs: i64) -> String {
         next_due_at: Some(now),
         created_at: now,
         updated_at: now,
+        timezone: "UTC".into(),
+        align: false,
+        at: None,
+        weekdays: None,
+        active_from: None,
+        active_to: None,
+        daylight: None,
     };
     heldar::db::schedules::insert(&app.state.ops.db, &s)
         .await

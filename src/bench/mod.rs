@@ -607,6 +607,13 @@ async fn seed(
             next_due_at: Some(first),
             created_at: now,
             updated_at: now,
+            timezone: "UTC".into(),
+            align: false,
+            at: None,
+            weekdays: None,
+            active_from: None,
+            active_to: None,
+            daylight: None,
         };
         planned.insert(
             s.id.clone(),
@@ -640,6 +647,13 @@ async fn seed(
             next_due_at: Some(base + chrono::Duration::milliseconds(offset)),
             created_at: now,
             updated_at: now,
+            timezone: "UTC".into(),
+            align: false,
+            at: None,
+            weekdays: None,
+            active_from: None,
+            active_to: None,
+            daylight: None,
         });
     }
     db::schedules::insert_many(&pool, &all).await?;

@@ -7,12 +7,25 @@ use sqlx::Row;
 use super::{parse_opt_ts, parse_ts, step, DbError, Pool};
 use crate::models::{fmt_ts, CameraId, Page, Position, Schedule};
 
-const COLUMNS: &str =
-    "id, camera_id, interval_seconds, enabled, last_fired_at, next_due_at, created_at, updated_at";
+const COLUMNS: &str = "id, camera_id, interval_seconds, enabled, last_fired_at, next_due_at, \
+     created_at, updated_at, calendar";
+
+/// The `calendar` column: the calendar as JSON, NULL for the plain interval schedule.
+fn calendar_json(s: &Schedule) -> Option<String> {
+    s.calendar()
+        .map(|c| serde_json::to_string(&c).expect("a calendar serialises"))
+}
 
 fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Schedule, DbError> {
     let camera: String = row.get("camera_id");
-    Ok(Schedule {
+    let calendar = match row.get::<Option<String>, _>("calendar") {
+        None => None,
+        Some(json) => Some(
+            serde_json::from_str(&json)
+                .map_err(|_| DbError::Corrupt(format!("snapshot_schedules.calendar = {json:?}")))?,
+        ),
+    };
+    let mut s = Schedule {
         id: row.get("id"),
         camera_id: CameraId::parse(&camera)
             .map_err(|_| DbError::Corrupt(format!("snapshot_schedules.camera_id = {camera:?}")))?,
@@ -22,7 +35,16 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Schedule, DbError> {
         next_due_at: parse_opt_ts(row.get("next_due_at"))?,
         created_at: parse_ts(row.get("created_at"))?,
         updated_at: parse_ts(row.get("updated_at"))?,
-    })
+        timezone: String::new(),
+        align: false,
+        at: None,
+        weekdays: None,
+        active_from: None,
+        active_to: None,
+        daylight: None,
+    };
+    s.set_calendar(calendar);
+    Ok(s)
 }
 
 /// Insert one schedule. Its camera gone (the foreign key) is a [`DbError::NoParent`].
@@ -40,15 +62,16 @@ pub async fn insert(pool: &Pool, s: &Schedule) -> Result<(), DbError> {
         })
 }
 
-/// Write interval, enabled and next_due_at of an existing schedule.
+/// Write interval, enabled, calendar and next_due_at of an existing schedule.
 pub async fn update(pool: &Pool, s: &Schedule) -> Result<bool, DbError> {
     let r = sqlx::query(
         "UPDATE snapshot_schedules SET interval_seconds = ?, enabled = ?, next_due_at = ?, \
-         updated_at = ? WHERE id = ?",
+         calendar = ?, updated_at = ? WHERE id = ?",
     )
     .bind(s.interval_seconds)
     .bind(i64::from(s.enabled))
     .bind(s.next_due_at.map(fmt_ts))
+    .bind(calendar_json(s))
     .bind(fmt_ts(s.updated_at))
     .bind(&s.id)
     .execute(pool)
@@ -200,12 +223,13 @@ pub async fn delete(pool: &Pool, id: &str) -> Result<bool, DbError> {
 pub(crate) const CLAIM_SQL: &str = "UPDATE snapshot_schedules SET next_due_at = ?1 \
      WHERE id = ?2 AND enabled = 1 AND next_due_at = ?3";
 
-/// One slot claim: move schedule `id`'s `next_due_at` from `slot` to `next` ([`CLAIM_SQL`]).
+/// One slot claim: move schedule `id`'s `next_due_at` from `slot` to `next` ([`CLAIM_SQL`]);
+/// `next` is `None` when a calendar schedule has no window within 400 days (it idles).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Claim {
     pub id: String,
     pub slot: DateTime<Utc>,
-    pub next: DateTime<Utc>,
+    pub next: Option<DateTime<Utc>>,
 }
 
 /// Insert many schedules in one transaction (benchmark seeding, imports).
@@ -213,7 +237,7 @@ pub async fn insert_many(pool: &Pool, all: &[Schedule]) -> Result<(), DbError> {
     let mut tx = pool.begin().await.map_err(step("starting a transaction"))?;
     for s in all {
         sqlx::query(&format!(
-            "INSERT INTO snapshot_schedules ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO snapshot_schedules ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&s.id)
         .bind(s.camera_id.as_str())
@@ -223,6 +247,7 @@ pub async fn insert_many(pool: &Pool, all: &[Schedule]) -> Result<(), DbError> {
         .bind(s.next_due_at.map(fmt_ts))
         .bind(fmt_ts(s.created_at))
         .bind(fmt_ts(s.updated_at))
+        .bind(calendar_json(s))
         .execute(&mut *tx)
         .await
         .map_err(step("inserting a schedule"))?;

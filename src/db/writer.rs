@@ -163,7 +163,7 @@ impl Writer {
         let claim = schedules::Claim {
             id: id.to_string(),
             slot,
-            next,
+            next: Some(next),
         };
         Ok(self.claim_many(vec![claim]).await?.first() == Some(&true))
     }
@@ -431,7 +431,7 @@ fn claim_all(
         claims
             .iter()
             .map(|c| {
-                st.execute(params![fmt_ts(c.next), c.id, fmt_ts(c.slot)])
+                st.execute(params![c.next.map(fmt_ts), c.id, fmt_ts(c.slot)])
                     .map(|n| n == 1)
                     .map_err(sqlite_step("claiming a slot"))
             })
@@ -542,7 +542,7 @@ mod tests {
         schedules::Claim {
             id: SCHEDULE.into(),
             slot,
-            next,
+            next: Some(next),
         }
     }
 
@@ -696,7 +696,7 @@ mod tests {
                 schedules::Claim {
                     id: SCHEDULE.into(),
                     slot: at(120),
-                    next: far,
+                    next: Some(far),
                 },
             ])
             .await

@@ -9,18 +9,21 @@
 //! Semantics follow the Heldar kernel: `interval_seconds` defaults to 300 and is clamped to
 //! 5..=86400 (not refused); `enabled` defaults to true. A new schedule is due at once; a changed
 //! interval or a re-enable makes it due when `last_fired_at + interval` comes (at once if that
-//! has passed).
+//! has passed). A schedule with calendar fields (docs/schedules.md) is checked by
+//! `slot::spec` (each refusal a 422 naming its field) and is first due at its first slot
+//! ([`slot::first_slot`]): for aligned and fixed times the next one on the clock, outside its
+//! window the window's opening, and with no window within 400 days never (`next_due_at` null).
 
-use chrono::{DateTime, SubsecRound, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound, Utc};
 
 use crate::db::{self, schedules::Claim};
 use crate::error::{OpError, OpResult};
 use crate::events::{Change, Event};
 use crate::models::{
-    truncate, CameraId, Page, Position, Schedule, ScheduleCreate, ScheduleId, SchedulePatch,
-    DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MIN_INTERVAL_S,
+    truncate, Calendar, CameraId, Page, Position, Schedule, ScheduleCreate, ScheduleId,
+    SchedulePatch, SchedulePreview, DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MIN_INTERVAL_S,
 };
-use crate::slot;
+use crate::slot::{self, Plan, Timing};
 
 use super::{cameras, Ops};
 
@@ -33,6 +36,52 @@ fn not_found(id: &ScheduleId) -> OpError {
         "no snapshot schedule with id {:?}",
         truncate(id.as_str(), 80)
     ))
+}
+
+/// Check calendar fields against `interval` (`interval_given`: the request named
+/// `interval_seconds`): the plan, and the calendar as stored — times and weekdays in their
+/// canonical spelling, `None` for the plain interval schedule.
+fn checked(c: Calendar, interval: i64, interval_given: bool) -> OpResult<(Plan, Option<Calendar>)> {
+    let plan = c
+        .plan(interval, interval_given)
+        .map_err(|e| OpError::invalid(e.field, e.message))?;
+    let mut c = c;
+    if let Timing::At(times) = &plan.timing {
+        c.at = Some(times.iter().map(|t| hhmm(*t)).collect());
+    }
+    if c.weekdays.is_some() {
+        c.weekdays = Some(
+            plan.window
+                .weekdays
+                .names()
+                .into_iter()
+                .map(String::from)
+                .collect(),
+        );
+    }
+    for t in [&mut c.active_from, &mut c.active_to].into_iter().flatten() {
+        if let Ok(parsed) = slot::spec::parse_time("active_from", t) {
+            *t = hhmm(parsed);
+        }
+    }
+    // UTC is the default: `{"timezone": "UTC"}` is the plain schedule, stored as such.
+    c.timezone = (c.timezone.is_some() && plan.zone != chrono_tz::Tz::UTC)
+        .then(|| plan.zone.name().to_string());
+    if c.align == Some(false) {
+        c.align = None;
+    }
+    let c = (c != Calendar::default()).then_some(c);
+    Ok((plan, c))
+}
+
+/// `HH:MM`, or `HH:MM:SS` when the seconds are not zero.
+fn hhmm(t: chrono::NaiveTime) -> String {
+    use chrono::Timelike;
+    if t.second() == 0 {
+        t.format("%H:%M").to_string()
+    } else {
+        t.format("%H:%M:%S").to_string()
+    }
 }
 
 pub async fn list(ops: &Ops, camera: &CameraId) -> OpResult<Vec<Schedule>> {
@@ -65,17 +114,31 @@ pub async fn get(ops: &Ops, id: &ScheduleId) -> OpResult<Schedule> {
 
 pub async fn create(ops: &Ops, camera: &CameraId, body: ScheduleCreate) -> OpResult<Schedule> {
     cameras::require(ops, camera).await?;
+    let interval = clamp(body.interval_seconds.unwrap_or(DEFAULT_INTERVAL_S));
+    let (plan, calendar) = checked(body.calendar(), interval, body.interval_seconds.is_some())?;
     let now = ops.clock.now().trunc_subsecs(3);
-    let s = Schedule {
+    let next_due_at = match calendar {
+        None => Some(now),
+        Some(_) => slot::first_slot(&plan, None, now).map(|t| t.trunc_subsecs(3)),
+    };
+    let mut s = Schedule {
         id: ScheduleId::generate().to_string(),
         camera_id: camera.clone(),
-        interval_seconds: clamp(body.interval_seconds.unwrap_or(DEFAULT_INTERVAL_S)),
+        interval_seconds: interval,
         enabled: body.enabled.unwrap_or(true),
         last_fired_at: None,
-        next_due_at: Some(now),
+        next_due_at,
         created_at: now,
         updated_at: now,
+        timezone: String::new(),
+        align: false,
+        at: None,
+        weekdays: None,
+        active_from: None,
+        active_to: None,
+        daylight: None,
     };
+    s.set_calendar(calendar);
     // The camera may vanish between the check and the insert: the foreign key says so (a
     // not-found, through `DbError::NoParent`).
     db::schedules::insert(&ops.db, &s).await?;
@@ -98,15 +161,27 @@ pub async fn update(ops: &Ops, id: &ScheduleId, patch: SchedulePatch) -> OpResul
     let was_enabled = s.enabled;
     let old_interval = s.interval_seconds;
     let asked_interval = patch.interval_seconds;
+    let old_calendar = s.calendar();
     if let Some(i) = patch.interval_seconds {
         s.interval_seconds = clamp(i);
     }
     if let Some(e) = patch.enabled {
         s.enabled = e;
     }
-    if s.enabled && (!was_enabled || s.interval_seconds != old_interval) {
-        let interval = chrono::Duration::seconds(s.interval_seconds);
-        s.next_due_at = Some(slot::first_due(s.last_fired_at, interval, now).trunc_subsecs(3));
+    // The stored calendar with the patch's fields applied, checked as a whole (a patch naming
+    // `interval_seconds` on a fixed-times schedule is refused unless it also clears `at`).
+    let merged = patch.apply(old_calendar.clone().unwrap_or_default());
+    let (plan, calendar) = checked(merged, s.interval_seconds, patch.interval_seconds.is_some())?;
+    let calendar_changed = calendar != old_calendar;
+    s.set_calendar(calendar);
+    if s.enabled && (!was_enabled || s.interval_seconds != old_interval || calendar_changed) {
+        s.next_due_at = match s.calendar() {
+            None => {
+                let interval = chrono::Duration::seconds(s.interval_seconds);
+                Some(slot::first_due(s.last_fired_at, interval, now).trunc_subsecs(3))
+            }
+            Some(_) => slot::first_slot(&plan, s.last_fired_at, now).map(|t| t.trunc_subsecs(3)),
+        };
     }
     s.updated_at = now;
     if !db::schedules::update(&ops.db, &s).await? {
@@ -169,6 +244,44 @@ fn changes(old: (i64, bool), new: (i64, bool), asked: Option<i64>) -> String {
     } else {
         out.join(", ")
     }
+}
+
+/// Preview at most this many slots.
+pub const MAX_PREVIEW: usize = 100;
+
+/// The next `n` slots of a schedule: from its `next_due_at` if it is enabled and waiting for
+/// it, else from where it would start if enabled now ([`slot::first_slot`]). An enabled
+/// schedule idling with no window within 400 days has none.
+pub async fn preview(ops: &Ops, id: &ScheduleId, n: usize) -> OpResult<SchedulePreview> {
+    let s = db::schedules::get(&ops.db, id.as_str())
+        .await?
+        .ok_or_else(|| not_found(id))?;
+    let plan = s.plan();
+    let now = ops.clock.now().trunc_subsecs(3);
+    let first = if s.enabled {
+        s.next_due_at
+    } else {
+        slot::first_slot(&plan, s.last_fired_at, now)
+    };
+    let mut slots = Vec::new();
+    if let Some(first) = first {
+        slots.push(first);
+        slots.extend(plan.upcoming(first, first, n.saturating_sub(1)));
+    }
+    slots.truncate(n);
+    let local = slots
+        .iter()
+        .map(|t| {
+            t.with_timezone(&plan.zone)
+                .to_rfc3339_opts(SecondsFormat::AutoSi, false)
+        })
+        .collect();
+    Ok(SchedulePreview {
+        schedule_id: s.id,
+        timezone: s.timezone,
+        slots,
+        local,
+    })
 }
 
 // What the scheduler reads and writes (its `ScheduleStore` is built on these).

@@ -244,6 +244,13 @@ fn known_field(name: &str) -> &'static str {
         "snapshot_source",
         "interval_seconds",
         "enabled",
+        "timezone",
+        "align",
+        "at",
+        "weekdays",
+        "active_from",
+        "active_to",
+        "daylight",
     ];
     FIELDS
         .iter()

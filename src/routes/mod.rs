@@ -60,6 +60,7 @@ pub fn api() -> OpenApiRouter<AppState> {
             schedules::patch,
             schedules::delete
         ))
+        .routes(routes!(schedules::preview))
         .routes(routes!(frames::list))
         .routes(routes!(frames::latest))
         .routes(routes!(events::stream))

@@ -1,6 +1,6 @@
 //! Snapshot schedules: `/api/v1/cameras/{id}/snapshot-schedules` (one camera's, unpaged),
-//! `/api/v1/snapshot-schedules` (every schedule, filtered and paged) and
-//! `/api/v1/snapshot-schedules/{id}`.
+//! `/api/v1/snapshot-schedules` (every schedule, filtered and paged),
+//! `/api/v1/snapshot-schedules/{id}` and its `preview`.
 
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
@@ -12,7 +12,9 @@ use utoipa::openapi::path::{Parameter, ParameterIn};
 use super::error::{json_or_default, ApiError, ApiJson};
 use super::paging::Listed;
 use super::params::{self, CameraPath, SchedulePath};
-use crate::models::{CameraId, ErrorBody, Schedule, ScheduleCreate, SchedulePatch};
+use crate::models::{
+    truncate, CameraId, ErrorBody, Schedule, ScheduleCreate, SchedulePatch, SchedulePreview,
+};
 use crate::ops::{self, Ops};
 
 /// Query of the list of every schedule; all text, so each bad value gets its own sentence.
@@ -161,4 +163,46 @@ pub async fn delete(
 ) -> Result<StatusCode, ApiError> {
     ops::schedules::delete(&ops, &id).await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// Query of the preview; text, so a bad `n` gets its own sentence.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct PreviewQuery {
+    /// How many slots, 1..=100; default 5.
+    #[param(value_type = Option<i64>, minimum = 1, maximum = 100)]
+    pub n: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/snapshot-schedules/{id}/preview", operation_id = "preview_schedule", tag = "schedules",
+    extensions(("x-heldar-role" = json!("viewer"))),
+    params(SchedulePath, PreviewQuery),
+    responses((status = 200, body = SchedulePreview),
+        (status = 400, body = ErrorBody, description = "the query names an unknown parameter, or the path is not UTF-8"),
+        (status = 404, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "the schedule id is malformed, or n is not 1 to 100")))]
+pub async fn preview(
+    State(ops): State<Ops>,
+    SchedulePath(id): SchedulePath,
+    query: Result<Query<PreviewQuery>, QueryRejection>,
+) -> Result<Json<SchedulePreview>, ApiError> {
+    let Query(q) = query?;
+    let max = ops::schedules::MAX_PREVIEW;
+    let n = match q.n.as_deref() {
+        None => 5,
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => n,
+            _ => {
+                return Err(ApiError::invalid(
+                    "n",
+                    format!(
+                        "n {:?} must be a whole number from 1 to {max}",
+                        truncate(raw, 20)
+                    ),
+                ))
+            }
+        },
+    };
+    Ok(Json(ops::schedules::preview(&ops, &id, n).await?))
 }

@@ -100,6 +100,7 @@ async fn register(ops: &Ops, url: &str) -> anyhow::Result<()> {
                     let body = ScheduleCreate {
                         interval_seconds: Some(DEMO_INTERVAL_S),
                         enabled: Some(true),
+                        ..ScheduleCreate::default()
                     };
                     let schedule = ops::schedules::create(ops, &id, body).await?;
                     tracing::info!(schedule = %schedule.id, "demo schedule: a frame every 10 s");

@@ -4,9 +4,11 @@
 //! - **Deadline-driven.** Enabled schedules sit in a timer structure ordered by `next_due_at`;
 //!   the loop sleeps until the earliest (or a command, or the periodic re-read of changes made
 //!   outside this process). API changes arrive at once through [`SchedulerHandle`].
-//! - **Slots, not drift.** After a slot fires, the next is `slot + interval` ([`slots::advance`]);
-//!   if slots were missed (downtime, an overrun) it fires once and jumps to the next future slot,
-//!   counting the missed ones.
+//! - **Slots, not drift.** After a slot fires, the next is `slot + interval` ([`slots::advance`]),
+//!   or for a schedule with a calendar the plan's next slot ([`Plan::advance`]: aligned, fixed
+//!   times, windows); if slots were missed (downtime, an overrun) it fires once and jumps to the
+//!   next future slot, counting the missed ones (inside windows only). A calendar with no window
+//!   within 400 days claims its slot with a null `next_due_at` and idles until changed.
 //! - **Exactly once.** A slot is claimed in the store before capturing (a conditional update on
 //!   `next_due_at`); only the claimer captures. A failed claim means another process or a change
 //!   got there first: the schedule is re-read.
@@ -25,7 +27,8 @@
 //! - **Clock jumps.** Waiting uses tokio's monotonic timers; the wait is re-derived from the wall
 //!   clock at every wake-up, and at least every `rescan` interval. A step shows as wall time
 //!   moving differently from monotonic time; after a step back, slots more than one interval
-//!   ahead are pulled back keeping their phase ([`slots::realign`]); after a step forward, due
+//!   ahead are pulled back keeping their phase ([`slots::realign`]), and a calendar schedule's
+//!   next slot is derived afresh from its plan ([`slots::rederive`]); after a step forward, due
 //!   slots fire once and skip ahead. Only a detected step realigns: a slot legitimately far
 //!   ahead (set by another process or a test) is left alone.
 //! - **Testable time.** The loop takes a [`Clock`], a [`ScheduleStore`] and a [`SlotRunner`], so its
@@ -52,7 +55,7 @@ use crate::metrics::Metrics;
 use crate::models::{CameraId, Schedule};
 use crate::ops::scheduler::{Command, CommandReceiver};
 use crate::ops::{self, Ops};
-use crate::slot as slots;
+use crate::slot::{self as slots, Plan};
 
 /// Where schedules live, as the scheduler needs them.
 pub trait ScheduleStore: Send + Sync + 'static {
@@ -61,11 +64,12 @@ pub trait ScheduleStore: Send + Sync + 'static {
     fn load_changed(&self, since: DateTime<Utc>) -> BoxFuture<'_, anyhow::Result<Vec<Schedule>>>;
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<Option<Schedule>>>;
     /// Move `next_due_at` from `slot` to `next` if it is still `slot`; true if this call did it.
+    /// `next` = `None`: the schedule idles (a calendar with no window within 400 days).
     fn claim<'a>(
         &'a self,
         id: &'a str,
         slot: DateTime<Utc>,
-        next: DateTime<Utc>,
+        next: Option<DateTime<Utc>>,
     ) -> BoxFuture<'a, anyhow::Result<bool>>;
     /// [`ScheduleStore::claim`] for many slots at once; one answer per claim, in order.
     fn claim_many(&self, claims: Vec<Claim>) -> BoxFuture<'_, anyhow::Result<Vec<bool>>> {
@@ -78,6 +82,10 @@ pub trait ScheduleStore: Send + Sync + 'static {
         })
     }
 }
+
+/// Missed slots are counted one by one up to this many per fire (a calendar's count walks its
+/// slots; beyond this, "at least").
+pub const MISSED_CAP: u64 = 100_000;
 
 /// How far ahead of a slot it is claimed (see the module docs).
 pub const CLAIM_AHEAD: Duration = Duration::from_secs(1);
@@ -99,7 +107,7 @@ impl ScheduleStore for DbScheduleStore {
         &'a self,
         id: &'a str,
         slot: DateTime<Utc>,
-        next: DateTime<Utc>,
+        next: Option<DateTime<Utc>>,
     ) -> BoxFuture<'a, anyhow::Result<bool>> {
         Box::pin(async move {
             let claim = Claim {
@@ -134,7 +142,8 @@ pub trait SlotRunner: Send + Sync + 'static {
 
 struct Entry {
     camera_id: CameraId,
-    interval: chrono::Duration,
+    /// When its slots are: the plain interval, or its calendar.
+    plan: Plan,
     next_due: DateTime<Utc>,
     /// A slot of it is claimed and not finished: waiting for its time, or capturing.
     running: bool,
@@ -174,7 +183,7 @@ impl Timers {
             s.id.clone(),
             Entry {
                 camera_id: s.camera_id.clone(),
-                interval: chrono::Duration::seconds(s.interval_seconds.max(1)),
+                plan: s.plan(),
                 next_due,
                 running,
                 waiting,
@@ -190,7 +199,7 @@ impl Timers {
             let same = s.enabled
                 && s.next_due_at == Some(e.next_due)
                 && s.camera_id == e.camera_id
-                && e.interval == chrono::Duration::seconds(s.interval_seconds.max(1));
+                && e.plan == s.plan();
             if same || e.touched > stamp {
                 return;
             }
@@ -402,15 +411,27 @@ impl Scheduler {
                 continue;
             };
             let slot = e.next_due;
-            let (next, skipped) = slots::advance(slot, e.interval, now);
+            let (next, skipped) = e.plan.advance(slot, now, MISSED_CAP);
             // Still capturing the previous slot: this one is missed, but claimed all the same
             // so no other process takes it.
             let missed = e.running;
             e.running = true;
             e.touched = stamp;
             let camera_id = e.camera_id.clone();
-            let interval = e.interval;
-            timers.reschedule(&id, next);
+            // What an unreachable camera's backoff counts in: the gap to the next slot (the
+            // interval of a plain or aligned schedule; for fixed times, the gap between them).
+            let interval = next
+                .map(|n| n - slot)
+                .filter(|d| *d > chrono::Duration::zero())
+                .unwrap_or_else(|| chrono::Duration::seconds(60));
+            match next {
+                Some(next) => timers.reschedule(&id, next),
+                // No window within the horizon: the schedule idles (its row's `next_due_at`
+                // becomes null) until it is changed.
+                None => {
+                    timers.take(&id);
+                }
+            }
             claims.push(Claim {
                 id: id.clone(),
                 slot,
@@ -570,9 +591,17 @@ impl Scheduler {
         let Some(e) = timers.entries.get(id) else {
             return Ok(());
         };
-        let aligned = slots::realign(e.next_due, e.interval, now);
+        // A plain interval keeps its phase, at most one interval ahead; a calendar's next slot
+        // is derived afresh from the plan (a window's opening may lie days ahead, rightly), and
+        // only moves earlier: after a step forward a due slot fires once, as an interval's does.
+        let aligned = match (&e.plan.timing, e.plan.window == slots::Window::ALWAYS) {
+            (slots::Timing::Interval(i), true) => slots::realign(e.next_due, *i, now),
+            _ => slots::rederive(&e.plan, e.next_due, now)
+                .filter(|r| *r < e.next_due)
+                .unwrap_or(e.next_due),
+        };
         if aligned != e.next_due {
-            if self.store.claim(id, e.next_due, aligned).await? {
+            if self.store.claim(id, e.next_due, Some(aligned)).await? {
                 timers.reschedule(id, aligned);
             } else if let Some(s) = self.store.get(id).await? {
                 timers.upsert(&s);

@@ -75,12 +75,12 @@ impl ScheduleStore for MemStore {
         &'a self,
         id: &'a str,
         slot: DateTime<Utc>,
-        next: DateTime<Utc>,
+        next: Option<DateTime<Utc>>,
     ) -> BoxFuture<'a, anyhow::Result<bool>> {
         let mut m = self.map.lock().unwrap();
         let ok = match m.get_mut(id) {
             Some(s) if s.enabled && s.next_due_at == Some(slot) => {
-                s.next_due_at = Some(next);
+                s.next_due_at = next;
                 true
             }
             _ => false,
@@ -145,6 +145,13 @@ fn schedule(id: &str, interval: i64, next_due: DateTime<Utc>) -> Schedule {
         next_due_at: Some(next_due),
         created_at: next_due,
         updated_at: next_due,
+        timezone: "UTC".into(),
+        align: false,
+        at: None,
+        weekdays: None,
+        active_from: None,
+        active_to: None,
+        daylight: None,
     }
 }
 
@@ -525,5 +532,56 @@ async fn a_slow_reread_neither_delays_firing_nor_rewinds_claimed_slots() {
         0,
         "the stale read rewound a slot, so a claim was tried twice"
     );
+    h.stop().await;
+}
+
+/// A calendar schedule (every 5 min on the clock, 00:00–00:30 UTC): after the wall clock steps
+/// forward past its window's close, it fires once, counts as missed only the slots inside the
+/// window, and waits for tomorrow's opening.
+#[tokio::test(start_paused = true)]
+async fn a_window_schedule_counts_missed_slots_only_inside_its_window() {
+    let h = Harness::new(Duration::ZERO);
+    h.store.put(Schedule {
+        align: true,
+        active_from: Some("00:00".into()),
+        active_to: Some("00:30".into()),
+        ..schedule("w", 300, h.t0)
+    });
+    h.handle.refresh("w");
+    advance(10).await;
+    assert_eq!(h.fire_secs("w"), vec![0.0]);
+    h.clock.jump(chrono::Duration::minutes(50));
+    advance(300).await;
+    let slots: Vec<DateTime<Utc>> = h.fires.lock().unwrap().iter().map(|f| f.1).collect();
+    assert_eq!(slots, vec![h.t0, h.t0 + chrono::Duration::minutes(5)]);
+    // 00:10, 00:15, 00:20, 00:25 were missed; 00:30–00:55 lie outside the window.
+    assert_eq!(h.metrics.missed_slots.get(), 4);
+    let next = h.store.map.lock().unwrap()["w"].next_due_at;
+    assert_eq!(next, Some(h.t0 + chrono::Duration::days(1)));
+    h.stop().await;
+}
+
+/// A fixed-times schedule whose wall clock steps back two hours: its next slot is derived
+/// afresh from the plan (a fixed time), not pulled back by whole intervals as an interval
+/// schedule's is (which would put a frame at some :x5 minute).
+#[tokio::test(start_paused = true)]
+async fn a_calendar_schedule_is_rederived_after_a_step_back() {
+    let h = Harness::new(Duration::ZERO);
+    h.store.put(Schedule {
+        at: Some(vec!["00:00".into(), "12:00".into()]),
+        ..schedule("f", 300, h.t0)
+    });
+    h.handle.refresh("f");
+    advance(10).await;
+    h.clock.jump(chrono::Duration::hours(-2));
+    advance(3 * 3600).await;
+    let fires = h.fires.lock().unwrap().clone();
+    // t0 (00:00) fired, then, the clock two hours back, the next fixed time is 00:00 again.
+    assert_eq!(fires.len(), 2, "{fires:?}");
+    for (_, slot, _) in &fires {
+        assert_eq!(*slot, h.t0, "{fires:?}");
+    }
+    let next = h.store.map.lock().unwrap()["f"].next_due_at;
+    assert_eq!(next, Some(h.t0 + chrono::Duration::hours(12)));
     h.stop().await;
 }

@@ -1,6 +1,17 @@
 //! Slot arithmetic (DESIGN.md §7), pure: no clock, no I/O, so every rule is a plain function of
 //! its inputs. Used by the scheduler to advance and realign slots, and by `ops::schedules` to
-//! place a new or changed schedule's first slot.
+//! place a new or changed schedule's first slot. The calendar rules (aligned slots, fixed
+//! times, windows, daylight, DST) are in [`plan`]; [`local`] maps local time to instants and
+//! [`sun`] gives sunrise and sunset.
+
+pub mod local;
+pub mod plan;
+#[cfg(test)]
+mod plan_tests;
+pub mod spec;
+pub mod sun;
+
+pub use plan::{Daily, Plan, Timing, Weekdays, Window};
 
 use chrono::{DateTime, Duration, Utc};
 
@@ -47,6 +58,37 @@ pub fn first_due(
     }
 }
 
+/// The first slot of a schedule with plan `plan`, created, re-enabled or changed at `now`: for a
+/// plain interval the kernel's rule ([`first_due`]) inside the plan's windows (the opening of
+/// the next window when `now` is outside); for aligned and fixed times the first slot at or
+/// after `now` — not "at once", which would put a frame off the clock. `None`: no window
+/// within [`plan::HORIZON_DAYS`].
+pub fn first_slot(
+    plan: &Plan,
+    last_fired_at: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) -> Option<DateTime<Utc>> {
+    let before = now - Duration::milliseconds(1);
+    match plan.timing {
+        Timing::Interval(i) => {
+            // An anchor one interval back makes `now` itself the candidate.
+            let anchor = match last_fired_at {
+                Some(last) if last + i > now && last <= now => last,
+                _ => now - i,
+            };
+            plan.next_slot(anchor, before)
+        }
+        _ => plan.next_slot(before, before),
+    }
+}
+
+/// A slot for a schedule whose wall clock stepped back to `now`: the first slot after `now`
+/// (plain intervals keep their phase from `next_due`). Used for calendar schedules in place of
+/// [`realign`], whose "at most one interval ahead" does not hold for windows and fixed times.
+pub fn rederive(plan: &Plan, next_due: DateTime<Utc>, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    plan.next_slot(next_due, now - Duration::milliseconds(1))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,6 +117,26 @@ mod tests {
         // The clock stepped back an hour: the slot keeps its phase (:30) but is at most 60 s away.
         assert_eq!(realign(t(3630), i, t(0)), t(30));
         assert_eq!(realign(t(3600), i, t(0)), t(60));
+    }
+
+    #[test]
+    fn first_slot_of_a_plain_plan_is_the_kernel_rule() {
+        let i = Duration::seconds(300);
+        let p = Plan::interval(i);
+        for last in [None, Some(t(-100)), Some(t(-300)), Some(t(-301))] {
+            assert_eq!(first_slot(&p, last, t(0)), Some(first_due(last, i, t(0))));
+        }
+    }
+
+    #[test]
+    fn first_slot_of_an_aligned_plan_is_on_the_clock_not_at_once() {
+        let p = Plan {
+            timing: Timing::Aligned(300),
+            ..Plan::interval(Duration::seconds(300))
+        };
+        // t(0) is 1_800_000_000 s, a multiple of 300: due at once; a second later, the next.
+        assert_eq!(first_slot(&p, None, t(0)), Some(t(0)));
+        assert_eq!(first_slot(&p, None, t(1)), Some(t(300)));
     }
 
     #[test]
