@@ -39,6 +39,9 @@ struct Input {
     capture_concurrency: Val,
     http_max_connections: Option<Val>,
     allow_metadata_hosts: Val,
+    timelapse_concurrency: Val,
+    timelapse_max_frames: Val,
+    timelapse_ttl_hours: Val,
     ffmpeg_concurrency: Val,
     capture_max_bytes: Val,
     fsync: Val,
@@ -112,6 +115,9 @@ fuzz_target!(|i: Input| {
         api_token: i.api_token.as_ref().map(|v| text(v, "0123456789abcdef")),
         http_max_connections: i.http_max_connections.as_ref().map(|v| text(v, "512")),
         allow_metadata_hosts: text(&i.allow_metadata_hosts, "false"),
+        timelapse_concurrency: text(&i.timelapse_concurrency, "1"),
+        timelapse_max_frames: text(&i.timelapse_max_frames, "100000"),
+        timelapse_ttl_hours: text(&i.timelapse_ttl_hours, "720"),
         secret_key_file: i.secret_key_file.as_ref().map(|v| text(v, "./k")),
         log: i
             .log
@@ -125,6 +131,7 @@ fuzz_target!(|i: Input| {
             assert!(c.retention_interval >= Duration::from_secs(1));
             assert!(c.capture_timeout >= Duration::from_secs(1));
             assert!(c.capture_concurrency >= 1 && c.ffmpeg_concurrency >= 1);
+            assert!(c.timelapse_concurrency >= 1 && c.timelapse_max_frames >= 1);
             assert!(c.capture_max_bytes >= 1024);
             assert!(
                 c.database_url.starts_with("sqlite:"),

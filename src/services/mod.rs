@@ -7,3 +7,4 @@ pub mod reconciler;
 pub mod retention;
 pub mod snapshot_scheduler;
 pub mod supervisor;
+pub mod timelapses;
