@@ -45,7 +45,7 @@ CREATE INDEX timelapses_created ON timelapses(created_at);
 -- period it makes (`from_at`, `to_at`).
 CREATE TABLE jobs (
     id            TEXT PRIMARY KEY NOT NULL,
-    kind          TEXT NOT NULL CHECK (kind IN ('timelapse')),
+    kind          TEXT NOT NULL DEFAULT 'timelapse' CHECK (kind IN ('timelapse')),
     camera_id     TEXT NOT NULL REFERENCES cameras(id) ON DELETE CASCADE,
     state         TEXT NOT NULL CHECK (state IN ('queued', 'running', 'done', 'failed', 'cancelled')),
     from_at       TEXT NOT NULL,

@@ -230,7 +230,10 @@ where
     let report = async {
         let mut lines = tokio::io::BufReader::new(stdout).lines();
         while let Ok(Some(line)) = lines.next_line().await {
-            if let Some(n) = line.strip_prefix("frame=").and_then(|v| v.trim().parse().ok()) {
+            if let Some(n) = line
+                .strip_prefix("frame=")
+                .and_then(|v| v.trim().parse().ok())
+            {
                 encoded = n;
                 progress(n);
             }
@@ -255,7 +258,8 @@ where
             return Err(EncodeError::Cancelled);
         }
     };
-    let status = status.map_err(|e| EncodeError::Failed(format!("waiting for ffmpeg failed ({e})")))?;
+    let status =
+        status.map_err(|e| EncodeError::Failed(format!("waiting for ffmpeg failed ({e})")))?;
     let text = String::from_utf8_lossy(&err);
     if status.success() {
         let fed = fed.load(std::sync::atomic::Ordering::Relaxed);
@@ -280,7 +284,9 @@ where
             }
         )));
     }
-    Err(EncodeError::Failed(format!("ffmpeg failed ({status}): {last}")))
+    Err(EncodeError::Failed(format!(
+        "ffmpeg failed ({status}): {last}"
+    )))
 }
 
 #[cfg(test)]
@@ -307,7 +313,10 @@ mod tests {
             format: VideoFormat::Mp4,
         };
         let a = args(&req);
-        assert_eq!(a.last().unwrap(), "file:/data:x/timelapses/gate/.tmp-job.mp4");
+        assert_eq!(
+            a.last().unwrap(),
+            "file:/data:x/timelapses/gate/.tmp-job.mp4"
+        );
         let joined = a.join(" ");
         assert!(joined.contains("-c:v libx264"), "{joined}");
         assert!(joined.contains("-pix_fmt yuv420p"), "{joined}");
@@ -318,7 +327,10 @@ mod tests {
             ..req
         })
         .join(" ");
-        assert!(webm.contains("libvpx-vp9") && webm.contains("-f webm"), "{webm}");
+        assert!(
+            webm.contains("libvpx-vp9") && webm.contains("-f webm"),
+            "{webm}"
+        );
     }
 
     #[test]

@@ -150,10 +150,7 @@ pub async fn insert_bounded(pool: &Pool, job: &Job, max_queued: i64) -> Result<b
 }
 
 /// Queue a job inside a caller's transaction (a rule's claim).
-pub(crate) async fn insert_in(
-    tx: &mut sqlx::SqliteConnection,
-    job: &Job,
-) -> Result<(), DbError> {
+pub(crate) async fn insert_in(tx: &mut sqlx::SqliteConnection, job: &Job) -> Result<(), DbError> {
     bind_job(sqlx::query(&insert_job_sql()), job)
         .execute(&mut *tx)
         .await
@@ -371,11 +368,13 @@ pub async fn video(pool: &Pool, id: &str) -> Result<Option<Timelapse>, DbError> 
 }
 
 pub async fn video_by_file(pool: &Pool, file: &str) -> Result<Option<Timelapse>, DbError> {
-    let row = sqlx::query(&format!("SELECT {TL_COLUMNS} FROM timelapses WHERE file = ?"))
-        .bind(file)
-        .fetch_optional(pool)
-        .await
-        .map_err(step("finding a timelapse"))?;
+    let row = sqlx::query(&format!(
+        "SELECT {TL_COLUMNS} FROM timelapses WHERE file = ?"
+    ))
+    .bind(file)
+    .fetch_optional(pool)
+    .await
+    .map_err(step("finding a timelapse"))?;
     row.as_ref().map(tl_from_row).transpose()
 }
 

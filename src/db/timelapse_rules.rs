@@ -159,7 +159,10 @@ pub async fn claim(
     to: DateTime<Utc>,
     job: Option<&Job>,
 ) -> Result<bool, DbError> {
-    let mut tx = pool.begin().await.map_err(step("claiming a rule's period"))?;
+    let mut tx = pool
+        .begin()
+        .await
+        .map_err(step("claiming a rule's period"))?;
     let r = sqlx::query(
         "UPDATE timelapse_rules SET covered_until = ? \
          WHERE id = ? AND enabled = 1 AND covered_until = ?",
@@ -176,6 +179,8 @@ pub async fn claim(
     if let Some(job) = job {
         super::jobs::insert_in(&mut tx, job).await?;
     }
-    tx.commit().await.map_err(step("claiming a rule's period"))?;
+    tx.commit()
+        .await
+        .map_err(step("claiming a rule's period"))?;
     Ok(true)
 }

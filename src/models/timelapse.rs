@@ -84,7 +84,10 @@ pub enum JobState {
 
 impl JobState {
     pub fn is_final(self) -> bool {
-        matches!(self, JobState::Done | JobState::Failed | JobState::Cancelled)
+        matches!(
+            self,
+            JobState::Done | JobState::Failed | JobState::Cancelled
+        )
     }
 }
 
@@ -450,7 +453,13 @@ mod tests {
         assert!(JobId::parse(j.as_str()).is_ok());
         assert!(TimelapseId::parse(TimelapseId::generate().as_str()).is_ok());
         assert!(RuleId::parse(RuleId::generate().as_str()).is_ok());
-        for bad in ["job_", "job_xyz", "tl_0123", "../job", "JOB_0123456789abcdef0123456789abcdef"] {
+        for bad in [
+            "job_",
+            "job_xyz",
+            "tl_0123",
+            "../job",
+            "JOB_0123456789abcdef0123456789abcdef",
+        ] {
             assert!(JobId::parse(bad).is_err(), "{bad}");
         }
         // One kind's id is not another's.

@@ -17,7 +17,9 @@
 //! one, and one whose period, time, zone or weekday changed start from their next run: nothing
 //! before it is made.
 
-use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveTime, Offset, SubsecRound, TimeZone, Utc};
+use chrono::{
+    DateTime, Datelike, Duration, NaiveDate, NaiveTime, Offset, SubsecRound, TimeZone, Utc,
+};
 use chrono_tz::Tz;
 
 use crate::db;
@@ -156,7 +158,7 @@ fn run_at(rule: &TimelapseRule, date: NaiveDate) -> DateTime<Utc> {
 }
 
 /// The period ending on end day `date`: `[start, end)`.
-pub fn period_ending(rule: &TimelapseRule, date: NaiveDate) -> (DateTime<Utc>, DateTime<Utc>) {
+pub fn period_ending(rule: &TimelapseRule, date: NaiveDate) -> Period {
     let start = date - Duration::days(days(rule.period));
     (midnight(rule, start), midnight(rule, date))
 }
@@ -189,12 +191,12 @@ pub fn next_run(rule: &TimelapseRule) -> DateTime<Utc> {
     run_at(rule, next_end_day(rule, rule.covered_until))
 }
 
+/// A period: `[start, end)`.
+pub type Period = (DateTime<Utc>, DateTime<Utc>);
+
 /// The periods due at `now` that the rule has not claimed, oldest first, and whether older ones
 /// than those listed were left out (at most [`MAX_CATCH_UP`] are listed).
-pub fn due_periods(
-    rule: &TimelapseRule,
-    now: DateTime<Utc>,
-) -> (Vec<(DateTime<Utc>, DateTime<Utc>)>, usize) {
+pub fn due_periods(rule: &TimelapseRule, now: DateTime<Utc>) -> (Vec<Period>, usize) {
     let mut d = next_end_day(rule, rule.covered_until);
     // After a long downtime, start near the end: only the last MAX_CATCH_UP are made.
     let span = days(rule.period) * (MAX_CATCH_UP as i64 + 2);
@@ -278,7 +280,13 @@ pub async fn update(ops: &Ops, id: &RuleId, patch: RulePatch) -> OpResult<Timela
     let mut rule = db::timelapse_rules::get(&ops.db, id.as_str())
         .await?
         .ok_or_else(|| not_found(id))?;
-    let before = (rule.period, rule.at, rule.time_zone, rule.weekday, rule.enabled);
+    let before = (
+        rule.period,
+        rule.at,
+        rule.time_zone,
+        rule.weekday,
+        rule.enabled,
+    );
     if let Some(p) = &patch.period {
         rule.period = check_period(p)?;
     }
@@ -306,7 +314,8 @@ pub async fn update(ops: &Ops, id: &RuleId, patch: RulePatch) -> OpResult<Timela
         rule.enabled = e;
     }
     let now = ops.clock.now().trunc_subsecs(3);
-    let retimed = (rule.period, rule.at, rule.time_zone, rule.weekday) != (before.0, before.1, before.2, before.3);
+    let retimed = (rule.period, rule.at, rule.time_zone, rule.weekday)
+        != (before.0, before.1, before.2, before.3);
     if rule.enabled && (retimed || !before.4) {
         // From the next run on: nothing before it is made.
         rule.covered_until = initial_coverage(&rule, now);
@@ -419,14 +428,25 @@ mod tests {
 
     #[test]
     fn a_daily_period_is_a_local_day_of_23_24_or_25_hours() {
-        let r = rule(RulePeriod::Daily, "00:30", "Europe/Berlin", "2026-03-27T23:00:00Z");
+        let r = rule(
+            RulePeriod::Daily,
+            "00:30",
+            "Europe/Berlin",
+            "2026-03-27T23:00:00Z",
+        );
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
         // Spring forward (29 March 2026): 23 hours.
         let (a, b) = period_ending(&r, d("2026-03-30"));
-        assert_eq!((a, b), (ts("2026-03-28T23:00:00Z"), ts("2026-03-29T22:00:00Z")));
+        assert_eq!(
+            (a, b),
+            (ts("2026-03-28T23:00:00Z"), ts("2026-03-29T22:00:00Z"))
+        );
         // Fall back (25 October 2026): 25 hours.
         let (a, b) = period_ending(&r, d("2026-10-26"));
-        assert_eq!((a, b), (ts("2026-10-24T22:00:00Z"), ts("2026-10-25T23:00:00Z")));
+        assert_eq!(
+            (a, b),
+            (ts("2026-10-24T22:00:00Z"), ts("2026-10-25T23:00:00Z"))
+        );
         // An ordinary day.
         let (a, b) = period_ending(&r, d("2026-03-28"));
         assert_eq!(b - a, Duration::hours(24));
@@ -434,12 +454,20 @@ mod tests {
 
     #[test]
     fn runs_fall_at_the_local_time_and_missed_ones_are_bounded() {
-        let r = rule(RulePeriod::Daily, "00:30", "Europe/Berlin", "2026-03-27T23:00:00Z");
+        let r = rule(
+            RulePeriod::Daily,
+            "00:30",
+            "Europe/Berlin",
+            "2026-03-27T23:00:00Z",
+        );
         assert_eq!(next_run(&r), ts("2026-03-28T23:30:00Z")); // 29 March 00:30 CET
         let (due, skipped) = due_periods(&r, ts("2026-03-28T23:29:59Z"));
         assert!(due.is_empty() && skipped == 0);
         let (due, _) = due_periods(&r, ts("2026-03-28T23:30:00Z"));
-        assert_eq!(due, vec![(ts("2026-03-27T23:00:00Z"), ts("2026-03-28T23:00:00Z"))]);
+        assert_eq!(
+            due,
+            vec![(ts("2026-03-27T23:00:00Z"), ts("2026-03-28T23:00:00Z"))]
+        );
         // Thirty days later: the last seven only, the newest last.
         let (due, skipped) = due_periods(&r, ts("2026-04-28T12:00:00Z"));
         assert_eq!(due.len(), MAX_CATCH_UP);
@@ -459,7 +487,12 @@ mod tests {
 
     #[test]
     fn a_new_rule_starts_from_its_next_run() {
-        let mut r = rule(RulePeriod::Daily, "00:30", "Europe/Berlin", "2000-01-01T00:00:00Z");
+        let mut r = rule(
+            RulePeriod::Daily,
+            "00:30",
+            "Europe/Berlin",
+            "2000-01-01T00:00:00Z",
+        );
         // 00:10 local on 28 March: yesterday's run passed, today's has not.
         let now = ts("2026-03-27T23:10:00Z");
         r.covered_until = initial_coverage(&r, now);
@@ -478,13 +511,25 @@ mod tests {
 
     #[test]
     fn bad_rule_fields_name_the_field() {
-        for (v, ok) in [("00:30", true), ("23:59", true), ("24:00", false), ("0:30", false), ("noon", false)] {
+        for (v, ok) in [
+            ("00:30", true),
+            ("23:59", true),
+            ("24:00", false),
+            ("0:30", false),
+            ("noon", false),
+        ] {
             assert_eq!(check_at(v).is_ok(), ok, "{v}");
         }
         assert!(check_zone("Europe/Berlin").is_ok());
         let e = check_zone("Mars/Olympus").unwrap_err();
-        assert!(matches!(&e, OpError::Invalid(f) if f.field == "time_zone"), "{e}");
+        assert!(
+            matches!(&e, OpError::Invalid(f) if f.field == "time_zone"),
+            "{e}"
+        );
         assert!(check_weekday(RulePeriod::Daily, Some("mon")).is_err());
-        assert_eq!(check_weekday(RulePeriod::Weekly, None).unwrap(), Some(Weekday::Mon));
+        assert_eq!(
+            check_weekday(RulePeriod::Weekly, None).unwrap(),
+            Some(Weekday::Mon)
+        );
     }
 }

@@ -105,7 +105,11 @@ struct Registered<'a> {
 
 impl Drop for Registered<'_> {
     fn drop(&mut self) {
-        self.state.running.lock().expect("jobs lock").remove(&self.id);
+        self.state
+            .running
+            .lock()
+            .expect("jobs lock")
+            .remove(&self.id);
         self.running.ended.cancel();
     }
 }
@@ -395,9 +399,9 @@ pub async fn cancel(ops: &Ops, id: &JobId) -> OpResult<JobView> {
         return Err(finished(job.state));
     }
     let running = ops.jobs.get(id.as_str());
-    let done = running
-        .as_ref()
-        .map_or(job.frames_done, |r| r.progress.lock().expect("progress lock").done);
+    let done = running.as_ref().map_or(job.frames_done, |r| {
+        r.progress.lock().expect("progress lock").done
+    });
     let outcome = Outcome {
         state: JobState::Cancelled,
         frames_done: done,
@@ -525,8 +529,7 @@ pub async fn recover(ops: &Ops) -> OpResult<()> {
             frames_done: job.frames_done,
             output_bytes: 0,
             error: Some(
-                "Heldar stopped while this job was running; its partial video was removed"
-                    .into(),
+                "Heldar stopped while this job was running; its partial video was removed".into(),
             ),
             code: Some("interrupted".into()),
             at: ops.clock.now().trunc_subsecs(3),
@@ -583,7 +586,10 @@ enum Stop {
     Cancelled,
     /// Heldar is stopping: the row stays `running` and the next start marks it interrupted.
     Shutdown,
-    Failed { code: &'static str, message: String },
+    Failed {
+        code: &'static str,
+        message: String,
+    },
 }
 
 /// Run a claimed job to its end. `shutdown` is Heldar's: when it fires, ffmpeg is stopped and
@@ -654,7 +660,14 @@ pub async fn run(ops: &Ops, job: Job, shutdown: &CancellationToken) {
                 Err(e) => {
                     let _ = ops.videos.remove(&video.file).await;
                     tracing::error!(job = %job.id, error = %e, "cannot record a finished timelapse");
-                    fail(ops, &job, done, "internal", "Heldar could not record the video; the details are in its log".into()).await;
+                    fail(
+                        ops,
+                        &job,
+                        done,
+                        "internal",
+                        "Heldar could not record the video; the details are in its log".into(),
+                    )
+                    .await;
                 }
             }
         }
@@ -735,7 +748,8 @@ async fn encode_job(
         .take(max)
         .map(|(p, _, _)| p)
         .collect();
-    let no_frames = || Stop::Failed {
+    let no_frames = || {
+        Stop::Failed {
         code: "no_frames",
         message: format!(
             "camera {} has no stored frames from {} to {} any more (retention may have removed them)",
@@ -743,6 +757,7 @@ async fn encode_job(
             fmt_ts(spec.from),
             fmt_ts(spec.to)
         ),
+    }
     };
     // The output's size follows the first frame that can still be read.
     let mut first = None;

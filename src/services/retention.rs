@@ -297,8 +297,9 @@ impl Retention {
                             db::jobs::oldest_videos(&self.db, None, videos_failed as i64, 5)
                                 .await?;
                         if !videos.is_empty() {
-                            let (removed, _, failed) =
-                                self.delete_videos(v, &videos, "timelapse_free_disk").await?;
+                            let (removed, _, failed) = self
+                                .delete_videos(v, &videos, "timelapse_free_disk")
+                                .await?;
                             report.videos_free_disk += removed;
                             videos_failed += failed;
                             continue;

@@ -37,9 +37,7 @@ pub fn parse_file_name(name: &str) -> Option<(TimelapseId, VideoFormat)> {
 pub fn is_temp_name(name: &str) -> bool {
     name.strip_prefix(".tmp-")
         .and_then(|rest| rest.rsplit_once('.'))
-        .is_some_and(|(job, ext)| {
-            JobId::parse(job).is_ok() && VideoFormat::from_db(ext).is_some()
-        })
+        .is_some_and(|(job, ext)| JobId::parse(job).is_ok() && VideoFormat::from_db(ext).is_some())
 }
 
 impl VideoStore {
@@ -121,8 +119,7 @@ impl VideoStore {
                 }
                 for f in std::fs::read_dir(cam.path())? {
                     let f = f?;
-                    if f.file_type()?.is_file() && is_temp_name(&f.file_name().to_string_lossy())
-                    {
+                    if f.file_type()?.is_file() && is_temp_name(&f.file_name().to_string_lossy()) {
                         out.push(f.path());
                     }
                 }
