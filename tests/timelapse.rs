@@ -13,12 +13,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, SubsecRound, Utc};
+use common::frames::keep_frames;
 use common::{error_of, spawn_app_with, test_config, wait_for, TestApp};
 use futures_util::StreamExt;
 use heldar::app::{Application, BuildOptions};
 use heldar::clock::{Clock, SimulatedClock};
-use heldar::fakecam::pattern;
-use heldar::models::{new_id, CameraId, Snapshot};
 use serde_json::{json, Value};
 use tokio_util::sync::CancellationToken;
 
@@ -28,39 +27,6 @@ fn ts(s: &str) -> DateTime<Utc> {
 
 fn rfc(t: DateTime<Utc>) -> String {
     heldar::models::fmt_ts(t)
-}
-
-/// Keep real JPEG frames of `camera` taken at `times`, `size(i)` pixels each, through the frame
-/// store and the writer (as a capture keeps them).
-async fn keep_frames(
-    ops: &heldar::ops::Ops,
-    camera: &str,
-    times: &[DateTime<Utc>],
-    size: impl Fn(usize) -> (u16, u16),
-) {
-    let cam = CameraId::parse(camera).unwrap();
-    let mut rows = Vec::new();
-    for (i, t) in times.iter().enumerate() {
-        let (w, h) = size(i);
-        let jpeg = pattern::demo_frame(w, h, camera, *t);
-        let file = ops
-            .store
-            .write_frame(&cam, *t, Bytes::from(jpeg.clone()))
-            .await
-            .unwrap();
-        rows.push(Snapshot {
-            id: new_id("snp"),
-            camera_id: cam.clone(),
-            schedule_id: None,
-            path: file.rel_path,
-            taken_at: *t,
-            size_bytes: jpeg.len() as i64,
-            width: Some(i64::from(w)),
-            height: Some(i64::from(h)),
-            created_at: *t,
-        });
-    }
-    ops.writer.index(rows).await.unwrap();
 }
 
 fn fast(c: &mut heldar::config::Config) {

@@ -335,6 +335,8 @@ export function mountTimeline(root, camera) {
   return {
     /** Fetch and append frames newer than the newest shown. */
     newer: pollNewer,
+    /** The range shown: {from, to} as Dates, null for open ends (the timelapse export's). */
+    range: bounds,
     stop() {
       pause();
       generation++;
