@@ -135,6 +135,9 @@ async fn exporting_the_timelines_range_shows_progress_then_the_video_which_plays
     );
     let size = js(&c, "const v = document.querySelector('#timelapses video'); return [v.videoWidth, v.videoHeight];").await;
     assert_eq!(size, json!([1280, 720]));
+    // The card in view: a window tall enough for the page.
+    c.set_window_size(1280, 1500).await.unwrap();
+    until(&c, "the tall window", "window.innerHeight > 1200").await;
     screenshot(&c, "timelapse", true).await;
 
     // A bad value gets the server's sentence under the form, and no job.
