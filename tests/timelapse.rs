@@ -1062,3 +1062,64 @@ async fn videos_are_pruned_by_their_ttl_and_after_the_frames_under_the_disk_floo
     assert!(!app.dir.path().join("timelapses/gate").exists());
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconciliation_never_touches_videos_even_where_the_folders_overlap() {
+    // The worst case: frames straight in the data dir, so `timelapses/` sits among the camera
+    // folders, and a camera named `timelapses` whose frame folder is the videos' folder.
+    let app = spawn_app_with(
+        |c| {
+            fast(c);
+            c.snapshots_dir = c.data_dir.clone();
+        },
+        BuildOptions::default(),
+    )
+    .await;
+    camera(&app, "gate").await;
+    camera(&app, "timelapses").await;
+    let t0 = (Utc::now() - chrono::Duration::hours(1)).trunc_subsecs(3);
+    let times: Vec<_> = (0..5).map(|i| t0 + chrono::Duration::seconds(i)).collect();
+    keep_frames(&app.state.ops, "gate", &times, |_| (64, 48)).await;
+    keep_frames(&app.state.ops, "timelapses", &times, |_| (64, 48)).await;
+    let r = app
+        .post_json(
+            "/api/v1/cameras/gate/timelapses",
+            &json!({"from": rfc(t0), "to": rfc(Utc::now())}),
+        )
+        .await;
+    let loc = r.headers()["location"].to_str().unwrap().to_string();
+    let job = finished(&app, &loc).await;
+    let url = job["timelapse"]["url"].as_str().unwrap().to_string();
+    let video = app
+        .dir
+        .path()
+        .join("timelapses")
+        .join(url.trim_start_matches("/media/timelapses/"));
+    assert!(video.exists());
+
+    let ops = &app.state.ops;
+    let parts = heldar::ops::reconcile::Parts {
+        store: &ops.store,
+        pool: &ops.db,
+        writer: &ops.writer,
+        clock: ops.clock.as_ref(),
+    };
+    let long_ago = ts("2000-01-01T00:00:00Z");
+    heldar::ops::reconcile::crash_window(parts, long_ago)
+        .await
+        .unwrap();
+    heldar::ops::reconcile::full_pass(parts, Utc::now(), &CancellationToken::new())
+        .await
+        .unwrap()
+        .expect("the pass ran to its end");
+    assert!(video.exists(), "reconciliation removed a video");
+    assert_eq!(app.get(&url).await.status(), 200);
+    // Deleting the camera named `timelapses` removes its frames, never the videos beside them.
+    assert_eq!(app.delete("/api/v1/cameras/timelapses").await.status(), 204);
+    assert!(
+        video.exists(),
+        "deleting a camera removed another camera's video"
+    );
+    assert_eq!(app.get(&url).await.status(), 200);
+    app.stop().await;
+}

@@ -50,7 +50,7 @@ fn check_period(s: &str) -> OpResult<RulePeriod> {
 }
 
 fn check_at(s: &str) -> OpResult<NaiveTime> {
-    let t = s.trim();
+    let t = s;
     (t.len() == 5)
         .then(|| NaiveTime::parse_from_str(t, "%H:%M").ok())
         .flatten()
@@ -66,7 +66,7 @@ fn check_at(s: &str) -> OpResult<NaiveTime> {
 }
 
 fn check_zone(s: &str) -> OpResult<Tz> {
-    s.trim().parse::<Tz>().map_err(|_| {
+    s.parse::<Tz>().map_err(|_| {
         OpError::invalid(
             "time_zone",
             format!(

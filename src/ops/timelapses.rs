@@ -117,7 +117,7 @@ impl Drop for Registered<'_> {
 // --- checking requests -----------------------------------------------------------------------
 
 fn parse_time(field: &'static str, s: &str) -> OpResult<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(s.trim())
+    DateTime::parse_from_rfc3339(s)
         .map(|t| t.with_timezone(&Utc).trunc_subsecs(3))
         .map_err(|_| {
             OpError::invalid(
@@ -424,7 +424,9 @@ pub async fn cancel(ops: &Ops, id: &JobId) -> OpResult<JobView> {
             .ok_or_else(|| job_not_found(id))?;
         return Err(finished(now.state));
     }
-    if let Some(r) = running {
+    // Looked up after the state changed: a runner that registers later sees `cancelled` in its
+    // own check and stops before it starts ffmpeg.
+    if let Some(r) = ops.jobs.get(id.as_str()) {
         r.cancel.cancel();
         if tokio::time::timeout(CANCEL_WAIT, r.ended.cancelled())
             .await
@@ -615,6 +617,12 @@ pub async fn run(ops: &Ops, job: Job, shutdown: &CancellationToken) {
         id: job.id.to_string(),
         running: running.clone(),
     };
+    // A cancel between the claim and the registration above: it changed the state first.
+    match db::jobs::get(&ops.db, job.id.as_str()).await {
+        Ok(Some(j)) if j.state == JobState::Running => {}
+        Ok(_) => return,
+        Err(e) => tracing::warn!(job = %job.id, error = %e, "cannot re-read a claimed job"),
+    }
     tracing::info!(job = %job.id, camera = %job.camera_id, frames = job.frames_total, "timelapse job started");
     let started = Instant::now();
     let result = encode_job(ops, &job, &running, shutdown).await;

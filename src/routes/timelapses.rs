@@ -24,9 +24,10 @@ use crate::ops::{self, Ops};
     responses(
         (status = 202, body = JobView, description = "queued; follow it at `location` (and on the event stream)",
             headers(("location" = String, description = "`/api/v1/jobs/{job id}`")),
+            // No link to cancel_job: a cancelled job stays readable (it is not deleted), which a
+            // generic "use after delete" check would misread.
             links(
-                ("job" = (operation_id = "get_job", parameters(("id" = "$response.body#/id")))),
-                ("cancel" = (operation_id = "cancel_job", parameters(("id" = "$response.body#/id")))))),
+                ("job" = (operation_id = "get_job", parameters(("id" = "$response.body#/id")))))),
         (status = 400, body = ErrorBody, description = "the body is not JSON, or the path is not UTF-8"),
         (status = 404, body = ErrorBody, description = "no such camera"),
         (status = 413, body = ErrorBody, description = "the body is over 64 KiB"),
