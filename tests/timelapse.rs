@@ -713,8 +713,17 @@ struct Run {
 }
 
 async fn start(dir: &Path, clock: Arc<SimulatedClock>) -> Run {
+    start_with(dir, clock, |_| {}).await
+}
+
+async fn start_with(
+    dir: &Path,
+    clock: Arc<SimulatedClock>,
+    tweak: impl FnOnce(&mut heldar::config::Config),
+) -> Run {
     let mut config = test_config(dir);
     fast(&mut config);
+    tweak(&mut config);
     // The clock jumps months: nothing may be pruned by age meanwhile.
     config.retention_age = None;
     config.timelapse_ttl = None;
@@ -1122,4 +1131,125 @@ async fn reconciliation_never_touches_videos_even_where_the_folders_overlap() {
     );
     assert_eq!(app.get(&url).await.status(), 200);
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn jobs_running_when_heldar_stops_are_interrupted_at_the_next_start_and_a_rules_is_queued_again(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().to_path_buf();
+    let clock = Arc::new(SimulatedClock::new(ts("2026-03-10T00:20:00Z")));
+    let two = |c: &mut heldar::config::Config| c.timelapse_concurrency = 2;
+    let run = start_with(&data, clock.clone(), two).await;
+    camera(&run.app, "yard").await;
+    // 400 small frames on 9 March; upscaled to 3840 px, they take a while to encode.
+    let t0 = ts("2026-03-09T00:00:00Z");
+    let times: Vec<_> = (0..400)
+        .map(|i| t0 + chrono::Duration::minutes(3 * i))
+        .collect();
+    keep_frames(&run.app.state.ops, "yard", &times, |_| (320, 180)).await;
+    let r = run
+        .app
+        .post_json(
+            "/api/v1/cameras/yard/timelapses",
+            &json!({"from": "2026-03-09T00:00:00Z", "to": "2026-03-10T00:00:00Z", "width": 3840}),
+        )
+        .await;
+    assert_eq!(r.status(), 202);
+    let export: Value = r.json().await.unwrap();
+    let r = run
+        .app
+        .post_json(
+            "/api/v1/cameras/yard/timelapse-rules",
+            &json!({"period": "daily", "at": "00:30", "time_zone": "UTC", "width": 3840}),
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    clock.jump(chrono::Duration::minutes(15));
+    // Both encode at once.
+    let jobs = wait_for("two jobs encoding", Duration::from_secs(60), || async {
+        let v: Value = run
+            .app
+            .get("/api/v1/jobs?camera=yard&state=running")
+            .await
+            .json()
+            .await
+            .ok()?;
+        let v = v.as_array()?.clone();
+        (v.len() == 2 && v.iter().all(|j| j["frames_done"].as_i64() > Some(0))).then_some(v)
+    })
+    .await;
+    let rule_job = jobs.iter().find(|j| j["id"] != export["id"]).unwrap()["id"].clone();
+    assert_eq!(ffmpeg_children(&data).len(), 2);
+    run.app.stop().await;
+    // The stop ended both ffmpeg processes; the jobs stay `running` in the database until the
+    // next start. A crash would also have left a partial file:
+    assert!(ffmpeg_children(&data).is_empty());
+    let left = data.join(format!(
+        "timelapses/yard/.tmp-{}.mp4",
+        export["id"].as_str().unwrap()
+    ));
+    std::fs::write(&left, b"partial").unwrap();
+
+    let run = start_with(&data, clock.clone(), |_| {}).await;
+    let get = |id: &Value| {
+        let app = &run.app;
+        let path = format!("/api/v1/jobs/{}", id.as_str().unwrap());
+        async move { app.get(&path).await.json::<Value>().await.unwrap() }
+    };
+    let interrupted = wait_for(
+        "the export to be marked interrupted",
+        Duration::from_secs(30),
+        || async {
+            let v = get(&export["id"]).await;
+            (v["state"] == "failed").then_some(v)
+        },
+    )
+    .await;
+    assert_eq!(interrupted["code"], "interrupted", "{interrupted}");
+    assert!(
+        interrupted["error"]
+            .as_str()
+            .unwrap()
+            .contains("Heldar stopped"),
+        "{interrupted}"
+    );
+    let rule_old = get(&rule_job).await;
+    assert_eq!(
+        (rule_old["state"].as_str(), rule_old["code"].as_str()),
+        (Some("failed"), Some("interrupted"))
+    );
+    assert!(!left.exists(), "the partial file was not removed");
+    // The rule's day is owed its video: the same period is queued again, once.
+    let all: Value = run
+        .app
+        .get("/api/v1/jobs?camera=yard")
+        .await
+        .json()
+        .await
+        .unwrap();
+    let all = all.as_array().unwrap();
+    assert_eq!(all.len(), 3, "{all:#?}");
+    let again = &all[0];
+    assert!(
+        matches!(again["state"].as_str(), Some("queued" | "running")),
+        "{again}"
+    );
+    assert_eq!(again["frames_total"], 400);
+    // (Cancelled here rather than waited for: a 4K encode of 400 frames takes a while.)
+    let r: Value = run
+        .app
+        .delete(&format!("/api/v1/jobs/{}", again["id"].as_str().unwrap()))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(r["state"], "cancelled");
+    assert!(ffmpeg_children(&data).is_empty());
+    let files: Vec<_> = std::fs::read_dir(data.join("timelapses/yard"))
+        .unwrap()
+        .flatten()
+        .collect();
+    assert!(files.is_empty(), "{files:?}");
+    run.app.stop().await;
 }
