@@ -576,7 +576,6 @@ async fn bad_exports_get_a_4xx_with_a_sentence_and_no_job() {
         (with("every_nth", json!(0)), "every_nth"),
         (with("from", json!("yesterday")), "from"),
         (with("to", json!("2026-01-10T09:00:00Z")), "from"),
-        (with("to", json!("2026-01-10T10:00:00Z")), "from"),
         (with("speed", json!(2)), "speed"),
         (json!({"to": "2026-01-10T10:05:00Z"}), "from"),
     ] {
@@ -587,6 +586,21 @@ async fn bad_exports_get_a_4xx_with_a_sentence_and_no_job() {
             assert_eq!(e["field"], field, "{body}: {e}");
         }
     }
+    // A zero-length range is empty too.
+    let (status, e) =
+        post(json!({"from": "2026-01-10T10:00:00Z", "to": "2026-01-10T10:00:00Z"})).await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (422, Some("no_frames")),
+        "{e}"
+    );
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("2026-01-10T10:00:00.000Z"),
+        "{e}"
+    );
     // An empty range names the range.
     let (status, e) =
         post(json!({"from": "2026-01-11T00:00:00Z", "to": "2026-01-12T00:00:00Z"})).await;

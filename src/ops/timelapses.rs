@@ -249,15 +249,28 @@ pub async fn create(ops: &Ops, camera: &CameraId, body: TimelapseCreate) -> OpRe
     cameras::require(ops, camera).await?;
     let from = parse_time("from", &body.from)?;
     let to = parse_time("to", &body.to)?;
-    if from >= to {
+    if from > to {
         return Err(OpError::invalid(
             "from",
             format!(
-                "from {} is not earlier than to {}: the range must not be empty",
+                "from {} is later than to {}: swap them",
                 fmt_ts(from),
                 fmt_ts(to)
             ),
         ));
+    }
+    if from == to {
+        // An empty range: it holds no frames, by definition.
+        return Err(OpError::Unprocessable {
+            code: "no_frames",
+            message: format!(
+                "the range from {} to {} is empty (to is exclusive), so it holds no frames: \
+                 make to later than from",
+                fmt_ts(from),
+                fmt_ts(to)
+            ),
+            field: None,
+        });
     }
     let spec = TimelapseSpec {
         from,

@@ -98,7 +98,10 @@ mod tests {
         assert!(Assets::get("index.html").is_some());
         // Every page module is embedded (rust-embed takes the whole of `web/`).
         for module in ["app", "camera", "timeline", "timelapse", "util", "api"] {
-            assert!(Assets::get(&format!("js/{module}.js")).is_some(), "{module}");
+            assert!(
+                Assets::get(&format!("js/{module}.js")).is_some(),
+                "{module}"
+            );
         }
         for name in Assets::iter() {
             let f = Assets::get(&name).unwrap();
