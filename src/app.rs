@@ -33,12 +33,28 @@ use crate::store::FrameStore;
 pub use crate::state::AppState;
 
 /// Options that are not settings of the running system.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct BuildOptions {
     /// Register and serve the built-in demo camera.
     pub demo: bool,
     /// Tests: the background reconciliation pass waits for a permit of this before it starts.
     pub reconcile_gate: Option<Arc<tokio::sync::Semaphore>>,
+    /// Tests: the wall clock (a `clock::SimulatedClock`); the system clock when `None`.
+    pub clock: Option<Arc<dyn Clock>>,
+    /// Tests: the timelapse rule runner's longest sleep (60 s when `None`), so a jump of a
+    /// simulated clock is noticed at once.
+    pub timelapse_rule_check: Option<Duration>,
+}
+
+impl std::fmt::Debug for BuildOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BuildOptions")
+            .field("demo", &self.demo)
+            .field("reconcile_gate", &self.reconcile_gate.is_some())
+            .field("clock", &self.clock.as_ref().map(|_| "injected"))
+            .field("timelapse_rule_check", &self.timelapse_rule_check)
+            .finish()
+    }
 }
 
 pub struct Application {
@@ -86,7 +102,7 @@ impl Application {
         // Before anything reads a camera: the key that opens their credentials (a missing or
         // wrong key stops start-up here, with the file named).
         let sealer = Arc::new(ops::secrets::open_sealer(&config.secret_key_file, &pool).await?);
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let clock: Arc<dyn Clock> = opts.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
         let frame_store = FrameStore::new(config.snapshots_dir.clone(), config.snapshot_fsync);
         let (writer, writer_task) =
             Writer::start(&crate::db::file_of(&config.database_url)?, writer::LINGER)?;
@@ -127,7 +143,7 @@ impl Application {
         match ffmpeg.check().await {
             Ok(v) => tracing::info!(ffmpeg = %v, "ffmpeg found"),
             Err(e) => tracing::warn!(error = %e,
-                "ffmpeg is not available: captures through ffmpeg (snapshot_source rtsp, and streams the native RTSP path cannot read: rtsps, H.265, MJPEG) will fail with `ffmpeg_missing` until it is installed (or HELDAR_FFMPEG_BIN is set)"),
+                "ffmpeg is not available: captures through ffmpeg (snapshot_source rtsp, and streams the native RTSP path cannot read: rtsps, H.265, MJPEG) will fail with `ffmpeg_missing`, and timelapse exports are refused with it, until it is installed (or HELDAR_FFMPEG_BIN is set)"),
         }
         let (scheduler, commands) = SchedulerHandle::channel();
         let auth = Arc::new(Auth::new(pool.clone(), config.api_token.as_deref()));
@@ -204,6 +220,10 @@ impl Application {
             max_bytes: config.snapshot_max_bytes,
             min_free_bytes: config.min_free_disk_bytes,
             free_space: Retention::statvfs_free(config.snapshots_dir.clone()),
+            videos: Some(crate::services::retention::Videos {
+                store: ops.videos.clone(),
+                ttl: config.timelapse_ttl,
+            }),
         });
         if config.scheduler_enabled {
             // Warm RTSP sessions serve the scheduler's slots; without it nothing keeps them.
@@ -215,6 +235,18 @@ impl Application {
         let (o, gate) = (ops.clone(), opts.reconcile_gate.clone());
         supervisor.spawn_supervised("reconciler", move |token| {
             crate::services::reconciler::run(o.clone(), run_start, gate.clone(), token)
+        });
+        let o = ops.clone();
+        supervisor.spawn_supervised("timelapse_jobs", move |token| {
+            crate::services::timelapses::run_jobs(o.clone(), token)
+        });
+        let (o, check) = (
+            ops.clone(),
+            opts.timelapse_rule_check
+                .unwrap_or(crate::services::timelapses::RULE_CHECK_EVERY),
+        );
+        supervisor.spawn_supervised("timelapse_rules", move |token| {
+            crate::services::timelapses::run_rules(o.clone(), check, token)
         });
         let every = config.retention_interval;
         supervisor.spawn_supervised("retention", move |token| {

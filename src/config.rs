@@ -126,6 +126,16 @@ pub struct ServeArgs {
     /// Native RTSP: a warm session that receives nothing for this many seconds is reconnected.
     #[arg(long, env = "HELDAR_RTSP_STALL_S", default_value = "10")]
     pub rtsp_stall_s: String,
+    /// Timelapse videos encoded at once (each one ffmpeg, niced); more wait in the queue.
+    #[arg(long, env = "HELDAR_TIMELAPSE_CONCURRENCY", default_value = "1")]
+    pub timelapse_concurrency: String,
+    /// Most frames one timelapse video may have (after `every_nth`).
+    #[arg(long, env = "HELDAR_TIMELAPSE_MAX_FRAMES", default_value = "100000")]
+    pub timelapse_max_frames: String,
+    /// Timelapse videos (exports and rules' alike) are deleted this many hours after they were
+    /// made (0 = keep forever).
+    #[arg(long, env = "HELDAR_TIMELAPSE_TTL_HOURS", default_value = "720")]
+    pub timelapse_ttl_hours: String,
 }
 
 /// Who may read `/metrics` (HELDAR_METRICS_AUTH).
@@ -172,6 +182,15 @@ pub struct Config {
     pub unreachable_backoff_max: Option<Duration>,
     /// The native RTSP path's settings (`capture::native`).
     pub rtsp: RtspConfig,
+    /// Timelapse videos: `$HELDAR_DATA_DIR/timelapses` (not a setting of its own: outside
+    /// snapshots_dir, whose scan knows only frames).
+    pub timelapses_dir: PathBuf,
+    /// Encodings at once (at least 1).
+    pub timelapse_concurrency: usize,
+    /// Frames per video at most (at least 1).
+    pub timelapse_max_frames: u64,
+    /// `None` keeps videos forever.
+    pub timelapse_ttl: Option<Duration>,
 }
 
 /// The native RTSP path's settings (docs/rtsp.md).
@@ -440,7 +459,38 @@ impl Config {
                 &mut warnings,
             )?),
         };
+        let timelapse_concurrency = clamp_min(
+            "HELDAR_TIMELAPSE_CONCURRENCY",
+            parse_num::<usize>(
+                "HELDAR_TIMELAPSE_CONCURRENCY",
+                &args.timelapse_concurrency,
+                "a whole number of encodings at once (at least 1)",
+            )?,
+            1,
+            &mut warnings,
+        );
+        let timelapse_max_frames = clamp_min(
+            "HELDAR_TIMELAPSE_MAX_FRAMES",
+            parse_num::<u64>(
+                "HELDAR_TIMELAPSE_MAX_FRAMES",
+                &args.timelapse_max_frames,
+                "a whole number of frames (at least 1)",
+            )?,
+            1,
+            &mut warnings,
+        );
+        let timelapse_ttl_hours = parse_num::<u64>(
+            "HELDAR_TIMELAPSE_TTL_HOURS",
+            &args.timelapse_ttl_hours,
+            "a whole number of hours (0 keeps videos forever)",
+        )?;
+
         let config = Config {
+            timelapses_dir: data_dir.join("timelapses"),
+            timelapse_concurrency,
+            timelapse_max_frames,
+            timelapse_ttl: (timelapse_ttl_hours > 0)
+                .then(|| Duration::from_secs(timelapse_ttl_hours.saturating_mul(3600))),
             data_dir,
             snapshots_dir,
             database_url,
@@ -518,6 +568,8 @@ impl Config {
         for (var, dir) in [
             ("HELDAR_DATA_DIR", &self.data_dir),
             ("HELDAR_SNAPSHOTS_DIR", &self.snapshots_dir),
+            // Timelapse videos live under the data dir.
+            ("HELDAR_DATA_DIR", &self.timelapses_dir),
         ] {
             let fail = |e: std::io::Error| ConfigError {
                 var,
@@ -527,7 +579,7 @@ impl Config {
             let origin = crate::private_files::ensure_dir(dir).map_err(fail)?;
             match origin {
                 crate::private_files::DirOrigin::Existing { mode }
-                    if var == "HELDAR_DATA_DIR" && mode & 0o007 != 0 =>
+                    if dir == &self.data_dir && mode & 0o007 != 0 =>
                 {
                     tracing::warn!(
                         dir = %dir.display(),
@@ -720,6 +772,9 @@ mod tests {
             rtsp_gop_max_bytes: "16777216".into(),
             rtsp_gop_max_age_s: "30".into(),
             rtsp_stall_s: "10".into(),
+            timelapse_concurrency: "1".into(),
+            timelapse_max_frames: "100000".into(),
+            timelapse_ttl_hours: "720".into(),
         };
         for (k, v) in extra {
             match *k {
@@ -871,6 +926,25 @@ mod tests {
         let (c, w) = Config::from_args(&args(&[("backoff_max", "999999")])).unwrap();
         assert_eq!(c.unreachable_backoff_max, Some(Duration::from_secs(86_400)));
         assert_eq!(w.len(), 1, "{w:?}");
+    }
+
+    #[test]
+    fn timelapse_settings_have_defaults_clamps_and_zero_keeps_forever() {
+        let (c, _) = Config::from_args(&args(&[])).unwrap();
+        assert_eq!(c.timelapses_dir, PathBuf::from("/tmp/x/timelapses"));
+        assert_eq!(c.timelapse_concurrency, 1);
+        assert_eq!(c.timelapse_max_frames, 100_000);
+        assert_eq!(c.timelapse_ttl, Some(Duration::from_secs(720 * 3600)));
+        let mut a = args(&[]);
+        a.timelapse_ttl_hours = "0".into();
+        a.timelapse_concurrency = "0".into();
+        let (c, w) = Config::from_args(&a).unwrap();
+        assert_eq!(c.timelapse_ttl, None);
+        assert_eq!(c.timelapse_concurrency, 1);
+        assert_eq!(w.len(), 1, "{w:?}");
+        a.timelapse_max_frames = "many".into();
+        let e = Config::from_args(&a).unwrap_err().to_string();
+        assert!(e.starts_with("HELDAR_TIMELAPSE_MAX_FRAMES=\"many\""), "{e}");
     }
 
     #[test]

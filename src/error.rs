@@ -27,6 +27,18 @@ pub enum OpError {
     /// The disk holding the frames is full: the frame was not kept.
     #[error("{0}")]
     DiskFull(String),
+    /// Well-formed, but it cannot be done as asked (a timelapse of a range with no frames, or
+    /// with more than the limit): a 422 with its own machine code.
+    #[error("{message}")]
+    Unprocessable {
+        code: &'static str,
+        message: String,
+        field: Option<&'static str>,
+    },
+    /// Something the operation needs is missing or busy right now (ffmpeg not installed, the
+    /// job queue full): a 503 with its own machine code.
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
     /// Anything else: the database failing, a bug. Logged in full, shown as a generic sentence.
     #[error("internal error: {0:#}")]
     Internal(anyhow::Error),

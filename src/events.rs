@@ -2,7 +2,7 @@
 //!
 //! `ops` publishes one [`Event`] for each thing that happened — a frame stored, a capture
 //! failed, a camera's state changed, a camera began or extended a backoff, a camera or schedule
-//! changed — and anything that wants to
+//! changed, a timelapse job progressed or ended, a timelapse video was stored — and anything that wants to
 //! know subscribes: the `/api/v1/events` stream (and through it the dashboard), and later MQTT
 //! and webhooks. The bus is a bounded broadcast channel ([`EventBus::CAPACITY`] events): a
 //! publisher never waits, whoever is subscribed. A subscriber that falls more than the capacity
@@ -20,6 +20,7 @@ use serde::Serialize;
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
+use crate::models::timelapse::JobState;
 use crate::models::{BackoffReason, CameraId, CameraState};
 
 /// What changed about a camera or a schedule.
@@ -93,6 +94,38 @@ pub enum Event {
         camera: CameraId,
         change: Change,
     },
+    /// A timelapse job's progress: when it starts, at most twice a second while it encodes,
+    /// and once more with its last count.
+    #[serde(rename = "job.progress")]
+    JobProgress {
+        job_id: String,
+        camera: CameraId,
+        frames_done: i64,
+        frames_total: i64,
+        /// Seconds left at the pace so far; `null` until there is a pace.
+        eta_seconds: Option<f64>,
+    },
+    /// A job ended: `done`, `failed` or `cancelled`.
+    #[serde(rename = "job.finished")]
+    JobFinished {
+        job_id: String,
+        camera: CameraId,
+        state: JobState,
+        /// The video, when `done`.
+        timelapse_id: Option<String>,
+        /// The machine code of a failure (`no_frames`, `ffmpeg_failed`, …).
+        code: Option<String>,
+        /// Why it failed, a sentence.
+        error: Option<String>,
+    },
+    /// A timelapse video is stored and served at `url`.
+    #[serde(rename = "timelapse.done")]
+    TimelapseDone {
+        camera: CameraId,
+        timelapse_id: String,
+        /// `/media/timelapses/{camera}/{file}`.
+        url: String,
+    },
 }
 
 impl Event {
@@ -105,6 +138,9 @@ impl Event {
             Event::CameraBackoff { .. } => "camera.backoff",
             Event::CameraChanged { .. } => "camera.changed",
             Event::ScheduleChanged { .. } => "schedule.changed",
+            Event::JobProgress { .. } => "job.progress",
+            Event::JobFinished { .. } => "job.finished",
+            Event::TimelapseDone { .. } => "timelapse.done",
         }
     }
 
@@ -116,7 +152,10 @@ impl Event {
             | Event::CameraStateChanged { camera, .. }
             | Event::CameraBackoff { camera, .. }
             | Event::CameraChanged { camera, .. }
-            | Event::ScheduleChanged { camera, .. } => camera,
+            | Event::ScheduleChanged { camera, .. }
+            | Event::JobProgress { camera, .. }
+            | Event::JobFinished { camera, .. }
+            | Event::TimelapseDone { camera, .. } => camera,
         }
     }
 }

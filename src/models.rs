@@ -4,6 +4,8 @@
 //! as a directory name, a [`Vendor`] is one we know. Bodies that arrive over HTTP are turned into
 //! these types (see `camera::spec`) before anything else sees them.
 
+pub mod timelapse;
+
 use std::fmt;
 
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -581,6 +583,11 @@ pub struct CameraActivity {
 #[derive(Debug, Clone, ToSchema)]
 #[schema(value_type = String, format = Binary)]
 pub struct Jpeg(pub Vec<u8>);
+
+/// The body of a timelapse video (`video/mp4` or `video/webm`).
+#[derive(Debug, Clone, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct Video(pub Vec<u8>);
 
 /// The error body of every failed request (DESIGN.md §5).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

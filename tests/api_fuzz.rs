@@ -35,7 +35,8 @@ const TOKEN: &str = "api-fuzz-token-0123456789abcdef";
 const CHECKS: &str = "not_a_server_error,status_code_conformance,content_type_conformance,\
 response_headers_conformance,response_schema_conformance,negative_data_rejection,\
 missing_required_header,unsupported_method,allow_header_conformance,use_after_free,\
-ensure_resource_availability,ignored_auth,gateway_statuses_are_camera_failures";
+ensure_resource_availability,ignored_auth,gateway_statuses_are_camera_failures,\
+unavailable_only_for_a_named_cause";
 
 /// The live snapshot (GET, and POST which may keep the frame) talks to the camera: for a camera
 /// the fuzzer made up, 502 (`unreachable`, …), 504 (`timeout`) and 507 (`disk_full`) are its
@@ -59,6 +60,10 @@ checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "502", "504"
 [[operations]]
 include-operation-id = "events"
 max-stream-events = 1
+
+[[operations]]
+include-operation-id = "create_timelapse"
+checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "503"]
 "#;
 
 const HOOKS: &str = r#"
@@ -90,6 +95,22 @@ def gateway_statuses_are_camera_failures(ctx, response, case):
     return None
 
 
+TIMELAPSE_EXPORT = "/api/v1/cameras/{id}/timelapses"
+
+
+@schemathesis.check
+def unavailable_only_for_a_named_cause(ctx, response, case):
+    """503 only from a timelapse export, and only for a missing ffmpeg or a full queue."""
+    if response.status_code != 503 or case.operation.path == "/api/v1/health":
+        return None
+    if case.operation.path != TIMELAPSE_EXPORT or case.method.upper() != "POST":
+        raise AssertionError(f"503 from {case.operation.label}: only a timelapse export may answer it")
+    code = response.json().get("code")
+    if code not in {"ffmpeg_missing", "queue_full"}:
+        raise AssertionError(f"503 with code {code!r}; expected ffmpeg_missing or queue_full")
+    return None
+
+
 @schemathesis.deserializer("image/jpeg")
 def jpeg(ctx, response):
     """A 200 is one whole JPEG (SOI ... EOI); a 206 is as long as its Content-Range says."""
@@ -101,6 +122,19 @@ def jpeg(ctx, response):
     elif not (body[:2] == b"\xff\xd8" and body[-2:] == b"\xff\xd9"):
         raise ValueError(f"not a whole JPEG: {len(body)} bytes starting {body[:4].hex()}")
     return f"{len(body)} bytes of JPEG"
+
+
+@schemathesis.deserializer("video/mp4", "video/webm")
+def video(ctx, response):
+    """A 200 starts like an MP4 (ftyp) or a WebM (EBML); a 206 is as long as its Content-Range says."""
+    body = response.content
+    if response.status_code == 206:
+        first, last = response.headers["content-range"][0].split(" ")[1].split("/")[0].split("-")
+        if len(body) != int(last) - int(first) + 1:
+            raise ValueError(f"206 body of {len(body)} bytes for range {first}-{last}")
+    elif body[4:8] != b"ftyp" and body[:4] != b"\x1a\x45\xdf\xa3":
+        raise ValueError(f"neither MP4 nor WebM: {len(body)} bytes starting {body[:8].hex()}")
+    return f"{len(body)} bytes of video"
 "#;
 
 /// One GET from inside the namespace: prints `status content-type length`, then the body.

@@ -63,6 +63,7 @@ fn retention(
         max_bytes,
         min_free_bytes: min_free,
         free_space: free,
+        videos: None,
     }
 }
 

@@ -41,6 +41,9 @@ struct Input {
     allow_metadata_hosts: Val,
     metrics_auth: Val,
     unreachable_backoff_max_s: Val,
+    timelapse_concurrency: Val,
+    timelapse_max_frames: Val,
+    timelapse_ttl_hours: Val,
     ffmpeg_concurrency: Val,
     capture_max_bytes: Val,
     fsync: Val,
@@ -124,6 +127,9 @@ fuzz_target!(|i: Input| {
         rtsp_gop_max_bytes: text(&i.capture_max_bytes, "16777216"),
         rtsp_gop_max_age_s: text(&i.retention_interval_s, "30"),
         rtsp_stall_s: text(&i.capture_timeout_s, "10"),
+        timelapse_concurrency: text(&i.timelapse_concurrency, "1"),
+        timelapse_max_frames: text(&i.timelapse_max_frames, "100000"),
+        timelapse_ttl_hours: text(&i.timelapse_ttl_hours, "720"),
         secret_key_file: i.secret_key_file.as_ref().map(|v| text(v, "./k")),
         log: i
             .log
@@ -137,6 +143,7 @@ fuzz_target!(|i: Input| {
             assert!(c.retention_interval >= Duration::from_secs(1));
             assert!(c.capture_timeout >= Duration::from_secs(1));
             assert!(c.capture_concurrency >= 1 && c.ffmpeg_concurrency >= 1);
+            assert!(c.timelapse_concurrency >= 1 && c.timelapse_max_frames >= 1);
             assert!(c.capture_max_bytes >= 1024);
             assert!(c.rtsp.decode_concurrency >= 1 && c.rtsp.gop_max_bytes >= 65_536);
             assert!(

@@ -6,9 +6,11 @@
 //! older Heldar upgrades in place.
 
 pub mod cameras;
+pub mod jobs;
 pub mod meta;
 pub mod schedules;
 pub mod snapshots;
+pub mod timelapse_rules;
 pub mod tokens;
 pub mod writer;
 

@@ -177,6 +177,8 @@ pub async fn delete(ops: &Ops, id: &CameraId) -> OpResult<()> {
     super::backoff::clear(ops, id);
     ops.capturer.camera_changed(id);
     ops.metrics.forget_camera(id);
+    // Its jobs, videos and rules went with the rows; its running ffmpeg and its files go now.
+    super::timelapses::forget_camera(ops, id).await;
     match store::remove_camera_frames(ops.store.dir(), id).await {
         Ok(r) if r.kept > 0 => tracing::warn!(camera = %id, entries = r.kept,
             "camera deleted; its folder is kept because it holds entries Heldar did not write"),

@@ -18,6 +18,8 @@ pub mod scheduler;
 pub mod schedules;
 pub mod secrets;
 pub mod system;
+pub mod timelapse_rules;
+pub mod timelapses;
 pub mod tokens;
 
 use std::sync::Arc;
@@ -52,6 +54,10 @@ pub struct Ops {
     /// Cameras whose scheduled captures are backing off because they keep being unreachable
     /// (see [`backoff`]).
     pub(crate) backoff: Arc<backoff::BackoffState>,
+    /// Where timelapse videos live (`$HELDAR_DATA_DIR/timelapses`).
+    pub videos: crate::store::videos::VideoStore,
+    /// Timelapse jobs running here, and the wake-ups of the timelapse services.
+    pub(crate) jobs: Arc<timelapses::JobsState>,
     /// Cancelled when Heldar shuts down: a capture that fails after that was cut by the
     /// shutdown (its camera was not at fault) and is not recorded as a camera failure.
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -72,7 +78,10 @@ impl Ops {
         scheduler: scheduler::SchedulerHandle,
         events: EventBus,
     ) -> Ops {
+        let videos = crate::store::videos::VideoStore::new(config.timelapses_dir.clone());
         Ops {
+            videos,
+            jobs: Arc::default(),
             config,
             db,
             writer,

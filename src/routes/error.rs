@@ -42,6 +42,17 @@ pub enum ApiError {
     /// The disk is full: the frame was not kept (507).
     #[error("{0}")]
     InsufficientStorage(String),
+    /// Well-formed but impossible as asked (422), with its own code (`no_frames`, …).
+    #[error("{message}")]
+    Unprocessable {
+        code: &'static str,
+        message: String,
+        field: Option<&'static str>,
+    },
+    /// A part the request needs is missing or busy (503), with its own code
+    /// (`ffmpeg_missing`, `queue_full`).
+    #[error("{message}")]
+    Unavailable { code: &'static str, message: String },
     /// A Range outside the file (416); carries the file size.
     #[error("the requested range is outside the file ({0} bytes)")]
     RangeNotSatisfiable(u64),
@@ -79,6 +90,8 @@ impl ApiError {
                 _ => StatusCode::BAD_GATEWAY,
             },
             ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
+            ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::Unauthorized(_) | ApiError::InvalidToken(_) => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::CsrfFailed(_) => StatusCode::FORBIDDEN,
@@ -98,6 +111,7 @@ impl ApiError {
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Capture(e) => e.code(),
             ApiError::InsufficientStorage(_) => "disk_full",
+            ApiError::Unprocessable { code, .. } | ApiError::Unavailable { code, .. } => code,
             ApiError::RangeNotSatisfiable(_) => "range_not_satisfiable",
             ApiError::Unauthorized(_) => "unauthorized",
             ApiError::InvalidToken(_) => "invalid_token",
@@ -128,6 +142,9 @@ impl IntoResponse for ApiError {
             }
             ApiError::Invalid(f) => (f.message.clone(), Some(f.field.to_string())),
             ApiError::UnknownParameter { name, .. } => (self.to_string(), Some(name.clone())),
+            ApiError::Unprocessable { message, field, .. } => {
+                (message.clone(), field.map(str::to_string))
+            }
             other => (other.to_string(), None),
         };
         let body = ErrorBody {
@@ -180,6 +197,16 @@ impl From<OpError> for ApiError {
             OpError::Invalid(f) => ApiError::Invalid(f),
             OpError::Capture(c) => ApiError::Capture(c),
             OpError::DiskFull(m) => ApiError::InsufficientStorage(m),
+            OpError::Unprocessable {
+                code,
+                message,
+                field,
+            } => ApiError::Unprocessable {
+                code,
+                message,
+                field,
+            },
+            OpError::Unavailable { code, message } => ApiError::Unavailable { code, message },
             OpError::Internal(e) => ApiError::Internal(e),
         }
     }
@@ -251,6 +278,16 @@ fn known_field(name: &str) -> &'static str {
         "active_from",
         "active_to",
         "daylight",
+        // Timelapses and their rules.
+        "from",
+        "to",
+        "fps",
+        "width",
+        "every_nth",
+        "format",
+        "period",
+        "time_zone",
+        "weekday",
     ];
     FIELDS
         .iter()
@@ -377,6 +414,23 @@ mod op_error_tests {
                 "no_source",
             ),
             (OpError::DiskFull("full".into()), 507, "disk_full"),
+            (
+                OpError::Unprocessable {
+                    code: "no_frames",
+                    message: "none".into(),
+                    field: None,
+                },
+                422,
+                "no_frames",
+            ),
+            (
+                OpError::Unavailable {
+                    code: "ffmpeg_missing",
+                    message: "no ffmpeg".into(),
+                },
+                503,
+                "ffmpeg_missing",
+            ),
             (
                 OpError::Internal(anyhow::anyhow!("secret detail")),
                 500,

@@ -1,5 +1,9 @@
-//! Stored frames as files: `GET /media/snapshots/{camera_id}/{file}` and
-//! `GET /api/v1/cameras/{id}/snapshots/latest`.
+//! Stored frames and timelapse videos as files: `GET /media/snapshots/{camera_id}/{file}`,
+//! `GET /api/v1/cameras/{id}/snapshots/latest` and `GET /media/timelapses/{camera_id}/{file}`.
+//!
+//! Videos are served the same way as frames ([`respond`]: ETag = the row's id, Range,
+//! If-None-Match, immutable caching) but streamed from the open file rather than read whole; the
+//! same traversal rules hold (a slug, one of the store's names, a row naming it, no symlinks).
 //!
 //! `/media` serves only files a `snapshots` row names, under snapshots_dir: the camera segment
 //! must be a slug, the file one of our frame names, the row must exist, and the file is opened
@@ -12,7 +16,7 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 
 use super::error::{ApiError, ApiPath};
-use crate::models::{ErrorBody, Jpeg, Snapshot};
+use crate::models::{ErrorBody, Jpeg, Snapshot, Video};
 use crate::ops::{self, Ops};
 
 #[utoipa::path(get, path = "/media/snapshots/{camera_id}/{file}", operation_id = "get_media_frame", tag = "snapshots",
@@ -45,54 +49,160 @@ pub async fn media(
 
 /// The bytes of a stored frame, honouring If-None-Match and Range.
 pub async fn serve(ops: &Ops, snap: &Snapshot, headers: &HeaderMap) -> Result<Response, ApiError> {
-    let etag = format!("\"{}\"", snap.id);
-    let last_modified = snap
-        .taken_at
-        .format("%a, %d %b %Y %H:%M:%S GMT")
-        .to_string();
+    let meta = MediaMeta {
+        etag: format!("\"{}\"", snap.id),
+        last_modified: snap.taken_at,
+        content_type: "image/jpeg",
+        extra: vec![(
+            header::HeaderName::from_static("x-heldar-taken-at"),
+            crate::models::fmt_ts(snap.taken_at),
+        )],
+    };
+    respond(meta, headers, async {
+        Ok(MediaBody::Bytes(ops::frames::read(ops, snap).await?))
+    })
+    .await
+}
+
+/// How a media file is identified for caching, and sent.
+pub struct MediaMeta {
+    /// Quoted; the id of the row that names the file (files never change once written).
+    pub etag: String,
+    pub last_modified: chrono::DateTime<chrono::Utc>,
+    pub content_type: &'static str,
+    pub extra: Vec<(header::HeaderName, String)>,
+}
+
+/// A media file's content: in memory (a frame) or an open file streamed (a video).
+pub enum MediaBody {
+    Bytes(bytes::Bytes),
+    File { file: tokio::fs::File, len: u64 },
+}
+
+/// Answer a media request: 304 for a matching If-None-Match (before the file is opened), else
+/// the whole file or the one byte range asked for. `load` opens the file.
+pub async fn respond(
+    meta: MediaMeta,
+    headers: &HeaderMap,
+    load: impl std::future::Future<Output = Result<MediaBody, ApiError>>,
+) -> Result<Response, ApiError> {
     let mut common = HeaderMap::new();
     let put = |h: &mut HeaderMap, k: header::HeaderName, v: &str| {
         if let Ok(v) = HeaderValue::from_str(v) {
             h.insert(k, v);
         }
     };
-    put(&mut common, header::ETAG, &etag);
-    put(&mut common, header::LAST_MODIFIED, &last_modified);
+    put(&mut common, header::ETAG, &meta.etag);
+    put(
+        &mut common,
+        header::LAST_MODIFIED,
+        &meta
+            .last_modified
+            .format("%a, %d %b %Y %H:%M:%S GMT")
+            .to_string(),
+    );
     put(
         &mut common,
         header::CACHE_CONTROL,
         "public, max-age=31536000, immutable",
     );
     put(&mut common, header::ACCEPT_RANGES, "bytes");
-    put(
-        &mut common,
-        header::HeaderName::from_static("x-heldar-taken-at"),
-        &crate::models::fmt_ts(snap.taken_at),
-    );
+    for (k, v) in &meta.extra {
+        put(&mut common, k.clone(), v);
+    }
     if headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+        .is_some_and(|v| {
+            v.split(',')
+                .any(|t| t.trim() == meta.etag || t.trim() == "*")
+        })
     {
         return Ok((StatusCode::NOT_MODIFIED, common).into_response());
     }
-    let bytes = ops::frames::read(ops, snap).await?;
-    let total = bytes.len() as u64;
-    put(&mut common, header::CONTENT_TYPE, "image/jpeg");
+    let body = load.await?;
+    let total = match &body {
+        MediaBody::Bytes(b) => b.len() as u64,
+        MediaBody::File { len, .. } => *len,
+    };
+    put(&mut common, header::CONTENT_TYPE, meta.content_type);
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
-    match range.map(|r| parse_range(r, total)) {
-        None | Some(RangeSpec::Ignore) => Ok((StatusCode::OK, common, bytes).into_response()),
-        Some(RangeSpec::Unsatisfiable) => Err(ApiError::RangeNotSatisfiable(total)),
+    let (status, a, b) = match range.map(|r| parse_range(r, total)) {
+        None | Some(RangeSpec::Ignore) => (StatusCode::OK, 0, total.saturating_sub(1)),
+        Some(RangeSpec::Unsatisfiable) => return Err(ApiError::RangeNotSatisfiable(total)),
         Some(RangeSpec::Bytes(a, b)) => {
             put(
                 &mut common,
                 header::CONTENT_RANGE,
                 &format!("bytes {a}-{b}/{total}"),
             );
-            let part = bytes.slice(a as usize..=b as usize);
-            Ok((StatusCode::PARTIAL_CONTENT, common, part).into_response())
+            (StatusCode::PARTIAL_CONTENT, a, b)
+        }
+    };
+    match body {
+        MediaBody::Bytes(bytes) => {
+            let part = if status == StatusCode::OK {
+                bytes
+            } else {
+                bytes.slice(a as usize..=b as usize)
+            };
+            Ok((status, common, part).into_response())
+        }
+        MediaBody::File { mut file, len } => {
+            use tokio::io::{AsyncReadExt, AsyncSeekExt};
+            let count = if len == 0 { 0 } else { b - a + 1 };
+            if a > 0 {
+                file.seek(std::io::SeekFrom::Start(a))
+                    .await
+                    .map_err(|e| ApiError::Internal(e.into()))?;
+            }
+            put(&mut common, header::CONTENT_LENGTH, &count.to_string());
+            let stream = tokio_util::io::ReaderStream::new(file.take(count));
+            Ok((status, common, axum::body::Body::from_stream(stream)).into_response())
         }
     }
+}
+
+#[utoipa::path(get, path = "/media/timelapses/{camera_id}/{file}", operation_id = "get_media_timelapse", tag = "timelapses",
+    extensions(("x-heldar-role" = json!("viewer"))),
+    params(("camera_id" = String, Path, description = "camera id (slug)",
+            pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$", example = "demo"),
+        ("file" = String, Path, description = "`{timelapse id}.mp4` or `.webm`",
+            pattern = r"^tl_[0-9a-f]{32}\.(mp4|webm)$", example = "tl_0123456789abcdef0123456789abcdef.mp4"),
+        ("range" = Option<String>, Header, description = "one range `bytes=a-b`, `bytes=a-` or `bytes=-n`; other forms get the whole file"),
+        ("if-none-match" = Option<String>, Header, description = "ETag(s) of a copy the client holds")),
+    responses(
+        (status = 200, description = "the video (`video/mp4` or `video/webm`, as its name says)",
+            content((Video = "video/mp4"), (Video = "video/webm")),
+            headers(("etag" = String, description = "the timelapse id, quoted"),
+                ("cache-control" = String, description = "`public, max-age=31536000, immutable`"))),
+        (status = 206, description = "the requested byte range",
+            content((Video = "video/mp4"), (Video = "video/webm")),
+            headers(("content-range" = String, description = "`bytes a-b/total`"))),
+        (status = 304, description = "not modified: If-None-Match named this video"),
+        (status = 400, body = ErrorBody, description = "the path is not UTF-8"),
+        (status = 404, body = ErrorBody, description = "no such video; also every path that is not a stored video's (traversal, symlinks, bad names)"),
+        (status = 416, body = ErrorBody, description = "the range starts past the end of the file")))]
+pub async fn timelapse(
+    State(ops): State<Ops>,
+    ApiPath((camera, file)): ApiPath<(String, String)>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let tl = ops::timelapses::by_media_path(&ops, &camera, &file).await?;
+    let meta = MediaMeta {
+        etag: format!("\"{}\"", tl.id),
+        last_modified: tl.created_at,
+        content_type: tl.format.content_type(),
+        extra: Vec::new(),
+    };
+    respond(meta, &headers, async {
+        let v = ops::timelapses::open(&ops, &tl).await?;
+        Ok(MediaBody::File {
+            file: v.file,
+            len: v.len,
+        })
+    })
+    .await
 }
 
 /// How to answer a `Range` header. Public for the fuzz targets (`fuzz/`).

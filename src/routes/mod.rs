@@ -24,6 +24,7 @@ pub mod query;
 pub mod schedules;
 pub mod session;
 pub mod system;
+pub mod timelapses;
 pub mod tokens;
 pub mod web;
 
@@ -72,6 +73,13 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(system::system))
         .routes(routes!(openapi::document))
         .routes(routes!(media::media))
+        .routes(routes!(media::timelapse))
+        .routes(routes!(timelapses::list, timelapses::create))
+        .routes(routes!(timelapses::delete))
+        .routes(routes!(timelapses::jobs))
+        .routes(routes!(timelapses::job, timelapses::cancel))
+        .routes(routes!(timelapses::rules, timelapses::create_rule))
+        .routes(routes!(timelapses::patch_rule, timelapses::delete_rule))
         .routes(routes!(metrics::metrics))
 }
 

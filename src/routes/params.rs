@@ -88,6 +88,46 @@ impl utoipa::IntoParams for SchedulePath {
     }
 }
 
+/// `{id}` of the timelapse routes: a job, a video or a rule. Parsed like the others: malformed
+/// is a 422 naming `id`, well-formed and unknown is the operation's 404.
+macro_rules! id_path {
+    ($(#[$doc:meta])* $name:ident, $id:ty, $what:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub $id);
+
+        impl<S: Send + Sync> FromRequestParts<S> for $name {
+            type Rejection = ApiError;
+
+            async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+                let ApiPath(raw) = ApiPath::<String>::from_request_parts(parts, state).await?;
+                <$id>::parse(&raw)
+                    .map($name)
+                    .map_err(|m| ApiError::invalid("id", m))
+            }
+        }
+
+        impl utoipa::IntoParams for $name {
+            fn into_params(_: impl Fn() -> Option<ParameterIn>) -> Vec<Parameter> {
+                vec![id_param($what, <$id>::PATTERN, None)]
+            }
+        }
+    };
+}
+
+id_path!(
+    /// `{id}` of a job route.
+    JobPath, crate::models::timelapse::JobId, "job id"
+);
+id_path!(
+    /// `{id}` of a timelapse (video) route.
+    TimelapsePath, crate::models::timelapse::TimelapseId, "timelapse id"
+);
+id_path!(
+    /// `{id}` of a timelapse rule route.
+    RulePath, crate::models::timelapse::RuleId, "timelapse rule id"
+);
+
 // ---------------------------------------------------------------------------------------------
 // Query values.
 

@@ -128,6 +128,13 @@ mod tests {
     #[test]
     fn every_asset_has_a_known_type_and_the_index_is_there() {
         assert!(Assets::get("index.html").is_some());
+        // Every page module is embedded (rust-embed takes the whole of `web/`).
+        for module in ["app", "camera", "timeline", "timelapse", "util", "api"] {
+            assert!(
+                Assets::get(&format!("js/{module}.js")).is_some(),
+                "{module}"
+            );
+        }
         for name in Assets::iter() {
             let f = Assets::get(&name).unwrap();
             assert_ne!(

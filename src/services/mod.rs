@@ -8,3 +8,4 @@ pub mod retention;
 pub mod rtsp_warm;
 pub mod snapshot_scheduler;
 pub mod supervisor;
+pub mod timelapses;

@@ -4,6 +4,12 @@
 //! stored frames exceed HELDAR_SNAPSHOT_MAX_GB or free disk is under HELDAR_MIN_FREE_DISK_GB, the
 //! oldest frames.
 //!
+//! Timelapse videos (`$HELDAR_DATA_DIR/timelapses`) are pruned here too: those made more than
+//! HELDAR_TIMELAPSE_TTL_HOURS ago, every sweep; and under the free-disk floor, after the frames:
+//! the oldest frames go first, and videos (oldest first) only when no frame is left to prune.
+//! A video is the long-lived summary of frames that retention removes anyway, and a small one.
+//! Finished job rows are forgotten `ops::timelapses::JOB_KEEP` after they ended.
+//!
 //! Invariant: a file is deleted before its row, and the row goes only when the file is gone
 //! (deleted now, or already absent). Any other delete error keeps the row for the next sweep, so
 //! a file is never left without a row to find it by. Each sweep logs and counts what it removed
@@ -48,6 +54,15 @@ pub struct Retention {
     pub max_bytes: Option<u64>,
     pub min_free_bytes: u64,
     pub free_space: FreeSpace,
+    /// Timelapse videos to prune too (`None`: none, as in tests of frames alone).
+    pub videos: Option<Videos>,
+}
+
+/// The timelapse videos' part of retention.
+pub struct Videos {
+    pub store: crate::store::videos::VideoStore,
+    /// HELDAR_TIMELAPSE_TTL_HOURS; `None` keeps them forever.
+    pub ttl: Option<Duration>,
 }
 
 /// What one sweep removed, by reason, and how many deletions failed (rows kept).
@@ -57,6 +72,10 @@ pub struct SweepReport {
     pub size: u64,
     pub free_disk: u64,
     pub failed: u64,
+    /// Timelapse videos removed for their age (HELDAR_TIMELAPSE_TTL_HOURS).
+    pub videos_age: u64,
+    /// Timelapse videos removed under the free-disk floor, once no frame was left.
+    pub videos_free_disk: u64,
 }
 
 impl Retention {
@@ -90,6 +109,8 @@ impl Retention {
                     size = report.size,
                     free_disk = report.free_disk,
                     failed = report.failed,
+                    videos_age = report.videos_age,
+                    videos_free_disk = report.videos_free_disk,
                     "retention sweep removed frames"
                 );
             }
@@ -124,9 +145,59 @@ impl Retention {
         if let Some(max) = self.max_bytes {
             self.size_pass(&mut report, max, max).await?;
         }
+        self.videos_age_pass(&mut report).await?;
         self.free_disk_pass(&mut report).await?;
         self.update_gauges().await;
         Ok(report)
+    }
+
+    /// Videos made more than the TTL ago, and finished jobs older than `JOB_KEEP`.
+    async fn videos_age_pass(&self, report: &mut SweepReport) -> anyhow::Result<()> {
+        let Some(v) = &self.videos else {
+            return Ok(());
+        };
+        let now = self.clock.now();
+        db::jobs::prune_finished(&self.db, now - crate::ops::timelapses::JOB_KEEP).await?;
+        let Some(ttl) = v.ttl else { return Ok(()) };
+        let cutoff = now - chrono::Duration::from_std(ttl)?;
+        let mut failed = 0i64;
+        for _ in 0..MAX_BATCHES {
+            let rows = db::jobs::oldest_videos(&self.db, Some(cutoff), failed, BATCH).await?;
+            if rows.is_empty() {
+                break;
+            }
+            let (removed, _, f) = self.delete_videos(v, &rows, "timelapse_age").await?;
+            report.videos_age += removed;
+            failed += f as i64;
+        }
+        report.failed += failed as u64;
+        Ok(())
+    }
+
+    /// File first, then row, as for frames. Returns (removed, bytes removed, failed).
+    async fn delete_videos(
+        &self,
+        v: &Videos,
+        rows: &[crate::models::timelapse::Timelapse],
+        reason: &str,
+    ) -> anyhow::Result<(u64, u64, u64)> {
+        let (mut removed, mut bytes, mut failed) = (0, 0, 0);
+        for row in rows {
+            match v.store.remove(&row.file).await {
+                Ok(_) => {
+                    db::jobs::delete_video(&self.db, row.id.as_str()).await?;
+                    tracing::info!(timelapse = %row.id, camera = %row.camera_id, reason, "timelapse video pruned");
+                    removed += 1;
+                    bytes += row.size_bytes.max(0) as u64;
+                }
+                Err(e) => {
+                    tracing::warn!(file = %row.file, error = %e, "cannot delete a timelapse video; keeping its row for the next sweep");
+                    failed += 1;
+                }
+            }
+        }
+        self.metrics.pruned(reason, removed);
+        Ok((removed, bytes, failed))
     }
 
     /// Stored bytes and free disk into the metrics, and the stored bytes into the store's count
@@ -194,11 +265,13 @@ impl Retention {
     async fn free_disk_pass(&self, report: &mut SweepReport) -> anyhow::Result<()> {
         if self.min_free_bytes > 0 {
             let target = self.min_free_bytes + free_disk_slack(self.min_free_bytes);
+            let mut videos_failed = 0u64;
             for _ in 0..MAX_BATCHES {
                 let free = (self.free_space)()?;
                 // Under the floor: prune up to the floor plus a slack, so that the next writes
                 // do not find it crossed again at once.
-                if free >= self.min_free_bytes && (report.free_disk == 0 || free >= target) {
+                let pruned = report.free_disk + report.videos_free_disk;
+                if free >= self.min_free_bytes && (pruned == 0 || free >= target) {
                     break;
                 }
                 // Small batches, and only as many frames as the deficit needs: each batch frees
@@ -218,8 +291,22 @@ impl Retention {
                     break;
                 }
                 if rows.is_empty() {
+                    // No frame left: the oldest timelapse videos go next.
+                    if let Some(v) = &self.videos {
+                        let videos =
+                            db::jobs::oldest_videos(&self.db, None, videos_failed as i64, 5)
+                                .await?;
+                        if !videos.is_empty() {
+                            let (removed, _, failed) = self
+                                .delete_videos(v, &videos, "timelapse_free_disk")
+                                .await?;
+                            report.videos_free_disk += removed;
+                            videos_failed += failed;
+                            continue;
+                        }
+                    }
                     tracing::warn!(free, floor = self.min_free_bytes,
-                        "free disk ({}) is under HELDAR_MIN_FREE_DISK_GB ({}) and no frames are left to prune",
+                        "free disk ({}) is under HELDAR_MIN_FREE_DISK_GB ({}) and no frames or timelapse videos are left to prune",
                         crate::units::fmt_bytes(free), crate::units::fmt_bytes(self.min_free_bytes));
                     break;
                 }
@@ -227,6 +314,7 @@ impl Retention {
                 report.free_disk += removed;
                 report.failed += failed;
             }
+            report.failed += videos_failed;
         }
         Ok(())
     }

@@ -21,6 +21,7 @@
 //! finish, and is retried once.
 
 mod scan;
+pub mod videos;
 
 pub use scan::{scan_folder, scan_top, CameraFolder, FolderEntry, FrameFile, TempFile, TopLevel};
 

@@ -9,6 +9,7 @@
 import { get, request, getImage, postImage, can, enc } from "./api.js";
 import { h, clear, healthBadge, ago, fmtTime, live as liveUpdates, debounce, message, toast, backoffLine, backoffWhy } from "./util.js";
 import { mountTimeline } from "./timeline.js";
+import { mountTimelapses, EVENTS as TIMELAPSE_EVENTS } from "./timelapse.js";
 
 export const NAME = "camera";
 const MIN_INTERVAL = 5;
@@ -54,11 +55,12 @@ export async function render(main, route) {
     h("h2", { id: "sched-h" }, "Schedules"), schedError, schedList, schedForm);
 
   const timelineEl = h("section", { class: "card timeline", id: "timeline", "aria-labelledby": "timeline-h" });
+  const timelapseEl = h("section", { class: "card", id: "timelapse", "aria-labelledby": "tl-h" });
 
   main.append(
     h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/" }, "Cameras"), " / ", cam.id),
     head, stateLine,
-    h("div", { class: "camera-layout" }, h("div", { class: "side" }, live_, sched), timelineEl),
+    h("div", { class: "camera-layout" }, h("div", { class: "side" }, live_, sched, timelapseEl), timelineEl),
   );
 
   function paintCamera() {
@@ -241,6 +243,7 @@ export async function render(main, route) {
 
   const timeline = mountTimeline(timelineEl, cam, { system });
   const stopTimeline = timeline.stop;
+  const timelapses = mountTimelapses(timelapseEl, cam, timeline);
   // This camera's events keep the page current; a re-read runs as a safety net (util.live).
   const reload = async () => {
     cam = await get(path);
@@ -251,13 +254,15 @@ export async function render(main, route) {
   const soon = debounce(300, () => reload().catch((e) => console.warn("refresh failed", e)));
   const stop = liveUpdates({
     query: `?camera=${enc(id)}`,
-    names: ["frame.stored", "camera.state_changed", "camera.backoff", "camera.changed", "schedule.changed"],
+    names: ["frame.stored", "camera.state_changed", "camera.backoff", "camera.changed", "schedule.changed", ...TIMELAPSE_EVENTS],
     refresh: async () => {
       await reload();
       await timeline.newer();
+      await timelapses.refresh();
     },
-    onEvent(name) {
-      if (name === "frame.stored") {
+    onEvent(name, data) {
+      if (TIMELAPSE_EVENTS.includes(name)) timelapses.onEvent(name, data);
+      else if (name === "frame.stored") {
         timeline.newer().catch((e) => console.warn("timeline", e));
         // The first frame changes the camera's health (waiting → ok).
         if (cam.health === "waiting") soon();
@@ -273,6 +278,7 @@ export async function render(main, route) {
     stop();
     stopTimeline();
     if (liveAbort) liveAbort.abort();
+    timelapses.stop();
     if (liveUrl) URL.revokeObjectURL(liveUrl);
   };
 }

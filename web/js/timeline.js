@@ -697,6 +697,8 @@ export function mountTimeline(root, camera, context = {}) {
       if (before !== after && frames.length) redraw();
       if (!frames.length) paint();
     },
+    /** The range shown: {from, to} as Dates, null for open ends (the timelapse export's). */
+    range: bounds,
     stop() {
       pause();
       generation++;
