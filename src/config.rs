@@ -1,4 +1,4 @@
-//! Configuration: the `HELDAR_*` environment variables (DESIGN.md §4) turned into one typed
+//! Configuration: the `HELDAR_*` environment variables (docs/design.md §4) turned into one typed
 //! [`Config`].
 //!
 //! Nothing else in Heldar reads the environment. Every variable is also a `heldar serve` flag

@@ -63,7 +63,7 @@ impl<'de> Deserialize<'de> for CameraId {
     }
 }
 
-/// Camera makers whose URL layouts Heldar knows (DESIGN.md §3, §6).
+/// Camera makers whose URL layouts Heldar knows (docs/design.md §3, §6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Vendor {
@@ -217,7 +217,7 @@ impl FieldError {
     }
 }
 
-/// What a caller may do; each role includes the ones before it (DESIGN.md §11).
+/// What a caller may do; each role includes the ones before it (docs/design.md §11).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Role {
@@ -589,7 +589,7 @@ pub struct Jpeg(pub Vec<u8>);
 #[schema(value_type = String, format = Binary)]
 pub struct Video(pub Vec<u8>);
 
-/// The error body of every failed request (DESIGN.md §5).
+/// The error body of every failed request (docs/design.md §5).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ErrorBody {
     /// A sentence saying what is wrong.

@@ -1,4 +1,4 @@
-//! Hostile clients (DESIGN.md §5): schemathesis, a property-based API fuzzer from PyPI, drives the
+//! Hostile clients (docs/design.md §5): schemathesis, a property-based API fuzzer from PyPI, drives the
 //! real `heldar serve --demo` binary from its own /api/v1/openapi.json, and must find no 5xx, no
 //! response that breaks the document (status, content type, headers, body schema) and no crash.
 //!

@@ -1,4 +1,4 @@
-//! Tokens, roles, sessions and CSRF (DESIGN.md §11), against the real app on a real port.
+//! Tokens, roles, sessions and CSRF (docs/design.md §11), against the real app on a real port.
 
 mod common;
 

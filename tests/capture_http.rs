@@ -1,5 +1,5 @@
 //! Live capture over HTTP from in-process fake cameras speaking real HTTP (Basic and Digest auth),
-//! and every failure mode of DESIGN.md §6 mapped to its status and code.
+//! and every failure mode of docs/design.md §6 mapped to its status and code.
 
 mod common;
 

@@ -1,4 +1,4 @@
-//! Camera credentials sealed at rest (DESIGN.md §11): not in the database file, a key file made
+//! Camera credentials sealed at rest (docs/design.md §11): not in the database file, a key file made
 //! 0600, a missing or wrong key stops start-up with a clear error, and a database from before
 //! sealing is upgraded in place and keeps working.
 

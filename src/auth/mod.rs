@@ -1,4 +1,4 @@
-//! Who is asking, and what they may do (DESIGN.md §11).
+//! Who is asking, and what they may do (docs/design.md §11).
 //!
 //! Three roles, each including the one before: `viewer` reads cameras, schedules, frames and
 //! media; `operator` also takes live snapshots and manages schedules; `admin` also manages

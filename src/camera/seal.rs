@@ -1,4 +1,4 @@
-//! Camera credentials sealed at rest (DESIGN.md §11): each camera's password and explicit URLs
+//! Camera credentials sealed at rest (docs/design.md §11): each camera's password and explicit URLs
 //! (which may carry `user:password@` or a `password=` query) are stored encrypted with
 //! XChaCha20-Poly1305 under a 32-byte key in HELDAR_SECRET_KEY_FILE. A copy of the database alone
 //! — a backup, a stolen disk image — does not yield camera passwords.

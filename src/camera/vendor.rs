@@ -1,8 +1,8 @@
-//! Vendor URL templates (DESIGN.md §6): where each maker puts its streams and its JPEG snapshot.
+//! Vendor URL templates (docs/design.md §6): where each maker puts its streams and its JPEG snapshot.
 //!
 //! Templates carry no credentials; capture adds them the way the protocol wants (auth headers for
 //! HTTP, userinfo for RTSP). `onvif` and `generic` cameras have no fixed layout, so they need
-//! explicit URLs (ONVIF discovery is planned, DESIGN.md §14).
+//! explicit URLs (ONVIF discovery is planned, docs/design.md §14).
 
 use crate::models::Vendor;
 

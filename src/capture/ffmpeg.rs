@@ -2,7 +2,7 @@
 //! (main if there is no sub) over TCP and writing it to stdout as a JPEG.
 //!
 //! Probing is the cost of a grab: ffmpeg's default stream analysis took ~2.1 s per grab here,
-//! `-analyzeduration 0 -probesize 32768` ~0.46 s (DESIGN.md §6). We try the fast probe first and
+//! `-analyzeduration 0 -probesize 32768` ~0.46 s (docs/design.md §6). We try the fast probe first and
 //! fall back to ffmpeg's defaults when it yields no frame, for cameras that need a longer look.
 //!
 //! The process is killed when the grab is dropped (deadline or shutdown: `kill_on_drop`), at most

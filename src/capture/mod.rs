@@ -1,4 +1,4 @@
-//! Capture: turning a camera into one validated JPEG within a deadline (DESIGN.md §6).
+//! Capture: turning a camera into one validated JPEG within a deadline (docs/design.md §6).
 //!
 //! [`FrameSource`] is the back-end contract: [`http::HttpSource`] (snapshot URLs, Basic and Digest
 //! auth, pooled connections) and [`ffmpeg::FfmpegSource`] (one ffmpeg process per RTSP grab).

@@ -1,4 +1,4 @@
-//! `heldar token create | list | revoke`: API tokens with roles (DESIGN.md §11), kept in the
+//! `heldar token create | list | revoke`: API tokens with roles (docs/design.md §11), kept in the
 //! database as hashes. `create` prints the token once, on stdout alone, so it can be captured
 //! (`TOKEN=$(heldar token create --role viewer --name grafana)`); everything else goes to stderr:
 //! what the token is, and in plain words whether authentication is now on, how to sign in to

@@ -137,7 +137,7 @@ pub async fn insert(pool: &Pool, spec: &CameraSpec, now: DateTime<Utc>) -> Resul
 
 /// Replace every field of an existing camera (secrets already sealed); `false` if it does not
 /// exist. `clear_auth_backoff` (its credentials changed) also resets an `auth_failed` state
-/// (DESIGN.md §5), in the same transaction, so it is tried again at once.
+/// (docs/design.md §5), in the same transaction, so it is tried again at once.
 pub async fn update(
     pool: &Pool,
     spec: &CameraSpec,

@@ -1,5 +1,5 @@
 //! Queries on `snapshot_schedules`. The slot claim (`claim`) is the conditional update that makes
-//! "exactly one capture per slot" hold across processes sharing the database (DESIGN.md §7).
+//! "exactly one capture per slot" hold across processes sharing the database (docs/design.md §7).
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;

@@ -1,7 +1,7 @@
 //! Queries on `timelapse_rules`. A run claims its period with a conditional update of
 //! `covered_until` (from the value it read to the period's end), in the same transaction as the
 //! job it queues: the period is made once across restarts and processes, and a claimed period
-//! always has its job (DESIGN.md §7's slot claim, for days).
+//! always has its job (docs/design.md §7's slot claim, for days).
 
 use chrono::{DateTime, Utc};
 use sqlx::Row;

@@ -21,14 +21,14 @@
 //! one commit then carries a few frames instead of one, and each commit's fixed cost (WAL
 //! header, checksums, locks, a wake-up) is shared. Waiting is safe: the frame's file is already
 //! in place, and a crash before the commit leaves a file without a row, which start-up
-//! reconciliation re-indexes (DESIGN.md §8). Everything else — slot claims, a frame kept
+//! reconciliation re-indexes (docs/design.md §8). Everything else — slot claims, a frame kept
 //! through the API, camera status — is urgent: it ends the wait and commits at once, so the
 //! linger never adds to fire lateness or to an API response.
 //!
 //! Each operation's own failure (a constraint, a camera deleted meanwhile) is its own answer;
 //! the rest of the batch still commits. If the commit itself fails, every caller in the batch
 //! gets the error — nothing is reported done that is not durable in the database. On shutdown
-//! the queue is drained and committed before the thread ends (DESIGN.md §10: commit pending
+//! the queue is drained and committed before the thread ends (docs/design.md §10: commit pending
 //! rows).
 
 use std::path::Path;

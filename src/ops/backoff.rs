@@ -2,7 +2,7 @@
 //!
 //! Two reasons, one place:
 //!
-//! - **`auth_failed`** (DESIGN.md §6): many cameras lock an account after a few bad logins, so
+//! - **`auth_failed`** (docs/design.md §6): many cameras lock an account after a few bad logins, so
 //!   after an auth failure the camera is retried after 1 min, doubling to 1 h, until its
 //!   credentials are edited. Derived from the stored status ([`auth_until`]), so it survives a
 //!   restart.

@@ -1,7 +1,7 @@
 //! Frames: capturing a camera, keeping the frame, and reading kept frames back.
 //!
 //! Keeping a frame is capture → store → row, in that order, so a row never names a file that is
-//! not complete (DESIGN.md §8); the scheduler's slot runner does it for every slot and the API
+//! not complete (docs/design.md §8); the scheduler's slot runner does it for every slot and the API
 //! for `?store=true`. A live frame ([`live`]) is captured and returned, not kept; concurrent
 //! live requests for one camera share one capture (single flight).
 //!

@@ -1,5 +1,5 @@
 //! How operations tell the snapshot scheduler about changes: a command handle, so a schedule
-//! created, changed or deleted through this process reaches the scheduler at once (DESIGN.md
+//! created, changed or deleted through this process reaches the scheduler at once (docs/design.md
 //! §7), and a changed camera is re-read before its next slot. The scheduler owns the receiving
 //! side; this module owns only the message shape, so `ops` never reaches into the scheduler.
 

@@ -1,5 +1,5 @@
 //! Schedules: create, change, delete — each written to the database, then announced to the
-//! scheduler (so it acts at once, DESIGN.md §7) and on the event bus. Also the reads and slot
+//! scheduler (so it acts at once, docs/design.md §7) and on the event bus. Also the reads and slot
 //! claims the scheduler makes.
 //!
 //! Every change is logged once, at INFO, naming the schedule and its camera and saying what
@@ -299,7 +299,7 @@ pub async fn find(ops: &Ops, id: &str) -> OpResult<Option<Schedule>> {
     Ok(db::schedules::get(&ops.db, id).await?)
 }
 
-/// Claim slots (DESIGN.md §7: a conditional update each, all in one transaction); one answer
+/// Claim slots (docs/design.md §7: a conditional update each, all in one transaction); one answer
 /// per claim, in order: true if this call moved `next_due_at` from the slot.
 pub async fn claim(ops: &Ops, claims: Vec<Claim>) -> OpResult<Vec<bool>> {
     Ok(ops.writer.claim_many(claims).await?)

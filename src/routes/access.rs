@@ -1,6 +1,6 @@
 //! Which role each route needs — read from the route list itself, where every operation names
 //! its role ([`ROLE_EXTENSION`]), into one [`AccessTable`] — and the middleware that enforces it
-//! on every request (DESIGN.md §11).
+//! on every request (docs/design.md §11).
 //!
 //! The middleware fails closed: a route that is registered in the router but missing from the
 //! table answers 403 and logs an error, so a new route cannot ship unprotected by accident; a test

@@ -1,5 +1,5 @@
 //! The API's one error type. Every handler returns `Result<_, ApiError>`; [`ApiError::status`] is
-//! the one place that maps a kind of failure to an HTTP status (DESIGN.md §5), and
+//! the one place that maps a kind of failure to an HTTP status (docs/design.md §5), and
 //! `IntoResponse` the one place that writes the `{"error", "code"}` body.
 //!
 //! A 5xx of our own (a database failure, a bug) is logged with its details on the server; the

@@ -1,4 +1,4 @@
-//! `GET /metrics`: Prometheus/OpenMetrics text (DESIGN.md §12). Disk gauges are refreshed at
+//! `GET /metrics`: Prometheus/OpenMetrics text (docs/design.md §12). Disk gauges are refreshed at
 //! scrape time so they are current even between retention sweeps.
 //!
 //! It needs a viewer token while authentication is on, unless HELDAR_METRICS_AUTH=none: many

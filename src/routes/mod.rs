@@ -1,4 +1,4 @@
-//! The HTTP API (DESIGN.md §5). Handlers are thin: parse the request into typed values
+//! The HTTP API (docs/design.md §5). Handlers are thin: parse the request into typed values
 //! ([`params`], [`error::ApiJson`]), call an operation (`ops`), and map its typed error through
 //! [`error::ApiError`]. No handler builds an error response by hand and no SQL lives here.
 //!

@@ -1,4 +1,4 @@
-//! The dashboard (DESIGN.md §2 `web/`): plain HTML, CSS and JS modules embedded in the binary,
+//! The dashboard (docs/design.md §2 `web/`): plain HTML, CSS and JS modules embedded in the binary,
 //! so `heldar serve` needs nothing beside it and no Node toolchain builds it. In debug builds
 //! `rust-embed` reads the files from `web/` on disk, so editing them needs no rebuild.
 //!

@@ -1,6 +1,6 @@
 //! Long-running work. Every background service is started through
 //! [`supervisor::Supervisor::spawn_supervised`]: it is watched, restarted with backoff when it
-//! panics or returns, and stopped by the shared shutdown token (DESIGN.md §10).
+//! panics or returns, and stopped by the shared shutdown token (docs/design.md §10).
 
 pub mod demo_camera;
 pub mod reconciler;

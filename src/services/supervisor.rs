@@ -1,4 +1,4 @@
-//! `spawn_supervised(name, factory)`: the one way Heldar runs background work (DESIGN.md §10).
+//! `spawn_supervised(name, factory)`: the one way Heldar runs background work (docs/design.md §10).
 //!
 //! The factory builds a fresh run of the service from a cancellation token. If the run panics,
 //! fails or returns while Heldar is not shutting down, the failure is logged and the service is

@@ -1,4 +1,4 @@
-//! Slot arithmetic (DESIGN.md §7), pure: no clock, no I/O, so every rule is a plain function of
+//! Slot arithmetic (docs/design.md §7), pure: no clock, no I/O, so every rule is a plain function of
 //! its inputs. Used by the scheduler to advance and realign slots, and by `ops::schedules` to
 //! place a new or changed schedule's first slot. The calendar rules (aligned slots, fixed
 //! times, windows, daylight, DST) are in [`plan`]; [`local`] maps local time to instants and

@@ -2,7 +2,7 @@
 //! (`snapshots_dir/{camera_id}/{YYYYmmddTHHMMSSfffZ}.jpg`; the id is a slug, so always a safe
 //! directory name).
 //!
-//! Invariant (DESIGN.md §8): a final name only ever holds a complete JPEG. A frame is written to
+//! Invariant (docs/design.md §8): a final name only ever holds a complete JPEG. A frame is written to
 //! a temporary name (`.tmp-…`) in its camera's directory, optionally fsynced, then linked to its
 //! final name — which fails rather than overwrites, so two frames in one millisecond both survive
 //! (`…Z-1.jpg`) — and the temporary name removed. The database row is written only after that
@@ -339,7 +339,7 @@ impl FrameStore {
 
     /// The bytes of a stored frame for serving: neither the camera's folder nor the file may be
     /// a symlink, and the file must be a regular file (`/media` serves only what the store
-    /// wrote, DESIGN.md §11).
+    /// wrote, docs/design.md §11).
     pub async fn read_frame(&self, rel_path: &str) -> std::io::Result<bytes::Bytes> {
         use std::os::unix::fs::OpenOptionsExt;
         let path = self.abs(rel_path);

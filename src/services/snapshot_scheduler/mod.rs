@@ -1,4 +1,4 @@
-//! The snapshot scheduler (DESIGN.md §7): fires every enabled schedule at its slots, exactly once
+//! The snapshot scheduler (docs/design.md §7): fires every enabled schedule at its slots, exactly once
 //! per slot, each capture on its own task.
 //!
 //! - **Deadline-driven.** Enabled schedules sit in a timer structure ordered by `next_due_at`;

@@ -1,6 +1,6 @@
 //! The real [`SlotRunner`]: one slot → one frame kept through `ops::frames`, unless the camera is
 //! backing off (`ops::backoff`: after auth failures, 1 min doubling to 1 h until its credentials
-//! are edited, DESIGN.md §6; after unreachable or timed-out captures in a row, the schedule's
+//! are edited, docs/design.md §6; after unreachable or timed-out captures in a row, the schedule's
 //! interval doubling up to HELDAR_UNREACHABLE_BACKOFF_MAX_S). A skipped slot costs no capture,
 //! no socket and no permit of a capture lane, so a dead camera in backoff holds nothing the
 //! others need. Each slot runs inside a `slot` span carrying its schedule and camera, so every
