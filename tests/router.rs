@@ -269,7 +269,7 @@ async fn unknown_query_parameters_are_refused_by_name() {
             Method::GET,
             "/api/v1/cameras/yard/snapshot?save=true".into(),
             "save",
-            "this endpoint takes store",
+            "this endpoint takes store, max_age_ms",
         ),
         (Method::GET, format!("{media}?t=1"), "t", none),
         (Method::GET, "/api/v1/health?full=1".into(), "full", none),

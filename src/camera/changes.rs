@@ -168,15 +168,19 @@ mod tests {
 
     #[test]
     fn urls_are_masked_and_a_password_inside_one_never_shows() {
-        let old =
-            spec(serde_json::json!({"main_stream_url": "rtsp://admin:old-secret@10.0.0.5/1"}));
-        let new =
-            spec(serde_json::json!({"main_stream_url": "rtsp://admin:new-secret@10.0.0.5/1"}));
+        // Credentials inside a URL are moved into the fields when a camera is created or
+        // edited now (`camera::spec`), but a URL stored before that rule still carries them:
+        // build those stored shapes directly.
+        let with_url = |url: &str| {
+            let mut s = spec(serde_json::json!({}));
+            s.main_stream_url = Some(url.to_string());
+            s
+        };
+        let old = with_url("rtsp://admin:old-secret@10.0.0.5/1");
+        let new = with_url("rtsp://admin:new-secret@10.0.0.5/1");
         let c = changes(&old, &new);
         assert_eq!(c, "main_stream_url: the credentials in it changed");
-        let moved = spec(
-            serde_json::json!({"main_stream_url": "rtsp://admin:new-secret@10.0.0.6/2?password=x-secret"}),
-        );
+        let moved = with_url("rtsp://admin:new-secret@10.0.0.6/2?password=x-secret");
         let c = changes(&old, &moved);
         assert!(
             c.starts_with("main_stream_url \"rtsp://admin:***@10.0.0.5/1\" → "),
