@@ -956,10 +956,37 @@ async fn timelapse_exports_follows_and_downloads_an_mp4_and_jobs_lists_shows_and
     assert!(is_mp4(&r.ok().stdout), "{}", r.err);
     assert!(r.err.contains("saved stdout"), "{r:?}");
 
-    // jobs: the three, newest first, as a table and as the API's JSON; filters.
+    // On a terminal (a pty from `script`), progress is a bar, not lines.
+    let line = format!(
+        "{} timelapse gate --from {from} --to {to} -o pty.mp4",
+        env!("CARGO_BIN_EXE_heldar")
+    );
+    let mut pty = std::process::Command::new("script");
+    pty.args(["-qec", &line, "/dev/null"])
+        .current_dir(cli.dir.path())
+        .env("HELDAR_URL", &cli.url)
+        .env("TERM", "xterm")
+        .stdin(Stdio::null());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HELDAR_") && k != "HELDAR_URL" {
+            pty.env_remove(k);
+        }
+    }
+    let out = tokio::process::Command::from(pty).output().await.unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(shown.contains("/12 frames"), "a bar: {shown:?}");
+    assert!(
+        !shown.contains("heldar: job_"),
+        "no progress lines: {shown:?}"
+    );
+    assert!(shown.contains("saved pty.mp4"), "{shown:?}");
+    assert!(is_mp4(&std::fs::read(cli.path("pty.mp4")).unwrap()));
+
+    // jobs: the four, newest first, as a table and as the API's JSON; filters.
     let r = cli.run(&["jobs", "--json"]).await;
     let jobs = r.ok().json();
-    assert_eq!(jobs.as_array().unwrap().len(), 3, "{jobs}");
+    assert_eq!(jobs.as_array().unwrap().len(), 4, "{jobs}");
     assert!(jobs
         .as_array()
         .unwrap()
@@ -978,7 +1005,7 @@ async fn timelapse_exports_follows_and_downloads_an_mp4_and_jobs_lists_shows_and
     let r = cli
         .run(&["jobs", "--camera", "gate", "--state", "done", "--json"])
         .await;
-    assert_eq!(r.ok().json().as_array().unwrap().len(), 3);
+    assert_eq!(r.ok().json().as_array().unwrap().len(), 4);
     let r = cli
         .run(&["jobs", "list", "--state", "failed", "--json"])
         .await;
@@ -1065,7 +1092,10 @@ async fn timelapse_exports_follows_and_downloads_an_mp4_and_jobs_lists_shows_and
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
     files.sort();
-    assert_eq!(files, vec![file, "tl.mp4".to_string()]);
+    assert_eq!(
+        files,
+        vec![file, "pty.mp4".to_string(), "tl.mp4".to_string()]
+    );
     app.stop().await;
 }
 
