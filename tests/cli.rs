@@ -1,7 +1,8 @@
 //! The client commands end to end: the real `heldar` binary against a real server on a real
 //! port, with fake cameras speaking HTTP over loopback. Every command, its human output and its
-//! `--json` (parsed), the exit codes (0, 2–8), an unreachable server, wrong tokens, the event
-//! stream, shell completions, and that no password ever reaches an output.
+//! `--json` (parsed), the exit codes (0, 2–8, 130), an unreachable server, wrong tokens, the
+//! event stream, timelapse exports (a real ffmpeg; ffprobe counts the frames) and their jobs,
+//! shell completions, and that no password ever reaches an output.
 
 mod common;
 
@@ -1168,5 +1169,55 @@ async fn ctrl_c_while_a_timelapse_encodes_cancels_the_job_and_exits_130() {
     assert_eq!(std::fs::read_dir(cli.dir.path()).unwrap().count(), 0);
     let r = cli.run(&["jobs", "show", &id]).await;
     assert!(r.ok().out.contains("cancelled"), "{r:?}");
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timelapse_the_servers_ffmpeg_cannot_make_exits_8_with_the_sentence() {
+    // No ffmpeg at all: refused up front (503 ffmpeg_missing), the server's fault, not a camera's.
+    let app = spawn_app_with(
+        |c| c.ffmpeg_bin = "/nonexistent/ffmpeg".into(),
+        BuildOptions::default(),
+    )
+    .await;
+    add_camera(&app, "gate", "http://127.0.0.1:9/snapshot.jpg").await;
+    let (from, to) = stored_frames(&app, "gate", 3, (64, 48)).await;
+    let cli = Cli::new(&app);
+    let r = cli
+        .run(&["timelapse", "gate", "--from", &from, "--to", &to])
+        .await;
+    assert!(r.failed(8).contains("HELDAR_FFMPEG_BIN"), "{r:?}");
+    app.stop().await;
+
+    // An "ffmpeg" that runs and fails: the job fails; its sentence, exit 8, and no file.
+    let app = spawn_app_with(
+        |c| c.ffmpeg_bin = "/bin/false".into(),
+        BuildOptions::default(),
+    )
+    .await;
+    add_camera(&app, "gate", "http://127.0.0.1:9/snapshot.jpg").await;
+    let (from, to) = stored_frames(&app, "gate", 3, (64, 48)).await;
+    let cli = Cli::new(&app);
+    let r = cli
+        .run(&[
+            "timelapse",
+            "gate",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "-o",
+            "x.mp4",
+        ])
+        .await;
+    assert_eq!(r.code, 8, "{r:?}");
+    let last = r.err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("heldar: job_") && last.contains(" failed: ") && !last.ends_with("frames"),
+        "the job's sentence comes last: {r:?}"
+    );
+    assert!(!cli.path("x.mp4").exists());
+    let r = cli.run(&["jobs", "--state", "failed"]).await;
+    assert!(r.ok().out.contains("failed ("), "the code is shown: {r:?}");
     app.stop().await;
 }
