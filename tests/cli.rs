@@ -1169,6 +1169,35 @@ async fn ctrl_c_while_a_timelapse_encodes_cancels_the_job_and_exits_130() {
     assert_eq!(std::fs::read_dir(cli.dir.path()).unwrap().count(), 0);
     let r = cli.run(&["jobs", "show", &id]).await;
     assert!(r.ok().out.contains("cancelled"), "{r:?}");
+
+    // `jobs cancel` stops one started without waiting; a second cancel is refused (7).
+    let r = cli
+        .run(&[
+            "timelapse",
+            "yard",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--width",
+            "3840",
+            "--no-wait",
+        ])
+        .await;
+    assert!(r.ok().out.starts_with("started job_"), "{r:?}");
+    assert!(r.out.contains("400 frames of yard"), "{r:?}");
+    let id = r
+        .out
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':');
+    let r = cli.run(&["jobs", "cancel", id]).await;
+    assert!(r.ok().out.starts_with(&format!("cancelled {id}")), "{r:?}");
+    let r = cli.run(&["jobs", "cancel", id, "--json"]).await;
+    assert!(r.failed(7).contains("already cancelled"), "{r:?}");
+    let r = cli.run(&["jobs", "--state", "cancelled", "--json"]).await;
+    assert_eq!(r.ok().json().as_array().unwrap().len(), 2);
     app.stop().await;
 }
 
