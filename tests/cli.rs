@@ -1,7 +1,8 @@
 //! The client commands end to end: the real `heldar` binary against a real server on a real
 //! port, with fake cameras speaking HTTP over loopback. Every command, its human output and its
-//! `--json` (parsed), the exit codes (0, 2–8), an unreachable server, wrong tokens, the event
-//! stream, shell completions, and that no password ever reaches an output.
+//! `--json` (parsed), the exit codes (0, 2–8, 130), an unreachable server, wrong tokens, the
+//! event stream, timelapse exports (a real ffmpeg; ffprobe counts the frames) and their jobs,
+//! shell completions, and that no password ever reaches an output.
 
 mod common;
 
@@ -845,4 +846,407 @@ async fn completions_and_help() {
     }
     let r = cli.run(&["snap"]).await;
     assert_eq!(r.code, 2, "clap's usage error: {r:?}");
+}
+
+/// Frames of `camera` kept at chosen times (real JPEGs, through the frame store), `n` of them
+/// 10 s apart from an hour ago; returns the range `[first, last + 10 s)` as RFC 3339.
+async fn stored_frames(
+    app: &TestApp,
+    camera: &str,
+    n: i64,
+    (w, h): (u16, u16),
+) -> (String, String) {
+    use chrono::SubsecRound;
+    let t0 = (chrono::Utc::now() - chrono::Duration::hours(1)).trunc_subsecs(3);
+    let times: Vec<_> = (0..n)
+        .map(|i| t0 + chrono::Duration::seconds(10 * i))
+        .collect();
+    common::frames::keep_frames(&app.state.ops, camera, &times, |_| (w, h)).await;
+    (
+        heldar::models::fmt_ts(t0),
+        heldar::models::fmt_ts(t0 + chrono::Duration::seconds(10 * n)),
+    )
+}
+
+/// ffprobe's count of the video frames in `path`.
+fn video_frames(path: &Path) -> u64 {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-select_streams",
+            "v:0",
+            "-show_entries",
+            "stream=nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+}
+
+/// An MP4 starts with its `ftyp` box: 4 bytes of size, then `ftyp`.
+fn is_mp4(bytes: &[u8]) -> bool {
+    bytes.len() > 8 && &bytes[4..8] == b"ftyp"
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timelapse_exports_follows_and_downloads_an_mp4_and_jobs_lists_shows_and_cancels() {
+    let app = spawn_app().await;
+    add_camera(&app, "gate", "http://127.0.0.1:9/snapshot.jpg").await;
+    let (from, to) = stored_frames(&app, "gate", 12, (64, 48)).await;
+    let cli = Cli::new(&app);
+
+    // Followed to the end (progress lines on stderr, not a terminal here), then downloaded.
+    let r = cli
+        .run(&[
+            "timelapse",
+            "gate",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--fps",
+            "6",
+            "-o",
+            "tl.mp4",
+        ])
+        .await;
+    r.ok();
+    assert!(
+        r.out.starts_with("saved tl.mp4 (") && r.out.contains("12 frames, 64×48, 2.0 s at 6 fps"),
+        "{r:?}"
+    );
+    assert!(
+        r.err.contains(" done: 12/12 frames"),
+        "progress is said: {r:?}"
+    );
+    let video = std::fs::read(cli.path("tl.mp4")).unwrap();
+    assert!(is_mp4(&video), "an MP4");
+    assert_eq!(video_frames(&cli.path("tl.mp4")), 12);
+
+    // --json: the final job, with the file it went to (the default name: camera, from, to).
+    let r = cli
+        .run(&["timelapse", "gate", "--from", &from, "--to", &to, "--json"])
+        .await;
+    let job = r.ok().json();
+    assert_eq!(job["state"], "done", "{job}");
+    assert_eq!(job["frames_done"], 12);
+    assert!(r.err.is_empty(), "nothing but JSON with --json: {r:?}");
+    let file = job["file"].as_str().unwrap().to_string();
+    assert!(
+        file.starts_with("gate-") && file.ends_with(".mp4"),
+        "{file}"
+    );
+    let saved = std::fs::read(cli.path(&file)).unwrap();
+    assert!(is_mp4(&saved));
+    assert_eq!(
+        saved.len() as u64,
+        job["timelapse"]["size_bytes"].as_u64().unwrap()
+    );
+    let id = job["id"].as_str().unwrap().to_string();
+
+    // -o -: the video on stdout, the words on stderr.
+    let r = cli
+        .run(&["timelapse", "gate", "--from", &from, "--to", &to, "-o", "-"])
+        .await;
+    assert!(is_mp4(&r.ok().stdout), "{}", r.err);
+    assert!(r.err.contains("saved stdout"), "{r:?}");
+
+    // On a terminal (a pty from `script`), progress is a bar, not lines.
+    let line = format!(
+        "{} timelapse gate --from {from} --to {to} -o pty.mp4",
+        env!("CARGO_BIN_EXE_heldar")
+    );
+    let mut pty = std::process::Command::new("script");
+    pty.args(["-qec", &line, "/dev/null"])
+        .current_dir(cli.dir.path())
+        .env("HELDAR_URL", &cli.url)
+        .env("TERM", "xterm")
+        .stdin(Stdio::null());
+    for (k, _) in std::env::vars() {
+        if k.starts_with("HELDAR_") && k != "HELDAR_URL" {
+            pty.env_remove(k);
+        }
+    }
+    let out = tokio::process::Command::from(pty).output().await.unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{out:?}");
+    assert!(shown.contains("/12 frames"), "a bar: {shown:?}");
+    assert!(
+        !shown.contains("heldar: job_"),
+        "no progress lines: {shown:?}"
+    );
+    assert!(shown.contains("saved pty.mp4"), "{shown:?}");
+    assert!(is_mp4(&std::fs::read(cli.path("pty.mp4")).unwrap()));
+
+    // jobs: the four, newest first, as a table and as the API's JSON; filters.
+    let r = cli.run(&["jobs", "--json"]).await;
+    let jobs = r.ok().json();
+    assert_eq!(jobs.as_array().unwrap().len(), 4, "{jobs}");
+    assert!(jobs
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|j| j["id"] == id.as_str()));
+    let r = cli.run(&["jobs"]).await;
+    let header = r.ok().out.lines().next().unwrap().to_string();
+    for col in ["ID", "CAMERA", "STATE", "PROGRESS", "OUTPUT", "CREATED"] {
+        assert!(header.contains(col), "{header}");
+    }
+    let row = r.out.lines().find(|l| l.starts_with(&id)).expect("its row");
+    assert!(
+        row.contains("gate") && row.contains("done") && row.contains("12/12 (100%)"),
+        "{row}"
+    );
+    let r = cli
+        .run(&["jobs", "--camera", "gate", "--state", "done", "--json"])
+        .await;
+    assert_eq!(r.ok().json().as_array().unwrap().len(), 4);
+    let r = cli
+        .run(&["jobs", "list", "--state", "failed", "--json"])
+        .await;
+    assert_eq!(r.ok().json(), json!([]));
+    let r = cli.run(&["jobs", "--state", "lost"]).await;
+    assert_eq!(r.code, 2, "not a state: {r:?}");
+    let r = cli.run(&["jobs", "--camera", "nowhere"]).await;
+    r.failed(3);
+
+    // jobs show: its state and video; --json is the API's.
+    let r = cli.run(&["jobs", "show", &id]).await;
+    r.ok();
+    assert!(
+        r.out.contains("done") && r.out.contains("/media/timelapses/gate/tl_"),
+        "{r:?}"
+    );
+    assert!(r.out.contains("12, 64×48, 0.5 s at 24 fps, mp4"), "{r:?}");
+    let r = cli.run(&["jobs", "show", &id, "--json"]).await;
+    assert_eq!(r.ok().json()["id"], id.as_str());
+    let r = cli
+        .run(&["jobs", "show", "job_00000000000000000000000000000000"])
+        .await;
+    r.failed(3);
+
+    // Cancelling a finished job is a conflict (7) with the API's sentence.
+    let r = cli.run(&["jobs", "cancel", &id]).await;
+    assert!(r.failed(7).contains("already done"), "{r:?}");
+
+    // --no-wait: the job is started and printed, nothing downloaded.
+    let r = cli
+        .run(&[
+            "timelapse",
+            "gate",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--no-wait",
+            "--json",
+        ])
+        .await;
+    let started = r.ok().json();
+    assert!(
+        started["id"].as_str().unwrap().starts_with("job_"),
+        "{started}"
+    );
+    assert_eq!(started["frames_total"], 12);
+    let r = cli
+        .run(&[
+            "timelapse",
+            "gate",
+            "--from",
+            &from,
+            "--no-wait",
+            "-o",
+            "x.mp4",
+        ])
+        .await;
+    assert_eq!(r.code, 2, "nothing to save without waiting: {r:?}");
+
+    // An empty range (7) and a range without frames (7), with the API's sentence; an unknown
+    // camera (3). No file is left by any.
+    let r = cli
+        .run(&["timelapse", "gate", "--from", &from, "--to", &from])
+        .await;
+    assert!(r.failed(7).contains("is empty"), "{r:?}");
+    let r = cli
+        .run(&[
+            "timelapse",
+            "gate",
+            "--from",
+            "2000-01-01",
+            "--to",
+            "2000-01-02",
+        ])
+        .await;
+    assert!(r.failed(7).contains("has no stored frames"), "{r:?}");
+    let r = cli.run(&["timelapse", "nowhere", "--from", "-1h"]).await;
+    assert!(r.failed(3).contains("nowhere"), "{r:?}");
+    let r = cli.run(&["timelapse", "gate", "--from", "whenever"]).await;
+    assert_eq!(r.code, 2, "{r:?}");
+    let mut files: Vec<String> = std::fs::read_dir(cli.dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    assert_eq!(
+        files,
+        vec![file, "pty.mp4".to_string(), "tl.mp4".to_string()]
+    );
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ctrl_c_while_a_timelapse_encodes_cancels_the_job_and_exits_130() {
+    let app = spawn_app().await;
+    add_camera(&app, "yard", "http://127.0.0.1:9/snapshot.jpg").await;
+    // 400 small frames upscaled to 3840 px: long enough to interrupt.
+    let (from, to) = stored_frames(&app, "yard", 400, (320, 180)).await;
+    let cli = Cli::new(&app);
+    let mut child = cli
+        .command(&[
+            "timelapse",
+            "yard",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--width",
+            "3840",
+            "-o",
+            "y.mp4",
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = BufReader::new(child.stderr.take().unwrap()).lines();
+    // Its progress lines: wait for the encoding to run.
+    let running = tokio::time::timeout(Duration::from_secs(60), async {
+        while let Some(l) = err.next_line().await.unwrap() {
+            assert!(
+                !l.contains(" done:"),
+                "finished before it could be interrupted: {l}"
+            );
+            if l.contains(" running: ") {
+                return l;
+            }
+        }
+        panic!("the command ended before the job ran");
+    })
+    .await
+    .expect("the job runs within 60 s");
+    let id = running
+        .split_whitespace()
+        .find(|w| w.starts_with("job_"))
+        .expect("the job id")
+        .to_string();
+    let pid = nix::unistd::Pid::from_raw(child.id().unwrap() as i32);
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).unwrap();
+    assert_eq!(exit_code(&mut child).await, 130);
+    let mut said = Vec::new();
+    while let Ok(Some(l)) = err.next_line().await {
+        said.push(l);
+    }
+    assert!(
+        said.iter()
+            .any(|l| l.contains(&format!("cancelled {id} on the server"))),
+        "{said:?}"
+    );
+    // Cancelled on the server, and nothing saved here.
+    let job: Value = app
+        .get(&format!("/api/v1/jobs/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(job["state"], "cancelled", "{job}");
+    assert_eq!(std::fs::read_dir(cli.dir.path()).unwrap().count(), 0);
+    let r = cli.run(&["jobs", "show", &id]).await;
+    assert!(r.ok().out.contains("cancelled"), "{r:?}");
+
+    // `jobs cancel` stops one started without waiting; a second cancel is refused (7).
+    let r = cli
+        .run(&[
+            "timelapse",
+            "yard",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "--width",
+            "3840",
+            "--no-wait",
+        ])
+        .await;
+    assert!(r.ok().out.starts_with("started job_"), "{r:?}");
+    assert!(r.out.contains("400 frames of yard"), "{r:?}");
+    let id = r
+        .out
+        .split_whitespace()
+        .nth(1)
+        .unwrap()
+        .trim_end_matches(':');
+    let r = cli.run(&["jobs", "cancel", id]).await;
+    assert!(r.ok().out.starts_with(&format!("cancelled {id}")), "{r:?}");
+    let r = cli.run(&["jobs", "cancel", id, "--json"]).await;
+    assert!(r.failed(7).contains("already cancelled"), "{r:?}");
+    let r = cli.run(&["jobs", "--state", "cancelled", "--json"]).await;
+    assert_eq!(r.ok().json().as_array().unwrap().len(), 2);
+    app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_timelapse_the_servers_ffmpeg_cannot_make_exits_8_with_the_sentence() {
+    // No ffmpeg at all: refused up front (503 ffmpeg_missing), the server's fault, not a camera's.
+    let app = spawn_app_with(
+        |c| c.ffmpeg_bin = "/nonexistent/ffmpeg".into(),
+        BuildOptions::default(),
+    )
+    .await;
+    add_camera(&app, "gate", "http://127.0.0.1:9/snapshot.jpg").await;
+    let (from, to) = stored_frames(&app, "gate", 3, (64, 48)).await;
+    let cli = Cli::new(&app);
+    let r = cli
+        .run(&["timelapse", "gate", "--from", &from, "--to", &to])
+        .await;
+    assert!(r.failed(8).contains("HELDAR_FFMPEG_BIN"), "{r:?}");
+    app.stop().await;
+
+    // An "ffmpeg" that runs and fails: the job fails; its sentence, exit 8, and no file.
+    let app = spawn_app_with(
+        |c| c.ffmpeg_bin = "/bin/false".into(),
+        BuildOptions::default(),
+    )
+    .await;
+    add_camera(&app, "gate", "http://127.0.0.1:9/snapshot.jpg").await;
+    let (from, to) = stored_frames(&app, "gate", 3, (64, 48)).await;
+    let cli = Cli::new(&app);
+    let r = cli
+        .run(&[
+            "timelapse",
+            "gate",
+            "--from",
+            &from,
+            "--to",
+            &to,
+            "-o",
+            "x.mp4",
+        ])
+        .await;
+    assert_eq!(r.code, 8, "{r:?}");
+    let last = r.err.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("heldar: job_") && last.contains(" failed: ") && !last.ends_with("frames"),
+        "the job's sentence comes last: {r:?}"
+    );
+    assert!(!cli.path("x.mp4").exists());
+    let r = cli.run(&["jobs", "--state", "failed"]).await;
+    assert!(r.ok().out.contains("failed ("), "the code is shown: {r:?}");
+    app.stop().await;
 }

@@ -4,10 +4,10 @@
 //! (`--timeout`), and what a failure means: every failed call becomes one [`CliError`] — the
 //! API's own sentence and an [`Exit`] code chosen from the HTTP status and the error's `code`.
 //!
-//! It owns requests, answers, paging (`link: <…>; rel="next"`), streams (the event stream;
-//! later the job progress of `heldar timelapse`) and downloads to a file (atomic: a broken
-//! download never leaves a partial file under the asked-for name). It does not print anything
-//! but through [`CliError`]'s one line, and knows nothing of tables (`output`).
+//! It owns requests, answers, paging (`link: <…>; rel="next"`), streams (the event stream) and
+//! downloads to a file (atomic: a broken download never leaves a partial file under the
+//! asked-for name). It does not print anything but through [`CliError`]'s one line, and knows
+//! nothing of tables (`output`).
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -519,8 +519,8 @@ impl Dest {
         if arg == "-" {
             if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
                 return Err(CliError::usage(
-                    "-o - writes the image to stdout, which is a terminal here; redirect it \
-                     (> file.jpg) or name a file with -o",
+                    "-o - writes the image or video to stdout, which is a terminal here; redirect \
+                     it (> file.jpg) or name a file with -o",
                 ));
             }
             return Ok(Dest::Stdout);

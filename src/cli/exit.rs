@@ -1,5 +1,5 @@
 //! The exit codes of the client commands (`heldar camera`, `snap`, `schedule`, `frames`,
-//! `events`, `status`), defined once: [`Exit`] is what a command returns, [`CODES`] is the table
+//! `events`, `status`, `timelapse`, `jobs`), defined once: [`Exit`] is what a command returns, [`CODES`] is the table
 //! that `heldar --help` prints after the command list and docs/cli.md repeats (a test checks the
 //! two agree). A script can branch on the kind of failure without reading the sentence.
 //!
@@ -21,6 +21,9 @@ pub enum Exit {
     Unreachable = 6,
     Rejected = 7,
     Server = 8,
+    /// Ctrl-C (or SIGTERM) while `heldar timelapse` waited: it cancelled its job. 128 + SIGINT,
+    /// as a shell reports a command that Ctrl-C ended.
+    Interrupted = 130,
 }
 
 /// Every code with its meaning, in order: the after-help of `heldar --help` and docs/cli.md.
@@ -60,6 +63,10 @@ pub const CODES: &[(Exit, &str)] = &[
         "the server cannot do it: disk full (507), an internal error (5xx), or `heldar status` \
          found it degraded",
     ),
+    (
+        Exit::Interrupted,
+        "interrupted: Ctrl-C while `heldar timelapse` waited (its job is cancelled on the server)",
+    ),
 ];
 
 impl Exit {
@@ -95,6 +102,8 @@ mod tests {
     #[test]
     fn the_table_lists_every_code_once_in_order() {
         let codes: Vec<u8> = CODES.iter().map(|(e, _)| e.code()).collect();
-        assert_eq!(codes, (0..=8).collect::<Vec<u8>>());
+        let mut expected: Vec<u8> = (0..=8).collect();
+        expected.push(130);
+        assert_eq!(codes, expected);
     }
 }

@@ -1,9 +1,9 @@
 //! The `heldar` command line (clap). One file per command; `heldar serve` runs everything.
 //!
-//! The client commands (`camera`, `snap`, `schedule`, `frames`, `events`, `status`) talk to a
-//! running Heldar over its HTTP API through [`client`] (where, who, errors and exit codes),
-//! print through [`output`] (tables, `--json`), read times through [`when`], and exit with the
-//! codes of [`exit`]. `token` and `auth` work on the database directly: no server needs to run,
+//! The client commands (`camera`, `snap`, `schedule`, `frames`, `events`, `status`,
+//! `timelapse`, `jobs`) talk to a running Heldar over its HTTP API through [`client`] (where,
+//! who, errors and exit codes), print through [`output`] (tables, `--json`), read times through
+//! [`when`], and exit with the codes of [`exit`]. `token` and `auth` work on the database directly: no server needs to run,
 //! and a running one sees their changes; [`DbArgs`] and [`with_db`] are what they share.
 
 pub mod auth;
@@ -15,11 +15,13 @@ pub mod events;
 pub mod exit;
 pub mod fake_cameras;
 pub mod frames;
+pub mod jobs;
 pub mod output;
 pub mod schedule;
 pub mod serve;
 pub mod snap;
 pub mod status;
+pub mod timelapse;
 pub mod token;
 pub mod when;
 
@@ -60,6 +62,10 @@ enum Command {
     Events(events::Events),
     /// Health, disk, retention and every camera's state.
     Status(status::Status),
+    /// Export a timelapse video of a camera's stored frames, follow the job, download it.
+    Timelapse(timelapse::Timelapse),
+    /// Background jobs (timelapse exports): list; `jobs show ID`; `jobs cancel ID`.
+    Jobs(jobs::Jobs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::Completions),
     /// Serve fake HTTP cameras for `heldar bench` from a process of their own.
@@ -89,6 +95,8 @@ pub fn run() -> ExitCode {
         Command::Frames(args) => frames::run(args),
         Command::Events(args) => events::run(args),
         Command::Status(args) => status::run(args),
+        Command::Timelapse(args) => timelapse::run(args),
+        Command::Jobs(args) => jobs::run(args),
         Command::Completions(args) => completions::run(args),
     }
 }
