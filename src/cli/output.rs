@@ -87,21 +87,10 @@ pub fn ago(t: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
     format!("{span} ago")
 }
 
-/// Bytes in binary units: `512 B`, `48.2 KiB`, `1.3 GiB`.
+/// Bytes for people, in the decimal SI units Heldar uses everywhere (`crate::units`): `512 B`,
+/// `49.4 kB`, `1.6 GB`. Negative counts (never sent) read as 0.
 pub fn bytes(n: i64) -> String {
-    let n = n.max(0) as f64;
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = n;
-    let mut u = 0;
-    while v >= 1024.0 && u + 1 < units.len() {
-        v /= 1024.0;
-        u += 1;
-    }
-    if u == 0 {
-        format!("{} B", n as u64)
-    } else {
-        format!("{v:.1} {}", units[u])
-    }
+    crate::units::fmt_bytes(n.max(0) as u64)
 }
 
 /// `1 frame`, `2 frames`.
@@ -151,8 +140,8 @@ mod tests {
     #[test]
     fn sizes_and_ages_read_as_a_person_says_them() {
         assert_eq!(bytes(512), "512 B");
-        assert_eq!(bytes(49_357), "48.2 KiB");
-        assert_eq!(bytes(3 * 1024 * 1024 * 1024 / 2), "1.5 GiB");
+        assert_eq!(bytes(49_357), "49.4 kB");
+        assert_eq!(bytes(1_000_000_000), "1.0 GB");
         let now = Utc::now();
         assert_eq!(
             ago(Some(now - chrono::Duration::seconds(12)), now),
