@@ -72,7 +72,13 @@ pub async fn sync(ops: &Ops) -> anyhow::Result<usize> {
 /// sessions at once on one camera, which a camera serving one session refuses with 453.
 pub async fn ensure_for_slot(ops: &Ops, camera: &crate::models::Camera, interval: Duration) {
     let max = ops.config.rtsp.warm_max_interval;
-    if max.is_zero() || interval > max || !ops.capturer.warm_missing(camera) {
+    let warm = ops.capturer.warm_sessions();
+    // At the cap, the cameras left over connect cold by design: no re-reading at each slot.
+    if max.is_zero()
+        || interval > max
+        || warm.len() >= ops.config.rtsp.warm_max_sessions
+        || !ops.capturer.warm_missing(camera)
+    {
         return;
     }
     if let Err(e) = sync(ops).await {

@@ -170,8 +170,8 @@ pub struct Stats {
     pub refused_453: usize,
     /// Session ids named by TEARDOWNs.
     pub teardowns: Vec<String>,
-    /// Keepalive requests, by method.
-    pub keepalives: Vec<String>,
+    /// Keepalive requests: connection number and method.
+    pub keepalives: Vec<(usize, String)>,
     /// Connections that received packets of a stale session.
     pub stale_deliveries: usize,
     /// … of which those where it came after a DESCRIBE (a client opening a session, not one
@@ -530,7 +530,7 @@ async fn connection(shared: Arc<Shared>, sock: TcpStream, conn: usize, stop: Can
                 .lock()
                 .unwrap()
                 .keepalives
-                .push(req.method.clone());
+                .push((conn, req.method.clone()));
             let how = shared
                 .script
                 .keepalives
