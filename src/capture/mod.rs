@@ -352,6 +352,12 @@ impl Capturer {
         (req.url.scheme() == "rtsp").then_some(req)
     }
 
+    /// Whether `camera`'s stream is read natively and has no warm session open for it.
+    pub fn warm_missing(&self, camera: &Camera) -> bool {
+        self.native_request(camera)
+            .is_some_and(|req| self.warm.get(&req).is_none())
+    }
+
     /// The grab request of `camera`'s planned source.
     fn request(&self, camera: &Camera, deadline: Instant) -> Result<GrabRequest, CaptureError> {
         let (_, url) = plan(camera)?;

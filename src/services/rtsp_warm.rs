@@ -28,9 +28,14 @@ use crate::ops::{self, Ops};
 pub const RESYNC: Duration = Duration::from_secs(5);
 
 /// Bring the warm sessions in line with the schedules and cameras now.
+///
+/// Syncs run one at a time, each reading the schedules after the previous one applied its
+/// reading: the service's and a scheduled capture's ([`ensure_for_slot`]) can then never undo
+/// each other with an older reading.
 pub async fn sync(ops: &Ops) -> anyhow::Result<usize> {
-    let max = ops.config.rtsp.warm_max_interval;
     let warm = ops.capturer.warm_sessions();
+    let _one_at_a_time = warm.sync_lock().lock().await;
+    let max = ops.config.rtsp.warm_max_interval;
     if max.is_zero() {
         warm.sync(Vec::new());
         return Ok(0);
@@ -56,6 +61,29 @@ pub async fn sync(ops: &Ops) -> anyhow::Result<usize> {
     let n = wanted.len();
     warm.sync(wanted.into_iter().map(|(_, r)| r).collect());
     Ok(n)
+}
+
+/// Before a slot of `interval` on `camera`: if the camera should keep a warm session and has
+/// none yet, open it now.
+///
+/// The first slot of a new schedule fires as the schedule is made (and the first after
+/// start-up as soon as the scheduler runs), perhaps before this service has seen the change.
+/// Without this, that slot would connect cold beside the warm session being opened: two
+/// sessions at once on one camera, which a camera serving one session refuses with 453.
+pub async fn ensure_for_slot(ops: &Ops, camera: &crate::models::Camera, interval: Duration) {
+    let max = ops.config.rtsp.warm_max_interval;
+    let warm = ops.capturer.warm_sessions();
+    // At the cap, the cameras left over connect cold by design: no re-reading at each slot.
+    if max.is_zero()
+        || interval > max
+        || warm.len() >= ops.config.rtsp.warm_max_sessions
+        || !ops.capturer.warm_missing(camera)
+    {
+        return;
+    }
+    if let Err(e) = sync(ops).await {
+        tracing::debug!(camera = %camera.id, error = %format!("{e:#}"), "cannot open the warm RTSP session before a slot; the slot connects cold");
+    }
 }
 
 /// Run until `token` is cancelled (see the module docs).

@@ -332,6 +332,8 @@ pub struct WarmSessions {
     native: Arc<NativeSource>,
     cfg: RtspConfig,
     sessions: Mutex<HashMap<CameraId, Arc<Warm>>>,
+    /// Held by whoever decides the wanted set and syncs to it (`services::rtsp_warm::sync`).
+    sync_lock: tokio::sync::Mutex<()>,
 }
 
 impl WarmSessions {
@@ -340,7 +342,13 @@ impl WarmSessions {
             native,
             cfg,
             sessions: Mutex::new(HashMap::new()),
+            sync_lock: tokio::sync::Mutex::new(()),
         }
+    }
+
+    /// The lock that makes syncs run one at a time (see `services::rtsp_warm::sync`).
+    pub fn sync_lock(&self) -> &tokio::sync::Mutex<()> {
+        &self.sync_lock
     }
 
     /// The settings the sessions run with.

@@ -46,6 +46,10 @@ impl SlotRunner for CaptureRunner {
                     ops::backoff::skipped(&ops, &camera.id, reason, until);
                     return;
                 }
+                // One session per camera: a camera that should be warm is served by its warm
+                // session, opened now if this slot came before the rtsp_warm service did.
+                let interval = job.interval.to_std().unwrap_or_default();
+                crate::services::rtsp_warm::ensure_for_slot(&ops, &camera, interval).await;
                 // The frame at the slot: a warm RTSP session serves the newest frame at this
                 // instant rather than the next one (docs/rtsp.md).
                 let want = crate::capture::Want {
