@@ -627,6 +627,18 @@ async fn an_unsaved_schedule_previews_as_it_would_be_saved() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
+    // No body: the defaults (every 300 s from now), as for the create.
+    let r = app.client.post(app.url(draft)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let slots: Vec<DateTime<Utc>> = v["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| ts(t.as_str().unwrap()))
+        .collect();
+    assert_eq!(slots.len(), 5, "{v}");
+    assert_eq!(slots[1] - slots[0], chrono::Duration::seconds(300), "{v}");
     assert_eq!(
         app.json("/api/v1/cameras/c1/snapshot-schedules")
             .await
