@@ -146,6 +146,7 @@ export function scheduleForm({ p, cameraId, schedule = null, save, cancel = null
   const everyBox = h("div", { class: "sched-row", id: id("every-box") },
     h("label", { for: interval.id }, "Every"), interval, unitSel,
     h("span", { class: "check" }, align, h("label", { for: align.id }, "Align to the clock (:00, :05, …)")),
+    h("p", { class: "hint" }, "From 5 seconds to one day; Heldar keeps an interval outside that at the nearer bound."),
     errEl("interval_seconds"), errEl("align"));
   const atBox = h("div", { class: "sched-row", id: id("at-box") },
     h("label", { for: at.id }, "At"), at,
@@ -246,7 +247,9 @@ export function scheduleForm({ p, cameraId, schedule = null, save, cancel = null
       none("active_to");
     }
     if (win.value === "daylight") {
-      b.daylight = { lat: Number(lat.value), lon: Number(lon.value), offset_minutes: Math.round(Number(offset.value) || 0) };
+      // An empty box is sent as null (the server says what is missing), never as 0°.
+      const coord = (el) => (el.value.trim() === "" ? null : Number(el.value));
+      b.daylight = { lat: coord(lat), lon: coord(lon), offset_minutes: Math.round(Number(offset.value) || 0) };
     } else none("daylight");
     // The zone matters only to local times: a plain interval, every day, all day, stays a plain
     // schedule (listed without a zone) whatever zone the browser is in.
