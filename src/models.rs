@@ -847,6 +847,19 @@ pub struct SchedulePreview {
     pub local: Vec<String>,
 }
 
+/// `POST /api/v1/cameras/{id}/snapshot-schedules/preview`: the first slots an unsaved schedule
+/// body would fire if it were created now.
+#[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
+pub struct DraftPreview {
+    pub camera_id: CameraId,
+    /// The zone the body names, as the tz database spells it; `UTC` unless set.
+    pub timezone: String,
+    /// The slots, RFC 3339 UTC.
+    pub slots: Vec<DateTime<Utc>>,
+    /// The same slots in the schedule's zone, with its offset (`2026-11-29T08:00:00+01:00`).
+    pub local: Vec<String>,
+}
+
 /// Where a keyset-paged list stopped: the sort key of the last item handed out (a frame's
 /// `taken_at`, a schedule's `created_at`) and its id, which breaks ties. The next page starts
 /// strictly after it, so items added meanwhile never shift a page (no duplicates, no gaps, as

@@ -26,6 +26,8 @@ async fn a_small_bench_counts_every_slot_once() {
         broken: 0,
         broken_kind: heldar::fakecam::dead::DeadMix::Mix,
         capture_timeout_s: None,
+        align_zone: None,
+        idle_windowed: 0,
     })
     .await
     .unwrap();
@@ -95,4 +97,40 @@ async fn a_small_bench_counts_every_slot_once() {
     ] {
         assert!(json.get(key).is_some(), "{key}");
     }
+}
+
+/// Issue 17's scenarios on a small run: every schedule aligned in Europe/Berlin fires on the
+/// zone's clock (each capture counted against the aligned plan, none late by half an interval,
+/// none twice), and 300 idle windowed schedules on the same cameras never fire nor are claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aligned_and_idle_windowed_schedules() {
+    let report = run(&BenchOptions {
+        align_zone: Some("Europe/Berlin".into()),
+        idle_windowed: 300,
+        ..BenchOptions::small(3, 2, 7.0)
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        (report.align_zone.as_str(), report.idle_windowed),
+        ("Europe/Berlin", 300)
+    );
+    assert!(report.slots_due >= 6, "{report:?}");
+    assert_eq!(report.duplicates, 0, "{report:?}");
+    assert_eq!(report.captured, report.slots_due, "{report:?}");
+    assert!(
+        report.lateness_max_ms < 1000.0,
+        "every capture at its aligned slot: {report:?}"
+    );
+    assert_eq!(
+        report.idle_fired, 0,
+        "idle schedules never fire: {report:?}"
+    );
+    assert!(
+        report
+            .table()
+            .contains("aligned in Europe/Berlin; 300 idle windowed"),
+        "{}",
+        report.table()
+    );
 }

@@ -563,6 +563,215 @@ async fn schedules_are_added_listed_changed_and_removed() {
     app.stop().await;
 }
 
+/// The calendar flags (issue 17): aligned, fixed times, weekdays, a window, daylight; the words
+/// form in `add`, `list` and `show`; `preview`; `edit` changing the kind of a schedule in one
+/// command; the server's 422 sentence for a bad time.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn calendar_schedules_are_added_shown_previewed_and_edited() {
+    let app = spawn_app().await;
+    add_camera(
+        &app,
+        "north",
+        &format!("http://127.0.0.1:{}/x.jpg", dead_port()),
+    )
+    .await;
+    let cli = Cli::new(&app);
+
+    let r = cli
+        .run(&[
+            "schedule",
+            "add",
+            "north",
+            "--every",
+            "5m",
+            "--align",
+            "--tz",
+            "Europe/Berlin",
+            "--weekdays",
+            "mon,tue,wed,thu,fri",
+            "--from",
+            "07:00",
+            "--to",
+            "19:00",
+            "--json",
+        ])
+        .await;
+    let a = r.ok().json();
+    assert_eq!(
+        (
+            a["interval_seconds"].clone(),
+            a["align"].clone(),
+            a["timezone"].clone(),
+            a["weekdays"].clone(),
+            a["active_from"].clone(),
+            a["active_to"].clone()
+        ),
+        (
+            json!(300),
+            json!(true),
+            json!("Europe/Berlin"),
+            json!(["mon", "tue", "wed", "thu", "fri"]),
+            json!("07:00"),
+            json!("19:00")
+        ),
+        "{a}"
+    );
+    let a = a["id"].as_str().unwrap().to_string();
+    let r = cli
+        .run(&[
+            "schedule",
+            "add",
+            "north",
+            "--at",
+            "12:00",
+            "--at",
+            "06:00",
+            "--tz",
+            "America/New_York",
+            "--weekdays",
+            "mon,tue,wed,thu,fri",
+        ])
+        .await;
+    assert!(
+        r.ok()
+            .out
+            .contains("north at 06:00, 12:00 on Mon–Fri, America/New_York, next frame"),
+        "{r:?}"
+    );
+    let b = r
+        .out
+        .split(':')
+        .next()
+        .unwrap()
+        .trim_start_matches("added schedule ")
+        .to_string();
+    assert!(b.starts_with("sch_"), "{r:?}");
+
+    let r = cli.run(&["schedule", "list", "north"]).await;
+    assert!(
+        r.ok()
+            .out
+            .contains("every 5m on Mon–Fri, 07:00–19:00, aligned, Europe/Berlin"),
+        "{r:?}"
+    );
+    assert!(
+        r.out
+            .contains("at 06:00, 12:00 on Mon–Fri, America/New_York"),
+        "{r:?}"
+    );
+    assert!(
+        !r.out.contains("every 5m on Mon–Fri, America"),
+        "fixed times are not an interval: {r:?}"
+    );
+    let r = cli.run(&["schedule", "show", &b]).await;
+    let out = &r.ok().out;
+    for want in [
+        "at 06:00, 12:00 on Mon–Fri, America/New_York",
+        "time zone:",
+        "America/New_York",
+        "- (fixed times)",
+    ] {
+        assert!(out.contains(want), "{want}: {r:?}");
+    }
+
+    // The preview: n slots, each at 06:00 or 12:00 New York time.
+    let r = cli
+        .run(&["schedule", "preview", &b, "-n", "3", "--json"])
+        .await;
+    let v = r.ok().json();
+    let local: Vec<&str> = v["local"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(local.len(), 3, "{v}");
+    for l in &local {
+        assert!(
+            l.contains("T06:00:00-0") || l.contains("T12:00:00-0"),
+            "{l} is 06:00 or 12:00 in New York"
+        );
+    }
+    let r = cli.run(&["schedule", "preview", &b, "-n", "3"]).await;
+    assert_eq!(
+        r.ok().out.lines().count(),
+        4,
+        "a header and three slots: {r:?}"
+    );
+    assert!(r.out.contains(local[0]), "{r:?}");
+    let r = cli.run(&["schedule", "preview", &b, "-n", "101"]).await;
+    assert!(r.failed(7).contains("1 to 100"), "{r:?}");
+
+    // Edit: fixed times into an interval, then daylight, then back to all day, every day.
+    let r = cli
+        .run(&["schedule", "edit", &b, "--every", "10m", "--json"])
+        .await;
+    let v = r.ok().json();
+    assert_eq!(
+        (v["at"].clone(), v["interval_seconds"].clone()),
+        (Value::Null, json!(600)),
+        "{v}"
+    );
+    let r = cli
+        .run(&[
+            "schedule",
+            "edit",
+            &b,
+            "--daylight",
+            "-33.92,18.42,30",
+            "--align",
+        ])
+        .await;
+    assert!(
+        r.ok()
+            .out
+            .contains("every 10m on Mon–Fri, sunrise to sunset +30 min, aligned, America/New_York"),
+        "{r:?}"
+    );
+    let r = cli
+        .run(&[
+            "schedule",
+            "set",
+            &b,
+            "--all-day",
+            "--weekdays",
+            "all",
+            "--no-align",
+            "--tz",
+            "UTC",
+            "--json",
+        ])
+        .await;
+    let v = r.ok().json();
+    assert_eq!(
+        (
+            v["daylight"].clone(),
+            v["weekdays"].clone(),
+            v["align"].clone(),
+            v["timezone"].clone()
+        ),
+        (Value::Null, Value::Null, json!(false), json!("UTC")),
+        "{v}"
+    );
+    let r = cli
+        .run(&["schedule", "edit", &a, "--from", "22:00", "--to", "06:00"])
+        .await;
+    assert!(r.ok().out.contains("22:00–06:00"), "{r:?}");
+
+    // The server's sentence for a bad time; clap's for flags that exclude each other.
+    let r = cli
+        .run(&["schedule", "add", "north", "--at", "25:00"])
+        .await;
+    assert!(r.failed(7).contains("not a time of day"), "{r:?}");
+    let r = cli
+        .run(&["schedule", "add", "north", "--at", "06:00", "--every", "5m"])
+        .await;
+    assert_eq!(r.code, 2, "{r:?}");
+    let r = cli.run(&["schedule", "list", "north", "--json"]).await;
+    assert_eq!(r.ok().json().as_array().unwrap().len(), 2);
+    app.stop().await;
+}
+
 /// Start `heldar events …` and wait until it says it is listening.
 async fn start_events(
     cli: &Cli,

@@ -189,7 +189,7 @@ async fn the_dashboard_flow_in_headless_chromium() {
     until(
         &c,
         "the schedule in the list",
-        "document.querySelector('#schedules li[data-schedule] input[type=number]')?.value === '5'",
+        "document.querySelector('#schedules li[data-schedule] .sched-words')?.textContent === 'every 5 s'",
     )
     .await;
     let schedules: Value = app

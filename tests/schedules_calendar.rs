@@ -514,3 +514,139 @@ async fn the_preview_follows_berlins_dst_rules() {
     assert_eq!(on_day, want, "{v}");
     app.stop().await;
 }
+
+/// The preview of an unsaved body (`POST …/snapshot-schedules/preview`, the dashboard form's):
+/// the same slots the saved schedule's preview shows, the create's 422 for a bad field, its own
+/// for a bad `n`, a 404 for no camera, and nothing stored.
+#[tokio::test]
+async fn an_unsaved_schedule_previews_as_it_would_be_saved() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = start(dir.path()).await;
+    let _cam = camera(&app).await;
+    let draft = "/api/v1/cameras/c1/snapshot-schedules/preview";
+    let body = json!({"at": ["12:00", "06:00"], "weekdays": ["mon", "tue", "wed", "thu", "fri"],
+        "timezone": "America/New_York"});
+
+    let r = app.post(draft, &body).await;
+    assert_eq!(r.status(), 200);
+    let unsaved: Value = r.json().await.unwrap();
+    assert_eq!(
+        (unsaved["camera_id"].clone(), unsaved["timezone"].clone()),
+        (json!("c1"), json!("America/New_York")),
+        "{unsaved}"
+    );
+    let local: Vec<&str> = unsaved["local"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l.as_str().unwrap())
+        .collect();
+    assert_eq!(local.len(), 5, "default n: {unsaved}");
+    for l in &local {
+        let t = DateTime::parse_from_rfc3339(l).unwrap();
+        let ny = t.with_timezone(&chrono_tz::America::New_York);
+        assert!(
+            matches!(ny.hour(), 6 | 12) && ny.minute() == 0,
+            "{l} is at 06:00 or 12:00 New York time"
+        );
+        assert!(
+            ny.weekday().number_from_monday() <= 5,
+            "{l} is on a weekday"
+        );
+    }
+    assert_eq!(
+        app.json("/api/v1/cameras/c1/snapshot-schedules").await,
+        json!([]),
+        "a preview creates nothing"
+    );
+
+    // The saved schedule previews the same slots.
+    let s = app.schedule(body.clone()).await;
+    let saved = app
+        .json(&format!(
+            "/api/v1/snapshot-schedules/{}/preview",
+            s["id"].as_str().unwrap()
+        ))
+        .await;
+    assert_eq!(
+        (saved["slots"].clone(), saved["local"].clone()),
+        (unsaved["slots"].clone(), unsaved["local"].clone())
+    );
+
+    // n up to 100; a plain interval starts now and steps by its interval.
+    let r = app
+        .post(&format!("{draft}?n=100"), &json!({"interval_seconds": 60}))
+        .await;
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let slots: Vec<DateTime<Utc>> = v["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| ts(t.as_str().unwrap()))
+        .collect();
+    assert_eq!(slots.len(), 100);
+    assert!((Utc::now() - slots[0]).num_seconds().abs() < 30, "{v}");
+    assert!(slots
+        .windows(2)
+        .all(|w| w[1] - w[0] == chrono::Duration::seconds(60)));
+    assert_eq!(v["timezone"], "UTC");
+
+    // The create's refusal, word for word; the query's own.
+    let bad = json!({"at": ["06:00", "25:00"], "timezone": "Europe/Berlin"});
+    let (status, from_preview) = error_of(app.post(draft, &bad).await).await;
+    let (_, from_create) = error_of(
+        app.post("/api/v1/cameras/c1/snapshot-schedules", &bad)
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, from_preview["field"].as_str()),
+        (422, Some("at")),
+        "{from_preview}"
+    );
+    assert_eq!(from_preview["error"], from_create["error"]);
+    let (status, e) = error_of(app.post(&format!("{draft}?n=0"), &body).await).await;
+    assert_eq!((status, e["field"].as_str()), (422, Some("n")), "{e}");
+    let (status, _) = error_of(app.post(&format!("{draft}?n=101"), &body).await).await;
+    assert_eq!(status, 422);
+    let (status, _) = error_of(app.post(&format!("{draft}?count=3"), &body).await).await;
+    assert_eq!(status, 400);
+    let (status, _) = error_of(
+        app.post("/api/v1/cameras/nope/snapshot-schedules/preview", &body)
+            .await,
+    )
+    .await;
+    assert_eq!(status, 404);
+    let r = app
+        .client
+        .post(app.url(draft))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // No body: the defaults (every 300 s from now), as for the create.
+    let r = app.client.post(app.url(draft)).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let v: Value = r.json().await.unwrap();
+    let slots: Vec<DateTime<Utc>> = v["slots"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| ts(t.as_str().unwrap()))
+        .collect();
+    assert_eq!(slots.len(), 5, "{v}");
+    assert_eq!(slots[1] - slots[0], chrono::Duration::seconds(300), "{v}");
+    assert_eq!(
+        app.json("/api/v1/cameras/c1/snapshot-schedules")
+            .await
+            .as_array()
+            .unwrap()
+            .len(),
+        1,
+        "only the one created"
+    );
+    app.stop().await;
+}

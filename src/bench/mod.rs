@@ -13,6 +13,14 @@
 //! byte at a time, or never completing the connection) run beside the healthy ones, one schedule
 //! each at the same interval. Slots, lateness and throughput are then the healthy cameras' only:
 //! the question is whether the dead ones cost the healthy ones anything.
+//!
+//! Calendar schedules (issue 17, docs/schedules.md): with `align_zone`, every schedule is
+//! aligned to the clock in that zone (`align: true`, first slot on a local multiple of the
+//! interval), so the scheduler's calendar path ([`crate::slot::Plan`]) advances every slot;
+//! with `idle_windowed` > 0, that many more schedules are added on the same cameras whose daily
+//! window opens hours after the run ends. They are not counted in the slots: the report says
+//! how many of them fired (it must be none), and lateness and CPU say whether they cost the
+//! busy ones anything.
 
 pub mod stats;
 
@@ -22,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use chrono::{SubsecRound, Utc};
+use chrono::{DateTime, SubsecRound, Utc};
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
@@ -32,6 +40,7 @@ use crate::db;
 use crate::fakecam::dead::{DeadCamera, DeadMix, DRIP_EVERY};
 use crate::fakecam::{pattern, FakeAuth, FakeCamera, FrameSupply};
 use crate::models::{new_id, CameraCreate, CameraId, CameraSpec, Schedule};
+use crate::slot::spec::Calendar;
 use stats::{percentile, slot_of, slots_due, Planned};
 
 #[derive(Debug, Clone)]
@@ -67,6 +76,10 @@ pub struct BenchOptions {
     /// Ask for a live snapshot every this many milliseconds during the run (cameras in turn),
     /// and report their latency; 0: none.
     pub live_every_ms: u64,
+    /// Make every schedule aligned to the clock in this IANA zone (`None`: plain intervals).
+    pub align_zone: Option<String>,
+    /// Schedules added on top of the busy ones whose daily window is closed for the whole run.
+    pub idle_windowed: usize,
 }
 
 impl BenchOptions {
@@ -92,6 +105,8 @@ impl BenchOptions {
             broken_kind: DeadMix::Mix,
             capture_timeout_s: None,
             live_every_ms: 0,
+            align_zone: None,
+            idle_windowed: 0,
         }
     }
 }
@@ -100,6 +115,12 @@ impl BenchOptions {
 pub struct BenchReport {
     pub cameras: usize,
     pub schedules: usize,
+    /// The zone every schedule was aligned in (empty: plain intervals).
+    pub align_zone: String,
+    /// Idle windowed schedules on top (not counted in the slots).
+    pub idle_windowed: usize,
+    /// Idle windowed schedules that fired or were claimed (their `next_due_at` moved): must be 0.
+    pub idle_fired: u64,
     pub interval_s: u64,
     pub duration_s: f64,
     pub frame_kb: usize,
@@ -340,6 +361,8 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
         cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
         broken: opts.broken,
         broken_kind: opts.broken_kind.as_str().into(),
+        align_zone: opts.align_zone.clone().unwrap_or_default(),
+        idle_windowed: opts.idle_windowed,
         ..Default::default()
     };
     let fleet = Fleet::start(opts, &frame).await?;
@@ -367,7 +390,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
         config.capture_timeout = Duration::from_secs(t.max(1));
     }
     config.prepare_dirs()?;
-    let planned = seed(&config, &urls, &dead_urls, opts).await?;
+    let (planned, idle) = seed(&config, &urls, &dead_urls, opts).await?;
 
     // Start-up to ready: build the app, then until the scheduler holds every schedule.
     let t_build = Instant::now();
@@ -381,7 +404,8 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
         .then(|| state.ops.events.subscribe());
     let published0 = state.ops.events.published();
     let server = tokio::spawn(app.run_until_stopped());
-    while state.ops.metrics.schedules_active.get() < (opts.schedules + opts.broken) as i64 {
+    let all_schedules = opts.schedules + opts.broken + opts.idle_windowed;
+    while state.ops.metrics.schedules_active.get() < all_schedules as i64 {
         anyhow::ensure!(
             t_build.elapsed() < Duration::from_secs(120),
             "the scheduler did not load the schedules"
@@ -499,6 +523,15 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
             lateness.push(late_ms);
         }
     }
+    // An idle schedule that fired, or whose slot was claimed, has moved from its planned first slot.
+    for (id, first) in &idle {
+        let row = db::schedules::get(&pool, id).await?;
+        let moved = row.is_none_or(|s| s.last_fired_at.is_some() || s.next_due_at != Some(*first));
+        let frames = db::snapshots::times_for_schedule(&pool, id).await?;
+        if moved || !frames.is_empty() {
+            report.idle_fired += 1;
+        }
+    }
     pool.close().await;
     report.missed = report.slots_due.saturating_sub(report.captured);
     // Captures per second of schedule time: the offered rate times the share of due slots
@@ -553,13 +586,19 @@ fn store_floor_ms(dir: std::path::PathBuf, frame: &[u8], fsync: bool) -> anyhow:
 
 /// Register the cameras and schedules (first slots a little in the future, spread over the
 /// interval unless `aligned`), and the dead cameras with one schedule each. Returns the healthy
-/// schedules' plans (the only ones counted).
+/// schedules' plans (the only ones counted). With `align_zone` every schedule is aligned in
+/// that zone, its first slot the first multiple of the interval on the zone's clock at or after
+/// the start (all at the same instant, as with `aligned`). With `idle_windowed`, that many more
+/// schedules whose window opens six hours from now: returned with their first slot, which must
+/// not move during the run.
+type Seeded = (HashMap<String, Planned>, Vec<(String, DateTime<Utc>)>);
+
 async fn seed(
     config: &Config,
     urls: &[String],
     dead_urls: &[String],
     opts: &BenchOptions,
-) -> anyhow::Result<HashMap<String, Planned>> {
+) -> anyhow::Result<Seeded> {
     let pool = db::connect(&config.database_url).await?;
     let sealer = crate::ops::secrets::open_sealer(&config.secret_key_file, &pool).await?;
     let now = Utc::now().trunc_subsecs(3);
@@ -583,22 +622,40 @@ async fn seed(
     let interval_ms = (opts.interval_s * 1000) as i64;
     // Leave room for seeding and start-up before the first slots (about 2 s per 100k schedules
     // here), so no slot is already overdue when the scheduler starts.
-    let mut lead_ms = 1000 + 40 * opts.schedules as i64 / 1000;
+    let mut lead_ms = 1000 + 40 * (opts.schedules + opts.idle_windowed) as i64 / 1000;
     if opts.rtsp_url.is_some() && opts.rtsp_source == crate::models::SnapshotSource::Native {
         // Warm sessions open as the app starts and need a keyframe (up to a GOP) first.
         lead_ms += 4000;
     }
     let base = Utc::now().trunc_subsecs(3) + chrono::Duration::milliseconds(lead_ms);
+    // Aligned in a zone: the calendar every schedule gets, and the first slot on its clock.
+    let aligned_in = match &opts.align_zone {
+        None => None,
+        Some(zone) => {
+            let cal = Calendar {
+                timezone: Some(zone.clone()),
+                align: Some(true),
+                ..Calendar::default()
+            };
+            let plan = cal
+                .plan(opts.interval_s as i64, true)
+                .map_err(|e| anyhow::anyhow!("--align-zone: {}", e.message))?;
+            let first = crate::slot::first_slot(&plan, None, base)
+                .ok_or_else(|| anyhow::anyhow!("--align-zone: no slot ahead"))?;
+            Some((cal, first))
+        }
+    };
+    let base = aligned_in.as_ref().map_or(base, |(_, first)| *first);
     let mut planned = HashMap::new();
     let mut all = Vec::with_capacity(opts.schedules);
     for j in 0..opts.schedules {
-        let offset = if opts.aligned {
+        let offset = if opts.aligned || aligned_in.is_some() {
             0
         } else {
             interval_ms * j as i64 / opts.schedules as i64
         };
         let first = base + chrono::Duration::milliseconds(offset);
-        let s = Schedule {
+        let mut s = Schedule {
             id: new_id("sch"),
             camera_id: ids[j % ids.len()].clone(),
             interval_seconds: opts.interval_s as i64,
@@ -615,6 +672,7 @@ async fn seed(
             active_to: None,
             daylight: None,
         };
+        s.set_calendar(aligned_in.as_ref().map(|(c, _)| c.clone()));
         planned.insert(
             s.id.clone(),
             Planned {
@@ -633,12 +691,12 @@ async fn seed(
         };
         let spec = sealer.seal_spec(&CameraSpec::from_create(body)?);
         db::cameras::insert(&pool, &spec, now).await?;
-        let offset = if opts.aligned {
+        let offset = if opts.aligned || aligned_in.is_some() {
             0
         } else {
             interval_ms * i as i64 / dead_urls.len() as i64
         };
-        all.push(Schedule {
+        let mut s = Schedule {
             id: new_id("sch"),
             camera_id: CameraId::parse(&id).map_err(anyhow::Error::msg)?,
             interval_seconds: opts.interval_s as i64,
@@ -654,11 +712,62 @@ async fn seed(
             active_from: None,
             active_to: None,
             daylight: None,
-        });
+        };
+        s.set_calendar(aligned_in.as_ref().map(|(c, _)| c.clone()));
+        all.push(s);
+    }
+    // Idle windowed schedules: a one-hour daily window opening six hours from now, in the
+    // alignment zone if there is one (aligned there too), so no slot of theirs falls in the run.
+    let mut idle = Vec::with_capacity(opts.idle_windowed);
+    if opts.idle_windowed > 0 {
+        let zone = opts.align_zone.clone().unwrap_or_else(|| "UTC".into());
+        let tz: chrono_tz::Tz = zone
+            .parse()
+            .map_err(|_| anyhow::anyhow!("--align-zone {zone:?} is not an IANA zone"))?;
+        let open = (now + chrono::Duration::hours(6)).with_timezone(&tz);
+        let close = open + chrono::Duration::hours(1);
+        let cal = Calendar {
+            timezone: Some(zone),
+            align: opts.align_zone.is_some().then_some(true),
+            active_from: Some(open.format("%H:%M").to_string()),
+            active_to: Some(close.format("%H:%M").to_string()),
+            ..Calendar::default()
+        };
+        let plan = cal
+            .plan(opts.interval_s as i64, true)
+            .map_err(|e| anyhow::anyhow!("--idle-windowed: {}", e.message))?;
+        let first = crate::slot::first_slot(&plan, None, now)
+            .ok_or_else(|| anyhow::anyhow!("--idle-windowed: the window never opens"))?;
+        anyhow::ensure!(
+            first > now + chrono::Duration::hours(5),
+            "--idle-windowed: the window opens too soon ({first})"
+        );
+        for j in 0..opts.idle_windowed {
+            let mut s = Schedule {
+                id: new_id("sch"),
+                camera_id: ids[j % ids.len()].clone(),
+                interval_seconds: opts.interval_s as i64,
+                enabled: true,
+                last_fired_at: None,
+                next_due_at: Some(first),
+                created_at: now,
+                updated_at: now,
+                timezone: "UTC".into(),
+                align: false,
+                at: None,
+                weekdays: None,
+                active_from: None,
+                active_to: None,
+                daylight: None,
+            };
+            s.set_calendar(Some(cal.clone()));
+            idle.push((s.id.clone(), first));
+            all.push(s);
+        }
     }
     db::schedules::insert_many(&pool, &all).await?;
     pool.close().await;
-    Ok(planned)
+    Ok((planned, idle))
 }
 
 /// Fetch and write as fast as possible for `opts.raw_s` seconds; captures per second.
@@ -737,6 +846,19 @@ impl BenchReport {
                 ),
             ),
             ("machine", format!("{} cores", self.cores)),
+            (
+                "calendar",
+                format!(
+                    "{}; {} idle windowed schedules (not counted below; {} fired)",
+                    if self.align_zone.is_empty() {
+                        "plain intervals".to_string()
+                    } else {
+                        format!("aligned in {}", self.align_zone)
+                    },
+                    self.idle_windowed,
+                    self.idle_fired
+                ),
+            ),
             (
                 "broken cameras",
                 format!(

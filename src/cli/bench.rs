@@ -67,6 +67,14 @@ pub struct Bench {
     /// The capture deadline, seconds (as HELDAR_CAPTURE_TIMEOUT_S; default 20).
     #[arg(long)]
     capture_timeout: Option<u64>,
+    /// Make every schedule aligned to the clock in this IANA zone (docs/schedules.md): slots on
+    /// the zone's multiples of the interval, all at the same instant (as --aligned).
+    #[arg(long, value_name = "ZONE")]
+    align_zone: Option<String>,
+    /// Add this many schedules on top of the busy ones whose daily window stays closed for the
+    /// whole run (it opens six hours from now): they must never fire nor cost the others anything.
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    idle_windowed: usize,
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
@@ -120,6 +128,8 @@ pub fn run(args: Bench) -> ExitCode {
         broken: args.broken,
         broken_kind: args.broken_kind,
         capture_timeout_s: args.capture_timeout,
+        align_zone: args.align_zone,
+        idle_windowed: args.idle_windowed,
     };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))

@@ -20,8 +20,8 @@ use crate::db::{self, schedules::Claim};
 use crate::error::{OpError, OpResult};
 use crate::events::{Change, Event};
 use crate::models::{
-    truncate, Calendar, CameraId, Page, Position, Schedule, ScheduleCreate, ScheduleId,
-    SchedulePatch, SchedulePreview, DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MIN_INTERVAL_S,
+    truncate, Calendar, CameraId, DraftPreview, Page, Position, Schedule, ScheduleCreate,
+    ScheduleId, SchedulePatch, SchedulePreview, DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MIN_INTERVAL_S,
 };
 use crate::slot::{self, Plan, Timing};
 
@@ -269,16 +269,58 @@ pub async fn preview(ops: &Ops, id: &ScheduleId, n: usize) -> OpResult<ScheduleP
         slots.extend(plan.upcoming(first, first, n.saturating_sub(1)));
     }
     slots.truncate(n);
-    let local = slots
+    let local = in_zone(&plan, &slots);
+    Ok(SchedulePreview {
+        schedule_id: s.id,
+        timezone: s.timezone,
+        slots,
+        local,
+    })
+}
+
+/// The slots in the plan's zone, RFC 3339 with the offset in force at each.
+fn in_zone(plan: &Plan, slots: &[DateTime<Utc>]) -> Vec<String> {
+    slots
         .iter()
         .map(|t| {
             t.with_timezone(&plan.zone)
                 .to_rfc3339_opts(SecondsFormat::AutoSi, false)
         })
-        .collect();
-    Ok(SchedulePreview {
-        schedule_id: s.id,
-        timezone: s.timezone,
+        .collect()
+}
+
+/// The first `n` slots the create body `body` would fire on `camera` if it were created now —
+/// the dashboard's live preview while the operator edits a schedule, before it is saved (or
+/// while an existing one is being changed). Checked exactly as [`create`] checks it, so a body
+/// this refuses is one `create` would refuse with the same 422 sentence; nothing is written.
+/// `enabled` is ignored: the slots are those the schedule fires while it is enabled.
+pub async fn preview_draft(
+    ops: &Ops,
+    camera: &CameraId,
+    body: ScheduleCreate,
+    n: usize,
+) -> OpResult<DraftPreview> {
+    cameras::require(ops, camera).await?;
+    let interval = clamp(body.interval_seconds.unwrap_or(DEFAULT_INTERVAL_S));
+    let (plan, calendar) = checked(body.calendar(), interval, body.interval_seconds.is_some())?;
+    let now = ops.clock.now().trunc_subsecs(3);
+    // The same first slot as `create` gives.
+    let first = match &calendar {
+        None => Some(now),
+        Some(_) => slot::first_slot(&plan, None, now).map(|t| t.trunc_subsecs(3)),
+    };
+    let mut slots = Vec::new();
+    if let Some(first) = first {
+        slots.push(first);
+        slots.extend(plan.upcoming(first, first, n.saturating_sub(1)));
+    }
+    slots.truncate(n);
+    let local = in_zone(&plan, &slots);
+    Ok(DraftPreview {
+        camera_id: camera.clone(),
+        timezone: calendar
+            .and_then(|c| c.timezone)
+            .unwrap_or_else(|| "UTC".into()),
         slots,
         local,
     })

@@ -62,6 +62,7 @@ pub fn api() -> OpenApiRouter<AppState> {
             schedules::delete
         ))
         .routes(routes!(schedules::preview))
+        .routes(routes!(schedules::preview_draft))
         .routes(routes!(frames::list))
         .routes(routes!(frames::latest))
         .routes(routes!(events::stream))

@@ -41,15 +41,18 @@ pub struct ApiDoc;
 /// Request bodies that may be left out. The path macro marks a body of a non-`Option` type
 /// required, and an `Option` one would also admit a JSON `null`, which these routes refuse.
 fn optional_bodies(doc: &mut utoipa::openapi::OpenApi) {
-    {
-        // POST …/snapshot-schedules: no body means all defaults.
-        let create_schedule = doc
+    // POST …/snapshot-schedules and its preview: no body means all defaults.
+    for path in [
+        "/api/v1/cameras/{id}/snapshot-schedules",
+        "/api/v1/cameras/{id}/snapshot-schedules/preview",
+    ] {
+        let body = doc
             .paths
             .paths
-            .get_mut("/api/v1/cameras/{id}/snapshot-schedules")
+            .get_mut(path)
             .and_then(|item| item.post.as_mut())
             .and_then(|op| op.request_body.as_mut());
-        if let Some(body) = create_schedule {
+        if let Some(body) = body {
             body.required = Some(utoipa::openapi::Required::False);
         }
     }

@@ -1,6 +1,7 @@
 //! Snapshot schedules: `/api/v1/cameras/{id}/snapshot-schedules` (one camera's, unpaged),
 //! `/api/v1/snapshot-schedules` (every schedule, filtered and paged),
-//! `/api/v1/snapshot-schedules/{id}` and its `preview`.
+//! `/api/v1/snapshot-schedules/{id}` and its `preview`, and the preview of an unsaved schedule
+//! (`/api/v1/cameras/{id}/snapshot-schedules/preview`).
 
 use axum::extract::rejection::{BytesRejection, QueryRejection};
 use axum::extract::{Query, State};
@@ -13,7 +14,8 @@ use super::error::{json_or_default, ApiError, ApiJson};
 use super::paging::Listed;
 use super::params::{self, CameraPath, SchedulePath};
 use crate::models::{
-    truncate, CameraId, ErrorBody, Schedule, ScheduleCreate, SchedulePatch, SchedulePreview,
+    truncate, CameraId, DraftPreview, ErrorBody, Schedule, ScheduleCreate, SchedulePatch,
+    SchedulePreview,
 };
 use crate::ops::{self, Ops};
 
@@ -187,6 +189,12 @@ pub async fn preview(
     SchedulePath(id): SchedulePath,
     query: Result<Query<PreviewQuery>, QueryRejection>,
 ) -> Result<Json<SchedulePreview>, ApiError> {
+    let n = preview_n(query)?;
+    Ok(Json(ops::schedules::preview(&ops, &id, n).await?))
+}
+
+/// The preview's `n`: default 5, else 1..=[`ops::schedules::MAX_PREVIEW`] (a 422 naming `n`).
+fn preview_n(query: Result<Query<PreviewQuery>, QueryRejection>) -> Result<usize, ApiError> {
     let Query(q) = query?;
     let max = ops::schedules::MAX_PREVIEW;
     let n = match q.n.as_deref() {
@@ -204,5 +212,30 @@ pub async fn preview(
             }
         },
     };
-    Ok(Json(ops::schedules::preview(&ops, &id, n).await?))
+    Ok(n)
+}
+
+/// The slots an unsaved schedule would fire: the body is a create body, checked as `create`
+/// checks it (a bad field is the same 422 with the same sentence), and nothing is stored. For
+/// a form that shows the next slots while the operator edits.
+#[utoipa::path(post, path = "/api/v1/cameras/{id}/snapshot-schedules/preview", operation_id = "preview_draft_schedule", tag = "schedules",
+    extensions(("x-heldar-role" = json!("viewer"))),
+    params(CameraPath, PreviewQuery),
+    request_body(content = ScheduleCreate, description = "a create body (optional: no body means all defaults); nothing is created"),
+    responses((status = 200, body = DraftPreview, description = "the first n slots the schedule would fire if it were created now"),
+        (status = 400, body = ErrorBody, description = "the body is not JSON, the query names an unknown parameter, or the path is not UTF-8"),
+        (status = 404, body = ErrorBody),
+        (status = 413, body = ErrorBody, description = "the body is over 64 KiB"),
+        (status = 422, body = ErrorBody, description = "the camera id is not a slug, n is not 1 to 100, or a field is unknown or invalid")))]
+pub async fn preview_draft(
+    State(ops): State<Ops>,
+    CameraPath(id): CameraPath,
+    query: Result<Query<PreviewQuery>, QueryRejection>,
+    body: Result<axum::body::Bytes, BytesRejection>,
+) -> Result<Json<DraftPreview>, ApiError> {
+    let n = preview_n(query)?;
+    let body: ScheduleCreate = json_or_default(&body?)?;
+    Ok(Json(
+        ops::schedules::preview_draft(&ops, &id, body, n).await?,
+    ))
 }

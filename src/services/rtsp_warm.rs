@@ -40,21 +40,29 @@ pub async fn sync(ops: &Ops) -> anyhow::Result<usize> {
         warm.sync(Vec::new());
         return Ok(0);
     }
+    // Cameras first: only those read natively can be warm, and without any (HTTP snapshot
+    // cameras, ffmpeg) the schedules need not be read at all. That read is every enabled
+    // schedule, every RESYNC: at 100,000 schedules it was most of an idle server's CPU.
+    let native: Vec<crate::capture::GrabRequest> = ops::cameras::for_capture(ops)
+        .await?
+        .into_iter()
+        .filter_map(|(camera, _)| ops.capturer.native_request(&camera))
+        .collect();
+    if native.is_empty() {
+        warm.sync(Vec::new());
+        return Ok(0);
+    }
     let mut shortest: HashMap<CameraId, i64> = HashMap::new();
     for s in ops::schedules::enabled(ops).await? {
         let e = shortest.entry(s.camera_id).or_insert(i64::MAX);
         *e = (*e).min(s.interval_seconds);
     }
     let limit = i64::try_from(max.as_secs()).unwrap_or(i64::MAX);
-    let mut wanted: Vec<(i64, crate::capture::GrabRequest)> = ops::cameras::for_capture(ops)
-        .await?
+    let mut wanted: Vec<(i64, crate::capture::GrabRequest)> = native
         .into_iter()
-        .filter_map(|(camera, _)| {
-            let interval = *shortest.get(&camera.id)?;
-            if interval > limit {
-                return None;
-            }
-            Some((interval, ops.capturer.native_request(&camera)?))
+        .filter_map(|req| {
+            let interval = *shortest.get(&req.camera)?;
+            (interval <= limit).then_some((interval, req))
         })
         .collect();
     wanted.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.camera.cmp(&b.1.camera)));

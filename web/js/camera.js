@@ -10,10 +10,9 @@ import { get, request, getImage, postImage, can, enc } from "./api.js";
 import { h, clear, healthBadge, ago, fmtTime, live as liveUpdates, debounce, message, toast, backoffLine, backoffWhy } from "./util.js";
 import { mountTimeline } from "./timeline.js";
 import { mountTimelapses, EVENTS as TIMELAPSE_EVENTS } from "./timelapse.js";
+import { scheduleForm, scheduleWords, slotWords } from "./schedule_form.js";
 
 export const NAME = "camera";
-const MIN_INTERVAL = 5;
-const MAX_INTERVAL = 86400;
 
 export async function render(main, route) {
   const id = route.id;
@@ -42,14 +41,17 @@ export async function render(main, route) {
 
   const schedList = h("ul", { class: "schedules", id: "schedules" });
   const schedError = h("p", { class: "alert", role: "alert", hidden: true, id: "schedule-error" });
-  const newInterval = h("input", {
-    type: "number", id: "new-interval", min: MIN_INTERVAL, max: MAX_INTERVAL, step: 1, value: 300, inputmode: "numeric", required: true,
-  });
+  // The add form (schedule_form.js); the list's Edit opens the same form on that schedule.
   const schedForm = can("operate")
-    ? h("form", { class: "inline-form", id: "schedule-form" },
-      h("label", { for: "new-interval" }, "Every"), newInterval, h("span", {}, "seconds"),
-      h("button", { type: "submit", class: "primary" }, "Add schedule"),
-      h("p", { class: "hint" }, `From ${MIN_INTERVAL} s to ${MAX_INTERVAL} s (one day).`))
+    ? scheduleForm({
+      p: "new",
+      cameraId: id,
+      save: async (body) => {
+        await request("POST", `${path}/snapshot-schedules`, body);
+        toast("Schedule added.");
+        await loadSchedules();
+      },
+    })
     : null;
   const sched = h("section", { class: "card", "aria-labelledby": "sched-h" },
     h("h2", { id: "sched-h" }, "Schedules"), schedError, schedList, schedForm);
@@ -174,38 +176,33 @@ export async function render(main, route) {
     schedError.hidden = !e;
   }
 
+  // The schedule being changed in the list, if any: the list is not repainted under it.
+  let editing = null;
+
   function scheduleItem(s) {
-    const interval = h("input", {
-      type: "number", min: MIN_INTERVAL, max: MAX_INTERVAL, step: 1, value: s.interval_seconds,
-      id: `iv-${s.id}`, inputmode: "numeric", disabled: !can("operate"),
-    });
     const enabled = h("input", { type: "checkbox", id: `en-${s.id}`, checked: s.enabled, disabled: !can("operate") });
-    const patch = async (body) => {
+    enabled.addEventListener("change", async () => {
       try {
         schedError_(null);
-        await request("PATCH", `/api/v1/snapshot-schedules/${enc(s.id)}`, body);
+        await request("PATCH", `/api/v1/snapshot-schedules/${enc(s.id)}`, { enabled: enabled.checked });
         await loadSchedules();
       } catch (e) {
         schedError_(e);
       }
-    };
-    enabled.addEventListener("change", () => patch({ enabled: enabled.checked }));
-    const form = h("form", { class: "inline-form" },
-      h("label", { for: `iv-${s.id}` }, "Every"), interval, h("span", {}, "s"),
-      can("operate") ? h("button", { type: "submit" }, "Save") : null);
-    form.addEventListener("submit", (e) => {
-      e.preventDefault();
-      patch({ interval_seconds: Number(interval.value) });
     });
-    return h("li", { class: s.enabled ? "" : "disabled", dataset: { schedule: s.id } },
-      form,
+    const words = scheduleWords(s);
+    const li = h("li", { class: s.enabled ? "" : "disabled", dataset: { schedule: s.id } },
+      h("span", { class: "sched-words" }, words),
       h("span", { class: "check" }, enabled, h("label", { for: `en-${s.id}` }, "Enabled")),
-      h("span", { class: "muted small" },
-        s.enabled ? `next ${s.next_due_at ? fmtTime(s.next_due_at) : "—"}` : "paused",
+      h("span", { class: "muted small sched-next-slot" },
+        s.enabled ? `next ${s.next_due_at ? slotWords(s.next_due_at, s.timezone) : "— (no window ahead)"}` : "paused",
         s.last_fired_at ? ` · last ${ago(s.last_fired_at)}` : ""),
       can("operate")
+        ? h("button", { type: "button", class: "small sched-edit", "aria-label": `Change the schedule ${words}`, onclick: () => edit(s, li) }, "Edit")
+        : null,
+      can("operate")
         ? h("button", {
-          type: "button", class: "danger small", "aria-label": `Delete the ${s.interval_seconds} s schedule`,
+          type: "button", class: "danger small", "aria-label": `Delete the schedule ${words}`,
           onclick: async () => {
             try {
               schedError_(null);
@@ -217,29 +214,42 @@ export async function render(main, route) {
           },
         }, "Delete")
         : null);
+    return li;
+  }
+
+  function edit(s, li) {
+    if (editing) editing.stop();
+    const close = async () => {
+      if (editing) editing.stop();
+      editing = null;
+      await loadSchedules();
+    };
+    editing = scheduleForm({
+      p: "edit",
+      cameraId: id,
+      schedule: s,
+      submitLabel: "Save",
+      cancel: () => close().catch((e) => schedError_(e)),
+      save: async (body) => {
+        await request("PATCH", `/api/v1/snapshot-schedules/${enc(s.id)}`, body);
+        toast("Schedule changed.");
+        await close();
+      },
+    });
+    li.classList.add("editing");
+    li.append(editing);
+    editing.focusFirst();
   }
 
   async function loadSchedules() {
     const list = await get(`${path}/snapshot-schedules`);
     timeline.setContext({ schedules: list });
-    // Do not repaint under a user who is typing an interval.
-    if (schedList.contains(document.activeElement) && document.activeElement.type === "number") return;
+    // Do not repaint under a user who is changing a schedule.
+    if (editing) return;
     clear(schedList);
     if (!list.length) schedList.append(h("li", { class: "muted" }, "No schedules: frames are only taken on demand."));
     for (const s of list) schedList.append(scheduleItem(s));
   }
-
-  schedForm?.addEventListener("submit", async (e) => {
-    e.preventDefault();
-    schedError_(null);
-    try {
-      await request("POST", `${path}/snapshot-schedules`, { interval_seconds: Number(newInterval.value) });
-      toast("Schedule added.");
-      await loadSchedules();
-    } catch (err) {
-      schedError_(err);
-    }
-  });
 
   const timeline = mountTimeline(timelineEl, cam, { system });
   const stopTimeline = timeline.stop;
@@ -272,11 +282,13 @@ export async function render(main, route) {
   // From the grid's "Add a schedule" link: straight to the interval.
   if (route.params.get("schedule") === "new" && schedForm) {
     schedForm.scrollIntoView({ block: "center" });
-    newInterval.focus();
+    schedForm.focusFirst();
   }
   return () => {
     stop();
     stopTimeline();
+    schedForm?.stop();
+    if (editing) editing.stop();
     if (liveAbort) liveAbort.abort();
     timelapses.stop();
     if (liveUrl) URL.revokeObjectURL(liveUrl);

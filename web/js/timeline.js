@@ -24,6 +24,7 @@
 
 import { get, enc, can } from "./api.js";
 import { h, clear, fmtTime, fmtClock, fmtMoment, fmtSpan, fmtBytes, fmtDuration, ago, message } from "./util.js";
+import { scheduleWords } from "./schedule_form.js";
 
 export const PAGE = 500;
 const SEEK_PAGE = 5000; // the API's largest page: a drag far back loads in few requests
@@ -55,9 +56,10 @@ function median(xs) {
   return s[Math.floor(s.length / 2)];
 }
 
-/** "every 5 s" / "every 5 s and every 300 s". */
+/** "every 5 s" / "every 5 s and every 300 s"; a calendar schedule in words ("at 06:00, 12:00 on Mon–Fri"). */
 function everyText(list) {
-  return list.map((s) => `every ${s.interval_seconds} s`).join(" and ");
+  const calendar = (s) => (s.at && s.at.length) || s.align || s.weekdays || s.active_from || s.daylight || (s.timezone && s.timezone !== "UTC");
+  return list.map((s) => (calendar(s) ? scheduleWords(s) : `every ${s.interval_seconds} s`)).join(" and ");
 }
 
 /**
