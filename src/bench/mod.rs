@@ -180,6 +180,13 @@ pub struct BenchReport {
     pub broken_kind: String,
     /// Captures that gave no frame during the run (the dead cameras' timeouts, mostly).
     pub capture_failures: u64,
+    /// Native RTSP: frames decoded in process during the run (scheduled and live), and per
+    /// such frame the H.264 pictures decoded and the decoding thread's CPU in OpenH264 and in
+    /// the JPEG encoder (`capture::native::decode::STATS`): where a native frame's CPU goes.
+    pub native_frames_decoded: u64,
+    pub native_pictures_per_frame: f64,
+    pub native_decode_cpu_ms_per_frame: f64,
+    pub native_jpeg_cpu_ms_per_frame: f64,
 }
 
 /// Where `heldar bench` runs its fake cameras.
@@ -417,6 +424,7 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     let from = Utc::now();
     let failures0 = state.ops.metrics.capture_failures();
     let cpu0 = cpu_seconds();
+    let decode0 = crate::capture::native::decode::STATS.totals();
     let child0 = child_cpu_seconds();
     let cams0 = fleet.child_cpu();
     let t0 = Instant::now();
@@ -468,6 +476,17 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     }
     let until = Utc::now();
     report.cpu_seconds = cpu_seconds() - cpu0;
+    let decode1 = crate::capture::native::decode::STATS.totals();
+    let frames = decode1.gops - decode0.gops;
+    report.native_frames_decoded = frames;
+    if frames > 0 {
+        let per = |a: u64, b: u64| (a - b) as f64 / frames as f64;
+        report.native_pictures_per_frame = per(decode1.pictures, decode0.pictures);
+        report.native_decode_cpu_ms_per_frame =
+            per(decode1.decode_cpu_us, decode0.decode_cpu_us) / 1000.0;
+        report.native_jpeg_cpu_ms_per_frame =
+            per(decode1.jpeg_cpu_us, decode0.jpeg_cpu_us) / 1000.0;
+    }
     if let Some(probe) = live_probe {
         let (mut took, failed) = probe.await?;
         took.sort_by(f64::total_cmp);
@@ -923,6 +942,16 @@ impl BenchReport {
                 format!(
                     "{:.2} s ({:.1}% of one core)",
                     self.cpu_seconds, self.cpu_percent_of_one_core
+                ),
+            ),
+            (
+                "native decoding",
+                format!(
+                    "{} frames; per frame {:.1} pictures, {:.2} ms decoding, {:.2} ms JPEG (thread CPU)",
+                    self.native_frames_decoded,
+                    self.native_pictures_per_frame,
+                    self.native_decode_cpu_ms_per_frame,
+                    self.native_jpeg_cpu_ms_per_frame
                 ),
             ),
             (

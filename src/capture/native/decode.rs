@@ -11,8 +11,16 @@
 //! It fails with a sentence when OpenH264 refuses the stream or gives no picture; the caller
 //! decides whether that means "fall back to ffmpeg" (the stream's profile is one OpenH264 cannot
 //! decode) or "this GOP is damaged".
+//!
+//! Every call is accounted in [`STATS`]: pictures decoded, and the decoding thread's own CPU
+//! time spent decoding and spent encoding the JPEG (`getrusage(RUSAGE_THREAD)`, so other
+//! threads' work and waiting for a CPU are not counted). `heldar bench` reports them per
+//! capture: they are the profile of where a native frame's CPU goes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use jpeg_encoder::{ColorType, Encoder, ImageBuffer, JpegColorType, SamplingFactor};
+use nix::sys::resource::{getrusage, UsageWho};
 use openh264::decoder::{DecodeOptions, Decoder, DecoderConfig, Flush};
 use openh264::formats::YUVSource;
 use openh264::OpenH264API;
@@ -20,6 +28,61 @@ use openh264::OpenH264API;
 /// JPEG quality of a native frame: 85 with 4:2:0 chroma, which measured close to ffmpeg's
 /// `-q:v 3` in size at a fraction of its CPU (docs/rtsp.md).
 pub const JPEG_QUALITY: u8 = 85;
+
+/// Process-wide totals of the in-process decoder's work since start (see the module docs).
+#[derive(Debug, Default)]
+pub struct DecodeStats {
+    /// Calls of [`encode_gop`] (one per native frame made, live or scheduled).
+    pub gops: AtomicU64,
+    /// H.264 access units fed to the decoder.
+    pub pictures: AtomicU64,
+    /// The decoding thread's CPU time in OpenH264, microseconds.
+    pub decode_cpu_us: AtomicU64,
+    /// The decoding thread's CPU time encoding JPEGs, microseconds.
+    pub jpeg_cpu_us: AtomicU64,
+}
+
+/// A snapshot of [`DecodeStats`], for differences over a run.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DecodeTotals {
+    pub gops: u64,
+    pub pictures: u64,
+    pub decode_cpu_us: u64,
+    pub jpeg_cpu_us: u64,
+}
+
+impl DecodeStats {
+    /// The totals now.
+    pub fn totals(&self) -> DecodeTotals {
+        DecodeTotals {
+            gops: self.gops.load(Ordering::Relaxed),
+            pictures: self.pictures.load(Ordering::Relaxed),
+            decode_cpu_us: self.decode_cpu_us.load(Ordering::Relaxed),
+            jpeg_cpu_us: self.jpeg_cpu_us.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// The decoder's accounting for this process.
+pub static STATS: DecodeStats = DecodeStats {
+    gops: AtomicU64::new(0),
+    pictures: AtomicU64::new(0),
+    decode_cpu_us: AtomicU64::new(0),
+    jpeg_cpu_us: AtomicU64::new(0),
+};
+
+/// This thread's CPU time (user + system), microseconds; 0 where the kernel does not say.
+fn thread_cpu_us() -> u64 {
+    getrusage(UsageWho::RUSAGE_THREAD)
+        .map(|u| {
+            let us = |t: nix::sys::time::TimeVal| {
+                u64::try_from(t.tv_sec()).unwrap_or(0) * 1_000_000
+                    + u64::try_from(t.tv_usec()).unwrap_or(0)
+            };
+            us(u.user_time()) + us(u.system_time())
+        })
+        .unwrap_or(0)
+}
 
 /// A JPEG made from a decoded picture.
 #[derive(Debug, Clone)]
@@ -79,6 +142,27 @@ fn decoder() -> Result<Decoder, String> {
 /// Decode `units` (a keyframe first, then the frames after it, Annex B) and encode the picture
 /// of the last one as a JPEG of `quality`.
 pub fn encode_gop<B: AsRef<[u8]>>(units: &[B], quality: u8) -> Result<Encoded, String> {
+    STATS.gops.fetch_add(1, Ordering::Relaxed);
+    STATS
+        .pictures
+        .fetch_add(units.len() as u64, Ordering::Relaxed);
+    let t0 = thread_cpu_us();
+    let mut jpeg_us = 0;
+    let out = decode_and_encode(units, quality, &mut jpeg_us);
+    let total = thread_cpu_us().saturating_sub(t0);
+    STATS
+        .decode_cpu_us
+        .fetch_add(total.saturating_sub(jpeg_us), Ordering::Relaxed);
+    STATS.jpeg_cpu_us.fetch_add(jpeg_us, Ordering::Relaxed);
+    out
+}
+
+/// [`encode_gop`]'s work; `jpeg_us` gets the thread CPU time spent encoding the JPEG.
+fn decode_and_encode<B: AsRef<[u8]>>(
+    units: &[B],
+    quality: u8,
+    jpeg_us: &mut u64,
+) -> Result<Encoded, String> {
     let Some(last) = units.len().checked_sub(1) else {
         return Err("no frame to decode".into());
     };
@@ -103,7 +187,7 @@ pub fn encode_gop<B: AsRef<[u8]>>(units: &[B], quality: u8) -> Result<Encoded, S
             })?;
         if i == last {
             if let Some(p) = picture {
-                return encode_yuv(&p, quality);
+                return timed(jpeg_us, || encode_yuv(&p, quality));
             }
         }
     }
@@ -112,9 +196,17 @@ pub fn encode_gop<B: AsRef<[u8]>>(units: &[B], quality: u8) -> Result<Encoded, S
         .flush_remaining()
         .map_err(|e| format!("the H.264 decoder failed flushing ({e})"))?;
     match held.last() {
-        Some(p) => encode_yuv(p, quality),
+        Some(p) => timed(jpeg_us, || encode_yuv(p, quality)),
         None => Err("the H.264 decoder gave no picture for the frame".into()),
     }
+}
+
+/// Run `f`, adding this thread's CPU time in it to `us`.
+fn timed<T>(us: &mut u64, f: impl FnOnce() -> T) -> T {
+    let t0 = thread_cpu_us();
+    let out = f();
+    *us += thread_cpu_us().saturating_sub(t0);
+    out
 }
 
 /// Encode one decoded picture.
