@@ -614,6 +614,13 @@ async fn seed(
             active_from: None,
             active_to: None,
             daylight: None,
+            skip_dark: false,
+            dark_threshold: None,
+            skip_unchanged: false,
+            stream: None,
+            retention_hours: None,
+            last_skipped_at: None,
+            last_skip_reason: None,
         };
         planned.insert(
             s.id.clone(),
@@ -654,6 +661,13 @@ async fn seed(
             active_from: None,
             active_to: None,
             daylight: None,
+            skip_dark: false,
+            dark_threshold: None,
+            skip_unchanged: false,
+            stream: None,
+            retention_hours: None,
+            last_skipped_at: None,
+            last_skip_reason: None,
         });
     }
     db::schedules::insert_many(&pool, &all).await?;
