@@ -866,20 +866,27 @@ pub struct ScheduleCreate {
     pub active_to: Option<String>,
     /// Active from sunrise to sunset at a place.
     pub daylight: Option<Daylight>,
-    /// Skip slots whose frame is dark (docs/schedules.md); default false.
+    /// Skip a slot whose frame is dark: its mean luma (from a luma-only decode of the JPEG) is
+    /// below `dark_threshold`. A skipped slot fired once and is done: not stored, not missed,
+    /// counted in `heldar_skipped_slots_total{camera,reason}`, announced as `slot.skipped` and
+    /// shown in `last_skipped_at`/`last_skip_reason`. Default false.
     pub skip_dark: Option<bool>,
-    /// Mean luma 0..=255 under which a frame is dark; null or absent: 16.
+    /// Mean luma 0..=255 under which a frame is dark; null or absent: 16 (video black).
     #[schema(minimum = 0, maximum = 255)]
     pub dark_threshold: Option<i64>,
-    /// Skip slots whose frame looks like the previous stored frame (an 8x8 difference hash
-    /// within 2 bits of 64, and a mean luma within 8); default false.
+    /// Skip a slot whose frame looks like this schedule's previous stored frame: a 64-bit
+    /// difference hash (9x8 grid of mean luma) within 2 bits, and a mean luma within 8. Skipped
+    /// as for `skip_dark`. Default false.
     pub skip_unchanged: Option<bool>,
-    /// `main`, `sub` or `snapshot`: the camera URL this schedule's frames come from; null or
-    /// absent: the camera's own choice. A source the camera has no URL for is a 422.
+    /// `main`, `sub` or `snapshot`: the camera's main-stream URL, sub-stream URL or HTTP
+    /// snapshot URL for this schedule's frames; null or absent: the camera's own choice. A
+    /// stream other than the camera's own is captured cold (not from its warm RTSP session).
+    /// A source the camera has no URL for is a 422 naming `stream`.
     #[schema(value_type = Option<Stream>)]
     pub stream: Option<String>,
-    /// Hours this schedule's frames are kept (1..=876000), instead of the global age limit;
-    /// null or absent: the global limit.
+    /// Hours this schedule's frames are kept (1..=876000), instead of the global age limit
+    /// (HELDAR_SNAPSHOT_RETENTION_HOURS), shorter or longer; the global size cap and free-disk
+    /// floor still apply. Null or absent: the global limit.
     #[schema(minimum = 1, maximum = 876000)]
     pub retention_hours: Option<i64>,
 }

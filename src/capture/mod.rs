@@ -599,3 +599,55 @@ impl Capturer {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::{CameraCreate, CameraSpec};
+
+    fn camera(body: serde_json::Value) -> Camera {
+        let spec =
+            CameraSpec::from_create(serde_json::from_value::<CameraCreate>(body).unwrap()).unwrap();
+        Camera {
+            spec,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_schedules_stream_picks_the_url_and_the_reader() {
+        let c = camera(serde_json::json!({"id": "gate",
+            "snapshot_url": "http://10.0.0.5/snap.jpg",
+            "main_stream_url": "rtsp://10.0.0.5/main",
+            "sub_stream_url": "rtsp://10.0.0.5/sub"}));
+        let http = |u: &str| (SnapshotSource::Http, u.to_string());
+        let native = |u: &str| (SnapshotSource::Native, u.to_string());
+        assert_eq!(
+            plan_stream(&c, None).unwrap(),
+            http("http://10.0.0.5/snap.jpg")
+        );
+        assert_eq!(
+            plan_stream(&c, Some(Stream::Main)).unwrap(),
+            native("rtsp://10.0.0.5/main")
+        );
+        assert_eq!(
+            plan_stream(&c, Some(Stream::Sub)).unwrap(),
+            native("rtsp://10.0.0.5/sub")
+        );
+        assert_eq!(
+            plan_stream(&c, Some(Stream::Snapshot)).unwrap(),
+            http("http://10.0.0.5/snap.jpg")
+        );
+        // A camera read with ffmpeg reads every stream with ffmpeg.
+        let c = camera(serde_json::json!({"id": "yard", "snapshot_source": "rtsp",
+            "main_stream_url": "rtsp://10.0.0.6/main"}));
+        assert_eq!(
+            plan_stream(&c, Some(Stream::Main)).unwrap(),
+            (SnapshotSource::Rtsp, "rtsp://10.0.0.6/main".into())
+        );
+        let e = plan_stream(&c, Some(Stream::Sub)).unwrap_err();
+        assert_eq!(e.code(), "no_source");
+        assert!(e.message().contains("sub-stream"), "{e}");
+    }
+}

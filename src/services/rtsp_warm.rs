@@ -3,7 +3,8 @@
 //!
 //! A camera is warm when its stream is read natively (`snapshot_source` `native`, or `auto`
 //! with no snapshot URL and an `rtsp://` stream, and no fallback to ffmpeg) and its shortest
-//! enabled schedule interval is at most `HELDAR_RTSP_WARM_MAX_INTERVAL_S` (default 60 s): such
+//! enabled schedule interval — of the schedules reading the camera's own source, not another
+//! `stream` — is at most `HELDAR_RTSP_WARM_MAX_INTERVAL_S` (default 60 s): such
 //! a camera is captured at least every minute, and a session that stays open costs less than a
 //! connection and a wait for the next keyframe per slot. Cameras with only longer intervals, or
 //! none, connect per capture (cold). At most `HELDAR_RTSP_WARM_MAX_SESSIONS` are warm, shortest
@@ -20,8 +21,9 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
+use crate::capture;
 use crate::events::Event;
-use crate::models::CameraId;
+use crate::models::{CameraId, Stream};
 use crate::ops::{self, Ops};
 
 /// How often the wanted set is re-read without a change event.
@@ -35,17 +37,28 @@ pub async fn sync(ops: &Ops) -> anyhow::Result<usize> {
         warm.sync(Vec::new());
         return Ok(0);
     }
-    let mut shortest: HashMap<CameraId, i64> = HashMap::new();
+    // Each camera's schedules: interval and `stream`.
+    let mut schedules: HashMap<CameraId, Vec<(i64, Option<Stream>)>> = HashMap::new();
     for s in ops::schedules::enabled(ops).await? {
-        let e = shortest.entry(s.camera_id).or_insert(i64::MAX);
-        *e = (*e).min(s.interval_seconds);
+        schedules
+            .entry(s.camera_id)
+            .or_default()
+            .push((s.interval_seconds, s.stream));
     }
     let limit = i64::try_from(max.as_secs()).unwrap_or(i64::MAX);
     let mut wanted: Vec<(i64, crate::capture::GrabRequest)> = ops::cameras::for_capture(ops)
         .await?
         .into_iter()
         .filter_map(|(camera, _)| {
-            let interval = *shortest.get(&camera.id)?;
+            // Only schedules reading the camera's own source use its warm session (a schedule
+            // on another stream captures cold: docs/schedules.md "Which stream").
+            let own = capture::plan(&camera).ok();
+            let interval = schedules
+                .get(&camera.id)?
+                .iter()
+                .filter(|(_, st)| st.is_none() || capture::plan_stream(&camera, *st).ok() == own)
+                .map(|(i, _)| *i)
+                .min()?;
             if interval > limit {
                 return None;
             }
