@@ -5,6 +5,12 @@
 //! for `?store=true`. A live frame ([`live`]) is captured and returned, not kept; concurrent
 //! live requests for one camera share one capture (single flight).
 //!
+//! A slot ([`capture_slot`]) follows its schedule's frame rules (docs/schedules.md): the source
+//! its `stream` names, and between capture and store a look at the frame (`capture::look`) that
+//! may skip it as dark or unchanged — then nothing is stored, the slot is recorded as fired and
+//! skipped, counted, and announced as `slot.skipped`. The previous stored frame's look of each
+//! `skip_unchanged` schedule is kept here, in memory, and derived from its file when missing.
+//!
 //! Every capture's outcome is recorded here, not in `capture`: the camera's status row (through
 //! the writer; a live frame is returned without waiting for that commit), and on the event bus
 //! `frame.stored` or `capture.failed` — plus `camera.state_changed` when, and only when, the
