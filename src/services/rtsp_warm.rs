@@ -3,7 +3,8 @@
 //!
 //! A camera is warm when its stream is read natively (`snapshot_source` `native`, or `auto`
 //! with no snapshot URL and an `rtsp://` stream, and no fallback to ffmpeg) and its shortest
-//! enabled schedule interval is at most `HELDAR_RTSP_WARM_MAX_INTERVAL_S` (default 60 s): such
+//! enabled schedule interval — of the schedules reading the camera's own source, not another
+//! `stream` — is at most `HELDAR_RTSP_WARM_MAX_INTERVAL_S` (default 60 s): such
 //! a camera is captured at least every minute, and a session that stays open costs less than a
 //! connection and a wait for the next keyframe per slot. Cameras with only longer intervals, or
 //! none, connect per capture (cold). At most `HELDAR_RTSP_WARM_MAX_SESSIONS` are warm, shortest
@@ -20,8 +21,9 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
+use crate::capture;
 use crate::events::Event;
-use crate::models::CameraId;
+use crate::models::{CameraId, Stream};
 use crate::ops::{self, Ops};
 
 /// How often the wanted set is re-read without a change event.
@@ -43,26 +45,44 @@ pub async fn sync(ops: &Ops) -> anyhow::Result<usize> {
     // Cameras first: only those read natively can be warm, and without any (HTTP snapshot
     // cameras, ffmpeg) the schedules need not be read at all. That read is every enabled
     // schedule, every RESYNC: at 100,000 schedules it was most of an idle server's CPU.
-    let native: Vec<crate::capture::GrabRequest> = ops::cameras::for_capture(ops)
-        .await?
-        .into_iter()
-        .filter_map(|(camera, _)| ops.capturer.native_request(&camera))
-        .collect();
+    let native: Vec<(crate::models::Camera, crate::capture::GrabRequest)> =
+        ops::cameras::for_capture(ops)
+            .await?
+            .into_iter()
+            .filter_map(|(camera, _)| {
+                let req = ops.capturer.native_request(&camera)?;
+                Some((camera, req))
+            })
+            .collect();
     if native.is_empty() {
         warm.sync(Vec::new());
         return Ok(0);
     }
-    let mut shortest: HashMap<CameraId, i64> = HashMap::new();
+    // Each camera's schedules: interval and `stream`.
+    let mut schedules: HashMap<CameraId, Vec<(i64, Option<Stream>)>> = HashMap::new();
     for s in ops::schedules::enabled(ops).await? {
-        let e = shortest.entry(s.camera_id).or_insert(i64::MAX);
-        *e = (*e).min(s.interval_seconds);
+        schedules
+            .entry(s.camera_id)
+            .or_default()
+            .push((s.interval_seconds, s.stream));
     }
     let limit = i64::try_from(max.as_secs()).unwrap_or(i64::MAX);
     let mut wanted: Vec<(i64, crate::capture::GrabRequest)> = native
         .into_iter()
-        .filter_map(|req| {
-            let interval = *shortest.get(&req.camera)?;
-            (interval <= limit).then_some((interval, req))
+        .filter_map(|(camera, req)| {
+            // Only schedules reading the camera's own source use its warm session (a schedule
+            // on another stream captures cold: docs/schedules.md "Which stream").
+            let own = capture::plan(&camera).ok();
+            let interval = schedules
+                .get(&camera.id)?
+                .iter()
+                .filter(|(_, st)| st.is_none() || capture::plan_stream(&camera, *st).ok() == own)
+                .map(|(i, _)| *i)
+                .min()?;
+            if interval > limit {
+                return None;
+            }
+            Some((interval, req))
         })
         .collect();
     wanted.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.camera.cmp(&b.1.camera)));
