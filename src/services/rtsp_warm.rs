@@ -58,15 +58,18 @@ pub async fn sync(ops: &Ops) -> anyhow::Result<usize> {
         warm.sync(Vec::new());
         return Ok(0);
     }
-    // Each camera's schedules: interval and `stream`.
+    let limit = i64::try_from(max.as_secs()).unwrap_or(i64::MAX);
+    // Each camera's schedules that want a session now: their spacing and `stream`.
+    let now = ops.clock.now();
     let mut schedules: HashMap<CameraId, Vec<(i64, Option<Stream>)>> = HashMap::new();
     for s in ops::schedules::enabled(ops).await? {
-        schedules
-            .entry(s.camera_id)
-            .or_default()
-            .push((s.interval_seconds, s.stream));
+        if let Some(spacing) = warm_spacing(&s, now, limit) {
+            schedules
+                .entry(s.camera_id)
+                .or_default()
+                .push((spacing, s.stream));
+        }
     }
-    let limit = i64::try_from(max.as_secs()).unwrap_or(i64::MAX);
     let mut wanted: Vec<(i64, crate::capture::GrabRequest)> = native
         .into_iter()
         .filter_map(|(camera, req)| {
@@ -89,6 +92,53 @@ pub async fn sync(ops: &Ops) -> anyhow::Result<usize> {
     let n = wanted.len();
     warm.sync(wanted.into_iter().map(|(_, r)| r).collect());
     Ok(n)
+}
+
+/// How far apart `s`'s slots are, in seconds, when it should keep its camera's session warm
+/// now; `None` when it should not (docs/rtsp.md "Cold and warm").
+///
+/// A fixed-times schedule's spacing is the shortest gap between its times of day (its stored
+/// interval is unused), and a schedule whose next slot is further off than the warm limit —
+/// outside its window or weekdays, or a fixed time hours away — is idle: it holds no session
+/// (which would pull a whole stream for nothing) until its next slot comes within the limit.
+fn warm_spacing(
+    s: &crate::models::Schedule,
+    now: chrono::DateTime<chrono::Utc>,
+    limit: i64,
+) -> Option<i64> {
+    let spacing = match s.at.as_deref() {
+        Some(times) if !times.is_empty() => shortest_gap(times),
+        _ => s.interval_seconds,
+    };
+    let idle = s
+        .next_due_at
+        .is_some_and(|due| (due - now).num_seconds() > limit + 2 * RESYNC.as_secs() as i64);
+    (!idle).then_some(spacing)
+}
+
+/// The shortest gap, in seconds, between times of day `HH:MM` (around midnight too); a day
+/// for one time. Times that do not parse are left out (the API refuses them anyway).
+fn shortest_gap(times: &[String]) -> i64 {
+    let mut mins: Vec<i64> = times
+        .iter()
+        .filter_map(|t| {
+            let (h, m) = t.split_once(':')?;
+            Some(h.parse::<i64>().ok()? * 60 + m.parse::<i64>().ok()?)
+        })
+        .collect();
+    mins.sort_unstable();
+    mins.dedup();
+    let day = 24 * 60;
+    let gap = match mins.as_slice() {
+        [] | [_] => day,
+        all => all
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .chain(std::iter::once(all[0] + day - all[all.len() - 1]))
+            .min()
+            .unwrap_or(day),
+    };
+    gap * 60
 }
 
 /// Before a slot of `interval` on `camera`: if the camera should keep a warm session and has
@@ -136,4 +186,21 @@ pub async fn run(ops: Ops, token: CancellationToken) -> anyhow::Result<()> {
     };
     ops.capturer.warm_sessions().close_all();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn times(t: &[&str]) -> Vec<String> {
+        t.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_fixed_times_schedules_spacing_is_its_shortest_gap_around_midnight_too() {
+        assert_eq!(shortest_gap(&times(&["12:00"])), 86_400);
+        assert_eq!(shortest_gap(&times(&["06:00", "12:00", "18:00"])), 6 * 3600);
+        assert_eq!(shortest_gap(&times(&["23:59", "00:00", "12:00"])), 60);
+        assert_eq!(shortest_gap(&times(&["08:00", "08:01"])), 60);
+    }
 }
