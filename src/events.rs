@@ -21,7 +21,7 @@ use tokio::sync::broadcast;
 use utoipa::ToSchema;
 
 use crate::models::timelapse::JobState;
-use crate::models::{BackoffReason, CameraId, CameraState};
+use crate::models::{BackoffReason, CameraId, CameraState, SkipReason};
 
 /// What changed about a camera or a schedule.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
@@ -51,6 +51,21 @@ pub enum Event {
         size_bytes: i64,
         width: Option<i64>,
         height: Option<i64>,
+    },
+    /// A scheduled slot fired and its frame was not kept: dark (`skip_dark`) or like the
+    /// previous stored frame (`skip_unchanged`). Not missed: the slot is done.
+    #[serde(rename = "slot.skipped")]
+    SlotSkipped {
+        camera_id: CameraId,
+        schedule_id: String,
+        /// The slot's time.
+        slot: DateTime<Utc>,
+        reason: SkipReason,
+        /// The frame's mean luma, 0..=255.
+        luma: u8,
+        /// With `unchanged`: the frame's 64-bit difference hash, 16 hex digits.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        hash: Option<String>,
     },
     /// A capture gave no frame (scheduled or live).
     #[serde(rename = "capture.failed")]
@@ -134,6 +149,7 @@ impl Event {
         match self {
             Event::FrameStored { .. } => "frame.stored",
             Event::CaptureFailed { .. } => "capture.failed",
+            Event::SlotSkipped { .. } => "slot.skipped",
             Event::CameraStateChanged { .. } => "camera.state_changed",
             Event::CameraBackoff { .. } => "camera.backoff",
             Event::CameraChanged { .. } => "camera.changed",
@@ -156,6 +172,7 @@ impl Event {
             | Event::JobProgress { camera, .. }
             | Event::JobFinished { camera, .. }
             | Event::TimelapseDone { camera, .. } => camera,
+            Event::SlotSkipped { camera_id, .. } => camera_id,
         }
     }
 }

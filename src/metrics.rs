@@ -53,8 +53,17 @@ pub struct ReasonLabels {
     pub reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SkipLabels {
+    pub camera: String,
+    /// `dark` or `unchanged`.
+    pub reason: String,
+}
+
 pub struct Metrics {
     registry: Registry,
+    /// Slots whose frame was captured and not kept (`skip_dark`, `skip_unchanged`).
+    pub skipped_slots: Family<SkipLabels, Counter>,
     pub captures: Family<CaptureLabels, Counter>,
     pub capture_duration: Histogram,
     pub schedule_lateness: Histogram,
@@ -107,6 +116,12 @@ impl Metrics {
             0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
         ]);
         let missed_slots = Counter::default();
+        let skipped_slots = Family::<SkipLabels, Counter>::default();
+        registry.register(
+            "heldar_skipped_slots",
+            "Slots fired whose frame was not kept: dark (skip_dark) or unchanged (skip_unchanged)",
+            skipped_slots.clone(),
+        );
         let slots_fired = Counter::default();
         let auth_backoff_skips = Counter::default();
         let unreachable_backoff_skips = Counter::default();
@@ -230,6 +245,7 @@ impl Metrics {
         );
         Metrics {
             registry,
+            skipped_slots,
             captures,
             capture_duration,
             schedule_lateness,
@@ -363,6 +379,12 @@ impl Metrics {
         };
         self.camera_up.remove(&labels);
         self.camera_last_success.remove(&labels);
+        for reason in ["dark", "unchanged"] {
+            self.skipped_slots.remove(&SkipLabels {
+                camera: camera.to_string(),
+                reason: reason.to_string(),
+            });
+        }
     }
 
     /// Time since this process's metrics started (the app is built once per process).
@@ -394,6 +416,16 @@ impl Metrics {
             }
         }
         (ok, failed)
+    }
+
+    /// A slot of `camera` skipped for `reason` (`dark`, `unchanged`).
+    pub fn skipped(&self, camera: &CameraId, reason: &str) {
+        self.skipped_slots
+            .get_or_create(&SkipLabels {
+                camera: camera.as_str().to_string(),
+                reason: reason.to_string(),
+            })
+            .inc();
     }
 
     pub fn pruned(&self, reason: &str, n: u64) {

@@ -171,6 +171,9 @@ pub struct CameraSpec {
     pub tls_fingerprint: Option<String>,
     /// Which frame of a warm RTSP session serves a slot.
     pub rtsp_frame_mode: RtspFrameMode,
+    /// Bytes of stored frames this camera may hold (`max_gb` × 10⁹); retention removes its
+    /// oldest frames beyond it. `None`: no per-camera cap.
+    pub max_bytes: Option<u64>,
 }
 
 /// The fields of a [`CameraSpec`] (and columns of `cameras`) whose values are sealed at rest:
@@ -424,6 +427,11 @@ pub struct CameraCreate {
     /// the slot (cheaper, up to one keyframe interval older).
     #[schema(value_type = Option<RtspFrameMode>)]
     pub rtsp_frame_mode: Option<String>,
+    /// A cap on this camera's stored frames, in decimal GB (10^9 bytes; 0.5 is 500 MB), greater
+    /// than 0: retention removes the camera's oldest frames beyond it, beside the global cap
+    /// and the free-disk floor. Absent or null: no per-camera cap.
+    #[schema(exclusive_minimum = 0, maximum = 1000000)]
+    pub max_gb: Option<f64>,
 }
 
 /// `PATCH /api/v1/cameras/{id}`: only the fields present change; `null` clears an optional one.
@@ -469,6 +477,10 @@ pub struct CameraPatch {
     pub tls_fingerprint: Option<Option<String>>,
     #[schema(value_type = Option<RtspFrameMode>)]
     pub rtsp_frame_mode: Option<String>,
+    /// `null` removes the per-camera cap.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<f64>, exclusive_minimum = 0, maximum = 1000000)]
+    pub max_gb: Option<Option<f64>>,
 }
 
 /// Tells "absent" (outer `None`) from "null" (`Some(None)`).
@@ -506,6 +518,8 @@ pub struct CameraView {
     /// The pinned certificate's SHA-256 fingerprint (`sha256:AB:CD:…`); not a secret.
     pub tls_fingerprint: Option<String>,
     pub rtsp_frame_mode: RtspFrameMode,
+    /// The cap on this camera's stored frames in decimal GB (10^9 bytes); null: none.
+    pub max_gb: Option<f64>,
     /// What captures actually use (explicit URL or vendor template), masked.
     pub effective_urls: EffectiveUrls,
     pub status: CameraStatus,
@@ -675,9 +689,109 @@ pub struct Schedule {
     pub active_to: Option<String>,
     /// Active from sunrise to sunset at a place.
     pub daylight: Option<Daylight>,
+    /// Skip a slot whose frame is dark (mean luma under `dark_threshold`).
+    pub skip_dark: bool,
+    /// Mean luma (0..=255) under which a frame is dark; null: the default, 16.
+    #[schema(minimum = 0, maximum = 255)]
+    pub dark_threshold: Option<i64>,
+    /// Skip a slot whose frame looks like the previous stored frame of this schedule.
+    pub skip_unchanged: bool,
+    /// Which of the camera's sources this schedule's frames come from; null: the camera's own
+    /// choice (`snapshot_source`).
+    pub stream: Option<Stream>,
+    /// Hours this schedule's frames are kept, instead of HELDAR_SNAPSHOT_RETENTION_HOURS;
+    /// null: the global rule.
+    pub retention_hours: Option<i64>,
+    /// The last slot skipped because of `skip_dark` or `skip_unchanged`.
+    pub last_skipped_at: Option<DateTime<Utc>>,
+    /// Why it was skipped.
+    pub last_skip_reason: Option<SkipReason>,
+}
+
+/// A schedule's capture source (`stream`): the camera's main-stream URL, its sub-stream URL, or
+/// its HTTP snapshot URL (docs/schedules.md "Which stream").
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Stream {
+    Main,
+    Sub,
+    Snapshot,
+}
+
+impl Stream {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stream::Main => "main",
+            Stream::Sub => "sub",
+            Stream::Snapshot => "snapshot",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Stream> {
+        match s {
+            "main" => Some(Stream::Main),
+            "sub" => Some(Stream::Sub),
+            "snapshot" => Some(Stream::Snapshot),
+            _ => None,
+        }
+    }
+}
+
+/// Why a slot's frame was not kept although the camera gave one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum SkipReason {
+    /// Its mean luma was under the schedule's `dark_threshold`.
+    Dark,
+    /// It looked like the previous stored frame of the schedule.
+    Unchanged,
+}
+
+impl SkipReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SkipReason::Dark => "dark",
+            SkipReason::Unchanged => "unchanged",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<SkipReason> {
+        match s {
+            "dark" => Some(SkipReason::Dark),
+            "unchanged" => Some(SkipReason::Unchanged),
+            _ => None,
+        }
+    }
+}
+
+/// Default `dark_threshold`: a mean luma under 16 of 255 is a night frame (video black is 16).
+pub const DEFAULT_DARK_THRESHOLD: u8 = 16;
+/// Bounds of `retention_hours`: an hour to a hundred years.
+pub const MAX_RETENTION_HOURS: i64 = 876_000;
+
+/// What a schedule asks of its frames besides when they are taken: the source and which frames
+/// are kept. Carried with each slot to the runner.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FrameRules {
+    /// Skip frames darker than this mean luma.
+    pub skip_dark: Option<u8>,
+    pub skip_unchanged: bool,
+    pub stream: Option<Stream>,
 }
 
 impl Schedule {
+    /// What the runner does with this schedule's frames.
+    pub fn frame_rules(&self) -> FrameRules {
+        FrameRules {
+            skip_dark: self.skip_dark.then(|| {
+                self.dark_threshold
+                    .map_or(DEFAULT_DARK_THRESHOLD, |t| t.clamp(0, 255) as u8)
+            }),
+            skip_unchanged: self.skip_unchanged,
+            stream: self.stream,
+        }
+    }
+
     /// Set the calendar fields (`None`: the plain interval schedule).
     pub fn set_calendar(&mut self, c: Option<Calendar>) {
         let c = c.unwrap_or_default();
@@ -752,6 +866,29 @@ pub struct ScheduleCreate {
     pub active_to: Option<String>,
     /// Active from sunrise to sunset at a place.
     pub daylight: Option<Daylight>,
+    /// Skip a slot whose frame is dark: its mean luma (from a luma-only decode of the JPEG) is
+    /// below `dark_threshold`. A skipped slot fired once and is done: not stored, not missed,
+    /// counted in `heldar_skipped_slots_total{camera,reason}`, announced as `slot.skipped` and
+    /// shown in `last_skipped_at`/`last_skip_reason`. Default false.
+    pub skip_dark: Option<bool>,
+    /// Mean luma 0..=255 under which a frame is dark; null or absent: 16 (video black).
+    #[schema(minimum = 0, maximum = 255)]
+    pub dark_threshold: Option<i64>,
+    /// Skip a slot whose frame looks like this schedule's previous stored frame: a 64-bit
+    /// difference hash (9x8 grid of mean luma) within 2 bits, and a mean luma within 8. Skipped
+    /// as for `skip_dark`. Default false.
+    pub skip_unchanged: Option<bool>,
+    /// `main`, `sub` or `snapshot`: the camera's main-stream URL, sub-stream URL or HTTP
+    /// snapshot URL for this schedule's frames; null or absent: the camera's own choice. A
+    /// stream other than the camera's own is captured cold (not from its warm RTSP session).
+    /// A source the camera has no URL for is a 422 naming `stream`.
+    #[schema(value_type = Option<Stream>)]
+    pub stream: Option<String>,
+    /// Hours this schedule's frames are kept (1..=876000), instead of the global age limit
+    /// (HELDAR_SNAPSHOT_RETENTION_HOURS), shorter or longer; the global size cap and free-disk
+    /// floor still apply. Null or absent: the global limit.
+    #[schema(minimum = 1, maximum = 876000)]
+    pub retention_hours: Option<i64>,
 }
 
 impl ScheduleCreate {
@@ -804,6 +941,20 @@ pub struct SchedulePatch {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<Daylight>)]
     pub daylight: Option<Option<Daylight>>,
+    pub skip_dark: Option<bool>,
+    /// `null`: back to the default, 16.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>, minimum = 0, maximum = 255)]
+    pub dark_threshold: Option<Option<i64>>,
+    pub skip_unchanged: Option<bool>,
+    /// `null`: back to the camera's own choice.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Stream>)]
+    pub stream: Option<Option<String>>,
+    /// `null`: back to the global age limit.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 876000)]
+    pub retention_hours: Option<Option<i64>>,
 }
 
 impl SchedulePatch {

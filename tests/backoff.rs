@@ -64,6 +64,13 @@ async fn every(app: &TestApp, camera: &str, secs: i64) -> String {
         active_from: None,
         active_to: None,
         daylight: None,
+        skip_dark: false,
+        dark_threshold: None,
+        skip_unchanged: false,
+        stream: None,
+        retention_hours: None,
+        last_skipped_at: None,
+        last_skip_reason: None,
     };
     heldar::db::schedules::insert(&app.state.ops.db, &s)
         .await

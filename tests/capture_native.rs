@@ -467,3 +467,87 @@ async fn a_warm_camera_with_a_wrong_password_backs_off_instead_of_storming_the_c
     );
     app.stop().await;
 }
+
+/// Width of each stored frame of `camera`, by schedule id.
+async fn widths_by_schedule(app: &TestApp, camera: &str) -> Vec<(String, i64)> {
+    let list: Value = app
+        .get(&format!("/api/v1/cameras/{camera}/snapshots"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|f| {
+            (
+                f["schedule_id"].as_str().unwrap().to_string(),
+                f["width"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_on_another_stream_captures_cold_and_never_from_the_warm_session() {
+    let main_clients = tempfile::NamedTempFile::new().unwrap();
+    let sub_clients = tempfile::NamedTempFile::new().unwrap();
+    let main = RtspServer::start(&[
+        "--width",
+        "1280",
+        "--height",
+        "720",
+        "--clients-file",
+        main_clients.path().to_str().unwrap(),
+    ]);
+    let sub = RtspServer::start(&["--clients-file", sub_clients.path().to_str().unwrap()]);
+    let app = app(15, false).await;
+    // The camera's own source is its sub stream (640x360).
+    app.create_camera(json!({"id": "site", "main_stream_url": main.url(),
+        "sub_stream_url": sub.url()}))
+        .await;
+    let stills = app
+        .post_json(
+            "/api/v1/cameras/site/snapshot-schedules",
+            &json!({"interval_seconds": 5, "stream": "main"}),
+        )
+        .await;
+    assert_eq!(stills.status(), 201);
+    let stills: Value = stills.json().await.unwrap();
+    wait_for(
+        "two main-stream frames",
+        Duration::from_secs(30),
+        || async { (widths_by_schedule(&app, "site").await.len() >= 2).then_some(()) },
+    )
+    .await;
+    // Each slot connected to the main stream on its own; nothing keeps the sub stream open,
+    // since no schedule reads it.
+    assert!(connections(main_clients.path()) >= 2);
+    assert_eq!(
+        connections(sub_clients.path()),
+        0,
+        "no warm session on the camera's own stream"
+    );
+    assert_eq!(camera(&app, "site").await["rtsp"]["session"], "cold");
+
+    // A schedule on the camera's own stream makes it warm; the main-stream schedule's frames
+    // still come from the main stream, never from that session.
+    let own = schedule(&app, "site", 5).await;
+    warm(&app, "site").await;
+    let frames = wait_for(
+        "frames of both schedules",
+        Duration::from_secs(30),
+        || async {
+            let f = widths_by_schedule(&app, "site").await;
+            let own_n = f.iter().filter(|(s, _)| *s == own["id"]).count();
+            let stills_n = f.iter().filter(|(s, _)| *s == stills["id"]).count();
+            (own_n >= 2 && stills_n >= 4).then_some(f)
+        },
+    )
+    .await;
+    for (schedule, width) in &frames {
+        let want = if *schedule == stills["id"] { 1280 } else { 640 };
+        assert_eq!(*width, want, "{frames:?}");
+    }
+    app.stop().await;
+}

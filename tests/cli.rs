@@ -1459,3 +1459,121 @@ async fn a_timelapse_the_servers_ffmpeg_cannot_make_exits_8_with_the_sentence() 
     assert!(r.ok().out.contains("failed ("), "the code is shown: {r:?}");
     app.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn schedule_frame_rules_and_a_camera_size_cap_are_set_and_cleared_from_the_cli() {
+    let app = spawn_app().await;
+    let cam = fake_camera(FakeAuth::None).await;
+    add_camera(&app, "north", &cam.snapshot_url()).await;
+    let cli = Cli::new(&app);
+
+    let r = cli
+        .run(&[
+            "schedule",
+            "add",
+            "north",
+            "--every",
+            "1h",
+            "--disabled",
+            "--skip-dark",
+            "--dark-threshold",
+            "30",
+            "--skip-unchanged",
+            "--stream",
+            "snapshot",
+            "--retention-hours",
+            "48",
+            "--json",
+        ])
+        .await;
+    let s = r.ok().json();
+    assert_eq!(
+        [
+            &s["skip_dark"],
+            &s["dark_threshold"],
+            &s["skip_unchanged"],
+            &s["stream"],
+            &s["retention_hours"]
+        ],
+        [
+            &json!(true),
+            &json!(30),
+            &json!(true),
+            &json!("snapshot"),
+            &json!(48)
+        ],
+        "{s}"
+    );
+    let id = s["id"].as_str().unwrap().to_string();
+
+    // Back to the defaults, one flag each; what is not named stays.
+    let r = cli
+        .run(&[
+            "schedule",
+            "set",
+            &id,
+            "--no-skip-dark",
+            "--dark-threshold",
+            "default",
+            "--stream",
+            "camera",
+            "--retention-hours",
+            "global",
+        ])
+        .await;
+    assert!(
+        r.ok().out.contains("skips unchanged frames") && !r.out.contains("dark"),
+        "{r:?}"
+    );
+    let v: Value = app
+        .get(&format!("/api/v1/snapshot-schedules/{id}"))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        [
+            &v["skip_dark"],
+            &v["dark_threshold"],
+            &v["skip_unchanged"],
+            &v["stream"],
+            &v["retention_hours"]
+        ],
+        [
+            &json!(false),
+            &Value::Null,
+            &json!(true),
+            &Value::Null,
+            &Value::Null
+        ],
+        "{v}"
+    );
+    let r = cli.run(&["schedule", "set", &id, "--skip-dark"]).await;
+    assert!(
+        r.ok()
+            .out
+            .contains("skips dark (< 16) and unchanged frames"),
+        "{r:?}"
+    );
+    // Refused by the command line, and by the server (no sub stream: 422, exit 7).
+    let r = cli
+        .run(&["schedule", "set", &id, "--dark-threshold", "300"])
+        .await;
+    assert_eq!(r.code, 2, "{r:?}");
+    let r = cli.run(&["schedule", "set", &id, "--stream", "sub"]).await;
+    assert!(r.failed(7).contains("sub-stream"), "{r:?}");
+
+    let r = cli
+        .run(&["camera", "edit", "north", "--max-gb", "0.5", "--json"])
+        .await;
+    assert_eq!(r.ok().json()["max_gb"], json!(0.5));
+    let r = cli.run(&["camera", "show", "north"]).await;
+    assert!(r.ok().out.contains("500 MB"), "{r:?}");
+    let r = cli.run(&["camera", "edit", "north", "--max-gb", "0"]).await;
+    assert!(r.failed(7).contains("max_gb"), "{r:?}");
+    let r = cli
+        .run(&["camera", "edit", "north", "--clear", "max-gb", "--json"])
+        .await;
+    assert_eq!(r.ok().json()["max_gb"], Value::Null);
+    app.stop().await;
+}

@@ -138,6 +138,11 @@ async fn the_schedule_form_previews_adds_and_edits_calendar_schedules() {
     )
     .await;
     click(&c, "#edit-align").await;
+    // And its frame rules: skip dark frames (below 30) and unchanged ones, keep 48 hours.
+    click(&c, "#edit-skip-dark").await;
+    set(&c, "edit-dark-threshold", "30").await;
+    click(&c, "#edit-skip-unchanged").await;
+    set(&c, "edit-retention-hours", "48").await;
     let shown = preview(&c, "edit").await;
     for l in &shown {
         let t = DateTime::parse_from_rfc3339(l).unwrap();
@@ -169,6 +174,23 @@ async fn the_schedule_form_previews_adds_and_edits_calendar_schedules() {
         (json!(300), json!(true), Value::Null),
         "{s}"
     );
+    assert_eq!(
+        (
+            s["skip_dark"].clone(),
+            s["dark_threshold"].clone(),
+            s["skip_unchanged"].clone(),
+            s["retention_hours"].clone(),
+            s["stream"].clone()
+        ),
+        (json!(true), json!(30), json!(true), json!(48), Value::Null),
+        "{s}"
+    );
+    let rules = js(
+        &c,
+        "return document.querySelector('#schedules li[data-schedule] .sched-rules')?.textContent;",
+    )
+    .await;
+    assert_eq!(rules, "skips dark (< 30) and unchanged frames, kept 48 h");
     let next = js(
         &c,
         "return document.querySelector('#schedules li[data-schedule] .sched-next-slot').textContent;",
@@ -211,6 +233,30 @@ async fn the_schedule_form_previews_adds_and_edits_calendar_schedules() {
         .unwrap();
     assert_eq!(list.as_array().unwrap().len(), 1, "nothing added: {list}");
     screenshot(&c, "schedule-form-error", false).await;
+
+    // A stream the camera does not have (it has a snapshot URL only): the sentence under it.
+    set(&c, "new-at", "06:00").await;
+    js(
+        &c,
+        "const s = document.getElementById('new-stream'); s.value = 'sub'; \
+         s.dispatchEvent(new Event('change', {bubbles: true})); return null;",
+    )
+    .await;
+    click(&c, "#schedule-form button[type='submit']").await;
+    let said = until(
+        &c,
+        "the sentence under the stream",
+        "(() => { const e = document.getElementById('new-err-stream'); return !e.hidden && e.textContent; })()",
+    )
+    .await;
+    assert!(said.as_str().unwrap().contains("sub"), "{said}");
+    let list: Value = app
+        .get("/api/v1/cameras/gate/snapshot-schedules")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(list.as_array().unwrap().len(), 1, "nothing added: {list}");
     c.close().await.unwrap();
     app.stop().await;
 }

@@ -213,3 +213,191 @@ async fn a_file_that_cannot_be_deleted_keeps_its_row_and_a_missing_file_loses_it
     assert_eq!(ids, vec![all[0].id.clone(), all[2].id.clone()]);
     app.stop().await;
 }
+
+/// Keep `n` real JPEGs of `camera` for `schedule` (`None`: kept through the API), one per hour
+/// back from now (index 0 newest) plus `ms` (so two sets do not share a file name), through the
+/// app's own store and writer. Returns their times and the size of each.
+async fn kept(
+    app: &TestApp,
+    camera: &str,
+    schedule: Option<&str>,
+    n: i64,
+    ms: i64,
+) -> (Vec<DateTime<Utc>>, i64) {
+    let cam = CameraId::parse(camera).unwrap();
+    let jpeg = heldar::fakecam::pattern::solid_jpeg(32, 24, [120, 130, 140]);
+    let now = Utc::now().trunc_subsecs(3);
+    let mut times = Vec::new();
+    for i in 0..n {
+        let taken_at = now - chrono::Duration::hours(i) - chrono::Duration::minutes(1)
+            + chrono::Duration::milliseconds(ms);
+        let file = app
+            .state
+            .ops
+            .store
+            .write_frame(&cam, taken_at, Bytes::from(jpeg.clone()))
+            .await
+            .unwrap();
+        let s = Snapshot {
+            id: new_id("snp"),
+            camera_id: cam.clone(),
+            schedule_id: schedule.map(str::to_string),
+            path: file.rel_path,
+            taken_at,
+            size_bytes: jpeg.len() as i64,
+            width: Some(32),
+            height: Some(24),
+            created_at: now,
+        };
+        app.state.ops.writer.index(vec![s]).await.unwrap();
+        times.push(taken_at);
+    }
+    (times, jpeg.len() as i64)
+}
+
+/// A paused schedule of `camera` (it never fires; its frames are made by [`kept`]).
+async fn paused_schedule(app: &TestApp, camera: &str, extra: serde_json::Value) -> String {
+    let mut body = json!({"enabled": false});
+    for (k, v) in extra.as_object().unwrap() {
+        body[k] = v.clone();
+    }
+    let r = app
+        .post_json(
+            &format!("/api/v1/cameras/{camera}/snapshot-schedules"),
+            &body,
+        )
+        .await;
+    assert_eq!(r.status(), 201);
+    let v: serde_json::Value = r.json().await.unwrap();
+    v["id"].as_str().unwrap().to_string()
+}
+
+/// `(schedule_id, taken_at)` of a camera's rows, each with its file.
+async fn rows_of(app: &TestApp, camera: &str) -> Vec<(Option<String>, DateTime<Utc>)> {
+    let rows = db::snapshots::list(
+        &app.state.ops.db,
+        &CameraId::parse(camera).unwrap(),
+        None,
+        None,
+        5000,
+    )
+    .await
+    .unwrap();
+    for r in &rows {
+        assert!(
+            app.state.ops.store.abs(&r.path).exists(),
+            "row {} lost its file",
+            r.path
+        );
+    }
+    let files =
+        std::fs::read_dir(app.state.ops.config.snapshots_dir.join(camera)).map_or(0, |d| d.count());
+    assert_eq!(files, rows.len(), "every file has its row and no more");
+    rows.into_iter()
+        .map(|r| (r.schedule_id, r.taken_at))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_schedules_retention_hours_replace_the_global_age_limit_for_its_frames_only() {
+    let app = app_with_camera().await;
+    let short = paused_schedule(&app, "c", json!({"retention_hours": 3})).await;
+    let long = paused_schedule(&app, "c", json!({"retention_hours": 100})).await;
+    let plain = paused_schedule(&app, "c", json!({})).await;
+    let (short_t, _) = kept(&app, "c", Some(&short), 8, 1).await; // ages 0h01 … 7h01
+    let (long_t, _) = kept(&app, "c", Some(&long), 8, 2).await;
+    let (plain_t, _) = kept(&app, "c", Some(&plain), 8, 3).await;
+    let (manual_t, _) = kept(&app, "c", None, 8, 4).await;
+
+    // Global: 5 hours.
+    let report = retention(&app, Some(5), None, 0, plenty())
+        .sweep()
+        .await
+        .unwrap();
+    assert_eq!(report.age, 3 + 5 + 3, "{report:?}");
+    let rows = rows_of(&app, "c").await;
+    let left = |s: Option<&str>| {
+        let mut t: Vec<_> = rows
+            .iter()
+            .filter(|(id, _)| id.as_deref() == s)
+            .map(|(_, t)| *t)
+            .collect();
+        t.sort_by(|a, b| b.cmp(a));
+        t
+    };
+    assert_eq!(left(Some(&short)), short_t[..3], "kept 3 hours, not 5");
+    assert_eq!(
+        left(Some(&long)),
+        long_t,
+        "kept 100 hours: all 8, past the global 5"
+    );
+    assert_eq!(left(Some(&plain)), plain_t[..5], "the global rule");
+    assert_eq!(
+        left(None),
+        manual_t[..5],
+        "frames kept through the API: the global rule"
+    );
+
+    // Without a global limit, a schedule's own still holds: of 8 more, those past 3 hours go.
+    kept(&app, "c", Some(&short), 8, 5).await;
+    let report = retention(&app, None, None, 0, plenty())
+        .sweep()
+        .await
+        .unwrap();
+    assert_eq!(report.age, 5, "{report:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn max_gb_prunes_one_camera_oldest_first_and_leaves_the_others() {
+    let app = app_with_camera().await;
+    app.create_camera(json!({"id": "other", "vendor": "axis", "address": "127.0.0.1"}))
+        .await;
+    let (capped, size) = kept(&app, "c", None, 10, 0).await;
+    let (other, _) = kept(&app, "other", None, 10, 0).await;
+    // Room for 4.5 frames: the cap is in decimal GB.
+    let gb = (size as f64 * 4.5) / 1e9;
+    let r = app
+        .patch_json("/api/v1/cameras/c", &json!({"max_gb": gb}))
+        .await;
+    assert_eq!(r.status(), 200);
+
+    let report = retention(&app, None, None, 0, plenty())
+        .sweep()
+        .await
+        .unwrap();
+    assert_eq!(
+        report,
+        SweepReport {
+            camera_size: 6,
+            ..Default::default()
+        }
+    );
+    let newest_first = |rows: Vec<(Option<String>, DateTime<Utc>)>| {
+        let mut t: Vec<_> = rows.into_iter().map(|(_, t)| t).collect();
+        t.sort_by(|a, b| b.cmp(a));
+        t
+    };
+    assert_eq!(
+        newest_first(rows_of(&app, "c").await),
+        capped[..4],
+        "the oldest went"
+    );
+    assert_eq!(
+        newest_first(rows_of(&app, "other").await),
+        other,
+        "another camera's stay"
+    );
+    let m = app.get("/metrics").await.text().await.unwrap();
+    assert!(
+        m.contains("heldar_snapshots_pruned_total{reason=\"camera_size\"} 6"),
+        "{m}"
+    );
+    // A second sweep finds it under its cap.
+    let report = retention(&app, None, None, 0, plenty())
+        .sweep()
+        .await
+        .unwrap();
+    assert_eq!(report, SweepReport::default());
+    app.stop().await;
+}

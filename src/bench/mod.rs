@@ -690,6 +690,13 @@ async fn seed(
             active_from: None,
             active_to: None,
             daylight: None,
+            skip_dark: false,
+            dark_threshold: None,
+            skip_unchanged: false,
+            stream: None,
+            retention_hours: None,
+            last_skipped_at: None,
+            last_skip_reason: None,
         };
         s.set_calendar(aligned_in.as_ref().map(|(c, _)| c.clone()));
         planned.insert(
@@ -731,6 +738,13 @@ async fn seed(
             active_from: None,
             active_to: None,
             daylight: None,
+            skip_dark: false,
+            dark_threshold: None,
+            skip_unchanged: false,
+            stream: None,
+            retention_hours: None,
+            last_skipped_at: None,
+            last_skip_reason: None,
         };
         s.set_calendar(aligned_in.as_ref().map(|(c, _)| c.clone()));
         all.push(s);
@@ -778,6 +792,13 @@ async fn seed(
                 active_from: None,
                 active_to: None,
                 daylight: None,
+                skip_dark: false,
+                dark_threshold: None,
+                skip_unchanged: false,
+                stream: None,
+                retention_hours: None,
+                last_skipped_at: None,
+                last_skip_reason: None,
             };
             s.set_calendar(Some(cal.clone()));
             idle.push((s.id.clone(), first));

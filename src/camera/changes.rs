@@ -18,6 +18,11 @@ fn masked(v: &Option<String>) -> String {
         .map_or("none".into(), |s| format!("{:?}", mask_url(s)))
 }
 
+/// A per-camera cap as the API spells it (`max_gb`), or `none`.
+fn cap(bytes: Option<u64>) -> String {
+    bytes.map_or("none".into(), |b| format!("{}", b as f64 / 1e9))
+}
+
 /// Every field of a new camera, as [`changes`] would show it against nothing.
 pub fn described(spec: &CameraSpec) -> String {
     let mut out = vec![
@@ -56,6 +61,9 @@ pub fn described(spec: &CameraSpec) -> String {
     }
     if spec.tls_fingerprint.is_some() {
         out.push(format!("tls_fingerprint {}", quoted(&spec.tls_fingerprint)));
+    }
+    if spec.max_bytes.is_some() {
+        out.push(format!("max_gb {}", cap(spec.max_bytes)));
     }
     finish(out.join(", "), &[spec])
 }
@@ -104,6 +112,7 @@ pub fn changes(old: &CameraSpec, new: &CameraSpec) -> String {
         quoted(&old.tls_fingerprint),
         quoted(&new.tls_fingerprint),
     );
+    plain("max_gb", cap(old.max_bytes), cap(new.max_bytes));
     for (name, a, b) in [
         (
             "main_stream_url",

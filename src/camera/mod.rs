@@ -53,6 +53,7 @@ pub fn view(camera: &Camera, status: CameraStatus, activity: CameraActivity) -> 
         tls_verify: camera.tls_verify,
         tls_fingerprint: camera.tls_fingerprint.clone(),
         rtsp_frame_mode: camera.rtsp_frame_mode,
+        max_gb: camera.max_bytes.map(|b| b as f64 / 1e9),
         effective_urls: EffectiveUrls {
             main_stream: m(&eff.main_stream),
             sub_stream: m(&eff.sub_stream),

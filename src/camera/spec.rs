@@ -34,6 +34,7 @@ impl CameraSpec {
             tls_verify: parse_tls_verify(body.tls_verify.as_deref().unwrap_or("system"))?,
             tls_fingerprint: body.tls_fingerprint,
             rtsp_frame_mode: parse_frame_mode(body.rtsp_frame_mode.as_deref().unwrap_or("exact"))?,
+            max_bytes: body.max_gb.map(max_bytes).transpose()?,
         };
         spec.checked(&URL_FIELDS)
     }
@@ -92,6 +93,10 @@ impl CameraSpec {
             rtsp_frame_mode: match patch.rtsp_frame_mode {
                 Some(m) => parse_frame_mode(&m)?,
                 None => camera.rtsp_frame_mode,
+            },
+            max_bytes: match patch.max_gb {
+                Some(gb) => gb.map(max_bytes).transpose()?,
+                None => camera.max_bytes,
             },
         };
         spec.checked(&given)
@@ -202,6 +207,23 @@ impl CameraSpec {
         }
         Ok(self)
     }
+}
+
+/// The largest `max_gb`: a petabyte.
+pub const MAX_GB: f64 = 1_000_000.0;
+
+/// `max_gb` (decimal GB, 10^9 bytes, as `units::fmt_bytes` shows sizes) as bytes.
+pub fn max_bytes(gb: f64) -> Result<u64, FieldError> {
+    if !gb.is_finite() || gb <= 0.0 || gb > MAX_GB {
+        return Err(err(
+            "max_gb",
+            format!(
+                "max_gb {gb} is not a size: give decimal gigabytes greater than 0 and at most \
+                 {MAX_GB} (0.5 is 500 MB), or null for no per-camera cap"
+            ),
+        ));
+    }
+    Ok(((gb * 1e9).round() as u64).max(1))
 }
 
 /// The explicit URL fields, which may carry `user:password@`.

@@ -32,6 +32,7 @@ pub mod ffmpeg;
 pub mod hosts;
 pub mod http;
 pub mod jpeg;
+pub mod look;
 pub mod multipart;
 pub mod native;
 pub mod tls;
@@ -48,7 +49,7 @@ use tokio::time::Instant;
 use crate::camera::{self, mask};
 use crate::config::Config;
 use crate::metrics::Metrics;
-use crate::models::{Camera, CameraId, SnapshotSource, Vendor};
+use crate::models::{Camera, CameraId, SnapshotSource, Stream, Vendor};
 
 /// A validated JPEG frame.
 #[derive(Debug, Clone)]
@@ -176,6 +177,9 @@ pub struct Want {
     /// A live request may be answered by a warm session's decode of a frame at most this old
     /// (`?max_age_ms=`); `None`: decode the newest frame.
     pub max_age: Option<Duration>,
+    /// The camera source a schedule asked for (`stream`); `None`: the camera's own choice
+    /// ([`plan`]). See [`plan_stream`].
+    pub stream: Option<Stream>,
 }
 
 /// What a back-end needs for one grab.
@@ -250,6 +254,37 @@ pub fn plan(camera: &Camera) -> Result<(SnapshotSource, String), CaptureError> {
             }
         ))
     })
+}
+
+/// Which back-end and URL a capture asking for `stream` uses. `None` is [`plan`]: the camera's
+/// own choice. `snapshot` is the camera's HTTP snapshot URL. `main` and `sub` are its stream
+/// URLs, read as the camera reads streams: with ffmpeg when its `snapshot_source` is `rtsp`,
+/// else natively (falling back to ffmpeg for what the native path cannot read).
+pub fn plan_stream(
+    camera: &Camera,
+    stream: Option<Stream>,
+) -> Result<(SnapshotSource, String), CaptureError> {
+    let Some(stream) = stream else {
+        return plan(camera);
+    };
+    let urls = camera::effective_urls(camera);
+    let (url, what) = match stream {
+        Stream::Main => (urls.main_stream, "main-stream"),
+        Stream::Sub => (urls.sub_stream, "sub-stream"),
+        Stream::Snapshot => (urls.snapshot, "snapshot"),
+    };
+    let url = url.ok_or_else(|| {
+        CaptureError::NoSource(format!(
+            "camera {} has no {what} URL, which this schedule's stream asks for",
+            camera.id
+        ))
+    })?;
+    let kind = match (stream, camera.snapshot_source) {
+        (Stream::Snapshot, _) => SnapshotSource::Http,
+        (_, SnapshotSource::Rtsp) => SnapshotSource::Rtsp,
+        _ => SnapshotSource::Native,
+    };
+    Ok((kind, url))
 }
 
 /// The front door of every capture (see the module docs for the rules it keeps).
@@ -348,7 +383,10 @@ impl Capturer {
         if kind != SnapshotSource::Native || self.fallback_of(&camera.id).is_some() {
             return None;
         }
-        let req = self.request(camera, Instant::now() + self.timeout).ok()?;
+        let (_, url) = plan(camera).ok()?;
+        let req = self
+            .request(camera, &url, Instant::now() + self.timeout)
+            .ok()?;
         (req.url.scheme() == "rtsp").then_some(req)
     }
 
@@ -358,14 +396,18 @@ impl Capturer {
             .is_some_and(|req| self.warm.get(&req).is_none())
     }
 
-    /// The grab request of `camera`'s planned source.
-    fn request(&self, camera: &Camera, deadline: Instant) -> Result<GrabRequest, CaptureError> {
-        let (_, url) = plan(camera)?;
-        let url = url::Url::parse(&url).map_err(|e| {
+    /// The grab request of `camera` for `url` (one of its sources).
+    fn request(
+        &self,
+        camera: &Camera,
+        url: &str,
+        deadline: Instant,
+    ) -> Result<GrabRequest, CaptureError> {
+        let url = url::Url::parse(url).map_err(|e| {
             CaptureError::NoSource(format!(
                 "camera {}: URL {} is not valid ({e})",
                 camera.id,
-                mask::mask_url(&url)
+                mask::mask_url(url)
             ))
         })?;
         Ok(GrabRequest {
@@ -448,6 +490,22 @@ impl Capturer {
         }
     }
 
+    /// A native grab of a stream that is not the camera's own source (a schedule's `stream`):
+    /// cold, since the warm session (one per camera) reads the camera's own source and must not
+    /// serve another stream's slot; ffmpeg when the native path cannot read it, decided anew
+    /// each time (the camera's remembered fallback is about its own source).
+    async fn grab_other_stream(&self, req: &GrabRequest) -> Result<Frame, CaptureError> {
+        match self.native.grab_cold(req).await {
+            Ok(f) => Ok(f),
+            Err(native::NativeError::Capture(e)) => Err(e),
+            Err(native::NativeError::Unsupported(why)) => {
+                tracing::debug!(camera = %req.camera, reason = %why,
+                    "this schedule's stream is read with ffmpeg");
+                self.rtsp.grab(req).await
+            }
+        }
+    }
+
     /// Remember (and log, the first time) that `camera` falls back to ffmpeg.
     fn note_fallback(&self, camera: &CameraId, why: String) {
         let mut fallbacks = self.fallbacks.lock().expect("fallbacks lock");
@@ -512,8 +570,11 @@ impl Capturer {
         deadline: Instant,
         want: Want,
     ) -> Result<Frame, CaptureError> {
-        let (kind, _) = plan(camera)?;
-        let req = self.request(camera, deadline)?;
+        let (kind, url) = plan_stream(camera, want.stream)?;
+        // The camera's own source, whatever the schedule called it: the warm session and the
+        // remembered fallback are about that one.
+        let own = want.stream.is_none() || plan(camera).is_ok_and(|p| p == (kind, url.clone()));
+        let req = self.request(camera, &url, deadline)?;
         let timeout_err = |step: &str| {
             CaptureError::Timeout(format!(
                 "camera {}: no frame within {} s ({step}, {})",
@@ -533,7 +594,8 @@ impl Capturer {
             let _permit = lane.acquire().await.expect("semaphore never closed");
             match kind {
                 SnapshotSource::Rtsp => self.rtsp.grab(&req).await,
-                SnapshotSource::Native => self.grab_native(&req, want).await,
+                SnapshotSource::Native if own => self.grab_native(&req, want).await,
+                SnapshotSource::Native => self.grab_other_stream(&req).await,
                 _ => self.http.grab(&req).await,
             }
         };
@@ -541,5 +603,57 @@ impl Capturer {
             Ok(r) => r,
             Err(_) => Err(timeout_err("waiting for the camera")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::{CameraCreate, CameraSpec};
+
+    fn camera(body: serde_json::Value) -> Camera {
+        let spec =
+            CameraSpec::from_create(serde_json::from_value::<CameraCreate>(body).unwrap()).unwrap();
+        Camera {
+            spec,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        }
+    }
+
+    #[test]
+    fn a_schedules_stream_picks_the_url_and_the_reader() {
+        let c = camera(serde_json::json!({"id": "gate",
+            "snapshot_url": "http://10.0.0.5/snap.jpg",
+            "main_stream_url": "rtsp://10.0.0.5/main",
+            "sub_stream_url": "rtsp://10.0.0.5/sub"}));
+        let http = |u: &str| (SnapshotSource::Http, u.to_string());
+        let native = |u: &str| (SnapshotSource::Native, u.to_string());
+        assert_eq!(
+            plan_stream(&c, None).unwrap(),
+            http("http://10.0.0.5/snap.jpg")
+        );
+        assert_eq!(
+            plan_stream(&c, Some(Stream::Main)).unwrap(),
+            native("rtsp://10.0.0.5/main")
+        );
+        assert_eq!(
+            plan_stream(&c, Some(Stream::Sub)).unwrap(),
+            native("rtsp://10.0.0.5/sub")
+        );
+        assert_eq!(
+            plan_stream(&c, Some(Stream::Snapshot)).unwrap(),
+            http("http://10.0.0.5/snap.jpg")
+        );
+        // A camera read with ffmpeg reads every stream with ffmpeg.
+        let c = camera(serde_json::json!({"id": "yard", "snapshot_source": "rtsp",
+            "main_stream_url": "rtsp://10.0.0.6/main"}));
+        assert_eq!(
+            plan_stream(&c, Some(Stream::Main)).unwrap(),
+            (SnapshotSource::Rtsp, "rtsp://10.0.0.6/main".into())
+        );
+        let e = plan_stream(&c, Some(Stream::Sub)).unwrap_err();
+        assert_eq!(e.code(), "no_source");
+        assert!(e.message().contains("sub-stream"), "{e}");
     }
 }

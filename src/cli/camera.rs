@@ -130,6 +130,10 @@ struct Fields {
     /// SHA-256 fingerprint of the camera's certificate, for --tls-verify pinned.
     #[arg(long, value_name = "SHA256")]
     tls_fingerprint: Option<String>,
+    /// Cap this camera's stored frames at G decimal gigabytes (10^9 bytes; 0.5 is 500 MB):
+    /// retention removes its oldest frames beyond it. `edit --clear max-gb` removes the cap.
+    #[arg(long, value_name = "G")]
+    max_gb: Option<f64>,
 }
 
 /// Optional settings `edit --clear` can remove.
@@ -141,6 +145,7 @@ enum Clearable {
     SubStreamUrl,
     SnapshotUrl,
     TlsFingerprint,
+    MaxGb,
 }
 
 impl Clearable {
@@ -152,6 +157,7 @@ impl Clearable {
             Clearable::SubStreamUrl => "sub_stream_url",
             Clearable::SnapshotUrl => "snapshot_url",
             Clearable::TlsFingerprint => "tls_fingerprint",
+            Clearable::MaxGb => "max_gb",
         }
     }
 }
@@ -199,6 +205,7 @@ fn body(f: &Fields, id: &str) -> CliResult<Map<String, Value>> {
         "tls_fingerprint",
         f.tls_fingerprint.clone().map(Value::from),
     );
+    put("max_gb", f.max_gb.map(Value::from));
     put("password", password(f, id)?.map(Value::from));
     Ok(m)
 }
@@ -358,6 +365,12 @@ async fn show(c: &Client, id: &str) -> CliResult<()> {
         ("sub stream", opt(&cam["effective_urls"]["sub_stream"])),
         ("TLS check", output::text(&cam, "tls_verify")),
         ("TLS fingerprint", opt(&cam["tls_fingerprint"])),
+        (
+            "size cap",
+            cam["max_gb"].as_f64().map_or("none".to_string(), |gb| {
+                crate::units::fmt_bytes((gb * 1e9).round() as u64)
+            }),
+        ),
         ("state", opt(&status["state"])),
         (
             "last frame",

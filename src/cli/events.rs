@@ -111,10 +111,16 @@ fn show(c: &Client, camera: Option<&str>, kind: &str, data: &str) {
 fn human(kind: &str, v: &Value) -> String {
     let when = output::ts(&v["taken_at"])
         .or_else(|| output::ts(&v["at"]))
+        .or_else(|| output::ts(&v["slot"]))
         .unwrap_or_else(chrono::Utc::now)
         .with_timezone(&chrono::Local)
         .format("%H:%M:%S");
-    let cam = output::text(v, "camera");
+    // `slot.skipped` names its camera `camera_id`.
+    let cam = if v["camera"].is_string() {
+        output::text(v, "camera")
+    } else {
+        output::text(v, "camera_id")
+    };
     let what = match kind {
         "frame.stored" => format!(
             "{} {}, {} ({})",
@@ -131,6 +137,12 @@ fn human(kind: &str, v: &Value) -> String {
             }
             s
         }
+        "slot.skipped" => format!(
+            "{} skipped: {} (mean luma {})",
+            output::text(v, "schedule_id"),
+            output::text(v, "reason"),
+            v["luma"]
+        ),
         "camera.changed" => output::text(v, "change"),
         "schedule.changed" => format!(
             "{} {}",
@@ -224,5 +236,10 @@ mod tests {
             "{line}"
         );
         assert!(line.contains("timeout: no frame within 20 s"), "{line}");
+        let v: Value = serde_json::json!({"type": "slot.skipped", "camera_id": "yard",
+            "schedule_id": "sch_1", "slot": "2026-11-29T08:00:00Z", "reason": "dark", "luma": 3});
+        let line = human("slot.skipped", &v);
+        assert!(line.contains("yard"), "{line}");
+        assert!(line.contains("sch_1 skipped: dark (mean luma 3)"), "{line}");
     }
 }

@@ -51,7 +51,7 @@ enum Command {
     /// Show, or turn on or off, authentication for the API, dashboard, /media and /metrics.
     Auth(auth::AuthCmd),
     /// Cameras of a running Heldar: add, list, show, edit, rm, test.
-    Camera(camera::Camera),
+    Camera(Box<camera::Camera>),
     /// Save a live JPEG from a camera, grabbed now.
     Snap(snap::Snap),
     /// Interval snapshot schedules: add, list, set, rm.
@@ -89,7 +89,7 @@ pub fn run() -> ExitCode {
         Command::FakeCameras(args) => fake_cameras::run(args),
         Command::Token(args) => token::run(args),
         Command::Auth(args) => auth::run(args),
-        Command::Camera(args) => camera::run(args),
+        Command::Camera(args) => camera::run(*args),
         Command::Snap(args) => snap::run(args),
         Command::Schedule(args) => schedule::run(args),
         Command::Frames(args) => frames::run(args),

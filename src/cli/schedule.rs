@@ -86,6 +86,8 @@ enum Action {
         disabled: bool,
         #[command(flatten)]
         calendar: CalendarArgs,
+        #[command(flatten)]
+        frames: FrameArgs,
     },
     /// Schedules of one camera, or of all.
     #[command(visible_alias = "ls")]
@@ -111,7 +113,7 @@ enum Action {
     /// again, --at on an interval one makes it fixed-times.
     #[command(visible_alias = "set")]
     #[command(group(ArgGroup::new("change").required(true).multiple(true)
-        .args(["every", "enable", "disable", "tz", "align", "at", "weekdays", "from", "daylight", "no_align", "all_day"])))]
+        .args(EDIT_IDS)))]
     Edit {
         /// Schedule id (sch_…), as `schedule list` shows it.
         id: String,
@@ -128,6 +130,8 @@ enum Action {
         calendar: CalendarArgs,
         #[command(flatten)]
         clear: ClearArgs,
+        #[command(flatten)]
+        frames: FrameArgs,
     },
     /// Delete a schedule (its frames stay) (operator).
     #[command(visible_alias = "remove")]
@@ -211,8 +215,9 @@ pub fn run(args: Schedule) -> ExitCode {
                 every,
                 disabled,
                 calendar,
+                frames,
             } => {
-                let mut body = Map::new();
+                let mut body = frames.body();
                 if let Some(e) = every {
                     body.insert("interval_seconds".into(), json!(e));
                 }
@@ -280,8 +285,9 @@ pub fn run(args: Schedule) -> ExitCode {
                 disable,
                 calendar,
                 clear,
+                frames,
             } => {
-                let mut body = Map::new();
+                let mut body = frames.body();
                 if let Some(e) = every {
                     body.insert("interval_seconds".into(), json!(e));
                     // An interval replaces fixed times (the server refuses both at once).
@@ -324,17 +330,147 @@ pub fn run(args: Schedule) -> ExitCode {
     })
 }
 
+/// Which frames a schedule keeps, where they come from and how long (docs/schedules.md): the
+/// flags `add` and `set` share. Each given flag sets its field; `set` leaves the others.
+#[derive(Args, Debug)]
+struct FrameArgs {
+    /// Skip frames darker than --dark-threshold (night).
+    #[arg(long, conflicts_with = "no_skip_dark")]
+    skip_dark: bool,
+    /// Keep dark frames again.
+    #[arg(long)]
+    no_skip_dark: bool,
+    /// Mean luma 0-255 under which a frame is dark, or `default` (16).
+    #[arg(long, value_name = "N", value_parser = parse_threshold)]
+    dark_threshold: Option<Value>,
+    /// Skip frames that look like the previous stored frame.
+    #[arg(long, conflicts_with = "no_skip_unchanged")]
+    skip_unchanged: bool,
+    /// Keep unchanged frames again.
+    #[arg(long)]
+    no_skip_unchanged: bool,
+    /// Take frames from the camera's main stream, sub stream or snapshot URL, or `camera` for
+    /// the camera's own choice.
+    #[arg(long, value_name = "S", value_parser = ["main", "sub", "snapshot", "camera"])]
+    stream: Option<String>,
+    /// Keep this schedule's frames H hours instead of the global age limit, or `global`.
+    #[arg(long, value_name = "H", value_parser = parse_retention)]
+    retention_hours: Option<Value>,
+}
+
+/// `edit`'s "something to change" group: its own flags, the calendar's and the frame rules'.
+const EDIT_IDS: [&str; 18] = [
+    "every",
+    "enable",
+    "disable",
+    "tz",
+    "align",
+    "at",
+    "weekdays",
+    "from",
+    "daylight",
+    "no_align",
+    "all_day",
+    "skip_dark",
+    "no_skip_dark",
+    "dark_threshold",
+    "skip_unchanged",
+    "no_skip_unchanged",
+    "stream",
+    "retention_hours",
+];
+
+impl FrameArgs {
+    /// The API fields of the flags given.
+    fn body(&self) -> Map<String, Value> {
+        let mut m = Map::new();
+        if self.skip_dark || self.no_skip_dark {
+            m.insert("skip_dark".into(), json!(self.skip_dark));
+        }
+        if self.skip_unchanged || self.no_skip_unchanged {
+            m.insert("skip_unchanged".into(), json!(self.skip_unchanged));
+        }
+        if let Some(v) = &self.dark_threshold {
+            m.insert("dark_threshold".into(), v.clone());
+        }
+        if let Some(s) = &self.stream {
+            let v = if s == "camera" { Value::Null } else { json!(s) };
+            m.insert("stream".into(), v);
+        }
+        if let Some(v) = &self.retention_hours {
+            m.insert("retention_hours".into(), v.clone());
+        }
+        m
+    }
+}
+
+/// `--dark-threshold`: 0 to 255, or `default` (null).
+fn parse_threshold(s: &str) -> Result<Value, String> {
+    if s == "default" {
+        return Ok(Value::Null);
+    }
+    match s.parse::<u8>() {
+        Ok(n) => Ok(json!(n)),
+        Err(_) => Err(format!(
+            "{s:?} is not a mean luma: give 0 to 255, or default"
+        )),
+    }
+}
+
+/// `--retention-hours`: a positive number of hours, or `global` (null).
+fn parse_retention(s: &str) -> Result<Value, String> {
+    if s == "global" {
+        return Ok(Value::Null);
+    }
+    match s.parse::<i64>() {
+        Ok(n) if n >= 1 => Ok(json!(n)),
+        _ => Err(format!(
+            "{s:?} is not a number of hours: give 1 or more, or global"
+        )),
+    }
+}
+
 /// `sch_…: gate every 1m, aligned, Europe/Berlin, next frame 2026-11-29 08:01:00` (or
 /// `, paused`).
 fn describe(s: &Value) -> String {
     format!(
-        "{}: {} {}, {}",
+        "{}: {} {}, {}{}",
         output::text(s, "id"),
         output::text(s, "camera_id"),
         words(s),
-        state(s)
+        state(s),
+        rules(s)
     )
 }
+/// `; skips dark (< 16) and unchanged frames, from the sub stream, kept 48h`, or nothing.
+fn rules(s: &Value) -> String {
+    let mut out = Vec::new();
+    let skips: Vec<String> = [
+        (s["skip_dark"] == true).then(|| {
+            let t = s["dark_threshold"].as_i64().unwrap_or(16);
+            format!("dark (< {t})")
+        }),
+        (s["skip_unchanged"] == true).then(|| "unchanged".to_string()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    if !skips.is_empty() {
+        out.push(format!("skips {} frames", skips.join(" and ")));
+    }
+    if let Some(stream) = s["stream"].as_str() {
+        out.push(format!("from the {stream} stream"));
+    }
+    if let Some(h) = s["retention_hours"].as_i64() {
+        out.push(format!("kept {h}h"));
+    }
+    if out.is_empty() {
+        String::new()
+    } else {
+        format!("; {}", out.join(", "))
+    }
+}
+
 
 /// `next frame …`, `paused`, or `idle: no window ahead`.
 fn state(s: &Value) -> String {
@@ -467,6 +603,7 @@ fn show(s: &Value) -> String {
         ("from", or_dash(&s["active_from"])),
         ("to", or_dash(&s["active_to"])),
         ("daylight", daylight),
+        ("frames", rules(s).trim_start_matches("; ").to_string()),
         ("last fired", output::time(output::ts(&s["last_fired_at"]))),
     ];
     output::pairs(&rows).trim_fmt().to_string()

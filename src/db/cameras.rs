@@ -14,7 +14,8 @@ use crate::models::{
 macro_rules! spec_columns {
     () => {
         "name, vendor, address, rtsp_port, http_port, username, password, main_stream_url, \
-         sub_stream_url, snapshot_url, snapshot_source, tls_verify, tls_fingerprint, rtsp_frame_mode"
+         sub_stream_url, snapshot_url, snapshot_source, tls_verify, tls_fingerprint, rtsp_frame_mode, \
+         max_bytes"
     };
 }
 const COLUMNS: &str = concat!("id, ", spec_columns!(), ", created_at, updated_at");
@@ -50,6 +51,9 @@ fn camera_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Camera, DbError> {
             tls_fingerprint: row.get("tls_fingerprint"),
             rtsp_frame_mode: RtspFrameMode::from_db(&frame_mode)
                 .ok_or_else(|| corrupt("rtsp_frame_mode", &frame_mode))?,
+            max_bytes: row
+                .get::<Option<i64>, _>("max_bytes")
+                .map(|b| b.max(1) as u64),
         },
         created_at: parse_ts(row.get("created_at"))?,
         updated_at: parse_ts(row.get("updated_at"))?,
@@ -95,6 +99,7 @@ fn bind_spec<'q>(q: Query<'q>, spec: &'q CameraSpec) -> Query<'q> {
         .bind(spec.tls_verify.as_str())
         .bind(&spec.tls_fingerprint)
         .bind(spec.rtsp_frame_mode.as_str())
+        .bind(spec.max_bytes.map(|b| b.min(i64::MAX as u64) as i64))
 }
 
 /// Insert a new camera (its secrets already sealed) and its `unknown` status. An existing id is
@@ -105,7 +110,7 @@ pub async fn insert(pool: &Pool, spec: &CameraSpec, now: DateTime<Utc>) -> Resul
     let q = sqlx::query(concat!(
         "INSERT INTO cameras (id, ",
         spec_columns!(),
-        ", created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+        ", created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))
     .bind(spec.id.as_str());
     let res = bind_spec(q, spec)
@@ -149,7 +154,7 @@ pub async fn update(
         "UPDATE cameras SET name = ?, vendor = ?, address = ?, rtsp_port = ?, http_port = ?, \
          username = ?, password = ?, main_stream_url = ?, sub_stream_url = ?, snapshot_url = ?, \
          snapshot_source = ?, tls_verify = ?, tls_fingerprint = ?, rtsp_frame_mode = ?, \
-         updated_at = ? WHERE id = ?",
+         max_bytes = ?, updated_at = ? WHERE id = ?",
     );
     let res = bind_spec(q, spec)
         .bind(fmt_ts(now))
@@ -295,6 +300,22 @@ pub async fn ids(pool: &Pool) -> Result<Vec<String>, DbError> {
 }
 
 /// Whether a camera exists.
+/// `(id, max_bytes)` of every camera with its own size cap.
+pub async fn caps(pool: &Pool) -> Result<Vec<(CameraId, u64)>, DbError> {
+    let rows: Vec<(String, i64)> =
+        sqlx::query_as("SELECT id, max_bytes FROM cameras WHERE max_bytes IS NOT NULL")
+            .fetch_all(pool)
+            .await
+            .map_err(step("listing cameras with a size cap"))?;
+    rows.into_iter()
+        .map(|(id, b)| {
+            let id = CameraId::parse(&id)
+                .map_err(|_| DbError::Corrupt(format!("cameras.id = {id:?}")))?;
+            Ok((id, b.max(1) as u64))
+        })
+        .collect()
+}
+
 pub async fn exists(pool: &Pool, id: &CameraId) -> Result<bool, DbError> {
     let n: i64 = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM cameras WHERE id = ?)")
         .bind(id.as_str())

@@ -5,10 +5,16 @@ use chrono::{DateTime, Utc};
 use sqlx::Row;
 
 use super::{parse_opt_ts, parse_ts, step, DbError, Pool};
-use crate::models::{fmt_ts, CameraId, Page, Position, Schedule};
+use crate::models::{fmt_ts, CameraId, Page, Position, Schedule, SkipReason, Stream};
 
 const COLUMNS: &str = "id, camera_id, interval_seconds, enabled, last_fired_at, next_due_at, \
-     created_at, updated_at, calendar";
+     created_at, updated_at, calendar, skip_dark, dark_threshold, skip_unchanged, stream, \
+     retention_hours, last_skipped_at, last_skip_reason";
+
+/// A skipped slot (binds: the frame's time, the reason, the schedule id): it fired (its
+/// `last_fired_at` moves as a stored frame's would) and was skipped. Run by the writer.
+pub(crate) const RECORD_SKIP_SQL: &str = "UPDATE snapshot_schedules SET last_fired_at = ?1, \
+     last_skipped_at = ?1, last_skip_reason = ?2 WHERE id = ?3";
 
 /// The `calendar` column: the calendar as JSON, NULL for the plain interval schedule.
 fn calendar_json(s: &Schedule) -> Option<String> {
@@ -42,6 +48,23 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Schedule, DbError> {
         active_from: None,
         active_to: None,
         daylight: None,
+        skip_dark: row.get::<i64, _>("skip_dark") != 0,
+        dark_threshold: row.get("dark_threshold"),
+        skip_unchanged: row.get::<i64, _>("skip_unchanged") != 0,
+        stream: match row.get::<Option<String>, _>("stream") {
+            None => None,
+            Some(v) => {
+                Some(Stream::parse(&v).ok_or_else(|| {
+                    DbError::Corrupt(format!("snapshot_schedules.stream = {v:?}"))
+                })?)
+            }
+        },
+        retention_hours: row.get("retention_hours"),
+        last_skipped_at: parse_opt_ts(row.get("last_skipped_at"))?,
+        // Written only by Heldar; an unknown word (a later version's) reads as none.
+        last_skip_reason: row
+            .get::<Option<String>, _>("last_skip_reason")
+            .and_then(|r| SkipReason::parse(&r)),
     };
     s.set_calendar(calendar);
     Ok(s)
@@ -62,16 +85,23 @@ pub async fn insert(pool: &Pool, s: &Schedule) -> Result<(), DbError> {
         })
 }
 
-/// Write interval, enabled, calendar and next_due_at of an existing schedule.
+/// Write what an edit may change of an existing schedule: interval, enabled, calendar,
+/// next_due_at and the frame rules (not its last fire or skip, which the writer owns).
 pub async fn update(pool: &Pool, s: &Schedule) -> Result<bool, DbError> {
     let r = sqlx::query(
         "UPDATE snapshot_schedules SET interval_seconds = ?, enabled = ?, next_due_at = ?, \
-         calendar = ?, updated_at = ? WHERE id = ?",
+         calendar = ?, skip_dark = ?, dark_threshold = ?, skip_unchanged = ?, stream = ?, \
+         retention_hours = ?, updated_at = ? WHERE id = ?",
     )
     .bind(s.interval_seconds)
     .bind(i64::from(s.enabled))
     .bind(s.next_due_at.map(fmt_ts))
     .bind(calendar_json(s))
+    .bind(i64::from(s.skip_dark))
+    .bind(s.dark_threshold)
+    .bind(i64::from(s.skip_unchanged))
+    .bind(s.stream.map(Stream::as_str))
+    .bind(s.retention_hours)
     .bind(fmt_ts(s.updated_at))
     .bind(&s.id)
     .execute(pool)
@@ -237,7 +267,8 @@ pub async fn insert_many(pool: &Pool, all: &[Schedule]) -> Result<(), DbError> {
     let mut tx = pool.begin().await.map_err(step("starting a transaction"))?;
     for s in all {
         sqlx::query(&format!(
-            "INSERT INTO snapshot_schedules ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            "INSERT INTO snapshot_schedules ({COLUMNS}) \
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
         ))
         .bind(&s.id)
         .bind(s.camera_id.as_str())
@@ -248,9 +279,26 @@ pub async fn insert_many(pool: &Pool, all: &[Schedule]) -> Result<(), DbError> {
         .bind(fmt_ts(s.created_at))
         .bind(fmt_ts(s.updated_at))
         .bind(calendar_json(s))
+        .bind(i64::from(s.skip_dark))
+        .bind(s.dark_threshold)
+        .bind(i64::from(s.skip_unchanged))
+        .bind(s.stream.map(Stream::as_str))
+        .bind(s.retention_hours)
+        .bind(s.last_skipped_at.map(fmt_ts))
+        .bind(s.last_skip_reason.map(SkipReason::as_str))
         .execute(&mut *tx)
         .await
         .map_err(step("inserting a schedule"))?;
     }
     tx.commit().await.map_err(step("committing schedules"))
+}
+
+/// `(id, retention_hours)` of every schedule with its own retention.
+pub async fn retention_overrides(pool: &Pool) -> Result<Vec<(String, i64)>, DbError> {
+    sqlx::query_as(
+        "SELECT id, retention_hours FROM snapshot_schedules WHERE retention_hours IS NOT NULL",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(step("listing schedules with their own retention"))
 }

@@ -126,6 +126,19 @@ pub async fn latest(pool: &Pool, camera: &CameraId) -> Result<Option<Snapshot>, 
     Ok(list(pool, camera, None, None, 1).await?.into_iter().next())
 }
 
+/// The newest frame `schedule` stored.
+pub async fn newest_of_schedule(pool: &Pool, schedule: &str) -> Result<Option<Snapshot>, DbError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM snapshots WHERE schedule_id = ? ORDER BY taken_at DESC, id DESC \
+         LIMIT 1"
+    ))
+    .bind(schedule)
+    .fetch_optional(pool)
+    .await
+    .map_err(step("finding a schedule's newest frame"))?;
+    row.as_ref().map(from_row).transpose()
+}
+
 pub async fn by_path(pool: &Pool, path: &str) -> Result<Option<Snapshot>, DbError> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM snapshots WHERE path = ?"))
         .bind(path)
@@ -153,6 +166,81 @@ pub async fn oldest(
     .await
     .map_err(step("finding the oldest snapshots"))?;
     rows.iter().map(from_row).collect()
+}
+
+/// [`oldest`] taken before `before`, only of frames that follow the global age limit: kept
+/// through the API (no schedule) or by a schedule without its own `retention_hours`.
+pub async fn oldest_by_global_age(
+    pool: &Pool,
+    before: DateTime<Utc>,
+    skip: i64,
+    limit: i64,
+) -> Result<Vec<Snapshot>, DbError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM snapshots WHERE taken_at < ? AND (schedule_id IS NULL OR \
+         schedule_id NOT IN (SELECT id FROM snapshot_schedules WHERE retention_hours IS NOT NULL)) \
+         ORDER BY taken_at, id LIMIT ? OFFSET ?"
+    ))
+    .bind(fmt_ts(before))
+    .bind(limit)
+    .bind(skip)
+    .fetch_all(pool)
+    .await
+    .map_err(step("finding the oldest snapshots"))?;
+    rows.iter().map(from_row).collect()
+}
+
+/// The oldest frames of one schedule taken before `before` (its own retention).
+pub async fn oldest_of_schedule(
+    pool: &Pool,
+    schedule: &str,
+    before: DateTime<Utc>,
+    skip: i64,
+    limit: i64,
+) -> Result<Vec<Snapshot>, DbError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM snapshots WHERE schedule_id = ? AND taken_at < ? \
+         ORDER BY taken_at, id LIMIT ? OFFSET ?"
+    ))
+    .bind(schedule)
+    .bind(fmt_ts(before))
+    .bind(limit)
+    .bind(skip)
+    .fetch_all(pool)
+    .await
+    .map_err(step("finding a schedule's oldest snapshots"))?;
+    rows.iter().map(from_row).collect()
+}
+
+/// The oldest frames of one camera (its own size cap).
+pub async fn oldest_of_camera(
+    pool: &Pool,
+    camera: &CameraId,
+    skip: i64,
+    limit: i64,
+) -> Result<Vec<Snapshot>, DbError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM snapshots WHERE camera_id = ? ORDER BY taken_at, id \
+         LIMIT ? OFFSET ?"
+    ))
+    .bind(camera.as_str())
+    .bind(limit)
+    .bind(skip)
+    .fetch_all(pool)
+    .await
+    .map_err(step("finding a camera's oldest snapshots"))?;
+    rows.iter().map(from_row).collect()
+}
+
+/// Total bytes of one camera's stored frames, by their rows.
+pub async fn camera_bytes(pool: &Pool, camera: &CameraId) -> Result<i64, DbError> {
+    let v: Option<i64> =
+        sqlx::query_scalar("SELECT SUM(size_bytes) FROM snapshots WHERE camera_id = ?")
+            .bind(camera.as_str())
+            .fetch_one(pool)
+            .await
+            .map_err(step("summing a camera's snapshot sizes"))?;
+    Ok(v.unwrap_or(0))
 }
 
 pub async fn delete(pool: &Pool, id: &str) -> Result<(), DbError> {

@@ -73,6 +73,16 @@ enum Op {
         at: DateTime<Utc>,
         reply: oneshot::Sender<Result<(), DbError>>,
     },
+    /// A slot whose frame was captured and not kept (dark, unchanged): the schedule's
+    /// `last_fired_at` and `last_skipped_at`/`last_skip_reason`, and the camera's success.
+    Skip {
+        camera: CameraId,
+        schedule: String,
+        taken_at: DateTime<Utc>,
+        reason: &'static str,
+        at: DateTime<Utc>,
+        reply: oneshot::Sender<Result<(), DbError>>,
+    },
     /// Rows for frames already on disk (start-up reconciliation re-indexing files), all or none.
     Index {
         snapshots: Vec<Snapshot>,
@@ -111,7 +121,8 @@ fn closed() -> DbError {
 impl Op {
     /// Whether this operation ends a linger: everything but a scheduled frame.
     fn urgent(&self) -> bool {
-        !matches!(self, Op::Frame { linger: true, .. })
+        // A skipped slot's note is as lingering as a scheduled frame's row: nobody waits on it.
+        !matches!(self, Op::Frame { linger: true, .. } | Op::Skip { .. })
     }
 }
 
@@ -191,6 +202,32 @@ impl Writer {
     pub async fn index(&self, snapshots: Vec<Snapshot>) -> Result<(), DbError> {
         let (reply, rx) = oneshot::channel();
         self.send(Op::Index { snapshots, reply }, rx).await
+    }
+
+    /// A scheduled slot whose frame was captured and skipped (`reason`: `dark`, `unchanged`):
+    /// the schedule's `last_fired_at` (the frame's time) and its last skip, and the camera's
+    /// success, as one. May wait up to the linger, as a scheduled frame's row does.
+    pub async fn record_skip(
+        &self,
+        camera: &CameraId,
+        schedule: &str,
+        taken_at: DateTime<Utc>,
+        reason: &'static str,
+        at: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(
+            Op::Skip {
+                camera: camera.clone(),
+                schedule: schedule.to_string(),
+                taken_at,
+                reason,
+                at,
+                reply,
+            },
+            rx,
+        )
+        .await
     }
 
     /// A successful capture whose frame is not recorded (a live snapshot, a store failure).
@@ -389,6 +426,17 @@ fn execute(conn: &mut Connection, ops: Vec<Op>) {
                     .map(drop)
                     .map_err(sqlite_step("recording a capture failure")),
             ),
+            Op::Skip {
+                camera,
+                schedule,
+                taken_at,
+                reason,
+                at,
+                reply,
+            } => Done::Unit(
+                reply,
+                skip(&mut tx, &camera, &schedule, taken_at, reason, at),
+            ),
             Op::Index { snapshots, reply } => Done::Unit(reply, index(&mut tx, &snapshots)),
             Op::Stop => continue,
         });
@@ -412,6 +460,7 @@ fn pending(op: Op) -> Option<Done> {
         Op::Frame { reply, .. }
         | Op::Success { reply, .. }
         | Op::Failure { reply, .. }
+        | Op::Skip { reply, .. }
         | Op::Index { reply, .. } => Some(Done::Unit(reply, Ok(()))),
         Op::Stop => None,
     }
@@ -455,6 +504,25 @@ fn frame(tx: &mut rusqlite::Transaction<'_>, s: &Snapshot) -> Result<(), DbError
         .and_then(|mut st| st.execute(params![s.camera_id.as_str(), fmt_ts(s.created_at)]))
         .map_err(sqlite_step("recording a capture success"))?;
     // Dropping an uncommitted savepoint (the `?`s above) rolls it back.
+    sp.commit().map_err(sqlite_step("releasing a savepoint"))
+}
+
+/// A skipped slot ([`Writer::record_skip`]), under one savepoint.
+fn skip(
+    tx: &mut rusqlite::Transaction<'_>,
+    camera: &CameraId,
+    schedule: &str,
+    taken_at: DateTime<Utc>,
+    reason: &str,
+    at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let sp = tx.savepoint().map_err(sqlite_step("opening a savepoint"))?;
+    sp.prepare_cached(schedules::RECORD_SKIP_SQL)
+        .and_then(|mut st| st.execute(params![fmt_ts(taken_at), reason, schedule]))
+        .map_err(sqlite_step("recording a skipped slot"))?;
+    sp.prepare_cached(cameras::RECORD_SUCCESS_SQL)
+        .and_then(|mut st| st.execute(params![camera.as_str(), fmt_ts(at)]))
+        .map_err(sqlite_step("recording a capture success"))?;
     sp.commit().map_err(sqlite_step("releasing a savepoint"))
 }
 

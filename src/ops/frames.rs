@@ -5,6 +5,12 @@
 //! for `?store=true`. A live frame ([`live`]) is captured and returned, not kept; concurrent
 //! live requests for one camera share one capture (single flight).
 //!
+//! A slot ([`capture_slot`]) follows its schedule's frame rules (docs/schedules.md): the source
+//! its `stream` names, and between capture and store a look at the frame (`capture::look`) that
+//! may skip it as dark or unchanged — then nothing is stored, the slot is recorded as fired and
+//! skipped, counted, and announced as `slot.skipped`. The previous stored frame's look of each
+//! `skip_unchanged` schedule is kept here, in memory, and derived from its file when missing.
+//!
 //! Every capture's outcome is recorded here, not in `capture`: the camera's status row (through
 //! the writer; a live frame is returned without waiting for that commit), and on the event bus
 //! `frame.stored` or `capture.failed` — plus `camera.state_changed` when, and only when, the
@@ -19,11 +25,14 @@ use chrono::{DateTime, SubsecRound, Utc};
 use futures_util::future::{BoxFuture, FutureExt, Shared};
 use tracing::Instrument;
 
+use crate::capture::look::{self, Look};
 use crate::capture::{CaptureError, Frame, Want};
 use crate::db;
 use crate::error::{OpError, OpResult};
 use crate::events::Event;
-use crate::models::{new_id, Camera, CameraId, CameraState, Page, Position, Snapshot};
+use crate::models::{
+    new_id, Camera, CameraId, CameraState, FrameRules, Page, Position, SkipReason, Snapshot,
+};
 use crate::store;
 
 use super::Ops;
@@ -39,9 +48,18 @@ pub(crate) struct FrameState {
     states: Mutex<HashMap<CameraId, CameraState>>,
     /// Failures in a row per camera, since this process started (for the log's summaries).
     failures: Mutex<HashMap<CameraId, u64>>,
+    /// The look of the newest frame stored by each `skip_unchanged` schedule, by schedule id:
+    /// what the next frame is compared with. Missing after a restart (or for a schedule that
+    /// just turned `skip_unchanged` on): derived again from its newest stored frame.
+    looks: Mutex<HashMap<String, Look>>,
 }
 
 impl FrameState {
+    /// Forget a deleted schedule's last look.
+    pub(crate) fn forget_schedule(&self, id: &str) {
+        self.looks.lock().expect("looks lock").remove(id);
+    }
+
     /// Forget a deleted camera.
     pub(crate) fn forget(&self, id: &CameraId) {
         self.states.lock().expect("states lock").remove(id);
@@ -202,6 +220,108 @@ pub async fn capture_and_keep(
     schedule: Option<&str>,
     want: Want,
 ) -> OpResult<(Snapshot, Bytes)> {
+    match keep(
+        ops,
+        camera,
+        schedule.map(|s| (s, FrameRules::default())),
+        want,
+    )
+    .await?
+    {
+        Kept::Stored(snap, bytes) => Ok((snap, bytes)),
+        // Default rules skip nothing.
+        Kept::Skipped(reason) => Err(OpError::Internal(anyhow::anyhow!(
+            "a frame kept without rules was skipped as {}",
+            reason.as_str()
+        ))),
+    }
+}
+
+/// What became of a slot's frame.
+#[derive(Debug)]
+pub enum Kept {
+    Stored(Snapshot, Bytes),
+    /// Captured and not kept: dark or unchanged (docs/schedules.md).
+    Skipped(SkipReason),
+}
+
+/// Capture `schedule`'s slot `want.at` from `camera` (from the source `rules.stream` names) and
+/// keep the frame, unless `rules` skip it: darker than `skip_dark`'s threshold, or (with
+/// `skip_unchanged`) the same picture as the schedule's previous stored frame ([`look`]). A
+/// skipped frame is not stored; the slot counts as fired (`last_fired_at`), is noted on the
+/// schedule (`last_skipped_at`, `last_skip_reason`), counted in
+/// `heldar_skipped_slots_total{camera,reason}` and announced as `slot.skipped`.
+pub async fn capture_slot(
+    ops: &Ops,
+    camera: &Camera,
+    schedule: &str,
+    want: Want,
+    rules: FrameRules,
+) -> OpResult<Kept> {
+    let want = Want {
+        stream: rules.stream,
+        ..want
+    };
+    keep(ops, camera, Some((schedule, rules)), want).await
+}
+
+/// The look of `schedule`'s newest stored frame: remembered, or derived from the file (after a
+/// restart). `None` when it has no readable frame.
+async fn previous_look(ops: &Ops, schedule: &str) -> Option<Look> {
+    if let Some(l) = ops.frames.looks.lock().expect("looks lock").get(schedule) {
+        return Some(*l);
+    }
+    let snap = match db::snapshots::newest_of_schedule(&ops.db, schedule).await {
+        Ok(s) => s?,
+        Err(e) => {
+            tracing::warn!(schedule, error = %e, "cannot find the schedule's newest frame");
+            return None;
+        }
+    };
+    let bytes = ops.store.read_frame(&snap.path).await.ok()?;
+    let l = tokio::task::spawn_blocking(move || look::of_jpeg(&bytes))
+        .await
+        .ok()?
+        .ok()?;
+    ops.frames
+        .looks
+        .lock()
+        .expect("looks lock")
+        .entry(schedule.to_string())
+        .or_insert(l);
+    Some(l)
+}
+
+/// Whether `rules` skip a frame that looks like `now`, and why.
+async fn skip_reason(
+    ops: &Ops,
+    schedule: &str,
+    rules: &FrameRules,
+    now: &Look,
+) -> Option<SkipReason> {
+    if rules
+        .skip_dark
+        .is_some_and(|threshold| now.luma < threshold)
+    {
+        return Some(SkipReason::Dark);
+    }
+    if rules.skip_unchanged {
+        if let Some(prev) = previous_look(ops, schedule).await {
+            if prev.unchanged(now) {
+                return Some(SkipReason::Unchanged);
+            }
+        }
+    }
+    None
+}
+
+async fn keep(
+    ops: &Ops,
+    camera: &Camera,
+    rules: Option<(&str, FrameRules)>,
+    want: Want,
+) -> OpResult<Kept> {
+    let schedule = rules.map(|(s, _)| s);
     // The frame's time is the camera's own capture time when the back-end knows it (native
     // RTSP: docs/rtsp.md), else when its capture started: for a scheduled frame, slot +
     // lateness.
@@ -219,6 +339,36 @@ pub async fn capture_and_keep(
     };
     note_state(ops, &camera.id, Ok(()), ops.clock.now());
     let taken_at = frame.taken_at.map_or(started_at, |t| t.trunc_subsecs(3));
+    // Looked at only for a schedule that asks: a decode of the luma plane on a blocking thread.
+    // A frame that cannot be decoded is kept (better a frame than a silent gap).
+    let mut seen: Option<Look> = None;
+    if let Some((schedule, rules)) = rules {
+        if rules.skip_dark.is_some() || rules.skip_unchanged {
+            let bytes = frame.bytes.clone();
+            match tokio::task::spawn_blocking(move || look::of_jpeg(&bytes)).await {
+                Ok(Ok(l)) => seen = Some(l),
+                Ok(Err(why)) => {
+                    tracing::debug!(error = %why, "frame not looked at; it is kept")
+                }
+                Err(e) => tracing::warn!(error = %e, "looking at a frame failed; it is kept"),
+            }
+        }
+        if let Some(now) = &seen {
+            if let Some(reason) = skip_reason(ops, schedule, &rules, now).await {
+                skipped(
+                    ops,
+                    camera,
+                    schedule,
+                    want.at.unwrap_or(taken_at),
+                    taken_at,
+                    reason,
+                    now,
+                )
+                .await;
+                return Ok(Kept::Skipped(reason));
+            }
+        }
+    }
     let file = match ops
         .store
         .write_frame(&camera.id, taken_at, frame.bytes.clone())
@@ -257,6 +407,15 @@ pub async fn capture_and_keep(
         tracing::warn!(camera = %camera.id, error = %e, "frame not recorded; file removed");
         return Err(e.into());
     }
+    if let Some((schedule, rules)) = rules {
+        // The frame the next one of this schedule is compared with; a schedule without
+        // `skip_unchanged` keeps none (turned on later, it derives one from this frame's file).
+        let mut looks = ops.frames.looks.lock().expect("looks lock");
+        match seen.filter(|_| rules.skip_unchanged) {
+            Some(l) => looks.insert(schedule.to_string(), l),
+            None => looks.remove(schedule),
+        };
+    }
     ops.events.publish(Event::FrameStored {
         camera: camera.id.clone(),
         schedule: snap.schedule_id.clone(),
@@ -267,7 +426,39 @@ pub async fn capture_and_keep(
         width: snap.width,
         height: snap.height,
     });
-    Ok((snap, frame.bytes))
+    Ok(Kept::Stored(snap, frame.bytes))
+}
+
+/// Record a skipped slot: the metric, the schedule's row (through the writer, with the
+/// camera's success), the event.
+async fn skipped(
+    ops: &Ops,
+    camera: &Camera,
+    schedule: &str,
+    slot: DateTime<Utc>,
+    taken_at: DateTime<Utc>,
+    reason: SkipReason,
+    look: &Look,
+) {
+    ops.metrics.skipped(&camera.id, reason.as_str());
+    tracing::debug!(reason = reason.as_str(), luma = look.luma, hash = %look.hash_hex(),
+        "frame skipped");
+    let now = ops.clock.now().trunc_subsecs(3);
+    if let Err(e) = ops
+        .writer
+        .record_skip(&camera.id, schedule, taken_at, reason.as_str(), now)
+        .await
+    {
+        tracing::warn!(error = %e, "could not record a skipped slot");
+    }
+    ops.events.publish(Event::SlotSkipped {
+        camera_id: camera.id.clone(),
+        schedule_id: schedule.to_string(),
+        slot,
+        reason,
+        luma: look.luma,
+        hash: (reason == SkipReason::Unchanged).then(|| look.hash_hex()),
+    });
 }
 
 /// A live frame, not kept. Everyone asking for the same camera at the same time shares one
@@ -292,7 +483,11 @@ pub async fn live(
                 let run = tokio::spawn(
                     async move {
                         let started = tokio::time::Instant::now();
-                        let want = Want { at: None, max_age };
+                        let want = Want {
+                            at: None,
+                            max_age,
+                            stream: None,
+                        };
                         let r = o.capturer.capture_for(&cam, want).await;
                         let at = o.clock.now();
                         o.metrics.camera_outcome(&cam.id, r.is_ok(), started, at);

@@ -21,7 +21,8 @@ use crate::error::{OpError, OpResult};
 use crate::events::{Change, Event};
 use crate::models::{
     truncate, Calendar, CameraId, DraftPreview, Page, Position, Schedule, ScheduleCreate,
-    ScheduleId, SchedulePatch, SchedulePreview, DEFAULT_INTERVAL_S, MAX_INTERVAL_S, MIN_INTERVAL_S,
+    ScheduleId, SchedulePatch, SchedulePreview, Stream, DEFAULT_INTERVAL_S, MAX_INTERVAL_S,
+    MAX_RETENTION_HOURS, MIN_INTERVAL_S,
 };
 use crate::slot::{self, Plan, Timing};
 
@@ -74,6 +75,74 @@ fn checked(c: Calendar, interval: i64, interval_given: bool) -> OpResult<(Plan, 
     Ok((plan, c))
 }
 
+/// `dark_threshold`: a mean luma, 0..=255.
+fn check_threshold(t: Option<i64>) -> OpResult<Option<i64>> {
+    match t {
+        Some(t) if !(0..=255).contains(&t) => Err(OpError::invalid(
+            "dark_threshold",
+            format!(
+                "dark_threshold {t} is not a mean luma: give 0 to 255 (a frame darker than it \
+                 is skipped), or null for the default {}",
+                crate::models::DEFAULT_DARK_THRESHOLD
+            ),
+        )),
+        t => Ok(t),
+    }
+}
+
+/// `retention_hours`: 1..=876000 (a hundred years).
+fn check_retention(h: Option<i64>) -> OpResult<Option<i64>> {
+    match h {
+        Some(h) if !(1..=MAX_RETENTION_HOURS).contains(&h) => Err(OpError::invalid(
+            "retention_hours",
+            format!(
+                "retention_hours {h} is not a number of hours to keep frames: give 1 to \
+                 {MAX_RETENTION_HOURS}, or null for the global age limit"
+            ),
+        )),
+        h => Ok(h),
+    }
+}
+
+/// `stream`: one of `main`, `sub`, `snapshot`, and one the camera has a URL for (explicit or
+/// from its vendor's template).
+async fn check_stream(ops: &Ops, camera: &CameraId, raw: Option<&str>) -> OpResult<Option<Stream>> {
+    let Some(raw) = raw else { return Ok(None) };
+    let stream = Stream::parse(raw).ok_or_else(|| {
+        OpError::invalid(
+            "stream",
+            format!(
+                "stream {:?} is not one of main, sub, snapshot (or null for the camera's own \
+                 choice)",
+                truncate(raw, 40)
+            ),
+        )
+    })?;
+    let c = cameras::camera(ops, camera).await?;
+    let urls = crate::camera::effective_urls(&c);
+    let (has, field) = match stream {
+        Stream::Main => (urls.main_stream.is_some(), "main_stream_url"),
+        Stream::Sub => (urls.sub_stream.is_some(), "sub_stream_url"),
+        Stream::Snapshot => (urls.snapshot.is_some(), "snapshot_url"),
+    };
+    if !has {
+        return Err(OpError::invalid(
+            "stream",
+            format!(
+                "stream is {} but camera {camera} has no {} URL (give the camera a {field}, \
+                 or choose another stream)",
+                stream.as_str(),
+                match stream {
+                    Stream::Main => "main-stream",
+                    Stream::Sub => "sub-stream",
+                    Stream::Snapshot => "snapshot",
+                }
+            ),
+        ));
+    }
+    Ok(Some(stream))
+}
+
 /// `HH:MM`, or `HH:MM:SS` when the seconds are not zero.
 fn hhmm(t: chrono::NaiveTime) -> String {
     use chrono::Timelike;
@@ -116,6 +185,9 @@ pub async fn create(ops: &Ops, camera: &CameraId, body: ScheduleCreate) -> OpRes
     cameras::require(ops, camera).await?;
     let interval = clamp(body.interval_seconds.unwrap_or(DEFAULT_INTERVAL_S));
     let (plan, calendar) = checked(body.calendar(), interval, body.interval_seconds.is_some())?;
+    let dark_threshold = check_threshold(body.dark_threshold)?;
+    let retention_hours = check_retention(body.retention_hours)?;
+    let stream = check_stream(ops, camera, body.stream.as_deref()).await?;
     let now = ops.clock.now().trunc_subsecs(3);
     let next_due_at = match calendar {
         None => Some(now),
@@ -137,6 +209,13 @@ pub async fn create(ops: &Ops, camera: &CameraId, body: ScheduleCreate) -> OpRes
         active_from: None,
         active_to: None,
         daylight: None,
+        skip_dark: body.skip_dark.unwrap_or(false),
+        dark_threshold,
+        skip_unchanged: body.skip_unchanged.unwrap_or(false),
+        stream,
+        retention_hours,
+        last_skipped_at: None,
+        last_skip_reason: None,
     };
     s.set_calendar(calendar);
     // The camera may vanish between the check and the insert: the foreign key says so (a
@@ -162,6 +241,7 @@ pub async fn update(ops: &Ops, id: &ScheduleId, patch: SchedulePatch) -> OpResul
     let old_interval = s.interval_seconds;
     let asked_interval = patch.interval_seconds;
     let old_calendar = s.calendar();
+    let old = s.clone();
     if let Some(i) = patch.interval_seconds {
         s.interval_seconds = clamp(i);
     }
@@ -174,6 +254,21 @@ pub async fn update(ops: &Ops, id: &ScheduleId, patch: SchedulePatch) -> OpResul
     let (plan, calendar) = checked(merged, s.interval_seconds, patch.interval_seconds.is_some())?;
     let calendar_changed = calendar != old_calendar;
     s.set_calendar(calendar);
+    if let Some(v) = patch.skip_dark {
+        s.skip_dark = v;
+    }
+    if let Some(v) = patch.dark_threshold {
+        s.dark_threshold = check_threshold(v)?;
+    }
+    if let Some(v) = patch.skip_unchanged {
+        s.skip_unchanged = v;
+    }
+    if let Some(v) = &patch.retention_hours {
+        s.retention_hours = check_retention(*v)?;
+    }
+    if let Some(v) = &patch.stream {
+        s.stream = check_stream(ops, &s.camera_id, v.as_deref()).await?;
+    }
     if s.enabled && (!was_enabled || s.interval_seconds != old_interval || calendar_changed) {
         s.next_due_at = match s.calendar() {
             None => {
@@ -188,11 +283,19 @@ pub async fn update(ops: &Ops, id: &ScheduleId, patch: SchedulePatch) -> OpResul
         return Err(not_found(id));
     }
     ops.scheduler.refresh(id.as_str());
-    let changed = changes(
+    let mut changed = changes(
         (old_interval, was_enabled),
         (s.interval_seconds, s.enabled),
         asked_interval,
     );
+    let rules = rule_changes(&old, &s);
+    if !rules.is_empty() {
+        changed = if changed == "nothing" {
+            rules
+        } else {
+            format!("{changed}, {rules}")
+        };
+    }
     let what = match (was_enabled, s.enabled) {
         (true, false) => "schedule paused",
         (false, true) => "schedule resumed",
@@ -215,6 +318,7 @@ pub async fn delete(ops: &Ops, id: &ScheduleId) -> OpResult<()> {
         return Err(not_found(id));
     }
     ops.scheduler.refresh(id.as_str());
+    ops.frames.forget_schedule(id.as_str());
     tracing::info!(schedule = %id, camera = %s.camera_id, interval_seconds = s.interval_seconds,
         enabled = s.enabled, "schedule deleted");
     ops.events.publish(Event::ScheduleChanged {
@@ -244,6 +348,47 @@ fn changes(old: (i64, bool), new: (i64, bool), asked: Option<i64>) -> String {
     } else {
         out.join(", ")
     }
+}
+
+/// What an update changed of a schedule's frame rules, for the log (`skip_dark false → true,
+/// stream none → main`), or "".
+fn rule_changes(old: &Schedule, new: &Schedule) -> String {
+    fn opt<T: std::fmt::Display>(v: Option<T>) -> String {
+        v.map_or("none".into(), |v| v.to_string())
+    }
+    let pairs = [
+        (
+            "skip_dark",
+            old.skip_dark.to_string(),
+            new.skip_dark.to_string(),
+        ),
+        (
+            "dark_threshold",
+            opt(old.dark_threshold),
+            opt(new.dark_threshold),
+        ),
+        (
+            "skip_unchanged",
+            old.skip_unchanged.to_string(),
+            new.skip_unchanged.to_string(),
+        ),
+        (
+            "stream",
+            opt(old.stream.map(|s| s.as_str())),
+            opt(new.stream.map(|s| s.as_str())),
+        ),
+        (
+            "retention_hours",
+            opt(old.retention_hours),
+            opt(new.retention_hours),
+        ),
+    ];
+    pairs
+        .into_iter()
+        .filter(|(_, a, b)| a != b)
+        .map(|(name, a, b)| format!("{name} {a} → {b}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// Preview at most this many slots.

@@ -139,7 +139,11 @@ async fn snapshot(
             ops,
             &camera,
             None,
-            crate::capture::Want { at: None, max_age },
+            crate::capture::Want {
+                at: None,
+                max_age,
+                stream: None,
+            },
         )
         .await?;
         let url = ops::frames::media_url(&snap);

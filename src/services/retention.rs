@@ -1,8 +1,11 @@
 //! The retention sweeper: every HELDAR_RETENTION_INTERVAL_S (and at once when the frame store
 //! finds free disk under the floor), delete frames oldest
-//! first, in bounded batches — those older than HELDAR_SNAPSHOT_RETENTION_HOURS; then, while the
-//! stored frames exceed HELDAR_SNAPSHOT_MAX_GB or free disk is under HELDAR_MIN_FREE_DISK_GB, the
-//! oldest frames.
+//! first, in bounded batches — those older than HELDAR_SNAPSHOT_RETENTION_HOURS, except the
+//! frames of a schedule with its own `retention_hours`, which are kept exactly that long
+//! instead; then, for each camera with its own `max_gb`, that camera's oldest frames while it
+//! is over its cap; then, while the stored frames exceed HELDAR_SNAPSHOT_MAX_GB or free disk is
+//! under HELDAR_MIN_FREE_DISK_GB, the oldest frames. Only frames with a row (files Heldar wrote)
+//! are ever deleted, through the frame store (docs/schedules.md "How long frames are kept").
 //!
 //! Timelapse videos (`$HELDAR_DATA_DIR/timelapses`) are pruned here too: those made more than
 //! HELDAR_TIMELAPSE_TTL_HOURS ago, every sweep; and under the free-disk floor, after the frames:
@@ -68,7 +71,11 @@ pub struct Videos {
 /// What one sweep removed, by reason, and how many deletions failed (rows kept).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct SweepReport {
+    /// Removed for their age: past the global limit, or past their schedule's own
+    /// `retention_hours`.
     pub age: u64,
+    /// Removed because their camera was over its own `max_gb`.
+    pub camera_size: u64,
     pub size: u64,
     pub free_disk: u64,
     pub failed: u64,
@@ -106,6 +113,7 @@ impl Retention {
             if report != SweepReport::default() {
                 tracing::info!(
                     age = report.age,
+                    camera_size = report.camera_size,
                     size = report.size,
                     free_disk = report.free_disk,
                     failed = report.failed,
@@ -130,18 +138,21 @@ impl Retention {
         let mut report = SweepReport::default();
         if let Some(age) = self.max_age {
             let cutoff = self.clock.now() - chrono::Duration::from_std(age)?;
+            let mut failed = 0i64;
             for _ in 0..MAX_BATCHES {
                 let rows =
-                    db::snapshots::oldest(&self.db, Some(cutoff), report.failed as i64, BATCH)
-                        .await?;
+                    db::snapshots::oldest_by_global_age(&self.db, cutoff, failed, BATCH).await?;
                 if rows.is_empty() {
                     break;
                 }
-                let (removed, _, failed) = self.delete(&rows, "age").await?;
+                let (removed, _, f) = self.delete(&rows, "age").await?;
                 report.age += removed;
-                report.failed += failed;
+                failed += f as i64;
             }
+            report.failed += failed as u64;
         }
+        self.schedule_age_pass(&mut report).await?;
+        self.camera_cap_pass(&mut report).await?;
         if let Some(max) = self.max_bytes {
             self.size_pass(&mut report, max, max).await?;
         }
@@ -149,6 +160,62 @@ impl Retention {
         self.free_disk_pass(&mut report).await?;
         self.update_gauges().await;
         Ok(report)
+    }
+
+    /// Each schedule with its own `retention_hours`: its frames older than that.
+    async fn schedule_age_pass(&self, report: &mut SweepReport) -> anyhow::Result<()> {
+        let now = self.clock.now();
+        for (schedule, hours) in db::schedules::retention_overrides(&self.db).await? {
+            let cutoff = now - chrono::Duration::hours(hours.max(1));
+            let mut failed = 0i64;
+            for _ in 0..MAX_BATCHES {
+                let rows =
+                    db::snapshots::oldest_of_schedule(&self.db, &schedule, cutoff, failed, BATCH)
+                        .await?;
+                if rows.is_empty() {
+                    break;
+                }
+                let (removed, _, f) = self.delete(&rows, "age").await?;
+                report.age += removed;
+                failed += f as i64;
+            }
+            report.failed += failed as u64;
+        }
+        Ok(())
+    }
+
+    /// Each camera with its own `max_gb`: while its frames are over it, its oldest frames.
+    async fn camera_cap_pass(&self, report: &mut SweepReport) -> anyhow::Result<()> {
+        for (camera, max) in db::cameras::caps(&self.db).await? {
+            let mut total = db::snapshots::camera_bytes(&self.db, &camera).await?.max(0) as u64;
+            let mut failed = 0i64;
+            for _ in 0..MAX_BATCHES {
+                if total <= max {
+                    break;
+                }
+                let excess = total - max;
+                let rows =
+                    db::snapshots::oldest_of_camera(&self.db, &camera, failed, BATCH).await?;
+                let mut need = 0u64;
+                let take: Vec<_> = rows
+                    .into_iter()
+                    .take_while(|r| {
+                        let more = need < excess;
+                        need += r.size_bytes.max(0) as u64;
+                        more
+                    })
+                    .collect();
+                if take.is_empty() {
+                    break;
+                }
+                let (removed, bytes, f) = self.delete(&take, "camera_size").await?;
+                report.camera_size += removed;
+                failed += f as i64;
+                total = total.saturating_sub(bytes);
+            }
+            report.failed += failed as u64;
+        }
+        Ok(())
     }
 
     /// Videos made more than the TTL ago, and finished jobs older than `JOB_KEEP`.

@@ -3,7 +3,8 @@
 //!
 //! A camera is warm when its stream is read natively (`snapshot_source` `native`, or `auto`
 //! with no snapshot URL and an `rtsp://` stream, and no fallback to ffmpeg) and its shortest
-//! enabled schedule interval is at most `HELDAR_RTSP_WARM_MAX_INTERVAL_S` (default 60 s): such
+//! enabled schedule interval — of the schedules reading the camera's own source, not another
+//! `stream` — is at most `HELDAR_RTSP_WARM_MAX_INTERVAL_S` (default 60 s): such
 //! a camera is captured at least every minute, and a session that stays open costs less than a
 //! connection and a wait for the next keyframe per slot. Cameras with only longer intervals, or
 //! none, connect per capture (cold). At most `HELDAR_RTSP_WARM_MAX_SESSIONS` are warm, shortest
@@ -20,8 +21,9 @@ use std::time::Duration;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
+use crate::capture;
 use crate::events::Event;
-use crate::models::CameraId;
+use crate::models::{CameraId, Stream};
 use crate::ops::{self, Ops};
 
 /// How often the wanted set is re-read without a change event.
@@ -43,32 +45,100 @@ pub async fn sync(ops: &Ops) -> anyhow::Result<usize> {
     // Cameras first: only those read natively can be warm, and without any (HTTP snapshot
     // cameras, ffmpeg) the schedules need not be read at all. That read is every enabled
     // schedule, every RESYNC: at 100,000 schedules it was most of an idle server's CPU.
-    let native: Vec<crate::capture::GrabRequest> = ops::cameras::for_capture(ops)
-        .await?
-        .into_iter()
-        .filter_map(|(camera, _)| ops.capturer.native_request(&camera))
-        .collect();
+    let native: Vec<(crate::models::Camera, crate::capture::GrabRequest)> =
+        ops::cameras::for_capture(ops)
+            .await?
+            .into_iter()
+            .filter_map(|(camera, _)| {
+                let req = ops.capturer.native_request(&camera)?;
+                Some((camera, req))
+            })
+            .collect();
     if native.is_empty() {
         warm.sync(Vec::new());
         return Ok(0);
     }
-    let mut shortest: HashMap<CameraId, i64> = HashMap::new();
-    for s in ops::schedules::enabled(ops).await? {
-        let e = shortest.entry(s.camera_id).or_insert(i64::MAX);
-        *e = (*e).min(s.interval_seconds);
-    }
     let limit = i64::try_from(max.as_secs()).unwrap_or(i64::MAX);
+    // Each camera's schedules that want a session now: their spacing and `stream`.
+    let now = ops.clock.now();
+    let mut schedules: HashMap<CameraId, Vec<(i64, Option<Stream>)>> = HashMap::new();
+    for s in ops::schedules::enabled(ops).await? {
+        if let Some(spacing) = warm_spacing(&s, now, limit) {
+            schedules
+                .entry(s.camera_id)
+                .or_default()
+                .push((spacing, s.stream));
+        }
+    }
     let mut wanted: Vec<(i64, crate::capture::GrabRequest)> = native
         .into_iter()
-        .filter_map(|req| {
-            let interval = *shortest.get(&req.camera)?;
-            (interval <= limit).then_some((interval, req))
+        .filter_map(|(camera, req)| {
+            // Only schedules reading the camera's own source use its warm session (a schedule
+            // on another stream captures cold: docs/schedules.md "Which stream").
+            let own = capture::plan(&camera).ok();
+            let interval = schedules
+                .get(&camera.id)?
+                .iter()
+                .filter(|(_, st)| st.is_none() || capture::plan_stream(&camera, *st).ok() == own)
+                .map(|(i, _)| *i)
+                .min()?;
+            if interval > limit {
+                return None;
+            }
+            Some((interval, req))
         })
         .collect();
     wanted.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.camera.cmp(&b.1.camera)));
     let n = wanted.len();
     warm.sync(wanted.into_iter().map(|(_, r)| r).collect());
     Ok(n)
+}
+
+/// How far apart `s`'s slots are, in seconds, when it should keep its camera's session warm
+/// now; `None` when it should not (docs/rtsp.md "Cold and warm").
+///
+/// A fixed-times schedule's spacing is the shortest gap between its times of day (its stored
+/// interval is unused), and a schedule whose next slot is further off than the warm limit —
+/// outside its window or weekdays, or a fixed time hours away — is idle: it holds no session
+/// (which would pull a whole stream for nothing) until its next slot comes within the limit.
+fn warm_spacing(
+    s: &crate::models::Schedule,
+    now: chrono::DateTime<chrono::Utc>,
+    limit: i64,
+) -> Option<i64> {
+    let spacing = match s.at.as_deref() {
+        Some(times) if !times.is_empty() => shortest_gap(times),
+        _ => s.interval_seconds,
+    };
+    let idle = s
+        .next_due_at
+        .is_some_and(|due| (due - now).num_seconds() > limit + 2 * RESYNC.as_secs() as i64);
+    (!idle).then_some(spacing)
+}
+
+/// The shortest gap, in seconds, between times of day `HH:MM` (around midnight too); a day
+/// for one time. Times that do not parse are left out (the API refuses them anyway).
+fn shortest_gap(times: &[String]) -> i64 {
+    let mut mins: Vec<i64> = times
+        .iter()
+        .filter_map(|t| {
+            let (h, m) = t.split_once(':')?;
+            Some(h.parse::<i64>().ok()? * 60 + m.parse::<i64>().ok()?)
+        })
+        .collect();
+    mins.sort_unstable();
+    mins.dedup();
+    let day = 24 * 60;
+    let gap = match mins.as_slice() {
+        [] | [_] => day,
+        all => all
+            .windows(2)
+            .map(|w| w[1] - w[0])
+            .chain(std::iter::once(all[0] + day - all[all.len() - 1]))
+            .min()
+            .unwrap_or(day),
+    };
+    gap * 60
 }
 
 /// Before a slot of `interval` on `camera`: if the camera should keep a warm session and has
@@ -116,4 +186,21 @@ pub async fn run(ops: Ops, token: CancellationToken) -> anyhow::Result<()> {
     };
     ops.capturer.warm_sessions().close_all();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn times(t: &[&str]) -> Vec<String> {
+        t.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_fixed_times_schedules_spacing_is_its_shortest_gap_around_midnight_too() {
+        assert_eq!(shortest_gap(&times(&["12:00"])), 86_400);
+        assert_eq!(shortest_gap(&times(&["06:00", "12:00", "18:00"])), 6 * 3600);
+        assert_eq!(shortest_gap(&times(&["23:59", "00:00", "12:00"])), 60);
+        assert_eq!(shortest_gap(&times(&["08:00", "08:01"])), 60);
+    }
 }

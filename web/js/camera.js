@@ -10,7 +10,7 @@ import { get, request, getImage, postImage, can, enc } from "./api.js";
 import { h, clear, healthBadge, ago, fmtTime, live as liveUpdates, debounce, message, toast, backoffLine, backoffWhy } from "./util.js";
 import { mountTimeline } from "./timeline.js";
 import { mountTimelapses, EVENTS as TIMELAPSE_EVENTS } from "./timelapse.js";
-import { scheduleForm, scheduleWords, slotWords } from "./schedule_form.js";
+import { scheduleForm, scheduleWords, frameRulesWords, slotWords } from "./schedule_form.js";
 
 export const NAME = "camera";
 
@@ -191,12 +191,15 @@ export async function render(main, route) {
       }
     });
     const words = scheduleWords(s);
+    const rules = frameRulesWords(s);
+    const skipped = s.last_skipped_at ? ` · last skipped ${ago(s.last_skipped_at)} (${s.last_skip_reason})` : "";
     const li = h("li", { class: s.enabled ? "" : "disabled", dataset: { schedule: s.id } },
       h("span", { class: "sched-words" }, words),
+      rules ? h("span", { class: "muted small sched-rules" }, rules) : null,
       h("span", { class: "check" }, enabled, h("label", { for: `en-${s.id}` }, "Enabled")),
       h("span", { class: "muted small sched-next-slot" },
         s.enabled ? `next ${s.next_due_at ? slotWords(s.next_due_at, s.timezone) : "— (no window ahead)"}` : "paused",
-        s.last_fired_at ? ` · last ${ago(s.last_fired_at)}` : ""),
+        s.last_fired_at ? ` · last ${ago(s.last_fired_at)}` : "", skipped),
       can("operate")
         ? h("button", { type: "button", class: "small sched-edit", "aria-label": `Change the schedule ${words}`, onclick: () => edit(s, li) }, "Edit")
         : null,

@@ -154,7 +154,9 @@ export async function render(main, route) {
       field("snapshot_source", "Take frames from", source),
       field("tls_verify", "Certificate check (https, rtsps)", tlsVerify),
       field("tls_fingerprint", "Pinned certificate", text("tls_fingerprint", { placeholder: "sha256:AB:CD:…" }),
-        "SHA-256 fingerprint of the camera's certificate; a failed test capture shows it.")),
+        "SHA-256 fingerprint of the camera's certificate; a failed test capture shows it."),
+      field("max_gb", "Storage cap (GB)", text("max_gb", { inputmode: "decimal", placeholder: "no cap" }),
+        "This camera's frames are pruned oldest first above this many gigabytes (10⁹ bytes); empty for no cap.")),
     h("div", { class: "actions" }, saveBtn, testBtn,
       h("a", { class: "button", href: editing ? `#/cameras/${enc(cam.id)}` : "#/" }, "Cancel")),
   );
@@ -173,6 +175,7 @@ export async function render(main, route) {
     vendor.value = cam.vendor;
     source.value = cam.snapshot_source;
     tlsVerify.value = cam.tls_verify || "system";
+    inputs.max_gb.value = cam.max_gb ?? "";
   } else {
     vendor.value = "hikvision";
     inputs.http_port.value = "80";
@@ -247,6 +250,15 @@ export async function render(main, route) {
       }
       return Number(v);
     };
+    // A number the server checks (it refuses 0 and negatives with its own sentence); text that
+    // is no number at all is refused here, naming the field.
+    const gigabytes = () => {
+      const n = Number(str("max_gb"));
+      if (!Number.isFinite(n)) {
+        throw new ApiError(422, { error: "max_gb must be a number of gigabytes, e.g. 50 or 0.5", code: "invalid_field", field: "max_gb" });
+      }
+      return n;
+    };
     // Address and ports do nothing for a maker without a template: they are hidden, not sent.
     const templated = hasTemplate(vendor.value);
     if (!editing) {
@@ -259,6 +271,7 @@ export async function render(main, route) {
       if (templated) for (const f of PORT_FIELDS) if (str(f)) b[f] = port(f);
       b.vendor = vendor.value;
       b.snapshot_source = source.value;
+      if (str("max_gb")) b.max_gb = gigabytes();
       return b;
     }
     // PATCH: only what changed; an emptied optional field becomes null.
@@ -271,6 +284,7 @@ export async function render(main, route) {
     if (templated) for (const f of PORT_FIELDS) if (str(f) !== String(cam[f])) b[f] = port(f);
     if (vendor.value !== cam.vendor) b.vendor = vendor.value;
     if (source.value !== cam.snapshot_source) b.snapshot_source = source.value;
+    if (str("max_gb") !== String(cam.max_gb ?? "")) b.max_gb = str("max_gb") ? gigabytes() : null;
     if (clearPw.checked) b.password = null;
     else if (password.value) b.password = password.value;
     return b;

@@ -11,10 +11,10 @@
 // names, both while previewing and on saving. The form checks nothing itself beyond reading
 // numbers, so the browser and the API never disagree about what is valid.
 //
-// Room for more: the per-schedule frame and storage settings (docs/design.md §7) go in the
-// `extra` fieldset; each such input is an entry of EXTRA_FIELDS, which reads a schedule into
-// the input and writes the input into the body, and `field` names the API field whose 422 it
-// shows.
+// Below the calendar, the schedule's frame rules (docs/schedules.md "Which frames are kept",
+// "Which stream", "How long frames are kept"): skip dark frames (with their threshold), skip
+// unchanged frames, the stream, and the schedule's own retention. Empty boxes mean the default
+// (sent as null on an edit, so an edit can go back to it).
 
 import { request, enc } from "./api.js";
 import { h, clear, message } from "./util.js";
@@ -24,8 +24,7 @@ const DAY_LABEL = { mon: "Mon", tue: "Tue", wed: "Wed", thu: "Thu", fri: "Fri", 
 const UNITS = [["s", 1, "seconds"], ["min", 60, "minutes"], ["h", 3600, "hours"]];
 const PREVIEW_N = 5;
 
-/** Inputs added by later changes: `{ field, el, read(schedule), write(body) }` each. */
-export const EXTRA_FIELDS = [];
+const STREAMS = [["", "the camera's own choice"], ["main", "main stream"], ["sub", "sub stream"], ["snapshot", "snapshot URL"]];
 
 /** The browser's IANA zone, or UTC when it does not say. */
 export function browserZone() {
@@ -82,6 +81,19 @@ export function scheduleWords(s) {
   if (s.align && !(s.at && s.at.length)) out += ", aligned";
   if (s.timezone && s.timezone !== "UTC") out += `, ${s.timezone}`;
   return out;
+}
+
+/** A schedule's frame rules in words, "" when it has none: "skips dark (< 16) and unchanged
+ * frames, from the main stream, kept 48 h" (the CLI's `schedule` lines say the same). */
+export function frameRulesWords(s) {
+  const out = [];
+  const skips = [];
+  if (s.skip_dark) skips.push(`dark (< ${s.dark_threshold ?? 16})`);
+  if (s.skip_unchanged) skips.push("unchanged");
+  if (skips.length) out.push(`skips ${skips.join(" and ")} frames`);
+  if (s.stream) out.push(`from the ${s.stream} stream`);
+  if (s.retention_hours) out.push(`kept ${s.retention_hours} h`);
+  return out.join(", ");
 }
 
 /** A slot for people, in `zone`: "Mon 30 Nov, 08:00 CET" (seconds when it has them). */
@@ -192,12 +204,33 @@ export function scheduleForm({ p, cameraId, schedule = null, save, cancel = null
     errEl("daylight"));
   const winBox = h("div", { class: "sched-row" }, h("label", { for: win.id }, "Active"), win);
 
-  // Later inputs (frames and storage per schedule) go here.
-  const extra = h("div", { class: "sched-extra", id: id("extra") });
-  for (const f of EXTRA_FIELDS) {
-    extra.append(f.el(p), errEl(f.field));
-    if (schedule) f.read(schedule, p);
-  }
+  // Which frames are kept, from where, for how long.
+  const skipDark = h("input", { type: "checkbox", id: id("skip-dark"), checked: !!s.skip_dark });
+  const darkThreshold = h("input", {
+    type: "number", id: id("dark-threshold"), min: 0, max: 255, step: 1, value: s.dark_threshold ?? "",
+    placeholder: "16", inputmode: "numeric", "aria-label": "Dark below mean luma (0 to 255)",
+  });
+  const skipUnchanged = h("input", { type: "checkbox", id: id("skip-unchanged"), checked: !!s.skip_unchanged });
+  const stream = h("select", { id: id("stream"), "aria-label": "Stream" },
+    STREAMS.map(([v, label]) => h("option", { value: v, selected: (s.stream || "") === v }, label)));
+  const keepHours = h("input", {
+    type: "number", id: id("retention-hours"), min: 1, step: 1, value: s.retention_hours ?? "",
+    placeholder: "global", inputmode: "numeric", "aria-label": "Keep this schedule's frames for hours",
+  });
+  const extra = h("div", { class: "sched-extra", id: id("extra") },
+    h("div", { class: "sched-row" },
+      h("span", { class: "check" }, skipDark, h("label", { for: skipDark.id }, "Skip dark frames")),
+      h("label", { for: darkThreshold.id }, "darker than mean luma"), darkThreshold,
+      h("p", { class: "hint" }, "0 (black) to 255 (white); empty means 16, an unlit night scene."),
+      errEl("skip_dark"), errEl("dark_threshold")),
+    h("div", { class: "sched-row" },
+      h("span", { class: "check" }, skipUnchanged,
+        h("label", { for: skipUnchanged.id }, "Skip frames that look like the last one kept")),
+      errEl("skip_unchanged")),
+    h("div", { class: "sched-row" }, h("label", { for: stream.id }, "Frames from"), stream, errEl("stream")),
+    h("div", { class: "sched-row" }, h("label", { for: keepHours.id }, "Keep frames for"), keepHours, h("span", {}, "hours"),
+      h("p", { class: "hint" }, "Empty: the server's retention for all frames."),
+      errEl("retention_hours")));
 
   const preview = h("ol", { class: "sched-preview", id: id("preview"), "aria-live": "polite" });
   const previewNote = h("p", { class: "hint", id: id("preview-note") });
@@ -256,7 +289,17 @@ export function scheduleForm({ p, cameraId, schedule = null, save, cancel = null
     const local = b.at || b.align || b.weekdays || b.active_from || b.daylight;
     if (local) b.timezone = tz.value.trim() || "UTC";
     else none("timezone");
-    for (const f of EXTRA_FIELDS) f.write(b, p);
+    b.skip_dark = skipDark.checked;
+    b.skip_unchanged = skipUnchanged.checked;
+    const number = (el, k) => {
+      const v = el.value.trim();
+      if (v !== "") b[k] = Number(v);
+      else none(k);
+    };
+    number(darkThreshold, "dark_threshold");
+    number(keepHours, "retention_hours");
+    if (stream.value) b.stream = stream.value;
+    else none("stream");
     return b;
   }
 

@@ -52,7 +52,7 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::Clock;
 use crate::db::schedules::Claim;
 use crate::metrics::Metrics;
-use crate::models::{CameraId, Schedule};
+use crate::models::{CameraId, FrameRules, Schedule};
 use crate::ops::scheduler::{Command, CommandReceiver};
 use crate::ops::{self, Ops};
 use crate::slot::{self as slots, Plan};
@@ -131,6 +131,8 @@ pub struct Job {
     pub slot: DateTime<Utc>,
     /// The schedule's interval (an unreachable camera's backoff counts in it).
     pub interval: chrono::Duration,
+    /// Its source and which frames it keeps (`stream`, `skip_dark`, `skip_unchanged`).
+    pub rules: FrameRules,
 }
 
 /// Runs one claimed slot: capture and keep the frame. The future is spawned on its own task.
@@ -144,6 +146,8 @@ struct Entry {
     camera_id: CameraId,
     /// When its slots are: the plain interval, or its calendar.
     plan: Plan,
+    /// What its slots' frames are taken from and which are kept.
+    rules: FrameRules,
     next_due: DateTime<Utc>,
     /// A slot of it is claimed and not finished: waiting for its time, or capturing.
     running: bool,
@@ -184,6 +188,7 @@ impl Timers {
             Entry {
                 camera_id: s.camera_id.clone(),
                 plan: s.plan(),
+                rules: s.frame_rules(),
                 next_due,
                 running,
                 waiting,
@@ -199,7 +204,8 @@ impl Timers {
             let same = s.enabled
                 && s.next_due_at == Some(e.next_due)
                 && s.camera_id == e.camera_id
-                && e.plan == s.plan();
+                && e.plan == s.plan()
+                && e.rules == s.frame_rules();
             if same || e.touched > stamp {
                 return;
             }
@@ -418,6 +424,7 @@ impl Scheduler {
             e.running = true;
             e.touched = stamp;
             let camera_id = e.camera_id.clone();
+            let rules = e.rules;
             // What an unreachable camera's backoff counts in: the gap to the next slot (the
             // interval of a plain or aligned schedule; for fixed times, the gap between them).
             let interval = next
@@ -437,7 +444,7 @@ impl Scheduler {
                 slot,
                 next,
             });
-            jobs.push((id, camera_id, slot, interval, skipped, missed));
+            jobs.push((id, camera_id, slot, interval, skipped, missed, rules));
         }
         if claims.is_empty() {
             return Ok(());
@@ -448,7 +455,9 @@ impl Scheduler {
             .claim_many(claims)
             .await
             .map_err(|e| e.context(format!("claiming {count} slots")))?;
-        for ((id, camera_id, slot, interval, skipped, missed), won) in jobs.into_iter().zip(won) {
+        for ((id, camera_id, slot, interval, skipped, missed, rules), won) in
+            jobs.into_iter().zip(won)
+        {
             if !won {
                 // Another process or a change got there first: believe the store.
                 tracing::debug!(schedule = %id, "slot not claimed; re-reading the schedule");
@@ -496,6 +505,7 @@ impl Scheduler {
                         camera_id,
                         slot,
                         interval,
+                        rules,
                     })
                     .await;
                 id

@@ -55,9 +55,11 @@ impl SlotRunner for CaptureRunner {
                 let want = crate::capture::Want {
                     at: Some(job.slot),
                     max_age: None,
+                    stream: job.rules.stream,
                 };
+                // A skipped frame (dark, unchanged) is a success of the camera's: `Ok`.
                 let result =
-                    ops::frames::capture_and_keep(&ops, &camera, Some(&job.schedule_id), want)
+                    ops::frames::capture_slot(&ops, &camera, &job.schedule_id, want, job.rules)
                         .await;
                 let capture: Result<(), &CaptureError> = match &result {
                     Ok(_) => Ok(()),

@@ -152,6 +152,13 @@ fn schedule(id: &str, interval: i64, next_due: DateTime<Utc>) -> Schedule {
         active_from: None,
         active_to: None,
         daylight: None,
+        skip_dark: false,
+        dark_threshold: None,
+        skip_unchanged: false,
+        stream: None,
+        retention_hours: None,
+        last_skipped_at: None,
+        last_skip_reason: None,
     }
 }
 
