@@ -26,6 +26,7 @@ async fn a_small_bench_counts_every_slot_once() {
         broken: 0,
         broken_kind: heldar::fakecam::dead::DeadMix::Mix,
         capture_timeout_s: None,
+        mqtt_url: None,
     })
     .await
     .unwrap();

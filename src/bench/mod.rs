@@ -67,6 +67,9 @@ pub struct BenchOptions {
     /// Ask for a live snapshot every this many milliseconds during the run (cameras in turn),
     /// and report their latency; 0: none.
     pub live_every_ms: u64,
+    /// Publish to this MQTT broker as the MQTT service does (`mqtt://host:port`), discovery
+    /// included; `None`: MQTT off.
+    pub mqtt_url: Option<String>,
 }
 
 impl BenchOptions {
@@ -92,6 +95,7 @@ impl BenchOptions {
             broken_kind: DeadMix::Mix,
             capture_timeout_s: None,
             live_every_ms: 0,
+            mqtt_url: None,
         }
     }
 }
@@ -153,6 +157,12 @@ pub struct BenchReport {
     pub events_published: u64,
     /// With `stalled_subscriber`: how many events that subscriber lost by never reading.
     pub stalled_subscriber_missed: u64,
+    /// With `mqtt_url`: messages handed to the broker connection during the run, messages
+    /// dropped (queue full), and whether the connection was up at the end.
+    pub mqtt: bool,
+    pub mqtt_published: u64,
+    pub mqtt_dropped: u64,
+    pub mqtt_connected_at_end: bool,
     /// Dead cameras beside the healthy ones (their slots are not in `slots_due`).
     pub broken: usize,
     /// hang, drip, blackhole or mix.
@@ -366,6 +376,17 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     if let Some(t) = opts.capture_timeout_s {
         config.capture_timeout = Duration::from_secs(t.max(1));
     }
+    if let Some(url) = &opts.mqtt_url {
+        // As `heldar serve` would with HELDAR_MQTT_URL, under a prefix of its own.
+        config.mqtt = crate::config::MqttConfig::from_args(&crate::config::MqttArgs {
+            mqtt_url: Some(url.clone()),
+            mqtt_prefix: "heldar-bench".into(),
+            mqtt_discovery_prefix: "homeassistant".into(),
+            mqtt_client_id: Some("heldar-bench".into()),
+            ..Default::default()
+        })?;
+        report.mqtt = true;
+    }
     config.prepare_dirs()?;
     let planned = seed(&config, &urls, &dead_urls, opts).await?;
 
@@ -380,6 +401,10 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
         .stalled_subscriber
         .then(|| state.ops.events.subscribe());
     let published0 = state.ops.events.published();
+    let mqtt0 = (
+        state.ops.metrics.mqtt.published.get(),
+        state.ops.metrics.mqtt.dropped.get(),
+    );
     let server = tokio::spawn(app.run_until_stopped());
     while state.ops.metrics.schedules_active.get() < (opts.schedules + opts.broken) as i64 {
         anyhow::ensure!(
@@ -457,6 +482,9 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     report.missed_slots_counted = state.ops.metrics.missed_slots.get();
     report.capture_failures = state.ops.metrics.capture_failures() - failures0;
     report.events_published = state.ops.events.published() - published0;
+    report.mqtt_published = state.ops.metrics.mqtt.published.get() - mqtt0.0;
+    report.mqtt_dropped = state.ops.metrics.mqtt.dropped.get() - mqtt0.1;
+    report.mqtt_connected_at_end = state.ops.metrics.mqtt.connected.get() == 1;
     if let Some(rx) = stalled.as_mut() {
         use tokio::sync::broadcast::error::TryRecvError;
         report.stalled_subscriber_missed = match rx.try_recv() {
@@ -761,6 +789,16 @@ impl BenchReport {
                 ),
             ),
             ("duplicates", self.duplicates.to_string()),
+            (
+                "mqtt",
+                match self.mqtt {
+                    false => "off".to_string(),
+                    true => format!(
+                        "{} published, {} dropped, connected at the end: {}",
+                        self.mqtt_published, self.mqtt_dropped, self.mqtt_connected_at_end
+                    ),
+                },
+            ),
             (
                 "events published",
                 format!(

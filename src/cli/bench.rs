@@ -67,6 +67,10 @@ pub struct Bench {
     /// The capture deadline, seconds (as HELDAR_CAPTURE_TIMEOUT_S; default 20).
     #[arg(long)]
     capture_timeout: Option<u64>,
+    /// Publish to this MQTT broker as the MQTT service would (`mqtt://host:port`, one you
+    /// started; prefix `heldar-bench`, Home Assistant discovery on).
+    #[arg(long, value_name = "URL")]
+    mqtt_url: Option<String>,
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
@@ -120,6 +124,7 @@ pub fn run(args: Bench) -> ExitCode {
         broken: args.broken,
         broken_kind: args.broken_kind,
         capture_timeout_s: args.capture_timeout,
+        mqtt_url: args.mqtt_url,
     };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))

@@ -472,6 +472,7 @@ fn insert_row(conn: &Connection, s: &Snapshot) -> Result<(), DbError> {
                 s.width,
                 s.height,
                 fmt_ts(s.created_at),
+                s.tag,
             ])
         })
         .map(drop)
@@ -535,6 +536,7 @@ mod tests {
             width: Some(64),
             height: Some(48),
             created_at: at(2),
+            tag: None,
         }
     }
 

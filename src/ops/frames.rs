@@ -202,6 +202,21 @@ pub async fn capture_and_keep(
     schedule: Option<&str>,
     want: Want,
 ) -> OpResult<(Snapshot, Bytes)> {
+    capture_and_keep_tagged(ops, camera, schedule, want, None).await
+}
+
+/// [`capture_and_keep`] with the frame's `tag` (the API's `?tag=`, an MQTT capture trigger's):
+/// checked here, so every caller gets the same 422 sentence for a bad one.
+pub async fn capture_and_keep_tagged(
+    ops: &Ops,
+    camera: &Camera,
+    schedule: Option<&str>,
+    want: Want,
+    tag: Option<&str>,
+) -> OpResult<(Snapshot, Bytes)> {
+    if let Some(t) = tag {
+        crate::models::check_tag(t).map_err(|m| OpError::invalid("tag", m))?;
+    }
     // The frame's time is the camera's own capture time when the back-end knows it (native
     // RTSP: docs/rtsp.md), else when its capture started: for a scheduled frame, slot +
     // lateness.
@@ -247,6 +262,7 @@ pub async fn capture_and_keep(
         width: Some(i64::from(frame.width)),
         height: Some(i64::from(frame.height)),
         created_at: ops.clock.now().trunc_subsecs(3),
+        tag: tag.map(str::to_string),
     };
     // The row also records the camera's success (one write).
     if let Err(e) = ops.writer.record_frame(snap.clone()).await {
@@ -266,6 +282,7 @@ pub async fn capture_and_keep(
         size_bytes: snap.size_bytes,
         width: snap.width,
         height: snap.height,
+        tag: snap.tag.clone(),
     });
     Ok((snap, frame.bytes))
 }
@@ -334,18 +351,23 @@ pub fn media_url(snap: &Snapshot) -> String {
     format!("/media/snapshots/{}", snap.path)
 }
 
-/// A page of a camera's kept frames in `[from, to]`, newest first: at most `limit`, starting
-/// after `after` (a position an earlier page gave), with the number in `[from, to]` in all.
+/// A page of a camera's kept frames in `[from, to]` (only those tagged `tag`, when given),
+/// newest first: at most `limit`, starting after `after` (a position an earlier page gave),
+/// with the number matching in all.
 pub async fn list(
     ops: &Ops,
     camera: &CameraId,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
+    tag: Option<&str>,
     after: Option<&Position>,
     limit: i64,
 ) -> OpResult<Page<Snapshot>> {
+    if let Some(t) = tag {
+        crate::models::check_tag(t).map_err(|m| OpError::invalid("tag", m))?;
+    }
     super::cameras::require(ops, camera).await?;
-    Ok(db::snapshots::page(&ops.db, camera, from, to, after, limit).await?)
+    Ok(db::snapshots::page(&ops.db, camera, from, to, tag, after, limit).await?)
 }
 
 /// A camera's newest kept frame.
