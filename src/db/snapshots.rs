@@ -92,33 +92,46 @@ pub async fn page(
         None => ("9999".into(), String::new()),
     };
     let first = upper.clone().min(cursor_at.clone());
+    // The tag's condition only when filtering: `(? IS NULL OR tag = ?)` would make every
+    // untagged count read the table instead of the covering `(camera_id, taken_at)` index. With
+    // a tag, the partial index `(camera_id, tag, taken_at)` serves both reads.
+    let tagged = if tag.is_some() { " AND tag = ?7" } else { "" };
     let mut tx = pool.begin().await.map_err(step("starting a read"))?;
-    let total: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM snapshots WHERE camera_id = ? AND taken_at >= ? AND taken_at <= ? \
-         AND (?4 IS NULL OR tag = ?4)",
-    )
-    .bind(camera.as_str())
-    .bind(&lower)
-    .bind(&upper)
-    .bind(tag)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(step("counting snapshots"))?;
-    let rows = sqlx::query(&format!(
+    let count_sql = format!(
+        "SELECT COUNT(*) FROM snapshots WHERE camera_id = ?1 AND taken_at >= ?2 \
+         AND taken_at <= ?3{}",
+        tagged.replace("?7", "?4")
+    );
+    let mut count = sqlx::query_scalar::<_, i64>(&count_sql)
+        .bind(camera.as_str())
+        .bind(&lower)
+        .bind(&upper);
+    if let Some(t) = tag {
+        count = count.bind(t);
+    }
+    let total: i64 = count
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(step("counting snapshots"))?;
+    let rows_sql = format!(
         "SELECT {COLUMNS} FROM snapshots WHERE camera_id = ?1 AND taken_at >= ?2 \
-         AND taken_at <= ?3 AND (taken_at < ?4 OR id < ?5) AND (?7 IS NULL OR tag = ?7) \
+         AND taken_at <= ?3 AND (taken_at < ?4 OR id < ?5){tagged} \
          ORDER BY taken_at DESC, id DESC LIMIT ?6"
-    ))
-    .bind(camera.as_str())
-    .bind(&lower)
-    .bind(&first)
-    .bind(&cursor_at)
-    .bind(&cursor_id)
-    .bind(limit + 1)
-    .bind(tag)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(step("listing snapshots"))?;
+    );
+    let mut rows = sqlx::query(&rows_sql)
+        .bind(camera.as_str())
+        .bind(&lower)
+        .bind(&first)
+        .bind(&cursor_at)
+        .bind(&cursor_id)
+        .bind(limit + 1);
+    if let Some(t) = tag {
+        rows = rows.bind(t);
+    }
+    let rows = rows
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(step("listing snapshots"))?;
     tx.commit().await.map_err(step("ending a read"))?;
     let mut items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
     let more = items.len() as i64 > limit;
