@@ -328,6 +328,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tags_are_short_and_safe_in_urls_topics_and_shells() {
+        for ok in ["doorbell", "a", "gate.open-1_x", &"x".repeat(64)] {
+            assert!(check_tag(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "has space",
+            "a/b",
+            "ümlaut",
+            "semi;colon",
+            &"x".repeat(65),
+        ] {
+            let e = check_tag(bad).unwrap_err();
+            assert!(e.starts_with("tag "), "{e}");
+        }
+    }
+
+    #[test]
     fn camera_ids_are_slugs_and_nothing_else() {
         for good in ["a", "gate_a", "cam-01", "0", &"a".repeat(63)] {
             assert!(CameraId::parse(good).is_ok(), "{good}");

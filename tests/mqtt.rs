@@ -612,6 +612,26 @@ async fn a_capture_message_stores_a_tagged_frame_and_bad_ones_are_counted() {
     assert!(all.iter().any(|f| f["tag"].is_null()));
     assert_eq!(frames(&app, "door", "?tag=doorbell").await.len(), 1);
     assert_eq!(cam.hits(), 2, "bad requests took no frame");
+
+    // `"store": false`: a live frame on the snapshot topic, nothing kept.
+    let pics = Sub::new(broker.port, "heldar/door/snapshot").await;
+    let seen = pics.all().len();
+    sub.client
+        .publish(
+            "heldar/door/capture",
+            QoS::AtLeastOnce,
+            false,
+            r#"{"store": false}"#,
+        )
+        .await
+        .unwrap();
+    let pic = pics
+        .wait("the live frame", seen, |m| !m.payload.is_empty())
+        .await;
+    assert!(pic.payload.starts_with(&[0xff, 0xd8]), "a JPEG");
+    assert_eq!(cam.hits(), 3, "taken from the camera");
+    assert_eq!(frames(&app, "door", "").await.len(), 2, "and not kept");
+    pics.close().await;
     sub.close().await;
     app.stop().await;
 }
