@@ -842,3 +842,54 @@ async fn the_bench_publishes_to_the_broker_it_is_given() {
     );
     sub.close().await;
 }
+
+/// `mqtts://` with HELDAR_MQTT_CA_FILE: a broker whose certificate is signed by a CA of our own
+/// (made here with rcgen) is trusted through that file, and verified by name.
+#[tokio::test]
+async fn an_mqtts_broker_signed_by_a_ca_of_our_own_is_trusted_through_the_ca_file() {
+    let free = || {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    };
+    let tls_port = free();
+    let ca_file = std::sync::Arc::new(std::sync::Mutex::new(PathBuf::new()));
+    let ca_out = ca_file.clone();
+    // A plain listener for the test's subscriber, a TLS one for Heldar.
+    let broker = Broker::with("allow_anonymous true\n", move |dir| {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let key = KeyPair::generate().unwrap();
+        let leaf = CertificateParams::new(vec!["localhost".to_string()])
+            .unwrap()
+            .signed_by(&key, &ca, &ca_key)
+            .unwrap();
+        std::fs::write(dir.join("ca.pem"), ca.pem()).unwrap();
+        std::fs::write(dir.join("cert.pem"), leaf.pem()).unwrap();
+        std::fs::write(dir.join("key.pem"), key.serialize_pem()).unwrap();
+        *ca_out.lock().unwrap() = dir.join("ca.pem");
+        format!(
+            "listener {tls_port} 127.0.0.1\ncertfile {}\nkeyfile {}\n",
+            dir.join("cert.pem").display(),
+            dir.join("key.pem").display()
+        )
+    });
+    let sub = Sub::new(broker.port, "heldar/status").await;
+    let cfg = MqttConfig {
+        host: "localhost".into(),
+        tls: true,
+        ca_file: Some(ca_file.lock().unwrap().clone()),
+        ..mqtt_config(tls_port, "heldar-tls")
+    };
+    let app = spawn_app_with(move |c| c.mqtt = Some(cfg), BuildOptions::default()).await;
+    connected(&app).await;
+    let m = sub.wait("online, over TLS", 0, |_| true).await;
+    assert_eq!(&m.payload[..], b"online");
+    sub.close().await;
+    app.stop().await;
+}
