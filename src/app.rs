@@ -248,6 +248,15 @@ impl Application {
         supervisor.spawn_supervised("timelapse_rules", move |token| {
             crate::services::timelapses::run_rules(o.clone(), check, token)
         });
+        if let Some(mqtt) = config.mqtt.clone() {
+            // Checked now (a CA file that cannot be read stops start-up); connecting is the
+            // service's business, with its own retries.
+            let options = crate::services::mqtt::options(&mqtt, config.capture_max_bytes)?;
+            let o = ops.clone();
+            supervisor.spawn_supervised("mqtt", move |token| {
+                crate::services::mqtt::run(o.clone(), mqtt.clone(), options.clone(), token)
+            });
+        }
         let every = config.retention_interval;
         supervisor.spawn_supervised("retention", move |token| {
             let r = retention.clone();

@@ -136,6 +136,233 @@ pub struct ServeArgs {
     /// made (0 = keep forever).
     #[arg(long, env = "HELDAR_TIMELAPSE_TTL_HOURS", default_value = "720")]
     pub timelapse_ttl_hours: String,
+    /// MQTT (docs/integrations.md): off unless HELDAR_MQTT_URL is set.
+    #[command(flatten)]
+    pub mqtt: MqttArgs,
+}
+
+/// The MQTT settings as given (docs/integrations.md). All text, like [`ServeArgs`].
+#[derive(Args, Debug, Clone, Default)]
+pub struct MqttArgs {
+    /// MQTT broker, `mqtt://host[:1883]` or `mqtts://host[:8883]` (TLS); unset: MQTT is off.
+    #[arg(long, env = "HELDAR_MQTT_URL")]
+    pub mqtt_url: Option<String>,
+    /// MQTT user name.
+    #[arg(long, env = "HELDAR_MQTT_USERNAME")]
+    pub mqtt_username: Option<String>,
+    /// MQTT password (prefer the environment: a flag is visible to `ps`).
+    #[arg(long, env = "HELDAR_MQTT_PASSWORD", hide_env_values = true)]
+    pub mqtt_password: Option<String>,
+    /// MQTT client id [default: heldar-HOSTNAME].
+    #[arg(long, env = "HELDAR_MQTT_CLIENT_ID")]
+    pub mqtt_client_id: Option<String>,
+    /// Topic prefix: frames go to PREFIX/CAMERA/snapshot, and so on.
+    #[arg(long, env = "HELDAR_MQTT_PREFIX", default_value = "heldar")]
+    pub mqtt_prefix: String,
+    /// Home Assistant discovery prefix; empty turns discovery off.
+    #[arg(
+        long,
+        env = "HELDAR_MQTT_DISCOVERY_PREFIX",
+        default_value = "homeassistant"
+    )]
+    pub mqtt_discovery_prefix: String,
+    /// PEM file of the CA(s) that sign an mqtts:// broker's certificate, trusted besides the
+    /// public roots.
+    #[arg(long, env = "HELDAR_MQTT_CA_FILE")]
+    pub mqtt_ca_file: Option<String>,
+}
+
+/// Where and how Heldar talks MQTT. Its `Debug` masks the password.
+#[derive(Clone, PartialEq, Eq)]
+pub struct MqttConfig {
+    pub host: String,
+    pub port: u16,
+    /// `mqtts://`: TLS, verified against the public roots and `ca_file`.
+    pub tls: bool,
+    pub ca_file: Option<PathBuf>,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub client_id: String,
+    /// No leading or trailing `/`, no wildcard.
+    pub prefix: String,
+    /// `None`: no Home Assistant discovery.
+    pub discovery_prefix: Option<String>,
+}
+
+impl std::fmt::Debug for MqttConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MqttConfig")
+            .field("host", &self.host)
+            .field("port", &self.port)
+            .field("tls", &self.tls)
+            .field("ca_file", &self.ca_file)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "***"))
+            .field("client_id", &self.client_id)
+            .field("prefix", &self.prefix)
+            .field("discovery_prefix", &self.discovery_prefix)
+            .finish()
+    }
+}
+
+impl MqttConfig {
+    /// `mqtt://host:port` or `mqtts://host:port`, for logs (never with credentials).
+    pub fn broker(&self) -> String {
+        let scheme = if self.tls { "mqtts" } else { "mqtt" };
+        match self.host.contains(':') {
+            true => format!("{scheme}://[{}]:{}", self.host, self.port),
+            false => format!("{scheme}://{}:{}", self.host, self.port),
+        }
+    }
+
+    /// The settings from their raw text; `None` when HELDAR_MQTT_URL is unset or empty.
+    pub fn from_args(a: &MqttArgs) -> Result<Option<MqttConfig>, ConfigError> {
+        let Some(raw) = a
+            .mqtt_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        else {
+            return Ok(None);
+        };
+        let bad = |value: String, allowed: &str| ConfigError {
+            var: "HELDAR_MQTT_URL",
+            value,
+            allowed: allowed.into(),
+        };
+        let url = url::Url::parse(raw).map_err(|e| {
+            bad(
+                crate::camera::mask::mask_url(raw),
+                &format!(
+                    "a broker URL such as mqtt://192.168.1.10:1883 or mqtts://broker:8883 ({e})"
+                ),
+            )
+        })?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err(bad(
+                crate::camera::mask::mask_url(raw),
+                "a URL without credentials: set HELDAR_MQTT_USERNAME and HELDAR_MQTT_PASSWORD",
+            ));
+        }
+        let tls = match url.scheme() {
+            "mqtt" | "tcp" => false,
+            "mqtts" | "ssl" => true,
+            _ => {
+                return Err(bad(
+                    crate::camera::mask::mask_url(raw),
+                    "an mqtt:// or mqtts:// URL, e.g. mqtt://192.168.1.10:1883",
+                ))
+            }
+        };
+        let host = match url.host() {
+            Some(url::Host::Domain(d)) => d.to_string(),
+            Some(url::Host::Ipv4(ip)) => ip.to_string(),
+            Some(url::Host::Ipv6(ip)) => ip.to_string(),
+            None => {
+                return Err(bad(
+                    crate::camera::mask::mask_url(raw),
+                    "a URL with a host, e.g. mqtt://broker:1883",
+                ))
+            }
+        };
+        if !matches!(url.path(), "" | "/") || url.query().is_some() || url.fragment().is_some() {
+            return Err(bad(
+                crate::camera::mask::mask_url(raw),
+                "scheme, host and port only, e.g. mqtt://broker:1883 (the topic prefix is \
+                 HELDAR_MQTT_PREFIX)",
+            ));
+        }
+        let port = url.port().unwrap_or(if tls { 8883 } else { 1883 });
+        let topic_part = |var: &'static str, v: &str, empty_ok: bool| {
+            let v = v.trim().trim_matches('/');
+            let ok = match v.is_empty() {
+                true => empty_ok,
+                false => !v.contains(['+', '#', '\0']) && !v.split('/').any(str::is_empty),
+            };
+            match ok {
+                true => Ok(v.to_string()),
+                false => Err(ConfigError {
+                    var,
+                    value: v.to_string(),
+                    allowed: "topic levels separated by `/`, without `+`, `#` or empty levels, \
+                              e.g. `heldar` or `home/heldar`"
+                        .into(),
+                }),
+            }
+        };
+        let prefix = topic_part("HELDAR_MQTT_PREFIX", &a.mqtt_prefix, false)?;
+        let discovery = topic_part(
+            "HELDAR_MQTT_DISCOVERY_PREFIX",
+            &a.mqtt_discovery_prefix,
+            true,
+        )?;
+        let client_id = match a.mqtt_client_id.as_deref().map(str::trim) {
+            Some(id) if !id.is_empty() => {
+                if id.len() > 128 || id.chars().any(char::is_control) {
+                    return Err(ConfigError {
+                        var: "HELDAR_MQTT_CLIENT_ID",
+                        value: id.to_string(),
+                        allowed: "at most 128 printable characters".into(),
+                    });
+                }
+                id.to_string()
+            }
+            _ => format!("heldar-{}", hostname()),
+        };
+        let text = |v: &Option<String>| v.as_deref().filter(|s| !s.is_empty()).map(str::to_string);
+        let username = text(&a.mqtt_username);
+        let password = text(&a.mqtt_password);
+        if password.is_some() && username.is_none() {
+            return Err(ConfigError {
+                var: "HELDAR_MQTT_USERNAME",
+                value: String::new(),
+                allowed: "a user name: HELDAR_MQTT_PASSWORD is set, and MQTT sends a password \
+                          only with a user name"
+                    .into(),
+            });
+        }
+        let ca_file = match a.mqtt_ca_file.as_deref().map(str::trim) {
+            Some(f) if !f.is_empty() => {
+                if !tls {
+                    return Err(ConfigError {
+                        var: "HELDAR_MQTT_CA_FILE",
+                        value: f.to_string(),
+                        allowed: "unset with an mqtt:// broker: a CA file is for TLS, \
+                                  HELDAR_MQTT_URL=mqtts://…"
+                            .into(),
+                    });
+                }
+                Some(PathBuf::from(f))
+            }
+            _ => None,
+        };
+        Ok(Some(MqttConfig {
+            host,
+            port,
+            tls,
+            ca_file,
+            username,
+            password,
+            client_id,
+            prefix,
+            discovery_prefix: (!discovery.is_empty()).then_some(discovery),
+        }))
+    }
+}
+
+/// This machine's name, for the default MQTT client id (`node` when it cannot be read).
+fn hostname() -> String {
+    let name = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let name: String = name
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        .collect();
+    if name.is_empty() {
+        "node".into()
+    } else {
+        name
+    }
 }
 
 /// Who may read `/metrics` (HELDAR_METRICS_AUTH).
@@ -191,6 +418,8 @@ pub struct Config {
     pub timelapse_max_frames: u64,
     /// `None` keeps videos forever.
     pub timelapse_ttl: Option<Duration>,
+    /// MQTT and Home Assistant discovery (`services::mqtt`); `None`: off.
+    pub mqtt: Option<MqttConfig>,
 }
 
 /// The native RTSP path's settings (docs/rtsp.md).
@@ -521,6 +750,7 @@ impl Config {
             unreachable_backoff_max: (backoff_max_s > 0)
                 .then(|| Duration::from_secs(backoff_max_s)),
             rtsp,
+            mqtt: MqttConfig::from_args(&args.mqtt)?,
         };
         Ok((config, warnings))
     }
@@ -775,6 +1005,11 @@ mod tests {
             timelapse_concurrency: "1".into(),
             timelapse_max_frames: "100000".into(),
             timelapse_ttl_hours: "720".into(),
+            mqtt: MqttArgs {
+                mqtt_prefix: "heldar".into(),
+                mqtt_discovery_prefix: "homeassistant".into(),
+                ..MqttArgs::default()
+            },
         };
         for (k, v) in extra {
             match *k {
@@ -945,6 +1180,91 @@ mod tests {
         a.timelapse_max_frames = "many".into();
         let e = Config::from_args(&a).unwrap_err().to_string();
         assert!(e.starts_with("HELDAR_TIMELAPSE_MAX_FRAMES=\"many\""), "{e}");
+    }
+
+    fn mqtt(f: impl FnOnce(&mut MqttArgs)) -> Result<Option<MqttConfig>, ConfigError> {
+        let mut a = args(&[]).mqtt;
+        f(&mut a);
+        MqttConfig::from_args(&a)
+    }
+
+    #[test]
+    fn mqtt_is_off_unless_a_url_is_set_and_has_defaults() {
+        assert_eq!(Config::from_args(&args(&[])).unwrap().0.mqtt, None);
+        assert_eq!(mqtt(|a| a.mqtt_url = Some(" ".into())).unwrap(), None);
+        let c = mqtt(|a| a.mqtt_url = Some("mqtt://192.168.1.10".into()))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            (c.host.as_str(), c.port, c.tls),
+            ("192.168.1.10", 1883, false)
+        );
+        assert_eq!(c.prefix, "heldar");
+        assert_eq!(c.discovery_prefix.as_deref(), Some("homeassistant"));
+        assert!(c.client_id.starts_with("heldar-"), "{}", c.client_id);
+        let c = mqtt(|a| {
+            a.mqtt_url = Some("mqtts://broker.lan".into());
+            a.mqtt_discovery_prefix = String::new();
+            a.mqtt_prefix = "/home/heldar/".into();
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!((c.port, c.tls), (8883, true));
+        assert_eq!(c.discovery_prefix, None, "empty turns discovery off");
+        assert_eq!(c.prefix, "home/heldar");
+        assert_eq!(c.broker(), "mqtts://broker.lan:8883");
+    }
+
+    #[test]
+    fn mqtt_settings_that_cannot_work_are_refused_naming_the_variable() {
+        type Edit = fn(&mut MqttArgs);
+        let cases: [(&str, Edit); 6] = [
+            ("HELDAR_MQTT_URL", |a| {
+                a.mqtt_url = Some("http://broker".into())
+            }),
+            ("HELDAR_MQTT_URL", |a| {
+                a.mqtt_url = Some("mqtt://broker/topic".into())
+            }),
+            ("HELDAR_MQTT_PREFIX", |a| {
+                a.mqtt_url = Some("mqtt://b".into());
+                a.mqtt_prefix = "heldar/#".into();
+            }),
+            ("HELDAR_MQTT_PREFIX", |a| {
+                a.mqtt_url = Some("mqtt://b".into());
+                a.mqtt_prefix = "a//b".into();
+            }),
+            ("HELDAR_MQTT_CA_FILE", |a| {
+                a.mqtt_url = Some("mqtt://b".into());
+                a.mqtt_ca_file = Some("/etc/ca.pem".into());
+            }),
+            ("HELDAR_MQTT_USERNAME", |a| {
+                a.mqtt_url = Some("mqtt://b".into());
+                a.mqtt_password = Some("pw".into());
+            }),
+        ];
+        for (var, f) in cases {
+            let e = mqtt(f).unwrap_err();
+            assert_eq!(e.var, var, "{e}");
+        }
+    }
+
+    #[test]
+    fn the_mqtt_password_never_shows_in_errors_or_dumps() {
+        let e = mqtt(|a| a.mqtt_url = Some("mqtt://u:hunter2@broker".into())).unwrap_err();
+        assert!(!e.to_string().contains("hunter2"), "{e}");
+        assert!(e.to_string().contains("HELDAR_MQTT_PASSWORD"), "{e}");
+        let c = mqtt(|a| {
+            a.mqtt_url = Some("mqtt://broker".into());
+            a.mqtt_username = Some("heldar".into());
+            a.mqtt_password = Some("hunter2".into());
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(c.password.as_deref(), Some("hunter2"));
+        let mut config = Config::from_args(&args(&[])).unwrap().0;
+        config.mqtt = Some(c);
+        let dump = format!("{config:?}");
+        assert!(!dump.contains("hunter2") && dump.contains("***"), "{dump}");
     }
 
     #[test]

@@ -51,6 +51,8 @@ pub enum Event {
         size_bytes: i64,
         width: Option<i64>,
         height: Option<i64>,
+        /// The tag it was taken with (an API or MQTT trigger's `tag`); `None` for most frames.
+        tag: Option<String>,
     },
     /// A scheduled slot fired and its frame was not kept: dark (`skip_dark`) or like the
     /// previous stored frame (`skip_unchanged`). Not missed: the slot is done.

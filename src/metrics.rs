@@ -95,6 +95,48 @@ pub struct Metrics {
     capture_failures: std::sync::atomic::AtomicU64,
     /// Raw capture durations, kept only when a benchmark asks (exact percentiles).
     duration_samples: std::sync::Mutex<Option<Vec<f64>>>,
+    /// MQTT (`services::mqtt`).
+    pub mqtt: MqttMetrics,
+}
+
+/// The MQTT service's series (docs/integrations.md, docs/monitoring.md).
+#[derive(Default)]
+pub struct MqttMetrics {
+    /// 1 while connected to the broker.
+    pub connected: Gauge,
+    /// Messages handed to the MQTT client.
+    pub published: Counter,
+    /// Messages dropped (queue full, or the bus ran ahead of the service) instead of waiting.
+    pub dropped: Counter,
+    /// Messages on the capture topic that could not be used.
+    pub bad_messages: Counter,
+}
+
+impl MqttMetrics {
+    fn register(registry: &mut Registry) -> MqttMetrics {
+        let m = MqttMetrics::default();
+        registry.register(
+            "heldar_mqtt_connected",
+            "1 while Heldar is connected to the MQTT broker (HELDAR_MQTT_URL), else 0",
+            m.connected.clone(),
+        );
+        registry.register(
+            "heldar_mqtt_published",
+            "MQTT messages handed to the broker connection",
+            m.published.clone(),
+        );
+        registry.register(
+            "heldar_mqtt_dropped",
+            "MQTT messages dropped, oldest first, because the broker was away or slow",
+            m.dropped.clone(),
+        );
+        registry.register(
+            "heldar_mqtt_bad_messages",
+            "Messages on PREFIX/+/capture that were not a capture request Heldar could carry out",
+            m.bad_messages.clone(),
+        );
+        m
+    }
 }
 
 impl Default for Metrics {
@@ -243,7 +285,9 @@ impl Metrics {
             "Enabled schedules in the scheduler's timer structure",
             schedules_active.clone(),
         );
+        let mqtt = MqttMetrics::register(&mut registry);
         Metrics {
+            mqtt,
             registry,
             skipped_slots,
             captures,

@@ -331,6 +331,24 @@ mod tests {
     use super::*;
 
     #[test]
+    fn tags_are_short_and_safe_in_urls_topics_and_shells() {
+        for ok in ["doorbell", "a", "gate.open-1_x", &"x".repeat(64)] {
+            assert!(check_tag(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "",
+            "has space",
+            "a/b",
+            "ümlaut",
+            "semi;colon",
+            &"x".repeat(65),
+        ] {
+            let e = check_tag(bad).unwrap_err();
+            assert!(e.starts_with("tag "), "{e}");
+        }
+    }
+
+    #[test]
     fn camera_ids_are_slugs_and_nothing_else() {
         for good in ["a", "gate_a", "cam-01", "0", &"a".repeat(63)] {
             assert!(CameraId::parse(good).is_ok(), "{good}");
@@ -1043,6 +1061,30 @@ pub struct Snapshot {
     pub width: Option<i64>,
     pub height: Option<i64>,
     pub created_at: DateTime<Utc>,
+    /// The tag given when the frame was taken on demand (`?tag=`, an MQTT capture trigger);
+    /// checked by [`check_tag`].
+    pub tag: Option<String>,
+}
+
+/// Longest tag, in characters.
+pub const TAG_MAX: usize = 64;
+
+/// Check a frame's tag: 1–64 characters of `A-Z a-z 0-9 _ . -` (safe in a URL, a topic, a
+/// file name and a shell without quoting). The error is the sentence the API answers 422 with.
+pub fn check_tag(tag: &str) -> Result<(), String> {
+    let ok = !tag.is_empty()
+        && tag.len() <= TAG_MAX
+        && tag
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "tag {:?} must be 1 to {TAG_MAX} characters of letters, digits, `_`, `.` and `-`",
+            truncate(tag, 80)
+        ))
+    }
 }
 
 /// A stored frame as the API lists it.
@@ -1057,6 +1099,9 @@ pub struct SnapshotView {
     pub height: Option<i64>,
     /// Where the JPEG is served: `/media/snapshots/{camera_id}/{file}`.
     pub url: String,
+    /// The tag it was taken with (`POST …/snapshot?store=true&tag=`, an MQTT capture trigger);
+    /// `null` for scheduled and untagged frames.
+    pub tag: Option<String>,
 }
 
 impl From<&Snapshot> for SnapshotView {
@@ -1070,6 +1115,7 @@ impl From<&Snapshot> for SnapshotView {
             width: s.width,
             height: s.height,
             url: format!("/media/snapshots/{}", s.path),
+            tag: s.tag.clone(),
         }
     }
 }

@@ -28,6 +28,7 @@ async fn a_small_bench_counts_every_slot_once() {
         capture_timeout_s: None,
         align_zone: None,
         idle_windowed: 0,
+        mqtt_url: None,
     })
     .await
     .unwrap();

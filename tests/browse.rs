@@ -250,6 +250,7 @@ async fn frame_at(app: &TestApp, at: &str) -> String {
         width: Some(32),
         height: Some(24),
         created_at: Utc::now(),
+        tag: None,
     };
     app.state.ops.writer.index(vec![s.clone()]).await.unwrap();
     s.id

@@ -449,6 +449,28 @@ async fn snap_saves_live_frames_and_frames_lists_and_downloads_the_stored_ones()
     r.failed(3);
     let r = cli.run(&["frames", "get", "yard"]).await;
     assert_eq!(r.code, 2, "one of ID, --latest, --at is needed: {r:?}");
+
+    // --tag keeps it with a tag, and `frames --tag` lists only those.
+    let r = cli
+        .run(&[
+            "snap",
+            "yard",
+            "-o",
+            "tagged.jpg",
+            "--store",
+            "--tag",
+            "doorbell",
+            "--json",
+        ])
+        .await;
+    let tagged = r.ok().json()["snapshot_id"].as_str().unwrap().to_string();
+    let r = cli.run(&["frames", "yard", "--tag", "doorbell"]).await;
+    let out = r.ok().out.clone();
+    assert!(out.contains(&tagged) && out.contains("doorbell"), "{out}");
+    assert!(!out.contains(&id), "untagged frames are not listed: {out}");
+    cli.run(&["snap", "yard", "--tag", "doorbell"])
+        .await
+        .failed(2);
     app.stop().await;
 }
 

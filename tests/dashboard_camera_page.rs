@@ -58,6 +58,7 @@ async fn put_frames_with(
             width: Some(320),
             height: Some(180),
             created_at: Utc::now().trunc_subsecs(3),
+            tag: None,
         });
     }
     app.state.ops.writer.index(rows.clone()).await.unwrap();

@@ -205,6 +205,7 @@ async fn after_a_crash_the_crashed_runs_debris_is_reconciled_before_start_up_end
             width: Some(64),
             height: Some(48),
             created_at: lost_at,
+            tag: None,
         }])
         .await
         .unwrap();

@@ -40,6 +40,7 @@ async fn frames(app: &TestApp, n: i64, size: usize) -> Vec<Snapshot> {
             width: None,
             height: None,
             created_at: now,
+            tag: None,
         };
         app.state.ops.writer.index(vec![s.clone()]).await.unwrap();
         out.push(s);

@@ -130,6 +130,12 @@ fuzz_target!(|i: Input| {
         timelapse_concurrency: text(&i.timelapse_concurrency, "1"),
         timelapse_max_frames: text(&i.timelapse_max_frames, "100000"),
         timelapse_ttl_hours: text(&i.timelapse_ttl_hours, "720"),
+        // MQTT off: its settings have their own unit tests (config::tests).
+        mqtt: heldar::config::MqttArgs {
+            mqtt_prefix: "heldar".into(),
+            mqtt_discovery_prefix: "homeassistant".into(),
+            ..Default::default()
+        },
         secret_key_file: i.secret_key_file.as_ref().map(|v| text(v, "./k")),
         log: i
             .log

@@ -80,6 +80,9 @@ pub struct BenchOptions {
     pub align_zone: Option<String>,
     /// Schedules added on top of the busy ones whose daily window is closed for the whole run.
     pub idle_windowed: usize,
+    /// Publish to this MQTT broker as the MQTT service does (`mqtt://host:port`), discovery
+    /// included; `None`: MQTT off.
+    pub mqtt_url: Option<String>,
 }
 
 impl BenchOptions {
@@ -107,6 +110,7 @@ impl BenchOptions {
             live_every_ms: 0,
             align_zone: None,
             idle_windowed: 0,
+            mqtt_url: None,
         }
     }
 }
@@ -174,6 +178,12 @@ pub struct BenchReport {
     pub events_published: u64,
     /// With `stalled_subscriber`: how many events that subscriber lost by never reading.
     pub stalled_subscriber_missed: u64,
+    /// With `mqtt_url`: messages handed to the broker connection during the run, messages
+    /// dropped (queue full), and whether the connection was up at the end.
+    pub mqtt: bool,
+    pub mqtt_published: u64,
+    pub mqtt_dropped: u64,
+    pub mqtt_connected_at_end: bool,
     /// Dead cameras beside the healthy ones (their slots are not in `slots_due`).
     pub broken: usize,
     /// hang, drip, blackhole or mix.
@@ -396,6 +406,17 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     if let Some(t) = opts.capture_timeout_s {
         config.capture_timeout = Duration::from_secs(t.max(1));
     }
+    if let Some(url) = &opts.mqtt_url {
+        // As `heldar serve` would with HELDAR_MQTT_URL, under a prefix of its own.
+        config.mqtt = crate::config::MqttConfig::from_args(&crate::config::MqttArgs {
+            mqtt_url: Some(url.clone()),
+            mqtt_prefix: "heldar-bench".into(),
+            mqtt_discovery_prefix: "homeassistant".into(),
+            mqtt_client_id: Some("heldar-bench".into()),
+            ..Default::default()
+        })?;
+        report.mqtt = true;
+    }
     config.prepare_dirs()?;
     let (planned, idle) = seed(&config, &urls, &dead_urls, opts).await?;
 
@@ -410,6 +431,10 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
         .stalled_subscriber
         .then(|| state.ops.events.subscribe());
     let published0 = state.ops.events.published();
+    let mqtt0 = (
+        state.ops.metrics.mqtt.published.get(),
+        state.ops.metrics.mqtt.dropped.get(),
+    );
     let server = tokio::spawn(app.run_until_stopped());
     let all_schedules = opts.schedules + opts.broken + opts.idle_windowed;
     while state.ops.metrics.schedules_active.get() < all_schedules as i64 {
@@ -500,6 +525,9 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
     report.missed_slots_counted = state.ops.metrics.missed_slots.get();
     report.capture_failures = state.ops.metrics.capture_failures() - failures0;
     report.events_published = state.ops.events.published() - published0;
+    report.mqtt_published = state.ops.metrics.mqtt.published.get() - mqtt0.0;
+    report.mqtt_dropped = state.ops.metrics.mqtt.dropped.get() - mqtt0.1;
+    report.mqtt_connected_at_end = state.ops.metrics.mqtt.connected.get() == 1;
     if let Some(rx) = stalled.as_mut() {
         use tokio::sync::broadcast::error::TryRecvError;
         report.stalled_subscriber_missed = match rx.try_recv() {
@@ -923,6 +951,16 @@ impl BenchReport {
                 ),
             ),
             ("duplicates", self.duplicates.to_string()),
+            (
+                "mqtt",
+                match self.mqtt {
+                    false => "off".to_string(),
+                    true => format!(
+                        "{} published, {} dropped, connected at the end: {}",
+                        self.mqtt_published, self.mqtt_dropped, self.mqtt_connected_at_end
+                    ),
+                },
+            ),
             (
                 "events published",
                 format!(

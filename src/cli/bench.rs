@@ -75,6 +75,10 @@ pub struct Bench {
     /// whole run (it opens six hours from now): they must never fire nor cost the others anything.
     #[arg(long, value_name = "N", default_value_t = 0)]
     idle_windowed: usize,
+    /// Publish to this MQTT broker as the MQTT service would (`mqtt://host:port`, one you
+    /// started; prefix `heldar-bench`, Home Assistant discovery on).
+    #[arg(long, value_name = "URL")]
+    mqtt_url: Option<String>,
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
@@ -130,6 +134,7 @@ pub fn run(args: Bench) -> ExitCode {
         capture_timeout_s: args.capture_timeout,
         align_zone: args.align_zone,
         idle_windowed: args.idle_windowed,
+        mqtt_url: args.mqtt_url,
     };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))

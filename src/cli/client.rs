@@ -326,11 +326,25 @@ impl Client {
         path: &str,
         query: &[(&str, String)],
         dest: &Dest,
+        progress: impl FnMut(u64, Option<u64>),
+    ) -> CliResult<Downloaded> {
+        self.download_as(Method::GET, path, query, dest, progress)
+            .await
+    }
+
+    /// [`Client::download`] with another method (`POST …/snapshot?store=true`, which keeps the
+    /// frame it returns).
+    pub async fn download_as(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, String)],
+        dest: &Dest,
         mut progress: impl FnMut(u64, Option<u64>),
     ) -> CliResult<Downloaded> {
         use futures_util::StreamExt;
         use std::io::Write;
-        let rb = self.request(Method::GET, path).query(query);
+        let rb = self.request(method, path).query(query);
         let resp = tokio::time::timeout(self.timeout, rb.send())
             .await
             .map_err(|_| self.no_answer())?

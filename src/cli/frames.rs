@@ -1,4 +1,4 @@
-//! `heldar frames CAMERA [--from --to --limit]` lists a camera's stored frames, newest first
+//! `heldar frames CAMERA [--from --to --tag --limit]` lists a camera's stored frames, newest first
 //! (`GET /api/v1/cameras/{id}/snapshots`); `heldar frames get CAMERA ID|--latest|--at TIME`
 //! downloads one.
 //!
@@ -58,6 +58,9 @@ struct List {
     /// Only frames taken at or before this time.
     #[arg(long, value_name = "TIME", value_parser = time_arg, allow_hyphen_values = true)]
     to: Option<DateTime<Utc>>,
+    /// Only frames taken with this tag (`POST …/snapshot?store=true&tag=`, an MQTT trigger).
+    #[arg(long, value_name = "TAG")]
+    tag: Option<String>,
     /// At most this many, newest first (1 to 5000) [default: 500, the server's]
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=5000))]
     limit: Option<u32>,
@@ -110,6 +113,9 @@ async fn list(c: &Client, l: List) -> CliResult<()> {
     if let Some(t) = l.to {
         query.push(("to", rfc3339(t)));
     }
+    if let Some(tag) = &l.tag {
+        query.push(("tag", tag.clone()));
+    }
     if let Some(n) = l.limit {
         query.push(("limit", n.to_string()));
     }
@@ -131,7 +137,7 @@ async fn list(c: &Client, l: List) -> CliResult<()> {
         output::line(format!("no stored frames of {camera} in that time"));
         return Ok(());
     }
-    let mut t = output::table(&["id", "taken", "size", "pixels", "schedule"]);
+    let mut t = output::table(&["id", "taken", "size", "pixels", "schedule", "tag"]);
     for f in &frames {
         t.add_row(vec![
             output::text(f, "id"),
@@ -139,6 +145,7 @@ async fn list(c: &Client, l: List) -> CliResult<()> {
             output::bytes(f["size_bytes"].as_i64().unwrap_or(0)),
             output::size(f["width"].as_i64(), f["height"].as_i64()),
             f["schedule_id"].as_str().unwrap_or("manual").to_string(),
+            f["tag"].as_str().unwrap_or("").to_string(),
         ]);
     }
     output::line(t.trim_fmt());

@@ -1,7 +1,7 @@
-//! `heldar snap CAMERA [-o FILE] [--store]`: a live JPEG grabbed now
+//! `heldar snap CAMERA [-o FILE] [--store [--tag TAG]]`: a live JPEG grabbed now
 //! (`GET /api/v1/cameras/{id}/snapshot`), saved to a file — `CAMERA-YYYYmmdd-HHMMSS.jpg` in the
 //! current folder unless `-o` says otherwise, `-o -` for stdout. `--store` also keeps it on the
-//! server as a manual snapshot. The file appears only once it is whole: a camera that fails
+//! server as a manual snapshot (`POST …/snapshot?store=true`), with `--tag` as its tag. The file appears only once it is whole: a camera that fails
 //! leaves no file behind, only its error (exit 5).
 
 use std::process::ExitCode;
@@ -22,6 +22,9 @@ pub struct Snap {
     /// Also keep the frame on the server as a manual snapshot.
     #[arg(long)]
     store: bool,
+    /// Keep it with this tag (1 to 64 letters, digits, `_`, `.`, `-`); needs --store.
+    #[arg(long, value_name = "TAG")]
+    tag: Option<String>,
     #[command(flatten)]
     client: ClientArgs,
 }
@@ -40,18 +43,32 @@ pub fn run(args: Snap) -> ExitCode {
                 .into(),
             ),
         };
+        if args.tag.is_some() && !args.store {
+            return Err(CliError::usage(
+                "--tag needs --store: only a kept frame carries a tag",
+            ));
+        }
         if c.json && matches!(dest, Dest::Stdout) {
             return Err(CliError::usage(
                 "-o - and --json both want stdout: choose one",
             ));
         }
         let path = format!("/api/v1/cameras/{}/snapshot", seg("camera", &args.camera)?);
-        let query: Vec<(&str, String)> = if args.store {
-            vec![("store", "true".to_string())]
+        let mut query: Vec<(&str, String)> = Vec::new();
+        // Keeping a frame changes state: POST, the API's way to keep one (a GET would do too,
+        // for the kernel's clients, but it takes no tag).
+        let method = if args.store {
+            query.push(("store", "true".to_string()));
+            if let Some(tag) = &args.tag {
+                query.push(("tag", tag.clone()));
+            }
+            reqwest::Method::POST
         } else {
-            vec![]
+            reqwest::Method::GET
         };
-        let got = c.download(&path, &query, &dest, |_, _| {}).await?;
+        let got = c
+            .download_as(method, &path, &query, &dest, |_, _| {})
+            .await?;
         let dim = |h: &str| got.header(h).and_then(|v| v.parse::<i64>().ok());
         let (w, h) = (dim("x-heldar-width"), dim("x-heldar-height"));
         let snapshot_id = got.header("x-heldar-snapshot-id").map(str::to_string);

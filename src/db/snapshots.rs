@@ -9,7 +9,7 @@ use crate::models::{fmt_ts, CameraId, Page, Position, Snapshot};
 
 macro_rules! columns {
     () => {
-        "id, camera_id, schedule_id, path, taken_at, size_bytes, width, height, created_at"
+        "id, camera_id, schedule_id, path, taken_at, size_bytes, width, height, created_at, tag"
     };
 }
 const COLUMNS: &str = columns!();
@@ -19,7 +19,7 @@ const COLUMNS: &str = columns!();
 pub(crate) const INSERT_SQL: &str = concat!(
     "INSERT INTO snapshots (",
     columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
 );
 
 /// A scheduled frame also moves its schedule's `last_fired_at` (binds: taken_at, schedule id).
@@ -39,6 +39,7 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Snapshot, DbError> {
         width: row.get("width"),
         height: row.get("height"),
         created_at: parse_ts(row.get("created_at"))?,
+        tag: row.get("tag"),
     })
 }
 
@@ -72,11 +73,15 @@ pub async fn list(
 /// although the writer keeps adding frames. The cursor bound is folded into the upper bound of
 /// the `(camera_id, taken_at)` index range, so a deep page starts at its position in the index
 /// instead of skipping the newer rows one by one.
+///
+/// With `tag`, only the frames carrying that tag (total included).
+#[allow(clippy::too_many_arguments)]
 pub async fn page(
     pool: &Pool,
     camera: &CameraId,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
+    tag: Option<&str>,
     after: Option<&Position>,
     limit: i64,
 ) -> Result<Page<Snapshot>, DbError> {
@@ -87,30 +92,46 @@ pub async fn page(
         None => ("9999".into(), String::new()),
     };
     let first = upper.clone().min(cursor_at.clone());
+    // The tag's condition only when filtering: `(? IS NULL OR tag = ?)` would make every
+    // untagged count read the table instead of the covering `(camera_id, taken_at)` index. With
+    // a tag, the partial index `(camera_id, tag, taken_at)` serves both reads.
+    let tagged = if tag.is_some() { " AND tag = ?7" } else { "" };
     let mut tx = pool.begin().await.map_err(step("starting a read"))?;
-    let total: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM snapshots WHERE camera_id = ? AND taken_at >= ? AND taken_at <= ?",
-    )
-    .bind(camera.as_str())
-    .bind(&lower)
-    .bind(&upper)
-    .fetch_one(&mut *tx)
-    .await
-    .map_err(step("counting snapshots"))?;
-    let rows = sqlx::query(&format!(
+    let count_sql = format!(
+        "SELECT COUNT(*) FROM snapshots WHERE camera_id = ?1 AND taken_at >= ?2 \
+         AND taken_at <= ?3{}",
+        tagged.replace("?7", "?4")
+    );
+    let mut count = sqlx::query_scalar::<_, i64>(&count_sql)
+        .bind(camera.as_str())
+        .bind(&lower)
+        .bind(&upper);
+    if let Some(t) = tag {
+        count = count.bind(t);
+    }
+    let total: i64 = count
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(step("counting snapshots"))?;
+    let rows_sql = format!(
         "SELECT {COLUMNS} FROM snapshots WHERE camera_id = ?1 AND taken_at >= ?2 \
-         AND taken_at <= ?3 AND (taken_at < ?4 OR id < ?5) \
+         AND taken_at <= ?3 AND (taken_at < ?4 OR id < ?5){tagged} \
          ORDER BY taken_at DESC, id DESC LIMIT ?6"
-    ))
-    .bind(camera.as_str())
-    .bind(&lower)
-    .bind(&first)
-    .bind(&cursor_at)
-    .bind(&cursor_id)
-    .bind(limit + 1)
-    .fetch_all(&mut *tx)
-    .await
-    .map_err(step("listing snapshots"))?;
+    );
+    let mut rows = sqlx::query(&rows_sql)
+        .bind(camera.as_str())
+        .bind(&lower)
+        .bind(&first)
+        .bind(&cursor_at)
+        .bind(&cursor_id)
+        .bind(limit + 1);
+    if let Some(t) = tag {
+        rows = rows.bind(t);
+    }
+    let rows = rows
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(step("listing snapshots"))?;
     tx.commit().await.map_err(step("ending a read"))?;
     let mut items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
     let more = items.len() as i64 > limit;

@@ -540,6 +540,7 @@ fn insert_row(conn: &Connection, s: &Snapshot) -> Result<(), DbError> {
                 s.width,
                 s.height,
                 fmt_ts(s.created_at),
+                s.tag,
             ])
         })
         .map(drop)
@@ -603,6 +604,7 @@ mod tests {
             width: Some(64),
             height: Some(48),
             created_at: at(2),
+            tag: None,
         }
     }
 

@@ -220,11 +220,27 @@ pub async fn capture_and_keep(
     schedule: Option<&str>,
     want: Want,
 ) -> OpResult<(Snapshot, Bytes)> {
+    capture_and_keep_tagged(ops, camera, schedule, want, None).await
+}
+
+/// [`capture_and_keep`] with the frame's `tag` (the API's `?tag=`, an MQTT capture trigger's):
+/// checked here, so every caller gets the same 422 sentence for a bad one.
+pub async fn capture_and_keep_tagged(
+    ops: &Ops,
+    camera: &Camera,
+    schedule: Option<&str>,
+    want: Want,
+    tag: Option<&str>,
+) -> OpResult<(Snapshot, Bytes)> {
+    if let Some(t) = tag {
+        crate::models::check_tag(t).map_err(|m| OpError::invalid("tag", m))?;
+    }
     match keep(
         ops,
         camera,
         schedule.map(|s| (s, FrameRules::default())),
         want,
+        tag,
     )
     .await?
     {
@@ -262,7 +278,7 @@ pub async fn capture_slot(
         stream: rules.stream,
         ..want
     };
-    keep(ops, camera, Some((schedule, rules)), want).await
+    keep(ops, camera, Some((schedule, rules)), want, None).await
 }
 
 /// The look of `schedule`'s newest stored frame: remembered, or derived from the file (after a
@@ -320,6 +336,7 @@ async fn keep(
     camera: &Camera,
     rules: Option<(&str, FrameRules)>,
     want: Want,
+    tag: Option<&str>,
 ) -> OpResult<Kept> {
     let schedule = rules.map(|(s, _)| s);
     // The frame's time is the camera's own capture time when the back-end knows it (native
@@ -397,6 +414,7 @@ async fn keep(
         width: Some(i64::from(frame.width)),
         height: Some(i64::from(frame.height)),
         created_at: ops.clock.now().trunc_subsecs(3),
+        tag: tag.map(str::to_string),
     };
     // The row also records the camera's success (one write).
     if let Err(e) = ops.writer.record_frame(snap.clone()).await {
@@ -425,6 +443,7 @@ async fn keep(
         size_bytes: snap.size_bytes,
         width: snap.width,
         height: snap.height,
+        tag: snap.tag.clone(),
     });
     Ok(Kept::Stored(snap, frame.bytes))
 }
@@ -529,18 +548,23 @@ pub fn media_url(snap: &Snapshot) -> String {
     format!("/media/snapshots/{}", snap.path)
 }
 
-/// A page of a camera's kept frames in `[from, to]`, newest first: at most `limit`, starting
-/// after `after` (a position an earlier page gave), with the number in `[from, to]` in all.
+/// A page of a camera's kept frames in `[from, to]` (only those tagged `tag`, when given),
+/// newest first: at most `limit`, starting after `after` (a position an earlier page gave),
+/// with the number matching in all.
 pub async fn list(
     ops: &Ops,
     camera: &CameraId,
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
+    tag: Option<&str>,
     after: Option<&Position>,
     limit: i64,
 ) -> OpResult<Page<Snapshot>> {
+    if let Some(t) = tag {
+        crate::models::check_tag(t).map_err(|m| OpError::invalid("tag", m))?;
+    }
     super::cameras::require(ops, camera).await?;
-    Ok(db::snapshots::page(&ops.db, camera, from, to, after, limit).await?)
+    Ok(db::snapshots::page(&ops.db, camera, from, to, tag, after, limit).await?)
 }
 
 /// A camera's newest kept frame.

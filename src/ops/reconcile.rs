@@ -285,6 +285,7 @@ async fn check_camera(
                     width: Some(i64::from(w)),
                     height: Some(i64::from(h)),
                     created_at: p.clock.now().trunc_subsecs(3),
+                    tag: None,
                 });
                 if batch.len() >= INDEX_BATCH {
                     report.files_reindexed += batch.len() as u64;

@@ -1,4 +1,4 @@
-//! Browsing kept frames: `GET /api/v1/cameras/{id}/snapshots?from&to&limit&cursor` (paged,
+//! Browsing kept frames: `GET /api/v1/cameras/{id}/snapshots?from&to&tag&limit&cursor` (paged,
 //! newest first, see `paging`) and `…/latest`.
 
 use axum::extract::{Query, State};
@@ -22,6 +22,7 @@ pub struct ListQuery {
     pub to: Option<String>,
     pub limit: Option<String>,
     pub cursor: Option<String>,
+    pub tag: Option<String>,
 }
 
 impl utoipa::IntoParams for ListQuery {
@@ -29,6 +30,10 @@ impl utoipa::IntoParams for ListQuery {
         vec![
             params::time_param(End::From, "frames taken"),
             params::time_param(End::To, "frames taken"),
+            params::tag_param(
+                "Only frames taken with this tag (`POST …/snapshot?store=true&tag=`, an MQTT \
+                 capture trigger); the total counts only those.",
+            ),
             params::limit_param("frames", "newest first"),
             params::cursor_param(),
         ]
@@ -67,7 +72,7 @@ pub fn bounds(q: &ListQuery) -> Result<Bounds, ApiError> {
                 ("link" = String, description = "only when more frames remain: `<…?cursor=…>; rel=\"next\"` (RFC 8288), this request with the next page's cursor"))),
         (status = 400, body = ErrorBody, description = "the path is not UTF-8, or the query string cannot be read"),
         (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "the id is not a slug, or from, to, limit or cursor is invalid")))]
+        (status = 422, body = ErrorBody, description = "the id is not a slug, or from, to, tag, limit or cursor is invalid")))]
 pub async fn list(
     State(ops): State<Ops>,
     CameraPath(id): CameraPath,
@@ -76,8 +81,9 @@ pub async fn list(
 ) -> Result<Listed<SnapshotView>, ApiError> {
     let Query(q) = query?;
     let (from, to, limit) = bounds(&q)?;
+    let tag = params::tag(q.tag.as_deref())?;
     let after = q.cursor.as_deref().map(params::decode_cursor).transpose()?;
-    let page = ops::frames::list(&ops, &id, from, to, after.as_ref(), limit).await?;
+    let page = ops::frames::list(&ops, &id, from, to, tag, after.as_ref(), limit).await?;
     Ok(Listed::page(page, &uri, |s| SnapshotView::from(s)))
 }
 

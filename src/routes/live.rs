@@ -1,5 +1,6 @@
 //! `/api/v1/cameras/{id}/snapshot`: a live JPEG grabbed now. `?store=true` also keeps it as a
-//! manual snapshot (no schedule), through the same operation as a scheduled frame
+//! manual snapshot (no schedule), with `POST`'s `&tag=` as its tag, through the same operation
+//! as a scheduled frame
 //! (`ops::frames::capture_and_keep`), and names the kept frame in `x-heldar-snapshot-id` and
 //! `content-location`.
 //!
@@ -70,11 +71,11 @@ pub async fn live(
             }
         },
     };
-    snapshot(&ops, &id, keep(q.store.as_deref())?, max_age).await
+    snapshot(&ops, &id, keep(q.store.as_deref())?, max_age, None).await
 }
 
 /// The query of `POST …/snapshot`. Unknown parameters are refused (400), so a parameter added
-/// later (a frame's tag, say) can never have been silently ignored by an older server.
+/// later (as `tag` was) can never have been silently ignored by an older server.
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -83,6 +84,16 @@ pub struct TakeQuery {
     /// full); `false` (or `0`, the default) only shows it.
     #[param(value_type = Option<bool>)]
     pub store: Option<String>,
+    /// With `store=true`: the kept frame's tag, 1 to 64 characters of letters, digits, `_`,
+    /// `.` and `-` (422 otherwise); list them with `GET …/snapshots?tag=`. Refused (422)
+    /// without `store=true`: a frame that is not kept has nowhere to carry it.
+    #[param(
+        pattern = "^[A-Za-z0-9_.-]{1,64}$",
+        min_length = 1,
+        max_length = 64,
+        example = "doorbell"
+    )]
+    pub tag: Option<String>,
 }
 
 #[utoipa::path(post, path = "/api/v1/cameras/{id}/snapshot", operation_id = "take_snapshot", tag = "capture",
@@ -97,9 +108,9 @@ pub struct TakeQuery {
                 ("x-heldar-snapshot-id" = String, description = "with `?store=true`: id of the kept snapshot"),
                 ("content-location" = String, description = "with `?store=true`: /media URL of the kept frame"),
                 ("location" = String, description = "with `?store=true`: the same /media URL"))),
-        (status = 400, body = ErrorBody, description = "the path is not UTF-8, or the query string cannot be read or has a parameter other than `store`"),
+        (status = 400, body = ErrorBody, description = "the path is not UTF-8, or the query string cannot be read or has a parameter other than `store` and `tag`"),
         (status = 404, body = ErrorBody),
-        (status = 422, body = ErrorBody, description = "bad id or `store` value, the camera has no URL to capture from (`no_source`), or its host is a cloud-metadata address (`forbidden_host`)"),
+        (status = 422, body = ErrorBody, description = "bad id, `store` or `tag` value (or a `tag` without `store=true`), the camera has no URL to capture from (`no_source`), or its host is a cloud-metadata address (`forbidden_host`)"),
         (status = 502, body = ErrorBody, description = "camera unreachable (`unreachable`), refused the credentials (`auth_failed`), sent no valid JPEG (`bad_response`), failed TLS verification (`tls`), or ffmpeg is missing (`ffmpeg_missing`)"),
         (status = 504, body = ErrorBody, description = "no frame within HELDAR_CAPTURE_TIMEOUT_S (`timeout`)"),
         (status = 507, body = ErrorBody, description = "`?store=true` and the disk is full (`disk_full`)")))]
@@ -109,7 +120,15 @@ pub async fn take(
     query: Result<Query<TakeQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Response, ApiError> {
     let Query(q) = query?;
-    snapshot(&ops, &id, keep(q.store.as_deref())?, None).await
+    let keep = keep(q.store.as_deref())?;
+    let tag = super::params::tag(q.tag.as_deref())?;
+    if tag.is_some() && !keep {
+        return Err(ApiError::invalid(
+            "tag",
+            "tag needs store=true: only a kept frame carries a tag",
+        ));
+    }
+    snapshot(&ops, &id, keep, None, tag).await
 }
 
 /// `store`'s value: whether to keep the frame.
@@ -130,12 +149,13 @@ async fn snapshot(
     id: &CameraId,
     keep: bool,
     max_age: Option<std::time::Duration>,
+    tag: Option<&str>,
 ) -> Result<Response, ApiError> {
     let camera = ops::cameras::camera(ops, id).await?;
     let mut headers = vec![(header::CACHE_CONTROL, "no-store".to_string())];
     let (bytes, width, height, taken_at) = if keep {
         // The path scheduled frames take: capture, file, row, `frame.stored`.
-        let (snap, bytes) = ops::frames::capture_and_keep(
+        let (snap, bytes) = ops::frames::capture_and_keep_tagged(
             ops,
             &camera,
             None,
@@ -144,6 +164,7 @@ async fn snapshot(
                 max_age,
                 stream: None,
             },
+            tag,
         )
         .await?;
         let url = ops::frames::media_url(&snap);

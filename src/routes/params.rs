@@ -250,6 +250,33 @@ pub fn cursor_param() -> Parameter {
     )
 }
 
+/// The pattern of a frame's tag (`models::check_tag`).
+pub const TAG_PATTERN: &str = "^[A-Za-z0-9_.-]{1,64}$";
+
+/// `tag` of a frame, for the OpenAPI document.
+pub fn tag_param(description: &str) -> Parameter {
+    query_param(
+        "tag",
+        description,
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .pattern(Some(TAG_PATTERN))
+            .min_length(Some(1))
+            .max_length(Some(64))
+            .examples([serde_json::json!("doorbell")]),
+    )
+}
+
+/// A frame's `tag` from a query, checked: 422 with the sentence otherwise.
+pub fn tag(value: Option<&str>) -> Result<Option<&str>, ApiError> {
+    match value {
+        None => Ok(None),
+        Some(t) => crate::models::check_tag(t)
+            .map(|()| Some(t))
+            .map_err(|m| ApiError::invalid("tag", m)),
+    }
+}
+
 /// `camera` as a filter, for the OpenAPI document.
 pub fn camera_filter_param(description: &str) -> Parameter {
     query_param(

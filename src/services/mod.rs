@@ -3,6 +3,7 @@
 //! panics or returns, and stopped by the shared shutdown token (docs/design.md §10).
 
 pub mod demo_camera;
+pub mod mqtt;
 pub mod reconciler;
 pub mod retention;
 pub mod rtsp_warm;

@@ -33,6 +33,7 @@ pub async fn keep_frames(
             width: Some(i64::from(w)),
             height: Some(i64::from(h)),
             created_at: *t,
+            tag: None,
         });
     }
     ops.writer.index(rows).await.unwrap();
