@@ -136,6 +136,50 @@ pub struct ServeArgs {
     /// made (0 = keep forever).
     #[arg(long, env = "HELDAR_TIMELAPSE_TTL_HOURS", default_value = "720")]
     pub timelapse_ttl_hours: String,
+    /// A camera is offline after this many failed captures in a row (0 = never by count).
+    #[arg(long, env = "HELDAR_OFFLINE_AFTER_FAILURES", default_value = "3")]
+    pub offline_after_failures: String,
+    /// A camera with an enabled schedule is offline after this many seconds without a
+    /// successful capture; `auto` is 3 × its shortest interval, at least 60 s (0 = never by time).
+    #[arg(long, env = "HELDAR_OFFLINE_AFTER_S", default_value = "auto")]
+    pub offline_after_s: String,
+    /// Webhooks: one delivery attempt's deadline (seconds, connect to last byte).
+    #[arg(long, env = "HELDAR_WEBHOOK_TIMEOUT_S", default_value = "10")]
+    pub webhook_timeout_s: String,
+    /// Webhooks: attempts per delivery, the first included (at least 1).
+    #[arg(long, env = "HELDAR_WEBHOOK_MAX_ATTEMPTS", default_value = "6")]
+    pub webhook_max_attempts: String,
+    /// Webhooks: wait before the first retry (milliseconds); it doubles per retry.
+    #[arg(long, env = "HELDAR_WEBHOOK_RETRY_INITIAL_MS", default_value = "1000")]
+    pub webhook_retry_initial_ms: String,
+    /// Webhooks: longest wait between two attempts (seconds).
+    #[arg(long, env = "HELDAR_WEBHOOK_RETRY_MAX_S", default_value = "300")]
+    pub webhook_retry_max_s: String,
+    /// Webhooks: events waiting per subscription; beyond it the oldest is dropped and counted.
+    #[arg(long, env = "HELDAR_WEBHOOK_QUEUE", default_value = "1000")]
+    pub webhook_queue: String,
+}
+
+/// When a camera with an enabled schedule counts as offline for lack of frames
+/// (HELDAR_OFFLINE_AFTER_S).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfflineAfter {
+    /// 3 × the camera's shortest enabled interval, at least 60 s.
+    Auto,
+    /// The same time for every camera.
+    Fixed(Duration),
+    /// Never by time (failures in a row still count).
+    Off,
+}
+
+/// Webhook delivery settings (`services::webhooks`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    pub timeout: Duration,
+    pub max_attempts: u32,
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    pub queue: usize,
 }
 
 /// Who may read `/metrics` (HELDAR_METRICS_AUTH).
@@ -191,6 +235,11 @@ pub struct Config {
     pub timelapse_max_frames: u64,
     /// `None` keeps videos forever.
     pub timelapse_ttl: Option<Duration>,
+    /// Failed captures in a row that make a camera offline (`ops::outages`); 0: never by count.
+    pub offline_after_failures: u32,
+    /// Time without a frame that makes a scheduled camera offline.
+    pub offline_after: OfflineAfter,
+    pub webhooks: WebhookConfig,
 }
 
 /// The native RTSP path's settings (docs/rtsp.md).
@@ -485,7 +534,69 @@ impl Config {
             "a whole number of hours (0 keeps videos forever)",
         )?;
 
+        let offline_after_failures = num(
+            "HELDAR_OFFLINE_AFTER_FAILURES",
+            &args.offline_after_failures,
+            "a whole number of failures (0: never offline by count)",
+            0,
+            &mut warnings,
+        )?
+        .min(u64::from(u32::MAX)) as u32;
+        let offline_after = match args.offline_after_s.trim() {
+            "auto" => OfflineAfter::Auto,
+            v => match parse_num::<u64>(
+                "HELDAR_OFFLINE_AFTER_S",
+                v,
+                "auto (3 × the shortest schedule interval, at least 60 s) or a whole number of \
+                 seconds (0: never offline by time)",
+            )? {
+                0 => OfflineAfter::Off,
+                n => OfflineAfter::Fixed(Duration::from_secs(n)),
+            },
+        };
+        let webhooks = WebhookConfig {
+            timeout: Duration::from_secs(num(
+                "HELDAR_WEBHOOK_TIMEOUT_S",
+                &args.webhook_timeout_s,
+                "a whole number of seconds (at least 1)",
+                1,
+                &mut warnings,
+            )?),
+            max_attempts: num(
+                "HELDAR_WEBHOOK_MAX_ATTEMPTS",
+                &args.webhook_max_attempts,
+                "a whole number of attempts (at least 1)",
+                1,
+                &mut warnings,
+            )?
+            .min(100) as u32,
+            retry_initial: Duration::from_millis(num(
+                "HELDAR_WEBHOOK_RETRY_INITIAL_MS",
+                &args.webhook_retry_initial_ms,
+                "a whole number of milliseconds (at least 10)",
+                10,
+                &mut warnings,
+            )?),
+            retry_max: Duration::from_secs(num(
+                "HELDAR_WEBHOOK_RETRY_MAX_S",
+                &args.webhook_retry_max_s,
+                "a whole number of seconds (at least 1)",
+                1,
+                &mut warnings,
+            )?),
+            queue: num(
+                "HELDAR_WEBHOOK_QUEUE",
+                &args.webhook_queue,
+                "a whole number of events (at least 1)",
+                1,
+                &mut warnings,
+            )? as usize,
+        };
+
         let config = Config {
+            offline_after_failures,
+            offline_after,
+            webhooks,
             timelapses_dir: data_dir.join("timelapses"),
             timelapse_concurrency,
             timelapse_max_frames,
@@ -775,6 +886,13 @@ mod tests {
             timelapse_concurrency: "1".into(),
             timelapse_max_frames: "100000".into(),
             timelapse_ttl_hours: "720".into(),
+            offline_after_failures: "3".into(),
+            offline_after_s: "auto".into(),
+            webhook_timeout_s: "10".into(),
+            webhook_max_attempts: "6".into(),
+            webhook_retry_initial_ms: "1000".into(),
+            webhook_retry_max_s: "300".into(),
+            webhook_queue: "1000".into(),
         };
         for (k, v) in extra {
             match *k {

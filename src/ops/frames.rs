@@ -110,7 +110,12 @@ fn state_after(result: Result<(), &CaptureError>) -> (CameraState, Option<String
 }
 
 /// Publish what a capture's outcome means for the camera's state: an event only if it changed.
-fn note_state(ops: &Ops, camera: &CameraId, result: Result<(), &CaptureError>, at: DateTime<Utc>) {
+async fn note_state(
+    ops: &Ops,
+    camera: &CameraId,
+    result: Result<(), &CaptureError>,
+    at: DateTime<Utc>,
+) {
     let run = ops.frames.count_failure(camera, result.is_err());
     if result.is_ok() {
         super::backoff::success(ops, camera);
@@ -141,6 +146,7 @@ fn note_state(ops: &Ops, camera: &CameraId, result: Result<(), &CaptureError>, a
             at,
         });
     }
+    super::outages::after_capture(ops, camera, result, at).await;
 }
 
 /// Record a failed capture: the status row (awaited when `wait`), the events.
@@ -180,7 +186,7 @@ async fn record_failure(
         error: e.to_string(),
         at,
     });
-    note_state(ops, camera, Err(e), at);
+    note_state(ops, camera, Err(e), at).await;
 }
 
 /// Record a success whose frame is not kept (a live frame, a store failure), without waiting.
@@ -217,7 +223,7 @@ pub async fn capture_and_keep(
             return Err(e.into());
         }
     };
-    note_state(ops, &camera.id, Ok(()), ops.clock.now());
+    note_state(ops, &camera.id, Ok(()), ops.clock.now()).await;
     let taken_at = frame.taken_at.map_or(started_at, |t| t.trunc_subsecs(3));
     let file = match ops
         .store
@@ -299,7 +305,7 @@ pub async fn live(
                         match &r {
                             Ok(_) => {
                                 record_success(&o, &cam.id, at);
-                                note_state(&o, &cam.id, Ok(()), at);
+                                note_state(&o, &cam.id, Ok(()), at).await;
                             }
                             Err(e) => record_failure(&o, &cam.id, None, e, at, false).await,
                         }
