@@ -197,6 +197,31 @@ async fn a_camera_that_fails_then_recovers_gives_one_alert_pair_and_one_outage_r
         "{text}"
     );
 
+    // The CLI: a table, and the API's JSON with --json.
+    // (A child process, awaited: the server runs on this test's runtime.)
+    let cli = |args: &'static [&'static str]| {
+        let base = app.base.clone();
+        async move {
+            let dir = tempfile::tempdir().unwrap();
+            let mut cmd = common::heldar_cmd(dir.path());
+            cmd.env("HELDAR_URL", &base).args(args);
+            let out = tokio::process::Command::from(cmd).output().await.unwrap();
+            assert!(out.status.success(), "{args:?}: {out:?}");
+            String::from_utf8(out.stdout).unwrap()
+        }
+    };
+    let table = cli(&["outages", "gate"]).await;
+    assert!(
+        table.contains("gate") && table.contains("answered"),
+        "{table}"
+    );
+    let json: Vec<Value> =
+        serde_json::from_str(&cli(&["outages", "gate", "--json"]).await).unwrap();
+    assert_eq!(json, rows);
+    assert!(cli(&["outages", "--open"])
+        .await
+        .contains("no camera is offline"));
+
     // Bad input: a sentence, never a 5xx.
     for (q, field) in [
         ("?open=maybe", "open"),
@@ -314,5 +339,58 @@ async fn a_scheduled_camera_without_frames_goes_offline_by_silence() {
     assert_eq!(live(&app, "dock").await, 200);
     let seen = sse.collect_until(OFFLINE, "camera.recovered").await;
     assert_eq!(seen.len(), 1, "{seen:?}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_camera_page_lists_its_outages_and_follows_them_live() {
+    use common::browser::{browser, go, js, until};
+    let app = spawn_app_with(|_| {}, BuildOptions::default()).await;
+    let cam = fake_camera().await;
+    app.create_camera(json!({"id": "porch", "snapshot_url": cam.snapshot_url()}))
+        .await;
+    let (_driver, c) = browser(1280, 800).await;
+    go(&c, &app, "#/cameras/porch").await;
+    until(
+        &c,
+        "the empty outage list",
+        "document.getElementById('outages')?.textContent.includes('No outages recorded')",
+    )
+    .await;
+    // Offline: the page shows it without a reload (camera.offline on the event stream).
+    cam.set_behavior(Behavior::Status(500));
+    for _ in 0..3 {
+        assert_eq!(live(&app, "porch").await, 502);
+    }
+    until(
+        &c,
+        "the open outage",
+        "document.querySelector('#outages li.open')?.textContent.includes('Offline since')",
+    )
+    .await;
+    // Recovered: the same row, now with its end, duration and failures.
+    cam.set_behavior(Behavior::Ok);
+    assert_eq!(live(&app, "porch").await, 200);
+    until(
+        &c,
+        "the closed outage",
+        "(() => { const li = document.querySelector('#outages li'); return li && \
+         !li.classList.contains('open') && li.textContent.includes('3 failed captures') && \
+         li.textContent.includes('–'); })()",
+    )
+    .await;
+    let rows = js(
+        &c,
+        "return document.querySelectorAll('#outages li').length;",
+    )
+    .await;
+    assert_eq!(rows, json!(1));
+    let (api, _) = outages(&app, "?camera=porch").await;
+    let shown = js(
+        &c,
+        "return document.querySelector('#outages li').dataset.outage;",
+    )
+    .await;
+    assert_eq!(shown, api[0]["id"]);
     app.stop().await;
 }

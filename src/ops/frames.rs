@@ -9,7 +9,7 @@
 //! the writer; a live frame is returned without waiting for that commit), and on the event bus
 //! `frame.stored` or `capture.failed` — plus `camera.state_changed` when, and only when, the
 //! camera's state differs from the last one this process saw (one event per change, not one per
-//! failure).
+//! failure); and the outage bookkeeping of `ops::outages` (`camera.offline`/`camera.recovered`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
