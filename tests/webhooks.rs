@@ -485,3 +485,88 @@ async fn deliveries_are_signed_retried_on_5xx_with_backoff_capped_and_never_afte
         );
     }
 }
+
+/// A receiver that accepts connections and never answers: capture goes on at full speed, the
+/// subscription's queue holds its limit and drops the oldest, counted.
+#[tokio::test]
+async fn a_receiver_that_never_answers_stalls_nothing_and_drops_are_counted() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/hook", listener.local_addr().unwrap());
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let held = Arc::new(Mutex::new(Vec::new()));
+    {
+        let (accepted, held) = (accepted.clone(), held.clone());
+        tokio::spawn(async move {
+            while let Ok((sock, _)) = listener.accept().await {
+                accepted.fetch_add(1, Ordering::SeqCst);
+                held.lock().unwrap().push(sock); // kept open, never read, never answered
+            }
+        });
+    }
+    let app = common::spawn_app_with(
+        |c| {
+            c.webhooks.queue = 2;
+            c.webhooks.timeout = Duration::from_secs(60);
+        },
+        heldar::app::BuildOptions::default(),
+    )
+    .await;
+    let cam = FakeCamera::start(
+        FakeAuth::None,
+        FrameSupply::Static(Bytes::from(pattern::solid_jpeg(64, 48, [5, 5, 5]))),
+    )
+    .await
+    .unwrap();
+    app.create_camera(json!({"id": "busy", "snapshot_url": cam.snapshot_url()}))
+        .await;
+    let resp = app
+        .post_json(
+            "/api/v1/webhooks",
+            &json!({"url": url, "events": ["frame.stored"]}),
+        )
+        .await;
+    assert_eq!(resp.status(), 201);
+    let keep = || async {
+        let started = Instant::now();
+        let r = app
+            .client
+            .post(app.url("/api/v1/cameras/busy/snapshot?store=true"))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        started.elapsed()
+    };
+    // The first delivery is taken by the worker and hangs at the receiver.
+    keep().await;
+    wait_for(
+        "the receiver's first connection",
+        Duration::from_secs(10),
+        || async { (accepted.load(Ordering::SeqCst) >= 1).then_some(()) },
+    )
+    .await;
+    // Five more frames: each is kept as fast as without a webhook; two wait, three are dropped.
+    for _ in 0..5 {
+        let took = keep().await;
+        assert!(took < Duration::from_secs(2), "a frame took {took:?}");
+    }
+    let text = wait_for("three drops counted", Duration::from_secs(10), || async {
+        let text = app.get("/metrics").await.text().await.unwrap();
+        (common::metric(&text, "heldar_webhook_dropped_total") == Some(3)).then_some(text)
+    })
+    .await;
+    assert_eq!(
+        common::metric(&text, "heldar_webhook_dropped_total"),
+        Some(3)
+    );
+    assert_eq!(accepted.load(Ordering::SeqCst), 1, "one delivery at a time");
+    let frames: Vec<Value> = app
+        .get("/api/v1/cameras/busy/snapshots")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(frames.len(), 6);
+    app.stop().await;
+}

@@ -174,7 +174,12 @@ pub async fn save_delivery(pool: &Pool, d: &Delivery, new: bool) -> Result<(), D
     .bind(d.finished_at.map(fmt_ts))
     .execute(&mut *tx)
     .await
-    .map_err(map_write("recording a webhook delivery", None))?;
+    .map_err(|e| match e {
+        sqlx::Error::Database(db) if db.is_foreign_key_violation() => {
+            DbError::NoParent(format!("webhook {} was deleted", d.webhook_id))
+        }
+        other => step("recording a webhook delivery")(other),
+    })?;
     if new {
         sqlx::query(
             "DELETE FROM webhook_deliveries WHERE webhook_id = ?1 AND id NOT IN \

@@ -29,7 +29,7 @@ use sha2::Sha256;
 use tokio::sync::broadcast::error::RecvError;
 use tokio_util::sync::CancellationToken;
 
-use crate::events::Event;
+use crate::events::{Change, Event};
 use crate::models::integrations::{Delivery, DeliveryStatus, Webhook, WebhookId};
 use crate::models::new_id;
 use crate::ops::{self, Ops};
@@ -150,7 +150,14 @@ pub async fn run(ops: Ops, token: CancellationToken) -> anyhow::Result<()> {
             _ = token.cancelled() => break Ok(()),
             _ = ops.webhooks.changed.notified() => reload(&ops, &client, &mut subs, &token).await,
             r = rx.recv() => match r {
-                Ok(ev) => dispatch(&ops, &subs, &ev),
+                Ok(ev) => {
+                    dispatch(&ops, &subs, &ev);
+                    // A deleted camera took its subscriptions with it (cascade): forget them
+                    // before a camera of the same id is made.
+                    if matches!(&*ev, Event::CameraChanged { change: Change::Deleted, .. }) {
+                        reload(&ops, &client, &mut subs, &token).await;
+                    }
+                }
                 Err(RecvError::Lagged(n)) => {
                     ops.metrics.webhook_dropped.inc_by(n);
                     if lag_logged.is_none_or(|t| t.elapsed() >= DROP_LOG_EVERY) {
