@@ -65,7 +65,7 @@ export async function render(main, route) {
   main.append(
     h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/" }, "Cameras"), " / ", cam.id),
     head, stateLine,
-    h("div", { class: "camera-layout" }, h("div", { class: "side" }, live_, sched, outagesEl, timelapseEl), timelineEl),
+    h("div", { class: "camera-layout" }, h("div", { class: "side" }, live_, sched, timelapseEl, outagesEl), timelineEl),
   );
 
   function paintCamera() {
