@@ -915,6 +915,44 @@ mod tests {
     }
 
     #[test]
+    fn offline_and_webhook_settings_parse_and_name_their_variable() {
+        let (c, _) = Config::from_args(&args(&[])).unwrap();
+        assert_eq!(c.offline_after_failures, 3);
+        assert_eq!(c.offline_after, OfflineAfter::Auto);
+        assert_eq!(
+            c.webhooks,
+            WebhookConfig {
+                timeout: Duration::from_secs(10),
+                max_attempts: 6,
+                retry_initial: Duration::from_millis(1000),
+                retry_max: Duration::from_secs(300),
+                queue: 1000,
+            }
+        );
+        let with = |f: &dyn Fn(&mut ServeArgs)| {
+            let mut a = args(&[]);
+            f(&mut a);
+            Config::from_args(&a)
+        };
+        let c = with(&|a| a.offline_after_s = "0".into()).unwrap().0;
+        assert_eq!(c.offline_after, OfflineAfter::Off);
+        let c = with(&|a| a.offline_after_s = "90".into()).unwrap().0;
+        assert_eq!(
+            c.offline_after,
+            OfflineAfter::Fixed(Duration::from_secs(90))
+        );
+        let e = with(&|a| a.offline_after_s = "soon".into()).unwrap_err();
+        assert_eq!(e.var, "HELDAR_OFFLINE_AFTER_S");
+        let e = with(&|a| a.webhook_max_attempts = "many".into()).unwrap_err();
+        assert_eq!(e.var, "HELDAR_WEBHOOK_MAX_ATTEMPTS");
+        let (c, warnings) = with(&|a| a.webhook_max_attempts = "0".into()).unwrap();
+        assert_eq!(c.webhooks.max_attempts, 1);
+        assert!(warnings
+            .iter()
+            .any(|w| w.contains("HELDAR_WEBHOOK_MAX_ATTEMPTS")));
+    }
+
+    #[test]
     fn defaults_follow_the_design_table() {
         let c = Config::defaults_in("/tmp/heldar-x");
         assert_eq!(c.api_port, 8000);
