@@ -164,6 +164,8 @@ impl Application {
         )
         .with_shutdown(shutdown.clone());
         ops::frames::seed_states(&ops).await?;
+        // Open outages stay open across a restart; the first success closes them.
+        ops::outages::seed(&ops).await?;
         let state = AppState {
             ops: ops.clone(),
             auth,
@@ -257,6 +259,14 @@ impl Application {
                 crate::services::mqtt::run(o.clone(), mqtt.clone(), options.clone(), token)
             });
         }
+        let o = ops.clone();
+        supervisor.spawn_supervised("outage_watch", move |token| {
+            crate::services::outage_watch::run(o.clone(), token)
+        });
+        let o = ops.clone();
+        supervisor.spawn_supervised("webhooks", move |token| {
+            crate::services::webhooks::run(o.clone(), token)
+        });
         let every = config.retention_interval;
         supervisor.spawn_supervised("retention", move |token| {
             let r = retention.clone();

@@ -136,6 +136,28 @@ pub struct ServeArgs {
     /// made (0 = keep forever).
     #[arg(long, env = "HELDAR_TIMELAPSE_TTL_HOURS", default_value = "720")]
     pub timelapse_ttl_hours: String,
+    /// A camera is offline after this many failed captures in a row (0 = never by count).
+    #[arg(long, env = "HELDAR_OFFLINE_AFTER_FAILURES", default_value = "3")]
+    pub offline_after_failures: String,
+    /// A camera with an enabled schedule is offline after this many seconds without a
+    /// successful capture; `auto` is 3 × its shortest interval, at least 60 s (0 = never by time).
+    #[arg(long, env = "HELDAR_OFFLINE_AFTER_S", default_value = "auto")]
+    pub offline_after_s: String,
+    /// Webhooks: one delivery attempt's deadline (seconds, connect to last byte).
+    #[arg(long, env = "HELDAR_WEBHOOK_TIMEOUT_S", default_value = "10")]
+    pub webhook_timeout_s: String,
+    /// Webhooks: attempts per delivery, the first included (at least 1).
+    #[arg(long, env = "HELDAR_WEBHOOK_MAX_ATTEMPTS", default_value = "6")]
+    pub webhook_max_attempts: String,
+    /// Webhooks: wait before the first retry (milliseconds); it doubles per retry.
+    #[arg(long, env = "HELDAR_WEBHOOK_RETRY_INITIAL_MS", default_value = "1000")]
+    pub webhook_retry_initial_ms: String,
+    /// Webhooks: longest wait between two attempts (seconds).
+    #[arg(long, env = "HELDAR_WEBHOOK_RETRY_MAX_S", default_value = "300")]
+    pub webhook_retry_max_s: String,
+    /// Webhooks: events waiting per subscription; beyond it the oldest is dropped and counted.
+    #[arg(long, env = "HELDAR_WEBHOOK_QUEUE", default_value = "1000")]
+    pub webhook_queue: String,
     /// MQTT (docs/integrations.md): off unless HELDAR_MQTT_URL is set.
     #[command(flatten)]
     pub mqtt: MqttArgs,
@@ -365,6 +387,28 @@ fn hostname() -> String {
     }
 }
 
+/// When a camera with an enabled schedule counts as offline for lack of frames
+/// (HELDAR_OFFLINE_AFTER_S).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OfflineAfter {
+    /// 3 × the camera's shortest enabled interval, at least 60 s.
+    Auto,
+    /// The same time for every camera.
+    Fixed(Duration),
+    /// Never by time (failures in a row still count).
+    Off,
+}
+
+/// Webhook delivery settings (`services::webhooks`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookConfig {
+    pub timeout: Duration,
+    pub max_attempts: u32,
+    pub retry_initial: Duration,
+    pub retry_max: Duration,
+    pub queue: usize,
+}
+
 /// Who may read `/metrics` (HELDAR_METRICS_AUTH).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MetricsAuth {
@@ -420,6 +464,11 @@ pub struct Config {
     pub timelapse_ttl: Option<Duration>,
     /// MQTT and Home Assistant discovery (`services::mqtt`); `None`: off.
     pub mqtt: Option<MqttConfig>,
+    /// Failed captures in a row that make a camera offline (`ops::outages`); 0: never by count.
+    pub offline_after_failures: u32,
+    /// Time without a frame that makes a scheduled camera offline.
+    pub offline_after: OfflineAfter,
+    pub webhooks: WebhookConfig,
 }
 
 /// The native RTSP path's settings (docs/rtsp.md).
@@ -714,7 +763,69 @@ impl Config {
             "a whole number of hours (0 keeps videos forever)",
         )?;
 
+        let offline_after_failures = num(
+            "HELDAR_OFFLINE_AFTER_FAILURES",
+            &args.offline_after_failures,
+            "a whole number of failures (0: never offline by count)",
+            0,
+            &mut warnings,
+        )?
+        .min(u64::from(u32::MAX)) as u32;
+        let offline_after = match args.offline_after_s.trim() {
+            "auto" => OfflineAfter::Auto,
+            v => match parse_num::<u64>(
+                "HELDAR_OFFLINE_AFTER_S",
+                v,
+                "auto (3 × the shortest schedule interval, at least 60 s) or a whole number of \
+                 seconds (0: never offline by time)",
+            )? {
+                0 => OfflineAfter::Off,
+                n => OfflineAfter::Fixed(Duration::from_secs(n)),
+            },
+        };
+        let webhooks = WebhookConfig {
+            timeout: Duration::from_secs(num(
+                "HELDAR_WEBHOOK_TIMEOUT_S",
+                &args.webhook_timeout_s,
+                "a whole number of seconds (at least 1)",
+                1,
+                &mut warnings,
+            )?),
+            max_attempts: num(
+                "HELDAR_WEBHOOK_MAX_ATTEMPTS",
+                &args.webhook_max_attempts,
+                "a whole number of attempts (at least 1)",
+                1,
+                &mut warnings,
+            )?
+            .min(100) as u32,
+            retry_initial: Duration::from_millis(num(
+                "HELDAR_WEBHOOK_RETRY_INITIAL_MS",
+                &args.webhook_retry_initial_ms,
+                "a whole number of milliseconds (at least 10)",
+                10,
+                &mut warnings,
+            )?),
+            retry_max: Duration::from_secs(num(
+                "HELDAR_WEBHOOK_RETRY_MAX_S",
+                &args.webhook_retry_max_s,
+                "a whole number of seconds (at least 1)",
+                1,
+                &mut warnings,
+            )?),
+            queue: num(
+                "HELDAR_WEBHOOK_QUEUE",
+                &args.webhook_queue,
+                "a whole number of events (at least 1)",
+                1,
+                &mut warnings,
+            )? as usize,
+        };
+
         let config = Config {
+            offline_after_failures,
+            offline_after,
+            webhooks,
             timelapses_dir: data_dir.join("timelapses"),
             timelapse_concurrency,
             timelapse_max_frames,
@@ -1010,6 +1121,13 @@ mod tests {
                 mqtt_discovery_prefix: "homeassistant".into(),
                 ..MqttArgs::default()
             },
+            offline_after_failures: "3".into(),
+            offline_after_s: "auto".into(),
+            webhook_timeout_s: "10".into(),
+            webhook_max_attempts: "6".into(),
+            webhook_retry_initial_ms: "1000".into(),
+            webhook_retry_max_s: "300".into(),
+            webhook_queue: "1000".into(),
         };
         for (k, v) in extra {
             match *k {
@@ -1029,6 +1147,44 @@ mod tests {
             }
         }
         a
+    }
+
+    #[test]
+    fn offline_and_webhook_settings_parse_and_name_their_variable() {
+        let (c, _) = Config::from_args(&args(&[])).unwrap();
+        assert_eq!(c.offline_after_failures, 3);
+        assert_eq!(c.offline_after, OfflineAfter::Auto);
+        assert_eq!(
+            c.webhooks,
+            WebhookConfig {
+                timeout: Duration::from_secs(10),
+                max_attempts: 6,
+                retry_initial: Duration::from_millis(1000),
+                retry_max: Duration::from_secs(300),
+                queue: 1000,
+            }
+        );
+        let with = |f: &dyn Fn(&mut ServeArgs)| {
+            let mut a = args(&[]);
+            f(&mut a);
+            Config::from_args(&a)
+        };
+        let c = with(&|a| a.offline_after_s = "0".into()).unwrap().0;
+        assert_eq!(c.offline_after, OfflineAfter::Off);
+        let c = with(&|a| a.offline_after_s = "90".into()).unwrap().0;
+        assert_eq!(
+            c.offline_after,
+            OfflineAfter::Fixed(Duration::from_secs(90))
+        );
+        let e = with(&|a| a.offline_after_s = "soon".into()).unwrap_err();
+        assert_eq!(e.var, "HELDAR_OFFLINE_AFTER_S");
+        let e = with(&|a| a.webhook_max_attempts = "many".into()).unwrap_err();
+        assert_eq!(e.var, "HELDAR_WEBHOOK_MAX_ATTEMPTS");
+        let (c, warnings) = with(&|a| a.webhook_max_attempts = "0".into()).unwrap();
+        assert_eq!(c.webhooks.max_attempts, 1);
+        assert!(warnings
+            .iter()
+            .any(|w| w.contains("HELDAR_WEBHOOK_MAX_ATTEMPTS")));
     }
 
     #[test]

@@ -2,7 +2,8 @@
 //!
 //! `ops` publishes one [`Event`] for each thing that happened — a frame stored, a capture
 //! failed, a camera's state changed, a camera began or extended a backoff, a camera or schedule
-//! changed, a timelapse job progressed or ended, a timelapse video was stored — and anything that wants to
+//! changed, a timelapse job progressed or ended, a timelapse video was stored, a camera went offline or
+//! recovered — and anything that wants to
 //! know subscribes: the `/api/v1/events` stream (and through it the dashboard), and later MQTT
 //! and webhooks. The bus is a bounded broadcast channel ([`EventBus::CAPACITY`] events): a
 //! publisher never waits, whoever is subscribed. A subscriber that falls more than the capacity
@@ -135,6 +136,29 @@ pub enum Event {
         /// Why it failed, a sentence.
         error: Option<String>,
     },
+    /// A camera went offline: `consecutive_failures` captures failed in a row
+    /// (HELDAR_OFFLINE_AFTER_FAILURES), or it gave no frame for HELDAR_OFFLINE_AFTER_S while it
+    /// has an enabled schedule. Once per outage; its row is in `/api/v1/outages`.
+    #[serde(rename = "camera.offline")]
+    CameraOffline {
+        camera_id: CameraId,
+        /// The outage's row.
+        outage_id: String,
+        /// When it went dark: the first failure of the run, or its last frame.
+        since: DateTime<Utc>,
+        /// The error that began it, masked; `null` for an outage found by silence alone.
+        first_error: Option<String>,
+        consecutive_failures: i64,
+    },
+    /// An offline camera gave a frame again: its outage is closed.
+    #[serde(rename = "camera.recovered")]
+    CameraRecovered {
+        camera_id: CameraId,
+        outage_id: String,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        duration_s: f64,
+    },
     /// A timelapse video is stored and served at `url`.
     #[serde(rename = "timelapse.done")]
     TimelapseDone {
@@ -159,6 +183,8 @@ impl Event {
             Event::JobProgress { .. } => "job.progress",
             Event::JobFinished { .. } => "job.finished",
             Event::TimelapseDone { .. } => "timelapse.done",
+            Event::CameraOffline { .. } => "camera.offline",
+            Event::CameraRecovered { .. } => "camera.recovered",
         }
     }
 
@@ -173,7 +199,13 @@ impl Event {
             | Event::ScheduleChanged { camera, .. }
             | Event::JobProgress { camera, .. }
             | Event::JobFinished { camera, .. }
-            | Event::TimelapseDone { camera, .. } => camera,
+            | Event::TimelapseDone { camera, .. }
+            | Event::CameraOffline {
+                camera_id: camera, ..
+            }
+            | Event::CameraRecovered {
+                camera_id: camera, ..
+            } => camera,
             Event::SlotSkipped { camera_id, .. } => camera_id,
         }
     }

@@ -48,6 +48,11 @@ pub struct BuildLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabels {
+    pub result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ReasonLabels {
     /// `age`, `size` or `free_disk`.
     pub reason: String,
@@ -84,6 +89,14 @@ pub struct Metrics {
     pub camera_up: Family<CameraLabels, Gauge>,
     /// Unix time of a camera's last successful capture.
     pub camera_last_success: Family<CameraLabels, Gauge<f64, AtomicU64>>,
+    /// Outages opened per camera (`ops::outages`), and 1 while a camera is offline.
+    pub camera_outages: Family<CameraLabels, Counter>,
+    pub camera_offline: Family<CameraLabels, Gauge>,
+    /// Webhook events dropped: a subscription's queue was full (its oldest went), or the
+    /// webhook service fell behind the event bus.
+    pub webhook_dropped: Counter,
+    /// Webhook deliveries finished, by `result` (`delivered`, `failed`).
+    pub webhook_deliveries: Family<ResultLabels, Counter>,
     /// Cameras deleted, and when: an in-flight capture that started earlier must not recreate
     /// their series. An entry goes as soon as a capture that started after the delete reports.
     forgotten: std::sync::Mutex<HashMap<String, std::time::Instant>>,
@@ -286,8 +299,36 @@ impl Metrics {
             schedules_active.clone(),
         );
         let mqtt = MqttMetrics::register(&mut registry);
+        let camera_outages = Family::<CameraLabels, Counter>::default();
+        let camera_offline = Family::<CameraLabels, Gauge>::default();
+        let webhook_dropped = Counter::default();
+        let webhook_deliveries = Family::<ResultLabels, Counter>::default();
+        registry.register(
+            "heldar_camera_outages",
+            "Outages opened per camera: it went offline (HELDAR_OFFLINE_AFTER_FAILURES failures in a row, or no frame for HELDAR_OFFLINE_AFTER_S)",
+            camera_outages.clone(),
+        );
+        registry.register(
+            "heldar_camera_offline",
+            "1 while the camera is offline (an outage is open), else 0",
+            camera_offline.clone(),
+        );
+        registry.register(
+            "heldar_webhook_dropped",
+            "Webhook events dropped because a subscription's queue was full (oldest first) or the webhook service fell behind the event bus",
+            webhook_dropped.clone(),
+        );
+        registry.register(
+            "heldar_webhook_deliveries",
+            "Webhook deliveries finished, by result (delivered, failed)",
+            webhook_deliveries.clone(),
+        );
         Metrics {
             mqtt,
+            camera_outages,
+            camera_offline,
+            webhook_dropped,
+            webhook_deliveries,
             registry,
             skipped_slots,
             captures,
@@ -429,6 +470,8 @@ impl Metrics {
                 reason: reason.to_string(),
             });
         }
+        self.camera_outages.remove(&labels);
+        self.camera_offline.remove(&labels);
     }
 
     /// Time since this process's metrics started (the app is built once per process).

@@ -4,6 +4,7 @@
 //! as a directory name, a [`Vendor`] is one we know. Bodies that arrive over HTTP are turned into
 //! these types (see `camera::spec`) before anything else sees them.
 
+pub mod integrations;
 pub mod timelapse;
 
 use std::fmt;

@@ -699,6 +699,13 @@ async fn every(app: &TestApp, camera: &str, secs: i64) {
         active_from: None,
         active_to: None,
         daylight: None,
+        skip_dark: false,
+        dark_threshold: None,
+        skip_unchanged: false,
+        stream: None,
+        retention_hours: None,
+        last_skipped_at: None,
+        last_skip_reason: None,
     };
     heldar::db::schedules::insert(&app.state.ops.db, &s)
         .await

@@ -249,6 +249,7 @@ async fn kept(
             width: Some(32),
             height: Some(24),
             created_at: now,
+            tag: None,
         };
         app.state.ops.writer.index(vec![s]).await.unwrap();
         times.push(taken_at);

@@ -130,6 +130,13 @@ fuzz_target!(|i: Input| {
         timelapse_concurrency: text(&i.timelapse_concurrency, "1"),
         timelapse_max_frames: text(&i.timelapse_max_frames, "100000"),
         timelapse_ttl_hours: text(&i.timelapse_ttl_hours, "720"),
+        offline_after_failures: text(&i.ffmpeg_concurrency, "3"),
+        offline_after_s: text(&i.scheduler_interval_s, "auto"),
+        webhook_timeout_s: text(&i.capture_timeout_s, "10"),
+        webhook_max_attempts: text(&i.ffmpeg_concurrency, "6"),
+        webhook_retry_initial_ms: text(&i.retention_interval_s, "1000"),
+        webhook_retry_max_s: text(&i.retention_interval_s, "300"),
+        webhook_queue: text(&i.capture_concurrency, "1000"),
         // MQTT off: its settings have their own unit tests (config::tests).
         mqtt: heldar::config::MqttArgs {
             mqtt_prefix: "heldar".into(),

@@ -473,6 +473,29 @@ fn check_address(address: &str) -> Result<(), FieldError> {
     }
 }
 
+/// An outgoing HTTP URL that is not a camera's (a webhook receiver), checked by the camera URL
+/// rules: it parses, is at most 2,048 characters, uses `http` or `https` and has a host; it
+/// carries no user name or password (unlike a camera URL, whose credentials are taken out and
+/// sealed, such a URL has nowhere safe to keep them). The metadata-host rule is the caller's
+/// (`capture::hosts::refusal`).
+pub fn check_http_url(field: &'static str, raw: &str) -> Result<url::Url, FieldError> {
+    let raw = raw.trim().to_string();
+    let checked = check_url(field, Some(raw), &["http", "https"])?.unwrap_or_default();
+    let url = url::Url::parse(&checked)
+        .map_err(|e| err(field, format!("{field} is not a valid URL ({e})")))?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(err(
+            field,
+            format!(
+                "{field} must not carry a user name or password ({:?}); receivers check the \
+                 signature made with the subscription's secret instead",
+                truncate(&crate::camera::mask::mask_url(&checked), 120)
+            ),
+        ));
+    }
+    Ok(url)
+}
+
 fn check_url(
     field: &'static str,
     value: Option<String>,

@@ -1,7 +1,7 @@
 //! The `heldar` command line (clap). One file per command; `heldar serve` runs everything.
 //!
 //! The client commands (`camera`, `snap`, `schedule`, `frames`, `events`, `status`,
-//! `timelapse`, `jobs`) talk to a running Heldar over its HTTP API through [`client`] (where,
+//! `timelapse`, `jobs`, `outages`) talk to a running Heldar over its HTTP API through [`client`] (where,
 //! who, errors and exit codes), print through [`output`] (tables, `--json`), read times through
 //! [`when`], and exit with the codes of [`exit`]. `token` and `auth` work on the database directly: no server needs to run,
 //! and a running one sees their changes; [`DbArgs`] and [`with_db`] are what they share.
@@ -16,6 +16,7 @@ pub mod exit;
 pub mod fake_cameras;
 pub mod frames;
 pub mod jobs;
+pub mod outages;
 pub mod output;
 pub mod schedule;
 pub mod serve;
@@ -66,6 +67,8 @@ enum Command {
     Timelapse(timelapse::Timelapse),
     /// Background jobs (timelapse exports): list; `jobs show ID`; `jobs cancel ID`.
     Jobs(jobs::Jobs),
+    /// When cameras were offline (outages), newest first; `--open` for those still going on.
+    Outages(outages::Outages),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::Completions),
     /// Serve fake HTTP cameras for `heldar bench` from a process of their own.
@@ -97,6 +100,7 @@ pub fn run() -> ExitCode {
         Command::Status(args) => status::run(args),
         Command::Timelapse(args) => timelapse::run(args),
         Command::Jobs(args) => jobs::run(args),
+        Command::Outages(args) => outages::run(args),
         Command::Completions(args) => completions::run(args),
     }
 }

@@ -8,10 +8,12 @@
 pub mod cameras;
 pub mod jobs;
 pub mod meta;
+pub mod outages;
 pub mod schedules;
 pub mod snapshots;
 pub mod timelapse_rules;
 pub mod tokens;
+pub mod webhooks;
 pub mod writer;
 
 use std::str::FromStr;

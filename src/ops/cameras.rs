@@ -175,6 +175,7 @@ pub async fn delete(ops: &Ops, id: &CameraId) -> OpResult<()> {
     ops.scheduler.refresh_all();
     ops.frames.forget(id);
     super::backoff::clear(ops, id);
+    super::outages::forget(ops, id).await;
     ops.capturer.camera_changed(id);
     ops.metrics.forget_camera(id);
     // Its jobs, videos and rules went with the rows; its running ffmpeg and its files go now.

@@ -15,7 +15,7 @@
 //! the writer; a live frame is returned without waiting for that commit), and on the event bus
 //! `frame.stored` or `capture.failed` — plus `camera.state_changed` when, and only when, the
 //! camera's state differs from the last one this process saw (one event per change, not one per
-//! failure).
+//! failure); and the outage bookkeeping of `ops::outages` (`camera.offline`/`camera.recovered`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -128,7 +128,12 @@ fn state_after(result: Result<(), &CaptureError>) -> (CameraState, Option<String
 }
 
 /// Publish what a capture's outcome means for the camera's state: an event only if it changed.
-fn note_state(ops: &Ops, camera: &CameraId, result: Result<(), &CaptureError>, at: DateTime<Utc>) {
+async fn note_state(
+    ops: &Ops,
+    camera: &CameraId,
+    result: Result<(), &CaptureError>,
+    at: DateTime<Utc>,
+) {
     let run = ops.frames.count_failure(camera, result.is_err());
     if result.is_ok() {
         super::backoff::success(ops, camera);
@@ -159,6 +164,7 @@ fn note_state(ops: &Ops, camera: &CameraId, result: Result<(), &CaptureError>, a
             at,
         });
     }
+    super::outages::after_capture(ops, camera, result, at).await;
 }
 
 /// Record a failed capture: the status row (awaited when `wait`), the events.
@@ -198,7 +204,7 @@ async fn record_failure(
         error: e.to_string(),
         at,
     });
-    note_state(ops, camera, Err(e), at);
+    note_state(ops, camera, Err(e), at).await;
 }
 
 /// Record a success whose frame is not kept (a live frame, a store failure), without waiting.
@@ -354,7 +360,7 @@ async fn keep(
             return Err(e.into());
         }
     };
-    note_state(ops, &camera.id, Ok(()), ops.clock.now());
+    note_state(ops, &camera.id, Ok(()), ops.clock.now()).await;
     let taken_at = frame.taken_at.map_or(started_at, |t| t.trunc_subsecs(3));
     // Looked at only for a schedule that asks: a decode of the luma plane on a blocking thread.
     // A frame that cannot be decoded is kept (better a frame than a silent gap).
@@ -513,7 +519,7 @@ pub async fn live(
                         match &r {
                             Ok(_) => {
                                 record_success(&o, &cam.id, at);
-                                note_state(&o, &cam.id, Ok(()), at);
+                                note_state(&o, &cam.id, Ok(()), at).await;
                             }
                             Err(e) => record_failure(&o, &cam.id, None, e, at, false).await,
                         }

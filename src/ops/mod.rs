@@ -13,6 +13,7 @@ pub mod auth_switch;
 pub mod backoff;
 pub mod cameras;
 pub mod frames;
+pub mod outages;
 pub mod reconcile;
 pub mod scheduler;
 pub mod schedules;
@@ -21,6 +22,7 @@ pub mod system;
 pub mod timelapse_rules;
 pub mod timelapses;
 pub mod tokens;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -58,6 +60,10 @@ pub struct Ops {
     pub videos: crate::store::videos::VideoStore,
     /// Timelapse jobs running here, and the wake-ups of the timelapse services.
     pub(crate) jobs: Arc<timelapses::JobsState>,
+    /// Each camera's run of failures and open outage (see [`outages`]).
+    pub(crate) outages: Arc<outages::OutageState>,
+    /// Tells the webhook service that subscriptions changed (see [`webhooks`]).
+    pub webhooks: Arc<webhooks::WebhookState>,
     /// Cancelled when Heldar shuts down: a capture that fails after that was cut by the
     /// shutdown (its camera was not at fault) and is not recorded as a camera failure.
     pub shutdown: tokio_util::sync::CancellationToken,
@@ -82,6 +88,8 @@ impl Ops {
         Ops {
             videos,
             jobs: Arc::default(),
+            outages: Arc::default(),
+            webhooks: Arc::default(),
             config,
             db,
             writer,

@@ -29,7 +29,7 @@ pub const HEARTBEAT: Duration = Duration::from_secs(15);
 pub struct SseMessage {
     /// `ready`, `lagged`, or the kind of a domain event: `frame.stored`, `slot.skipped`,
     /// `capture.failed`, `camera.state_changed`, `camera.changed`, `schedule.changed`,
-    /// `job.progress`, `job.finished`, `timelapse.done`.
+    /// `job.progress`, `job.finished`, `timelapse.done`, `camera.offline`, `camera.recovered`.
     #[schema(example = "frame.stored")]
     event: String,
     /// JSON text: `{}` for `ready`, `{"missed": N}` for `lagged`, otherwise the event itself
@@ -51,7 +51,7 @@ pub struct EventsQuery {
     params(EventsQuery),
     responses(
         (status = 200, content_type = "text/event-stream",
-            description = "Server-Sent Events: `ready`, then one event per domain event (`frame.stored`, `slot.skipped`, `capture.failed`, `camera.state_changed`, `camera.changed`, `schedule.changed`, `job.progress`, `job.finished`, `timelapse.done`) with its JSON as data, and `lagged` with `{\"missed\": N}` when the client fell behind",
+            description = "Server-Sent Events: `ready`, then one event per domain event (`frame.stored`, `slot.skipped`, `capture.failed`, `camera.state_changed`, `camera.changed`, `schedule.changed`, `job.progress`, `job.finished`, `timelapse.done`, `camera.offline`, `camera.recovered`) with its JSON as data, and `lagged` with `{\"missed\": N}` when the client fell behind",
             body = SseMessage),
         (status = 400, body = ErrorBody, description = "the query string cannot be read"),
         (status = 422, body = ErrorBody, description = "camera is not a camera id")))]

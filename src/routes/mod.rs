@@ -18,6 +18,7 @@ pub mod live;
 pub mod media;
 pub mod metrics;
 pub mod openapi;
+pub mod outages;
 pub mod paging;
 pub mod params;
 pub mod query;
@@ -27,6 +28,7 @@ pub mod system;
 pub mod timelapses;
 pub mod tokens;
 pub mod web;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -81,6 +83,15 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(timelapses::job, timelapses::cancel))
         .routes(routes!(timelapses::rules, timelapses::create_rule))
         .routes(routes!(timelapses::patch_rule, timelapses::delete_rule))
+        .routes(routes!(outages::list))
+        .routes(routes!(outages::for_camera))
+        .routes(routes!(webhooks::list, webhooks::create))
+        .routes(routes!(
+            webhooks::get_one,
+            webhooks::patch,
+            webhooks::delete
+        ))
+        .routes(routes!(webhooks::deliveries))
         .routes(routes!(metrics::metrics))
 }
 

@@ -127,6 +127,10 @@ id_path!(
     /// `{id}` of a timelapse rule route.
     RulePath, crate::models::timelapse::RuleId, "timelapse rule id"
 );
+id_path!(
+    /// `{id}` of a webhook route.
+    WebhookPath, crate::models::integrations::WebhookId, "webhook id"
+);
 
 // ---------------------------------------------------------------------------------------------
 // Query values.

@@ -4,9 +4,11 @@
 
 pub mod demo_camera;
 pub mod mqtt;
+pub mod outage_watch;
 pub mod reconciler;
 pub mod retention;
 pub mod rtsp_warm;
 pub mod snapshot_scheduler;
 pub mod supervisor;
 pub mod timelapses;
+pub mod webhooks;

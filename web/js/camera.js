@@ -1,4 +1,4 @@
-// #/cameras/{id} — one camera: state, live snapshot on demand, schedules, stored frames.
+// #/cameras/{id} — one camera: state, live snapshot on demand, schedules, outages, stored frames.
 //
 // A live snapshot of a camera that does not answer takes up to the server's capture deadline
 // (HELDAR_CAPTURE_TIMEOUT_S, read from GET /api/v1/system when first needed). Meanwhile the page
@@ -56,13 +56,18 @@ export async function render(main, route) {
   const sched = h("section", { class: "card", "aria-labelledby": "sched-h" },
     h("h2", { id: "sched-h" }, "Schedules"), schedError, schedList, schedForm);
 
+  // The camera's newest outages (offline periods), refreshed by camera.offline/recovered.
+  const outageList = h("ul", { class: "outages", id: "outages" });
+  const outagesEl = h("section", { class: "card", "aria-labelledby": "outages-h" },
+    h("h2", { id: "outages-h" }, "Outages"), outageList);
+
   const timelineEl = h("section", { class: "card timeline", id: "timeline", "aria-labelledby": "timeline-h" });
   const timelapseEl = h("section", { class: "card", id: "timelapse", "aria-labelledby": "tl-h" });
 
   main.append(
     h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/" }, "Cameras"), " / ", cam.id),
     head, stateLine,
-    h("div", { class: "camera-layout" }, h("div", { class: "side" }, live_, sched, timelapseEl), timelineEl),
+    h("div", { class: "camera-layout" }, h("div", { class: "side" }, live_, sched, timelapseEl, outagesEl), timelineEl),
   );
 
   function paintCamera() {
@@ -254,6 +259,30 @@ export async function render(main, route) {
     for (const s of list) schedList.append(scheduleItem(s));
   }
 
+  // --- outages ------------------------------------------------------------------------------
+  const OUTAGES_SHOWN = 10;
+  const lasted = (secs) => {
+    const s = Math.max(0, Math.round(secs));
+    if (s < 60) return `${s} s`;
+    if (s < 3600) return `${Math.floor(s / 60)} min ${s % 60} s`;
+    return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`;
+  };
+  function outageItem(o) {
+    const open = !o.ended_at;
+    return h("li", { class: open ? "open" : "", dataset: { outage: o.id } },
+      open
+        ? h("strong", { class: "err-text" }, `Offline since ${fmtTime(o.started_at)}`)
+        : h("span", {}, `${fmtTime(o.started_at)} – ${fmtTime(o.ended_at)}`, h("span", { class: "muted" }, ` (${lasted(o.duration_s)})`)),
+      h("span", { class: "muted small" }, ` · ${o.failures} failed ${o.failures === 1 ? "capture" : "captures"}`),
+      o.first_error ? h("div", { class: "small err-text", title: o.last_error || o.first_error }, o.first_error) : null);
+  }
+  async function loadOutages() {
+    const list = await get(`${path}/outages?limit=${OUTAGES_SHOWN}`);
+    clear(outageList);
+    if (!list.length) outageList.append(h("li", { class: "muted" }, "No outages recorded."));
+    for (const o of list) outageList.append(outageItem(o));
+  }
+
   const timeline = mountTimeline(timelineEl, cam, { system });
   const stopTimeline = timeline.stop;
   const timelapses = mountTimelapses(timelapseEl, cam, timeline);
@@ -263,11 +292,12 @@ export async function render(main, route) {
     paintCamera();
     timeline.setContext({ camera: cam });
     await loadSchedules();
+    await loadOutages();
   };
   const soon = debounce(300, () => reload().catch((e) => console.warn("refresh failed", e)));
   const stop = liveUpdates({
     query: `?camera=${enc(id)}`,
-    names: ["frame.stored", "camera.state_changed", "camera.backoff", "camera.changed", "schedule.changed", ...TIMELAPSE_EVENTS],
+    names: ["frame.stored", "camera.state_changed", "camera.backoff", "camera.changed", "schedule.changed", "camera.offline", "camera.recovered", ...TIMELAPSE_EVENTS],
     refresh: async () => {
       await reload();
       await timeline.newer();

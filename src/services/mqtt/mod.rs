@@ -404,10 +404,7 @@ fn trigger(shared: &Arc<Shared>, topic: &str, payload: &[u8]) {
         match ops::cameras::camera(ops, &camera).await {
             Err(e) => s.bad_message(&topic, &e.to_string()),
             Ok(cam) if req.store => {
-                let want = crate::capture::Want {
-                    at: None,
-                    max_age: None,
-                };
+                let want = crate::capture::Want::default();
                 match ops::frames::capture_and_keep_tagged(
                     ops,
                     &cam,
