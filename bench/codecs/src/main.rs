@@ -838,8 +838,24 @@ fn jpeg(o: &Opts) {
                     let j = enc(p, q);
                     bytes += j.len() as f64;
                     let y = dj.luma(&j, w, h);
-                    ps += psnr(&p.y, &y);
-                    ss += ssim(&p.y, &y, w, h);
+                    // The `image` path goes through RGB and back to full-range YCbCr: its luma
+                    // is compared with the picture's luma expanded to full range.
+                    let full;
+                    let r: &[u8] = if ename.starts_with("image") {
+                        full =
+                            p.y.iter()
+                                .map(|&v| {
+                                    ((f64::from(v) - 16.0) * 255.0 / 219.0)
+                                        .round()
+                                        .clamp(0.0, 255.0) as u8
+                                })
+                                .collect::<Vec<u8>>();
+                        &full
+                    } else {
+                        &p.y
+                    };
+                    ps += psnr(r, &y);
+                    ss += ssim(r, &y, w, h);
                 }
                 let setting = if label == "85" {
                     "q 85 (Heldar's)".to_string()
