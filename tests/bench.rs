@@ -17,6 +17,7 @@ async fn a_small_bench_counts_every_slot_once() {
         aligned: false,
         rtsp_url: None,
         rtsp_source: heldar::models::SnapshotSource::Native,
+        rtsp_frame_mode: None,
         // A live snapshot every 500 ms beside the schedules.
         live_every_ms: 500,
         // The cameras in a child `heldar fake-cameras` process, as the CLI runs them.

@@ -60,6 +60,8 @@ pub struct BenchOptions {
     pub rtsp_url: Option<String>,
     /// How the RTSP URL is read: `native` (in process) or `ffmpeg`.
     pub rtsp_source: crate::models::SnapshotSource,
+    /// The cameras' `rtsp_frame_mode` with --rtsp-url: `exact` (the default) or `keyframe`.
+    pub rtsp_frame_mode: Option<String>,
     /// Where the fake cameras run: in this process, or in a child `heldar fake-cameras` process
     /// (this binary), so the CPU reported is Heldar's alone — real cameras are other machines.
     pub cameras_at: CamerasAt,
@@ -101,6 +103,7 @@ impl BenchOptions {
             aligned: false,
             rtsp_url: None,
             rtsp_source: crate::models::SnapshotSource::Native,
+            rtsp_frame_mode: None,
             cameras_at: CamerasAt::InProcess,
             progress: false,
             stalled_subscriber: false,
@@ -660,6 +663,7 @@ async fn seed(
                 .rtsp_url
                 .as_ref()
                 .map(|_| opts.rtsp_source.as_str().to_string()),
+            rtsp_frame_mode: opts.rtsp_frame_mode.clone(),
             ..CameraCreate::default()
         };
         let spec = sealer.seal_spec(&CameraSpec::from_create(body)?);

@@ -49,6 +49,10 @@ pub struct Bench {
     /// HELDAR_RTSP_WARM_MAX_INTERVAL_S) or ffmpeg (one process per capture).
     #[arg(long, default_value = "native", value_parser = ["native", "ffmpeg"])]
     source: String,
+    /// The RTSP cameras' frame mode: exact (the newest frame at the slot, decoded from its
+    /// keyframe forward) or keyframe (the newest keyframe: one picture decoded).
+    #[arg(long, default_value = "exact", value_parser = ["exact", "keyframe"])]
+    rtsp_frame_mode: String,
     /// Serve the fake cameras from this process instead of a child process (their CPU is then
     /// counted as Heldar's).
     #[arg(long)]
@@ -116,6 +120,7 @@ pub fn run(args: Bench) -> ExitCode {
         } else {
             crate::models::SnapshotSource::Native
         },
+        rtsp_frame_mode: Some(args.rtsp_frame_mode),
         cameras_at: if args.cameras_in_process {
             CamerasAt::InProcess
         } else {

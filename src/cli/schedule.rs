@@ -471,7 +471,6 @@ fn rules(s: &Value) -> String {
     }
 }
 
-
 /// `next frame …`, `paused`, or `idle: no window ahead`.
 fn state(s: &Value) -> String {
     if s["enabled"] != true {

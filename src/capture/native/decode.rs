@@ -8,6 +8,15 @@
 //! simplest correct answer to parameter sets that change mid-stream (a resolution switch): the
 //! GOP always starts with the parameter sets that govern it.
 //!
+//! **Sample range.** A JPEG (JFIF) holds full-range YCbCr (0–255). Most H.264 streams are
+//! limited range ("TV" range: luma 16–235, chroma 16–240), which the SPS says with its VUI
+//! `video_full_range_flag` (ITU-T H.264 Annex E.2.1; absent means limited). Limited-range
+//! planes copied into a JPEG as they are look washed out (black is dark grey), so they are
+//! widened to full range on the way into the encoder, as ffmpeg does when it writes a JPEG;
+//! full-range streams (many IP cameras flag theirs) are copied as they are. The colour matrix
+//! (BT.601 or BT.709) is not converted: JFIF assumes BT.601, and ffmpeg's JPEG path does not
+//! convert it either.
+//!
 //! It fails with a sentence when OpenH264 refuses the stream or gives no picture; the caller
 //! decides whether that means "fall back to ffmpeg" (the stream's profile is one OpenH264 cannot
 //! decode) or "this GOP is damaged".
@@ -19,6 +28,8 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use h264_reader::nal::sps::SeqParameterSet;
+use h264_reader::rbsp::{decode_nal, BitReader};
 use jpeg_encoder::{ColorType, Encoder, ImageBuffer, JpegColorType, SamplingFactor};
 use nix::sys::resource::{getrusage, UsageWho};
 use openh264::decoder::{DecodeOptions, Decoder, DecoderConfig, Flush};
@@ -92,7 +103,8 @@ pub struct Encoded {
     pub height: u16,
 }
 
-/// One decoded I420 picture's planes, as `jpeg-encoder` reads them row by row.
+/// One decoded I420 picture's planes, as `jpeg-encoder` reads them row by row, each sample
+/// through its plane's [`Range`] table.
 struct Planes<'a> {
     y: &'a [u8],
     u: &'a [u8],
@@ -101,6 +113,85 @@ struct Planes<'a> {
     uv_stride: usize,
     width: u16,
     height: u16,
+    range: &'a Range,
+}
+
+/// Sample tables into full range: identity for a full-range stream, the widening of limited
+/// range otherwise (luma 16–235 and chroma 16–240 onto 0–255, rounded and clamped).
+struct Range {
+    luma: [u8; 256],
+    chroma: [u8; 256],
+}
+
+impl Range {
+    fn new(full: bool) -> Range {
+        let mut r = Range {
+            luma: [0; 256],
+            chroma: [0; 256],
+        };
+        for v in 0..256usize {
+            let (l, c) = if full {
+                (v as f64, v as f64)
+            } else {
+                let x = v as f64;
+                (
+                    (x - 16.0) * 255.0 / 219.0,
+                    (x - 128.0) * 255.0 / 224.0 + 128.0,
+                )
+            };
+            r.luma[v] = l.round().clamp(0.0, 255.0) as u8;
+            r.chroma[v] = c.round().clamp(0.0, 255.0) as u8;
+        }
+        r
+    }
+}
+
+/// Whether the stream uses full-range samples, from the first SPS in `unit` (Annex B): its VUI
+/// `video_full_range_flag`. `false` (limited, the standard's default) when the SPS has no VUI
+/// or no video signal type, and when no SPS is there or it does not parse.
+pub fn full_range(unit: &[u8]) -> bool {
+    nal_units(unit)
+        .find(|n| n.first().is_some_and(|h| h & 0x1f == 7))
+        .and_then(|nal| {
+            let rbsp = decode_nal(nal).ok()?;
+            let sps = SeqParameterSet::from_bits(BitReader::new(&rbsp[..])).ok()?;
+            sps.vui_parameters?
+                .video_signal_type
+                .map(|t| t.video_full_range_flag)
+        })
+        .unwrap_or(false)
+}
+
+/// The NAL units of an Annex B byte stream (start codes `00 00 01` or `00 00 00 01`).
+fn nal_units(stream: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut starts = Vec::new();
+    let mut i = 0;
+    while i + 3 <= stream.len() {
+        if stream[i] == 0 && stream[i + 1] == 0 && stream[i + 2] == 1 {
+            starts.push(i + 3);
+            i += 3;
+        } else {
+            i += 1;
+        }
+    }
+    let ends: Vec<usize> = starts
+        .iter()
+        .skip(1)
+        .map(|&next| {
+            // The start code before `next`, and the zero of a four-byte one.
+            let mut e = next - 3;
+            while e > 0 && stream[e - 1] == 0 {
+                e -= 1;
+            }
+            e
+        })
+        .chain(std::iter::once(stream.len()))
+        .collect();
+    starts
+        .into_iter()
+        .zip(ends)
+        .filter(|(a, b)| a < b)
+        .map(move |(a, b)| &stream[a..b])
 }
 
 impl ImageBuffer for Planes<'_> {
@@ -119,13 +210,14 @@ impl ImageBuffer for Planes<'_> {
     fn fill_buffers(&self, row: u16, buffers: &mut [Vec<u8>; 4]) {
         let (w, r) = (usize::from(self.width), usize::from(row));
         let y_row = &self.y[r * self.y_stride..r * self.y_stride + w];
-        buffers[0].extend_from_slice(y_row);
+        let (luma, chroma) = (&self.range.luma, &self.range.chroma);
+        buffers[0].extend(y_row.iter().map(|&v| luma[usize::from(v)]));
         // Chroma is stored at half resolution; the encoder subsamples 4:2:0 again, so each
         // chroma sample is repeated for the two pixels it covers.
         let c = (r / 2) * self.uv_stride;
         for x in 0..w {
-            buffers[1].push(self.u[c + x / 2]);
-            buffers[2].push(self.v[c + x / 2]);
+            buffers[1].push(chroma[usize::from(self.u[c + x / 2])]);
+            buffers[2].push(chroma[usize::from(self.v[c + x / 2])]);
         }
     }
 }
@@ -166,6 +258,8 @@ fn decode_and_encode<B: AsRef<[u8]>>(
     let Some(last) = units.len().checked_sub(1) else {
         return Err("no frame to decode".into());
     };
+    // The keyframe carries the SPS that governs this GOP (retina's FrameFormat::SIMPLE).
+    let range = Range::new(full_range(units[0].as_ref()));
     let mut dec = decoder()?;
     for (i, unit) in units.iter().enumerate() {
         let flush = if i == last {
@@ -187,7 +281,7 @@ fn decode_and_encode<B: AsRef<[u8]>>(
             })?;
         if i == last {
             if let Some(p) = picture {
-                return timed(jpeg_us, || encode_yuv(&p, quality));
+                return timed(jpeg_us, || encode_yuv(&p, &range, quality));
             }
         }
     }
@@ -196,7 +290,7 @@ fn decode_and_encode<B: AsRef<[u8]>>(
         .flush_remaining()
         .map_err(|e| format!("the H.264 decoder failed flushing ({e})"))?;
     match held.last() {
-        Some(p) => timed(jpeg_us, || encode_yuv(p, quality)),
+        Some(p) => timed(jpeg_us, || encode_yuv(p, &range, quality)),
         None => Err("the H.264 decoder gave no picture for the frame".into()),
     }
 }
@@ -209,8 +303,8 @@ fn timed<T>(us: &mut u64, f: impl FnOnce() -> T) -> T {
     out
 }
 
-/// Encode one decoded picture.
-fn encode_yuv(p: &impl YUVSource, quality: u8) -> Result<Encoded, String> {
+/// Encode one decoded picture, its samples through `range`.
+fn encode_yuv(p: &impl YUVSource, range: &Range, quality: u8) -> Result<Encoded, String> {
     let (w, h) = p.dimensions();
     let (ys, us, _vs) = p.strides();
     let (width, height) = (
@@ -228,6 +322,7 @@ fn encode_yuv(p: &impl YUVSource, quality: u8) -> Result<Encoded, String> {
         uv_stride: us,
         width,
         height,
+        range,
     };
     // Bounds: the slices must hold every row the encoder will read.
     let need_y = (usize::from(height) - 1) * ys + usize::from(width);
@@ -277,6 +372,66 @@ mod tests {
                 enc.encode(&yuv).unwrap().to_vec()
             })
             .collect()
+    }
+
+    /// One frame of a flat colour, encoded with OpenH264's encoder (limited range, no VUI).
+    fn flat(rgb: [u8; 3]) -> Vec<u8> {
+        let (w, h) = (64, 48);
+        let px: Vec<u8> = (0..w * h).flat_map(|_| rgb).collect();
+        let yuv = YUVBuffer::from_rgb_source(RgbSliceU8::new(&px, (w, h)));
+        H264Encoder::new().unwrap().encode(&yuv).unwrap().to_vec()
+    }
+
+    #[test]
+    fn limited_range_black_and_white_become_jpeg_black_and_white() {
+        let black = flat([0, 0, 0]);
+        assert!(
+            !full_range(&black),
+            "OpenH264's encoder writes no full-range flag"
+        );
+        let luma = |unit: Vec<u8>| {
+            let e = encode_gop(&[unit], JPEG_QUALITY).unwrap();
+            crate::capture::look::of_jpeg(&e.jpeg).unwrap().luma
+        };
+        // Copied as decoded these would be about 16 and 235: washed out.
+        assert!(luma(black) <= 3, "black stays black");
+        assert!(luma(flat([255, 255, 255])) >= 250, "white stays white");
+    }
+
+    #[test]
+    fn the_range_tables_widen_limited_range_and_keep_full_range() {
+        let limited = Range::new(false);
+        assert_eq!(
+            (
+                limited.luma[16],
+                limited.luma[235],
+                limited.luma[0],
+                limited.luma[255]
+            ),
+            (0, 255, 0, 255)
+        );
+        assert_eq!(
+            (limited.chroma[128], limited.chroma[16], limited.chroma[240]),
+            (128, 0, 255)
+        );
+        let full = Range::new(true);
+        assert!((0..256).all(|v| full.luma[v] as usize == v && full.chroma[v] as usize == v));
+    }
+
+    #[test]
+    fn nal_units_split_on_three_and_four_byte_start_codes() {
+        let s = [
+            0, 0, 0, 1, 0x67, 1, 2, 0, 0, 1, 0x68, 3, 0, 0, 0, 1, 0x65, 4, 5,
+        ];
+        let units: Vec<&[u8]> = nal_units(&s).collect();
+        assert_eq!(
+            units,
+            vec![&[0x67, 1, 2][..], &[0x68, 3][..], &[0x65, 4, 5][..]]
+        );
+        assert!(
+            !full_range(&s),
+            "an SPS that does not parse is limited range"
+        );
     }
 
     #[test]
