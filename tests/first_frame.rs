@@ -124,7 +124,17 @@ async fn post_snapshot_refuses_bad_queries_and_unknown_cameras_with_a_sentence()
         ),
         ("/api/v1/cameras/yard/snapshot?store=", 422, Some("store")),
         // Unknown parameters are refused, not ignored (a later server may know them).
-        ("/api/v1/cameras/yard/snapshot?store=true&tag=x", 400, None),
+        (
+            "/api/v1/cameras/yard/snapshot?store=true&label=x",
+            400,
+            None,
+        ),
+        // A tag that is not one (1 to 64 of A-Z a-z 0-9 _ . -).
+        (
+            "/api/v1/cameras/yard/snapshot?store=true&tag=a%20b",
+            422,
+            Some("tag"),
+        ),
         ("/api/v1/cameras/yard/snapshot?keep=true", 400, None),
         (
             "/api/v1/cameras/yard/snapshot?store=true&store=true",

@@ -230,7 +230,7 @@ async fn unknown_query_parameters_are_refused_by_name() {
     );
 
     let none = "this endpoint takes no query parameters";
-    let frames = "this endpoint takes from, to, limit, cursor";
+    let frames = "this endpoint takes from, to, tag, limit, cursor";
     // method, path with query, the parameter named, what the sentence says it takes.
     let cases: Vec<(Method, String, &str, &str)> = vec![
         (

@@ -209,6 +209,39 @@ pub async fn list_enabled(pool: &Pool) -> Result<Vec<Schedule>, DbError> {
     decode_each(sqlx::query(&sql), pool, "loading enabled schedules").await
 }
 
+/// Each camera's shortest interval among its enabled interval schedules (not fixed times of
+/// day) that are active at `now`: their next slot is at most one interval away (outside its
+/// window or weekdays, a schedule's next slot is the window's opening, further off). One row per
+/// such camera, worked out by SQLite: the offline watch asks every few seconds, and reading
+/// 100,000 idle schedules into memory each time would cost an idle server its CPU.
+pub async fn watched_intervals(
+    pool: &Pool,
+    now: DateTime<Utc>,
+) -> Result<Vec<(String, i64)>, DbError> {
+    let rows = sqlx::query(
+        "SELECT camera_id, MIN(interval_seconds) AS shortest FROM snapshot_schedules \
+         WHERE enabled = 1 \
+           AND (calendar IS NULL OR json_extract(calendar, '$.at') IS NULL) \
+           AND (next_due_at IS NULL \
+                OR (julianday(next_due_at) - julianday(?1)) * 86400.0 <= interval_seconds) \
+         GROUP BY camera_id",
+    )
+    .bind(fmt_ts(now))
+    .fetch_all(pool)
+    .await
+    .map_err(step("reading the cameras to watch for silence"))?;
+    rows.iter()
+        .map(|r| {
+            Ok((
+                r.try_get::<String, _>("camera_id")
+                    .map_err(step("reading the cameras to watch for silence"))?,
+                r.try_get::<i64, _>("shortest")
+                    .map_err(step("reading the cameras to watch for silence"))?,
+            ))
+        })
+        .collect()
+}
+
 /// Decode rows as they stream in. `fetch_all` would hold every row as sqlx keeps it (about
 /// 1.5 kB each) until the last arrived: 150 MB more resident for 100,000 schedules, measured
 /// as the bench's peak RSS. Streaming holds only the decoded schedules.

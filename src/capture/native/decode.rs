@@ -410,9 +410,10 @@ mod tests {
             ),
             (0, 255, 0, 255)
         );
+        // Chroma 16 maps to 0.5, rounded up; 240 to 255.5, clamped.
         assert_eq!(
             (limited.chroma[128], limited.chroma[16], limited.chroma[240]),
-            (128, 0, 255)
+            (128, 1, 255)
         );
         let full = Range::new(true);
         assert!((0..256).all(|v| full.luma[v] as usize == v && full.chroma[v] as usize == v));
