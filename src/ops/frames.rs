@@ -261,6 +261,9 @@ pub async fn capture_and_keep_tagged(
 
 /// What became of a slot's frame.
 #[derive(Debug)]
+// One per capture, returned once and taken apart at once: boxing the row would only add an
+// allocation per frame.
+#[allow(clippy::large_enum_variant)]
 pub enum Kept {
     Stored(Snapshot, Bytes),
     /// Captured and not kept: dark or unchanged (docs/schedules.md).
