@@ -815,8 +815,11 @@ async fn seed(
                 enabled: true,
                 last_fired_at: None,
                 next_due_at: Some(first),
-                created_at: now,
-                updated_at: now,
+                // Written an hour ago: idle schedules are old ones. Rows changed within the scheduler's
+                // re-read margin (a minute) are read again at every re-read, which would measure 100,000
+                // fresh rows being re-read, not idle schedules being idle.
+                created_at: now - chrono::Duration::hours(1),
+                updated_at: now - chrono::Duration::hours(1),
                 timezone: "UTC".into(),
                 align: false,
                 at: None,
