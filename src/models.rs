@@ -799,6 +799,42 @@ pub struct FrameRules {
 }
 
 impl Schedule {
+    /// An enabled plain interval schedule (no calendar, no frame rules) of `camera` every
+    /// `interval_seconds`, next due at `next_due_at`, written at `written_at`: the row the bench
+    /// and the tests insert directly (the API's create goes through `ops::schedules`).
+    pub fn every(
+        id: String,
+        camera: CameraId,
+        interval_seconds: i64,
+        next_due_at: DateTime<Utc>,
+        written_at: DateTime<Utc>,
+    ) -> Schedule {
+        Schedule {
+            id,
+            camera_id: camera,
+            interval_seconds,
+            enabled: true,
+            last_fired_at: None,
+            next_due_at: Some(next_due_at),
+            created_at: written_at,
+            updated_at: written_at,
+            timezone: "UTC".into(),
+            align: false,
+            at: None,
+            weekdays: None,
+            active_from: None,
+            active_to: None,
+            daylight: None,
+            skip_dark: false,
+            dark_threshold: None,
+            skip_unchanged: false,
+            stream: None,
+            retention_hours: None,
+            last_skipped_at: None,
+            last_skip_reason: None,
+        }
+    }
+
     /// What the runner does with this schedule's frames.
     pub fn frame_rules(&self) -> FrameRules {
         FrameRules {

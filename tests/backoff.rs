@@ -48,30 +48,13 @@ async fn camera(app: &TestApp, id: &str, behavior: Behavior) -> FakeCamera {
 /// A schedule of `camera` every `secs` seconds, due now.
 async fn every(app: &TestApp, camera: &str, secs: i64) -> String {
     let now = Utc::now().trunc_subsecs(3);
-    let s = Schedule {
-        id: ScheduleId::generate().to_string(),
-        camera_id: CameraId::parse(camera).unwrap(),
-        interval_seconds: secs,
-        enabled: true,
-        last_fired_at: None,
-        next_due_at: Some(now),
-        created_at: now,
-        updated_at: now,
-        timezone: "UTC".into(),
-        align: false,
-        at: None,
-        weekdays: None,
-        active_from: None,
-        active_to: None,
-        daylight: None,
-        skip_dark: false,
-        dark_threshold: None,
-        skip_unchanged: false,
-        stream: None,
-        retention_hours: None,
-        last_skipped_at: None,
-        last_skip_reason: None,
-    };
+    let s = Schedule::every(
+        ScheduleId::generate().to_string(),
+        CameraId::parse(camera).unwrap(),
+        secs,
+        now,
+        now,
+    );
     heldar::db::schedules::insert(&app.state.ops.db, &s)
         .await
         .unwrap();

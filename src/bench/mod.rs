@@ -706,30 +706,13 @@ async fn seed(
             interval_ms * j as i64 / opts.schedules as i64
         };
         let first = base + chrono::Duration::milliseconds(offset);
-        let mut s = Schedule {
-            id: new_id("sch"),
-            camera_id: ids[j % ids.len()].clone(),
-            interval_seconds: opts.interval_s as i64,
-            enabled: true,
-            last_fired_at: None,
-            next_due_at: Some(first),
-            created_at: now,
-            updated_at: now,
-            timezone: "UTC".into(),
-            align: false,
-            at: None,
-            weekdays: None,
-            active_from: None,
-            active_to: None,
-            daylight: None,
-            skip_dark: false,
-            dark_threshold: None,
-            skip_unchanged: false,
-            stream: None,
-            retention_hours: None,
-            last_skipped_at: None,
-            last_skip_reason: None,
-        };
+        let mut s = Schedule::every(
+            new_id("sch"),
+            ids[j % ids.len()].clone(),
+            opts.interval_s as i64,
+            first,
+            now,
+        );
         s.set_calendar(aligned_in.as_ref().map(|(c, _)| c.clone()));
         planned.insert(
             s.id.clone(),
@@ -754,30 +737,13 @@ async fn seed(
         } else {
             interval_ms * i as i64 / dead_urls.len() as i64
         };
-        let mut s = Schedule {
-            id: new_id("sch"),
-            camera_id: CameraId::parse(&id).map_err(anyhow::Error::msg)?,
-            interval_seconds: opts.interval_s as i64,
-            enabled: true,
-            last_fired_at: None,
-            next_due_at: Some(base + chrono::Duration::milliseconds(offset)),
-            created_at: now,
-            updated_at: now,
-            timezone: "UTC".into(),
-            align: false,
-            at: None,
-            weekdays: None,
-            active_from: None,
-            active_to: None,
-            daylight: None,
-            skip_dark: false,
-            dark_threshold: None,
-            skip_unchanged: false,
-            stream: None,
-            retention_hours: None,
-            last_skipped_at: None,
-            last_skip_reason: None,
-        };
+        let mut s = Schedule::every(
+            new_id("sch"),
+            CameraId::parse(&id).map_err(anyhow::Error::msg)?,
+            opts.interval_s as i64,
+            base + chrono::Duration::milliseconds(offset),
+            now,
+        );
         s.set_calendar(aligned_in.as_ref().map(|(c, _)| c.clone()));
         all.push(s);
     }
@@ -808,33 +774,16 @@ async fn seed(
             "--idle-windowed: the window opens too soon ({first})"
         );
         for j in 0..opts.idle_windowed {
-            let mut s = Schedule {
-                id: new_id("sch"),
-                camera_id: ids[j % ids.len()].clone(),
-                interval_seconds: opts.interval_s as i64,
-                enabled: true,
-                last_fired_at: None,
-                next_due_at: Some(first),
-                // Written an hour ago: idle schedules are old ones. Rows changed within the scheduler's
-                // re-read margin (a minute) are read again at every re-read, which would measure 100,000
-                // fresh rows being re-read, not idle schedules being idle.
-                created_at: now - chrono::Duration::hours(1),
-                updated_at: now - chrono::Duration::hours(1),
-                timezone: "UTC".into(),
-                align: false,
-                at: None,
-                weekdays: None,
-                active_from: None,
-                active_to: None,
-                daylight: None,
-                skip_dark: false,
-                dark_threshold: None,
-                skip_unchanged: false,
-                stream: None,
-                retention_hours: None,
-                last_skipped_at: None,
-                last_skip_reason: None,
-            };
+            // Written an hour ago: idle schedules are old ones. Rows changed within the scheduler's
+            // re-read margin (a minute) are read again at every re-read, which would measure
+            // 100,000 fresh rows being re-read, not idle schedules being idle.
+            let mut s = Schedule::every(
+                new_id("sch"),
+                ids[j % ids.len()].clone(),
+                opts.interval_s as i64,
+                first,
+                now - chrono::Duration::hours(1),
+            );
             s.set_calendar(Some(cal.clone()));
             idle.push((s.id.clone(), first));
             all.push(s);

@@ -136,30 +136,13 @@ struct Harness {
 }
 
 fn schedule(id: &str, interval: i64, next_due: DateTime<Utc>) -> Schedule {
-    Schedule {
-        id: id.into(),
-        camera_id: CameraId::parse("cam").unwrap(),
-        interval_seconds: interval,
-        enabled: true,
-        last_fired_at: None,
-        next_due_at: Some(next_due),
-        created_at: next_due,
-        updated_at: next_due,
-        timezone: "UTC".into(),
-        align: false,
-        at: None,
-        weekdays: None,
-        active_from: None,
-        active_to: None,
-        daylight: None,
-        skip_dark: false,
-        dark_threshold: None,
-        skip_unchanged: false,
-        stream: None,
-        retention_hours: None,
-        last_skipped_at: None,
-        last_skip_reason: None,
-    }
+    Schedule::every(
+        id.into(),
+        CameraId::parse("cam").unwrap(),
+        interval,
+        next_due,
+        next_due,
+    )
 }
 
 fn t0() -> DateTime<Utc> {
