@@ -10,7 +10,21 @@ use base64::Engine;
 /// What a masked secret looks like.
 pub const MASK: &str = "***";
 
-const SECRET_QUERY_KEYS: &[&str] = &["password", "pass", "passwd", "pwd", "token", "auth"];
+// Query keys whose values are credentials in some camera's or service's URL scheme.
+const SECRET_QUERY_KEYS: &[&str] = &[
+    "password",
+    "pass",
+    "passwd",
+    "pwd",
+    "pw",
+    "token",
+    "access_token",
+    "auth",
+    "api_key",
+    "apikey",
+    "key",
+    "secret",
+];
 
 /// `rtsp://admin:hunter2@cam/x?password=p` → `rtsp://admin:***@cam/x?password=***`.
 /// Text that is not a URL is masked as free text.

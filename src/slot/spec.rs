@@ -4,7 +4,7 @@
 //! does not store anything or know about HTTP (a [`FieldError`] becomes a 422 where the API
 //! layer maps it). Pure; fails only with a [`FieldError`].
 
-use chrono::{Duration, NaiveTime};
+use chrono::{Duration, NaiveTime, Timelike};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 
@@ -57,6 +57,11 @@ pub const MAX_OFFSET_MINUTES: i64 = 240;
 pub fn parse_time(field: &'static str, raw: &str) -> Result<NaiveTime, FieldError> {
     NaiveTime::parse_from_str(raw, "%H:%M")
         .or_else(|_| NaiveTime::parse_from_str(raw, "%H:%M:%S"))
+        .ok()
+        // chrono reads `:60` as a leap second, which no slot can be at (`12:00:60Z` is no
+        // timestamp a client reads): refused like `12:60`.
+        .filter(|t| t.nanosecond() < 1_000_000_000)
+        .ok_or(())
         .map_err(|_| {
             bad(
                 field,
@@ -184,6 +189,13 @@ impl Calendar {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_leap_second_is_no_time_of_day() {
+        assert!(parse_time("at", "12:00:60").is_err());
+        assert!(parse_time("at", "23:59:59").is_ok());
+    }
+
     use super::*;
 
     fn cal(json: serde_json::Value) -> Calendar {
