@@ -28,11 +28,11 @@ pub fn multipart_boundary(content_type: &str) -> Option<Option<String>> {
         if !name.trim().eq_ignore_ascii_case("boundary") {
             return None;
         }
+        // Quotes, spaces and leading dashes in any order ("- -b", "\" --b\"") all come off:
+        // the delimiter is matched after its own "--", so a boundary never starts with one.
         let v = value
-            .trim()
-            .trim_matches('"')
-            .trim_start_matches('-')
-            .trim();
+            .trim_start_matches(|c: char| c == '-' || c == '"' || c.is_whitespace())
+            .trim_end_matches(|c: char| c == '"' || c.is_whitespace());
         (!v.is_empty()).then(|| v.to_string())
     });
     Some(boundary)
@@ -154,6 +154,16 @@ mod tests {
             ("Multipart/X-Mixed-Replace; BOUNDARY=--frame", Some("frame")),
             ("multipart/x-mixed-replace", None),
             ("multipart/x-mixed-replace; boundary=\"\"", None),
+            // Found by the fuzzer: a dash after a space used to survive as the first character.
+            (
+                "multipart/x-mixed-replace; boundary=- -frame",
+                Some("frame"),
+            ),
+            (
+                "multipart/x-mixed-replace; boundary=\" --frame \"",
+                Some("frame"),
+            ),
+            ("multipart/x-mixed-replace; boundary=- \" -", None),
         ] {
             assert_eq!(multipart_boundary(ct), Some(b.map(str::to_string)), "{ct}");
         }
