@@ -446,10 +446,10 @@ pub struct CameraCreate {
     /// the slot (cheaper, up to one keyframe interval older).
     #[schema(value_type = Option<RtspFrameMode>)]
     pub rtsp_frame_mode: Option<String>,
-    /// A cap on this camera's stored frames, in decimal GB (10^9 bytes; 0.5 is 500 MB), greater
-    /// than 0: retention removes the camera's oldest frames beyond it, beside the global cap
+    /// A cap on this camera's stored frames, in decimal GB (10^9 bytes; 0.5 is 500 MB), from
+    /// 0.001 (1 MB): retention removes the camera's oldest frames beyond it, beside the global cap
     /// and the free-disk floor. Absent or null: no per-camera cap.
-    #[schema(exclusive_minimum = 0, maximum = 1000000)]
+    #[schema(minimum = 0.001, maximum = 1000000)]
     pub max_gb: Option<f64>,
 }
 
@@ -498,7 +498,7 @@ pub struct CameraPatch {
     pub rtsp_frame_mode: Option<String>,
     /// `null` removes the per-camera cap.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<f64>, exclusive_minimum = 0, maximum = 1000000)]
+    #[schema(value_type = Option<f64>, minimum = 0.001, maximum = 1000000)]
     pub max_gb: Option<Option<f64>>,
 }
 
