@@ -269,7 +269,8 @@ async fn deliveries_are_signed_retried_on_5xx_with_backoff_capped_and_never_afte
         (
             json!({"url": format!("{base}/x"), "events": ["frame.stored"], "camera_id": "nosuch"}),
             "camera_id",
-            "names no camera",
+            // The id as written, not Rust's `CameraId("nosuch")`.
+            "camera \"nosuch\" does not exist",
         ),
         (
             json!({"url": format!("{base}/x"), "events": ["frame.stored"], "secret": "short"}),

@@ -89,7 +89,7 @@ async fn check_camera(ops: &Ops, raw: Option<&str>) -> Result<Option<CameraId>, 
     if !db::cameras::exists(&ops.db, &id).await? {
         return Err(OpError::invalid(
             "camera_id",
-            format!("camera_id {id:?} names no camera"),
+            format!("camera {:?} does not exist", id.as_str()),
         ));
     }
     Ok(Some(id))
