@@ -392,3 +392,57 @@ async fn optional_schedule_bodies_are_refused_unless_json() {
     assert_eq!(s, StatusCode::OK, "{v}");
     app.stop().await;
 }
+
+/// What a client sent is echoed in an error sentence at most in part: a huge number, a tiny
+/// float written out in full, a long id or parameter name comes back cut short (a word of more
+/// than 64 characters as its first 40 and `…`), never whole.
+#[tokio::test]
+async fn huge_values_are_echoed_cut_short_in_error_sentences() {
+    let app = spawn_app().await;
+    let camera = json!({"id": "gate", "snapshot_url": "http://127.0.0.1:9/x.jpg"});
+    let (s, _) = call(&app, Method::POST, "/api/v1/cameras", json_body(camera)).await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    let digits = "9".repeat(300);
+    let huge_interval = format!("{{\"interval_seconds\": {digits}}}").into_bytes();
+    let long_id = "a".repeat(5000);
+    let cases: Vec<(Method, String, Body_)> = vec![
+        (
+            Method::POST,
+            "/api/v1/cameras/gate/snapshot-schedules".into(),
+            Some(("application/json", huge_interval.clone())),
+        ),
+        (
+            Method::POST,
+            "/api/v1/cameras/gate/snapshot-schedules/preview".into(),
+            Some(("application/json", huge_interval)),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/cameras/gate".into(),
+            Some(("application/json", br#"{"max_gb": 1e-300}"#.to_vec())),
+        ),
+        (Method::GET, format!("/api/v1/cameras/{long_id}"), None),
+        (Method::GET, format!("/api/v1/cameras?{long_id}=1"), None),
+    ];
+    for (method, uri, body) in cases {
+        let shown = &uri[..60.min(uri.len())];
+        let (s, v) = call(&app, method.clone(), &uri, body).await;
+        assert!(s.is_client_error(), "{method} {shown}: {s}");
+        // At most 64 characters of the value (a longer word is cut to 40 and `…`): no run of
+        // 65 of its digits or letters.
+        let error = v["error"].as_str().unwrap_or_default();
+        let field = v["field"].as_str().unwrap_or_default();
+        for text in [error, field] {
+            assert!(
+                ["9", "0", "a"]
+                    .iter()
+                    .all(|c| !text.contains(&c.repeat(65)))
+                    && text.chars().count() < 300,
+                "{method} {shown}: {}",
+                &text[..text.len().min(500)]
+            );
+        }
+    }
+    app.stop().await;
+}

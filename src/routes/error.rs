@@ -13,7 +13,7 @@ use axum::Json;
 
 use crate::capture::CaptureError;
 use crate::error::OpError;
-use crate::models::{ErrorBody, FieldError};
+use crate::models::{clip_words, ErrorBody, FieldError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -146,6 +146,12 @@ impl IntoResponse for ApiError {
                 (message.clone(), field.map(str::to_string))
             }
             other => (other.to_string(), None),
+        };
+        // What the client sent is quoted back at most in part (`models::clip_words`); a
+        // camera's own failure (502/504) is the camera's text and stays whole.
+        let (error, field) = match &self {
+            ApiError::Capture(_) => (error, field),
+            _ => (clip_words(&error), field.map(|f| clip_words(&f))),
         };
         let body = ErrorBody {
             error,
