@@ -292,6 +292,11 @@ fn known_field(name: &str) -> &'static str {
         "period",
         "time_zone",
         "weekday",
+        // Webhooks.
+        "url",
+        "events",
+        "camera_id",
+        "secret",
     ];
     FIELDS
         .iter()
