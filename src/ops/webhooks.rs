@@ -62,7 +62,8 @@ fn check_events(events: &[String]) -> Result<Vec<String>, OpError> {
 fn check_url(ops: &Ops, raw: &str) -> Result<String, OpError> {
     let url = crate::camera::spec::check_http_url("url", raw)?;
     if !ops.config.allow_metadata_hosts {
-        if let Some(why) = crate::capture::hosts::refusal(&url) {
+        use crate::capture::hosts::{refusal_as, HostUse};
+        if let Some(why) = refusal_as(&url, HostUse::Webhook) {
             return Err(OpError::invalid("url", format!("url: {why}")));
         }
     }

@@ -133,6 +133,7 @@ pub fn client(config: &crate::config::Config) -> anyhow::Result<reqwest::Client>
         .redirect(redirects)
         .dns_resolver(Arc::new(crate::capture::hosts::MetadataGuard {
             allow: config.allow_metadata_hosts,
+            used_as: crate::capture::hosts::HostUse::Webhook,
         }))
         .user_agent(concat!("Heldar-Webhooks/", env!("CARGO_PKG_VERSION")))
         .build()?)
