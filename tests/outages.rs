@@ -140,9 +140,27 @@ async fn a_camera_that_fails_then_recovers_gives_one_alert_pair_and_one_outage_r
         "{text}"
     );
 
+    let status = |state: &'static str| {
+        let app = &app;
+        wait_for(state, Duration::from_secs(5), move || async move {
+            let v: Value = app.get("/api/v1/cameras/gate").await.json().await.unwrap();
+            (v["status"]["state"] == state).then(|| v["status"].clone())
+        })
+    };
+    let failing = status("failing").await;
+    assert!(
+        failing["last_error"].as_str().unwrap().contains("500"),
+        "{failing}"
+    );
+
     cam.set_behavior(Behavior::Ok);
     assert_eq!(live(&app, "gate").await, 200);
     assert_eq!(live(&app, "gate").await, 200);
+    // The status says how the camera is now, as MQTT's state does: the failure is cleared
+    // (the outage row below keeps it).
+    let online = status("online").await;
+    assert_eq!(online["last_error"], Value::Null, "{online}");
+    assert_eq!(online["last_error_at"], Value::Null, "{online}");
     let seen = sse.collect_until(OFFLINE, "camera.recovered").await;
     assert_eq!(seen.len(), 2, "{seen:?}");
     let (offline, recovered) = (&seen[0].1, &seen[1].1);
