@@ -239,7 +239,7 @@ fn dispatch(ops: &Ops, subs: &HashMap<WebhookId, Sub>, ev: &Event) {
         return;
     }
     let event_id = new_id("evt");
-    let mut data = serde_json::to_value(ev).unwrap_or_default();
+    let mut data = ev.to_json();
     if let Some(o) = data.as_object_mut() {
         o.remove("type");
     }
