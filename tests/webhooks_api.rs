@@ -1,5 +1,5 @@
 //! The webhook subscription API on its own (no receiver, no deliveries; tests/webhooks.rs has
-//! those): what a PATCH does with `null`.
+//! those): what a PATCH does with `null`, and the times a create answers with.
 
 mod common;
 
@@ -48,5 +48,34 @@ async fn null_clears_camera_id_and_is_refused_for_fields_that_cannot_be_empty() 
     assert_eq!(v["camera_id"], Value::Null, "null: every camera: {v}");
     let v: Value = app.get(&path).await.json().await.unwrap();
     assert_eq!(v["camera_id"], Value::Null, "{v}");
+    app.stop().await;
+}
+
+/// A create's and a change's answer carry the times a later GET reads back: milliseconds at
+/// most, like every time in the API, not the clock's nanoseconds.
+#[tokio::test]
+async fn created_and_updated_times_are_the_ones_a_get_reads_back() {
+    let app = spawn_app().await;
+    let created = hook(&app).await;
+    let path = format!("/api/v1/webhooks/{}", created["id"].as_str().unwrap());
+    let fraction = |t: &Value| -> usize {
+        let t = t.as_str().unwrap();
+        assert!(t.ends_with('Z'), "{t}");
+        t.split_once('.').map_or(0, |(_, f)| f.len() - 1)
+    };
+    let got: Value = app.get(&path).await.json().await.unwrap();
+    assert!(fraction(&created["created_at"]) <= 3, "{created}");
+    assert_eq!(created["created_at"], got["created_at"]);
+    assert_eq!(created["updated_at"], got["updated_at"]);
+
+    let patched: Value = app
+        .patch_json(&path, &json!({"enabled": false}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let got: Value = app.get(&path).await.json().await.unwrap();
+    assert!(fraction(&patched["updated_at"]) <= 3, "{patched}");
+    assert_eq!(patched["updated_at"], got["updated_at"]);
     app.stop().await;
 }

@@ -9,6 +9,7 @@
 //! when not given, returned once by [`create`] and never again: views show it masked, the log
 //! never names it. Bad input is an [`OpError::Invalid`] naming the field.
 
+use chrono::SubsecRound;
 use rand::RngCore;
 
 use crate::db::{self, webhooks::WebhookRow};
@@ -141,7 +142,8 @@ pub async fn create(ops: &Ops, body: WebhookCreate) -> OpResult<(WebhookView, St
         check_secret(s)?;
     }
     let camera_id = check_camera(ops, body.camera_id.as_deref()).await?;
-    let now = ops.clock.now();
+    // Milliseconds, as every stored time: the answer shows what a later GET reads back.
+    let now = ops.clock.now().trunc_subsecs(3);
     let w = Webhook {
         id: WebhookId::generate(),
         url,
@@ -223,7 +225,7 @@ pub async fn update(ops: &Ops, id: &WebhookId, patch: WebhookPatch) -> OpResult<
     if let Some(e) = patch.enabled {
         w.enabled = e;
     }
-    w.updated_at = ops.clock.now();
+    w.updated_at = ops.clock.now().trunc_subsecs(3);
     if !db::webhooks::update(&ops.db, &seal_row(ops, &w)).await? {
         return Err(not_found(id));
     }
