@@ -237,6 +237,54 @@ impl MqttConfig {
         }
     }
 
+    /// With HELDAR_MQTT_URL unset, MQTT is off, and another HELDAR_MQTT_* setting given a value
+    /// of its own (not its default) is refused: it would do nothing, and the likely cause is a
+    /// misspelt or forgotten URL variable, which is better said at start than found out when no
+    /// message arrives. The password's value is never quoted.
+    fn unused(a: &MqttArgs) -> Result<(), ConfigError> {
+        let given = |v: &Option<String>| v.as_deref().is_some_and(|t| !t.trim().is_empty());
+        let set: [(&'static str, bool, &str); 6] = [
+            (
+                "HELDAR_MQTT_USERNAME",
+                given(&a.mqtt_username),
+                a.mqtt_username.as_deref().unwrap_or(""),
+            ),
+            ("HELDAR_MQTT_PASSWORD", given(&a.mqtt_password), "***"),
+            (
+                "HELDAR_MQTT_CLIENT_ID",
+                given(&a.mqtt_client_id),
+                a.mqtt_client_id.as_deref().unwrap_or(""),
+            ),
+            (
+                "HELDAR_MQTT_PREFIX",
+                a.mqtt_prefix != "heldar",
+                &a.mqtt_prefix,
+            ),
+            (
+                "HELDAR_MQTT_DISCOVERY_PREFIX",
+                a.mqtt_discovery_prefix != "homeassistant",
+                &a.mqtt_discovery_prefix,
+            ),
+            (
+                "HELDAR_MQTT_CA_FILE",
+                given(&a.mqtt_ca_file),
+                a.mqtt_ca_file.as_deref().unwrap_or(""),
+            ),
+        ];
+        match set.into_iter().find(|(_, is_set, _)| *is_set) {
+            None => Ok(()),
+            Some((var, _, value)) => Err(ConfigError {
+                var,
+                value: value.to_string(),
+                allowed: format!(
+                    "it is set but HELDAR_MQTT_URL is not, so MQTT is off and {var} would do \
+                     nothing; set HELDAR_MQTT_URL (e.g. mqtt://192.168.1.10:1883) to turn MQTT \
+                     on, or unset {var}"
+                ),
+            }),
+        }
+    }
+
     /// The settings from their raw text; `None` when HELDAR_MQTT_URL is unset or empty.
     pub fn from_args(a: &MqttArgs) -> Result<Option<MqttConfig>, ConfigError> {
         let Some(raw) = a
@@ -245,7 +293,7 @@ impl MqttConfig {
             .map(str::trim)
             .filter(|u| !u.is_empty())
         else {
-            return Ok(None);
+            return Self::unused(a).map(|()| None);
         };
         let bad = |value: String, allowed: &str| ConfigError {
             var: "HELDAR_MQTT_URL",
@@ -1402,6 +1450,46 @@ mod tests {
             let e = mqtt(f).unwrap_err();
             assert_eq!(e.var, var, "{e}");
         }
+    }
+
+    #[test]
+    fn an_mqtt_setting_without_the_broker_url_is_refused_naming_both() {
+        type Edit = fn(&mut MqttArgs);
+        let cases: [(&str, Edit); 6] = [
+            ("HELDAR_MQTT_PREFIX", |a| {
+                a.mqtt_prefix = "home/heldar".into()
+            }),
+            ("HELDAR_MQTT_PREFIX", |a| a.mqtt_prefix = "heldar/#".into()),
+            ("HELDAR_MQTT_DISCOVERY_PREFIX", |a| {
+                a.mqtt_discovery_prefix = "ha".into()
+            }),
+            ("HELDAR_MQTT_USERNAME", |a| {
+                a.mqtt_username = Some("heldar".into())
+            }),
+            ("HELDAR_MQTT_PASSWORD", |a| {
+                a.mqtt_password = Some("hunter2".into());
+                a.mqtt_url = Some(" ".into());
+            }),
+            ("HELDAR_MQTT_CA_FILE", |a| {
+                a.mqtt_ca_file = Some("/etc/ca.pem".into())
+            }),
+        ];
+        for (var, f) in cases {
+            let e = mqtt(f).unwrap_err();
+            assert_eq!(e.var, var, "{e}");
+            let text = e.to_string();
+            assert!(
+                text.contains("HELDAR_MQTT_URL is not") && text.contains(&format!("unset {var}")),
+                "{text}"
+            );
+            assert!(!text.contains("hunter2"), "{text}");
+        }
+        // The defaults, and empty values, are no settings: MQTT is simply off.
+        assert_eq!(mqtt(|_| {}).unwrap(), None);
+        assert_eq!(
+            mqtt(|a| a.mqtt_username = Some(String::new())).unwrap(),
+            None
+        );
     }
 
     #[test]

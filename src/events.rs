@@ -188,6 +188,25 @@ impl Event {
         }
     }
 
+    /// The event as sent on every channel (the SSE stream, MQTT, webhooks): its fields, its
+    /// kind in `type`, and the camera in `camera_id` on every event. `camera_id` is the
+    /// canonical name (as in the API's resources); the older events (`frame.stored`,
+    /// `capture.failed`, `camera.*` but `offline`/`recovered`, `schedule.changed`, `job.*`,
+    /// `timelapse.done`) also keep `camera`, the same id, for the consumers written against
+    /// them (docs/integrations.md).
+    pub fn to_json(&self) -> serde_json::Value {
+        let mut v = serde_json::to_value(self).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            if !o.contains_key("camera_id") {
+                o.insert(
+                    "camera_id".into(),
+                    serde_json::Value::String(self.camera().as_str().to_string()),
+                );
+            }
+        }
+        v
+    }
+
     /// The camera it is about.
     pub fn camera(&self) -> &CameraId {
         match self {
@@ -298,5 +317,47 @@ mod tests {
         assert_eq!(v["camera"], "gate");
         assert_eq!(v["from"], "online");
         assert_eq!(v["to"], "failing");
+    }
+
+    #[test]
+    fn every_event_names_its_camera_in_camera_id_and_the_older_ones_keep_camera() {
+        let gate = || CameraId::parse("gate").unwrap();
+        let at = DateTime::parse_from_rfc3339("2026-01-02T03:04:05Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let older = [
+            Event::CameraChanged {
+                camera: gate(),
+                change: Change::Created,
+            },
+            Event::CaptureFailed {
+                camera: gate(),
+                schedule: None,
+                code: "timeout".into(),
+                error: "late".into(),
+                at,
+            },
+            Event::TimelapseDone {
+                camera: gate(),
+                timelapse_id: "tl_1".into(),
+                url: "/media/timelapses/gate/x.mp4".into(),
+            },
+        ];
+        for e in &older {
+            let v = e.to_json();
+            assert_eq!(v["camera_id"], "gate", "{v}");
+            assert_eq!(v["camera"], "gate", "{v}");
+            assert_eq!(v["type"], e.kind());
+        }
+        let newer = Event::CameraRecovered {
+            camera_id: gate(),
+            outage_id: "out_1".into(),
+            from: at,
+            to: at,
+            duration_s: 0.0,
+        };
+        let v = newer.to_json();
+        assert_eq!(v["camera_id"], "gate", "{v}");
+        assert!(v.get("camera").is_none(), "{v}");
     }
 }

@@ -327,9 +327,44 @@ pub fn truncate(s: &str, max_chars: usize) -> String {
     }
 }
 
+/// The longest run of non-space characters an error sentence echoes in full.
+pub const ECHO_MAX_CHARS: usize = 64;
+
+/// `text` with every run of non-space characters longer than [`ECHO_MAX_CHARS`] cut to its first
+/// 40 and `…`. Error sentences quote what the client sent (a number, an id, a URL); a
+/// 5,000-digit number or a megabyte of id is not worth sending back, and the start is enough
+/// to recognise it. Spaces and short words are kept as they are.
+pub fn clip_words(text: &str) -> String {
+    if text.split(' ').all(|w| w.chars().count() <= ECHO_MAX_CHARS) {
+        return text.to_string();
+    }
+    text.split(' ')
+        .map(|w| {
+            if w.chars().count() > ECHO_MAX_CHARS {
+                truncate(w, 40)
+            } else {
+                w.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn error_sentences_cut_only_the_long_words() {
+        let short = "interval_seconds 5 must be at least 1 second";
+        assert_eq!(clip_words(short), short);
+        let digits = "9".repeat(5000);
+        let clipped = clip_words(&format!("interval_seconds {digits} is too long"));
+        assert_eq!(
+            clipped,
+            format!("interval_seconds {}… is too long", "9".repeat(40))
+        );
+    }
 
     #[test]
     fn tags_are_short_and_safe_in_urls_topics_and_shells() {
@@ -446,10 +481,10 @@ pub struct CameraCreate {
     /// the slot (cheaper, up to one keyframe interval older).
     #[schema(value_type = Option<RtspFrameMode>)]
     pub rtsp_frame_mode: Option<String>,
-    /// A cap on this camera's stored frames, in decimal GB (10^9 bytes; 0.5 is 500 MB), greater
-    /// than 0: retention removes the camera's oldest frames beyond it, beside the global cap
+    /// A cap on this camera's stored frames, in decimal GB (10^9 bytes; 0.5 is 500 MB), from
+    /// 0.001 (1 MB): retention removes the camera's oldest frames beyond it, beside the global cap
     /// and the free-disk floor. Absent or null: no per-camera cap.
-    #[schema(exclusive_minimum = 0, maximum = 1000000)]
+    #[schema(minimum = 0.001, maximum = 1000000)]
     pub max_gb: Option<f64>,
 }
 
@@ -498,7 +533,7 @@ pub struct CameraPatch {
     pub rtsp_frame_mode: Option<String>,
     /// `null` removes the per-camera cap.
     #[serde(default, deserialize_with = "nullable")]
-    #[schema(value_type = Option<f64>, exclusive_minimum = 0, maximum = 1000000)]
+    #[schema(value_type = Option<f64>, minimum = 0.001, maximum = 1000000)]
     pub max_gb: Option<Option<f64>>,
 }
 

@@ -1527,6 +1527,13 @@ async fn schedule_frame_rules_and_a_camera_size_cap_are_set_and_cleared_from_the
         "{s}"
     );
     let id = s["id"].as_str().unwrap().to_string();
+    // The list shows the rules in a column: skips (with the threshold), stream, retention.
+    let r = cli.run(&["schedule", "list", "north"]).await;
+    let out = r.ok().out.clone();
+    let header = out.lines().next().unwrap_or_default();
+    assert!(header.ends_with("FRAMES"), "{out}");
+    let row = out.lines().find(|l| l.contains(&id)).unwrap_or_default();
+    assert!(row.contains("dark<30, unchanged, snapshot, 48h"), "{out}");
 
     // Back to the defaults, one flag each; what is not named stays.
     let r = cli

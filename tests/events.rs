@@ -105,6 +105,10 @@ async fn a_frame_stored_by_a_schedule_reaches_an_sse_client_with_its_fields() {
     let frame = sse.next_named("frame.stored").await;
     assert_eq!(frame["type"], "frame.stored");
     assert_eq!(frame["camera"], "gate");
+    assert_eq!(
+        frame["camera_id"], "gate",
+        "every event names its camera in camera_id"
+    );
     assert_eq!(frame["schedule"], schedule["id"]);
     assert_eq!(frame["width"], 64);
     assert_eq!(frame["height"], 48);

@@ -140,9 +140,27 @@ async fn a_camera_that_fails_then_recovers_gives_one_alert_pair_and_one_outage_r
         "{text}"
     );
 
+    let status = |state: &'static str| {
+        let app = &app;
+        wait_for(state, Duration::from_secs(5), move || async move {
+            let v: Value = app.get("/api/v1/cameras/gate").await.json().await.unwrap();
+            (v["status"]["state"] == state).then(|| v["status"].clone())
+        })
+    };
+    let failing = status("failing").await;
+    assert!(
+        failing["last_error"].as_str().unwrap().contains("500"),
+        "{failing}"
+    );
+
     cam.set_behavior(Behavior::Ok);
     assert_eq!(live(&app, "gate").await, 200);
     assert_eq!(live(&app, "gate").await, 200);
+    // The status says how the camera is now, as MQTT's state does: the failure is cleared
+    // (the outage row below keeps it).
+    let online = status("online").await;
+    assert_eq!(online["last_error"], Value::Null, "{online}");
+    assert_eq!(online["last_error_at"], Value::Null, "{online}");
     let seen = sse.collect_until(OFFLINE, "camera.recovered").await;
     assert_eq!(seen.len(), 2, "{seen:?}");
     let (offline, recovered) = (&seen[0].1, &seen[1].1);
@@ -392,5 +410,32 @@ async fn the_camera_page_lists_its_outages_and_follows_them_live() {
     )
     .await;
     assert_eq!(shown, api[0]["id"]);
+    app.stop().await;
+}
+
+/// `open` is read like every yes/no query parameter of the API (`enabled`, `store`): `true`/`1`
+/// and `false`/`0` mean the same, anything else is a 422 whose sentence names all four.
+#[tokio::test]
+async fn open_takes_the_same_yes_no_spellings_as_every_other_flag() {
+    let app = spawn_app_with(|_| {}, BuildOptions::default()).await;
+    app.create_camera(json!({"id": "gate", "snapshot_url": "http://127.0.0.1:9/x.jpg"}))
+        .await;
+    for q in ["?open=true", "?open=1", "?open=false", "?open=0"] {
+        assert_eq!(outages(&app, q).await.0.len(), 0, "{q}");
+    }
+    for path in [
+        "/api/v1/outages?open=yes",
+        "/api/v1/cameras/gate/outages?open=yes",
+        "/api/v1/snapshot-schedules?enabled=yes",
+        "/api/v1/cameras/gate/snapshot?store=yes",
+    ] {
+        let (status, body) = error_of(app.get(path).await).await;
+        assert_eq!(status, 422, "{path}: {body}");
+        let error = body["error"].as_str().unwrap_or_default();
+        assert!(
+            error.ends_with("\"yes\" must be true or false (or 1 or 0)"),
+            "{path}: {body}"
+        );
+    }
     app.stop().await;
 }

@@ -225,8 +225,21 @@ async fn kept(
     n: i64,
     ms: i64,
 ) -> (Vec<DateTime<Utc>>, i64) {
-    let cam = CameraId::parse(camera).unwrap();
     let jpeg = heldar::fakecam::pattern::solid_jpeg(32, 24, [120, 130, 140]);
+    kept_frames(app, camera, schedule, n, ms, jpeg).await
+}
+
+/// [`kept`] with the given JPEG as every frame.
+async fn kept_frames(
+    app: &TestApp,
+    camera: &str,
+    schedule: Option<&str>,
+    n: i64,
+    ms: i64,
+    jpeg: Vec<u8>,
+) -> (Vec<DateTime<Utc>>, i64) {
+    let cam = CameraId::parse(camera).unwrap();
+    let (width, height) = heldar::capture::jpeg::validate(&jpeg).unwrap();
     let now = Utc::now().trunc_subsecs(3);
     let mut times = Vec::new();
     for i in 0..n {
@@ -246,8 +259,8 @@ async fn kept(
             path: file.rel_path,
             taken_at,
             size_bytes: jpeg.len() as i64,
-            width: Some(32),
-            height: Some(24),
+            width: Some(width as i64),
+            height: Some(height as i64),
             created_at: now,
             tag: None,
         };
@@ -355,10 +368,13 @@ async fn max_gb_prunes_one_camera_oldest_first_and_leaves_the_others() {
     let app = app_with_camera().await;
     app.create_camera(json!({"id": "other", "vendor": "axis", "address": "127.0.0.1"}))
         .await;
-    let (capped, size) = kept(&app, "c", None, 10, 0).await;
-    let (other, _) = kept(&app, "other", None, 10, 0).await;
+    // Frames of 250 kB or more, so that room for 4.5 of them is over the smallest cap (1 MB).
+    let jpeg = heldar::fakecam::pattern::sized_jpeg(250);
+    let (capped, size) = kept_frames(&app, "c", None, 10, 0, jpeg.clone()).await;
+    let (other, _) = kept_frames(&app, "other", None, 10, 0, jpeg).await;
     // Room for 4.5 frames: the cap is in decimal GB.
     let gb = (size as f64 * 4.5) / 1e9;
+    assert!(gb >= heldar::camera::spec::MIN_GB, "{gb}");
     let r = app
         .patch_json("/api/v1/cameras/c", &json!({"max_gb": gb}))
         .await;

@@ -338,3 +338,111 @@ async fn unknown_query_parameters_are_refused_by_name() {
     }
     app.stop().await;
 }
+
+/// The two routes whose body may be left out (schedule create and its draft preview) take a body
+/// only as JSON, like every other body route: a form post is a 415 and creates nothing, even an
+/// empty one; no body at all still means all defaults.
+#[tokio::test]
+async fn optional_schedule_bodies_are_refused_unless_json() {
+    let app = spawn_app().await;
+    let camera = json!({"id": "gate", "snapshot_url": "http://127.0.0.1:9/x.jpg"});
+    let (s, _) = call(&app, Method::POST, "/api/v1/cameras", json_body(camera)).await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    let create = "/api/v1/cameras/gate/snapshot-schedules";
+    let preview = "/api/v1/cameras/gate/snapshot-schedules/preview";
+    let form = "application/x-www-form-urlencoded";
+    let refused: Vec<(&str, Body_)> = vec![
+        (create, Some((form, b"interval_seconds=60".to_vec()))),
+        (create, Some((form, Vec::new()))),
+        (
+            create,
+            Some(("text/plain", b"{\"interval_seconds\": 60}".to_vec())),
+        ),
+        (
+            create,
+            Some(("multipart/form-data; boundary=x", b"--x--".to_vec())),
+        ),
+        (preview, Some((form, b"interval_seconds=60".to_vec()))),
+        (preview, Some(("text/plain", b"{}".to_vec()))),
+    ];
+    for (uri, body) in refused {
+        let (s, v) = call(&app, Method::POST, uri, body).await;
+        assert_eq!(s, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{uri}: {v}");
+        assert_eq!(v["code"], "unsupported_media_type", "{uri}: {v}");
+        let error = v["error"].as_str().unwrap_or_default();
+        assert!(error.contains("Content-Type: application/json"), "{v}");
+    }
+    let (_, list) = call(&app, Method::GET, create, None).await;
+    assert_eq!(list, json!([]), "a refused post created a schedule");
+
+    // JSON (with a charset) and no body at all are taken.
+    let charset = Some((
+        "application/json; charset=utf-8",
+        br#"{"interval_seconds": 60}"#.to_vec(),
+    ));
+    let (s, v) = call(&app, Method::POST, create, charset).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    assert_eq!(v["interval_seconds"], 60);
+    let (s, v) = call(&app, Method::POST, create, None).await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    let (s, v) = call(&app, Method::POST, preview, json_body(json!({}))).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = call(&app, Method::POST, preview, None).await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    app.stop().await;
+}
+
+/// What a client sent is echoed in an error sentence at most in part: a huge number, a tiny
+/// float written out in full, a long id or parameter name comes back cut short (a word of more
+/// than 64 characters as its first 40 and `…`), never whole.
+#[tokio::test]
+async fn huge_values_are_echoed_cut_short_in_error_sentences() {
+    let app = spawn_app().await;
+    let camera = json!({"id": "gate", "snapshot_url": "http://127.0.0.1:9/x.jpg"});
+    let (s, _) = call(&app, Method::POST, "/api/v1/cameras", json_body(camera)).await;
+    assert_eq!(s, StatusCode::CREATED);
+
+    let digits = "9".repeat(300);
+    let huge_interval = format!("{{\"interval_seconds\": {digits}}}").into_bytes();
+    let long_id = "a".repeat(5000);
+    let cases: Vec<(Method, String, Body_)> = vec![
+        (
+            Method::POST,
+            "/api/v1/cameras/gate/snapshot-schedules".into(),
+            Some(("application/json", huge_interval.clone())),
+        ),
+        (
+            Method::POST,
+            "/api/v1/cameras/gate/snapshot-schedules/preview".into(),
+            Some(("application/json", huge_interval)),
+        ),
+        (
+            Method::PATCH,
+            "/api/v1/cameras/gate".into(),
+            Some(("application/json", br#"{"max_gb": 1e-300}"#.to_vec())),
+        ),
+        (Method::GET, format!("/api/v1/cameras/{long_id}"), None),
+        (Method::GET, format!("/api/v1/cameras?{long_id}=1"), None),
+    ];
+    for (method, uri, body) in cases {
+        let shown = &uri[..60.min(uri.len())];
+        let (s, v) = call(&app, method.clone(), &uri, body).await;
+        assert!(s.is_client_error(), "{method} {shown}: {s}");
+        // At most 64 characters of the value (a longer word is cut to 40 and `…`): no run of
+        // 65 of its digits or letters.
+        let error = v["error"].as_str().unwrap_or_default();
+        let field = v["field"].as_str().unwrap_or_default();
+        for text in [error, field] {
+            assert!(
+                ["9", "0", "a"]
+                    .iter()
+                    .all(|c| !text.contains(&c.repeat(65)))
+                    && text.chars().count() < 300,
+                "{method} {shown}: {}",
+                &text[..text.len().min(500)]
+            );
+        }
+    }
+    app.stop().await;
+}

@@ -535,7 +535,12 @@ async fn bad_values_are_refused_with_a_sentence_naming_the_field() {
         .unwrap();
     assert_eq!(v["retention_hours"], Value::Null, "{v}");
 
-    for (gb, what) in [(json!(0), "zero"), (json!(-1.5), "negative")] {
+    for (gb, what) in [
+        (json!(0), "zero"),
+        (json!(-1.5), "negative"),
+        (json!(1e-300), "a cap that rounds to under one byte"),
+        (json!(0.0009), "under 1 MB"),
+    ] {
         let (status, e) = error_of(
             app.post(
                 "/api/v1/cameras",
@@ -550,10 +555,17 @@ async fn bad_values_are_refused_with_a_sentence_naming_the_field() {
             "{what}: {e}"
         );
         assert!(
-            e["error"].as_str().unwrap().contains("greater than 0"),
+            e["error"].as_str().unwrap().contains("from 0.001 (1 MB)"),
             "{e}"
         );
     }
+    let v: Value = app
+        .patch("/api/v1/cameras/c", &json!({"max_gb": 0.001}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["max_gb"], 0.001, "the smallest cap is taken: {v}");
     let (status, e) = error_of(app.patch("/api/v1/cameras/c", &json!({"max_gb": 0})).await).await;
     assert_eq!((status, e["field"].as_str()), (422, Some("max_gb")), "{e}");
     let v: Value = app

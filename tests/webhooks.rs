@@ -259,7 +259,8 @@ async fn deliveries_are_signed_retried_on_5xx_with_backoff_capped_and_never_afte
         (
             json!({"url": "http://169.254.169.254/latest", "events": ["frame.stored"]}),
             "url",
-            "metadata",
+            // Names what it checks: a webhook's URL, not a camera.
+            "metadata address, which Heldar never uses as a webhook URL's host",
         ),
         (
             json!({"url": format!("{base}/x"), "events": []}),
@@ -269,7 +270,8 @@ async fn deliveries_are_signed_retried_on_5xx_with_backoff_capped_and_never_afte
         (
             json!({"url": format!("{base}/x"), "events": ["frame.stored"], "camera_id": "nosuch"}),
             "camera_id",
-            "names no camera",
+            // The id as written, not Rust's `CameraId("nosuch")`.
+            "camera \"nosuch\" does not exist",
         ),
         (
             json!({"url": format!("{base}/x"), "events": ["frame.stored"], "secret": "short"}),

@@ -212,18 +212,24 @@ impl CameraSpec {
 /// The largest `max_gb`: a petabyte.
 pub const MAX_GB: f64 = 1_000_000.0;
 
+/// The smallest `max_gb`: 1 MB, a handful of frames. A smaller cap cannot hold even one full-HD
+/// frame, so it would delete every frame the camera stores at the next sweep; a value like
+/// `1e-300` (rounded up to a 1-byte cap) is a typo, not a wish.
+pub const MIN_GB: f64 = 0.001;
+
 /// `max_gb` (decimal GB, 10^9 bytes, as `units::fmt_bytes` shows sizes) as bytes.
 pub fn max_bytes(gb: f64) -> Result<u64, FieldError> {
-    if !gb.is_finite() || gb <= 0.0 || gb > MAX_GB {
+    if !(MIN_GB..=MAX_GB).contains(&gb) {
         return Err(err(
             "max_gb",
             format!(
-                "max_gb {gb} is not a size: give decimal gigabytes greater than 0 and at most \
-                 {MAX_GB} (0.5 is 500 MB), or null for no per-camera cap"
+                "max_gb {gb} is not a size a camera can be capped at: give decimal gigabytes from \
+                 {MIN_GB} (1 MB) to {MAX_GB} (a petabyte; 0.5 is 500 MB), or null for no \
+                 per-camera cap"
             ),
         ));
     }
-    Ok(((gb * 1e9).round() as u64).max(1))
+    Ok((gb * 1e9).round() as u64)
 }
 
 /// The explicit URL fields, which may carry `user:password@`.

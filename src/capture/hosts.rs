@@ -54,9 +54,32 @@ pub fn is_metadata(ip: IpAddr) -> bool {
     }
 }
 
+/// What a checked host is for, so that a refusal names what was refused: a camera's URL, or a
+/// webhook's (`ops::webhooks`, `services::webhooks`), which are checked the same way.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum HostUse {
+    #[default]
+    Camera,
+    Webhook,
+}
+
+impl HostUse {
+    fn noun(self) -> &'static str {
+        match self {
+            HostUse::Camera => "a camera host",
+            HostUse::Webhook => "a webhook URL's host",
+        }
+    }
+}
+
 /// Why `url`'s host may not be used, if it may not: the sentence of a `forbidden_host` error.
 /// Only IP literals are judged here; names are judged on resolution ([`MetadataGuard`]).
 pub fn refusal(url: &url::Url) -> Option<String> {
+    refusal_as(url, HostUse::Camera)
+}
+
+/// [`refusal`] for a host used as `used_as`.
+pub fn refusal_as(url: &url::Url, used_as: HostUse) -> Option<String> {
     let ip = match url.host()? {
         url::Host::Ipv4(v4) => IpAddr::V4(v4),
         url::Host::Ipv6(v6) => IpAddr::V6(v6),
@@ -66,14 +89,15 @@ pub fn refusal(url: &url::Url) -> Option<String> {
             d.parse::<IpAddr>().ok()?
         }
     };
-    is_metadata(ip).then(|| refused(&ip.to_string()))
+    is_metadata(ip).then(|| refused(&ip.to_string(), used_as))
 }
 
 /// The sentence for a refused metadata host.
-pub fn refused(host: &str) -> String {
+pub fn refused(host: &str, used_as: HostUse) -> String {
     format!(
-        "{host} is a cloud instance-metadata address, which Heldar never uses as a camera host \
-         (it would hand out the server's cloud credentials)"
+        "{host} is a cloud instance-metadata address, which Heldar never uses as {} \
+         (it would hand out the server's cloud credentials)",
+        used_as.noun()
     )
 }
 
@@ -107,10 +131,10 @@ pub async fn check_stream_host(req: &super::GrabRequest) -> Result<(), super::Ca
     {
         for a in addrs {
             if is_metadata(a.ip()) {
-                return Err(forbidden(refused(&format!(
-                    "{host} resolves to {}",
-                    a.ip()
-                ))));
+                return Err(forbidden(refused(
+                    &format!("{host} resolves to {}", a.ip()),
+                    HostUse::Camera,
+                )));
             }
         }
     }
@@ -124,6 +148,8 @@ pub async fn check_stream_host(req: &super::GrabRequest) -> Result<(), super::Ca
 #[derive(Debug, Default, Clone, Copy)]
 pub struct MetadataGuard {
     pub allow: bool,
+    /// What the looked-up names are for, named in the refusal.
+    pub used_as: HostUse,
 }
 
 /// The error a refused lookup fails with; the HTTP back-end finds it in the error chain.
@@ -156,7 +182,7 @@ impl MetadataGuard {
             .collect();
         if kept.is_empty() && !found.is_empty() {
             let why = format!("{host} resolves to {}", found[0].ip());
-            return Err(ForbiddenHost(refused(&why)));
+            return Err(ForbiddenHost(refused(&why, self.used_as)));
         }
         Ok(kept)
     }
@@ -195,7 +221,10 @@ mod tests {
             e.0.contains("meta.internal resolves to 169.254.169.254"),
             "{e}"
         );
-        let allowed = MetadataGuard { allow: true };
+        let allowed = MetadataGuard {
+            allow: true,
+            ..Default::default()
+        };
         assert_eq!(
             allowed.keep("meta.internal", vec![metadata]).unwrap(),
             vec![metadata]

@@ -102,6 +102,7 @@ impl HttpSource {
             .redirect(redirects)
             .dns_resolver(std::sync::Arc::new(hosts::MetadataGuard {
                 allow: allow_metadata_hosts,
+                used_as: hosts::HostUse::Camera,
             }))
             .http1_ignore_invalid_headers_in_responses(true)
             .http1_allow_spaces_after_header_name_in_responses(true)

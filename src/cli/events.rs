@@ -112,14 +112,16 @@ fn human(kind: &str, v: &Value) -> String {
     let when = output::ts(&v["taken_at"])
         .or_else(|| output::ts(&v["at"]))
         .or_else(|| output::ts(&v["slot"]))
+        .or_else(|| output::ts(&v["since"]))
+        .or_else(|| output::ts(&v["to"]))
         .unwrap_or_else(chrono::Utc::now)
         .with_timezone(&chrono::Local)
         .format("%H:%M:%S");
-    // `slot.skipped` names its camera `camera_id`.
-    let cam = if v["camera"].is_string() {
-        output::text(v, "camera")
-    } else {
+    // Every event names its camera `camera_id`; a server before that said `camera` on most.
+    let cam = if v["camera_id"].is_string() {
         output::text(v, "camera_id")
+    } else {
+        output::text(v, "camera")
     };
     let what = match kind {
         "frame.stored" => format!(
@@ -142,6 +144,15 @@ fn human(kind: &str, v: &Value) -> String {
             output::text(v, "schedule_id"),
             output::text(v, "reason"),
             v["luma"]
+        ),
+        "camera.offline" => format!(
+            "offline after {} failures: {}",
+            v["consecutive_failures"],
+            v["first_error"].as_str().unwrap_or("no frame for too long")
+        ),
+        "camera.recovered" => format!(
+            "back after {}",
+            crate::cli::when::fmt_span(v["duration_s"].as_f64().unwrap_or(0.0).round() as i64)
         ),
         "camera.changed" => output::text(v, "change"),
         "schedule.changed" => format!(
@@ -241,5 +252,22 @@ mod tests {
         let line = human("slot.skipped", &v);
         assert!(line.contains("yard"), "{line}");
         assert!(line.contains("sch_1 skipped: dark (mean luma 3)"), "{line}");
+        let v: Value = serde_json::json!({"type": "camera.offline", "camera_id": "gate",
+            "outage_id": "out_1", "since": "2026-11-29T08:00:00Z", "consecutive_failures": 3,
+            "first_error": "camera gate: answered 500"});
+        let line = human("camera.offline", &v);
+        assert!(line.contains("gate"), "{line}");
+        assert!(
+            line.contains("offline after 3 failures: camera gate: answered 500"),
+            "{line}"
+        );
+        let v: Value = serde_json::json!({"type": "camera.recovered", "camera_id": "gate",
+            "outage_id": "out_1", "from": "2026-11-29T08:00:00Z", "to": "2026-11-29T08:05:00Z",
+            "duration_s": 300.0});
+        let line = human("camera.recovered", &v);
+        assert!(
+            line.contains("gate") && line.contains("back after 5m"),
+            "{line}"
+        );
     }
 }

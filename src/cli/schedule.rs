@@ -471,6 +471,32 @@ fn rules(s: &Value) -> String {
     }
 }
 
+/// The frame rules in a list column: `dark<30, unchanged, snapshot, 48h`, or `-` for none (a
+/// table cell has no room for `rules`' sentence; `schedule show` has it).
+fn rules_compact(s: &Value) -> String {
+    let mut out = Vec::new();
+    if s["skip_dark"] == true {
+        out.push(format!(
+            "dark<{}",
+            s["dark_threshold"].as_i64().unwrap_or(16)
+        ));
+    }
+    if s["skip_unchanged"] == true {
+        out.push("unchanged".to_string());
+    }
+    if let Some(stream) = s["stream"].as_str() {
+        out.push(stream.to_string());
+    }
+    if let Some(h) = s["retention_hours"].as_i64() {
+        out.push(format!("{h}h"));
+    }
+    if out.is_empty() {
+        "-".to_string()
+    } else {
+        out.join(", ")
+    }
+}
+
 /// `next frame …`, `paused`, or `idle: no window ahead`.
 fn state(s: &Value) -> String {
     if s["enabled"] != true {
@@ -644,6 +670,7 @@ async fn list(c: &Client, camera: Option<&str>) -> CliResult<()> {
         "state",
         "next frame",
         "last fired",
+        "frames",
     ]);
     for s in &all {
         t.add_row(vec![
@@ -657,6 +684,7 @@ async fn list(c: &Client, camera: Option<&str>) -> CliResult<()> {
                 "-".to_string()
             },
             output::time(output::ts(&s["last_fired_at"])),
+            rules_compact(s),
         ]);
     }
     output::line(t.trim_fmt());

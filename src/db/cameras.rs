@@ -337,11 +337,14 @@ pub async fn delete(pool: &Pool, id: &CameraId) -> Result<bool, DbError> {
 }
 
 /// Record a successful capture (binds: camera id, time). Run by the writer (`db::writer`).
+/// A success clears the last failure (`last_error`, `last_error_at`): the status says how the
+/// camera is now, as the MQTT state document does; past failures are in the outage history and
+/// the metrics (docs/api.md).
 pub(crate) const RECORD_SUCCESS_SQL: &str =
     "INSERT INTO camera_status (camera_id, state, last_success_at, consecutive_failures) \
      VALUES (?1, 'online', ?2, 0) \
      ON CONFLICT(camera_id) DO UPDATE SET state = 'online', last_success_at = ?2, \
-     consecutive_failures = 0";
+     consecutive_failures = 0, last_error = NULL, last_error_at = NULL";
 
 /// Record a failed capture (binds: camera id, state, error — already masked —, time). Run by the
 /// writer (`db::writer`).

@@ -165,15 +165,33 @@ pub struct WebhookCreate {
 #[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookPatch {
+    #[serde(default, deserialize_with = "not_null")]
     pub url: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub events: Option<Vec<String>>,
     /// A camera id, or `null` (given explicitly) for every camera.
     #[serde(default, with = "double_option")]
     #[schema(value_type = Option<String>, pattern = r"^[a-z0-9][a-z0-9_-]{0,62}$")]
     pub camera_id: Option<Option<String>>,
     /// A new secret (never echoed back).
+    #[serde(default, deserialize_with = "not_null")]
     pub secret: Option<String>,
+    #[serde(default, deserialize_with = "not_null")]
     pub enabled: Option<bool>,
+}
+
+/// A field that has no "none" (`url`, `events`, `secret`, `enabled`): absent keeps it, `null` is
+/// refused (a 422 naming the field) rather than read as "absent", because a client that sends
+/// `null` means to clear something and would otherwise be told it worked.
+fn not_null<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    match Option::<T>::deserialize(d)? {
+        Some(v) => Ok(Some(v)),
+        None => Err(serde::de::Error::custom(
+            "null cannot clear this field: give a value, or leave the field out to keep it",
+        )),
+    }
 }
 
 /// `camera_id: null` (every camera) is not the same as leaving it out (unchanged).

@@ -9,6 +9,7 @@
 //! when not given, returned once by [`create`] and never again: views show it masked, the log
 //! never names it. Bad input is an [`OpError::Invalid`] naming the field.
 
+use chrono::SubsecRound;
 use rand::RngCore;
 
 use crate::db::{self, webhooks::WebhookRow};
@@ -62,7 +63,8 @@ fn check_events(events: &[String]) -> Result<Vec<String>, OpError> {
 fn check_url(ops: &Ops, raw: &str) -> Result<String, OpError> {
     let url = crate::camera::spec::check_http_url("url", raw)?;
     if !ops.config.allow_metadata_hosts {
-        if let Some(why) = crate::capture::hosts::refusal(&url) {
+        use crate::capture::hosts::{refusal_as, HostUse};
+        if let Some(why) = refusal_as(&url, HostUse::Webhook) {
             return Err(OpError::invalid("url", format!("url: {why}")));
         }
     }
@@ -89,7 +91,7 @@ async fn check_camera(ops: &Ops, raw: Option<&str>) -> Result<Option<CameraId>, 
     if !db::cameras::exists(&ops.db, &id).await? {
         return Err(OpError::invalid(
             "camera_id",
-            format!("camera_id {id:?} names no camera"),
+            format!("camera {:?} does not exist", id.as_str()),
         ));
     }
     Ok(Some(id))
@@ -140,7 +142,8 @@ pub async fn create(ops: &Ops, body: WebhookCreate) -> OpResult<(WebhookView, St
         check_secret(s)?;
     }
     let camera_id = check_camera(ops, body.camera_id.as_deref()).await?;
-    let now = ops.clock.now();
+    // Milliseconds, as every stored time: the answer shows what a later GET reads back.
+    let now = ops.clock.now().trunc_subsecs(3);
     let w = Webhook {
         id: WebhookId::generate(),
         url,
@@ -222,7 +225,7 @@ pub async fn update(ops: &Ops, id: &WebhookId, patch: WebhookPatch) -> OpResult<
     if let Some(e) = patch.enabled {
         w.enabled = e;
     }
-    w.updated_at = ops.clock.now();
+    w.updated_at = ops.clock.now().trunc_subsecs(3);
     if !db::webhooks::update(&ops.db, &seal_row(ops, &w)).await? {
         return Err(not_found(id));
     }

@@ -13,7 +13,7 @@ use axum::Json;
 
 use crate::capture::CaptureError;
 use crate::error::OpError;
-use crate::models::{ErrorBody, FieldError};
+use crate::models::{clip_words, ErrorBody, FieldError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -147,6 +147,12 @@ impl IntoResponse for ApiError {
             }
             other => (other.to_string(), None),
         };
+        // What the client sent is quoted back at most in part (`models::clip_words`); a
+        // camera's own failure (502/504) is the camera's text and stays whole.
+        let (error, field) = match &self {
+            ApiError::Capture(_) => (error, field),
+            _ => (clip_words(&error), field.map(|f| clip_words(&f))),
+        };
         let body = ErrorBody {
             error,
             code: self.code().to_string(),
@@ -220,9 +226,7 @@ impl From<JsonRejection> for ApiError {
                 "the body is not valid JSON: {}",
                 strip_prefix(&e.body_text())
             )),
-            JsonRejection::MissingJsonContentType(_) => ApiError::UnsupportedMediaType(
-                "send the body as JSON with the header Content-Type: application/json".into(),
-            ),
+            JsonRejection::MissingJsonContentType(_) => not_json(),
             other if other.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 ApiError::TooLarge(TOO_LARGE.into())
             }
@@ -288,6 +292,11 @@ fn known_field(name: &str) -> &'static str {
         "period",
         "time_zone",
         "weekday",
+        // Webhooks.
+        "url",
+        "events",
+        "camera_id",
+        "secret",
     ];
     FIELDS
         .iter()
@@ -372,11 +381,55 @@ impl<'de, T: serde::Deserialize<'de>> serde::Deserialize<'de> for ObjectOnly<T> 
 #[from_request(via(axum::extract::Path), rejection(ApiError))]
 pub struct ApiPath<T>(pub T);
 
+/// A JSON body that may be left out (then: `T::default()`), with the same rules as [`ApiJson`]
+/// otherwise: a body must come as `Content-Type: application/json` (or `application/*+json`),
+/// else 415 with the same sentence. A declared non-JSON type is refused even when the body is
+/// empty, so that an HTML form or `curl -d ''` never creates something with all defaults; only a
+/// request with no body and no `Content-Type` means "all defaults".
+pub struct OptionalJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned + Default> axum::extract::FromRequest<S>
+    for OptionalJson<T>
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, state: &S) -> Result<Self, ApiError> {
+        let declared = req.headers().get(axum::http::header::CONTENT_TYPE).cloned();
+        let body = axum::body::Bytes::from_request(req, state).await?;
+        let is_json = declared.as_ref().map(is_json_type);
+        match is_json {
+            Some(false) => return Err(not_json()),
+            None if !body.trim_ascii().is_empty() => return Err(not_json()),
+            _ => {}
+        }
+        json_or_default(&body).map(OptionalJson)
+    }
+}
+
+/// The test axum's `Json` applies: `application/json` or a `+json` subtype, parameters ignored.
+fn is_json_type(value: &axum::http::HeaderValue) -> bool {
+    let Ok(text) = value.to_str() else {
+        return false;
+    };
+    let essence = text
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"))
+}
+
+fn not_json() -> ApiError {
+    ApiError::UnsupportedMediaType(
+        "send the body as JSON with the header Content-Type: application/json".into(),
+    )
+}
+
 /// Parse a JSON body that may be empty (then: the defaults), with the same error mapping as
 /// [`ApiJson`]: broken JSON is a 400, JSON of the wrong shape a 422.
-pub fn json_or_default<T: serde::de::DeserializeOwned + Default>(
-    body: &[u8],
-) -> Result<T, ApiError> {
+fn json_or_default<T: serde::de::DeserializeOwned + Default>(body: &[u8]) -> Result<T, ApiError> {
     if body.trim_ascii().is_empty() {
         return Ok(T::default());
     }

@@ -28,7 +28,7 @@ pub const HEARTBEAT: Duration = Duration::from_secs(15);
 #[allow(dead_code)] // a shape for the OpenAPI document; the stream is written by axum's `Sse`
 pub struct SseMessage {
     /// `ready`, `lagged`, or the kind of a domain event: `frame.stored`, `slot.skipped`,
-    /// `capture.failed`, `camera.state_changed`, `camera.changed`, `schedule.changed`,
+    /// `capture.failed`, `camera.state_changed`, `camera.backoff`, `camera.changed`, `schedule.changed`,
     /// `job.progress`, `job.finished`, `timelapse.done`, `camera.offline`, `camera.recovered`.
     #[schema(example = "frame.stored")]
     event: String,
@@ -51,7 +51,7 @@ pub struct EventsQuery {
     params(EventsQuery),
     responses(
         (status = 200, content_type = "text/event-stream",
-            description = "Server-Sent Events: `ready`, then one event per domain event (`frame.stored`, `slot.skipped`, `capture.failed`, `camera.state_changed`, `camera.changed`, `schedule.changed`, `job.progress`, `job.finished`, `timelapse.done`, `camera.offline`, `camera.recovered`) with its JSON as data, and `lagged` with `{\"missed\": N}` when the client fell behind",
+            description = "Server-Sent Events: `ready`, then one event per domain event (`frame.stored`, `slot.skipped`, `capture.failed`, `camera.state_changed`, `camera.backoff`, `camera.changed`, `schedule.changed`, `job.progress`, `job.finished`, `timelapse.done`, `camera.offline`, `camera.recovered`) with its JSON as data (every event names its camera in `camera_id`), and `lagged` with `{\"missed\": N}` when the client fell behind",
             body = SseMessage),
         (status = 400, body = ErrorBody, description = "the query string cannot be read"),
         (status = 422, body = ErrorBody, description = "camera is not a camera id")))]
@@ -82,7 +82,7 @@ pub async fn stream(
                         if filter.as_ref().is_some_and(|c| ev.camera() != c) {
                             continue;
                         }
-                        match SseEvent::default().event(ev.kind()).json_data(&*ev) {
+                        match SseEvent::default().event(ev.kind()).json_data(ev.to_json()) {
                             Ok(e) => e,
                             Err(e) => {
                                 tracing::warn!(error = %e, "an event does not serialize; skipped");

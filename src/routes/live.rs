@@ -131,16 +131,9 @@ pub async fn take(
     snapshot(&ops, &id, keep, None, tag).await
 }
 
-/// `store`'s value: whether to keep the frame.
+/// `store`'s value: whether to keep the frame (absent: no), read like every yes/no parameter.
 fn keep(store: Option<&str>) -> Result<bool, ApiError> {
-    match store {
-        None | Some("false") | Some("0") => Ok(false),
-        Some("true") | Some("1") => Ok(true),
-        Some(other) => Err(ApiError::invalid(
-            "store",
-            format!("store {:?} must be true or false", truncate(other, 20)),
-        )),
-    }
+    store.map_or(Ok(false), |s| super::params::flag("store", s))
 }
 
 /// A live frame of camera `id` as a JPEG response; kept first when `keep`.

@@ -324,14 +324,20 @@ pub fn limit(value: Option<&str>) -> Result<i64, ApiError> {
     }
 }
 
-/// A yes/no query value: `true` or `1`, `false` or `0`.
+/// A yes/no query value: `true` or `1`, `false` or `0`. Every yes/no query parameter of the API
+/// (`enabled`, `open`, `store`) is read here, so they all take the same four spellings (the
+/// `1`/`0` pair is what form-minded clients and shell scripts send; docs/api.md), and the
+/// refusal names all four.
 pub fn flag(field: &'static str, value: &str) -> Result<bool, ApiError> {
     match value {
         "true" | "1" => Ok(true),
         "false" | "0" => Ok(false),
         other => Err(ApiError::invalid(
             field,
-            format!("{field} {:?} must be true or false", truncate(other, 20)),
+            format!(
+                "{field} {:?} must be true or false (or 1 or 0)",
+                truncate(other, 20)
+            ),
         )),
     }
 }

@@ -3,14 +3,14 @@
 //! `/api/v1/snapshot-schedules/{id}` and its `preview`, and the preview of an unsaved schedule
 //! (`/api/v1/cameras/{id}/snapshot-schedules/preview`).
 
-use axum::extract::rejection::{BytesRejection, QueryRejection};
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use axum::http::{StatusCode, Uri};
 use axum::Json;
 use serde::Deserialize;
 use utoipa::openapi::path::{Parameter, ParameterIn};
 
-use super::error::{json_or_default, ApiError, ApiJson};
+use super::error::{ApiError, ApiJson, OptionalJson};
 use super::paging::Listed;
 use super::params::{self, CameraPath, SchedulePath};
 use crate::models::{
@@ -120,14 +120,14 @@ pub async fn list(
         (status = 400, body = ErrorBody, description = "the body is not JSON, or the path is not UTF-8"),
         (status = 404, body = ErrorBody),
         (status = 413, body = ErrorBody, description = "the body is over 64 KiB"),
+        (status = 415, body = ErrorBody, description = "the body (or its declared Content-Type) is not application/json"),
         (status = 422, body = ErrorBody, description = "the camera id is not a slug, or a field is unknown or invalid")))]
 pub async fn create(
     State(ops): State<Ops>,
     CameraPath(id): CameraPath,
-    body: Result<axum::body::Bytes, BytesRejection>,
+    // No body (and no Content-Type) means all defaults.
+    OptionalJson(body): OptionalJson<ScheduleCreate>,
 ) -> Result<(StatusCode, Json<Schedule>), ApiError> {
-    // An empty body means all defaults.
-    let body: ScheduleCreate = json_or_default(&body?)?;
     Ok((
         StatusCode::CREATED,
         Json(ops::schedules::create(&ops, &id, body).await?),
@@ -226,15 +226,15 @@ fn preview_n(query: Result<Query<PreviewQuery>, QueryRejection>) -> Result<usize
         (status = 400, body = ErrorBody, description = "the body is not JSON, the query names an unknown parameter, or the path is not UTF-8"),
         (status = 404, body = ErrorBody),
         (status = 413, body = ErrorBody, description = "the body is over 64 KiB"),
+        (status = 415, body = ErrorBody, description = "the body (or its declared Content-Type) is not application/json"),
         (status = 422, body = ErrorBody, description = "the camera id is not a slug, n is not 1 to 100, or a field is unknown or invalid")))]
 pub async fn preview_draft(
     State(ops): State<Ops>,
     CameraPath(id): CameraPath,
     query: Result<Query<PreviewQuery>, QueryRejection>,
-    body: Result<axum::body::Bytes, BytesRejection>,
+    OptionalJson(body): OptionalJson<ScheduleCreate>,
 ) -> Result<Json<DraftPreview>, ApiError> {
     let n = preview_n(query)?;
-    let body: ScheduleCreate = json_or_default(&body?)?;
     Ok(Json(
         ops::schedules::preview_draft(&ops, &id, body, n).await?,
     ))

@@ -133,6 +133,7 @@ pub fn client(config: &crate::config::Config) -> anyhow::Result<reqwest::Client>
         .redirect(redirects)
         .dns_resolver(Arc::new(crate::capture::hosts::MetadataGuard {
             allow: config.allow_metadata_hosts,
+            used_as: crate::capture::hosts::HostUse::Webhook,
         }))
         .user_agent(concat!("Heldar-Webhooks/", env!("CARGO_PKG_VERSION")))
         .build()?)
@@ -238,7 +239,7 @@ fn dispatch(ops: &Ops, subs: &HashMap<WebhookId, Sub>, ev: &Event) {
         return;
     }
     let event_id = new_id("evt");
-    let mut data = serde_json::to_value(ev).unwrap_or_default();
+    let mut data = ev.to_json();
     if let Some(o) = data.as_object_mut() {
         o.remove("type");
     }

@@ -629,7 +629,7 @@ impl Publisher<'_> {
             topics::events(cfg, &camera),
             QoS::AtLeastOnce,
             false,
-            serde_json::to_vec(&*event)?,
+            serde_json::to_vec(&event.to_json())?,
         )
         .await
     }

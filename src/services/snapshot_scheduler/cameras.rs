@@ -128,6 +128,9 @@ impl CameraCache {
                 s.state = CameraState::Online;
                 s.last_success_at = Some(at);
                 s.consecutive_failures = 0;
+                // As the status row (db::cameras::RECORD_SUCCESS_SQL).
+                s.last_error = None;
+                s.last_error_at = None;
             }
             Outcome::AuthFailed | Outcome::Failed => {
                 s.state = if outcome == Outcome::AuthFailed {
