@@ -31,11 +31,20 @@
 //!   next slot is derived afresh from its plan ([`slots::rederive`]); after a step forward, due
 //!   slots fire once and skip ahead. Only a detected step realigns: a slot legitimately far
 //!   ahead (set by another process or a test) is left alone.
+//! - **Database outages.** While the database is unavailable (docs/design.md §8.1) the writer
+//!   holds claims and answers [`Claimed::Held`]: the slots fire from the timers all the same,
+//!   each job marked `claim_held` (its frame is kept only if the claim wins when the database
+//!   returns). A held claim that loses is re-read like any lost claim. No periodic re-read is
+//!   started or applied while claims are held: the database's `next_due_at` lags the timers until
+//!   they are answered, and applying it would fire those slots again. Past the outage buffer's
+//!   bound, held slots are counted missed without a capture.
 //! - **Testable time.** The loop takes a [`Clock`], a [`ScheduleStore`] and a [`SlotRunner`], so its
 //!   tests run under a paused tokio clock with an in-memory store.
 //!
 //! On shutdown it stops claiming and gives in-flight captures a grace period to finish (they
-//! commit their own rows); slots already claimed and waiting for their time fire within it. A store error ends the run; the supervisor restarts it with backoff.
+//! commit their own rows); slots already claimed and waiting for their time fire within it. A store
+//! error other than an outage (which the writer holds) ends the run; the supervisor restarts it
+//! with backoff.
 
 pub mod cameras;
 pub mod runner;
@@ -394,8 +403,12 @@ impl Scheduler {
                     Some(load) = loads.join_next(), if !loads.is_empty() => {
                         let load = load.map_err(|e| anyhow::anyhow!("a schedule re-read failed: {e}"))?;
                         // A periodic re-read that fails (the database away) keeps the timers
-                        // as they are; the next one tries again.
-                        if let Err(e) = Self::apply_load(&mut timers, load) {
+                        // as they are; the next one tries again. One that returns while claims
+                        // are held is stale (the held claims moved the timers past what the
+                        // database still says): dropped, or it would fire those slots again.
+                        if !held.is_empty() {
+                            tracing::debug!("schedule re-read dropped: slot claims are held during a database outage");
+                        } else if let Err(e) = Self::apply_load(&mut timers, load) {
                             tracing::warn!(error = %format!("{e:#}"), "schedule re-read failed; keeping the schedules as they were");
                         }
                         self.count_active(&timers);
@@ -417,7 +430,9 @@ impl Scheduler {
                                 Rescan::Since(since) => Some(since),
                             };
                             // One re-read at a time: a slow store skips a turn, not piles up.
-                            if loads.is_empty() {
+                            // None while claims are held (a database outage): the database's
+                            // view lags the timers until they are answered.
+                            if loads.is_empty() && held.is_empty() {
                                 self.start_load(&mut loads, &mut timers, since);
                             }
                             last_rescan = tokio::time::Instant::now();
