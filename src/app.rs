@@ -94,9 +94,11 @@ impl Application {
         let pool = crate::db::connect(&config.database_url)
             .await
             .map_err(|e| {
+                // The URL may carry a password, and the driver's error may quote it.
                 anyhow::anyhow!(
-                    "cannot open the database {} (HELDAR_DATABASE_URL): {e:#}",
-                    config.database_url
+                    "cannot open the database {} (HELDAR_DATABASE_URL): {}",
+                    crate::camera::mask::mask_url(&config.database_url),
+                    crate::camera::mask::mask_url(&format!("{e:#}"))
                 )
             })?;
         // Before anything reads a camera: the key that opens their credentials (a missing or
@@ -104,8 +106,11 @@ impl Application {
         let sealer = Arc::new(ops::secrets::open_sealer(&config.secret_key_file, &pool).await?);
         let clock: Arc<dyn Clock> = opts.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
         let frame_store = FrameStore::new(config.snapshots_dir.clone(), config.snapshot_fsync);
-        let (writer, writer_task) =
-            Writer::start(&crate::db::file_of(&config.database_url)?, writer::LINGER)?;
+        let (writer, writer_task) = Writer::start_with(
+            &crate::db::file_of(&config.database_url)?,
+            writer::LINGER,
+            config.db_outage,
+        )?;
         // Only what a crash of the last run can have left is checked before the scheduler
         // starts; the full cross-check runs in the background (services::reconciler).
         let last = crate::db::meta::last_run(&pool).await?;

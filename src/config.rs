@@ -30,6 +30,12 @@ pub struct ServeArgs {
     /// Database URL [default: sqlite://$HELDAR_DATA_DIR/heldar.db].
     #[arg(long, env = "HELDAR_DATABASE_URL")]
     pub database_url: Option<String>,
+    /// Writes (frame rows, camera status) held in memory while the database is unavailable.
+    #[arg(long, env = "HELDAR_DB_OUTAGE_BUFFER", default_value = "10000")]
+    pub db_outage_buffer: String,
+    /// How long (seconds) new writes are held while the database is unavailable.
+    #[arg(long, env = "HELDAR_DB_OUTAGE_MAX_S", default_value = "60")]
+    pub db_outage_max_s: String,
     /// HTTP listen address (an IP address, or `localhost`).
     #[arg(long, env = "HELDAR_API_HOST", default_value = "127.0.0.1")]
     pub api_host: String,
@@ -472,6 +478,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     pub snapshots_dir: PathBuf,
     pub database_url: String,
+    /// What the writer holds while the database is unavailable (HELDAR_DB_OUTAGE_BUFFER,
+    /// HELDAR_DB_OUTAGE_MAX_S; docs/operations.md).
+    pub db_outage: crate::db::writer::Buffer,
     pub api_host: IpAddr,
     pub api_port: u16,
     pub ffmpeg_bin: PathBuf,
@@ -558,7 +567,8 @@ impl Config {
                 if !s.starts_with("sqlite:") {
                     return Err(ConfigError {
                         var: "HELDAR_DATABASE_URL",
-                        value: s.to_string(),
+                        // A database URL may carry a password: never echoed.
+                        value: crate::camera::mask::mask_url(s),
                         allowed: "only sqlite: URLs are supported, e.g. sqlite://./data/heldar.db"
                             .into(),
                     });
@@ -568,7 +578,7 @@ impl Config {
                     // to an in-memory database would be a different, empty database.
                     return Err(ConfigError {
                         var: "HELDAR_DATABASE_URL",
-                        value: s.to_string(),
+                        value: crate::camera::mask::mask_url(s),
                         allowed: "an in-memory database is not supported; name a file, e.g. \
                                   sqlite://./data/heldar.db"
                             .into(),
@@ -583,6 +593,17 @@ impl Config {
             "HELDAR_API_PORT",
             &args.api_port,
             "a port number from 0 to 65535",
+        )?;
+        let db_outage_buffer = parse_num::<usize>(
+            "HELDAR_DB_OUTAGE_BUFFER",
+            &args.db_outage_buffer,
+            "a whole number of writes (0 holds none: slots are missed as soon as the database \
+             is unavailable)",
+        )?;
+        let db_outage_max_s = parse_num::<u64>(
+            "HELDAR_DB_OUTAGE_MAX_S",
+            &args.db_outage_max_s,
+            "a whole number of seconds",
         )?;
         let scheduler_enabled = parse_bool(
             "HELDAR_SNAPSHOT_SCHEDULER_ENABLED",
@@ -882,6 +903,10 @@ impl Config {
             data_dir,
             snapshots_dir,
             database_url,
+            db_outage: crate::db::writer::Buffer {
+                max_writes: db_outage_buffer,
+                max_age: Duration::from_secs(db_outage_max_s),
+            },
             api_host,
             api_port,
             ffmpeg_bin: PathBuf::from(non_empty("HELDAR_FFMPEG_BIN", &args.ffmpeg_bin)?),
@@ -992,7 +1017,7 @@ impl Config {
             let tightened =
                 crate::private_files::secure_database(&db).map_err(|e| ConfigError {
                     var: "HELDAR_DATABASE_URL",
-                    value: self.database_url.clone(),
+                    value: crate::camera::mask::mask_url(&self.database_url),
                     allowed: format!("a database file Heldar can create and own ({e})"),
                 })?;
             for f in tightened {
@@ -1134,6 +1159,8 @@ mod tests {
             data_dir: "/tmp/x".into(),
             snapshots_dir: None,
             database_url: None,
+            db_outage_buffer: "10000".into(),
+            db_outage_max_s: "60".into(),
             api_host: "127.0.0.1".into(),
             api_port: "8000".into(),
             ffmpeg_bin: "ffmpeg".into(),

@@ -59,6 +59,10 @@ impl From<DbError> for OpError {
         match e {
             DbError::Conflict(m) => OpError::Conflict(m),
             DbError::NoParent(m) => OpError::NotFound(m),
+            e @ DbError::Unavailable { .. } => OpError::Unavailable {
+                code: "database_unavailable",
+                message: e.to_string(),
+            },
             other => OpError::Internal(other.into()),
         }
     }

@@ -78,6 +78,9 @@ pub struct Metrics {
     /// Scheduled captures skipped while a camera is in unreachable backoff (`ops::backoff`).
     pub unreachable_backoff_skips: Counter,
     pub store_failures: Counter,
+    /// Slots missed because the database was unavailable past the outage buffer (also counted
+    /// in `missed_slots`).
+    pub db_outage_missed_slots: Counter,
     pub pruned: Family<ReasonLabels, Counter>,
     pub snapshot_bytes: Gauge,
     pub disk_free_bytes: Gauge,
@@ -181,6 +184,7 @@ impl Metrics {
         let auth_backoff_skips = Counter::default();
         let unreachable_backoff_skips = Counter::default();
         let store_failures = Counter::default();
+        let db_outage_missed_slots = Counter::default();
         let pruned = Family::<ReasonLabels, Counter>::default();
         let snapshot_bytes = Gauge::default();
         let disk_free_bytes = Gauge::default();
@@ -279,6 +283,12 @@ impl Metrics {
             store_failures.clone(),
         );
         registry.register(
+            "heldar_db_outage_missed_slots",
+            "Slots missed because the database was unavailable longer than the outage buffer \
+             holds (also in heldar_missed_slots)",
+            db_outage_missed_slots.clone(),
+        );
+        registry.register(
             "heldar_snapshots_pruned",
             "Frames removed by retention",
             pruned.clone(),
@@ -339,6 +349,7 @@ impl Metrics {
             auth_backoff_skips,
             unreachable_backoff_skips,
             store_failures,
+            db_outage_missed_slots,
             pruned,
             snapshot_bytes,
             disk_free_bytes,

@@ -156,7 +156,12 @@ where
         let pool = match crate::db::connect(&url).await {
             Ok(p) => p,
             Err(e) => {
-                eprintln!("{cmd}: cannot open the database: {e:#}");
+                // The URL may carry a password, and the driver's error may quote it.
+                eprintln!(
+                    "{cmd}: cannot open the database {}: {}",
+                    crate::camera::mask::mask_url(&url),
+                    crate::camera::mask::mask_url(&format!("{e:#}"))
+                );
                 return ExitCode::FAILURE;
             }
         };

@@ -48,14 +48,68 @@ pub enum DbError {
     NoParent(String),
     #[error("database row is corrupt: {0}")]
     Corrupt(String),
+    /// The database cannot be written (or reached) right now: another process holds SQLite's
+    /// write lock past the busy timeout, or the server is gone. Not the data's fault: the same
+    /// write may succeed in a moment (the writer holds its writes meanwhile, `db::writer`).
+    #[error("{UNAVAILABLE} while {step}: {reason}")]
+    Unavailable { step: &'static str, reason: String },
+    /// A frame taken for a slot claimed during an outage whose claim did not win when the
+    /// database returned (another process took the slot first): its row is not written.
+    #[error("the slot's claim did not win when the database returned; its frame is not kept")]
+    ClaimNotWon,
+    /// The writer has stopped (shutdown) or could not start.
+    #[error("{0}")]
+    Writer(String),
+}
+
+/// The start of every outage sentence, in errors, logs and the health check.
+pub const UNAVAILABLE: &str =
+    "the database is unavailable (locked by another process / unreachable)";
+
+impl DbError {
+    /// Is this the database being away (locked, unreachable), not a bad statement or row?
+    pub fn is_unavailable(&self) -> bool {
+        matches!(self, DbError::Unavailable { .. })
+    }
+}
+
+/// SQLite's result codes for "someone else holds the lock" (the primary code of any extended
+/// one): SQLITE_BUSY (5) and SQLITE_LOCKED (6).
+fn sqlite_code_is_lock(code: i32) -> bool {
+    matches!(code & 0xff, 5 | 6)
 }
 
 pub(crate) fn step(step: &'static str) -> impl FnOnce(sqlx::Error) -> DbError {
-    move |source| DbError::Sqlx { step, source }
+    move |source| {
+        let away = match &source {
+            sqlx::Error::Database(d) => d
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .is_some_and(sqlite_code_is_lock),
+            // No connection to be had: the pool's wait ran out, or the socket/file failed.
+            sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => true,
+            _ => false,
+        };
+        match away {
+            true => DbError::Unavailable {
+                step,
+                reason: source.to_string(),
+            },
+            false => DbError::Sqlx { step, source },
+        }
+    }
 }
 
 pub(crate) fn sqlite_step(step: &'static str) -> impl FnOnce(rusqlite::Error) -> DbError {
-    move |source| DbError::Sqlite { step, source }
+    move |source| match &source {
+        rusqlite::Error::SqliteFailure(e, _) if sqlite_code_is_lock(e.extended_code) => {
+            DbError::Unavailable {
+                step,
+                reason: source.to_string(),
+            }
+        }
+        _ => DbError::Sqlite { step, source },
+    }
 }
 
 /// The file behind a `sqlite:` URL: the writer opens its own connection to it. An in-memory

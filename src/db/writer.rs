@@ -30,17 +30,36 @@
 //! gets the error — nothing is reported done that is not durable in the database. On shutdown
 //! the queue is drained and committed before the thread ends (docs/design.md §10: commit pending
 //! rows).
+//!
+//! **Outages.** When a batch cannot get the database (another process holds SQLite's write lock
+//! past [`LOCK_WAIT`], or the server is unreachable: [`DbError::Unavailable`]), nothing in it is
+//! lost or failed: the whole batch, and every operation that arrives after it, is *held* in
+//! order in this thread's memory and retried until the database returns; then it commits in the
+//! order it was asked, and callers get their answers. The outage is published ([`Outage`], one
+//! ERROR line at its start and one INFO line at its end) so callers that must not wait — the
+//! scheduler claiming slots, a slot's task keeping its frame — take a [`Pending`] answer and go
+//! on ([`Answer::Held`]). The buffer is bounded ([`Buffer`]): past its number of writes, or once
+//! the outage is older than its bound, new writes are refused with [`DbError::Unavailable`]
+//! (their callers count the slots missed and remove the files they wrote); slot claims are
+//! still held, since they are small and keep the database's `next_due_at` in step with the
+//! scheduler's timers, up to [`MAX_HELD_CLAIMS`]. A frame taken for a slot whose claim was still
+//! held carries that claim ([`Writer::record_frame_or_hold`]): its row is written only if the
+//! claim won when it was replayed (another process may have taken the slot meanwhile), else
+//! answered [`DbError::ClaimNotWon`]. Nothing here is SQLite-specific but the connection: a
+//! PostgreSQL writer reuses the same buffer and rules (docs/design.md, "Database outages").
 
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll, Wake, Waker};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{cameras, schedules, snapshots, sqlite_step, DbError};
+use super::{cameras, schedules, snapshots, sqlite_step, DbError, UNAVAILABLE};
 use crate::models::{fmt_ts, CameraId, CameraState, Snapshot};
 
 /// Most operations per transaction.
@@ -48,6 +67,70 @@ pub const MAX_BATCH: usize = 512;
 
 /// How long a scheduled frame's row may wait for company before its batch commits.
 pub const LINGER: Duration = Duration::from_millis(100);
+
+/// How long a batch waits for SQLite's write lock (the connection's busy timeout) before the
+/// database counts as unavailable and the batch is held. Short, so an outage is noticed before
+/// the slots claimed ahead are due; a lock shorter than this is waited out as before.
+pub const LOCK_WAIT: Duration = Duration::from_secs(1);
+
+/// Slot claims held during an outage beyond which new ones are refused (about 100 bytes each).
+pub const MAX_HELD_CLAIMS: usize = 100_000;
+
+/// Between two attempts at a database that fails at once (not by waiting for a lock).
+const RETRY: Duration = Duration::from_millis(250);
+
+/// How long a stopping writer keeps trying to commit what it holds.
+const STOP_RETRY: Duration = Duration::from_secs(5);
+
+/// How long wins of claims are remembered after an outage, for the frames taken for them.
+const WON_KEEP: Duration = Duration::from_secs(600);
+
+/// The bound of what is held during an outage (HELDAR_DB_OUTAGE_BUFFER, HELDAR_DB_OUTAGE_MAX_S).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Buffer {
+    /// Writes (frame rows, camera status, skipped slots) held at most.
+    pub max_writes: usize,
+    /// New writes are held only while the outage is younger than this.
+    pub max_age: Duration,
+}
+
+impl Default for Buffer {
+    fn default() -> Self {
+        Buffer {
+            max_writes: 10_000,
+            max_age: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The database being away, as the writer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outage {
+    pub since: DateTime<Utc>,
+    /// The database's own words for the first failure (e.g. `database is locked`).
+    pub reason: String,
+    /// The buffer is full or the outage outlasted its bound: new writes are refused.
+    pub refusing: bool,
+}
+
+/// An answer now, or the promise of one once the database returns.
+pub enum Answer<T> {
+    Done(Result<T, DbError>),
+    Held(Pending<T>),
+}
+
+/// The answer to an operation held during an outage.
+pub struct Pending<T>(oneshot::Receiver<Result<T, DbError>>);
+
+impl<T> Pending<T> {
+    /// Wait for it: committed, refused, or failed.
+    pub async fn wait(self) -> Result<T, DbError> {
+        self.0.await.unwrap_or_else(|_| Err(closed()))
+    }
+}
+
+/// A slot claim: its schedule and slot.
+pub type ClaimKey = (String, DateTime<Utc>);
 
 enum Op {
     /// Slot claims, all or none (one savepoint); the answer says which were won.
@@ -59,6 +142,9 @@ enum Op {
         snapshot: Box<Snapshot>,
         /// May wait up to the writer's linger for company (a scheduled frame).
         linger: bool,
+        /// The slot claim this frame was taken under, when that claim's answer was still held:
+        /// the row is written only if the claim won.
+        needs_claim: Option<ClaimKey>,
         reply: oneshot::Sender<Result<(), DbError>>,
     },
     Success {
@@ -96,6 +182,8 @@ enum Op {
 #[derive(Clone)]
 pub struct Writer {
     tx: mpsc::Sender<Op>,
+    outage: watch::Receiver<Option<Outage>>,
+    held: Arc<AtomicUsize>,
 }
 
 /// The writer thread itself, owned by the application.
@@ -115,7 +203,7 @@ impl WriterTask {
 }
 
 fn closed() -> DbError {
-    DbError::Corrupt("the database writer has stopped".into())
+    DbError::Writer("the database writer has stopped".into())
 }
 
 impl Op {
@@ -131,17 +219,148 @@ impl Writer {
     /// start its thread; scheduled frames wait up to `linger` for company ([`LINGER`] in the
     /// application).
     pub fn start(path: &Path, linger: Duration) -> Result<(Writer, WriterTask), DbError> {
+        Self::start_with(path, linger, Buffer::default())
+    }
+
+    /// [`Writer::start`] with the outage buffer's bound.
+    pub fn start_with(
+        path: &Path,
+        linger: Duration,
+        buffer: Buffer,
+    ) -> Result<(Writer, WriterTask), DbError> {
         let conn = open(path)?;
         let (tx, rx) = mpsc::channel(8 * MAX_BATCH);
         let (ended_tx, ended) = oneshot::channel();
+        let (outage_tx, outage) = watch::channel(None);
+        let held = Arc::new(AtomicUsize::new(0));
+        let thread = Thread {
+            conn,
+            rx,
+            linger,
+            buffer,
+            outage: outage_tx,
+            held_count: held.clone(),
+            held: VecDeque::new(),
+            held_claims: 0,
+            held_writes: 0,
+            state: None,
+            won: Won::default(),
+            stop_by: None,
+        };
         std::thread::Builder::new()
             .name("heldar-db-writer".into())
             .spawn(move || {
-                run(conn, rx, linger);
+                thread.run();
                 let _ = ended_tx.send(());
             })
-            .map_err(|e| DbError::Corrupt(format!("cannot start the database writer: {e}")))?;
-        Ok((Writer { tx: tx.clone() }, WriterTask { tx, ended }))
+            .map_err(|e| DbError::Writer(format!("cannot start the database writer: {e}")))?;
+        let writer = Writer {
+            tx: tx.clone(),
+            outage,
+            held,
+        };
+        Ok((writer, WriterTask { tx, ended }))
+    }
+
+    /// The outage in progress, if the database is away.
+    pub fn outage(&self) -> Option<Outage> {
+        self.outage.borrow().clone()
+    }
+
+    /// Writes and claims held, waiting for the database.
+    pub fn held(&self) -> usize {
+        self.held.load(Ordering::Relaxed)
+    }
+
+    /// Send `op` and wait for its answer, unless the database is (or becomes) unavailable
+    /// first: then the answer is [`Answer::Held`]. An answer given before the outage began is
+    /// never mistaken for a held one: it is looked at first.
+    async fn submit<T>(&self, op: Op, rx: oneshot::Receiver<Result<T, DbError>>) -> Answer<T> {
+        if self.tx.send(op).await.is_err() {
+            return Answer::Done(Err(closed()));
+        }
+        let mut rx = rx;
+        let mut outage = self.outage.clone();
+        let away = async move {
+            if outage.wait_for(Option::is_some).await.is_err() {
+                // The writer is gone; its answer (or its dropped channel) says so.
+                std::future::pending::<()>().await;
+            }
+        };
+        tokio::select! {
+            biased;
+            r = &mut rx => Answer::Done(r.unwrap_or_else(|_| Err(closed()))),
+            _ = away => Answer::Held(Pending(rx)),
+        }
+    }
+
+    /// [`Writer::claim_many`], answering [`Answer::Held`] at once if the database is away: the
+    /// claims are then held and replayed, in order, when it returns.
+    pub async fn claim_many_or_hold(&self, claims: Vec<schedules::Claim>) -> Answer<Vec<bool>> {
+        if claims.is_empty() {
+            return Answer::Done(Ok(Vec::new()));
+        }
+        let (reply, rx) = oneshot::channel();
+        self.submit(Op::Claims { claims, reply }, rx).await
+    }
+
+    /// [`Writer::record_frame`], answering [`Answer::Held`] at once if the database is away.
+    /// `needs_claim`: the slot claim the frame was taken under, if that claim was itself held;
+    /// the row is then written only if the claim wins ([`DbError::ClaimNotWon`] otherwise).
+    pub async fn record_frame_or_hold(
+        &self,
+        snapshot: Snapshot,
+        needs_claim: Option<ClaimKey>,
+    ) -> Answer<()> {
+        let (reply, rx) = oneshot::channel();
+        let linger = snapshot.schedule_id.is_some();
+        let op = Op::Frame {
+            snapshot: Box::new(snapshot),
+            linger,
+            needs_claim,
+            reply,
+        };
+        self.submit(op, rx).await
+    }
+
+    /// [`Writer::record_failure`], answering [`Answer::Held`] at once if the database is away.
+    pub async fn record_failure_or_hold(
+        &self,
+        camera: &CameraId,
+        state: CameraState,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Answer<()> {
+        let (reply, rx) = oneshot::channel();
+        let op = Op::Failure {
+            camera: camera.clone(),
+            state,
+            error: error.to_string(),
+            at,
+            reply,
+        };
+        self.submit(op, rx).await
+    }
+
+    /// [`Writer::record_skip`], answering [`Answer::Held`] at once if the database is away.
+    pub async fn record_skip_or_hold(
+        &self,
+        camera: &CameraId,
+        schedule: &str,
+        taken_at: DateTime<Utc>,
+        reason: &'static str,
+        at: DateTime<Utc>,
+    ) -> Answer<()> {
+        let (reply, rx) = oneshot::channel();
+        let op = Op::Skip {
+            camera: camera.clone(),
+            schedule: schedule.to_string(),
+            taken_at,
+            reason,
+            at,
+            reply,
+        };
+        self.submit(op, rx).await
     }
 
     async fn send<T>(
@@ -189,6 +408,7 @@ impl Writer {
             Op::Frame {
                 snapshot: Box::new(snapshot),
                 linger,
+                needs_claim: None,
                 reply,
             },
             rx,
@@ -278,7 +498,7 @@ fn open(path: &Path) -> Result<Connection, DbError> {
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
     .map_err(sqlite_step("opening the writer's connection"))?;
-    conn.busy_timeout(Duration::from_secs(10))
+    conn.busy_timeout(LOCK_WAIT)
         .map_err(sqlite_step("setting the writer's busy timeout"))?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON;",
@@ -287,50 +507,360 @@ fn open(path: &Path) -> Result<Connection, DbError> {
     Ok(conn)
 }
 
-/// A finished operation waiting for its batch's commit.
-enum Done {
-    Claims(
-        oneshot::Sender<Result<Vec<bool>, DbError>>,
-        Result<Vec<bool>, DbError>,
-    ),
-    Unit(oneshot::Sender<Result<(), DbError>>, Result<(), DbError>),
+/// What running one operation gave, before its batch commits.
+enum Ran {
+    Claims(Result<Vec<bool>, DbError>),
+    Unit(Result<(), DbError>),
+    Nothing,
 }
 
-impl Done {
-    fn answer(self) {
-        match self {
-            Done::Claims(reply, r) => {
-                let _ = reply.send(r);
-            }
-            Done::Unit(reply, r) => {
-                let _ = reply.send(r);
-            }
-        }
-    }
-
-    fn fail(self, msg: &str) {
-        let err = || DbError::Corrupt(format!("batch not committed: {msg}"));
-        match self {
-            Done::Claims(reply, _) => {
-                let _ = reply.send(Err(err()));
-            }
-            Done::Unit(reply, _) => {
-                let _ = reply.send(Err(err()));
-            }
+impl Ran {
+    /// The lock or the connection failed under this operation (a copy of that error).
+    fn unavailable(&self) -> Option<DbError> {
+        let e = match self {
+            Ran::Claims(Err(e)) | Ran::Unit(Err(e)) => e,
+            _ => return None,
+        };
+        match e {
+            DbError::Unavailable { step, reason } => Some(DbError::Unavailable {
+                step,
+                reason: reason.clone(),
+            }),
+            _ => None,
         }
     }
 }
 
-fn run(mut conn: Connection, mut rx: mpsc::Receiver<Op>, linger: Duration) {
-    // Blocks this thread (never a runtime worker) until there is work; `None` once the queue is
-    // closed and drained.
-    while let Some(first) = rx.blocking_recv() {
-        let batch = collect_batch(&mut rx, first, linger);
-        if batch.iter().any(|op| matches!(op, Op::Stop)) {
-            // No new writes; what is already queued still commits, in the batches to come.
-            rx.close();
+impl Op {
+    /// Answer this operation with `r` (which must be of its kind).
+    fn answer(self, r: Ran) {
+        match (self, r) {
+            (Op::Claims { reply, .. }, Ran::Claims(r)) => {
+                let _ = reply.send(r);
+            }
+            (op, Ran::Unit(r)) => {
+                if let Some(reply) = op.unit_reply() {
+                    let _ = reply.send(r);
+                }
+            }
+            _ => {}
         }
-        execute(&mut conn, batch);
+    }
+
+    /// Fail this operation with the error `err` makes.
+    fn fail(self, err: impl Fn() -> DbError) {
+        match self {
+            Op::Claims { reply, .. } => {
+                let _ = reply.send(Err(err()));
+            }
+            op => {
+                if let Some(reply) = op.unit_reply() {
+                    let _ = reply.send(Err(err()));
+                }
+            }
+        }
+    }
+
+    fn unit_reply(self) -> Option<oneshot::Sender<Result<(), DbError>>> {
+        match self {
+            Op::Frame { reply, .. }
+            | Op::Success { reply, .. }
+            | Op::Failure { reply, .. }
+            | Op::Skip { reply, .. }
+            | Op::Index { reply, .. } => Some(reply),
+            Op::Claims { .. } | Op::Stop => None,
+        }
+    }
+
+    /// (claims, writes) this operation holds in the outage buffer.
+    fn weight(&self) -> (usize, usize) {
+        match self {
+            Op::Claims { .. } => (1, 0),
+            Op::Index { snapshots, .. } => (0, snapshots.len().max(1)),
+            Op::Stop => (0, 0),
+            _ => (0, 1),
+        }
+    }
+}
+
+/// Claims won during an outage and shortly after it, by (schedule, slot): what a frame taken
+/// under a held claim is checked against. Only recorded around outages, so it stays small.
+#[derive(Default)]
+struct Won {
+    at: HashMap<ClaimKey, Instant>,
+}
+
+impl Won {
+    fn contains(&self, key: &ClaimKey) -> bool {
+        self.at.contains_key(key)
+    }
+
+    fn add(&mut self, keys: impl IntoIterator<Item = ClaimKey>) {
+        let now = Instant::now();
+        self.at.extend(keys.into_iter().map(|k| (k, now)));
+        self.at.retain(|_, t| now.duration_since(*t) < WON_KEEP);
+    }
+}
+
+/// The outage in progress, as the writer thread keeps it.
+struct State {
+    began: Instant,
+    public: Outage,
+    committed: u64,
+    refused: u64,
+}
+
+/// The writer thread: its connection, its queue, and what it holds during an outage.
+struct Thread {
+    conn: Connection,
+    rx: mpsc::Receiver<Op>,
+    linger: Duration,
+    buffer: Buffer,
+    outage: watch::Sender<Option<Outage>>,
+    held_count: Arc<AtomicUsize>,
+    /// Operations waiting for the database, in the order they were asked.
+    held: VecDeque<Op>,
+    held_claims: usize,
+    held_writes: usize,
+    state: Option<State>,
+    /// Claims won around an outage.
+    won: Won,
+    /// Set once a stop was asked for: how long held operations may still be tried.
+    stop_by: Option<Instant>,
+}
+
+impl Thread {
+    fn run(mut self) {
+        loop {
+            if self.held.is_empty() {
+                // Blocks this thread (never a runtime worker) until there is work; `None` once
+                // the queue is closed and drained.
+                let Some(first) = self.rx.blocking_recv() else {
+                    break;
+                };
+                let mut batch = collect_batch(&mut self.rx, first, self.linger);
+                if batch.iter().any(|op| matches!(op, Op::Stop)) {
+                    // No new writes; what is already queued still commits, in the batches to
+                    // come.
+                    self.rx.close();
+                    self.stop_by.get_or_insert(Instant::now() + STOP_RETRY);
+                    batch.retain(|op| !matches!(op, Op::Stop));
+                }
+                self.attempt(batch);
+                self.held_count.store(self.held.len(), Ordering::Relaxed);
+                continue;
+            }
+            // An outage: take in what has queued (held or refused), then try again.
+            self.drain();
+            let began = Instant::now();
+            let n = self.held.len().min(MAX_BATCH);
+            let batch: Vec<Op> = self.held.drain(..n).collect();
+            self.unhold(&batch);
+            let failed_at_once = !self.attempt(batch) && began.elapsed() < RETRY;
+            self.held_count.store(self.held.len(), Ordering::Relaxed);
+            if self.held.is_empty() {
+                continue;
+            }
+            if self.stop_by.is_some_and(|by| Instant::now() >= by) {
+                self.give_up();
+                continue;
+            }
+            if failed_at_once {
+                // The database failed without waiting for a lock (a missing file, a refused
+                // connection): do not spin. New operations still queue in the channel.
+                std::thread::park_timeout(RETRY);
+            }
+        }
+        if self.state.is_some() {
+            self.end();
+        }
+    }
+
+    /// Run `batch`; if the database is away, hold it (in front of anything held after it).
+    /// False if it was held.
+    fn attempt(&mut self, batch: Vec<Op>) -> bool {
+        if batch.is_empty() {
+            return true;
+        }
+        let record = self.state.is_some() || !self.won.at.is_empty();
+        match execute(&mut self.conn, batch, &mut self.won, record) {
+            Ok(n) => {
+                if let Some(s) = &mut self.state {
+                    s.committed += n as u64;
+                    if self.held.is_empty() {
+                        self.end();
+                    }
+                }
+                true
+            }
+            Err((ops, e)) => {
+                if self.state.is_none() {
+                    self.begin(&e);
+                }
+                // Back in front, in their order.
+                for op in ops.into_iter().rev() {
+                    self.hold_front(op);
+                }
+                self.check_bounds();
+                false
+            }
+        }
+    }
+
+    fn begin(&mut self, e: &DbError) {
+        let reason = match e {
+            DbError::Unavailable { reason, .. } => reason.clone(),
+            other => other.to_string(),
+        };
+        tracing::error!(
+            error = %e,
+            buffer_writes = self.buffer.max_writes,
+            buffer_seconds = self.buffer.max_age.as_secs(),
+            "{UNAVAILABLE}: holding writes and slot claims until it returns (up to {} writes \
+             or {} s; after that new frames are refused and their slots counted missed)",
+            self.buffer.max_writes,
+            self.buffer.max_age.as_secs()
+        );
+        let public = Outage {
+            since: Utc::now(),
+            reason,
+            refusing: false,
+        };
+        self.outage.send_replace(Some(public.clone()));
+        self.state = Some(State {
+            began: Instant::now(),
+            public,
+            committed: 0,
+            refused: 0,
+        });
+    }
+
+    fn end(&mut self) {
+        let Some(s) = self.state.take() else { return };
+        tracing::info!(
+            outage_seconds = s.began.elapsed().as_secs_f64(),
+            since = %fmt_ts(s.public.since),
+            committed = s.committed,
+            refused = s.refused,
+            "the database is available again after {:.1} s: {} held operations committed, {} \
+             writes refused during the outage",
+            s.began.elapsed().as_secs_f64(),
+            s.committed,
+            s.refused
+        );
+        self.outage.send_replace(None);
+    }
+
+    /// Refuse new writes from now on if the buffer is full or the outage outlasted its bound.
+    fn check_bounds(&mut self) {
+        let Some(s) = &mut self.state else { return };
+        if s.public.refusing {
+            return;
+        }
+        let why = if self.held_writes >= self.buffer.max_writes {
+            format!(
+                "the outage buffer is full ({} writes held, HELDAR_DB_OUTAGE_BUFFER)",
+                self.held_writes
+            )
+        } else if s.began.elapsed() >= self.buffer.max_age {
+            format!(
+                "the outage has lasted longer than its bound of {} s (HELDAR_DB_OUTAGE_MAX_S)",
+                self.buffer.max_age.as_secs()
+            )
+        } else {
+            return;
+        };
+        tracing::warn!(
+            "{UNAVAILABLE}, and {why}: new frames are refused and their slots counted missed \
+             until it returns; slot claims are still held"
+        );
+        s.public.refusing = true;
+        self.outage.send_replace(Some(s.public.clone()));
+    }
+
+    /// Take in what has queued during an attempt: held, or refused past the bound.
+    fn drain(&mut self) {
+        loop {
+            match self.rx.try_recv() {
+                Ok(Op::Stop) => {
+                    self.rx.close();
+                    self.stop_by.get_or_insert(Instant::now() + STOP_RETRY);
+                }
+                Ok(op) => {
+                    self.check_bounds();
+                    self.hold(op);
+                }
+                Err(_) => break,
+            }
+        }
+    }
+
+    /// Hold `op` at the back, or refuse it: a write once the buffer refuses, a claim beyond
+    /// [`MAX_HELD_CLAIMS`].
+    fn hold(&mut self, op: Op) {
+        let refusing = self.state.as_ref().is_some_and(|s| s.public.refusing);
+        let (claims, writes) = op.weight();
+        let refuse = match claims > 0 {
+            true => self.held_claims >= MAX_HELD_CLAIMS,
+            false => refusing,
+        };
+        if refuse {
+            if let Some(s) = &mut self.state {
+                s.refused += writes as u64;
+            }
+            let reason = match claims > 0 {
+                true => format!("{MAX_HELD_CLAIMS} slot claims are already held"),
+                false => "the outage outlasted its buffer (HELDAR_DB_OUTAGE_BUFFER, \
+                          HELDAR_DB_OUTAGE_MAX_S)"
+                    .to_string(),
+            };
+            op.fail(|| DbError::Unavailable {
+                step: "holding a write during the outage",
+                reason: reason.clone(),
+            });
+            return;
+        }
+        self.held_claims += claims;
+        self.held_writes += writes;
+        self.held.push_back(op);
+        self.held_count.store(self.held.len(), Ordering::Relaxed);
+    }
+
+    /// Put an operation that was tried back in front (it was held before; no bound applies).
+    fn hold_front(&mut self, op: Op) {
+        let (claims, writes) = op.weight();
+        self.held_claims += claims;
+        self.held_writes += writes;
+        self.held.push_front(op);
+    }
+
+    fn unhold(&mut self, ops: &[Op]) {
+        for op in ops {
+            let (claims, writes) = op.weight();
+            self.held_claims -= claims;
+            self.held_writes -= writes;
+        }
+        // The published count still includes `ops` while they are tried ([`Thread::run`]
+        // stores it again after the attempt).
+    }
+
+    /// Stopping, and the database still away after [`STOP_RETRY`]: fail what is held. Frame
+    /// files without rows are re-indexed by the reconciler at the next start.
+    fn give_up(&mut self) {
+        tracing::error!(
+            held = self.held.len(),
+            "{UNAVAILABLE} at shutdown: the held writes are dropped"
+        );
+        let n = self.held.len();
+        let ops: Vec<Op> = self.held.drain(..n).collect();
+        self.unhold(&ops);
+        self.held_count.store(0, Ordering::Relaxed);
+        for op in ops {
+            op.fail(|| DbError::Unavailable {
+                step: "committing held writes at shutdown",
+                reason: "the database did not return before Heldar stopped".into(),
+            });
+        }
     }
 }
 
@@ -382,32 +912,63 @@ fn recv_until(rx: &mut mpsc::Receiver<Op>, waker: &Waker, deadline: Instant) -> 
     }
 }
 
-fn execute(conn: &mut Connection, ops: Vec<Op>) {
-    let mut done = Vec::with_capacity(ops.len());
+/// Run `ops` in one transaction and answer each. `Ok(n)`: answered (committed, or each failed
+/// with a lasting error); `Err`: the database is unavailable — nothing of the batch stayed, and
+/// the operations come back unanswered, to be held. `record`: remember won claims in `won` (around
+/// an outage). Returns how many operations were answered.
+fn execute(
+    conn: &mut Connection,
+    ops: Vec<Op>,
+    won: &mut Won,
+    record: bool,
+) -> Result<usize, (Vec<Op>, DbError)> {
     let mut tx = match conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(sqlite_step("starting a write batch"))
     {
         Ok(tx) => tx,
+        Err(e) if e.is_unavailable() => return Err((ops, e)),
         Err(e) => {
             tracing::error!(error = %e, ops = ops.len(), "a database write batch failed");
             let msg = e.to_string();
-            ops.into_iter()
-                .filter_map(pending)
-                .for_each(|d| d.fail(&msg));
-            return;
+            let n = ops.len();
+            for op in ops {
+                op.fail(|| DbError::Writer(format!("the write batch was not committed: {msg}")));
+            }
+            return Ok(n);
         }
     };
-    for op in ops {
-        done.push(match op {
-            Op::Claims { claims, reply } => Done::Claims(reply, claim_all(&mut tx, &claims)),
+    let mut ran = Vec::with_capacity(ops.len());
+    // Claims won in this batch, and frames that used one, applied to `won` once committed.
+    let mut batch_won: HashSet<ClaimKey> = HashSet::new();
+    for op in &ops {
+        ran.push(match op {
+            Op::Claims { claims, .. } => {
+                let r = claim_all(&mut tx, claims);
+                if let Ok(w) = &r {
+                    batch_won.extend(
+                        claims
+                            .iter()
+                            .zip(w)
+                            .filter(|(_, won)| **won)
+                            .map(|(c, _)| (c.id.clone(), c.slot)),
+                    );
+                }
+                Ran::Claims(r)
+            }
             Op::Frame {
-                snapshot, reply, ..
-            } => Done::Unit(reply, frame(&mut tx, &snapshot)),
-            Op::Success { camera, at, reply } => Done::Unit(
-                reply,
+                snapshot,
+                needs_claim,
+                ..
+            } => match needs_claim {
+                Some(k) if !won.contains(k) && !batch_won.contains(k) => {
+                    Ran::Unit(Err(DbError::ClaimNotWon))
+                }
+                _ => Ran::Unit(frame(&mut tx, snapshot)),
+            },
+            Op::Success { camera, at, .. } => Ran::Unit(
                 tx.prepare_cached(cameras::RECORD_SUCCESS_SQL)
-                    .and_then(|mut st| st.execute(params![camera.as_str(), fmt_ts(at)]))
+                    .and_then(|mut st| st.execute(params![camera.as_str(), fmt_ts(*at)]))
                     .map(drop)
                     .map_err(sqlite_step("recording a capture success")),
             ),
@@ -416,12 +977,11 @@ fn execute(conn: &mut Connection, ops: Vec<Op>) {
                 state,
                 error,
                 at,
-                reply,
-            } => Done::Unit(
-                reply,
+                ..
+            } => Ran::Unit(
                 tx.prepare_cached(cameras::RECORD_FAILURE_SQL)
                     .and_then(|mut st| {
-                        st.execute(params![camera.as_str(), state.as_str(), error, fmt_ts(at)])
+                        st.execute(params![camera.as_str(), state.as_str(), error, fmt_ts(*at)])
                     })
                     .map(drop)
                     .map_err(sqlite_step("recording a capture failure")),
@@ -432,37 +992,39 @@ fn execute(conn: &mut Connection, ops: Vec<Op>) {
                 taken_at,
                 reason,
                 at,
-                reply,
-            } => Done::Unit(
-                reply,
-                skip(&mut tx, &camera, &schedule, taken_at, reason, at),
-            ),
-            Op::Index { snapshots, reply } => Done::Unit(reply, index(&mut tx, &snapshots)),
-            Op::Stop => continue,
+                ..
+            } => Ran::Unit(skip(&mut tx, camera, schedule, *taken_at, reason, *at)),
+            Op::Index { snapshots, .. } => Ran::Unit(index(&mut tx, snapshots)),
+            Op::Stop => Ran::Nothing,
         });
     }
-    match tx.commit().map_err(sqlite_step("committing a write batch")) {
-        Ok(()) => done.into_iter().for_each(Done::answer),
-        Err(e) => {
-            tracing::error!(error = %e, ops = done.len(), "a database write batch failed");
-            let msg = e.to_string();
-            for d in done {
-                d.fail(&msg);
-            }
-        }
+    // A statement that met the lock (not only the BEGIN): the batch is not whole. Dropping the
+    // transaction rolls it back; the batch is held and tried again.
+    if let Some(e) = ran.iter().find_map(Ran::unavailable) {
+        drop(tx);
+        return Err((ops, e));
     }
-}
-
-/// An operation's reply channel, before anything ran for it (only ever failed).
-fn pending(op: Op) -> Option<Done> {
-    match op {
-        Op::Claims { reply, .. } => Some(Done::Claims(reply, Ok(Vec::new()))),
-        Op::Frame { reply, .. }
-        | Op::Success { reply, .. }
-        | Op::Failure { reply, .. }
-        | Op::Skip { reply, .. }
-        | Op::Index { reply, .. } => Some(Done::Unit(reply, Ok(()))),
-        Op::Stop => None,
+    match tx.commit().map_err(sqlite_step("committing a write batch")) {
+        Ok(()) => {
+            if record {
+                won.add(batch_won);
+            }
+            let n = ops.len();
+            for (op, r) in ops.into_iter().zip(ran) {
+                op.answer(r);
+            }
+            Ok(n)
+        }
+        Err(e) if e.is_unavailable() => Err((ops, e)),
+        Err(e) => {
+            tracing::error!(error = %e, ops = ops.len(), "a database write batch failed");
+            let msg = e.to_string();
+            let n = ops.len();
+            for op in ops {
+                op.fail(|| DbError::Writer(format!("the write batch was not committed: {msg}")));
+            }
+            Ok(n)
+        }
     }
 }
 
@@ -628,6 +1190,7 @@ mod tests {
         let (bad, mut bad_rx) = oneshot::channel();
         let (good, mut good_rx) = oneshot::channel();
         let (fail, mut fail_rx) = oneshot::channel();
+        let mut won = Won::default();
         execute(
             &mut conn,
             vec![
@@ -639,11 +1202,13 @@ mod tests {
                 Op::Frame {
                     snapshot: Box::new(snapshot("snp_bad", "no-such-camera")),
                     linger: true,
+                    needs_claim: None,
                     reply: bad,
                 },
                 Op::Frame {
                     snapshot: Box::new(snapshot("snp_good", CAMERA)),
                     linger: true,
+                    needs_claim: None,
                     reply: good,
                 },
                 Op::Failure {
@@ -654,7 +1219,10 @@ mod tests {
                     reply: fail,
                 },
             ],
-        );
+            &mut won,
+            false,
+        )
+        .unwrap_or_else(|_| panic!("the database is available"));
         assert_eq!(claimed.try_recv().unwrap().unwrap(), vec![true]);
         let err = bad_rx.try_recv().unwrap().unwrap_err().to_string();
         assert!(err.contains("recording a snapshot"), "{err}");
@@ -719,6 +1287,7 @@ mod tests {
                 .send(Op::Frame {
                     snapshot,
                     linger: true,
+                    needs_claim: None,
                     reply,
                 })
                 .await
@@ -793,6 +1362,7 @@ mod tests {
             Op::Frame {
                 snapshot,
                 linger,
+                needs_claim: None,
                 reply,
             },
             rx,
@@ -842,6 +1412,119 @@ mod tests {
         let (manual, _r2) = frame_op("snp_2", false);
         let batch = collect_batch(&mut rx, manual, Duration::from_secs(3600));
         assert_eq!(batch.len(), 1);
+    }
+
+    async fn settle<T>(a: Answer<T>) -> Result<T, DbError> {
+        match a {
+            Answer::Done(r) => r,
+            Answer::Held(p) => p.wait().await,
+        }
+    }
+
+    async fn until(what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !check() {
+            assert!(Instant::now() < deadline, "never: {what}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_locked_database_holds_writes_and_commits_them_in_order_when_it_returns() {
+        let (_dir, path) = database().await;
+        let (writer, task) = Writer::start_with(&path, Duration::ZERO, Buffer::default()).unwrap();
+        let outside = open(&path).unwrap();
+        outside.execute_batch("BEGIN IMMEDIATE").unwrap();
+
+        // The claim waits LOCK_WAIT for the lock, then is held: the caller is answered at once.
+        let claim = match writer
+            .claim_many_or_hold(vec![claim_of(at(0), at(60))])
+            .await
+        {
+            Answer::Held(p) => p,
+            Answer::Done(r) => panic!(
+                "answered during the lock: {:?}",
+                r.map_err(|e| e.to_string())
+            ),
+        };
+        let outage = writer.outage().expect("the outage is published");
+        assert!(outage.reason.contains("locked"), "{outage:?}");
+        assert!(!outage.refusing);
+        // A frame of that held slot, and one of a slot never claimed.
+        let kept = writer
+            .record_frame_or_hold(snapshot("snp_kept", CAMERA), Some((SCHEDULE.into(), at(0))))
+            .await;
+        let lost = writer
+            .record_frame_or_hold(snapshot("snp_lost", CAMERA), Some((SCHEDULE.into(), at(7))))
+            .await;
+        assert!(matches!(kept, Answer::Held(_)) && matches!(lost, Answer::Held(_)));
+        until("three operations held", || writer.held() >= 3).await;
+
+        outside.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(claim.wait().await.unwrap(), vec![true]);
+        settle(kept).await.unwrap();
+        let err = settle(lost).await.unwrap_err();
+        assert!(matches!(err, DbError::ClaimNotWon), "{err}");
+        until("the outage ends", || writer.outage().is_none()).await;
+        assert_eq!(writer.held(), 0);
+
+        let conn = open(&path).unwrap();
+        let ids: Vec<String> = conn
+            .prepare("SELECT id FROM snapshots")
+            .unwrap()
+            .query_map([], |r| r.get(0))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(ids, vec!["snp_kept".to_string()]);
+        let next: String = conn
+            .query_row("SELECT next_due_at FROM snapshot_schedules", [], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(next, fmt_ts(at(60)));
+        task.finish().await;
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn past_the_buffer_writes_are_refused_as_unavailable_and_claims_still_held() {
+        let (_dir, path) = database().await;
+        let buffer = Buffer {
+            max_writes: 1,
+            max_age: Duration::from_secs(60),
+        };
+        let (writer, task) = Writer::start_with(&path, Duration::ZERO, buffer).unwrap();
+        let outside = open(&path).unwrap();
+        outside.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let first = writer
+            .record_frame_or_hold(snapshot("snp_1", CAMERA), None)
+            .await;
+        assert!(matches!(first, Answer::Held(_)));
+        until("the buffer refuses", || {
+            writer.outage().is_some_and(|o| o.refusing)
+        })
+        .await;
+        let refused = settle(
+            writer
+                .record_frame_or_hold(snapshot("snp_2", CAMERA), None)
+                .await,
+        )
+        .await
+        .unwrap_err();
+        let text = refused.to_string();
+        assert!(refused.is_unavailable(), "{text}");
+        assert!(text.starts_with(UNAVAILABLE), "{text}");
+        assert!(!text.contains("corrupt"), "{text}");
+        let claim = writer
+            .claim_many_or_hold(vec![claim_of(at(0), at(60))])
+            .await;
+        outside.execute_batch("ROLLBACK").unwrap();
+        assert_eq!(settle(claim).await.unwrap(), vec![true]);
+        settle(first).await.unwrap();
+        until("the outage ends", || writer.outage().is_none()).await;
+        let conn = open(&path).unwrap();
+        assert_eq!(count(&conn, "SELECT count(*) FROM snapshots"), 1);
+        task.finish().await;
     }
 
     #[test]

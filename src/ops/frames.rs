@@ -28,6 +28,7 @@ use tracing::Instrument;
 use crate::capture::look::{self, Look};
 use crate::capture::{CaptureError, Frame, Want};
 use crate::db;
+use crate::db::writer::{Answer, ClaimKey};
 use crate::error::{OpError, OpResult};
 use crate::events::Event;
 use crate::models::{
@@ -187,7 +188,23 @@ async fn record_failure(
     let writer = ops.writer.clone();
     let (id, message) = (camera.clone(), e.message().to_string());
     let write = async move {
-        if let Err(err) = writer.record_failure(&id, state, &message, at).await {
+        // During a database outage the status row is held; the slot's task does not wait for
+        // it (db::writer).
+        let result = match writer
+            .record_failure_or_hold(&id, state, &message, at)
+            .await
+        {
+            Answer::Done(r) => r,
+            Answer::Held(pending) => {
+                tokio::spawn(async move {
+                    if let Err(err) = pending.wait().await {
+                        tracing::debug!(camera = %id, error = %err, "could not record camera status");
+                    }
+                });
+                return;
+            }
+        };
+        if let Err(err) = result {
             // The capture's own outcome still stands; the status catches up on the next one.
             tracing::warn!(camera = %id, error = %err, "could not record camera status");
         }
@@ -247,6 +264,7 @@ pub async fn capture_and_keep_tagged(
         schedule.map(|s| (s, FrameRules::default())),
         want,
         tag,
+        None,
     )
     .await?
     {
@@ -276,18 +294,27 @@ pub enum Kept {
 /// skipped frame is not stored; the slot counts as fired (`last_fired_at`), is noted on the
 /// schedule (`last_skipped_at`, `last_skip_reason`), counted in
 /// `heldar_skipped_slots_total{camera,reason}` and announced as `slot.skipped`.
+///
+/// `claim_held`: the slot's claim was still held by the writer (a database outage) when the
+/// slot fired; the frame's row is then written only if that claim wins when the database
+/// returns, and otherwise its file is removed (docs/design.md, "Database outages").
 pub async fn capture_slot(
     ops: &Ops,
     camera: &Camera,
     schedule: &str,
     want: Want,
     rules: FrameRules,
+    claim_held: bool,
 ) -> OpResult<Kept> {
     let want = Want {
         stream: rules.stream,
         ..want
     };
-    keep(ops, camera, Some((schedule, rules)), want, None).await
+    let held = want
+        .at
+        .filter(|_| claim_held)
+        .map(|slot| (schedule.to_string(), slot));
+    keep(ops, camera, Some((schedule, rules)), want, None, held).await
 }
 
 /// The look of `schedule`'s newest stored frame: remembered, or derived from the file (after a
@@ -346,6 +373,7 @@ async fn keep(
     rules: Option<(&str, FrameRules)>,
     want: Want,
     tag: Option<&str>,
+    held_claim: Option<ClaimKey>,
 ) -> OpResult<Kept> {
     let schedule = rules.map(|(s, _)| s);
     // The frame's time is the camera's own capture time when the back-end knows it (native
@@ -426,14 +454,17 @@ async fn keep(
         tag: tag.map(str::to_string),
     };
     // The row also records the camera's success (one write).
-    if let Err(e) = ops.writer.record_frame(snap.clone()).await {
-        // No row, so no file: remove it rather than leave an orphan.
-        let _ = ops.store.remove(&file.rel_path).await;
-        record_success(ops, &camera.id, ops.clock.now());
-        ops.metrics.store_failures.inc();
-        tracing::warn!(camera = %camera.id, error = %e, "frame not recorded; file removed");
-        return Err(e.into());
-    }
+    let answer = ops
+        .writer
+        .record_frame_or_hold(snap.clone(), held_claim)
+        .await;
+    let answer = match (answer, schedule) {
+        (Answer::Held(pending), None) => {
+            // Kept through the API: the caller is told only what is durable, so it waits.
+            Answer::Done(pending.wait().await)
+        }
+        (a, _) => a,
+    };
     if let Some((schedule, rules)) = rules {
         // The frame the next one of this schedule is compared with; a schedule without
         // `skip_unchanged` keeps none (turned on later, it derives one from this frame's file).
@@ -443,18 +474,70 @@ async fn keep(
             None => looks.remove(schedule),
         };
     }
+    match answer {
+        Answer::Done(Ok(())) => stored(ops, &snap),
+        Answer::Done(Err(e)) => {
+            let e = not_recorded(ops, &snap, e).await;
+            return Err(e.into());
+        }
+        Answer::Held(pending) => {
+            // The database is away: the row waits in the writer's buffer, and this slot's task
+            // ends now, so the schedule's next slot is not held up behind the outage. The frame
+            // is announced once its row commits; if it never does, its file goes.
+            let (o, s) = (ops.clone(), snap.clone());
+            tokio::spawn(
+                async move {
+                    match pending.wait().await {
+                        Ok(()) => stored(&o, &s),
+                        Err(e) => {
+                            not_recorded(&o, &s, e).await;
+                        }
+                    }
+                }
+                .instrument(tracing::Span::current()),
+            );
+        }
+    }
+    Ok(Kept::Stored(snap, frame.bytes))
+}
+
+/// A frame's row is committed: announce it.
+fn stored(ops: &Ops, snap: &Snapshot) {
     ops.events.publish(Event::FrameStored {
-        camera: camera.id.clone(),
+        camera: snap.camera_id.clone(),
         schedule: snap.schedule_id.clone(),
         snapshot_id: snap.id.clone(),
         taken_at: snap.taken_at,
-        url: media_url(&snap),
+        url: media_url(snap),
         size_bytes: snap.size_bytes,
         width: snap.width,
         height: snap.height,
         tag: snap.tag.clone(),
     });
-    Ok(Kept::Stored(snap, frame.bytes))
+}
+
+/// A frame whose row was not written: remove its file (no row, no file), and say why. A
+/// scheduled frame refused because the database outage outlasted its buffer is a missed slot;
+/// one whose held claim lost went to another process, which is not a miss.
+async fn not_recorded(ops: &Ops, snap: &Snapshot, e: db::DbError) -> db::DbError {
+    let _ = ops.store.remove(&snap.path).await;
+    let camera = &snap.camera_id;
+    match &e {
+        db::DbError::ClaimNotWon => {
+            tracing::info!(camera = %camera, "slot taken by another process during the database outage; frame removed");
+        }
+        db::DbError::Unavailable { .. } if snap.schedule_id.is_some() => {
+            ops.metrics.missed_slots.inc();
+            ops.metrics.db_outage_missed_slots.inc();
+            tracing::debug!(camera = %camera, error = %e, "slot missed: frame not recorded; file removed");
+        }
+        _ => {
+            record_success(ops, camera, ops.clock.now());
+            ops.metrics.store_failures.inc();
+            tracing::warn!(camera = %camera, error = %e, "frame not recorded; file removed");
+        }
+    }
+    e
 }
 
 /// Record a skipped slot: the metric, the schedule's row (through the writer, with the
@@ -472,12 +555,21 @@ async fn skipped(
     tracing::debug!(reason = reason.as_str(), luma = look.luma, hash = %look.hash_hex(),
         "frame skipped");
     let now = ops.clock.now().trunc_subsecs(3);
-    if let Err(e) = ops
+    match ops
         .writer
-        .record_skip(&camera.id, schedule, taken_at, reason.as_str(), now)
+        .record_skip_or_hold(&camera.id, schedule, taken_at, reason.as_str(), now)
         .await
     {
-        tracing::warn!(error = %e, "could not record a skipped slot");
+        Answer::Done(Ok(())) => {}
+        Answer::Done(Err(e)) => tracing::warn!(error = %e, "could not record a skipped slot"),
+        // The database is away: the note waits in the writer's buffer; nobody waits on it.
+        Answer::Held(pending) => {
+            tokio::spawn(async move {
+                if let Err(e) = pending.wait().await {
+                    tracing::debug!(error = %e, "could not record a skipped slot");
+                }
+            });
+        }
     }
     ops.events.publish(Event::SlotSkipped {
         camera_id: camera.id.clone(),

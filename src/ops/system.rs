@@ -19,6 +19,11 @@ pub struct Health {
     pub status: &'static str,
     pub version: &'static str,
     pub database_ok: bool,
+    /// `available`, or `unavailable since <time>` while the database cannot be written (locked
+    /// by another process, unreachable); writes are held meanwhile (docs/operations.md).
+    pub database: String,
+    /// Slot claims and writes held in memory, waiting for the database.
+    pub database_held_writes: u64,
     pub snapshots_dir_writable: bool,
     /// Bytes free for Heldar on the disk holding snapshots_dir.
     pub disk_free_bytes: Option<u64>,
@@ -38,6 +43,30 @@ pub async fn health(ops: &Ops) -> Health {
             false
         }
     };
+    // Reads may still work while another process holds the write lock: the writer's view of
+    // the outage is what says whether frames are being committed.
+    let outage = ops.writer.outage();
+    let held = ops.writer.held() as u64;
+    let database = match &outage {
+        None => "available".to_string(),
+        Some(o) => {
+            let line = format!(
+                "unavailable since {} ({}){}",
+                crate::models::fmt_ts(o.since),
+                o.reason,
+                if o.refusing {
+                    "; the outage buffer is full or outlasted: new frames are refused"
+                } else {
+                    ""
+                }
+            );
+            problems.push(format!(
+                "database: {line}; {held} writes held until it returns"
+            ));
+            line
+        }
+    };
+    let database_ok = database_ok && outage.is_none();
     let dir = ops.store.dir().to_path_buf();
     let writable = store::check_writable(&dir).await;
     if let Err(e) = &writable {
@@ -60,6 +89,8 @@ pub async fn health(ops: &Ops) -> Health {
         status,
         version: env!("CARGO_PKG_VERSION"),
         database_ok,
+        database,
+        database_held_writes: held,
         snapshots_dir_writable: writable.is_ok(),
         disk_free_bytes: free,
         min_free_disk_bytes: min,

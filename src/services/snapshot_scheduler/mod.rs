@@ -31,11 +31,20 @@
 //!   next slot is derived afresh from its plan ([`slots::rederive`]); after a step forward, due
 //!   slots fire once and skip ahead. Only a detected step realigns: a slot legitimately far
 //!   ahead (set by another process or a test) is left alone.
+//! - **Database outages.** While the database is unavailable (docs/design.md §8.1) the writer
+//!   holds claims and answers [`Claimed::Held`]: the slots fire from the timers all the same,
+//!   each job marked `claim_held` (its frame is kept only if the claim wins when the database
+//!   returns). A held claim that loses is re-read like any lost claim. No periodic re-read is
+//!   started or applied while claims are held: the database's `next_due_at` lags the timers until
+//!   they are answered, and applying it would fire those slots again. Past the outage buffer's
+//!   bound, held slots are counted missed without a capture.
 //! - **Testable time.** The loop takes a [`Clock`], a [`ScheduleStore`] and a [`SlotRunner`], so its
 //!   tests run under a paused tokio clock with an in-memory store.
 //!
 //! On shutdown it stops claiming and gives in-flight captures a grace period to finish (they
-//! commit their own rows); slots already claimed and waiting for their time fire within it. A store error ends the run; the supervisor restarts it with backoff.
+//! commit their own rows); slots already claimed and waiting for their time fire within it. A store
+//! error other than an outage (which the writer holds) ends the run; the supervisor restarts it
+//! with backoff.
 
 pub mod cameras;
 pub mod runner;
@@ -51,6 +60,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::clock::Clock;
 use crate::db::schedules::Claim;
+use crate::db::writer::Answer;
 use crate::metrics::Metrics;
 use crate::models::{CameraId, FrameRules, Schedule};
 use crate::ops::scheduler::{Command, CommandReceiver};
@@ -81,7 +91,26 @@ pub trait ScheduleStore: Send + Sync + 'static {
             Ok(won)
         })
     }
+    /// [`ScheduleStore::claim_many`], or, while the database is unavailable, the promise of its
+    /// answer (the claims are held and replayed in order when it returns).
+    fn claim_or_hold(&self, claims: Vec<Claim>) -> BoxFuture<'_, Claimed> {
+        Box::pin(async move { Claimed::Now(self.claim_many(claims).await) })
+    }
+    /// The database is unavailable and its outage buffer refuses new frames: slots claimed
+    /// while held are counted missed instead of captured.
+    fn refusing_frames(&self) -> bool {
+        false
+    }
 }
+
+/// A batch of claims' answer: now, or once the database returns.
+pub enum Claimed {
+    Now(anyhow::Result<Vec<bool>>),
+    Held(BoxFuture<'static, anyhow::Result<Vec<bool>>>),
+}
+
+/// Held claims' answers arriving: the schedules and slots, and the answers.
+type HeldAnswer = (Vec<(String, DateTime<Utc>)>, anyhow::Result<Vec<bool>>);
 
 /// Missed slots are counted one by one up to this many per fire (a calendar's count walks its
 /// slots; beyond this, "at least").
@@ -121,6 +150,19 @@ impl ScheduleStore for DbScheduleStore {
     fn claim_many(&self, claims: Vec<Claim>) -> BoxFuture<'_, anyhow::Result<Vec<bool>>> {
         Box::pin(async move { Ok(ops::schedules::claim(&self.0, claims).await?) })
     }
+    fn claim_or_hold(&self, claims: Vec<Claim>) -> BoxFuture<'_, Claimed> {
+        Box::pin(async move {
+            match self.0.writer.claim_many_or_hold(claims).await {
+                Answer::Done(r) => Claimed::Now(r.map_err(anyhow::Error::from)),
+                Answer::Held(pending) => Claimed::Held(Box::pin(async move {
+                    pending.wait().await.map_err(anyhow::Error::from)
+                })),
+            }
+        })
+    }
+    fn refusing_frames(&self) -> bool {
+        self.0.writer.outage().is_some_and(|o| o.refusing)
+    }
 }
 
 /// One claimed slot to capture.
@@ -133,6 +175,9 @@ pub struct Job {
     pub interval: chrono::Duration,
     /// Its source and which frames it keeps (`stream`, `skip_dark`, `skip_unchanged`).
     pub rules: FrameRules,
+    /// The slot's claim was still held by the writer (a database outage) when it fired: its
+    /// frame is kept only if the claim wins when the database returns.
+    pub claim_held: bool,
 }
 
 /// Runs one claimed slot: capture and keep the frame. The future is spawned on its own task.
@@ -300,6 +345,8 @@ impl Scheduler {
         let mut tasks: JoinSet<String> = JoinSet::new();
         // Re-reads in flight; dropping the set (when this run ends) aborts them.
         let mut loads: JoinSet<Load> = JoinSet::new();
+        // Answers of claims held during a database outage.
+        let mut held: JoinSet<HeldAnswer> = JoinSet::new();
         let loaded = self.store.load_enabled().await;
         Self::apply_load(&mut timers, (Reread::Full, 0, loaded))?;
         self.count_active(&timers);
@@ -328,7 +375,8 @@ impl Scheduler {
                 }
                 last_seen = (now, mono);
 
-                self.fire_due(&mut timers, &mut tasks, now, now + ahead).await?;
+                self.fire_due(&mut timers, &mut tasks, &mut held, now, now + ahead)
+                    .await?;
 
                 let rescan_at = last_rescan + self.rescan;
                 // Wake when the earliest slot is half the window away and claim the whole window:
@@ -354,8 +402,20 @@ impl Scheduler {
                     }
                     Some(load) = loads.join_next(), if !loads.is_empty() => {
                         let load = load.map_err(|e| anyhow::anyhow!("a schedule re-read failed: {e}"))?;
-                        Self::apply_load(&mut timers, load)?;
+                        // A periodic re-read that fails (the database away) keeps the timers
+                        // as they are; the next one tries again. One that returns while claims
+                        // are held is stale (the held claims moved the timers past what the
+                        // database still says): dropped, or it would fire those slots again.
+                        if !held.is_empty() {
+                            tracing::debug!("schedule re-read dropped: slot claims are held during a database outage");
+                        } else if let Err(e) = Self::apply_load(&mut timers, load) {
+                            tracing::warn!(error = %format!("{e:#}"), "schedule re-read failed; keeping the schedules as they were");
+                        }
                         self.count_active(&timers);
+                    }
+                    Some(answer) = held.join_next(), if !held.is_empty() => {
+                        let answer = answer.map_err(|e| anyhow::anyhow!("a held claim's answer failed: {e}"))?;
+                        self.held_answered(&mut timers, answer).await?;
                     }
                     cmd = commands.recv() => match cmd {
                         Some(Command::Refresh(id)) => self.refresh(&mut timers, &id).await?,
@@ -370,7 +430,9 @@ impl Scheduler {
                                 Rescan::Since(since) => Some(since),
                             };
                             // One re-read at a time: a slow store skips a turn, not piles up.
-                            if loads.is_empty() {
+                            // None while claims are held (a database outage): the database's
+                            // view lags the timers until they are answered.
+                            if loads.is_empty() && held.is_empty() {
                                 self.start_load(&mut loads, &mut timers, since);
                             }
                             last_rescan = tokio::time::Instant::now();
@@ -406,6 +468,7 @@ impl Scheduler {
         &self,
         timers: &mut Timers,
         tasks: &mut JoinSet<String>,
+        held: &mut JoinSet<HeldAnswer>,
         now: DateTime<Utc>,
         horizon: DateTime<Utc>,
     ) -> anyhow::Result<()> {
@@ -450,14 +513,44 @@ impl Scheduler {
             return Ok(());
         }
         let count = claims.len();
-        let won = self
-            .store
-            .claim_many(claims)
-            .await
-            .map_err(|e| e.context(format!("claiming {count} slots")))?;
+        let keys: Vec<(String, DateTime<Utc>)> =
+            claims.iter().map(|c| (c.id.clone(), c.slot)).collect();
+        // During a database outage the claims are held by the writer and this process keeps
+        // firing the slots its timers know (docs/design.md, "Database outages"): each frame is
+        // then kept only if its claim wins when the database returns.
+        let (won, claim_held) = match self.store.claim_or_hold(claims).await {
+            Claimed::Now(won) => (
+                won.map_err(|e| e.context(format!("claiming {count} slots")))?,
+                false,
+            ),
+            Claimed::Held(answer) => {
+                held.spawn(async move { (keys, answer.await) });
+                (vec![true; count], true)
+            }
+        };
+        let refusing = claim_held && self.store.refusing_frames();
+        if refusing {
+            let missed: u64 = jobs.iter().map(|j| j.4 + 1).sum();
+            self.metrics.missed_slots.inc_by(missed);
+            self.metrics.db_outage_missed_slots.inc_by(missed);
+            tracing::warn!(
+                slots = missed,
+                "slots missed: {} and its outage buffer is full or outlasted",
+                crate::db::UNAVAILABLE
+            );
+        }
         for ((id, camera_id, slot, interval, skipped, missed, rules), won) in
             jobs.into_iter().zip(won)
         {
+            if refusing {
+                // Claimed (held), not captured: counted missed above.
+                if !missed {
+                    if let Some(e) = timers.entries.get_mut(&id) {
+                        e.running = false;
+                    }
+                }
+                continue;
+            }
             if !won {
                 // Another process or a change got there first: believe the store.
                 tracing::debug!(schedule = %id, "slot not claimed; re-reading the schedule");
@@ -506,10 +599,39 @@ impl Scheduler {
                         slot,
                         interval,
                         rules,
+                        claim_held,
                     })
                     .await;
                 id
             });
+        }
+        Ok(())
+    }
+
+    /// Claims held during a database outage were answered once it returned. A lost one (another
+    /// process took the slot while the database was away; its frame, if any, was not kept) is
+    /// re-read, as a lost claim is at once. Claims the writer refused (beyond its bound) end
+    /// this run: the supervisor restarts it from the database's own view.
+    async fn held_answered(
+        &self,
+        timers: &mut Timers,
+        (keys, answer): HeldAnswer,
+    ) -> anyhow::Result<()> {
+        let won = answer.map_err(|e| e.context(format!("held claims of {} slots", keys.len())))?;
+        let lost: Vec<String> = keys
+            .into_iter()
+            .zip(won)
+            .filter(|(_, won)| !won)
+            .map(|((id, _), _)| id)
+            .collect();
+        if !lost.is_empty() {
+            tracing::info!(
+                slots = lost.len(),
+                "slots claimed during the database outage were taken by another process;                  their frames are not kept"
+            );
+        }
+        for id in lost {
+            self.refresh(timers, &id).await?;
         }
         Ok(())
     }

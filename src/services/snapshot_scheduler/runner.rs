@@ -58,9 +58,15 @@ impl SlotRunner for CaptureRunner {
                     stream: job.rules.stream,
                 };
                 // A skipped frame (dark, unchanged) is a success of the camera's: `Ok`.
-                let result =
-                    ops::frames::capture_slot(&ops, &camera, &job.schedule_id, want, job.rules)
-                        .await;
+                let result = ops::frames::capture_slot(
+                    &ops,
+                    &camera,
+                    &job.schedule_id,
+                    want,
+                    job.rules,
+                    job.claim_held,
+                )
+                .await;
                 let capture: Result<(), &CaptureError> = match &result {
                     Ok(_) => Ok(()),
                     Err(OpError::Capture(e)) => Err(e),
