@@ -10,7 +10,10 @@
 //! none, connect per capture (cold). At most `HELDAR_RTSP_WARM_MAX_SESSIONS` are warm, shortest
 //! interval first.
 //!
-//! It re-reads the schedules and cameras when a camera or schedule changes (the event bus) and
+//! Only cameras this node holds are warm (`ops::nodes`; docs/fleet.md).
+//!
+//! It re-reads the schedules and cameras when a camera or schedule changes (the event bus), when
+//! the cameras this node holds change, and
 //! every few seconds (changes made by another process, a fallback found by a capture); a read
 //! that fails leaves the sessions as they are until the next one. On shutdown it closes every
 //! session.
@@ -49,6 +52,9 @@ pub async fn sync(ops: &Ops) -> anyhow::Result<usize> {
         ops::cameras::for_capture(ops)
             .await?
             .into_iter()
+            // Only cameras this node holds (docs/fleet.md): another node's keep their session
+            // there.
+            .filter(|(camera, _)| ops.nodes.holds(&camera.id))
             .filter_map(|(camera, _)| {
                 let req = ops.capturer.native_request(&camera)?;
                 Some((camera, req))
@@ -167,12 +173,15 @@ pub async fn ensure_for_slot(ops: &Ops, camera: &crate::models::Camera, interval
 /// Run until `token` is cancelled (see the module docs).
 pub async fn run(ops: Ops, token: CancellationToken) -> anyhow::Result<()> {
     let mut events = ops.events.subscribe();
+    let mut held = ops.nodes.subscribe();
     let mut tick = tokio::time::interval(RESYNC);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let result = loop {
         tokio::select! {
             _ = token.cancelled() => break Ok(()),
             _ = tick.tick() => {}
+            // The cameras this node holds changed (docs/fleet.md).
+            Ok(()) = held.changed() => {}
             ev = events.recv() => match ev {
                 Ok(e) if matches!(*e, Event::CameraChanged { .. } | Event::ScheduleChanged { .. }) => {}
                 Ok(_) => continue,
