@@ -296,6 +296,36 @@ async fn cameras_split_by_count_and_a_killed_nodes_cameras_move_within_a_lease_p
         (b["state"] == "dead" && b["camera_count"] == 0 && b["health"]["ok"] == false).then_some(())
     })
     .await;
+    // `heldar nodes`: the table names both, B dead; exit 8 for the unhealthy node.
+    let out = heldar_cmd(dir.path())
+        .args(["nodes", "--url", &a.base])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(8), "{table}{err}");
+    let row = |id: &str| {
+        table
+            .lines()
+            .find(|l| l.starts_with(id))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        row("node-a *").contains("live") && row("node-a").contains(" 6 c0"),
+        "{table}"
+    );
+    assert!(
+        row("node-b").contains("dead") && row("node-b").contains(" 0 "),
+        "{table}"
+    );
+    assert!(err.contains("node-b: no heartbeat"), "{err}");
+    let out = heldar_cmd(dir.path())
+        .args(["nodes", "--json", "--url", &a.base])
+        .output()
+        .unwrap();
+    let json: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json.len(), 2);
     let missed = {
         let m = client
             .get(a.url("/metrics"))
