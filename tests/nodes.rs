@@ -258,6 +258,28 @@ async fn cameras_split_by_count_and_a_killed_nodes_cameras_move_within_a_lease_p
     )
     .await;
 
+    // Each node captured only the cameras it holds: its per-camera counts (since its start) are
+    // zero for the other node's.
+    for (server, id) in [(&a, "node-a"), (&b, "node-b")] {
+        let sys: Value = client
+            .get(server.url("/api/v1/system"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        for cam in sys["cameras"].as_array().unwrap() {
+            let c = cam["id"].as_str().unwrap().to_string();
+            let ok = cam["captures_ok"].as_u64().unwrap();
+            if split[id].contains(&c) {
+                assert!(ok > 0, "{id} holds {c} but captured nothing");
+            } else {
+                assert_eq!(ok, 0, "{id} captured {c}, which it does not hold");
+            }
+        }
+    }
+
     // Kill B: its cameras come to A within one lease period, plus slack for A's look and a slot.
     let killed = Utc::now();
     let started = Instant::now();

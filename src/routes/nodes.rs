@@ -8,7 +8,7 @@ use super::error::ApiError;
 use crate::models::ErrorBody;
 use crate::ops::{self, nodes::NodeView, Ops};
 
-#[utoipa::path(get, path = "/api/v1/nodes", tag = "system",
+#[utoipa::path(get, path = "/api/v1/nodes", tag = "system", operation_id = "list_nodes",
     extensions(("x-heldar-role" = json!("viewer"))),
     responses((status = 200, body = Vec<NodeView>,
         description = "Every node the database knows: live ones first, then by id. A node that \
