@@ -168,6 +168,26 @@ impl Application {
             EventBus::default(),
         )
         .with_shutdown(shutdown.clone());
+        // A process that runs the scheduler is a node (docs/fleet.md); one that does not holds
+        // no camera leases and fires nothing anyway.
+        let ops = if config.scheduler_enabled {
+            let started = ops.clock.now();
+            ops.with_nodes(ops::nodes::NodeState::node(config.node.clone(), started))
+        } else {
+            ops
+        };
+        // Before the scheduler starts: a lone node holds every camera from its first slot.
+        let tick = ops::nodes::start(&ops).await?;
+        if let Some(id) = ops.nodes.id() {
+            tracing::info!(
+                node = id,
+                cameras_held = tick.held,
+                cameras = tick.cameras,
+                live_nodes = tick.live_nodes,
+                lease_period_s = config.node.lease_period.as_secs(),
+                "registered as a node"
+            );
+        }
         ops::frames::seed_states(&ops).await?;
         // Open outages stay open across a restart; the first success closes them.
         ops::outages::seed(&ops).await?;
@@ -265,6 +285,10 @@ impl Application {
             });
         }
         let o = ops.clone();
+        supervisor.spawn_supervised("nodes", move |token| {
+            crate::services::nodes::run(o.clone(), token)
+        });
+        let o = ops.clone();
         supervisor.spawn_supervised("outage_watch", move |token| {
             crate::services::outage_watch::run(o.clone(), token)
         });
@@ -319,6 +343,10 @@ impl Application {
         let stopped = self.supervisor.shutdown(SHUTDOWN_GRACE).await;
         // Commit what the writer still holds, then close the database.
         self.writer.finish().await;
+        // This node leaves the fleet: its row goes (its leases went when it began draining).
+        if let Err(e) = ops::nodes::leave(&self.state.ops).await {
+            tracing::warn!(error = %e, "cannot remove this node's row; it shows as dead until removed");
+        }
         // A clean stop: every frame written has its row, so the next start need not look for
         // crash debris. If a service outlived the grace period, a capture may still land a file
         // without its row: no mark then, and the next start treats this run as crashed.

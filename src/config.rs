@@ -164,6 +164,14 @@ pub struct ServeArgs {
     /// Webhooks: events waiting per subscription; beyond it the oldest is dropped and counted.
     #[arg(long, env = "HELDAR_WEBHOOK_QUEUE", default_value = "1000")]
     pub webhook_queue: String,
+    /// This node's id among the Heldar processes sharing the database (docs/fleet.md)
+    /// [default: this machine's name and the process id, e.g. `cam-box-4242`].
+    #[arg(long, env = "HELDAR_NODE_ID")]
+    pub node_id: Option<String>,
+    /// How long a node's hold on a camera lasts without renewal (seconds, 3 to 300): a node that
+    /// dies loses its cameras to the others within this.
+    #[arg(long, env = "HELDAR_LEASE_PERIOD_S", default_value = "15")]
+    pub lease_period_s: String,
     /// MQTT (docs/integrations.md): off unless HELDAR_MQTT_URL is set.
     #[command(flatten)]
     pub mqtt: MqttArgs,
@@ -526,6 +534,66 @@ pub struct Config {
     /// Time without a frame that makes a scheduled camera offline.
     pub offline_after: OfflineAfter,
     pub webhooks: WebhookConfig,
+    /// This process's node (docs/fleet.md).
+    pub node: NodeConfig,
+}
+
+/// Who this process is among the nodes sharing the database, and how long its camera leases
+/// last (`ops::nodes`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    /// HELDAR_NODE_ID, or `{hostname}-{pid}`.
+    pub id: String,
+    /// This machine's name.
+    pub name: String,
+    /// HELDAR_LEASE_PERIOD_S.
+    pub lease_period: Duration,
+}
+
+/// The bounds of HELDAR_LEASE_PERIOD_S, in seconds.
+pub const LEASE_PERIOD_BOUNDS: (u64, u64) = (3, 300);
+
+impl NodeConfig {
+    fn from_args(id: Option<&str>, lease_period_s: &str) -> Result<NodeConfig, ConfigError> {
+        let (min, max) = LEASE_PERIOD_BOUNDS;
+        let bad = || ConfigError {
+            var: "HELDAR_LEASE_PERIOD_S",
+            value: lease_period_s.to_string(),
+            allowed: format!(
+                "a whole number of seconds from {min} to {max} (how long a node's hold on a \
+                 camera lasts without renewal; default 15)"
+            ),
+        };
+        let secs: u64 = lease_period_s.trim().parse().map_err(|_| bad())?;
+        if !(min..=max).contains(&secs) {
+            return Err(bad());
+        }
+        let name = hostname();
+        let id = match id.map(str::trim).filter(|s| !s.is_empty()) {
+            None => format!("{name}-{}", std::process::id()),
+            Some(id) => {
+                let ok = id.len() <= 64
+                    && id
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+                if !ok {
+                    return Err(ConfigError {
+                        var: "HELDAR_NODE_ID",
+                        value: id.to_string(),
+                        allowed: "up to 64 letters, digits, `-`, `_` or `.`, unique among the \
+                                  nodes sharing the database (unset: hostname and process id)"
+                            .into(),
+                    });
+                }
+                id.to_string()
+            }
+        };
+        Ok(NodeConfig {
+            id,
+            name,
+            lease_period: Duration::from_secs(secs),
+        })
+    }
 }
 
 /// The native RTSP path's settings (docs/rtsp.md).
@@ -891,7 +959,9 @@ impl Config {
             )? as usize,
         };
 
+        let node = NodeConfig::from_args(args.node_id.as_deref(), &args.lease_period_s)?;
         let config = Config {
+            node,
             offline_after_failures,
             offline_after,
             webhooks,
@@ -1203,6 +1273,8 @@ mod tests {
             webhook_retry_initial_ms: "1000".into(),
             webhook_retry_max_s: "300".into(),
             webhook_queue: "1000".into(),
+            node_id: None,
+            lease_period_s: "15".into(),
         };
         for (k, v) in extra {
             match *k {
@@ -1218,10 +1290,32 @@ mod tests {
                 "http_max" => a.http_max_connections = Some(v.to_string()),
                 "metrics_auth" => a.metrics_auth = v.to_string(),
                 "backoff_max" => a.unreachable_backoff_max_s = v.to_string(),
+                "lease" => a.lease_period_s = v.to_string(),
+                "node_id" => a.node_id = Some(v.to_string()),
                 _ => unreachable!(),
             }
         }
         a
+    }
+
+    #[test]
+    fn lease_period_and_node_id_are_checked_with_a_sentence() {
+        let (c, _) = Config::from_args(&args(&[])).unwrap();
+        assert_eq!(c.node.lease_period, Duration::from_secs(15));
+        assert!(c.node.id.ends_with(&format!("-{}", std::process::id())));
+        let (c, _) = Config::from_args(&args(&[("lease", "3"), ("node_id", "edge-1")])).unwrap();
+        assert_eq!(c.node.lease_period, Duration::from_secs(3));
+        assert_eq!(c.node.id, "edge-1");
+        for bad in ["2", "301", "0", "-5", "15s", "", "1e3"] {
+            let e = Config::from_args(&args(&[("lease", bad)])).unwrap_err();
+            assert_eq!(e.var, "HELDAR_LEASE_PERIOD_S");
+            assert!(e.to_string().contains("from 3 to 300"), "{e}");
+        }
+        let long = "x".repeat(65);
+        for bad in ["has space", "a/b", long.as_str()] {
+            let e = Config::from_args(&args(&[("node_id", bad)])).unwrap_err();
+            assert_eq!(e.var, "HELDAR_NODE_ID", "{bad}");
+        }
     }
 
     #[test]

@@ -369,6 +369,14 @@ async fn the_dashboard_flow_in_headless_chromium() {
     )
     .await;
     assert_eq!(health, "OK");
+    // The nodes table: this server alone, live, holding both cameras (docs/fleet.md).
+    let node = until(
+        &c,
+        "the system page's nodes table",
+        "(() => { const r = document.querySelectorAll('#node-table tbody tr'); return r.length ? [r.length, r[0].querySelector('[data-k=state]').textContent, r[0].querySelector('[data-k=cameras]').textContent, r[0].querySelector('[data-k=health]').textContent, r[0].textContent.includes('(this one)')] : null; })()",
+    )
+    .await;
+    assert_eq!(node, json!([1, "Live", "2: demo, gate", "OK", true]));
     screenshot(&c, "system", true).await;
 
     // The login page, with auth off, says so.

@@ -60,8 +60,8 @@ pub const CODES: &[(Exit, &str)] = &[
     ),
     (
         Exit::Server,
-        "the server cannot do it: disk full (507), an internal error (5xx), or `heldar status` \
-         found it degraded",
+        "the server cannot do it: disk full (507), an internal error (5xx), `heldar status` \
+         found it degraded, or `heldar nodes` found a node unhealthy",
     ),
     (
         Exit::Interrupted,

@@ -16,6 +16,7 @@ pub mod exit;
 pub mod fake_cameras;
 pub mod frames;
 pub mod jobs;
+pub mod nodes;
 pub mod outages;
 pub mod output;
 pub mod schedule;
@@ -63,6 +64,8 @@ enum Command {
     Events(events::Events),
     /// Health, disk, retention and every camera's state.
     Status(status::Status),
+    /// The Heldar nodes sharing the database and the cameras each holds.
+    Nodes(nodes::Nodes),
     /// Export a timelapse video of a camera's stored frames, follow the job, download it.
     Timelapse(timelapse::Timelapse),
     /// Background jobs (timelapse exports): list; `jobs show ID`; `jobs cancel ID`.
@@ -98,6 +101,7 @@ pub fn run() -> ExitCode {
         Command::Frames(args) => frames::run(args),
         Command::Events(args) => events::run(args),
         Command::Status(args) => status::run(args),
+        Command::Nodes(args) => nodes::run(args),
         Command::Timelapse(args) => timelapse::run(args),
         Command::Jobs(args) => jobs::run(args),
         Command::Outages(args) => outages::run(args),

@@ -8,6 +8,7 @@
 pub mod cameras;
 pub mod jobs;
 pub mod meta;
+pub mod nodes;
 pub mod outages;
 pub mod schedules;
 pub mod snapshots;

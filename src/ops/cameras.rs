@@ -115,6 +115,9 @@ pub async fn create_spec(ops: &Ops, spec: &CameraSpec) -> OpResult<Camera> {
     let now = ops.clock.now();
     let stored = db::cameras::insert(&ops.db, &ops.sealer.seal_spec(spec), now).await?;
     tracing::info!(camera = %spec.id, fields = %crate::camera::changes::described(spec), "camera created");
+    // Lease it here at once if this node's share allows (docs/fleet.md): its first slot then
+    // fires here without waiting for a node's look.
+    super::nodes::camera_created(ops).await;
     ops.events.publish(Event::CameraChanged {
         camera: spec.id.clone(),
         change: Change::Created,

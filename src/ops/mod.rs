@@ -13,6 +13,7 @@ pub mod auth_switch;
 pub mod backoff;
 pub mod cameras;
 pub mod frames;
+pub mod nodes;
 pub mod outages;
 pub mod reconcile;
 pub mod scheduler;
@@ -67,6 +68,9 @@ pub struct Ops {
     /// Cancelled when Heldar shuts down: a capture that fails after that was cut by the
     /// shutdown (its camera was not at fault) and is not recorded as a camera failure.
     pub shutdown: tokio_util::sync::CancellationToken,
+    /// This process's node and the cameras it holds (see [`nodes`]); by default not a node,
+    /// holding every camera.
+    pub nodes: Arc<nodes::NodeState>,
 }
 
 impl Ops {
@@ -103,12 +107,21 @@ impl Ops {
             frames: Arc::default(),
             backoff: Arc::default(),
             shutdown: tokio_util::sync::CancellationToken::new(),
+            nodes: Arc::default(),
         }
     }
 
     /// The same handles, told about Heldar's shutdown.
     pub fn with_shutdown(self, shutdown: tokio_util::sync::CancellationToken) -> Ops {
         Ops { shutdown, ..self }
+    }
+
+    /// The same handles, as this node (see [`nodes`]).
+    pub fn with_nodes(self, nodes: nodes::NodeState) -> Ops {
+        Ops {
+            nodes: Arc::new(nodes),
+            ..self
+        }
     }
 }
 

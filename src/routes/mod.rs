@@ -17,6 +17,7 @@ pub mod index;
 pub mod live;
 pub mod media;
 pub mod metrics;
+pub mod nodes;
 pub mod openapi;
 pub mod outages;
 pub mod paging;
@@ -74,6 +75,7 @@ pub fn api() -> OpenApiRouter<AppState> {
         .routes(routes!(tokens::list, tokens::create))
         .routes(routes!(tokens::revoke))
         .routes(routes!(system::system))
+        .routes(routes!(nodes::list))
         .routes(routes!(openapi::document))
         .routes(routes!(media::media))
         .routes(routes!(media::timelapse))

@@ -4,6 +4,7 @@
 
 pub mod demo_camera;
 pub mod mqtt;
+pub mod nodes;
 pub mod outage_watch;
 pub mod reconciler;
 pub mod retention;

@@ -10,7 +10,10 @@
 //! none, connect per capture (cold). At most `HELDAR_RTSP_WARM_MAX_SESSIONS` are warm, shortest
 //! interval first.
 //!
-//! It re-reads the schedules and cameras when a camera or schedule changes (the event bus) and
+//! Only cameras this node holds are warm (`ops::nodes`; docs/fleet.md).
+//!
+//! It re-reads the schedules and cameras when a camera or schedule changes (the event bus), when
+//! the cameras this node holds change, and
 //! every few seconds (changes made by another process, a fallback found by a capture); a read
 //! that fails leaves the sessions as they are until the next one. On shutdown it closes every
 //! session.
@@ -49,6 +52,9 @@ pub async fn sync(ops: &Ops) -> anyhow::Result<usize> {
         ops::cameras::for_capture(ops)
             .await?
             .into_iter()
+            // Only cameras this node holds (docs/fleet.md): another node's keep their session
+            // there.
+            .filter(|(camera, _)| ops.nodes.holds(&camera.id))
             .filter_map(|(camera, _)| {
                 let req = ops.capturer.native_request(&camera)?;
                 Some((camera, req))
@@ -167,12 +173,15 @@ pub async fn ensure_for_slot(ops: &Ops, camera: &crate::models::Camera, interval
 /// Run until `token` is cancelled (see the module docs).
 pub async fn run(ops: Ops, token: CancellationToken) -> anyhow::Result<()> {
     let mut events = ops.events.subscribe();
+    let mut held = ops.nodes.subscribe();
     let mut tick = tokio::time::interval(RESYNC);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let result = loop {
         tokio::select! {
             _ = token.cancelled() => break Ok(()),
             _ = tick.tick() => {}
+            // The cameras this node holds changed (docs/fleet.md).
+            Ok(()) = held.changed() => {}
             ev = events.recv() => match ev {
                 Ok(e) if matches!(*e, Event::CameraChanged { .. } | Event::ScheduleChanged { .. }) => {}
                 Ok(_) => continue,
@@ -191,6 +200,42 @@ pub async fn run(ops: Ops, token: CancellationToken) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Warm sessions follow the cameras this node holds (docs/fleet.md): none before it holds
+    /// the camera, one while it does, none once it has handed the camera over.
+    #[tokio::test]
+    async fn only_cameras_this_node_holds_keep_a_warm_session() {
+        let dir = tempfile::tempdir().unwrap();
+        let (plain, _writer) = crate::ops::test_ops(dir.path()).await;
+        let body: crate::models::CameraCreate = serde_json::from_value(serde_json::json!({
+            "id": "door", "main_stream_url": "rtsp://127.0.0.1:9/stream", "snapshot_source": "native"
+        }))
+        .unwrap();
+        ops::cameras::create(&plain, body).await.unwrap();
+        let door = CameraId::parse("door").unwrap();
+        let every5: crate::models::ScheduleCreate =
+            serde_json::from_value(serde_json::json!({"interval_seconds": 5})).unwrap();
+        ops::schedules::create(&plain, &door, every5).await.unwrap();
+        // Not a node (a unit test's default): every camera is its own, as on a lone server.
+        assert_eq!(sync(&plain).await.unwrap(), 1);
+        plain.capturer.warm_sessions().close_all();
+
+        let config = crate::config::NodeConfig {
+            id: "n1".into(),
+            name: "host".into(),
+            lease_period: Duration::from_secs(15),
+        };
+        let node = plain
+            .clone()
+            .with_nodes(ops::nodes::NodeState::node(config, plain.clock.now()));
+        assert_eq!(sync(&node).await.unwrap(), 0, "not held yet");
+        ops::nodes::start(&node).await.unwrap();
+        assert!(node.nodes.holds(&door));
+        assert_eq!(sync(&node).await.unwrap(), 1, "held: warm");
+        ops::nodes::drain(&node).await.unwrap();
+        assert_eq!(sync(&node).await.unwrap(), 0, "handed over: closed");
+        assert_eq!(node.capturer.warm_sessions().len(), 0);
+    }
 
     fn times(t: &[&str]) -> Vec<String> {
         t.iter().map(|s| s.to_string()).collect()

@@ -1,5 +1,7 @@
 // #/system — health, disk use, retention in effect and per-camera capture counts, from
-// GET /api/v1/system (counts are the same counters /metrics exports). Refreshed every 10 s.
+// GET /api/v1/system (counts are the same counters /metrics exports), and the nodes sharing the
+// database with the cameras each holds, from GET /api/v1/nodes (docs/fleet.md). Refreshed every
+// 10 s.
 
 import { get, enc } from "./api.js";
 import { h, clear, stateLabel, ago, fmtBytes, fmtDuration, fmtTime, every, message } from "./util.js";
@@ -11,15 +13,47 @@ function dl(rows) {
   return h("dl", { class: "facts" }, rows.filter(Boolean).map(([k, v]) => [h("dt", {}, k), h("dd", {}, v)]));
 }
 
+const NODE_STATE = { live: ["state-online", "Live"], draining: ["state-unknown", "Draining"], dead: ["state-failing", "Dead"] };
+
+// The nodes table: one row per Heldar process sharing the database, the cameras it captures.
+function nodesCard(nodes) {
+  const cams = (n) => {
+    if (!n.camera_count) return "none";
+    const shown = n.cameras.slice(0, 8).map((c, i) => [i ? ", " : "", h("a", { href: `#/cameras/${enc(c)}` }, c)]);
+    return [`${n.camera_count.toLocaleString()}: `, shown, n.camera_count > 8 ? ` and ${(n.camera_count - 8).toLocaleString()} more` : ""];
+  };
+  return h("section", { class: "card", "aria-labelledby": "h-nodes" },
+    h("h2", { id: "h-nodes" }, "Nodes"),
+    h("p", { class: "muted" }, "Heldar processes sharing this database; each captures the cameras it holds a lease on. A lone node holds every camera."),
+    nodes.length
+      ? h("div", { class: "table-wrap" }, h("table", { id: "node-table" },
+        h("thead", {}, h("tr", {},
+          ["Node", "Machine", "Version", "State", "Cameras", "Heartbeat", "Started", "Health"].map((t) => h("th", { scope: "col" }, t)))),
+        h("tbody", {}, nodes.map((n) => {
+          const [cls, label] = NODE_STATE[n.state] || ["state-unknown", n.state];
+          return h("tr", { dataset: { node: n.id } },
+            h("th", { scope: "row" }, h("code", {}, n.id), n.this_node ? h("span", { class: "muted" }, " (this one)") : null),
+            h("td", {}, n.name),
+            h("td", {}, n.version),
+            h("td", {}, h("span", { class: `badge ${cls}`, dataset: { k: "state" } }, label)),
+            h("td", { dataset: { k: "cameras" } }, cams(n)),
+            h("td", { title: fmtTime(n.heartbeat_at) }, ago(n.heartbeat_at)),
+            h("td", { title: fmtTime(n.started_at) }, ago(n.started_at)),
+            h("td", { class: n.health.ok ? "" : "err-cell", dataset: { k: "health" } }, n.health.ok ? "OK" : n.health.problem));
+        }))))
+      : h("p", {}, "No node is registered (the scheduler is off on this server)."));
+}
+
 export async function render(main) {
   document.title = "System · Heldar";
   const body = h("div", { id: "system" });
   main.append(h("h1", {}, "System"), body);
 
   async function refresh() {
-    let s;
+    let s, nodes;
     try {
-      s = await get("/api/v1/system");
+      // Nodes are optional to the page: an older server without the route still shows the rest.
+      [s, nodes] = await Promise.all([get("/api/v1/system"), get("/api/v1/nodes").catch(() => null)]);
     } catch (e) {
       clear(body).append(h("p", { class: "alert" }, "Cannot load the system status: " + message(e)));
       return;
@@ -75,6 +109,7 @@ export async function render(main) {
               h("td", { class: "err-cell" }, c.last_error ? `${c.last_error} (${ago(c.last_error_at)})` : "—"))))))
           : h("p", {}, "No cameras yet."),
       ),
+      nodes ? nodesCard(nodes) : null,
     );
   }
 

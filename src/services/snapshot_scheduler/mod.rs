@@ -122,15 +122,30 @@ pub const CLAIM_AHEAD: Duration = Duration::from_secs(1);
 /// The database's schedules, through `ops` (claims go through the writer, in batched commits).
 pub struct DbScheduleStore(pub Ops);
 
+/// Only the schedules of cameras this node holds (`ops::nodes`) are the scheduler's: the others
+/// read as absent, so a camera lost to another node drops out at the next full re-read (which
+/// `ops::nodes` asks for whenever the held set changes), and one gained comes in with it.
 impl ScheduleStore for DbScheduleStore {
     fn load_enabled(&self) -> BoxFuture<'_, anyhow::Result<Vec<Schedule>>> {
-        Box::pin(async move { Ok(ops::schedules::enabled(&self.0).await?) })
+        Box::pin(async move {
+            let mut all = ops::schedules::enabled(&self.0).await?;
+            all.retain(|s| self.0.nodes.holds(&s.camera_id));
+            Ok(all)
+        })
     }
     fn load_changed(&self, since: DateTime<Utc>) -> BoxFuture<'_, anyhow::Result<Vec<Schedule>>> {
-        Box::pin(async move { Ok(ops::schedules::changed_since(&self.0, since).await?) })
+        Box::pin(async move {
+            let mut changed = ops::schedules::changed_since(&self.0, since).await?;
+            changed.retain(|s| self.0.nodes.holds(&s.camera_id));
+            Ok(changed)
+        })
     }
     fn get<'a>(&'a self, id: &'a str) -> BoxFuture<'a, anyhow::Result<Option<Schedule>>> {
-        Box::pin(async move { Ok(ops::schedules::find(&self.0, id).await?) })
+        Box::pin(async move {
+            Ok(ops::schedules::find(&self.0, id)
+                .await?
+                .filter(|s| self.0.nodes.holds(&s.camera_id)))
+        })
     }
     fn claim<'a>(
         &'a self,
@@ -693,8 +708,11 @@ impl Scheduler {
                 .filter(|(id, e)| e.touched <= stamp && !seen.contains(id.as_str()))
                 .map(|(id, _)| id.clone())
                 .collect();
+            // Gone from a full re-read: deleted or disabled through another process, or its
+            // camera is now another node's. A slot it already claimed still fires (no one else
+            // can claim it); only a change made through this process cancels one.
             for id in gone {
-                timers.remove(&id);
+                timers.take(&id);
             }
         }
         Ok(())

@@ -1,0 +1,274 @@
+//! The `nodes` and `camera_leases` tables (docs/fleet.md): which Heldar processes share this
+//! database, and which of them captures each camera's schedules.
+//!
+//! Every change is one conditional statement (an upsert guarded by the lease's expiry, an update
+//! guarded by the holder), plain enough to run unchanged on PostgreSQL. Timestamps are RFC 3339
+//! text in milliseconds, so comparing the text compares the times. Nothing here decides who
+//! should hold what (`ops::nodes` does); a failure is a [`DbError`] naming the step.
+
+use chrono::{DateTime, Utc};
+use sqlx::Row;
+
+use super::{parse_ts, step, DbError, Pool};
+use crate::models::fmt_ts;
+
+/// A node's row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeRow {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub started_at: DateTime<Utc>,
+    pub heartbeat_at: DateTime<Utc>,
+    pub draining: bool,
+}
+
+/// Insert this node's row, or take over the row of a former run with the same id.
+pub async fn register(pool: &Pool, n: &NodeRow) -> Result<(), DbError> {
+    sqlx::query(
+        "INSERT INTO nodes (id, name, version, started_at, heartbeat_at, draining) \
+         VALUES (?, ?, ?, ?, ?, ?) \
+         ON CONFLICT (id) DO UPDATE SET name = excluded.name, version = excluded.version, \
+         started_at = excluded.started_at, heartbeat_at = excluded.heartbeat_at, \
+         draining = excluded.draining",
+    )
+    .bind(&n.id)
+    .bind(&n.name)
+    .bind(&n.version)
+    .bind(fmt_ts(n.started_at))
+    .bind(fmt_ts(n.heartbeat_at))
+    .bind(n.draining)
+    .execute(pool)
+    .await
+    .map_err(step("registering this node"))?;
+    Ok(())
+}
+
+/// Move this node's heartbeat (and its draining flag). False if its row is gone (removed as dead
+/// by another node after a long stall): the caller registers again.
+pub async fn heartbeat(
+    pool: &Pool,
+    id: &str,
+    now: DateTime<Utc>,
+    draining: bool,
+) -> Result<bool, DbError> {
+    let r = sqlx::query("UPDATE nodes SET heartbeat_at = ?, draining = ? WHERE id = ?")
+        .bind(fmt_ts(now))
+        .bind(draining)
+        .bind(id)
+        .execute(pool)
+        .await
+        .map_err(step("writing this node's heartbeat"))?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Forget a node (its clean stop).
+pub async fn delete(pool: &Pool, id: &str) -> Result<(), DbError> {
+    sqlx::query("DELETE FROM nodes WHERE id = ?")
+        .bind(id)
+        .execute(pool)
+        .await
+        .map_err(step("removing this node's row"))?;
+    Ok(())
+}
+
+/// Remove the rows of nodes whose last heartbeat is older than `before`; how many.
+pub async fn remove_dead(pool: &Pool, before: DateTime<Utc>) -> Result<u64, DbError> {
+    let r = sqlx::query("DELETE FROM nodes WHERE heartbeat_at < ?")
+        .bind(fmt_ts(before))
+        .execute(pool)
+        .await
+        .map_err(step("removing the rows of long-dead nodes"))?;
+    Ok(r.rows_affected())
+}
+
+/// Every node row, by id.
+pub async fn list(pool: &Pool) -> Result<Vec<NodeRow>, DbError> {
+    let rows = sqlx::query(
+        "SELECT id, name, version, started_at, heartbeat_at, draining FROM nodes ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await
+    .map_err(step("listing the nodes"))?;
+    rows.into_iter()
+        .map(|r| {
+            Ok(NodeRow {
+                id: r.get("id"),
+                name: r.get("name"),
+                version: r.get("version"),
+                started_at: parse_ts(r.get("started_at"))?,
+                heartbeat_at: parse_ts(r.get("heartbeat_at"))?,
+                draining: r.get("draining"),
+            })
+        })
+        .collect()
+}
+
+/// How many nodes take cameras: heartbeat at or after `since`, not draining.
+pub async fn count_live(pool: &Pool, since: DateTime<Utc>) -> Result<i64, DbError> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM nodes WHERE heartbeat_at >= ? AND draining = 0")
+        .bind(fmt_ts(since))
+        .fetch_one(pool)
+        .await
+        .map_err(step("counting the live nodes"))
+}
+
+/// How many cameras there are to lease.
+pub async fn count_cameras(pool: &Pool) -> Result<i64, DbError> {
+    sqlx::query_scalar("SELECT COUNT(*) FROM cameras")
+        .fetch_one(pool)
+        .await
+        .map_err(step("counting the cameras"))
+}
+
+/// The cameras `node` holds a lease on that has not expired at `now`, by id.
+pub async fn held(pool: &Pool, node: &str, now: DateTime<Utc>) -> Result<Vec<String>, DbError> {
+    sqlx::query_scalar(
+        "SELECT camera_id FROM camera_leases WHERE node_id = ? AND expires_at > ? \
+         ORDER BY camera_id",
+    )
+    .bind(node)
+    .bind(fmt_ts(now))
+    .fetch_all(pool)
+    .await
+    .map_err(step("reading this node's camera leases"))
+}
+
+/// Every unexpired lease: (camera, node), by camera.
+pub async fn leases(pool: &Pool, now: DateTime<Utc>) -> Result<Vec<(String, String)>, DbError> {
+    let rows = sqlx::query(
+        "SELECT camera_id, node_id FROM camera_leases WHERE expires_at > ? ORDER BY camera_id",
+    )
+    .bind(fmt_ts(now))
+    .fetch_all(pool)
+    .await
+    .map_err(step("reading the camera leases"))?;
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.get("camera_id"), r.get("node_id")))
+        .collect())
+}
+
+/// Up to `limit` cameras no node holds at `now` (no lease, or an expired one), by id.
+pub async fn free(pool: &Pool, now: DateTime<Utc>, limit: i64) -> Result<Vec<String>, DbError> {
+    sqlx::query_scalar(
+        "SELECT c.id FROM cameras c LEFT JOIN camera_leases l ON l.camera_id = c.id \
+         WHERE l.camera_id IS NULL OR l.expires_at <= ? ORDER BY c.id LIMIT ?",
+    )
+    .bind(fmt_ts(now))
+    .bind(limit)
+    .fetch_all(pool)
+    .await
+    .map_err(step("looking for cameras no node holds"))
+}
+
+/// Take the lease of each camera in `cameras` that is still free at `now`, until `expires`; the
+/// ones this call took. One transaction; each row is a conditional upsert, so two nodes racing
+/// for a camera never both get it.
+pub async fn acquire(
+    pool: &Pool,
+    node: &str,
+    cameras: &[String],
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> Result<Vec<String>, DbError> {
+    let mut tx = pool
+        .begin()
+        .await
+        .map_err(step("starting to take camera leases"))?;
+    let mut won = Vec::new();
+    for camera in cameras {
+        // A camera deleted meanwhile fails the foreign key: not taken, not an error.
+        let r = sqlx::query(
+            "INSERT INTO camera_leases (camera_id, node_id, expires_at) \
+             SELECT id, ?, ? FROM cameras WHERE id = ? \
+             ON CONFLICT (camera_id) DO UPDATE SET node_id = excluded.node_id, \
+             expires_at = excluded.expires_at WHERE camera_leases.expires_at <= ?",
+        )
+        .bind(node)
+        .bind(fmt_ts(expires))
+        .bind(camera)
+        .bind(fmt_ts(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(step("taking a camera lease"))?;
+        if r.rows_affected() == 1 {
+            won.push(camera.clone());
+        }
+    }
+    tx.commit()
+        .await
+        .map_err(step("committing camera leases"))?;
+    Ok(won)
+}
+
+/// Extend every lease `node` still holds at `now` to `expires`; how many.
+pub async fn renew(
+    pool: &Pool,
+    node: &str,
+    now: DateTime<Utc>,
+    expires: DateTime<Utc>,
+) -> Result<u64, DbError> {
+    let r =
+        sqlx::query("UPDATE camera_leases SET expires_at = ? WHERE node_id = ? AND expires_at > ?")
+            .bind(fmt_ts(expires))
+            .bind(node)
+            .bind(fmt_ts(now))
+            .execute(pool)
+            .await
+            .map_err(step("renewing this node's camera leases"))?;
+    Ok(r.rows_affected())
+}
+
+/// Give up `node`'s leases: of these cameras, or (`None`) all of them.
+pub async fn release(pool: &Pool, node: &str, cameras: Option<&[String]>) -> Result<u64, DbError> {
+    match cameras {
+        None => {
+            let r = sqlx::query("DELETE FROM camera_leases WHERE node_id = ?")
+                .bind(node)
+                .execute(pool)
+                .await
+                .map_err(step("releasing this node's camera leases"))?;
+            Ok(r.rows_affected())
+        }
+        Some(cameras) => {
+            let mut tx = pool
+                .begin()
+                .await
+                .map_err(step("starting to release camera leases"))?;
+            let mut n = 0;
+            for camera in cameras {
+                let r =
+                    sqlx::query("DELETE FROM camera_leases WHERE node_id = ? AND camera_id = ?")
+                        .bind(node)
+                        .bind(camera)
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(step("releasing a camera lease"))?;
+                n += r.rows_affected();
+            }
+            tx.commit()
+                .await
+                .map_err(step("committing released camera leases"))?;
+            Ok(n)
+        }
+    }
+}
+
+/// Schedules changed at or after `since` whose camera `node` holds (a schedule made or edited
+/// through another node reaches the holder's scheduler without waiting for its periodic re-read).
+pub async fn changed_held_schedules(
+    pool: &Pool,
+    node: &str,
+    since: DateTime<Utc>,
+) -> Result<Vec<String>, DbError> {
+    sqlx::query_scalar(
+        "SELECT s.id FROM snapshot_schedules s JOIN camera_leases l ON l.camera_id = s.camera_id \
+         WHERE l.node_id = ? AND s.updated_at >= ? ORDER BY s.id",
+    )
+    .bind(node)
+    .bind(fmt_ts(since))
+    .fetch_all(pool)
+    .await
+    .map_err(step("reading schedules changed elsewhere"))
+}

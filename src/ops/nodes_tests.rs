@@ -1,0 +1,241 @@
+//! Balancing and expiry on a real SQLite file, with two or three nodes in one process and a
+//! virtual wall clock that moves only when the test says so.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use super::*;
+use crate::clock::Clock;
+
+/// A wall clock the test moves by hand.
+struct ManualClock(Mutex<DateTime<Utc>>);
+
+impl Clock for ManualClock {
+    fn now(&self) -> DateTime<Utc> {
+        *self.0.lock().unwrap()
+    }
+}
+
+impl ManualClock {
+    fn advance(&self, secs: f64) {
+        *self.0.lock().unwrap() += chrono::Duration::milliseconds((secs * 1000.0) as i64);
+    }
+}
+
+const PERIOD: u64 = 3;
+
+struct Fleet {
+    _dir: tempfile::TempDir,
+    _writer: crate::db::writer::WriterTask,
+    clock: Arc<ManualClock>,
+    base: Ops,
+}
+
+impl Fleet {
+    async fn new(cameras: usize) -> Fleet {
+        let dir = tempfile::tempdir().unwrap();
+        let (ops, writer) = crate::ops::test_ops(dir.path()).await;
+        let clock = Arc::new(ManualClock(Mutex::new(
+            Utc.with_ymd_and_hms(2030, 1, 1, 12, 0, 0).unwrap(),
+        )));
+        let base = Ops {
+            clock: clock.clone(),
+            ..ops
+        };
+        let fleet = Fleet {
+            _dir: dir,
+            _writer: writer,
+            clock,
+            base,
+        };
+        for i in 0..cameras {
+            fleet.add_camera(i).await;
+        }
+        fleet
+    }
+
+    async fn add_camera(&self, i: usize) {
+        let now = crate::models::fmt_ts(self.clock.now());
+        sqlx::query(
+            "INSERT INTO cameras (id, name, vendor, created_at, updated_at) \
+             VALUES (?, 'c', 'generic', ?, ?)",
+        )
+        .bind(format!("c{i:02}"))
+        .bind(&now)
+        .bind(&now)
+        .execute(&self.base.db)
+        .await
+        .unwrap();
+    }
+
+    fn node(&self, id: &str) -> Ops {
+        let config = NodeConfig {
+            id: id.into(),
+            name: "test-host".into(),
+            lease_period: Duration::from_secs(PERIOD),
+        };
+        self.base
+            .clone()
+            .with_nodes(NodeState::node(config, self.clock.now()))
+    }
+}
+
+fn disjoint(a: &Ops, b: &Ops) {
+    let (a, b): (HashSet<_>, HashSet<_>) = (
+        a.nodes.held().into_iter().collect(),
+        b.nodes.held().into_iter().collect(),
+    );
+    assert!(a.is_disjoint(&b), "{a:?} and {b:?} overlap");
+}
+
+#[test]
+fn a_share_is_cameras_over_live_nodes_rounded_up() {
+    assert_eq!(share(10, 1), 10);
+    assert_eq!(share(10, 3), 4);
+    assert_eq!(share(9, 3), 3);
+    assert_eq!(share(0, 2), 0);
+    assert_eq!(share(5, 0), 5, "no live node counted yet: all of them");
+}
+
+#[tokio::test]
+async fn a_lone_node_holds_every_camera_from_its_start_and_a_new_one_at_once() {
+    let fleet = Fleet::new(7).await;
+    let a = fleet.node("a");
+    assert!(!a.nodes.holds(&CameraId::parse("c00").unwrap()));
+    let t = start(&a).await.unwrap();
+    assert_eq!((t.held, t.cameras, t.live_nodes), (7, 7, 1));
+    fleet.add_camera(7).await;
+    camera_created(&a).await;
+    assert_eq!(a.nodes.held().len(), 8);
+    assert!(a.nodes.holds(&CameraId::parse("c07").unwrap()));
+}
+
+#[tokio::test]
+async fn cameras_split_by_count_and_a_dead_nodes_move_within_one_lease_period() {
+    let fleet = Fleet::new(10).await;
+    let (a, b) = (fleet.node("a"), fleet.node("b"));
+    assert_eq!(start(&a).await.unwrap().held, 10, "alone, A takes all");
+    // B joins: its share is 5, but nothing is free until A gives back its extra at A's tick.
+    assert_eq!(start(&b).await.unwrap().held, 0);
+    fleet.clock.advance(1.0);
+    let t = tick(&a, true).await.unwrap();
+    assert_eq!((t.held, t.released), (5, 5));
+    look(&b, fleet.clock.now()).await.unwrap();
+    assert_eq!((a.nodes.held().len(), b.nodes.held().len()), (5, 5));
+    disjoint(&a, &b);
+    // Steady state: ticks change nothing.
+    for _ in 0..3 {
+        fleet.clock.advance(1.0);
+        assert_eq!(tick(&a, true).await.unwrap().held, 5);
+        assert_eq!(tick(&b, true).await.unwrap().held, 5);
+    }
+
+    // A dies: no more ticks. Its last renewal was at `died`; its leases last a lease period.
+    let died = fleet.clock.now();
+    fleet.clock.advance(PERIOD as f64 - 0.5);
+    let t = tick(&b, true).await.unwrap();
+    assert_eq!(
+        (t.held, t.live_nodes),
+        (5, 2),
+        "within the lease period, A's cameras stay A's"
+    );
+    fleet.clock.advance(0.6);
+    look(&b, fleet.clock.now()).await.unwrap();
+    assert_eq!(b.nodes.held().len(), 10, "B took A's cameras");
+    assert!((fleet.clock.now() - died).num_milliseconds() <= (PERIOD as i64) * 1000 + 100);
+
+    let nodes = list(&b).await.unwrap();
+    let state = |id: &str| nodes.iter().find(|n| n.id == id).unwrap();
+    assert_eq!(state("b").state, NodeLife::Live);
+    assert_eq!(state("b").camera_count, 10);
+    assert!(state("b").this_node && state("b").health.ok);
+    assert_eq!(state("a").state, NodeLife::Dead);
+    assert_eq!(state("a").camera_count, 0);
+    assert!(state("a")
+        .health
+        .problem
+        .as_ref()
+        .unwrap()
+        .contains("no heartbeat"));
+    assert_eq!(nodes[0].id, "b", "live nodes first");
+
+    // A dead node's row is kept for a day, then removed by a live node's tick.
+    fleet.clock.advance(DEAD_ROWS_KEPT.as_secs_f64() - 10.0);
+    tick(&b, true).await.unwrap();
+    assert_eq!(list(&b).await.unwrap().len(), 2);
+    fleet.clock.advance(20.0);
+    tick(&b, true).await.unwrap();
+    let nodes = list(&b).await.unwrap();
+    assert_eq!(nodes.len(), 1, "{nodes:?}");
+    assert_eq!(nodes[0].id, "b");
+}
+
+#[tokio::test]
+async fn a_draining_node_hands_everything_over_at_the_others_next_look() {
+    let fleet = Fleet::new(9).await;
+    let (a, b, c) = (fleet.node("a"), fleet.node("b"), fleet.node("c"));
+    start(&a).await.unwrap();
+    start(&b).await.unwrap();
+    start(&c).await.unwrap();
+    fleet.clock.advance(1.0);
+    tick(&a, true).await.unwrap();
+    look(&b, fleet.clock.now()).await.unwrap();
+    look(&c, fleet.clock.now()).await.unwrap();
+    let counts = |n: &[&Ops]| n.iter().map(|o| o.nodes.held().len()).collect::<Vec<_>>();
+    assert_eq!(counts(&[&a, &b, &c]), vec![3, 3, 3]);
+    disjoint(&a, &b);
+    disjoint(&b, &c);
+
+    // C drains: no clock movement needed for the others to take its cameras.
+    assert_eq!(drain(&c).await.unwrap(), 3);
+    assert!(c.nodes.held().is_empty());
+    let nodes = list(&a).await.unwrap();
+    let c_row = nodes.iter().find(|n| n.id == "c").unwrap();
+    assert_eq!(c_row.state, NodeLife::Draining);
+    look(&a, fleet.clock.now()).await.unwrap();
+    look(&b, fleet.clock.now()).await.unwrap();
+    assert_eq!(
+        a.nodes.held().len() + b.nodes.held().len(),
+        9,
+        "every camera is held again"
+    );
+    assert!(a.nodes.held().len() <= 5 && b.nodes.held().len() <= 5);
+    disjoint(&a, &b);
+    // A draining node takes nothing, even when cameras are free.
+    tick(&c, true).await.unwrap();
+    assert!(c.nodes.held().is_empty());
+    leave(&c).await.unwrap();
+    assert_eq!(
+        list(&a).await.unwrap().len(),
+        2,
+        "a node that left is not listed"
+    );
+}
+
+#[tokio::test]
+async fn a_node_that_stalls_past_its_lease_loses_the_cameras_it_did_not_renew() {
+    let fleet = Fleet::new(4).await;
+    let (a, b) = (fleet.node("a"), fleet.node("b"));
+    start(&a).await.unwrap();
+    start(&b).await.unwrap();
+    // A stalls (a long pause, a database away) for more than a lease period; B keeps ticking.
+    for _ in 0..4 {
+        fleet.clock.advance(1.0);
+        tick(&b, true).await.unwrap();
+    }
+    assert_eq!(
+        b.nodes.held().len(),
+        4,
+        "B took the cameras A did not renew"
+    );
+    // A comes back: its renewal finds nothing left to renew, and it takes its share again from
+    // B's next give-back, never a camera B still holds.
+    let t = tick(&a, true).await.unwrap();
+    assert_eq!(t.held, 0);
+    fleet.clock.advance(1.0);
+    tick(&b, true).await.unwrap();
+    look(&a, fleet.clock.now()).await.unwrap();
+    assert_eq!((a.nodes.held().len(), b.nodes.held().len()), (2, 2));
+    disjoint(&a, &b);
+}
