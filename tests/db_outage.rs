@@ -486,9 +486,13 @@ async fn two_processes_through_an_outage_keep_each_slot_once_and_leave_no_orphan
     let data = dir.path().join("data");
     let cams = cameras(10).await;
     let client = reqwest::Client::new();
+    // One node id for both: each then believes it holds every camera (docs/fleet.md), as a
+    // node that stalled past its lease does, so both race for the same slots. With ids of
+    // their own the leases would split the cameras and no held claim could ever lose.
     let start = |dir: &Path| {
         let mut cmd = heldar_cmd(dir);
         cmd.arg("serve")
+            .env("HELDAR_NODE_ID", "twin")
             .env("HELDAR_SNAPSHOT_SCHEDULER_INTERVAL_S", "5");
         ServerProcess::start(cmd)
     };

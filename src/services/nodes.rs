@@ -36,8 +36,14 @@ pub async fn run(ops: Ops, token: CancellationToken) -> anyhow::Result<()> {
             biased;
             _ = token.cancelled() => break,
             _ = tick.tick() => {
-                if let Err(e) = ops::nodes::tick(&ops, true).await {
-                    tracing::warn!(error = %format!("{e:#}"), "node heartbeat and lease renewal failed; trying again at the next tick");
+                match ops::nodes::tick(&ops, true).await {
+                    Ok(_) => {}
+                    // A database outage has its own ERROR line at its start and INFO at its
+                    // end (db::writer); a WARN per tick would bury them.
+                    Err(e @ crate::error::OpError::Unavailable { .. }) => {
+                        tracing::debug!(error = %format!("{e:#}"), "node heartbeat waits for the database");
+                    }
+                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "node heartbeat and lease renewal failed; trying again at the next tick"),
                 }
             }
             _ = look.tick() => {
