@@ -751,3 +751,56 @@ async fn bad_storage_settings_are_refused_at_start_with_one_sentence() {
         "{line}"
     );
 }
+
+#[tokio::test]
+async fn the_crash_window_lists_only_the_frames_since_the_crashed_run() {
+    let moto = Moto::start().await;
+    moto.create_bucket("frames").await;
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let opts = BuildOptions {
+        reconcile_gate: Some(gate),
+        ..BuildOptions::default()
+    };
+    let app = app_on(s3(&moto, "frames", "cw", None), opts).await;
+    app.create_camera(json!({"id": "yard", "vendor": "axis", "address": "127.0.0.1"}))
+        .await;
+    let now = Utc::now().trunc_subsecs(3);
+    let since = now - chrono::Duration::hours(1);
+    let jpeg = pattern::solid_jpeg(16, 16, [5, 5, 5]);
+    // Rowless frames: two before the window (the background pass's business), one at its very
+    // start and one inside it. The listing starts after the name of `since` less 1 ms: the
+    // frame named exactly `since` must not be lost to that offset.
+    for t in [
+        now - chrono::Duration::hours(3),
+        since - chrono::Duration::milliseconds(1),
+        since,
+        now - chrono::Duration::minutes(10),
+    ] {
+        let name = heldar::store::file_name(t, 0);
+        moto.put_object("frames", &format!("cw/yard/{name}"), jpeg.clone())
+            .await;
+    }
+    let ops = &app.state.ops;
+    let parts = heldar::ops::reconcile::Parts {
+        store: &ops.store,
+        pool: &ops.db,
+        writer: &ops.writer,
+        clock: ops.clock.as_ref(),
+    };
+    let report = heldar::ops::reconcile::crash_window(parts, since)
+        .await
+        .unwrap();
+    assert_eq!(report.files_reindexed, 2, "{report:?}");
+    let listed = rows(&app, "yard").await;
+    let mut times: Vec<&str> = listed
+        .iter()
+        .map(|r| r["taken_at"].as_str().unwrap())
+        .collect();
+    times.sort();
+    assert_eq!(times.len(), 2);
+    assert_eq!(
+        chrono::DateTime::parse_from_rfc3339(times[0]).unwrap(),
+        since
+    );
+    app.stop().await;
+}

@@ -116,7 +116,7 @@ pub async fn crash_window(p: Parts<'_>, since: DateTime<Utc>) -> anyhow::Result<
         if !touched || !cameras.contains(entry.camera.as_str()) {
             continue;
         }
-        let folder = p.store.scan_folder(&entry.camera).await?;
+        let folder = p.store.scan_folder_since(&entry.camera, since).await?;
         report.folders_checked += 1;
         remove_temps(p.store, &folder.temp_files, None, &mut report).await?;
         let frames: Vec<FrameFile> = folder

@@ -402,12 +402,25 @@ impl FrameStore {
     /// List one camera's folder (see [`scan_folder`]), off the async threads.
     pub async fn scan_folder(&self, camera: &CameraId) -> std::io::Result<CameraFolder> {
         if let Some(b) = &self.bucket {
-            return b.scan_folder(camera).await;
+            return b.scan_folder(camera, None).await;
         }
         let (dir, camera) = (self.dir.clone(), camera.clone());
         tokio::task::spawn_blocking(move || scan_folder(&dir, &camera))
             .await
             .map_err(std::io::Error::other)?
+    }
+
+    /// One camera's folder as far as frames taken since `since` go (the crash window): in a
+    /// bucket only those are listed; a local folder is read whole (one directory read).
+    pub async fn scan_folder_since(
+        &self,
+        camera: &CameraId,
+        since: DateTime<Utc>,
+    ) -> std::io::Result<CameraFolder> {
+        match &self.bucket {
+            Some(b) => b.scan_folder(camera, Some(since)).await,
+            None => self.scan_folder(camera).await,
+        }
     }
 
     /// The bytes of a stored frame.

@@ -293,7 +293,14 @@ impl Bucket {
     }
 
     /// One camera's objects: frame-named keys directly in its folder, and the rest by name.
-    pub async fn scan_folder(&self, camera: &CameraId) -> std::io::Result<CameraFolder> {
+    /// With `since`, only keys that sort after the frame name of `since` less a millisecond: the
+    /// frames taken since then (names sort by time), which is all the crash window needs —
+    /// S3 lists from there (`start-after`), so an old archive costs no requests.
+    pub async fn scan_folder(
+        &self,
+        camera: &CameraId,
+        since: Option<DateTime<Utc>>,
+    ) -> std::io::Result<CameraFolder> {
         let mut folder = CameraFolder {
             camera: camera.clone(),
             frames: Vec::new(),
@@ -301,7 +308,14 @@ impl Bucket {
             foreign: Vec::new(),
         };
         let dir = self.key(camera.as_str());
-        let mut list = self.s3.list(Some(&dir));
+        let mut list = match since {
+            Some(t) => {
+                let before = t - chrono::Duration::milliseconds(1);
+                let offset = self.key(&format!("{camera}/{}", file_name(before, 0)));
+                self.s3.list_with_offset(Some(&dir), &offset)
+            }
+            None => self.s3.list(Some(&dir)),
+        };
         while let Some(o) = list.try_next().await.map_err(io_error)? {
             let rel = self.rel(&o.location);
             let name = rel
@@ -322,7 +336,7 @@ impl Bucket {
 
     /// Delete every frame-named object of a camera; other keys are left (and counted).
     pub async fn remove_camera(&self, camera: &CameraId) -> std::io::Result<super::FolderRemoval> {
-        let folder = self.scan_folder(camera).await?;
+        let folder = self.scan_folder(camera, None).await?;
         let mut out = super::FolderRemoval {
             kept: folder.foreign.len() as u64,
             ..Default::default()
