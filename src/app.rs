@@ -105,7 +105,18 @@ impl Application {
         // wrong key stops start-up here, with the file named).
         let sealer = Arc::new(ops::secrets::open_sealer(&config.secret_key_file, &pool).await?);
         let clock: Arc<dyn Clock> = opts.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
-        let frame_store = FrameStore::new(config.snapshots_dir.clone(), config.snapshot_fsync);
+        let mut frame_store = FrameStore::new(config.snapshots_dir.clone(), config.snapshot_fsync);
+        if let crate::config::StorageConfig::S3(s3) = &config.storage {
+            let bucket = crate::store::object::Bucket::open(s3)?;
+            // Checked once at start: a bucket that is missing, or credentials it refuses, stop
+            // start-up with the storage named; an outage later fails captures, not the process.
+            bucket.check().await.map_err(|e| {
+                anyhow::anyhow!("{e} (HELDAR_STORAGE_URL, AWS_ENDPOINT_URL, AWS_ACCESS_KEY_ID)")
+            })?;
+            tracing::info!(storage = %bucket.url(), endpoint = s3.endpoint.as_deref().unwrap_or("AWS"),
+                presign_seconds = s3.presign.map_or(0, |d| d.as_secs()), "frames are stored in an S3 bucket");
+            frame_store = frame_store.with_bucket(bucket);
+        }
         let (writer, writer_task) = Writer::start_with(
             &crate::db::file_of(&config.database_url)?,
             writer::LINGER,
@@ -245,7 +256,12 @@ impl Application {
             metrics: ops.metrics.clone(),
             max_age: config.retention_age,
             max_bytes: config.snapshot_max_bytes,
-            min_free_bytes: config.min_free_disk_bytes,
+            // The free-disk floor guards a local disk; a bucket has none to fill (its size is
+            // held by HELDAR_SNAPSHOT_MAX_GB and the age limits).
+            min_free_bytes: match ops.store.bucket() {
+                Some(_) => 0,
+                None => config.min_free_disk_bytes,
+            },
             free_space: Retention::statvfs_free(config.snapshots_dir.clone()),
             videos: Some(crate::services::retention::Videos {
                 store: ops.videos.clone(),

@@ -175,6 +175,233 @@ pub struct ServeArgs {
     /// MQTT (docs/integrations.md): off unless HELDAR_MQTT_URL is set.
     #[command(flatten)]
     pub mqtt: MqttArgs,
+    /// Where frames are stored (docs/storage.md): the local snapshots folder unless
+    /// HELDAR_STORAGE_URL names an S3 bucket.
+    #[command(flatten)]
+    pub storage: StorageArgs,
+}
+
+/// The frame storage settings as given (docs/storage.md). All text, like [`ServeArgs`]. The
+/// `AWS_*` variables are the standard ones every S3 client reads; they are read here so that
+/// this module stays the only reader of the environment, and their values are hidden from
+/// `--help`.
+#[derive(Args, Debug, Clone, Default)]
+pub struct StorageArgs {
+    /// Frame storage: unset or `file:` = the local snapshots folder; `s3://bucket[/prefix]` =
+    /// an S3-compatible bucket (docs/storage.md).
+    #[arg(long, env = "HELDAR_STORAGE_URL", hide_env_values = true)]
+    pub storage_url: Option<String>,
+    /// With S3 storage: answer `/media` frame requests with a 302 to a presigned GET URL valid
+    /// this many seconds, instead of streaming the object through Heldar (0 = stream).
+    #[arg(long, env = "HELDAR_S3_PRESIGN_SECONDS", default_value = "0")]
+    pub s3_presign_seconds: String,
+    /// S3 endpoint (MinIO, Garage, …); unset = AWS itself. `http://` endpoints are allowed.
+    #[arg(long, env = "AWS_ENDPOINT_URL", hide_env_values = true)]
+    pub aws_endpoint_url: Option<String>,
+    /// S3 region [default: us-east-1].
+    #[arg(long, env = "AWS_REGION", hide_env_values = true)]
+    pub aws_region: Option<String>,
+    /// S3 access key id.
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    pub aws_access_key_id: Option<String>,
+    /// S3 secret access key (prefer the environment: a flag is visible to `ps`).
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub aws_secret_access_key: Option<String>,
+    /// S3 session token, for temporary credentials.
+    #[arg(long, env = "AWS_SESSION_TOKEN", hide_env_values = true)]
+    pub aws_session_token: Option<String>,
+}
+
+/// Where frames (and timelapse videos) are kept.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StorageConfig {
+    /// The local snapshots folder (HELDAR_SNAPSHOTS_DIR), as always.
+    #[default]
+    Local,
+    S3(S3Config),
+}
+
+/// An S3-compatible bucket. Its `Debug` masks the secret key and the session token.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Config {
+    pub bucket: String,
+    /// Key prefix without leading or trailing `/`; may be empty.
+    pub prefix: String,
+    /// `None`: AWS itself.
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub session_token: Option<String>,
+    /// `Some`: the media route redirects to presigned URLs valid this long.
+    pub presign: Option<Duration>,
+}
+
+impl std::fmt::Debug for S3Config {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("S3Config")
+            .field("bucket", &self.bucket)
+            .field("prefix", &self.prefix)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"***")
+            .field("session_token", &self.session_token.as_ref().map(|_| "***"))
+            .field("presign", &self.presign)
+            .finish()
+    }
+}
+
+impl S3Config {
+    /// `s3://bucket/prefix`, for logs and the system page (never with credentials).
+    pub fn url(&self) -> String {
+        if self.prefix.is_empty() {
+            format!("s3://{}", self.bucket)
+        } else {
+            format!("s3://{}/{}", self.bucket, self.prefix)
+        }
+    }
+}
+
+/// Longest presigned URL S3 accepts (SigV4: 7 days).
+const MAX_PRESIGN_SECONDS: u64 = 7 * 24 * 3600;
+
+impl StorageConfig {
+    /// The settings from their raw text. `file:` may name the snapshots folder
+    /// (`file:/srv/frames`); the returned path, if any, replaces HELDAR_SNAPSHOTS_DIR.
+    pub fn from_args(a: &StorageArgs) -> Result<(StorageConfig, Option<PathBuf>), ConfigError> {
+        let presign_s = parse_num::<u64>(
+            "HELDAR_S3_PRESIGN_SECONDS",
+            &a.s3_presign_seconds,
+            "a whole number of seconds (0 = stream frames through Heldar)",
+        )?;
+        if presign_s > MAX_PRESIGN_SECONDS {
+            return Err(ConfigError {
+                var: "HELDAR_S3_PRESIGN_SECONDS",
+                value: a.s3_presign_seconds.clone(),
+                allowed: format!(
+                    "at most {MAX_PRESIGN_SECONDS} (7 days, the longest S3 signs for)"
+                ),
+            });
+        }
+        let Some(raw) = a
+            .storage_url
+            .as_deref()
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+        else {
+            return Ok((StorageConfig::Local, None));
+        };
+        let bad = |allowed: &str| ConfigError {
+            var: "HELDAR_STORAGE_URL",
+            value: crate::camera::mask::mask_url(raw),
+            allowed: allowed.into(),
+        };
+        const FORMS: &str = "`s3://bucket/prefix` for an S3-compatible bucket, or `file:` \
+                             (optionally `file:/path`) for the local snapshots folder";
+        if let Some(path) = raw.strip_prefix("file:") {
+            let path = path.strip_prefix("//").unwrap_or(path);
+            if path.is_empty() {
+                return Ok((StorageConfig::Local, None));
+            }
+            if !path.starts_with('/') {
+                return Err(bad(
+                    "an absolute path after `file:`, e.g. file:/srv/heldar/snapshots",
+                ));
+            }
+            return Ok((StorageConfig::Local, Some(PathBuf::from(path))));
+        }
+        let Some(rest) = raw.strip_prefix("s3://") else {
+            return Err(bad(&format!("an unknown kind of storage; use {FORMS}")));
+        };
+        if rest.contains('@') || rest.contains('?') || rest.contains('#') {
+            return Err(bad(
+                "a bucket and prefix only, e.g. s3://frames/site-a: credentials go in \
+                 AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, the endpoint in AWS_ENDPOINT_URL",
+            ));
+        }
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        // S3's bucket naming rules (3-63 characters, lower case, digits, dots and hyphens,
+        // starting and ending with a letter or digit).
+        let bucket_ok = (3..=63).contains(&bucket.len())
+            && bucket
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+            && bucket.as_bytes()[0].is_ascii_alphanumeric()
+            && bucket.as_bytes()[bucket.len() - 1].is_ascii_alphanumeric();
+        if bucket.is_empty() {
+            return Err(bad("a bucket name after s3://, e.g. s3://frames/site-a"));
+        }
+        if !bucket_ok {
+            return Err(bad(
+                "a valid bucket name (3 to 63 lower-case letters, digits, dots and hyphens) \
+                 after s3://, e.g. s3://frames/site-a",
+            ));
+        }
+        let prefix = prefix.trim_matches('/');
+        let prefix_ok = prefix.split('/').all(|seg| {
+            !seg.is_empty()
+                && seg != "."
+                && seg != ".."
+                && seg
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        });
+        if !prefix.is_empty() && !prefix_ok {
+            return Err(bad(
+                "a prefix of plain path segments (letters, digits, `-`, `_`, `.`), e.g. \
+                 s3://frames/site-a/heldar",
+            ));
+        }
+        let given = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(str::to_string)
+        };
+        let (Some(access_key_id), Some(secret_access_key)) =
+            (given(&a.aws_access_key_id), given(&a.aws_secret_access_key))
+        else {
+            return Err(bad(
+                "S3 storage needs credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+            ));
+        };
+        let endpoint = match given(&a.aws_endpoint_url) {
+            None => None,
+            Some(e) => {
+                let ok = url::Url::parse(&e).is_ok_and(|u| {
+                    matches!(u.scheme(), "http" | "https")
+                        && u.host_str().is_some_and(|h| !h.is_empty())
+                        && u.username().is_empty()
+                        && u.password().is_none()
+                });
+                if !ok {
+                    return Err(ConfigError {
+                        var: "AWS_ENDPOINT_URL",
+                        value: crate::camera::mask::mask_url(&e),
+                        allowed:
+                            "an http:// or https:// URL of the S3 endpoint without \
+                                  credentials, e.g. https://s3.example.net or http://127.0.0.1:9000"
+                                .into(),
+                    });
+                }
+                Some(e.trim_end_matches('/').to_string())
+            }
+        };
+        Ok((
+            StorageConfig::S3(S3Config {
+                bucket: bucket.to_string(),
+                prefix: prefix.to_string(),
+                endpoint,
+                region: given(&a.aws_region).unwrap_or_else(|| "us-east-1".into()),
+                access_key_id,
+                secret_access_key,
+                session_token: given(&a.aws_session_token),
+                presign: (presign_s > 0).then(|| Duration::from_secs(presign_s)),
+            }),
+            None,
+        ))
+    }
 }
 
 /// The MQTT settings as given (docs/integrations.md). All text, like [`ServeArgs`].
@@ -536,6 +763,8 @@ pub struct Config {
     pub webhooks: WebhookConfig,
     /// This process's node (docs/fleet.md).
     pub node: NodeConfig,
+    /// Where frames and timelapse videos are kept (docs/storage.md).
+    pub storage: StorageConfig,
 }
 
 /// Who this process is among the nodes sharing the database, and how long its camera leases
@@ -625,9 +854,20 @@ impl Config {
     pub fn from_args(args: &ServeArgs) -> Result<(Config, Vec<String>), ConfigError> {
         let mut warnings = Vec::new();
         let data_dir = PathBuf::from(non_empty("HELDAR_DATA_DIR", &args.data_dir)?);
-        let snapshots_dir = match &args.snapshots_dir {
-            Some(s) => PathBuf::from(non_empty("HELDAR_SNAPSHOTS_DIR", s)?),
-            None => data_dir.join("snapshots"),
+        let (storage, file_dir) = StorageConfig::from_args(&args.storage)?;
+        let snapshots_dir = match (&args.snapshots_dir, file_dir) {
+            (Some(s), Some(f)) if f != std::path::Path::new(s.trim()) => {
+                return Err(ConfigError {
+                    var: "HELDAR_STORAGE_URL",
+                    value: format!("file:{}", f.display()),
+                    allowed: format!(
+                        "the same folder as HELDAR_SNAPSHOTS_DIR ({s}), or set only one of them"
+                    ),
+                })
+            }
+            (_, Some(f)) => f,
+            (Some(s), None) => PathBuf::from(non_empty("HELDAR_SNAPSHOTS_DIR", s)?),
+            (None, None) => data_dir.join("snapshots"),
         };
         let database_url = match &args.database_url {
             Some(s) => {
@@ -1005,6 +1245,7 @@ impl Config {
                 .then(|| Duration::from_secs(backoff_max_s)),
             rtsp,
             mqtt: MqttConfig::from_args(&args.mqtt)?,
+            storage,
         };
         Ok((config, warnings))
     }
@@ -1275,6 +1516,10 @@ mod tests {
             webhook_queue: "1000".into(),
             node_id: None,
             lease_period_s: "15".into(),
+            storage: StorageArgs {
+                s3_presign_seconds: "0".into(),
+                ..StorageArgs::default()
+            },
         };
         for (k, v) in extra {
             match *k {
@@ -1677,5 +1922,86 @@ mod tests {
             "an unreadable port means the default"
         );
         assert_eq!(c.token.as_deref(), Some("t0ken"));
+    }
+
+    fn storage(url: Option<&str>, creds: bool, presign: &str) -> StorageArgs {
+        StorageArgs {
+            storage_url: url.map(str::to_string),
+            s3_presign_seconds: presign.into(),
+            aws_endpoint_url: Some("http://127.0.0.1:9000/".into()),
+            aws_region: None,
+            aws_access_key_id: creds.then(|| "AKIA1".to_string()),
+            aws_secret_access_key: creds.then(|| "very-secret".to_string()),
+            aws_session_token: None,
+        }
+    }
+
+    #[test]
+    fn storage_urls_parse_and_bad_ones_name_the_variable_without_secrets() {
+        let (c, dir) = StorageConfig::from_args(&storage(None, false, "0")).unwrap();
+        assert_eq!((c, dir), (StorageConfig::Local, None));
+        let (c, dir) = StorageConfig::from_args(&storage(Some("file:"), false, "0")).unwrap();
+        assert_eq!((c, dir), (StorageConfig::Local, None));
+        let (_, dir) =
+            StorageConfig::from_args(&storage(Some("file:///srv/f"), false, "0")).unwrap();
+        assert_eq!(dir, Some(PathBuf::from("/srv/f")));
+        let (c, _) =
+            StorageConfig::from_args(&storage(Some("s3://frames/site-a/heldar/"), true, "300"))
+                .unwrap();
+        let StorageConfig::S3(s3) = c else { panic!() };
+        assert_eq!(
+            (s3.bucket.as_str(), s3.prefix.as_str(), s3.region.as_str()),
+            ("frames", "site-a/heldar", "us-east-1")
+        );
+        assert_eq!(s3.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
+        assert_eq!(s3.presign, Some(Duration::from_secs(300)));
+        assert_eq!(s3.url(), "s3://frames/site-a/heldar");
+        assert!(!format!("{s3:?}").contains("very-secret"));
+
+        for (url, creds, presign, var, says) in [
+            ("s3://", true, "0", "HELDAR_STORAGE_URL", "a bucket name"),
+            ("gs://x/y", true, "0", "HELDAR_STORAGE_URL", "unknown kind"),
+            (
+                "s3://frames",
+                false,
+                "0",
+                "HELDAR_STORAGE_URL",
+                "needs credentials",
+            ),
+            (
+                "s3://frames",
+                true,
+                "x",
+                "HELDAR_S3_PRESIGN_SECONDS",
+                "whole number",
+            ),
+            (
+                "s3://frames",
+                true,
+                "604801",
+                "HELDAR_S3_PRESIGN_SECONDS",
+                "at most",
+            ),
+            (
+                "file:rel/path",
+                true,
+                "0",
+                "HELDAR_STORAGE_URL",
+                "absolute path",
+            ),
+        ] {
+            let e = StorageConfig::from_args(&storage(Some(url), creds, presign)).unwrap_err();
+            assert_eq!(e.var, var, "{url}");
+            assert!(e.to_string().contains(says), "{url}: {e}");
+        }
+        let e = StorageConfig::from_args(&storage(Some("s3://k:very-secret@frames"), true, "0"))
+            .unwrap_err();
+        assert!(!e.to_string().contains("very-secret"), "{e}");
+        let mut a = storage(Some("s3://frames"), true, "0");
+        a.aws_endpoint_url = Some("ftp://x".into());
+        assert_eq!(
+            StorageConfig::from_args(&a).unwrap_err().var,
+            "AWS_ENDPOINT_URL"
+        );
     }
 }

@@ -73,6 +73,10 @@ impl From<StoreError> for OpError {
         match e {
             StoreError::DiskFull(_) => OpError::DiskFull(e.to_string()),
             StoreError::Io(_) => OpError::Internal(e.into()),
+            StoreError::Unavailable(message) => OpError::Unavailable {
+                code: "storage_unavailable",
+                message,
+            },
         }
     }
 }

@@ -12,13 +12,13 @@
 use std::collections::HashMap;
 
 use crate::camera;
+use crate::db;
 use crate::error::{OpError, OpResult};
 use crate::events::{Change, Event};
 use crate::models::{
     Camera, CameraActivity, CameraCreate, CameraId, CameraPatch, CameraSpec, CameraStatus,
     CameraView,
 };
-use crate::{db, store};
 
 use super::Ops;
 
@@ -183,7 +183,7 @@ pub async fn delete(ops: &Ops, id: &CameraId) -> OpResult<()> {
     ops.metrics.forget_camera(id);
     // Its jobs, videos and rules went with the rows; its running ffmpeg and its files go now.
     super::timelapses::forget_camera(ops, id).await;
-    match store::remove_camera_frames(ops.store.dir(), id).await {
+    match ops.store.remove_camera(id).await {
         Ok(r) if r.kept > 0 => tracing::warn!(camera = %id, entries = r.kept,
             "camera deleted; its folder is kept because it holds entries Heldar did not write"),
         Ok(_) => {}

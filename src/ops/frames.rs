@@ -437,6 +437,10 @@ async fn keep(
                 store::StoreError::DiskFull(_) => OpError::DiskFull(
                     "the frame was captured but not kept: the disk is full".into(),
                 ),
+                store::StoreError::Unavailable(why) => OpError::Unavailable {
+                    code: "storage_unavailable",
+                    message: format!("the frame was captured but not kept: {why}"),
+                },
                 other => other.into(),
             });
         }
@@ -693,11 +697,42 @@ pub async fn by_media_path(ops: &Ops, camera: &str, file: &str) -> OpResult<Snap
 }
 
 /// The bytes of a kept frame, read without following symlinks (`store::FrameStore::read_frame`).
+/// With a bucket, a failure other than "no such key" is the bucket's, not the frame's: a 503
+/// naming the storage, so a client retries rather than concludes the frame is gone.
 pub async fn read(ops: &Ops, snap: &Snapshot) -> OpResult<Bytes> {
     ops.store.read_frame(&snap.path).await.map_err(|e| {
+        if let Some(b) = ops.store.bucket() {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!(path = %snap.path, error = %e, "frame not served: the storage failed");
+                return storage_down(b.url());
+            }
+        }
         tracing::debug!(path = %snap.path, error = %e, "media file not served");
         no_such_frame()
     })
+}
+
+fn storage_down(url: &str) -> OpError {
+    OpError::Unavailable {
+        code: "storage_unavailable",
+        message: format!("the frame storage {url} does not answer; try again later"),
+    }
+}
+
+/// Where a bucket-stored frame is served from when presigned URLs are on: a GET URL signed for
+/// `HELDAR_S3_PRESIGN_SECONDS`. `None`: stream it (local storage, or presigning off).
+pub async fn presigned(ops: &Ops, snap: &Snapshot) -> OpResult<Option<url::Url>> {
+    let Some(b) = ops.store.bucket() else {
+        return Ok(None);
+    };
+    match b.presigned(&snap.path).await {
+        None => Ok(None),
+        Some(Ok(u)) => Ok(Some(u)),
+        Some(Err(e)) => {
+            tracing::warn!(path = %snap.path, error = %e, "cannot presign a frame's URL");
+            Err(storage_down(b.url()))
+        }
+    }
 }
 
 /// Is `n` one of 10, 100, 1,000, …?

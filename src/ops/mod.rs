@@ -88,7 +88,11 @@ impl Ops {
         scheduler: scheduler::SchedulerHandle,
         events: EventBus,
     ) -> Ops {
-        let videos = crate::store::videos::VideoStore::new(config.timelapses_dir.clone());
+        let mut videos = crate::store::videos::VideoStore::new(config.timelapses_dir.clone());
+        // Videos live where the frames live (docs/storage.md).
+        if let Some(b) = store.bucket() {
+            videos = videos.with_bucket(b.clone());
+        }
         Ops {
             videos,
             jobs: Arc::default(),

@@ -116,7 +116,7 @@ pub async fn crash_window(p: Parts<'_>, since: DateTime<Utc>) -> anyhow::Result<
         if !touched || !cameras.contains(entry.camera.as_str()) {
             continue;
         }
-        let folder = p.store.scan_folder(&entry.camera).await?;
+        let folder = p.store.scan_folder_since(&entry.camera, since).await?;
         report.folders_checked += 1;
         remove_temps(p.store, &folder.temp_files, None, &mut report).await?;
         let frames: Vec<FrameFile> = folder
@@ -143,7 +143,7 @@ pub async fn full_pass(
     if !top.foreign.is_empty() {
         report.entries_left_alone += top.foreign.len() as u64;
         tracing::warn!(
-            folder = %p.store.dir().display(),
+            folder = %p.store.location(),
             entries = top.foreign.len(),
             "the snapshots folder holds entries Heldar did not write ({}); they are left alone",
             examples(&top.foreign)
@@ -164,7 +164,7 @@ pub async fn full_pass(
         if !folder.foreign.is_empty() {
             report.entries_left_alone += folder.foreign.len() as u64;
             tracing::warn!(
-                folder = %p.store.dir().join(id).display(),
+                folder = %p.store.location_of(id),
                 entries = folder.foreign.len(),
                 "camera {id}'s folder holds entries Heldar did not write ({}); they are left alone",
                 examples(&folder.foreign)
@@ -194,7 +194,7 @@ pub async fn full_pass(
         report.entries_left_alone += n as u64;
         if n > 0 {
             tracing::warn!(
-                folder = %p.store.dir().join(entry.camera.as_str()).display(),
+                folder = %p.store.location_of(entry.camera.as_str()),
                 frame_files = folder.frames.len(),
                 other_entries = folder.foreign.len() + folder.temp_files.len(),
                 "no camera {:?} is registered, so this folder is left alone; re-create the \

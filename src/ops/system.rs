@@ -7,9 +7,9 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use crate::db;
 use crate::error::OpResult;
 use crate::models::CameraState;
-use crate::{db, store};
 
 use super::Ops;
 
@@ -67,13 +67,16 @@ pub async fn health(ops: &Ops) -> Health {
         }
     };
     let database_ok = database_ok && outage.is_none();
-    let dir = ops.store.dir().to_path_buf();
-    let writable = store::check_writable(&dir).await;
+    let writable = ops.store.check().await;
     if let Err(e) = &writable {
-        tracing::warn!(error = %e, "health: snapshots_dir is not writable");
-        problems.push(format!("snapshots_dir {} is not writable", dir.display()));
+        tracing::warn!(error = %e, "health: frames cannot be stored");
+        problems.push(match ops.store.bucket() {
+            Some(b) => format!("the frame storage {} does not answer", b.url()),
+            None => format!("snapshots_dir {} is not writable", ops.store.location()),
+        });
     }
-    let free = store::free_bytes(&dir).ok();
+    // A bucket has no free disk to report (`None`): the floor applies to local storage only.
+    let free = ops.store.free_bytes().and_then(Result::ok);
     let min = ops.config.min_free_disk_bytes;
     if let Some(f) = free.filter(|f| *f < min) {
         problems.push(format!(
@@ -210,7 +213,7 @@ pub async fn system(ops: &Ops) -> OpResult<System> {
         version: env!("CARGO_PKG_VERSION"),
         uptime_seconds: ops.metrics.uptime().as_secs(),
         disk: Disk {
-            snapshots_dir: ops.store.dir().display().to_string(),
+            snapshots_dir: ops.store.location(),
             free_bytes: health.disk_free_bytes,
             stored_bytes: frames.values().map(|f| f.bytes).sum(),
             stored_frames: frames.values().map(|f| f.frames).sum(),
@@ -237,7 +240,7 @@ pub async fn system(ops: &Ops) -> OpResult<System> {
 
 /// Refresh the gauges `/metrics` reports that are read, not counted (disk free, bytes stored).
 pub async fn refresh_gauges(ops: &Ops) {
-    if let Ok(free) = store::free_bytes(ops.store.dir()) {
+    if let Some(Ok(free)) = ops.store.free_bytes() {
         ops.metrics
             .disk_free_bytes
             .set(free.min(i64::MAX as u64) as i64);

@@ -10,6 +10,11 @@
 //! without following symlinks. Everything else — `..`, encoded separators, absolute paths,
 //! symlinks, files no row names — is a 404. Frames never change once written, so responses carry
 //! an ETag (the snapshot id), Last-Modified, Range support and a year-long immutable cache.
+//!
+//! With frames in an S3 bucket (docs/storage.md) the same checks run against the row, then the
+//! frame is read from the bucket (a frame is small: read whole, the Range sliced from it) and a
+//! video streamed by range; or, with HELDAR_S3_PRESIGN_SECONDS set, a frame is answered with a
+//! 302 to a presigned GET URL of its object, so the bytes go from the bucket to the client.
 
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
@@ -34,10 +39,13 @@ use crate::ops::{self, Ops};
                 ("x-heldar-taken-at" = String, description = "RFC 3339 time the frame was taken"))),
         (status = 206, description = "the requested byte range", content_type = "image/jpeg", body = Jpeg,
             headers(("content-range" = String, description = "`bytes a-b/total`"))),
+        (status = 302, description = "frames in an S3 bucket with HELDAR_S3_PRESIGN_SECONDS set: the frame is at the presigned URL in `location`, valid that long",
+            headers(("location" = String, description = "a presigned GET URL of the frame's object"))),
         (status = 304, description = "not modified: If-None-Match named this frame"),
         (status = 400, body = ErrorBody, description = "the path is not UTF-8"),
         (status = 404, body = ErrorBody, description = "no such frame; also every path that is not a stored frame's (traversal, symlinks, bad names)"),
-        (status = 416, body = ErrorBody, description = "the range starts past the end of the file")))]
+        (status = 416, body = ErrorBody, description = "the range starts past the end of the file"),
+        (status = 503, body = ErrorBody, description = "frames are in an S3 bucket that does not answer (`storage_unavailable`)")))]
 pub async fn media(
     State(ops): State<Ops>,
     ApiPath((camera, file)): ApiPath<(String, String)>,
@@ -47,8 +55,18 @@ pub async fn media(
     serve(&ops, &snap, &headers).await
 }
 
-/// The bytes of a stored frame, honouring If-None-Match and Range.
+/// The bytes of a stored frame, honouring If-None-Match and Range; or a redirect to its presigned
+/// URL (frames in a bucket, presigning on).
 pub async fn serve(ops: &Ops, snap: &Snapshot, headers: &HeaderMap) -> Result<Response, ApiError> {
+    if let Some(url) = ops::frames::presigned(ops, snap).await? {
+        // The URL expires: the redirect itself must not be cached.
+        let mut h = HeaderMap::new();
+        if let Ok(v) = HeaderValue::from_str(url.as_str()) {
+            h.insert(header::LOCATION, v);
+        }
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        return Ok((StatusCode::FOUND, h).into_response());
+    }
     let meta = MediaMeta {
         etag: format!("\"{}\"", snap.id),
         last_modified: snap.taken_at,
@@ -73,10 +91,19 @@ pub struct MediaMeta {
     pub extra: Vec<(header::HeaderName, String)>,
 }
 
-/// A media file's content: in memory (a frame) or an open file streamed (a video).
+/// A media file's content: in memory (a frame), an open file streamed (a video), or an object
+/// in the bucket streamed by range (a video).
 pub enum MediaBody {
     Bytes(bytes::Bytes),
-    File { file: tokio::fs::File, len: u64 },
+    File {
+        file: tokio::fs::File,
+        len: u64,
+    },
+    Object {
+        bucket: std::sync::Arc<crate::store::object::Bucket>,
+        rel: String,
+        len: u64,
+    },
 }
 
 /// Answer a media request: 304 for a matching If-None-Match (before the file is opened), else
@@ -123,7 +150,7 @@ pub async fn respond(
     let body = load.await?;
     let total = match &body {
         MediaBody::Bytes(b) => b.len() as u64,
-        MediaBody::File { len, .. } => *len,
+        MediaBody::File { len, .. } | MediaBody::Object { len, .. } => *len,
     };
     put(&mut common, header::CONTENT_TYPE, meta.content_type);
     let range = headers.get(header::RANGE).and_then(|v| v.to_str().ok());
@@ -158,6 +185,28 @@ pub async fn respond(
             }
             put(&mut common, header::CONTENT_LENGTH, &count.to_string());
             let stream = tokio_util::io::ReaderStream::new(file.take(count));
+            Ok((status, common, axum::body::Body::from_stream(stream)).into_response())
+        }
+        MediaBody::Object { bucket, rel, len } => {
+            if len == 0 {
+                put(&mut common, header::CONTENT_LENGTH, "0");
+                return Ok((status, common).into_response());
+            }
+            let stream = bucket.stream_range(&rel, a, b).await.map_err(|e| {
+                tracing::warn!(key = %rel, error = %e, "video not served: the storage failed");
+                ApiError::Unavailable {
+                    code: "storage_unavailable",
+                    message: format!(
+                        "the frame storage {} does not answer; try again later",
+                        bucket.url()
+                    ),
+                }
+            })?;
+            put(
+                &mut common,
+                header::CONTENT_LENGTH,
+                &(b - a + 1).to_string(),
+            );
             Ok((status, common, axum::body::Body::from_stream(stream)).into_response())
         }
     }
@@ -196,10 +245,11 @@ pub async fn timelapse(
         extra: Vec::new(),
     };
     respond(meta, &headers, async {
-        let v = ops::timelapses::open(&ops, &tl).await?;
-        Ok(MediaBody::File {
-            file: v.file,
-            len: v.len,
+        Ok(match ops::timelapses::open(&ops, &tl).await? {
+            crate::store::videos::OpenVideo::File { file, len } => MediaBody::File { file, len },
+            crate::store::videos::OpenVideo::Object { bucket, rel, len } => {
+                MediaBody::Object { bucket, rel, len }
+            }
         })
     })
     .await

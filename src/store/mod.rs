@@ -19,7 +19,14 @@
 //! stored frames over the size cap (HELDAR_SNAPSHOT_MAX_GB) — it wakes the retention sweeper.
 //! A write that meets a full disk (ENOSPC) wakes the sweeper, waits (bounded) for that sweep to
 //! finish, and is retried once.
+//!
+//! With `HELDAR_STORAGE_URL=s3://bucket/prefix` the same [`FrameStore`] keeps frames as objects
+//! in a bucket instead ([`object`]): the same names under the prefix, one PUT per frame that
+//! completes before the caller writes the row, no temporary objects, no disk floor. Every
+//! caller goes through `FrameStore`'s methods, so capture, `/media`, retention, reconciliation,
+//! camera deletion and timelapses work the same on either back-end (docs/storage.md).
 
+pub mod object;
 mod scan;
 pub mod videos;
 
@@ -55,6 +62,9 @@ pub enum StoreError {
     DiskFull(String),
     #[error("cannot write the frame: {0}")]
     Io(String),
+    /// The object storage failed or could not be reached; the text names it.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 /// A frame file in place.
@@ -65,12 +75,15 @@ pub struct StoredFile {
     pub size: u64,
 }
 
-/// The frame files of every camera.
+/// The frame files of every camera: in snapshots_dir, or — with `HELDAR_STORAGE_URL=s3://…` —
+/// objects in a bucket ([`object::Bucket`]). Every caller goes through these methods, which
+/// pick the back-end; the free-disk floor and temporary files exist only for the local one.
 #[derive(Debug, Clone)]
 pub struct FrameStore {
     dir: PathBuf,
     fsync: bool,
     floor: Arc<DiskFloor>,
+    bucket: Option<Arc<object::Bucket>>,
 }
 
 /// Measure free space again after this many writes or this long, whatever the estimate says
@@ -244,6 +257,60 @@ impl FrameStore {
             dir,
             fsync,
             floor: Arc::default(),
+            bucket: None,
+        }
+    }
+
+    /// Frames in `bucket` instead of `dir` (which then holds nothing of the store's).
+    pub fn with_bucket(mut self, bucket: Arc<object::Bucket>) -> FrameStore {
+        self.bucket = Some(bucket);
+        self
+    }
+
+    /// The bucket, when frames are stored in one.
+    pub fn bucket(&self) -> Option<&Arc<object::Bucket>> {
+        self.bucket.as_ref()
+    }
+
+    /// Where frames are: snapshots_dir's path, or `s3://bucket/prefix` (for logs, errors and
+    /// the system page; never with credentials).
+    pub fn location(&self) -> String {
+        match &self.bucket {
+            Some(b) => b.url().to_string(),
+            None => self.dir.display().to_string(),
+        }
+    }
+
+    /// Where one camera's frames are (for warnings).
+    pub fn location_of(&self, camera: &str) -> String {
+        match &self.bucket {
+            Some(b) => format!("{}/{camera}/", b.url()),
+            None => self.dir.join(camera).display().to_string(),
+        }
+    }
+
+    /// Can a frame be stored right now? Local: a probe file in snapshots_dir; a bucket: a
+    /// listing of the prefix.
+    pub async fn check(&self) -> Result<(), StoreError> {
+        match &self.bucket {
+            Some(b) => b.check().await,
+            None => check_writable(&self.dir)
+                .await
+                .map_err(|e| StoreError::Io(e.to_string())),
+        }
+    }
+
+    /// Free bytes on the disk under snapshots_dir; `None` for a bucket (no disk to fill).
+    pub fn free_bytes(&self) -> Option<std::io::Result<u64>> {
+        self.bucket.is_none().then(|| free_bytes(&self.dir))
+    }
+
+    /// Remove every frame of a camera ([`remove_camera_frames`] for local files; in a bucket,
+    /// its frame-named objects). What Heldar did not write stays.
+    pub async fn remove_camera(&self, id: &CameraId) -> std::io::Result<FolderRemoval> {
+        match &self.bucket {
+            Some(b) => b.remove_camera(id).await,
+            None => remove_camera_frames(&self.dir, id).await,
         }
     }
 
@@ -269,6 +336,11 @@ impl FrameStore {
         taken_at: DateTime<Utc>,
         bytes: bytes::Bytes,
     ) -> Result<StoredFile, StoreError> {
+        if let Some(b) = &self.bucket {
+            // No disk floor for a bucket: it does not fill up the way a disk does (its size is
+            // the operator's bill, capped by HELDAR_SNAPSHOT_MAX_GB and retention).
+            return b.put_frame(camera, taken_at, bytes).await;
+        }
         match self.write_frame_once(camera, taken_at, bytes.clone()).await {
             Err(StoreError::DiskFull(e)) => {
                 if !self.floor.prune_now().await {
@@ -318,6 +390,9 @@ impl FrameStore {
 
     /// List the top level of snapshots_dir (see [`scan_top`]), off the async threads.
     pub async fn scan_top(&self) -> std::io::Result<TopLevel> {
+        if let Some(b) = &self.bucket {
+            return b.scan_top().await;
+        }
         let dir = self.dir.clone();
         tokio::task::spawn_blocking(move || scan_top(&dir))
             .await
@@ -326,14 +401,33 @@ impl FrameStore {
 
     /// List one camera's folder (see [`scan_folder`]), off the async threads.
     pub async fn scan_folder(&self, camera: &CameraId) -> std::io::Result<CameraFolder> {
+        if let Some(b) = &self.bucket {
+            return b.scan_folder(camera, None).await;
+        }
         let (dir, camera) = (self.dir.clone(), camera.clone());
         tokio::task::spawn_blocking(move || scan_folder(&dir, &camera))
             .await
             .map_err(std::io::Error::other)?
     }
 
+    /// One camera's folder as far as frames taken since `since` go (the crash window): in a
+    /// bucket only those are listed; a local folder is read whole (one directory read).
+    pub async fn scan_folder_since(
+        &self,
+        camera: &CameraId,
+        since: DateTime<Utc>,
+    ) -> std::io::Result<CameraFolder> {
+        match &self.bucket {
+            Some(b) => b.scan_folder(camera, Some(since)).await,
+            None => self.scan_folder(camera).await,
+        }
+    }
+
     /// The bytes of a stored frame.
     pub async fn read(&self, rel_path: &str) -> std::io::Result<Vec<u8>> {
+        if let Some(b) = &self.bucket {
+            return Ok(b.get(rel_path).await?.to_vec());
+        }
         tokio::fs::read(self.abs(rel_path)).await
     }
 
@@ -342,6 +436,10 @@ impl FrameStore {
     /// wrote, docs/design.md §11).
     pub async fn read_frame(&self, rel_path: &str) -> std::io::Result<bytes::Bytes> {
         use std::os::unix::fs::OpenOptionsExt;
+        if let Some(b) = &self.bucket {
+            // A bucket has no symlinks: the key is built from a checked camera id and name.
+            return b.get(rel_path).await;
+        }
         let path = self.abs(rel_path);
         let dir_is_link = match path.parent() {
             Some(d) => tokio::fs::symlink_metadata(d)
@@ -374,6 +472,9 @@ impl FrameStore {
     /// Does a stored frame's file exist? An error other than "not found" counts as yes, so a
     /// passing fault never makes a caller give up on a frame.
     pub async fn exists(&self, rel_path: &str) -> bool {
+        if let Some(b) = &self.bucket {
+            return b.exists(rel_path).await;
+        }
         tokio::fs::try_exists(self.abs(rel_path))
             .await
             .unwrap_or(true)
@@ -400,6 +501,10 @@ impl FrameStore {
 
     /// Delete a stored frame. `Ok(false)` if it was already gone.
     pub async fn remove(&self, rel_path: &str) -> std::io::Result<bool> {
+        if let Some(b) = &self.bucket {
+            // S3 does not say whether the key was there; either way it is gone now.
+            return b.delete(rel_path).await.map(|()| true);
+        }
         match tokio::fs::remove_file(self.abs(rel_path)).await {
             Ok(()) => Ok(true),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),

@@ -7,6 +7,11 @@
 //! ffmpeg has finished it: a final name only ever holds a complete video. Like the frame store,
 //! this module deletes only its own names ([`parse_file_name`], [`is_temp_name`]) and serves only
 //! regular files reached without following a symlink. It knows nothing of the database.
+//!
+//! With a bucket (`HELDAR_STORAGE_URL=s3://…`), ffmpeg still encodes into the local temporary
+//! file (it needs a seekable local file for MP4); [`VideoStore::finalize`] then uploads it to
+//! `{prefix}/_timelapses/{camera}/{tl_id}.{ext}` and removes the local file, and serving and
+//! deleting go to the bucket. Temporary files stay local only.
 
 use std::path::{Path, PathBuf};
 
@@ -17,13 +22,20 @@ use crate::models::CameraId;
 #[derive(Debug, Clone)]
 pub struct VideoStore {
     dir: PathBuf,
+    bucket: Option<std::sync::Arc<super::object::Bucket>>,
 }
 
 /// An open video, ready to serve.
 #[derive(Debug)]
-pub struct OpenVideo {
-    pub file: tokio::fs::File,
-    pub len: u64,
+pub enum OpenVideo {
+    /// A local file.
+    File { file: tokio::fs::File, len: u64 },
+    /// An object in the bucket, read by range as it is sent.
+    Object {
+        bucket: std::sync::Arc<super::object::Bucket>,
+        rel: String,
+        len: u64,
+    },
 }
 
 /// `{tl_id}.{ext}`, if `name` is exactly one of the final names this store makes.
@@ -42,7 +54,17 @@ pub fn is_temp_name(name: &str) -> bool {
 
 impl VideoStore {
     pub fn new(dir: PathBuf) -> VideoStore {
-        VideoStore { dir }
+        VideoStore { dir, bucket: None }
+    }
+
+    /// Finished videos in `bucket` (temporary files stay under `dir`).
+    pub fn with_bucket(mut self, bucket: std::sync::Arc<super::object::Bucket>) -> VideoStore {
+        self.bucket = Some(bucket);
+        self
+    }
+
+    fn key(rel: &str) -> String {
+        format!("{}/{rel}", super::object::VIDEOS)
     }
 
     pub fn dir(&self) -> &Path {
@@ -75,6 +97,12 @@ impl VideoStore {
 
     /// Move a finished temporary file to its final name.
     pub async fn finalize(&self, temp: &Path, rel: &str) -> std::io::Result<()> {
+        if let Some(b) = &self.bucket {
+            b.put_file(temp, &Self::key(rel))
+                .await
+                .map_err(std::io::Error::other)?;
+            return remove_if_there(temp).await.map(|_| ());
+        }
         tokio::fs::rename(temp, self.abs(rel)).await
     }
 
@@ -87,6 +115,9 @@ impl VideoStore {
             return Err(std::io::Error::other(format!(
                 "{rel} is not one of the timelapse store's names"
             )));
+        }
+        if let Some(b) = &self.bucket {
+            return b.delete(&Self::key(rel)).await.map(|()| true);
         }
         remove_if_there(&self.abs(rel)).await
     }
@@ -147,44 +178,37 @@ impl VideoStore {
     /// Remove every video and temporary file of a camera, then its folder if nothing else is in
     /// it. Returns how many entries Heldar did not write were left.
     pub async fn remove_camera(&self, camera: &CameraId) -> std::io::Result<u64> {
-        let dir = self.dir.join(camera.as_str());
-        tokio::task::spawn_blocking(move || {
-            let entries = match std::fs::read_dir(&dir) {
-                Ok(d) => d,
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
-                Err(e) => return Err(e),
-            };
+        if let Some(b) = &self.bucket {
             let mut kept = 0;
-            for e in entries {
-                let e = e?;
-                let name = e.file_name().to_string_lossy().into_owned();
-                let ours = e.file_type()?.is_file()
-                    && (is_temp_name(&name) || parse_file_name(&name).is_some());
-                if !ours {
-                    kept += 1;
-                    continue;
-                }
-                match std::fs::remove_file(e.path()) {
-                    Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
-                    _ => {}
+            for rel in b.list_videos(camera).await? {
+                let ours = rel
+                    .split_once('/')
+                    .is_some_and(|(_, f)| !f.contains('/') && parse_file_name(f).is_some());
+                match ours {
+                    true => b.delete(&Self::key(&rel)).await?,
+                    false => kept += 1,
                 }
             }
-            if kept == 0 {
-                match std::fs::remove_dir(&dir) {
-                    Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
-                    _ => {}
-                }
-            }
-            Ok(kept)
-        })
-        .await
-        .map_err(std::io::Error::other)?
+            // Its local temporary files (an encoding that was running) go too.
+            let local = remove_local_camera(self.dir.join(camera.as_str())).await?;
+            return Ok(kept + local);
+        }
+        remove_local_camera(self.dir.join(camera.as_str())).await
     }
 
     /// Open a video for serving: neither the camera's folder nor the file may be a symlink, and
     /// the file must be a regular file.
     pub async fn open(&self, rel: &str) -> std::io::Result<OpenVideo> {
         use std::os::unix::fs::OpenOptionsExt;
+        if let Some(b) = &self.bucket {
+            let key = Self::key(rel);
+            let len = b.size(&key).await?;
+            return Ok(OpenVideo::Object {
+                bucket: b.clone(),
+                rel: key,
+                len,
+            });
+        }
         let path = self.abs(rel);
         let dir_is_link = match path.parent() {
             Some(d) => tokio::fs::symlink_metadata(d)
@@ -208,7 +232,7 @@ impl VideoStore {
         if !meta.is_file() {
             return Err(std::io::Error::other("not a regular file"));
         }
-        Ok(OpenVideo {
+        Ok(OpenVideo::File {
             file: tokio::fs::File::from_std(file),
             len: meta.len(),
         })
@@ -221,6 +245,42 @@ async fn remove_if_there(path: &Path) -> std::io::Result<bool> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
         Err(e) => Err(e),
     }
+}
+
+/// Remove a camera's local videos and temporary files, then its folder if nothing else is in it;
+/// how many entries Heldar did not write were left.
+async fn remove_local_camera(dir: PathBuf) -> std::io::Result<u64> {
+    tokio::task::spawn_blocking(move || {
+        let entries = match std::fs::read_dir(&dir) {
+            Ok(d) => d,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let mut kept = 0;
+        for e in entries {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().into_owned();
+            let ours = e.file_type()?.is_file()
+                && (is_temp_name(&name) || parse_file_name(&name).is_some());
+            if !ours {
+                kept += 1;
+                continue;
+            }
+            match std::fs::remove_file(e.path()) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+                _ => {}
+            }
+        }
+        if kept == 0 {
+            match std::fs::remove_dir(&dir) {
+                Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+                _ => {}
+            }
+        }
+        Ok(kept)
+    })
+    .await
+    .map_err(std::io::Error::other)?
 }
 
 #[cfg(test)]
