@@ -13,6 +13,7 @@ pub mod auth_switch;
 pub mod backoff;
 pub mod cameras;
 pub mod frames;
+pub mod onvif;
 pub mod outages;
 pub mod reconcile;
 pub mod scheduler;

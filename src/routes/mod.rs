@@ -17,6 +17,7 @@ pub mod index;
 pub mod live;
 pub mod media;
 pub mod metrics;
+pub mod onvif;
 pub mod openapi;
 pub mod outages;
 pub mod paging;
@@ -93,6 +94,9 @@ pub fn api() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(metrics::metrics))
+        .routes(routes!(onvif::discover))
+        .routes(routes!(onvif::probe))
+        .routes(routes!(onvif::add))
 }
 
 /// The OpenAPI document and the access table, from the route list, with `/metrics` needing a
