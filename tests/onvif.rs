@@ -444,3 +444,56 @@ async fn passwords_are_in_no_log_line() {
     assert!(!all.contains("plugh"), "the wrong password is in the log");
     assert!(!all.contains("xyzzy"), "the password is in the log");
 }
+
+/// `heldar discover` prints the devices the server found, as a table or the API's JSON.
+#[tokio::test]
+async fn the_cli_lists_discovered_devices() {
+    let b = Behaviour::normal();
+    let mut fake = FakeOnvif::start(b.clone()).await;
+    fake.answer_discovery("CLI Cam");
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let run = |json: bool| {
+        let mut cmd = common::heldar_cmd(dir.path());
+        cmd.args([
+            "discover",
+            "--interface",
+            "127.0.0.1",
+            "--wait-ms",
+            "800",
+            "--url",
+            &app.base,
+        ]);
+        if json {
+            cmd.arg("--json");
+        }
+        tokio::task::spawn_blocking(move || cmd.output().unwrap())
+    };
+    let out = run(false).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = fake.addr.port().to_string();
+    let row = stdout
+        .lines()
+        .find(|l| l.contains(&port))
+        .unwrap_or_else(|| panic!("no row for port {port}: {stdout}"));
+    assert!(
+        row.contains("127.0.0.1") && row.contains("CLI Cam") && row.contains("FC-1"),
+        "{row}"
+    );
+    let out = run(true).await.unwrap();
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        v["devices"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["name"] == "CLI Cam"),
+        "{v}"
+    );
+    app.stop().await;
+}

@@ -11,6 +11,7 @@ pub mod bench;
 pub mod camera;
 pub mod client;
 pub mod completions;
+pub mod discover;
 pub mod events;
 pub mod exit;
 pub mod fake_cameras;
@@ -69,6 +70,8 @@ enum Command {
     Jobs(jobs::Jobs),
     /// When cameras were offline (outages), newest first; `--open` for those still going on.
     Outages(outages::Outages),
+    /// Find ONVIF cameras on the server's local network (WS-Discovery).
+    Discover(discover::Discover),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::Completions),
     /// Serve fake HTTP cameras for `heldar bench` from a process of their own.
@@ -101,6 +104,7 @@ pub fn run() -> ExitCode {
         Command::Timelapse(args) => timelapse::run(args),
         Command::Jobs(args) => jobs::run(args),
         Command::Outages(args) => outages::run(args),
+        Command::Discover(args) => discover::run(args),
         Command::Completions(args) => completions::run(args),
     }
 }
