@@ -497,3 +497,77 @@ async fn the_cli_lists_discovered_devices() {
     );
     app.stop().await;
 }
+
+/// `heldar onvif probe` and `heldar onvif add`, the password from stdin (never in argv, never
+/// printed).
+#[tokio::test]
+async fn the_cli_probes_and_adds_with_the_password_from_stdin() {
+    let b = Behaviour::normal();
+    let fake = FakeOnvif::start(b.clone()).await;
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = fake.addr.port().to_string();
+    let run = |args: Vec<String>| {
+        let mut cmd = common::heldar_cmd(dir.path());
+        cmd.args(&args)
+            .args(["--url", &app.base])
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let password = b.password;
+        tokio::task::spawn_blocking(move || {
+            use std::io::Write;
+            let mut child = cmd.spawn().unwrap();
+            writeln!(child.stdin.take().unwrap(), "{password}").unwrap();
+            child.wait_with_output().unwrap()
+        })
+    };
+    let base = |sub: &str| -> Vec<String> {
+        [
+            "onvif",
+            sub,
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--username",
+            "onvifuser",
+            "--password-stdin",
+        ]
+        .map(String::from)
+        .to_vec()
+    };
+    let out = run(base("probe")).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("FakeCam FC-1"), "{stdout}");
+    assert!(
+        stdout.contains("prof_sub *"),
+        "the suggested profile is marked: {stdout}"
+    );
+    assert!(stdout.contains("640×360"), "{stdout}");
+    assert!(!stdout.contains("xyzzy"), "{stdout}");
+    let mut add = base("add");
+    add.extend(["--id".to_string(), "clicam".to_string()]);
+    let out = run(add).await.unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        out.status.success(),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("added camera clicam"), "{stdout}");
+    assert!(!stdout.contains("xyzzy"), "{stdout}");
+    let cam: Value = app
+        .get("/api/v1/cameras/clicam")
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cam["vendor"], "onvif");
+    assert_eq!(cam["has_password"], true);
+    app.stop().await;
+}

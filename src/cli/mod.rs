@@ -17,6 +17,7 @@ pub mod exit;
 pub mod fake_cameras;
 pub mod frames;
 pub mod jobs;
+pub mod onvif;
 pub mod outages;
 pub mod output;
 pub mod schedule;
@@ -72,6 +73,8 @@ enum Command {
     Outages(outages::Outages),
     /// Find ONVIF cameras on the server's local network (WS-Discovery).
     Discover(discover::Discover),
+    /// Ask one ONVIF camera for its profiles (`probe`), or add it from one (`add`).
+    Onvif(onvif::Onvif),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::Completions),
     /// Serve fake HTTP cameras for `heldar bench` from a process of their own.
@@ -105,6 +108,7 @@ pub fn run() -> ExitCode {
         Command::Jobs(args) => jobs::run(args),
         Command::Outages(args) => outages::run(args),
         Command::Discover(args) => discover::run(args),
+        Command::Onvif(args) => onvif::run(args),
         Command::Completions(args) => completions::run(args),
     }
 }
