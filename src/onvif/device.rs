@@ -28,17 +28,25 @@ fn missing(s: &Session, operation: &str, what: &str) -> OnvifError {
 }
 
 /// GetSystemDateAndTime (unauthenticated): set the session's clock offset to the device's UTC
-/// time minus Heldar's, and return it. A device that gives no UTC time leaves the offset at
-/// zero (its local time without a zone cannot be turned into UTC safely).
+/// time minus Heldar's, and return it. A device that gives no UTC time, or refuses the
+/// request, leaves the offset at zero (its local time without a zone cannot be turned into UTC
+/// safely); only an unreachable or silent device fails here.
 pub async fn sync_clock(s: &mut Session) -> Result<TimeDelta, OnvifError> {
     let op = "GetSystemDateAndTime";
     let sent = Utc::now();
     let url = s.device_url.clone();
-    let answer = s
+    let answer = match s
         .call(&url, op, false, &|w| {
             soap::operation(w, "tds", soap::NS_DEVICE, op, |_| Ok(()))
         })
-        .await?;
+        .await
+    {
+        Ok(a) => a,
+        // A device that wants credentials even for its clock (against the standard), or
+        // faults: go on with Heldar's clock; a device in step needs no correction.
+        Err(OnvifError::AuthRefused(_) | OnvifError::Fault(_)) => return Ok(TimeDelta::zero()),
+        Err(e) => return Err(e),
+    };
     let received = Utc::now();
     let Some(utc) = answer.find("UTCDateTime") else {
         return Ok(TimeDelta::zero());

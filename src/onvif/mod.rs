@@ -194,7 +194,8 @@ impl Session {
                 PROBE_DEADLINE.as_secs()
             )));
         }
-        let token = auth.then(|| {
+        // No user name: no WS-Security header (a device open to anyone).
+        let token = (auth && !self.username.is_empty()).then(|| {
             let mut nonce = [0u8; 16];
             rand::Rng::fill(&mut rand::thread_rng(), &mut nonce[..]);
             soap::UsernameToken {
