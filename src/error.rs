@@ -24,6 +24,10 @@ pub enum OpError {
     /// The camera gave no frame.
     #[error("{0}")]
     Capture(#[from] CaptureError),
+    /// An ONVIF device could not be reached, refused the credentials, or answered with what
+    /// Heldar cannot use (`crate::onvif`).
+    #[error("{0}")]
+    Onvif(#[from] crate::onvif::OnvifError),
     /// The disk holding the frames is full: the frame was not kept.
     #[error("{0}")]
     DiskFull(String),

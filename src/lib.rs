@@ -20,6 +20,7 @@ pub mod fd_limit;
 pub mod http_server;
 pub mod metrics;
 pub mod models;
+pub mod onvif;
 pub mod ops;
 pub mod private_files;
 pub mod routes;

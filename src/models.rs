@@ -5,6 +5,7 @@
 //! these types (see `camera::spec`) before anything else sees them.
 
 pub mod integrations;
+pub mod onvif;
 pub mod timelapse;
 
 use std::fmt;

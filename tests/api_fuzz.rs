@@ -40,7 +40,10 @@ unavailable_only_for_a_named_cause";
 
 /// The live snapshot (GET, and POST which may keep the frame) talks to the camera: for a camera
 /// the fuzzer made up, 502 (`unreachable`, …), 504 (`timeout`) and 507 (`disk_full`) are its
-/// documented answers, not server errors. The hook below still insists on the camera-failure codes for them, and on no other route.
+/// documented answers, not server errors. So are 502 and 504 from the ONVIF operations, which
+/// talk to a device (inside the test's network namespace the discovery probe and any device
+/// the fuzzer names are unreachable at once). The hook below still insists on the failure codes
+/// for them, and on no other route.
 /// Stateful scenarios get 12 steps (default 6) so that they reach create camera → create schedule
 /// → patch/delete schedule. The event stream never ends by itself: schemathesis reads its first
 /// event (`ready`, checked against the schema) and closes it, instead of waiting out its request
@@ -56,6 +59,18 @@ checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "502", "504"
 [[operations]]
 include-operation-id = "take_snapshot"
 checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "502", "504", "507"]
+
+[[operations]]
+include-operation-id = "discover_onvif"
+checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "502"]
+
+[[operations]]
+include-operation-id = "probe_onvif"
+checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "502", "504"]
+
+[[operations]]
+include-operation-id = "add_onvif_camera"
+checks.not_a_server_error.expected-statuses = ["2xx", "3xx", "4xx", "502", "504"]
 
 [[operations]]
 include-operation-id = "events"
@@ -75,11 +90,26 @@ CAMERA_FAILURES = {
     504: {"timeout"},
     507: {"disk_full"},
 }
+ONVIF = {"/api/v1/discovery", "/api/v1/onvif/probe", "/api/v1/onvif/add"}
+DEVICE_FAILURES = {
+    502: {"unreachable", "auth_failed", "bad_xml", "onvif_fault", "response_too_large"},
+    504: {"timeout"},
+}
 
 
 @schemathesis.check
 def gateway_statuses_are_camera_failures(ctx, response, case):
     """502/504/507 only from the live snapshot, and only with a camera-failure code."""
+    if case.operation.path in ONVIF:
+        allowed = DEVICE_FAILURES.get(response.status_code)
+        if allowed is None:
+            return None
+        code = response.json().get("code")
+        if code not in allowed:
+            raise AssertionError(
+                f"{response.status_code} with code {code!r}; a device failure is one of {sorted(allowed)}"
+            )
+        return None
     allowed = CAMERA_FAILURES.get(response.status_code)
     if allowed is None:
         return None

@@ -2,7 +2,7 @@
 //!
 //! Templates carry no credentials; capture adds them the way the protocol wants (auth headers for
 //! HTTP, userinfo for RTSP). `onvif` and `generic` cameras have no fixed layout, so they need
-//! explicit URLs (ONVIF discovery is planned, docs/design.md §14).
+//! explicit URLs (ONVIF discovery finds them and fills them in, docs/onvif.md).
 
 use crate::models::Vendor;
 

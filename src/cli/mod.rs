@@ -11,12 +11,14 @@ pub mod bench;
 pub mod camera;
 pub mod client;
 pub mod completions;
+pub mod discover;
 pub mod events;
 pub mod exit;
 pub mod fake_cameras;
 pub mod frames;
 pub mod jobs;
 pub mod nodes;
+pub mod onvif;
 pub mod outages;
 pub mod output;
 pub mod schedule;
@@ -72,6 +74,10 @@ enum Command {
     Jobs(jobs::Jobs),
     /// When cameras were offline (outages), newest first; `--open` for those still going on.
     Outages(outages::Outages),
+    /// Find ONVIF cameras on the server's local network (WS-Discovery).
+    Discover(discover::Discover),
+    /// Ask one ONVIF camera for its profiles (`probe`), or add it from one (`add`).
+    Onvif(onvif::Onvif),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     Completions(completions::Completions),
     /// Serve fake HTTP cameras for `heldar bench` from a process of their own.
@@ -105,6 +111,8 @@ pub fn run() -> ExitCode {
         Command::Timelapse(args) => timelapse::run(args),
         Command::Jobs(args) => jobs::run(args),
         Command::Outages(args) => outages::run(args),
+        Command::Discover(args) => discover::run(args),
+        Command::Onvif(args) => onvif::run(args),
         Command::Completions(args) => completions::run(args),
     }
 }

@@ -14,6 +14,7 @@ pub mod backoff;
 pub mod cameras;
 pub mod frames;
 pub mod nodes;
+pub mod onvif;
 pub mod outages;
 pub mod reconcile;
 pub mod scheduler;

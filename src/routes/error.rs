@@ -14,6 +14,7 @@ use axum::Json;
 use crate::capture::CaptureError;
 use crate::error::OpError;
 use crate::models::{clip_words, ErrorBody, FieldError};
+use crate::onvif::OnvifError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -39,6 +40,9 @@ pub enum ApiError {
     UnsupportedMediaType(String),
     #[error("{0}")]
     Capture(#[from] CaptureError),
+    /// An ONVIF device failed (502, 504 for a timeout, 422 for a refused host).
+    #[error("{0}")]
+    Onvif(crate::onvif::OnvifError),
     /// The disk is full: the frame was not kept (507).
     #[error("{0}")]
     InsufficientStorage(String),
@@ -89,6 +93,11 @@ impl ApiError {
                 }
                 _ => StatusCode::BAD_GATEWAY,
             },
+            ApiError::Onvif(e) => match e {
+                OnvifError::Timeout(_) => StatusCode::GATEWAY_TIMEOUT,
+                OnvifError::ForbiddenHost(_) => StatusCode::UNPROCESSABLE_ENTITY,
+                _ => StatusCode::BAD_GATEWAY,
+            },
             ApiError::InsufficientStorage(_) => StatusCode::INSUFFICIENT_STORAGE,
             ApiError::Unprocessable { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             ApiError::Unavailable { .. } => StatusCode::SERVICE_UNAVAILABLE,
@@ -110,6 +119,7 @@ impl ApiError {
             ApiError::TooLarge(_) => "too_large",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
             ApiError::Capture(e) => e.code(),
+            ApiError::Onvif(e) => e.code(),
             ApiError::InsufficientStorage(_) => "disk_full",
             ApiError::Unprocessable { code, .. } | ApiError::Unavailable { code, .. } => code,
             ApiError::RangeNotSatisfiable(_) => "range_not_satisfiable",
@@ -202,6 +212,7 @@ impl From<OpError> for ApiError {
             OpError::Conflict(m) => ApiError::Conflict(m),
             OpError::Invalid(f) => ApiError::Invalid(f),
             OpError::Capture(c) => ApiError::Capture(c),
+            OpError::Onvif(e) => ApiError::Onvif(e),
             OpError::DiskFull(m) => ApiError::InsufficientStorage(m),
             OpError::Unprocessable {
                 code,

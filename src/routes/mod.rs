@@ -18,6 +18,7 @@ pub mod live;
 pub mod media;
 pub mod metrics;
 pub mod nodes;
+pub mod onvif;
 pub mod openapi;
 pub mod outages;
 pub mod paging;
@@ -95,6 +96,9 @@ pub fn api() -> OpenApiRouter<AppState> {
         ))
         .routes(routes!(webhooks::deliveries))
         .routes(routes!(metrics::metrics))
+        .routes(routes!(onvif::discover))
+        .routes(routes!(onvif::probe))
+        .routes(routes!(onvif::add))
 }
 
 /// The OpenAPI document and the access table, from the route list, with `/metrics` needing a

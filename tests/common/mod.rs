@@ -2,6 +2,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
 pub mod browser;
+pub mod fake_onvif;
 pub mod fake_rtsp;
 pub mod frames;
 pub mod rtsp;

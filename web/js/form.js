@@ -16,6 +16,7 @@
 
 import { get, request, postImage, can, enc, ApiError } from "./api.js";
 import { h, clear, message, toast } from "./util.js";
+import { panel as onvifPanel } from "./onvif.js";
 
 export const NAME = "form";
 
@@ -165,6 +166,7 @@ export async function render(main, route) {
     h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/" }, "Cameras"),
       editing ? [" / ", h("a", { href: `#/cameras/${enc(cam.id)}` }, cam.name)] : null),
     h("h1", {}, editing ? `Edit ${cam.name}` : "Add a camera"),
+    editing ? null : onvifPanel(),
     h("div", { class: "form-layout" }, form, testOut),
   );
 
