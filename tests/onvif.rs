@@ -247,6 +247,35 @@ async fn hostile_devices_are_refused_with_a_sentence() {
     app.stop().await;
 }
 
+/// A web server that is not an ONVIF device answers the first SOAP call with an HTML error page
+/// (with a DOCTYPE, as most do): the answer names the HTTP status, not "XML declares entities".
+#[tokio::test]
+async fn a_plain_web_server_is_named_by_its_http_status() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((mut sock, _)) = listener.accept().await {
+            let mut buf = vec![0u8; 65536];
+            let _ = sock.read(&mut buf).await;
+            let page = "<!DOCTYPE HTML><html><body><h1>Error 501</h1></body></html>";
+            let head = format!(
+                "HTTP/1.1 501 Not Implemented\r\nContent-Type: text/html\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                page.len()
+            );
+            let _ = sock.write_all(format!("{head}{page}").as_bytes()).await;
+        }
+    });
+    let app = spawn_app().await;
+    let body = json!({"address": "127.0.0.1", "port": port, "username": "admin", "password": "pw-not-shown"});
+    let (status, e) = error_of(probe(&app, &body).await).await;
+    assert_eq!(status, 502, "{e}");
+    assert_eq!(e["code"], "onvif_fault", "{e}");
+    let msg = e["error"].as_str().unwrap();
+    assert!(msg.contains("HTTP 501"), "{msg}");
+    assert!(!msg.contains("entities"), "{msg}");
+}
+
 #[tokio::test]
 async fn bad_bodies_are_422_with_the_field() {
     let app = spawn_app().await;

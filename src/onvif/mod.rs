@@ -241,7 +241,10 @@ impl Session {
         }
         let root = match soap::parse(&bytes) {
             Ok(root) => root,
-            Err(e) if !status.is_success() && !matches!(e, soap::XmlError::Entities) => {
+            // An error status with a body that is no SOAP at all (a web server's HTML page,
+            // often with a DOCTYPE) says "not an ONVIF service", not "bad XML": nothing of it
+            // was expanded either way.
+            Err(_) if !status.is_success() => {
                 return Err(OnvifError::Fault(format!(
                     "{who} answered {operation} with HTTP {status} and no SOAP fault"
                 )));
