@@ -69,12 +69,15 @@ pub fn mask_url(raw: &str) -> String {
 /// masking would stop at those). Over-masking a broken URL is fine; quoting back a password is
 /// not.
 fn mask_broken_userinfo(raw: &str) -> String {
-    if let Some(i) = raw.find("://") {
-        let (head, rest) = raw.split_at(i + 3);
-        if let Some(at) = rest.rfind('@') {
-            if let Some(colon) = rest[..at].find(':') {
-                return format!("{head}{}:{MASK}{}", &rest[..colon], &rest[at..]);
-            }
+    // Without "://" (`u:secret@host`, a URL whose scheme was left out) the userinfo starts at
+    // the text's start: everything from its first ':' to the last '@' is masked.
+    let (head, rest) = match raw.find("://") {
+        Some(i) => raw.split_at(i + 3),
+        None => ("", raw),
+    };
+    if let Some(at) = rest.rfind('@') {
+        if let Some(colon) = rest[..at].find(':') {
+            return format!("{head}{}:{MASK}{}", &rest[..colon], &rest[at..]);
         }
     }
     raw.to_string()
@@ -247,6 +250,9 @@ mod tests {
             mask_url("rtsp:///cam:pw12@host/x"),
             "rtsp:///cam:***@host/x"
         );
+        // Found by a break-it trial: a database URL written without its scheme.
+        assert_eq!(mask_url("u:PASSW0RD@127.0.0.1"), "u:***@127.0.0.1");
+        assert_eq!(mask_url("u:pw@h/db?x=1"), "u:***@h/db?x=1");
     }
 
     #[test]
