@@ -442,7 +442,10 @@ impl Client {
 
 /// The exit code of an HTTP error answer.
 pub fn exit_for(status: StatusCode, code: &str) -> Exit {
-    if CAPTURE_CODES.contains(&code) {
+    // A 4xx `forbidden_host` refuses the address the request gave (an ONVIF probe of a
+    // metadata host): rejected input, not a camera that failed.
+    let refused_input = code == "forbidden_host" && status.is_client_error();
+    if CAPTURE_CODES.contains(&code) && !refused_input {
         return Exit::Camera;
     }
     match status.as_u16() {
@@ -664,6 +667,8 @@ mod tests {
         assert_eq!(exit_for(s(502), "unreachable"), Exit::Camera);
         assert_eq!(exit_for(s(504), "timeout"), Exit::Camera);
         assert_eq!(exit_for(s(422), "no_source"), Exit::Camera);
+        assert_eq!(exit_for(s(422), "forbidden_host"), Exit::Rejected);
+        assert_eq!(exit_for(s(502), "forbidden_host"), Exit::Camera);
         assert_eq!(exit_for(s(422), "invalid_field"), Exit::Rejected);
         assert_eq!(exit_for(s(409), "conflict"), Exit::Rejected);
         assert_eq!(exit_for(s(400), "bad_request"), Exit::Rejected);
