@@ -102,6 +102,8 @@ fuzz_target!(|i: Input| {
             .database_url
             .as_ref()
             .map(|v| text(v, "sqlite://./data/h.db")),
+        db_outage_buffer: text(&i.capture_concurrency, "10000"),
+        db_outage_max_s: text(&i.retention_interval_s, "60"),
         api_host: text(&i.api_host, "127.0.0.1"),
         api_port: text(&i.api_port, "8000"),
         ffmpeg_bin: text(&i.ffmpeg_bin, "ffmpeg"),
@@ -137,10 +139,16 @@ fuzz_target!(|i: Input| {
         webhook_retry_initial_ms: text(&i.retention_interval_s, "1000"),
         webhook_retry_max_s: text(&i.retention_interval_s, "300"),
         webhook_queue: text(&i.capture_concurrency, "1000"),
-        // MQTT off: its settings have their own unit tests (config::tests).
+        node_id: None,
+        lease_period_s: text(&i.scheduler_interval_s, "15"),
+        // MQTT off and local storage: their settings have their own unit tests (config::tests).
         mqtt: heldar::config::MqttArgs {
             mqtt_prefix: "heldar".into(),
             mqtt_discovery_prefix: "homeassistant".into(),
+            ..Default::default()
+        },
+        storage: heldar::config::StorageArgs {
+            s3_presign_seconds: "0".into(),
             ..Default::default()
         },
         secret_key_file: i.secret_key_file.as_ref().map(|v| text(v, "./k")),
