@@ -35,14 +35,20 @@ struct Moto {
     http: reqwest::Client,
 }
 
+/// The `moto_server` executable, set up once per test binary: the tests run on threads of one
+/// process, and two of them building the venv at once broke each other's install.
 fn moto_bin() -> PathBuf {
-    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/moto-env");
-    let out = Command::new(&script)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run scripts/moto-env");
-    assert!(out.status.success(), "scripts/moto-env failed");
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/moto-env");
+        let out = Command::new(&script)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/moto-env");
+        assert!(out.status.success(), "scripts/moto-env failed");
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
+    .clone()
 }
 
 impl Moto {
