@@ -377,7 +377,8 @@ mod tests {
         let window = r#"{"zone":"UTC","active_from":"03:00","active_to":"04:00"}"#;
         let at = r#"{"zone":"UTC","at":["12:00"]}"#;
         // (id, camera, interval, enabled, next_due_at, calendar)
-        let rows: [(&str, &str, i64, i64, Option<String>, Option<&str>); 7] = [
+        type Row<'a> = (&'a str, &'a str, i64, i64, Option<String>, Option<&'a str>);
+        let rows: [Row; 7] = [
             ("s1", "a", 5, 1, Some(ts(3)), None), // due within its interval
             ("s2", "a", 30, 1, Some(ts(20)), None), // longer: a keeps 5
             ("s3", "b", 60, 1, None, None),       // not yet scheduled: watched
