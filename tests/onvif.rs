@@ -100,9 +100,16 @@ async fn a_normal_device_is_probed_added_and_captured() {
     assert_eq!(&jpeg[..2], &[0xFF, 0xD8]);
     assert_eq!(fake.seen().snapshots, 1);
 
-    // Adding it twice is a conflict, not a second camera.
+    // Adding it twice is a conflict, not a second camera, and the taken id is refused before
+    // the device is contacted (and sent the credentials) again.
+    let asked = fake.seen().operations.len();
     let (status, body) = error_of(app.post_json("/api/v1/onvif/add", &add).await).await;
     assert_eq!(status, 409, "{body}");
+    assert_eq!(
+        fake.seen().operations.len(),
+        asked,
+        "the device was probed for nothing"
+    );
     app.stop().await;
 }
 
@@ -289,6 +296,12 @@ async fn bad_bodies_are_422_with_the_field() {
         (
             "/api/v1/discovery",
             json!({"subnet": "10.0.0.0/40"}),
+            "subnet",
+        ),
+        // The probe is IPv4 only: an IPv6 block could never match.
+        (
+            "/api/v1/discovery",
+            json!({"subnet": "fe80::/10"}),
             "subnet",
         ),
         (

@@ -59,7 +59,17 @@ pub async fn discover(ops: &Ops, req: DiscoveryRequest) -> OpResult<DiscoveryRes
     };
     let subnet = match req.subnet.as_deref().map(str::trim) {
         None | Some("") => None,
-        Some(s) => Some(Cidr::parse(s).map_err(|why| OpError::invalid("subnet", why))?),
+        Some(s) => {
+            let c = Cidr::parse(s).map_err(|why| OpError::invalid("subnet", why))?;
+            // The probe goes out over IPv4 only (docs/onvif.md): an IPv6 block matches nothing.
+            if c.net.is_ipv6() {
+                return Err(OpError::invalid(
+                    "subnet",
+                    "discovery probes over IPv4 only: give an IPv4 block like 192.168.1.0/24",
+                ));
+            }
+            Some(c)
+        }
     };
     let found = discovery::discover(&discovery::Options {
         wait: Duration::from_millis(wait as u64),
@@ -438,7 +448,15 @@ pub fn suggest(profiles: &[OnvifProfile]) -> Option<OnvifSuggestion> {
 pub async fn add(ops: &Ops, req: OnvifAddRequest) -> OpResult<CameraView> {
     let t = check_target(&req.address, req.port, &req.username, &req.password)?;
     if let Some(id) = &req.id {
-        CameraId::parse(id).map_err(|why| OpError::invalid("id", why))?;
+        let id = CameraId::parse(id).map_err(|why| OpError::invalid("id", why))?;
+        // A taken id is refused before the device is contacted (and sent the credentials):
+        // the probe would be wasted. The create below still decides if one races in meanwhile.
+        if super::cameras::camera(ops, &id).await.is_ok() {
+            return Err(OpError::Conflict(format!(
+                "camera {:?} already exists",
+                id.as_str()
+            )));
+        }
     }
     let probed = probe_target(ops, &t, &req.username, &req.password).await?;
     let profiles = &probed.result.profiles;
