@@ -359,6 +359,7 @@ async fn live_snapshots_of_a_warm_camera_come_from_its_session() {
             assert!(taken >= l, "frames go forward");
         }
         last = Some(taken);
+        // Pacing, not waiting: the live requests are spread over the stream's frames.
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     // A cached decode answers when the caller allows its age; it is never older than asked.

@@ -91,11 +91,17 @@ impl Moto {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// A request to the S3 server, with the `Authorization` header moto wants for reads.
+    fn request(&self, method: reqwest::Method, url: String) -> reqwest::RequestBuilder {
+        self.http.request(method, url).header("authorization", AUTH)
+    }
+
     async fn create_bucket(&self, bucket: &str) {
         let r = self
-            .http
-            .put(format!("{}/{bucket}", self.endpoint()))
-            .header("authorization", AUTH)
+            .request(
+                reqwest::Method::PUT,
+                format!("{}/{bucket}", self.endpoint()),
+            )
             .send()
             .await
             .unwrap();
@@ -104,9 +110,10 @@ impl Moto {
 
     async fn object(&self, bucket: &str, key: &str) -> Option<Bytes> {
         let r = self
-            .http
-            .get(format!("{}/{bucket}/{key}", self.endpoint()))
-            .header("authorization", AUTH)
+            .request(
+                reqwest::Method::GET,
+                format!("{}/{bucket}/{key}", self.endpoint()),
+            )
             .send()
             .await
             .unwrap();
@@ -119,9 +126,10 @@ impl Moto {
 
     async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) {
         let r = self
-            .http
-            .put(format!("{}/{bucket}/{key}", self.endpoint()))
-            .header("authorization", AUTH)
+            .request(
+                reqwest::Method::PUT,
+                format!("{}/{bucket}/{key}", self.endpoint()),
+            )
             .body(body)
             .send()
             .await
@@ -132,9 +140,10 @@ impl Moto {
     /// Every key in the bucket under `prefix`, sorted.
     async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
         let text = self
-            .http
-            .get(format!("{}/{bucket}", self.endpoint()))
-            .header("authorization", AUTH)
+            .request(
+                reqwest::Method::GET,
+                format!("{}/{bucket}", self.endpoint()),
+            )
             .query(&[("list-type", "2"), ("prefix", prefix)])
             .send()
             .await
