@@ -255,20 +255,100 @@ pub async fn release(pool: &Pool, node: &str, cameras: Option<&[String]>) -> Res
     }
 }
 
-/// Schedules changed at or after `since` whose camera `node` holds (a schedule made or edited
-/// through another node reaches the holder's scheduler without waiting for its periodic re-read).
-pub async fn changed_held_schedules(
+/// The query of [`changed_schedules`] (its own item so a test can check SQLite's plan for it).
+const CHANGED_SQL: &str = "SELECT id, camera_id FROM snapshot_schedules WHERE updated_at >= ?1";
+
+/// Schedules changed at or after `since`, as `(id, camera_id)`: the caller keeps those of the
+/// cameras its node holds (a schedule made or edited through another node reaches the holder's
+/// scheduler without waiting for its periodic re-read).
+///
+/// Asked twice a second, so it must cost nothing when nothing changed: it range-scans the
+/// `updated_at` index (migration 0002) and touches only the changed rows, in no particular
+/// order (an `ORDER BY id` makes SQLite prefer walking the primary key). Joining the node's
+/// leases here instead made SQLite walk every schedule of every held camera to test its
+/// `updated_at`: 70-90 ms of CPU per look with 101,000 schedules on 1,000 cameras, which
+/// stalled captures every half second (issue 17's capture p99; docs/benchmarks.md).
+pub async fn changed_schedules(
     pool: &Pool,
-    node: &str,
     since: DateTime<Utc>,
-) -> Result<Vec<String>, DbError> {
-    sqlx::query_scalar(
-        "SELECT s.id FROM snapshot_schedules s JOIN camera_leases l ON l.camera_id = s.camera_id \
-         WHERE l.node_id = ? AND s.updated_at >= ? ORDER BY s.id",
-    )
-    .bind(node)
-    .bind(fmt_ts(since))
-    .fetch_all(pool)
-    .await
-    .map_err(step("reading schedules changed elsewhere"))
+) -> Result<Vec<(String, String)>, DbError> {
+    sqlx::query_as(CHANGED_SQL)
+        .bind(fmt_ts(since))
+        .fetch_all(pool)
+        .await
+        .map_err(step("reading schedules changed elsewhere"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use sqlx::Row;
+
+    /// The look's query returns the changed rows only, and SQLite answers it from the
+    /// `updated_at` index: a plan that walks the schedules again would bring back the stall.
+    #[tokio::test]
+    async fn changed_schedules_reads_only_changed_rows_through_the_updated_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("heldar.db").display());
+        let pool = crate::db::connect(&url).await.unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 11, 30, 1, 0, 0).unwrap();
+        let ts = |secs: i64| fmt_ts(now + chrono::Duration::seconds(secs));
+        for cam in ["a", "b"] {
+            sqlx::query(
+                "INSERT INTO cameras (id, name, vendor, created_at, updated_at) \
+                 VALUES (?1, ?1, 'generic', ?2, ?2)",
+            )
+            .bind(cam)
+            .bind(ts(-7200))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        // (id, camera, updated_at)
+        for (id, cam, updated) in [
+            ("s1", "a", -3600),
+            ("s2", "a", -1),
+            ("s3", "b", 0),
+            ("s4", "b", -2),
+        ] {
+            sqlx::query(
+                "INSERT INTO snapshot_schedules (id, camera_id, interval_seconds, enabled, \
+                 created_at, updated_at) VALUES (?1, ?2, 60, 1, ?3, ?4)",
+            )
+            .bind(id)
+            .bind(cam)
+            .bind(ts(-7200))
+            .bind(ts(updated))
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        let mut got = changed_schedules(&pool, now - chrono::Duration::seconds(1))
+            .await
+            .unwrap();
+        got.sort();
+        let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
+        assert_eq!(got, vec![pair("s2", "a"), pair("s3", "b")]);
+
+        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {CHANGED_SQL}"))
+            .bind(ts(0))
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>("detail"))
+            .collect();
+        assert!(
+            plan.iter()
+                .any(|d| d.contains("snapshot_schedules_updated")),
+            "the look's query no longer uses the updated_at index: {plan:?}"
+        );
+        assert!(
+            !plan
+                .iter()
+                .any(|d| d.starts_with("SCAN snapshot_schedules")),
+            "the look's query scans every schedule: {plan:?}"
+        );
+    }
 }

@@ -273,15 +273,17 @@ pub async fn tick(ops: &Ops, renew: bool) -> OpResult<Tick> {
 /// starts a tick at once; schedules changed since `since` on cameras this node holds are
 /// re-read by the scheduler (they were made or edited through another node).
 pub async fn look(ops: &Ops, since: DateTime<Utc>) -> OpResult<()> {
-    let Some(config) = ops.nodes.config.as_ref() else {
+    if ops.nodes.config.is_none() {
         return Ok(());
-    };
+    }
     let now = ops.clock.now();
     if !ops.nodes.is_draining() && !db::nodes::free(&ops.db, now, 1).await?.is_empty() {
         tick(ops, false).await?;
     }
-    for s in db::nodes::changed_held_schedules(&ops.db, &config.id, since).await? {
-        ops.scheduler.refresh(&s);
+    for (schedule, camera) in db::nodes::changed_schedules(&ops.db, since).await? {
+        if CameraId::parse(&camera).is_ok_and(|c| ops.nodes.holds(&c)) {
+            ops.scheduler.refresh(&schedule);
+        }
     }
     Ok(())
 }
