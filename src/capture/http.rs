@@ -585,8 +585,10 @@ pub fn tls_problem(why: &str) -> Option<&'static str> {
     })
 }
 
-/// The error and its causes in one line, without the URL reqwest puts in its own message.
-fn chain(e: &reqwest::Error) -> String {
+/// The error and its causes in one line, without the URL reqwest puts in its own message
+/// (also the ONVIF client's, `onvif`: the innermost cause, such as "Connection refused", is the
+/// part an operator acts on).
+pub(crate) fn chain(e: &reqwest::Error) -> String {
     let mut parts = Vec::new();
     let mut cur: Option<&dyn std::error::Error> = e.source();
     while let Some(err) = cur {

@@ -325,15 +325,13 @@ impl Session {
                 self.address
             ));
         }
-        // reqwest's own message names the URL; ours names the address only (the URL holds no
-        // secret here, but one shape of sentence is easier to read).
-        let cause = std::error::Error::source(e)
-            .map(|s| s.to_string())
-            .unwrap_or_else(|| "connection failed".into());
+        // reqwest's own message names the URL; ours names the address and port only (the URL
+        // holds no secret here, but one shape of sentence is easier to read), then every cause
+        // down to the one a person can act on ("Connection refused", "No route to host").
         OnvifError::Unreachable(format!(
             "Heldar could not reach {} for {operation}: {}",
             self.device_url.authority(),
-            crate::models::truncate(&cause, 200)
+            crate::models::truncate(&crate::capture::http::chain(e), 300)
         ))
     }
 }
