@@ -628,7 +628,7 @@ fn show(s: &Value) -> String {
         ("from", or_dash(&s["active_from"])),
         ("to", or_dash(&s["active_to"])),
         ("daylight", daylight),
-        ("frames", rules(s).trim_start_matches("; ").to_string()),
+        ("rules", rules(s).trim_start_matches("; ").to_string()),
         ("last fired", output::time(output::ts(&s["last_fired_at"]))),
     ];
     output::pairs(&rows).trim_fmt().to_string()
@@ -670,7 +670,7 @@ async fn list(c: &Client, camera: Option<&str>) -> CliResult<()> {
         "state",
         "next frame",
         "last fired",
-        "frames",
+        "rules",
     ]);
     for s in &all {
         t.add_row(vec![
