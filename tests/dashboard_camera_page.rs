@@ -97,13 +97,34 @@ async fn schedule(app: &TestApp, camera: &str, interval: i64, enabled: bool) -> 
     r.json().await.unwrap()
 }
 
+/// Pick a fixed range (`1h`, `24h`, `7d`, `30d`) and wait until the scrubber's scale is that
+/// range: the page draws the default range first, and a check made before the redraw would see
+/// the old scale (its frames can be the same ones).
 async fn pick_range(c: &Client, key: &str) {
+    let hours = match key {
+        "1h" => 1,
+        "24h" => 24,
+        "7d" => 7 * 24,
+        "30d" => 30 * 24,
+        other => panic!("pick_range: {other} is not a fixed range"),
+    };
     c.find(Locator::Css(&format!("#range option[value='{key}']")))
         .await
         .unwrap()
         .click()
         .await
         .unwrap();
+    until(
+        c,
+        &format!("the scrubber's scale to be {key}"),
+        &format!(
+            "(() => {{ const t = document.getElementById('scrub-track'); \
+             if (!t || !t.dataset.from || !t.dataset.to) return false; \
+             const w = Date.parse(t.dataset.to) - Date.parse(t.dataset.from); \
+             return Math.abs(w - {hours} * 3600e3) < 120e3; }})()"
+        ),
+    )
+    .await;
 }
 
 /// The viewport point of time `t` on the scrubber's track.
