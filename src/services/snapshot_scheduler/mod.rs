@@ -362,6 +362,20 @@ impl Scheduler {
         let mut loads: JoinSet<Load> = JoinSet::new();
         // Answers of claims held during a database outage.
         let mut held: JoinSet<HeldAnswer> = JoinSet::new();
+        // Commands queued before this run's first read are answered by it (ops write the
+        // database before they send): a RefreshAll left by the node taking its cameras at
+        // start-up (`ops::nodes::start`) would otherwise read every schedule a second time just
+        // as the first slots fire, which at 100,000 schedules stalled their captures (issue
+        // 17, docs/benchmarks.md). Only a camera's cache invalidation is kept.
+        let mut early_cameras = Vec::new();
+        while let Ok(cmd) = commands.try_recv() {
+            if let Command::CameraChanged(id) = cmd {
+                early_cameras.push(id);
+            }
+        }
+        for id in &early_cameras {
+            self.runner.camera_changed(id);
+        }
         let loaded = self.store.load_enabled().await;
         Self::apply_load(&mut timers, (Reread::Full, 0, loaded))?;
         self.count_active(&timers);

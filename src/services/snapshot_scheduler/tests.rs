@@ -494,6 +494,37 @@ async fn a_schedule_disabled_after_its_slot_was_claimed_does_not_fire_it() {
     h.stop().await;
 }
 
+/// Re-read requests sent before the scheduler's first read (the node taking its cameras at
+/// start-up asks for one) are answered by that read: every schedule is read once, not twice.
+#[tokio::test(start_paused = true)]
+async fn requests_queued_before_the_first_read_do_not_read_everything_again() {
+    let h = Harness::new(Duration::ZERO);
+    h.store
+        .put(schedule("s", 5, h.t0 + chrono::Duration::seconds(5)));
+    // Sent before the scheduler's task has run at all.
+    h.handle.refresh_all();
+    h.handle.refresh("s");
+    h.handle.refresh_all();
+    advance(12).await;
+    assert_eq!(h.fire_secs("s"), vec![5.0, 10.0]);
+    assert_eq!(
+        h.store
+            .full_reads
+            .load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+    // One sent once it runs is still answered with a read of its own.
+    h.handle.refresh_all();
+    advance(1).await;
+    assert_eq!(
+        h.store
+            .full_reads
+            .load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    h.stop().await;
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_slow_reread_neither_delays_firing_nor_rewinds_claimed_slots() {
     let h = Harness::new(Duration::ZERO);
