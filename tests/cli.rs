@@ -1531,7 +1531,7 @@ async fn schedule_frame_rules_and_a_camera_size_cap_are_set_and_cleared_from_the
     let r = cli.run(&["schedule", "list", "north"]).await;
     let out = r.ok().out.clone();
     let header = out.lines().next().unwrap_or_default();
-    assert!(header.ends_with("FRAMES"), "{out}");
+    assert!(header.ends_with("RULES"), "{out}");
     let row = out.lines().find(|l| l.contains(&id)).unwrap_or_default();
     assert!(row.contains("dark<30, unchanged, snapshot, 48h"), "{out}");
 
