@@ -260,6 +260,12 @@ pub async fn tick(ops: &Ops, renew: bool) -> OpResult<Tick> {
         // Re-read every schedule: those of cameras gained are taken in, those lost dropped.
         ops.scheduler.refresh_all();
     }
+    // Outages follow the cameras: the gained ones' open outages are this node's to close. At
+    // every tick, not only on a change, so a failed read here is made good at the next one
+    // (it reads only the open outages).
+    if let Err(e) = crate::ops::outages::follow_held(ops).await {
+        tracing::warn!(error = %e, "cannot read the open outages of the cameras this node holds; trying again at the next tick");
+    }
     Ok(Tick {
         held: n,
         acquired,

@@ -3,7 +3,7 @@
 
 use std::sync::{Arc, Mutex};
 
-use chrono::{DateTime, TimeZone, Utc};
+use chrono::{DateTime, SubsecRound, TimeZone, Utc};
 
 use super::*;
 use crate::clock::Clock;
@@ -238,4 +238,80 @@ async fn a_node_that_stalls_past_its_lease_loses_the_cameras_it_did_not_renew() 
     look(&a, fleet.clock.now()).await.unwrap();
     assert_eq!((a.nodes.held().len(), b.nodes.held().len()), (2, 2));
     disjoint(&a, &b);
+}
+
+/// Outages follow the camera (docs/fleet.md): a node does not judge the silence of a camera
+/// another node captures, and the open outage of a camera that moves is closed by its new
+/// holder's first frame.
+#[tokio::test]
+async fn only_the_holder_judges_a_cameras_outage_and_it_moves_with_the_camera() {
+    use crate::ops::outages;
+    let fleet = Fleet::new(2).await;
+    // Each node keeps its own outage state, as separate processes do.
+    let a = Ops {
+        outages: Arc::default(),
+        ..fleet.node("a")
+    };
+    let b = Ops {
+        outages: Arc::default(),
+        ..fleet.node("b")
+    };
+    start(&a).await.unwrap();
+    start(&b).await.unwrap();
+    fleet.clock.advance(1.0);
+    tick(&a, true).await.unwrap();
+    look(&b, fleet.clock.now()).await.unwrap();
+    let (c00, c01) = (
+        CameraId::parse("c00").unwrap(),
+        CameraId::parse("c01").unwrap(),
+    );
+    assert!(
+        a.nodes.holds(&c00) && b.nodes.holds(&c01),
+        "A holds c00, B c01"
+    );
+    // A schedule every 5 s on each camera, due now: both cameras are watched for silence.
+    let due = crate::models::fmt_ts(fleet.clock.now());
+    for cam in ["c00", "c01"] {
+        sqlx::query(
+            "INSERT INTO snapshot_schedules (id, camera_id, interval_seconds, enabled, \
+             next_due_at, created_at, updated_at) VALUES (?1, ?2, 5, 1, ?3, ?3, ?3)",
+        )
+        .bind(format!("sch_{cam}"))
+        .bind(cam)
+        .bind(&due)
+        .execute(&fleet.base.db)
+        .await
+        .unwrap();
+    }
+    // B looks for silence over a minute and more (the limit: 3 × 5 s, at least 60 s) and never
+    // captures: only its own camera is offline; A's, which B never captures, is not.
+    crate::services::outage_watch::check(&b).await.unwrap();
+    fleet.clock.advance(61.0);
+    crate::services::outage_watch::check(&b).await.unwrap();
+    let open = crate::db::outages::open_ones(&fleet.base.db).await.unwrap();
+    let cams: Vec<&str> = open.iter().map(|o| o.camera_id.as_str()).collect();
+    assert_eq!(cams, vec!["c01"], "{open:?}");
+    assert!(outages::is_offline(&b, &c01).await);
+    assert!(!outages::is_offline(&b, &c00).await);
+
+    // B drains: c01 moves to A, with its open outage, which A's first frame of it closes.
+    drain(&b).await.unwrap();
+    fleet.clock.advance(0.5);
+    tick(&a, true).await.unwrap();
+    assert!(a.nodes.holds(&c01));
+    assert!(
+        outages::is_offline(&a, &c01).await,
+        "A took up the open outage"
+    );
+    outages::after_capture(&a, &c01, Ok(()), fleet.clock.now()).await;
+    assert!(!outages::is_offline(&a, &c01).await);
+    assert!(crate::db::outages::open_ones(&fleet.base.db)
+        .await
+        .unwrap()
+        .is_empty());
+    let row = crate::db::outages::get(&fleet.base.db, &open[0].id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.ended_at, Some(fleet.clock.now().trunc_subsecs(3)));
 }

@@ -76,25 +76,61 @@ fn labels(camera: &CameraId) -> CameraLabels {
     }
 }
 
-/// Learn the open outages and each camera's last success from the database (start-up).
+/// Learn each camera's last success and the open outages of the cameras this node holds from
+/// the database (start-up, after the node has taken its cameras).
 pub async fn seed(ops: &Ops) -> OpResult<()> {
-    let open = db::outages::open_ones(&ops.db).await?;
     let cameras = db::cameras::list(&ops.db).await?;
+    {
+        let mut tracks = ops.outages.tracks.lock().await;
+        for (camera, status) in cameras {
+            let id = camera.spec.id;
+            ops.metrics
+                .camera_offline
+                .get_or_create(&labels(&id))
+                .set(0);
+            tracks.entry(id).or_default().last_success = status.last_success_at;
+        }
+    }
+    follow_held(ops).await
+}
+
+/// In a fleet only the node that holds a camera judges its outages and closes them
+/// (docs/fleet.md): a node that does not capture a camera cannot tell its silence from its
+/// health. After the held set changes (and at start-up), this forgets the open outages of
+/// cameras this node no longer holds (the row stays open; their new holder closes it at its
+/// first success, and its gauge reads 0 here) and takes up the open outages of the cameras it
+/// now holds, whoever opened them (their former holder, or this node before a restart). A
+/// camera that moves also starts its silence watch afresh on its new holder.
+pub async fn follow_held(ops: &Ops) -> OpResult<()> {
+    // The lock first: a success closing an outage between this read and the loop below would
+    // otherwise see it taken up again, and closed (and announced) twice. The read is of the
+    // open outages only (a partial index), so captures wait a moment at most.
     let mut tracks = ops.outages.tracks.lock().await;
-    for (camera, status) in cameras {
-        let id = camera.spec.id;
-        ops.metrics
-            .camera_offline
-            .get_or_create(&labels(&id))
-            .set(0);
-        tracks.entry(id).or_default().last_success = status.last_success_at;
+    let open = db::outages::open_ones(&ops.db).await?;
+    for (camera, t) in tracks.iter_mut() {
+        if ops.nodes.holds(camera) {
+            continue;
+        }
+        t.watched_since = None;
+        if t.open.take().is_some() {
+            ops.metrics
+                .camera_offline
+                .get_or_create(&labels(camera))
+                .set(0);
+        }
     }
     for o in open {
+        if !ops.nodes.holds(&o.camera_id) {
+            continue;
+        }
         ops.metrics
             .camera_offline
             .get_or_create(&labels(&o.camera_id))
             .set(1);
         let t = tracks.entry(o.camera_id.clone()).or_default();
+        if t.open.is_some() {
+            continue;
+        }
         t.run = o.failures;
         t.first_error = o.first_error.clone();
         t.last_error = o.last_error.clone();
@@ -158,7 +194,9 @@ pub async fn after_capture(
                 return;
             }
             let n = i64::from(ops.config.offline_after_failures);
-            if n > 0 && t.run >= n {
+            // A live snapshot through a node that does not hold the camera counts its failure
+            // but opens no outage there: the holder judges (see [`follow_held`]).
+            if n > 0 && t.run >= n && ops.nodes.holds(camera) {
                 let since = t.run_since.unwrap_or(at);
                 let (first, last, failures) = (t.first_error.clone(), t.last_error.clone(), t.run);
                 t.open = open(

@@ -11,7 +11,8 @@
 //! out: their gaps are hours, and the failure rule covers them. SQLite does the grouping: at
 //! 100,000 idle windowed schedules, reading and planning them all in Heldar every few seconds
 //! stalled captures (docs/benchmarks.md, issue 17). A failed read is logged and tried again at
-//! the next tick. With HELDAR_OFFLINE_AFTER_S=0 it does nothing.
+//! the next tick. With HELDAR_OFFLINE_AFTER_S=0 it does nothing. In a fleet it watches only the
+//! cameras this node holds (docs/fleet.md): another node's camera is silent here by design.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -54,6 +55,10 @@ pub async fn check(ops: &Ops) -> anyhow::Result<()> {
             .into_iter()
             .filter_map(|(camera, secs)| {
                 let camera = CameraId::parse(&camera).ok()?;
+                // In a fleet, only the node that captures a camera can tell it is silent.
+                if !ops.nodes.holds(&camera) {
+                    return None;
+                }
                 let interval = Duration::from_secs(secs.max(1) as u64);
                 Some((camera, limit(setting, interval)?))
             })
