@@ -606,6 +606,25 @@ async fn an_unsaved_schedule_previews_as_it_would_be_saved() {
         "{from_preview}"
     );
     assert_eq!(from_preview["error"], from_create["error"]);
+    // The frame rules are checked as the create checks them, too (the camera has no main
+    // stream URL, so `stream: main` cannot be).
+    for bad in [
+        json!({"skip_dark": true, "dark_threshold": 256}),
+        json!({"dark_threshold": -1}),
+        json!({"stream": "thermal"}),
+        json!({"stream": "main"}),
+        json!({"retention_hours": 0}),
+        json!({"retention_hours": 876_001}),
+    ] {
+        let (status, from_preview) = error_of(app.post(draft, &bad).await).await;
+        let (_, from_create) = error_of(
+            app.post("/api/v1/cameras/c1/snapshot-schedules", &bad)
+                .await,
+        )
+        .await;
+        assert_eq!(status, 422, "{bad}: {from_preview}");
+        assert_eq!(from_preview["error"], from_create["error"], "{bad}");
+    }
     let (status, e) = error_of(app.post(&format!("{draft}?n=0"), &body).await).await;
     assert_eq!((status, e["field"].as_str()), (422, Some("n")), "{e}");
     let (status, _) = error_of(app.post(&format!("{draft}?n=101"), &body).await).await;

@@ -448,6 +448,11 @@ pub async fn preview_draft(
     cameras::require(ops, camera).await?;
     let interval = clamp(body.interval_seconds.unwrap_or(DEFAULT_INTERVAL_S));
     let (plan, calendar) = checked(body.calendar(), interval, body.interval_seconds.is_some())?;
+    // The frame rules too, in `create`'s order: a preview never shows slots for a body whose
+    // save would be refused.
+    check_threshold(body.dark_threshold)?;
+    check_retention(body.retention_hours)?;
+    check_stream(ops, camera, body.stream.as_deref()).await?;
     let now = ops.clock.now().trunc_subsecs(3);
     // The same first slot as `create` gives.
     let first = match &calendar {
