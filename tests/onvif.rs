@@ -376,6 +376,52 @@ async fn bad_bodies_are_422_with_the_field() {
     assert!(sentence.contains("GetSystemDateAndTime"), "{e}");
     assert!(sentence.contains(&format!("127.0.0.1:{port}")), "{e}");
     assert!(sentence.contains("Connection refused"), "{e}");
+
+    // A web server that is no ONVIF service: 404 with an HTML page (well-formed, so it parses
+    // as XML). Not "bad XML": the status, the path and the port, and a question to check. (The
+    // clock read before it is allowed to fail; the first call that must answer says so.)
+    let web = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let web_port = web.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        loop {
+            let Ok((mut sock, _)) = web.accept().await else {
+                return;
+            };
+            let mut buf = vec![0u8; 65536];
+            let _ = sock.read(&mut buf).await;
+            let page = "<html><body><h1>Not Found</h1></body></html>";
+            let reply = format!(
+                "HTTP/1.1 404 Not Found\r\ncontent-type: text/html\r\ncontent-length: {}\r\n\
+                 connection: close\r\n\r\n{page}",
+                page.len()
+            );
+            let _ = sock.write_all(reply.as_bytes()).await;
+        }
+    });
+    let (status, e) = error_of(
+        app.post_json(
+            "/api/v1/onvif/probe",
+            &json!({"address": "127.0.0.1", "port": web_port, "username": "u", "password": "p"}),
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, e["code"].as_str()),
+        (502, Some("onvif_fault")),
+        "{e}"
+    );
+    let sentence = e["error"].as_str().unwrap();
+    for part in [
+        format!("127.0.0.1:{web_port}"),
+        "GetDeviceInformation".into(),
+        "/onvif/device_service".into(),
+        "HTTP 404 Not Found".into(),
+    ] {
+        assert!(sentence.contains(&part), "{part}: {e}");
+    }
+    server.abort();
     app.stop().await;
 }
 

@@ -188,7 +188,12 @@ impl Session {
         auth: bool,
         body: soap::BodyWriter<'_>,
     ) -> Result<soap::Element, OnvifError> {
-        let who = &self.address;
+        // The address with the port of this request (a media service may sit on another port
+        // than the device service): what an operator checks first when a call fails.
+        let who = &match (url.host_str(), url.port_or_known_default()) {
+            (Some(host), Some(port)) => format!("{host}:{port}"),
+            _ => self.address.clone(),
+        };
         let left = self.deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
             return Err(OnvifError::Timeout(format!(
@@ -239,23 +244,31 @@ impl Session {
         if status == reqwest::StatusCode::UNAUTHORIZED || status == reqwest::StatusCode::FORBIDDEN {
             return Err(self.auth_refused(operation));
         }
+        // An error status with a body that is no SOAP at all (a web server's HTML page, with or
+        // without a DOCTYPE, well-formed or not) says "not an ONVIF service here", not "bad
+        // XML": nothing of it was expanded either way.
+        let not_soap = || {
+            OnvifError::Fault(format!(
+                "{who} answered {operation} at {} with HTTP {status} and no SOAP answer: is \
+                 this the device's ONVIF service (its address and port)?",
+                url.path()
+            ))
+        };
         let root = match soap::parse(&bytes) {
             Ok(root) => root,
-            // An error status with a body that is no SOAP at all (a web server's HTML page,
-            // often with a DOCTYPE) says "not an ONVIF service", not "bad XML": nothing of it
-            // was expanded either way.
-            Err(_) if !status.is_success() => {
-                return Err(OnvifError::Fault(format!(
-                    "{who} answered {operation} with HTTP {status} and no SOAP fault"
-                )));
-            }
+            Err(_) if !status.is_success() => return Err(not_soap()),
             Err(e) => return Err(bad_xml(who, operation, &e)),
         };
-        let body = root.find("Body").ok_or_else(|| {
-            OnvifError::BadXml(format!(
-                "the device answered with XML Heldar cannot read: {who}'s answer to {operation} has no SOAP Body"
-            ))
-        })?;
+        let body = match root.find("Body") {
+            Some(body) => body,
+            None if !status.is_success() => return Err(not_soap()),
+            None => {
+                return Err(OnvifError::BadXml(format!(
+                    "the device answered with XML Heldar cannot read: {who}'s answer to \
+                     {operation} has no SOAP Body"
+                )))
+            }
+        };
         if let Some(fault) = body.child("Fault") {
             return Err(self.fault(operation, fault));
         }
