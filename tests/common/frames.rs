@@ -55,7 +55,9 @@ pub async fn keep_frames(
             continue;
         }
         if let Err(e) = ops.writer.index(vec![row]).await {
-            let indexed = heldar::db::snapshots::by_path(&ops.db, &path).await.unwrap();
+            let indexed = heldar::db::snapshots::by_path(&ops.db, &path)
+                .await
+                .unwrap();
             assert!(indexed.is_some(), "indexing {path}: {e}");
         }
     }
