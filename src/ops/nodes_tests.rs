@@ -64,7 +64,7 @@ impl Fleet {
         .bind(format!("c{i:02}"))
         .bind(&now)
         .bind(&now)
-        .execute(&self.base.db)
+        .execute(self.base.db.sqlite().expect("a SQLite test database"))
         .await
         .unwrap();
     }
