@@ -872,26 +872,14 @@ impl Config {
         let database_url = match &args.database_url {
             Some(s) => {
                 let s = non_empty("HELDAR_DATABASE_URL", s)?;
-                if !s.starts_with("sqlite:") {
-                    return Err(ConfigError {
+                database_url_problem(s).map_or(Ok(()), |allowed| {
+                    Err(ConfigError {
                         var: "HELDAR_DATABASE_URL",
                         // A database URL may carry a password: never echoed.
                         value: crate::camera::mask::mask_url(s),
-                        allowed: "only sqlite: URLs are supported, e.g. sqlite://./data/heldar.db"
-                            .into(),
-                    });
-                }
-                if crate::db::is_in_memory(s) {
-                    // The capture writer opens its own connection (db::writer); each connection
-                    // to an in-memory database would be a different, empty database.
-                    return Err(ConfigError {
-                        var: "HELDAR_DATABASE_URL",
-                        value: crate::camera::mask::mask_url(s),
-                        allowed: "an in-memory database is not supported; name a file, e.g. \
-                                  sqlite://./data/heldar.db"
-                            .into(),
-                    });
-                }
+                        allowed: allowed.into(),
+                    })
+                })?;
                 s.to_string()
             }
             None => format!("sqlite://{}", data_dir.join("heldar.db").display()),
@@ -1339,6 +1327,34 @@ impl Config {
     }
 }
 
+/// What is wrong with a `HELDAR_DATABASE_URL`, as the "allowed" half of its error; `None` when
+/// it can be used.
+fn database_url_problem(url: &str) -> Option<&'static str> {
+    match crate::db::Backend::of_url(url) {
+        None => Some(
+            "a sqlite: URL (e.g. sqlite://./data/heldar.db) or a postgres:// URL \
+             (e.g. postgres://heldar:PASSWORD@db.example:5432/heldar)",
+        ),
+        Some(crate::db::Backend::Postgres) => {
+            // Checked here, not at the first connection: a typo stops start-up with the
+            // setting named.
+            let parsed = url::Url::parse(url).ok();
+            let host = parsed.as_ref().and_then(|u| u.host_str()).unwrap_or("");
+            let db = parsed.as_ref().map(|u| u.path().trim_start_matches('/'));
+            (host.is_empty() || db.is_none_or(str::is_empty)).then_some(
+                "a postgres:// URL with a host and a database name, e.g. \
+                 postgres://heldar:PASSWORD@db.example:5432/heldar",
+            )
+        }
+        // The capture writer opens its own connection (db::writer); each connection to an
+        // in-memory database would be a different, empty database.
+        Some(crate::db::Backend::Sqlite) => crate::db::is_in_memory(url).then_some(
+            "an in-memory database is not supported; name a file, e.g. \
+             sqlite://./data/heldar.db",
+        ),
+    }
+}
+
 fn non_empty<'a>(var: &'static str, value: &'a str) -> Result<&'a str, ConfigError> {
     if value.trim().is_empty() {
         Err(ConfigError {
@@ -1642,6 +1658,10 @@ mod tests {
                 "HELDAR_SNAPSHOT_RETENTION_HOURS=\"1.5\"",
             ),
             (
+                ("db", "mysql://u@x/heldar"),
+                "HELDAR_DATABASE_URL=\"mysql://u@x/heldar\"",
+            ),
+            (
                 ("db", "postgres://x"),
                 "HELDAR_DATABASE_URL=\"postgres://x\"",
             ),
@@ -1676,6 +1696,29 @@ mod tests {
             warnings,
             vec!["HELDAR_SNAPSHOT_SCHEDULER_INTERVAL_S=1 is below the minimum; using 5"]
         );
+    }
+
+    /// PostgreSQL is the second back-end: its URL is kept as given; a refused database URL,
+    /// of either kind, never echoes its password.
+    #[test]
+    fn postgres_urls_are_accepted_and_refused_ones_never_show_their_password() {
+        for url in [
+            "postgres://heldar:hunter2@db.example:5432/heldar",
+            "postgresql://heldar@127.0.0.1/fleet?sslmode=require",
+        ] {
+            let (c, _) = Config::from_args(&args(&[("db", url)])).unwrap();
+            assert_eq!(c.database_url, url);
+        }
+        for bad in [
+            "postgres://heldar:hunter2@db.example:5432",
+            "postgres://heldar:hunter2@/heldar",
+            "mysql://heldar:hunter2@db.example/heldar",
+        ] {
+            let err = Config::from_args(&args(&[("db", bad)])).unwrap_err();
+            let line = err.to_string();
+            assert!(line.starts_with("HELDAR_DATABASE_URL="), "{line}");
+            assert!(!line.contains("hunter2"), "the password is echoed: {line}");
+        }
     }
 
     #[test]

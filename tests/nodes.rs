@@ -89,7 +89,7 @@ async fn register(
             .bind(heldar::models::fmt_ts(now + chrono::Duration::seconds(1)))
             .bind(heldar::models::fmt_ts(now))
             .bind(heldar::models::fmt_ts(now))
-            .execute(&pool)
+            .execute(pool.sqlite().unwrap())
             .await
             .unwrap();
             schedules.push(id);
@@ -140,7 +140,7 @@ async fn frames(dir: &std::path::Path) -> Vec<(String, String, DateTime<Utc>)> {
         "SELECT schedule_id, camera_id, taken_at FROM snapshots \
          WHERE schedule_id IS NOT NULL ORDER BY taken_at",
     )
-    .fetch_all(&pool)
+    .fetch_all(pool.sqlite().unwrap())
     .await
     .unwrap();
     pool.close().await;
@@ -154,7 +154,7 @@ async fn phases(dir: &std::path::Path) -> HashMap<String, i64> {
     let pool = heldar::db::connect(&db_url(dir)).await.unwrap();
     let rows: Vec<(String, String)> =
         sqlx::query_as("SELECT id, next_due_at FROM snapshot_schedules")
-            .fetch_all(&pool)
+            .fetch_all(pool.sqlite().unwrap())
             .await
             .unwrap();
     pool.close().await;

@@ -114,7 +114,7 @@ async fn sigkill_in_a_capture_storm_restarts_to_a_consistent_store() {
                     .await
                     .ok()?;
             let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM snapshots")
-                .fetch_one(&pool)
+                .fetch_one(pool.sqlite().unwrap())
                 .await
                 .ok()?;
             pool.close().await;
@@ -152,7 +152,7 @@ async fn sigkill_in_a_capture_storm_restarts_to_a_consistent_store() {
         .unwrap();
     let victim: String =
         sqlx::query_scalar("SELECT path FROM snapshots WHERE camera_id = 'c001' LIMIT 1")
-            .fetch_one(&pool)
+            .fetch_one(pool.sqlite().unwrap())
             .await
             .unwrap();
     pool.close().await;
@@ -237,7 +237,7 @@ async fn two_processes_on_one_database_capture_each_slot_exactly_once() {
             "SELECT taken_at FROM snapshots WHERE schedule_id = ? ORDER BY taken_at",
         )
         .bind(s)
-        .fetch_all(&pool)
+        .fetch_all(pool.sqlite().unwrap())
         .await
         .unwrap();
         let times: Vec<DateTime<Utc>> = times.iter().map(|t| t.parse().unwrap()).collect();

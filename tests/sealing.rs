@@ -152,7 +152,7 @@ async fn a_database_from_before_sealing_is_upgraded_in_place() {
         )
         .bind(PASSWORD)
         .bind(cam.snapshot_url())
-        .execute(&pool)
+        .execute(pool.sqlite().unwrap())
         .await
         .unwrap();
         pool.close().await;
@@ -162,7 +162,7 @@ async fn a_database_from_before_sealing_is_upgraded_in_place() {
     let app = spawn_app_with(|c| *c = common::test_config(&data), BuildOptions::default()).await;
     let (pw, url): (String, String) =
         sqlx::query_as("SELECT password, snapshot_url FROM cameras WHERE id = 'old'")
-            .fetch_one(&app.state.ops.db)
+            .fetch_one(app.state.ops.db.sqlite().unwrap())
             .await
             .unwrap();
     assert!(
@@ -189,9 +189,12 @@ async fn sqlx_checkpoint(data: &std::path::Path) {
     let url = format!("sqlite://{}", data.join("heldar.db").display());
     let pool = heldar::db::connect(&url).await.unwrap();
     sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
-        .execute(&pool)
+        .execute(pool.sqlite().unwrap())
         .await
         .unwrap();
-    sqlx::query("VACUUM").execute(&pool).await.unwrap();
+    sqlx::query("VACUUM")
+        .execute(pool.sqlite().unwrap())
+        .await
+        .unwrap();
     pool.close().await;
 }

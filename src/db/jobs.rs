@@ -127,6 +127,7 @@ fn no_camera(camera: &CameraId) -> impl FnOnce(sqlx::Error) -> DbError + '_ {
 /// Queue a job (its row as given, normally `queued`). Its camera gone is a
 /// [`DbError::NoParent`].
 pub async fn insert(pool: &Pool, job: &Job) -> Result<(), DbError> {
+    let pool = pool.sqlite_only("db::jobs::insert")?;
     bind_job(sqlx::query(&insert_job_sql()), job)
         .execute(pool)
         .await
@@ -137,6 +138,7 @@ pub async fn insert(pool: &Pool, job: &Job) -> Result<(), DbError> {
 /// Queue a job, but only if fewer than `max_queued` jobs are waiting; `false` if the queue is
 /// full. One statement, so two concurrent requests cannot both take the last place.
 pub async fn insert_bounded(pool: &Pool, job: &Job, max_queued: i64) -> Result<bool, DbError> {
+    let pool = pool.sqlite_only("db::jobs::insert_bounded")?;
     let sql = format!(
         "INSERT INTO jobs ({JOB_COLUMNS}) SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ? \
          WHERE (SELECT COUNT(*) FROM jobs WHERE state = 'queued') < ?"
@@ -159,6 +161,7 @@ pub(crate) async fn insert_in(tx: &mut sqlx::SqliteConnection, job: &Job) -> Res
 }
 
 pub async fn get(pool: &Pool, id: &str) -> Result<Option<Job>, DbError> {
+    let pool = pool.sqlite_only("db::jobs::get")?;
     let row = sqlx::query(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE id = ?"))
         .bind(id)
         .fetch_optional(pool)
@@ -174,6 +177,7 @@ pub async fn list(
     state: Option<JobState>,
     limit: i64,
 ) -> Result<Vec<Job>, DbError> {
+    let pool = pool.sqlite_only("db::jobs::list")?;
     let rows = sqlx::query(&format!(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE (?1 IS NULL OR camera_id = ?1) \
          AND (?2 IS NULL OR state = ?2) ORDER BY created_at DESC, id DESC LIMIT ?3"
@@ -190,6 +194,7 @@ pub async fn list(
 /// Claim the oldest queued job for this worker: `queued → running`, conditional, so a job runs
 /// once however many workers look.
 pub async fn claim_next(pool: &Pool, now: DateTime<Utc>) -> Result<Option<Job>, DbError> {
+    let pool = pool.sqlite_only("db::jobs::claim_next")?;
     loop {
         let row = sqlx::query(&format!(
             "SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'queued' ORDER BY created_at, id LIMIT 1"
@@ -218,6 +223,7 @@ pub async fn claim_next(pool: &Pool, now: DateTime<Utc>) -> Result<Option<Job>, 
 
 /// Set the frame count a running job will encode (known once its frames are read).
 pub async fn set_total(pool: &Pool, id: &JobId, total: i64) -> Result<(), DbError> {
+    let pool = pool.sqlite_only("db::jobs::set_total")?;
     sqlx::query("UPDATE jobs SET frames_total = ? WHERE id = ? AND state = 'running'")
         .bind(total)
         .bind(id.as_str())
@@ -246,6 +252,7 @@ pub async fn finish(
     from: &[JobState],
     outcome: &Outcome,
 ) -> Result<bool, DbError> {
+    let pool = pool.sqlite_only("db::jobs::finish")?;
     let mut tx = pool.begin().await.map_err(step("ending a job"))?;
     let done = finish_in(&mut tx, id, from, outcome, None).await?;
     tx.commit().await.map_err(step("ending a job"))?;
@@ -288,6 +295,7 @@ pub async fn complete(
     video: &Timelapse,
     outcome: &Outcome,
 ) -> Result<bool, DbError> {
+    let pool = pool.sqlite_only("db::jobs::complete")?;
     let mut tx = pool.begin().await.map_err(step("recording a video"))?;
     let inserted = sqlx::query(&format!(
         "INSERT INTO timelapses ({TL_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
@@ -335,6 +343,7 @@ pub async fn complete(
 
 /// Jobs left `running` by a run of Heldar that is gone (start-up recovery).
 pub async fn running(pool: &Pool) -> Result<Vec<Job>, DbError> {
+    let pool = pool.sqlite_only("db::jobs::running")?;
     let rows = sqlx::query(&format!(
         "SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'running' ORDER BY created_at"
     ))
@@ -346,6 +355,7 @@ pub async fn running(pool: &Pool) -> Result<Vec<Job>, DbError> {
 
 /// Remove finished jobs that ended before `before` (retention); returns how many.
 pub async fn prune_finished(pool: &Pool, before: DateTime<Utc>) -> Result<u64, DbError> {
+    let pool = pool.sqlite_only("db::jobs::prune_finished")?;
     let r = sqlx::query(
         "DELETE FROM jobs WHERE state IN ('done', 'failed', 'cancelled') AND finished_at < ?",
     )
@@ -359,6 +369,7 @@ pub async fn prune_finished(pool: &Pool, before: DateTime<Utc>) -> Result<u64, D
 // --- videos ----------------------------------------------------------------------------------
 
 pub async fn video(pool: &Pool, id: &str) -> Result<Option<Timelapse>, DbError> {
+    let pool = pool.sqlite_only("db::jobs::video")?;
     let row = sqlx::query(&format!("SELECT {TL_COLUMNS} FROM timelapses WHERE id = ?"))
         .bind(id)
         .fetch_optional(pool)
@@ -368,6 +379,7 @@ pub async fn video(pool: &Pool, id: &str) -> Result<Option<Timelapse>, DbError> 
 }
 
 pub async fn video_by_file(pool: &Pool, file: &str) -> Result<Option<Timelapse>, DbError> {
+    let pool = pool.sqlite_only("db::jobs::video_by_file")?;
     let row = sqlx::query(&format!(
         "SELECT {TL_COLUMNS} FROM timelapses WHERE file = ?"
     ))
@@ -380,6 +392,7 @@ pub async fn video_by_file(pool: &Pool, file: &str) -> Result<Option<Timelapse>,
 
 /// A camera's videos, newest first.
 pub async fn videos(pool: &Pool, camera: &CameraId, limit: i64) -> Result<Vec<Timelapse>, DbError> {
+    let pool = pool.sqlite_only("db::jobs::videos")?;
     let rows = sqlx::query(&format!(
         "SELECT {TL_COLUMNS} FROM timelapses WHERE camera_id = ? \
          ORDER BY created_at DESC, id DESC LIMIT ?"
@@ -400,6 +413,7 @@ pub async fn oldest_videos(
     skip: i64,
     limit: i64,
 ) -> Result<Vec<Timelapse>, DbError> {
+    let pool = pool.sqlite_only("db::jobs::oldest_videos")?;
     let rows = sqlx::query(&format!(
         "SELECT {TL_COLUMNS} FROM timelapses WHERE created_at < ? \
          ORDER BY created_at, id LIMIT ? OFFSET ?"
@@ -414,6 +428,7 @@ pub async fn oldest_videos(
 }
 
 pub async fn delete_video(pool: &Pool, id: &str) -> Result<bool, DbError> {
+    let pool = pool.sqlite_only("db::jobs::delete_video")?;
     let r = sqlx::query("DELETE FROM timelapses WHERE id = ?")
         .bind(id)
         .execute(pool)
@@ -424,6 +439,7 @@ pub async fn delete_video(pool: &Pool, id: &str) -> Result<bool, DbError> {
 
 /// `(frames, bytes)` of all videos.
 pub async fn video_totals(pool: &Pool) -> Result<(i64, i64), DbError> {
+    let pool = pool.sqlite_only("db::jobs::video_totals")?;
     let (n, b): (i64, Option<i64>) =
         sqlx::query_as("SELECT COUNT(*), SUM(size_bytes) FROM timelapses")
             .fetch_one(pool)
@@ -440,6 +456,7 @@ pub async fn frames_in(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<Vec<(String, Option<i64>, Option<i64>)>, DbError> {
+    let pool = pool.sqlite_only("db::jobs::frames_in")?;
     sqlx::query_as(
         "SELECT path, width, height FROM snapshots WHERE camera_id = ? AND taken_at >= ? \
          AND taken_at < ? ORDER BY taken_at, id",
@@ -459,6 +476,7 @@ pub async fn count_frames(
     from: DateTime<Utc>,
     to: DateTime<Utc>,
 ) -> Result<i64, DbError> {
+    let pool = pool.sqlite_only("db::jobs::count_frames")?;
     sqlx::query_scalar(
         "SELECT COUNT(*) FROM snapshots WHERE camera_id = ? AND taken_at >= ? AND taken_at < ?",
     )

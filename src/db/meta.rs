@@ -6,24 +6,29 @@
 
 use chrono::{DateTime, Utc};
 
-use super::{parse_ts, step, DbError, Pool};
+use super::{parse_ts, step, with_pool, DbError, Pool};
 use crate::models::fmt_ts;
 
 /// The key check of the credential sealing key (`camera::seal`), if one was stored.
 pub async fn key_check(pool: &Pool) -> Result<Option<String>, DbError> {
-    sqlx::query_scalar("SELECT value FROM meta WHERE name = 'key_check'")
-        .fetch_optional(pool)
-        .await
-        .map_err(step("reading the key check"))
+    with_pool!(pool, p => {
+        sqlx::query_scalar("SELECT value FROM meta WHERE name = 'key_check'")
+            .fetch_optional(p)
+            .await
+    })
+    .map_err(step("reading the key check"))
 }
 
 /// Store the key check (once, on the first start-up).
 pub async fn set_key_check(pool: &Pool, value: &str) -> Result<(), DbError> {
-    sqlx::query("INSERT INTO meta (name, value) VALUES ('key_check', ?)")
-        .bind(value)
-        .execute(pool)
-        .await
-        .map_err(step("writing the key check"))?;
+    with_pool!(pool, p => {
+        sqlx::query("INSERT INTO meta (name, value) VALUES ('key_check', $1)")
+            .bind(value)
+            .execute(p)
+            .await
+            .map(|_| ())
+    })
+    .map_err(step("writing the key check"))?;
     Ok(())
 }
 
@@ -40,11 +45,13 @@ pub enum LastRun {
 }
 
 async fn get(pool: &Pool, name: &str) -> Result<Option<String>, DbError> {
-    sqlx::query_scalar("SELECT value FROM meta WHERE name = ?")
-        .bind(name)
-        .fetch_optional(pool)
-        .await
-        .map_err(step("reading the run marks"))
+    with_pool!(pool, p => {
+        sqlx::query_scalar("SELECT value FROM meta WHERE name = $1")
+            .bind(name)
+            .fetch_optional(p)
+            .await
+    })
+    .map_err(step("reading the run marks"))
 }
 
 /// How the last run ended: a `running_since` mark means it never stopped cleanly.
@@ -63,34 +70,42 @@ pub async fn last_run(pool: &Pool) -> Result<LastRun, DbError> {
 }
 
 const RUNNING_SINCE: &str = "running_since";
+/// Set a named value (binds: name, value), the same statement on both back-ends.
+const UPSERT: &str = "INSERT INTO meta (name, value) VALUES ($1, $2) \
+     ON CONFLICT (name) DO UPDATE SET value = excluded.value";
 const CLEAN_STOP_AT: &str = "clean_stop_at";
 
 /// Mark a run as started at `at`; it stays marked until [`record_clean_stop`].
 pub async fn record_run_start(pool: &Pool, at: DateTime<Utc>) -> Result<(), DbError> {
-    sqlx::query("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
-        .bind(RUNNING_SINCE)
-        .bind(fmt_ts(at))
-        .execute(pool)
-        .await
-        .map_err(step("recording the run's start"))?;
+    with_pool!(pool, p => {
+        sqlx::query(UPSERT)
+            .bind(RUNNING_SINCE)
+            .bind(fmt_ts(at))
+            .execute(p)
+            .await
+            .map(|_| ())
+    })
+    .map_err(step("recording the run's start"))?;
     Ok(())
 }
 
 /// Clear the run mark and record a clean stop at `at`, in one transaction.
 pub async fn record_clean_stop(pool: &Pool, at: DateTime<Utc>) -> Result<(), DbError> {
-    let mut tx = pool.begin().await.map_err(step("recording a clean stop"))?;
-    sqlx::query("DELETE FROM meta WHERE name = ?")
-        .bind(RUNNING_SINCE)
-        .execute(&mut *tx)
-        .await
-        .map_err(step("recording a clean stop"))?;
-    sqlx::query("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
-        .bind(CLEAN_STOP_AT)
-        .bind(fmt_ts(at))
-        .execute(&mut *tx)
-        .await
-        .map_err(step("recording a clean stop"))?;
-    tx.commit().await.map_err(step("recording a clean stop"))
+    with_pool!(pool, p => async {
+        let mut tx = p.begin().await?;
+        sqlx::query("DELETE FROM meta WHERE name = $1")
+            .bind(RUNNING_SINCE)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(UPSERT)
+            .bind(CLEAN_STOP_AT)
+            .bind(fmt_ts(at))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await
+    }
+    .await)
+    .map_err(step("recording a clean stop"))
 }
 
 const AUTH_MODE: &str = "auth_mode";
@@ -109,14 +124,15 @@ pub struct AuthSwitch {
 /// The authentication switch, if one was ever recorded. A value other than `on`/`off` is a
 /// corrupt row (an error, never read as off).
 pub async fn auth_switch(pool: &Pool) -> Result<Option<AuthSwitch>, DbError> {
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT name, value FROM meta WHERE name IN (?, ?, ?)")
+    let rows: Vec<(String, String)> = with_pool!(pool, p => {
+        sqlx::query_as("SELECT name, value FROM meta WHERE name IN ($1, $2, $3)")
             .bind(AUTH_MODE)
             .bind(AUTH_MODE_AT)
             .bind(AUTH_MODE_BY)
-            .fetch_all(pool)
+            .fetch_all(p)
             .await
-            .map_err(step("reading the authentication switch"))?;
+    })
+    .map_err(step("reading the authentication switch"))?;
     let value = |n: &str| rows.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
     let on = match value(AUTH_MODE) {
         None => return Ok(None),
@@ -143,24 +159,23 @@ pub async fn set_auth_switch(
     by: &str,
 ) -> Result<Option<AuthSwitch>, DbError> {
     let before = auth_switch(pool).await?;
-    let mut tx = pool
-        .begin()
-        .await
-        .map_err(step("setting the authentication switch"))?;
-    for (name, value) in [
+    let values = [
         (AUTH_MODE, if on { "on" } else { "off" }.to_string()),
         (AUTH_MODE_AT, fmt_ts(at)),
         (AUTH_MODE_BY, by.to_string()),
-    ] {
-        sqlx::query("INSERT INTO meta (name, value) VALUES (?, ?) ON CONFLICT (name) DO UPDATE SET value = excluded.value")
-            .bind(name)
-            .bind(value)
-            .execute(&mut *tx)
-            .await
-            .map_err(step("setting the authentication switch"))?;
+    ];
+    with_pool!(pool, p => async {
+        let mut tx = p.begin().await?;
+        for (name, value) in &values {
+            sqlx::query(UPSERT)
+                .bind(name)
+                .bind(value)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await
     }
-    tx.commit()
-        .await
-        .map_err(step("setting the authentication switch"))?;
+    .await)
+    .map_err(step("setting the authentication switch"))?;
     Ok(before)
 }

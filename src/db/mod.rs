@@ -1,9 +1,14 @@
 //! The database: the pool, the migrations, and every query Heldar runs (the one place that knows
 //! SQL). SQLite by default, in WAL mode so captures, the API and retention read and write side by
 //! side; foreign keys on, so deleting a camera cascades to its status, schedules and rows.
+//! PostgreSQL (`postgres://…`) is the second back-end, for several nodes on separate machines
+//! (docs/scale-out.md "Database back-ends"): [`Pool`] is one or the other, and a query module
+//! written for both runs the same SQL text on either through [`with_pool!`]. A module not yet
+//! ported answers [`DbError::NotOnPostgres`] on PostgreSQL, never a wrong result.
 //!
-//! Migrations are the versioned files in `migrations/`, run at start-up: a database written by an
-//! older Heldar upgrades in place.
+//! Migrations are the versioned files in `migrations/` (SQLite) and `migrations-postgres/` (the
+//! same schema, same version numbers, PostgreSQL's dialect), run at start-up: a database written
+//! by an older Heldar upgrades in place.
 
 pub mod cameras;
 pub mod jobs;
@@ -21,10 +26,139 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::SqlitePool;
+use sqlx::{PgPool, SqlitePool};
 
-pub type Pool = SqlitePool;
+/// Which database engine a URL or pool is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    /// The back-end a `HELDAR_DATABASE_URL` names by its scheme: `sqlite:`, or `postgres://` /
+    /// `postgresql://` (libpq's two spellings). Anything else: none.
+    pub fn of_url(url: &str) -> Option<Backend> {
+        if url.starts_with("sqlite:") {
+            Some(Backend::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Backend::Postgres)
+        } else {
+            None
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "SQLite",
+            Backend::Postgres => "PostgreSQL",
+        }
+    }
+}
+
+/// The connection pool, of either back-end. An enum rather than sqlx's `Any` driver: SQLite keeps
+/// its own driver, connection options and types exactly as before (it stays the default and the
+/// hot path), PostgreSQL gets its native driver (its SQLSTATE codes tell an outage from a bad
+/// statement), and a query written for both is checked by the compiler against each
+/// (docs/scale-out.md "Database back-ends" has the comparison).
+#[derive(Debug, Clone)]
+pub enum Pool {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+impl Pool {
+    pub fn backend(&self) -> Backend {
+        match self {
+            Pool::Sqlite(_) => Backend::Sqlite,
+            Pool::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Close every connection (shutdown).
+    pub async fn close(&self) {
+        match self {
+            Pool::Sqlite(p) => p.close().await,
+            Pool::Postgres(p) => p.close().await,
+        }
+    }
+
+    /// The SQLite pool, if this is one (SQLite-only tools and tests: `PRAGMA`, raw SQL).
+    pub fn sqlite(&self) -> Option<&SqlitePool> {
+        match self {
+            Pool::Sqlite(p) => Some(p),
+            Pool::Postgres(_) => None,
+        }
+    }
+
+    /// The PostgreSQL pool, if this is one.
+    pub fn postgres(&self) -> Option<&PgPool> {
+        match self {
+            Pool::Postgres(p) => Some(p),
+            Pool::Sqlite(_) => None,
+        }
+    }
+
+    /// The SQLite pool for a query not yet ported to PostgreSQL; on PostgreSQL a
+    /// [`DbError::NotOnPostgres`] naming the step, so nothing runs SQLite's SQL on it.
+    pub(crate) fn sqlite_only(&self, step: &'static str) -> Result<&SqlitePool, DbError> {
+        self.sqlite().ok_or(DbError::NotOnPostgres { step })
+    }
+}
+
+/// Run `$body` with `$p` bound to the back-end's own pool: the body is compiled once per
+/// back-end, so its SQL text must suit both (numbered `$1` placeholders, which SQLite also reads
+/// by number; standard SQL; integers as `i64`, booleans as 0/1, times as RFC 3339 text) and its
+/// rows are read through [`Cols`].
+macro_rules! with_pool {
+    ($pool:expr, $p:ident => $body:expr) => {
+        match $pool {
+            $crate::db::Pool::Sqlite($p) => $body,
+            $crate::db::Pool::Postgres($p) => $body,
+        }
+    };
+}
+pub(crate) use with_pool;
+
+/// Reading a column of a row of either back-end, with the types Heldar stores. A value of the
+/// wrong type is a [`DbError::Corrupt`] naming the column, not a panic.
+pub(crate) trait Cols {
+    fn text(&self, col: &str) -> Result<String, DbError>;
+    fn opt_text(&self, col: &str) -> Result<Option<String>, DbError>;
+    fn int(&self, col: &str) -> Result<i64, DbError>;
+    fn opt_int(&self, col: &str) -> Result<Option<i64>, DbError>;
+    fn bytes(&self, col: &str) -> Result<Vec<u8>, DbError>;
+}
+
+macro_rules! impl_cols {
+    ($row:ty) => {
+        impl Cols for $row {
+            fn text(&self, col: &str) -> Result<String, DbError> {
+                sqlx::Row::try_get(self, col).map_err(|e| corrupt_col(col, e))
+            }
+            fn opt_text(&self, col: &str) -> Result<Option<String>, DbError> {
+                sqlx::Row::try_get(self, col).map_err(|e| corrupt_col(col, e))
+            }
+            fn int(&self, col: &str) -> Result<i64, DbError> {
+                sqlx::Row::try_get(self, col).map_err(|e| corrupt_col(col, e))
+            }
+            fn opt_int(&self, col: &str) -> Result<Option<i64>, DbError> {
+                sqlx::Row::try_get(self, col).map_err(|e| corrupt_col(col, e))
+            }
+            fn bytes(&self, col: &str) -> Result<Vec<u8>, DbError> {
+                sqlx::Row::try_get(self, col).map_err(|e| corrupt_col(col, e))
+            }
+        }
+    };
+}
+impl_cols!(sqlx::sqlite::SqliteRow);
+impl_cols!(sqlx::postgres::PgRow);
+
+fn corrupt_col(col: &str, e: sqlx::Error) -> DbError {
+    DbError::Corrupt(format!("column {col}: {e}"))
+}
 
 /// A database failure, with the step that failed.
 #[derive(Debug, thiserror::Error)]
@@ -61,6 +195,10 @@ pub enum DbError {
     /// The writer has stopped (shutdown) or could not start.
     #[error("{0}")]
     Writer(String),
+    /// A query module not yet ported to PostgreSQL was asked to run on it
+    /// (docs/scale-out.md "Database back-ends" lists what runs where).
+    #[error("{step} does not run on PostgreSQL yet (docs/scale-out.md); use a sqlite: database")]
+    NotOnPostgres { step: &'static str },
 }
 
 /// The start of every outage sentence, in errors, logs and the health check.
@@ -80,13 +218,26 @@ fn sqlite_code_is_lock(code: i32) -> bool {
     matches!(code & 0xff, 5 | 6)
 }
 
+/// PostgreSQL's SQLSTATE codes for "the server is away", not "the statement is wrong": class
+/// 08 (the connection failed or broke), the server shutting down or starting up (57P01-57P03),
+/// no connection slot free (53300), and a read-only transaction (25006: after a fail-over, a
+/// connection left on a server that became a standby).
+fn pg_code_is_unavailable(code: &str) -> bool {
+    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300" | "25006")
+}
+
 pub(crate) fn step(step: &'static str) -> impl FnOnce(sqlx::Error) -> DbError {
     move |source| {
         let away = match &source {
-            sqlx::Error::Database(d) => d
-                .code()
-                .and_then(|c| c.parse::<i32>().ok())
-                .is_some_and(sqlite_code_is_lock),
+            sqlx::Error::Database(d) => {
+                match d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                    Some(pg) => pg_code_is_unavailable(pg.code()),
+                    None => d
+                        .code()
+                        .and_then(|c| c.parse::<i32>().ok())
+                        .is_some_and(sqlite_code_is_lock),
+                }
+            }
             // No connection to be had: the pool's wait ran out, or the socket/file failed.
             sqlx::Error::PoolTimedOut | sqlx::Error::Io(_) => true,
             _ => false,
@@ -117,6 +268,10 @@ pub(crate) fn sqlite_step(step: &'static str) -> impl FnOnce(rusqlite::Error) ->
 /// database would be a different one per connection, so it is refused.
 pub fn file_of(url: &str) -> anyhow::Result<std::path::PathBuf> {
     anyhow::ensure!(
+        Backend::of_url(url) != Some(Backend::Postgres),
+        "a PostgreSQL database has no file"
+    );
+    anyhow::ensure!(
         !is_in_memory(url),
         "an in-memory database cannot be used: Heldar needs a database file"
     );
@@ -130,8 +285,15 @@ pub fn is_in_memory(url: &str) -> bool {
     url.contains(":memory:") || url.contains("mode=memory")
 }
 
-/// Open (creating if missing) the database at `url` and run the migrations.
+/// Open the database at `url` (a SQLite file is created if missing) and run the migrations.
 pub async fn connect(url: &str) -> anyhow::Result<Pool> {
+    match Backend::of_url(url) {
+        Some(Backend::Postgres) => connect_postgres(url).await,
+        _ => connect_sqlite(url).await,
+    }
+}
+
+async fn connect_sqlite(url: &str) -> anyhow::Result<Pool> {
     let opts = SqliteConnectOptions::from_str(url)?
         .create_if_missing(true)
         .journal_mode(SqliteJournalMode::Wal)
@@ -144,15 +306,28 @@ pub async fn connect(url: &str) -> anyhow::Result<Pool> {
         .connect_with(opts)
         .await?;
     sqlx::migrate!("./migrations").run(&pool).await?;
-    Ok(pool)
+    Ok(Pool::Sqlite(pool))
+}
+
+/// The database must exist (an operator's `CREATE DATABASE`; Heldar does not ask for the right
+/// to create databases). Several nodes starting at once are safe: sqlx holds an advisory lock
+/// while it migrates.
+async fn connect_postgres(url: &str) -> anyhow::Result<Pool> {
+    let opts = PgConnectOptions::from_str(url)?.application_name("heldar");
+    let pool = PgPoolOptions::new()
+        .max_connections(8)
+        // As SQLite's busy timeout: a request waits this long for a connection, then the
+        // database counts as unavailable (`step`).
+        .acquire_timeout(Duration::from_secs(10))
+        .connect_with(opts)
+        .await?;
+    sqlx::migrate!("./migrations-postgres").run(&pool).await?;
+    Ok(Pool::Postgres(pool))
 }
 
 /// Is the database answering?
 pub async fn ping(pool: &Pool) -> Result<(), DbError> {
-    sqlx::query("SELECT 1")
-        .execute(pool)
-        .await
-        .map(|_| ())
+    with_pool!(pool, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))
         .map_err(step("checking the database"))
 }
 
@@ -164,4 +339,36 @@ pub(crate) fn parse_ts(s: &str) -> Result<DateTime<Utc>, DbError> {
 
 pub(crate) fn parse_opt_ts(s: Option<String>) -> Result<Option<DateTime<Utc>>, DbError> {
     s.as_deref().map(parse_ts).transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_url_names_its_back_end_by_scheme() {
+        assert_eq!(Backend::of_url("sqlite://x.db"), Some(Backend::Sqlite));
+        assert_eq!(Backend::of_url("sqlite:x.db"), Some(Backend::Sqlite));
+        assert_eq!(
+            Backend::of_url("postgres://u:p@h/db"),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(
+            Backend::of_url("postgresql://h/db"),
+            Some(Backend::Postgres)
+        );
+        assert_eq!(Backend::of_url("mysql://h/db"), None);
+        assert!(file_of("postgres://u:p@h/db").is_err());
+    }
+
+    /// A PostgreSQL outage is told from a bad statement by its SQLSTATE.
+    #[test]
+    fn postgres_outage_codes_are_unavailable_and_data_errors_are_not() {
+        for away in ["08006", "08001", "57P01", "57P03", "53300", "25006"] {
+            assert!(pg_code_is_unavailable(away), "{away}");
+        }
+        for wrong in ["23505", "23503", "42P01", "22P02", "40001"] {
+            assert!(!pg_code_is_unavailable(wrong), "{wrong}");
+        }
+    }
 }

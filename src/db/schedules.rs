@@ -1,10 +1,11 @@
 //! Queries on `snapshot_schedules`. The slot claim (`claim`) is the conditional update that makes
 //! "exactly one capture per slot" hold across processes sharing the database (docs/design.md §7).
+//! Every query runs on both back-ends (`with_pool!`); the offline watch's look has one text per
+//! back-end, each matching its own expression index (migration 0017).
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
-use super::{parse_opt_ts, parse_ts, step, DbError, Pool};
+use super::{parse_opt_ts, parse_ts, step, with_pool, Cols, DbError, Pool};
 use crate::models::{fmt_ts, CameraId, Page, Position, Schedule, SkipReason, Stream};
 
 const COLUMNS: &str = "id, camera_id, interval_seconds, enabled, last_fired_at, next_due_at, \
@@ -22,9 +23,9 @@ fn calendar_json(s: &Schedule) -> Option<String> {
         .map(|c| serde_json::to_string(&c).expect("a calendar serialises"))
 }
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Schedule, DbError> {
-    let camera: String = row.get("camera_id");
-    let calendar = match row.get::<Option<String>, _>("calendar") {
+fn from_row(row: &impl Cols) -> Result<Schedule, DbError> {
+    let camera = row.text("camera_id")?;
+    let calendar = match row.opt_text("calendar")? {
         None => None,
         Some(json) => Some(
             serde_json::from_str(&json)
@@ -32,15 +33,15 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Schedule, DbError> {
         ),
     };
     let mut s = Schedule {
-        id: row.get("id"),
+        id: row.text("id")?,
         camera_id: CameraId::parse(&camera)
             .map_err(|_| DbError::Corrupt(format!("snapshot_schedules.camera_id = {camera:?}")))?,
-        interval_seconds: row.get("interval_seconds"),
-        enabled: row.get::<i64, _>("enabled") != 0,
-        last_fired_at: parse_opt_ts(row.get("last_fired_at"))?,
-        next_due_at: parse_opt_ts(row.get("next_due_at"))?,
-        created_at: parse_ts(row.get("created_at"))?,
-        updated_at: parse_ts(row.get("updated_at"))?,
+        interval_seconds: row.int("interval_seconds")?,
+        enabled: row.int("enabled")? != 0,
+        last_fired_at: parse_opt_ts(row.opt_text("last_fired_at")?)?,
+        next_due_at: parse_opt_ts(row.opt_text("next_due_at")?)?,
+        created_at: parse_ts(&row.text("created_at")?)?,
+        updated_at: parse_ts(&row.text("updated_at")?)?,
         timezone: String::new(),
         align: false,
         at: None,
@@ -48,10 +49,10 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Schedule, DbError> {
         active_from: None,
         active_to: None,
         daylight: None,
-        skip_dark: row.get::<i64, _>("skip_dark") != 0,
-        dark_threshold: row.get("dark_threshold"),
-        skip_unchanged: row.get::<i64, _>("skip_unchanged") != 0,
-        stream: match row.get::<Option<String>, _>("stream") {
+        skip_dark: row.int("skip_dark")? != 0,
+        dark_threshold: row.opt_int("dark_threshold")?,
+        skip_unchanged: row.int("skip_unchanged")? != 0,
+        stream: match row.opt_text("stream")? {
             None => None,
             Some(v) => {
                 Some(Stream::parse(&v).ok_or_else(|| {
@@ -59,11 +60,11 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Schedule, DbError> {
                 })?)
             }
         },
-        retention_hours: row.get("retention_hours"),
-        last_skipped_at: parse_opt_ts(row.get("last_skipped_at"))?,
+        retention_hours: row.opt_int("retention_hours")?,
+        last_skipped_at: parse_opt_ts(row.opt_text("last_skipped_at")?)?,
         // Written only by Heldar; an unknown word (a later version's) reads as none.
         last_skip_reason: row
-            .get::<Option<String>, _>("last_skip_reason")
+            .opt_text("last_skip_reason")?
             .and_then(|r| SkipReason::parse(&r)),
     };
     s.set_calendar(calendar);
@@ -88,48 +89,58 @@ pub async fn insert(pool: &Pool, s: &Schedule) -> Result<(), DbError> {
 /// Write what an edit may change of an existing schedule: interval, enabled, calendar,
 /// next_due_at and the frame rules (not its last fire or skip, which the writer owns).
 pub async fn update(pool: &Pool, s: &Schedule) -> Result<bool, DbError> {
-    let r = sqlx::query(
-        "UPDATE snapshot_schedules SET interval_seconds = ?, enabled = ?, next_due_at = ?, \
-         calendar = ?, skip_dark = ?, dark_threshold = ?, skip_unchanged = ?, stream = ?, \
-         retention_hours = ?, updated_at = ? WHERE id = ?",
-    )
-    .bind(s.interval_seconds)
-    .bind(i64::from(s.enabled))
-    .bind(s.next_due_at.map(fmt_ts))
-    .bind(calendar_json(s))
-    .bind(i64::from(s.skip_dark))
-    .bind(s.dark_threshold)
-    .bind(i64::from(s.skip_unchanged))
-    .bind(s.stream.map(Stream::as_str))
-    .bind(s.retention_hours)
-    .bind(fmt_ts(s.updated_at))
-    .bind(&s.id)
-    .execute(pool)
-    .await
+    let n = with_pool!(pool, p => {
+        sqlx::query(
+            "UPDATE snapshot_schedules SET interval_seconds = $1, enabled = $2, \
+             next_due_at = $3, calendar = $4, skip_dark = $5, dark_threshold = $6, \
+             skip_unchanged = $7, stream = $8, retention_hours = $9, updated_at = $10 \
+             WHERE id = $11",
+        )
+        .bind(s.interval_seconds)
+        .bind(i64::from(s.enabled))
+        .bind(s.next_due_at.map(fmt_ts))
+        .bind(calendar_json(s))
+        .bind(i64::from(s.skip_dark))
+        .bind(s.dark_threshold)
+        .bind(i64::from(s.skip_unchanged))
+        .bind(s.stream.map(Stream::as_str))
+        .bind(s.retention_hours)
+        .bind(fmt_ts(s.updated_at))
+        .bind(&s.id)
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected())
+    })
     .map_err(step("updating a schedule"))?;
-    Ok(r.rows_affected() > 0)
+    Ok(n > 0)
 }
 
 pub async fn get(pool: &Pool, id: &str) -> Result<Option<Schedule>, DbError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM snapshot_schedules WHERE id = ?"
-    ))
-    .bind(id)
-    .fetch_optional(pool)
-    .await
-    .map_err(step("reading a schedule"))?;
-    row.as_ref().map(from_row).transpose()
+    let sql = format!("SELECT {COLUMNS} FROM snapshot_schedules WHERE id = $1");
+    with_pool!(pool, p => {
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await
+            .map_err(step("reading a schedule"))?;
+        row.as_ref().map(from_row).transpose()
+    })
 }
 
 pub async fn list_for_camera(pool: &Pool, camera: &CameraId) -> Result<Vec<Schedule>, DbError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM snapshot_schedules WHERE camera_id = ? ORDER BY created_at, id"
-    ))
-    .bind(camera.as_str())
-    .fetch_all(pool)
-    .await
-    .map_err(step("listing schedules"))?;
-    rows.iter().map(from_row).collect()
+    let sql = format!(
+        "SELECT {COLUMNS} FROM snapshot_schedules WHERE camera_id = $1 ORDER BY created_at, id"
+    );
+    with_pool!(pool, p => {
+        sqlx::query(&sql)
+            .bind(camera.as_str())
+            .fetch_all(p)
+            .await
+            .map_err(step("listing schedules"))?
+            .iter()
+            .map(from_row)
+            .collect()
+    })
 }
 
 /// One page of every schedule, optionally only one camera's and only enabled (or disabled)
@@ -144,16 +155,23 @@ pub async fn page_all(
     limit: i64,
 ) -> Result<Page<Schedule>, DbError> {
     // The filters are written into the SQL only when given, so the camera index serves
-    // `camera = ?` (an `? IS NULL OR camera_id = ?` form would scan every row).
+    // `camera = ?` (an `? IS NULL OR camera_id = ?` form would scan every row). Numbered
+    // placeholders, counted as the filters are added.
     let mut filters = Vec::new();
     if camera.is_some() {
-        filters.push("camera_id = ?");
+        filters.push(format!("camera_id = ${}", filters.len() + 1));
     }
     if enabled.is_some() {
-        filters.push("enabled = ?");
+        filters.push(format!("enabled = ${}", filters.len() + 1));
     }
+    let n = filters.len();
+    let cursor = format!(
+        "(created_at > ${a} OR (created_at = ${a} AND id > ${b}))",
+        a = n + 1,
+        b = n + 2
+    );
     let filtered = |extra: Option<&str>| {
-        let all: Vec<&str> = filters.iter().copied().chain(extra).collect();
+        let all: Vec<&str> = filters.iter().map(String::as_str).chain(extra).collect();
         if all.is_empty() {
             String::new()
         } else {
@@ -162,38 +180,40 @@ pub async fn page_all(
     };
     let count_sql = format!("SELECT COUNT(*) FROM snapshot_schedules{}", filtered(None));
     let page_sql = format!(
-        "SELECT {COLUMNS} FROM snapshot_schedules{} ORDER BY created_at, id LIMIT ?",
-        filtered(Some("(created_at > ? OR (created_at = ? AND id > ?))"))
+        "SELECT {COLUMNS} FROM snapshot_schedules{} ORDER BY created_at, id LIMIT ${}",
+        filtered(Some(&cursor)),
+        n + 3
     );
     let (cursor_at, cursor_id) = match after {
         Some(p) => (fmt_ts(p.at), p.id.clone()),
         None => (String::new(), String::new()),
     };
-    let mut tx = pool.begin().await.map_err(step("starting a read"))?;
-    let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
-    let mut rows = sqlx::query(&page_sql);
-    if let Some(c) = camera {
-        count = count.bind(c.as_str());
-        rows = rows.bind(c.as_str());
-    }
-    if let Some(e) = enabled {
-        count = count.bind(i64::from(e));
-        rows = rows.bind(i64::from(e));
-    }
-    let total = count
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(step("counting schedules"))?;
-    let rows = rows
-        .bind(&cursor_at)
-        .bind(&cursor_at)
-        .bind(&cursor_id)
-        .bind(limit + 1)
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(step("listing schedules"))?;
-    tx.commit().await.map_err(step("ending a read"))?;
-    let mut items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    let (total, mut items) = with_pool!(pool, p => {
+        let mut tx = p.begin().await.map_err(step("starting a read"))?;
+        let mut count = sqlx::query_scalar::<_, i64>(&count_sql);
+        let mut rows = sqlx::query(&page_sql);
+        if let Some(c) = camera {
+            count = count.bind(c.as_str());
+            rows = rows.bind(c.as_str());
+        }
+        if let Some(e) = enabled {
+            count = count.bind(i64::from(e));
+            rows = rows.bind(i64::from(e));
+        }
+        let total = count
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(step("counting schedules"))?;
+        let rows = rows
+            .bind(&cursor_at)
+            .bind(&cursor_id)
+            .bind(limit + 1)
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(step("listing schedules"))?;
+        tx.commit().await.map_err(step("ending a read"))?;
+        (total, rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?)
+    });
     let more = items.len() as i64 > limit;
     items.truncate(limit as usize);
     let next = more.then(|| items.last()).flatten().map(|s| Position {
@@ -206,10 +226,11 @@ pub async fn page_all(
 /// Every enabled schedule: what the scheduler keeps in its timer structure.
 pub async fn list_enabled(pool: &Pool) -> Result<Vec<Schedule>, DbError> {
     let sql = format!("SELECT {COLUMNS} FROM snapshot_schedules WHERE enabled = 1");
-    decode_each(sqlx::query(&sql), pool, "loading enabled schedules").await
+    decode_each(pool, &sql, None, "loading enabled schedules").await
 }
 
-/// The query of [`watched_intervals`] (its own item so a test can check SQLite's plan for it).
+/// The query of [`watched_intervals`] on SQLite (its own item so a test can check SQLite's plan
+/// for it).
 const WATCHED_SQL: &str = "SELECT camera_id, MIN(interval_seconds) AS shortest FROM ( \
            SELECT camera_id, interval_seconds, calendar FROM snapshot_schedules \
              WHERE enabled = 1 AND next_due_at IS NULL \
@@ -220,6 +241,29 @@ const WATCHED_SQL: &str = "SELECT camera_id, MIN(interval_seconds) AS shortest F
                    <= julianday(?1) * 86400.0 \
          ) WHERE calendar IS NULL OR json_extract(calendar, '$.at') IS NULL \
          GROUP BY camera_id";
+
+/// [`WATCHED_SQL`] on PostgreSQL: `heldar_epoch()` (migration 0017) in place of julianday(), the
+/// expression of PostgreSQL's `snapshot_schedules_watch` index, written exactly as there; the
+/// calendar's `at` read with PostgreSQL's JSON operator (`->>` is NULL for a missing key and for
+/// a JSON null, as SQLite's json_extract is).
+const WATCHED_SQL_POSTGRES: &str = "SELECT camera_id, MIN(interval_seconds) AS shortest FROM ( \
+           SELECT camera_id, interval_seconds, calendar FROM snapshot_schedules \
+             WHERE enabled = 1 AND next_due_at IS NULL \
+           UNION ALL \
+           SELECT camera_id, interval_seconds, calendar FROM snapshot_schedules \
+             WHERE enabled = 1 \
+               AND heldar_epoch(next_due_at) - interval_seconds <= heldar_epoch($1) \
+         ) AS w WHERE calendar IS NULL OR (calendar::jsonb ->> 'at') IS NULL \
+         GROUP BY camera_id";
+
+/// The text of [`watched_intervals`]'s query on `backend` (binds: now), for a test to ask the
+/// engine for its plan.
+pub fn watched_sql(backend: super::Backend) -> &'static str {
+    match backend {
+        super::Backend::Sqlite => WATCHED_SQL,
+        super::Backend::Postgres => WATCHED_SQL_POSTGRES,
+    }
+}
 
 /// Each camera's shortest interval among its enabled interval schedules (not fixed times of
 /// day) that are active at `now`: their next slot is at most one interval away (outside its
@@ -237,38 +281,42 @@ pub async fn watched_intervals(
     pool: &Pool,
     now: DateTime<Utc>,
 ) -> Result<Vec<(String, i64)>, DbError> {
-    let rows = sqlx::query(WATCHED_SQL)
-        .bind(fmt_ts(now))
-        .fetch_all(pool)
-        .await
-        .map_err(step("reading the cameras to watch for silence"))?;
-    rows.iter()
-        .map(|r| {
-            Ok((
-                r.try_get::<String, _>("camera_id")
-                    .map_err(step("reading the cameras to watch for silence"))?,
-                r.try_get::<i64, _>("shortest")
-                    .map_err(step("reading the cameras to watch for silence"))?,
-            ))
-        })
-        .collect()
+    let sql = watched_sql(pool.backend());
+    with_pool!(pool, p => {
+        sqlx::query(sql)
+            .bind(fmt_ts(now))
+            .fetch_all(p)
+            .await
+            .map_err(step("reading the cameras to watch for silence"))?
+            .iter()
+            .map(|r| Ok((r.text("camera_id")?, r.int("shortest")?)))
+            .collect()
+    })
 }
 
 /// Decode rows as they stream in. `fetch_all` would hold every row as sqlx keeps it (about
 /// 1.5 kB each) until the last arrived: 150 MB more resident for 100,000 schedules, measured
 /// as the bench's peak RSS. Streaming holds only the decoded schedules.
-async fn decode_each<'q>(
-    query: sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments<'q>>,
+/// `sql` takes at most one text bind, `arg`.
+async fn decode_each(
     pool: &Pool,
+    sql: &str,
+    arg: Option<String>,
     what: &'static str,
 ) -> Result<Vec<Schedule>, DbError> {
     use futures_util::TryStreamExt;
-    let mut rows = query.fetch(pool);
-    let mut out = Vec::new();
-    while let Some(row) = rows.try_next().await.map_err(step(what))? {
-        out.push(from_row(&row)?);
-    }
-    Ok(out)
+    with_pool!(pool, p => {
+        let mut query = sqlx::query(sql);
+        if let Some(a) = arg {
+            query = query.bind(a);
+        }
+        let mut rows = query.fetch(p);
+        let mut out = Vec::new();
+        while let Some(row) = rows.try_next().await.map_err(step(what))? {
+            out.push(from_row(&row)?);
+        }
+        Ok(out)
+    })
 }
 
 /// Every schedule (enabled or not) whose row changed at or after `since`: the scheduler's
@@ -277,18 +325,20 @@ pub async fn list_changed_since(
     pool: &Pool,
     since: DateTime<Utc>,
 ) -> Result<Vec<Schedule>, DbError> {
-    let sql = format!("SELECT {COLUMNS} FROM snapshot_schedules WHERE updated_at >= ?");
-    let query = sqlx::query(&sql).bind(fmt_ts(since));
-    decode_each(query, pool, "loading changed schedules").await
+    let sql = format!("SELECT {COLUMNS} FROM snapshot_schedules WHERE updated_at >= $1");
+    decode_each(pool, &sql, Some(fmt_ts(since)), "loading changed schedules").await
 }
 
 pub async fn delete(pool: &Pool, id: &str) -> Result<bool, DbError> {
-    let r = sqlx::query("DELETE FROM snapshot_schedules WHERE id = ?")
-        .bind(id)
-        .execute(pool)
-        .await
-        .map_err(step("deleting a schedule"))?;
-    Ok(r.rows_affected() > 0)
+    let n = with_pool!(pool, p => {
+        sqlx::query("DELETE FROM snapshot_schedules WHERE id = $1")
+            .bind(id)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+    })
+    .map_err(step("deleting a schedule"))?;
+    Ok(n > 0)
 }
 
 /// Claim a slot (binds: next, id, slot): move the schedule's `next_due_at` from the slot to the
@@ -309,12 +359,14 @@ pub struct Claim {
 
 /// Insert many schedules in one transaction (benchmark seeding, imports).
 pub async fn insert_many(pool: &Pool, all: &[Schedule]) -> Result<(), DbError> {
-    let mut tx = pool.begin().await.map_err(step("starting a transaction"))?;
+    let sql = format!(
+        "INSERT INTO snapshot_schedules ({COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    );
+    with_pool!(pool, p => {
+    let mut tx = p.begin().await.map_err(step("starting a transaction"))?;
     for s in all {
-        sqlx::query(&format!(
-            "INSERT INTO snapshot_schedules ({COLUMNS}) \
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-        ))
+        sqlx::query(&sql)
         .bind(&s.id)
         .bind(s.camera_id.as_str())
         .bind(s.interval_seconds)
@@ -336,15 +388,18 @@ pub async fn insert_many(pool: &Pool, all: &[Schedule]) -> Result<(), DbError> {
         .map_err(step("inserting a schedule"))?;
     }
     tx.commit().await.map_err(step("committing schedules"))
+    })
 }
 
 /// `(id, retention_hours)` of every schedule with its own retention.
 pub async fn retention_overrides(pool: &Pool) -> Result<Vec<(String, i64)>, DbError> {
-    sqlx::query_as(
-        "SELECT id, retention_hours FROM snapshot_schedules WHERE retention_hours IS NOT NULL",
-    )
-    .fetch_all(pool)
-    .await
+    with_pool!(pool, p => {
+        sqlx::query_as(
+            "SELECT id, retention_hours FROM snapshot_schedules WHERE retention_hours IS NOT NULL",
+        )
+        .fetch_all(p)
+        .await
+    })
     .map_err(step("listing schedules with their own retention"))
 }
 
@@ -352,6 +407,7 @@ pub async fn retention_overrides(pool: &Pool) -> Result<Vec<(String, i64)>, DbEr
 mod tests {
     use super::*;
     use chrono::TimeZone;
+    use sqlx::Row;
 
     /// The offline watch's look: active interval schedules count, idle windowed ones, fixed
     /// times and disabled ones do not; and SQLite answers it from the expression index, which
@@ -370,7 +426,7 @@ mod tests {
             )
             .bind(cam)
             .bind(ts(0))
-            .execute(&pool)
+            .execute(pool.sqlite().unwrap())
             .await
             .unwrap();
         }
@@ -399,7 +455,7 @@ mod tests {
             .bind(due)
             .bind(ts(-3600))
             .bind(calendar)
-            .execute(&pool)
+            .execute(pool.sqlite().unwrap())
             .await
             .unwrap();
         }
@@ -409,7 +465,7 @@ mod tests {
 
         let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {WATCHED_SQL}"))
             .bind(ts(0))
-            .fetch_all(&pool)
+            .fetch_all(pool.sqlite().unwrap())
             .await
             .unwrap()
             .iter()

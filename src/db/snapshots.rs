@@ -1,10 +1,10 @@
 //! Queries on `snapshots`: recording a stored frame (with its schedule's `last_fired_at`, in one
-//! transaction), browsing, and what retention and reconciliation need.
+//! transaction), browsing, and what retention and reconciliation need. Every query runs on both
+//! back-ends (`with_pool!`).
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
-use super::{parse_ts, step, DbError, Pool};
+use super::{parse_opt_ts, parse_ts, step, with_pool, Cols, DbError, Pool};
 use crate::models::{fmt_ts, CameraId, Page, Position, Snapshot};
 
 macro_rules! columns {
@@ -26,21 +26,37 @@ pub(crate) const INSERT_SQL: &str = concat!(
 pub(crate) const SET_LAST_FIRED_SQL: &str =
     "UPDATE snapshot_schedules SET last_fired_at = ?1 WHERE id = ?2";
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Snapshot, DbError> {
-    let camera: String = row.get("camera_id");
+fn from_row(row: &impl Cols) -> Result<Snapshot, DbError> {
+    let camera = row.text("camera_id")?;
     Ok(Snapshot {
-        id: row.get("id"),
+        id: row.text("id")?,
         camera_id: CameraId::parse(&camera)
             .map_err(|_| DbError::Corrupt(format!("snapshots.camera_id = {camera:?}")))?,
-        schedule_id: row.get("schedule_id"),
-        path: row.get("path"),
-        taken_at: parse_ts(row.get("taken_at"))?,
-        size_bytes: row.get("size_bytes"),
-        width: row.get("width"),
-        height: row.get("height"),
-        created_at: parse_ts(row.get("created_at"))?,
-        tag: row.get("tag"),
+        schedule_id: row.opt_text("schedule_id")?,
+        path: row.text("path")?,
+        taken_at: parse_ts(&row.text("taken_at")?)?,
+        size_bytes: row.int("size_bytes")?,
+        width: row.opt_int("width")?,
+        height: row.opt_int("height")?,
+        created_at: parse_ts(&row.text("created_at")?)?,
+        tag: row.opt_text("tag")?,
     })
+}
+
+/// Fetch the frames `$query` selects (its binds made) on either back-end: the query's text is
+/// pasted into each back-end's arm, so it is typed for that back-end.
+macro_rules! fetch_frames {
+    ($pool:expr, $what:expr, $query:expr) => {
+        with_pool!($pool, p => {
+            $query
+                .fetch_all(p)
+                .await
+                .map_err(step($what))?
+                .iter()
+                .map(from_row)
+                .collect::<Result<Vec<Snapshot>, DbError>>()
+        })
+    };
 }
 
 /// A camera's frames in `[from, to]`, newest first.
@@ -51,18 +67,19 @@ pub async fn list(
     to: Option<DateTime<Utc>>,
     limit: i64,
 ) -> Result<Vec<Snapshot>, DbError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM snapshots WHERE camera_id = ? AND taken_at >= ? AND taken_at <= ? \
-         ORDER BY taken_at DESC, id DESC LIMIT ?"
-    ))
-    .bind(camera.as_str())
-    .bind(from.map(fmt_ts).unwrap_or_default())
-    .bind(to.map(fmt_ts).unwrap_or_else(|| "9999".into()))
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-    .map_err(step("listing snapshots"))?;
-    rows.iter().map(from_row).collect()
+    let sql = format!(
+        "SELECT {COLUMNS} FROM snapshots WHERE camera_id = $1 AND taken_at >= $2 \
+         AND taken_at <= $3 ORDER BY taken_at DESC, id DESC LIMIT $4"
+    );
+    fetch_frames!(
+        pool,
+        "listing snapshots",
+        sqlx::query(&sql)
+            .bind(camera.as_str())
+            .bind(from.map(fmt_ts).unwrap_or_default())
+            .bind(to.map(fmt_ts).unwrap_or_else(|| "9999".into()))
+            .bind(limit)
+    )
 }
 
 /// One page of a camera's frames in `[from, to]`, newest first: at most `limit` frames taken
@@ -95,45 +112,47 @@ pub async fn page(
     // The tag's condition only when filtering: `(? IS NULL OR tag = ?)` would make every
     // untagged count read the table instead of the covering `(camera_id, taken_at)` index. With
     // a tag, the partial index `(camera_id, tag, taken_at)` serves both reads.
-    let tagged = if tag.is_some() { " AND tag = ?7" } else { "" };
-    let mut tx = pool.begin().await.map_err(step("starting a read"))?;
+    let tagged = if tag.is_some() { " AND tag = $7" } else { "" };
     let count_sql = format!(
-        "SELECT COUNT(*) FROM snapshots WHERE camera_id = ?1 AND taken_at >= ?2 \
-         AND taken_at <= ?3{}",
-        tagged.replace("?7", "?4")
+        "SELECT COUNT(*) FROM snapshots WHERE camera_id = $1 AND taken_at >= $2 \
+         AND taken_at <= $3{}",
+        tagged.replace("$7", "$4")
     );
-    let mut count = sqlx::query_scalar::<_, i64>(&count_sql)
-        .bind(camera.as_str())
-        .bind(&lower)
-        .bind(&upper);
-    if let Some(t) = tag {
-        count = count.bind(t);
-    }
-    let total: i64 = count
-        .fetch_one(&mut *tx)
-        .await
-        .map_err(step("counting snapshots"))?;
     let rows_sql = format!(
-        "SELECT {COLUMNS} FROM snapshots WHERE camera_id = ?1 AND taken_at >= ?2 \
-         AND taken_at <= ?3 AND (taken_at < ?4 OR id < ?5){tagged} \
-         ORDER BY taken_at DESC, id DESC LIMIT ?6"
+        "SELECT {COLUMNS} FROM snapshots WHERE camera_id = $1 AND taken_at >= $2 \
+         AND taken_at <= $3 AND (taken_at < $4 OR id < $5){tagged} \
+         ORDER BY taken_at DESC, id DESC LIMIT $6"
     );
-    let mut rows = sqlx::query(&rows_sql)
-        .bind(camera.as_str())
-        .bind(&lower)
-        .bind(&first)
-        .bind(&cursor_at)
-        .bind(&cursor_id)
-        .bind(limit + 1);
-    if let Some(t) = tag {
-        rows = rows.bind(t);
-    }
-    let rows = rows
-        .fetch_all(&mut *tx)
-        .await
-        .map_err(step("listing snapshots"))?;
-    tx.commit().await.map_err(step("ending a read"))?;
-    let mut items = rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?;
+    let (total, mut items) = with_pool!(pool, p => {
+        let mut tx = p.begin().await.map_err(step("starting a read"))?;
+        let mut count = sqlx::query_scalar::<_, i64>(&count_sql)
+            .bind(camera.as_str())
+            .bind(&lower)
+            .bind(&upper);
+        if let Some(t) = tag {
+            count = count.bind(t);
+        }
+        let total: i64 = count
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(step("counting snapshots"))?;
+        let mut rows = sqlx::query(&rows_sql)
+            .bind(camera.as_str())
+            .bind(&lower)
+            .bind(&first)
+            .bind(&cursor_at)
+            .bind(&cursor_id)
+            .bind(limit + 1);
+        if let Some(t) = tag {
+            rows = rows.bind(t);
+        }
+        let rows = rows
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(step("listing snapshots"))?;
+        tx.commit().await.map_err(step("ending a read"))?;
+        (total, rows.iter().map(from_row).collect::<Result<Vec<_>, _>>()?)
+    });
     let more = items.len() as i64 > limit;
     items.truncate(limit as usize);
     let next = more.then(|| items.last()).flatten().map(|s| Position {
@@ -149,24 +168,26 @@ pub async fn latest(pool: &Pool, camera: &CameraId) -> Result<Option<Snapshot>, 
 
 /// The newest frame `schedule` stored.
 pub async fn newest_of_schedule(pool: &Pool, schedule: &str) -> Result<Option<Snapshot>, DbError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM snapshots WHERE schedule_id = ? ORDER BY taken_at DESC, id DESC \
+    let sql = format!(
+        "SELECT {COLUMNS} FROM snapshots WHERE schedule_id = $1 ORDER BY taken_at DESC, id DESC \
          LIMIT 1"
-    ))
-    .bind(schedule)
-    .fetch_optional(pool)
-    .await
-    .map_err(step("finding a schedule's newest frame"))?;
-    row.as_ref().map(from_row).transpose()
+    );
+    Ok(fetch_frames!(
+        pool,
+        "finding a schedule's newest frame",
+        sqlx::query(&sql).bind(schedule)
+    )?
+    .into_iter()
+    .next())
 }
 
 pub async fn by_path(pool: &Pool, path: &str) -> Result<Option<Snapshot>, DbError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM snapshots WHERE path = ?"))
-        .bind(path)
-        .fetch_optional(pool)
-        .await
-        .map_err(step("finding a snapshot"))?;
-    row.as_ref().map(from_row).transpose()
+    let sql = format!("SELECT {COLUMNS} FROM snapshots WHERE path = $1");
+    Ok(
+        fetch_frames!(pool, "finding a snapshot", sqlx::query(&sql).bind(path))?
+            .into_iter()
+            .next(),
+    )
 }
 
 /// The oldest frames, optionally only those taken before `before`, skipping the first `skip`
@@ -177,16 +198,18 @@ pub async fn oldest(
     skip: i64,
     limit: i64,
 ) -> Result<Vec<Snapshot>, DbError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM snapshots WHERE taken_at < ? ORDER BY taken_at, id LIMIT ? OFFSET ?"
-    ))
-    .bind(before.map(fmt_ts).unwrap_or_else(|| "9999".into()))
-    .bind(limit)
-    .bind(skip)
-    .fetch_all(pool)
-    .await
-    .map_err(step("finding the oldest snapshots"))?;
-    rows.iter().map(from_row).collect()
+    let sql = format!(
+        "SELECT {COLUMNS} FROM snapshots WHERE taken_at < $1 ORDER BY taken_at, id \
+         LIMIT $2 OFFSET $3"
+    );
+    fetch_frames!(
+        pool,
+        "finding the oldest snapshots",
+        sqlx::query(&sql)
+            .bind(before.map(fmt_ts).unwrap_or_else(|| "9999".into()))
+            .bind(limit)
+            .bind(skip)
+    )
 }
 
 /// [`oldest`] taken before `before`, only of frames that follow the global age limit: kept
@@ -197,18 +220,19 @@ pub async fn oldest_by_global_age(
     skip: i64,
     limit: i64,
 ) -> Result<Vec<Snapshot>, DbError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM snapshots WHERE taken_at < ? AND (schedule_id IS NULL OR \
+    let sql = format!(
+        "SELECT {COLUMNS} FROM snapshots WHERE taken_at < $1 AND (schedule_id IS NULL OR \
          schedule_id NOT IN (SELECT id FROM snapshot_schedules WHERE retention_hours IS NOT NULL)) \
-         ORDER BY taken_at, id LIMIT ? OFFSET ?"
-    ))
-    .bind(fmt_ts(before))
-    .bind(limit)
-    .bind(skip)
-    .fetch_all(pool)
-    .await
-    .map_err(step("finding the oldest snapshots"))?;
-    rows.iter().map(from_row).collect()
+         ORDER BY taken_at, id LIMIT $2 OFFSET $3"
+    );
+    fetch_frames!(
+        pool,
+        "finding the oldest snapshots",
+        sqlx::query(&sql)
+            .bind(fmt_ts(before))
+            .bind(limit)
+            .bind(skip)
+    )
 }
 
 /// The oldest frames of one schedule taken before `before` (its own retention).
@@ -219,18 +243,19 @@ pub async fn oldest_of_schedule(
     skip: i64,
     limit: i64,
 ) -> Result<Vec<Snapshot>, DbError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM snapshots WHERE schedule_id = ? AND taken_at < ? \
-         ORDER BY taken_at, id LIMIT ? OFFSET ?"
-    ))
-    .bind(schedule)
-    .bind(fmt_ts(before))
-    .bind(limit)
-    .bind(skip)
-    .fetch_all(pool)
-    .await
-    .map_err(step("finding a schedule's oldest snapshots"))?;
-    rows.iter().map(from_row).collect()
+    let sql = format!(
+        "SELECT {COLUMNS} FROM snapshots WHERE schedule_id = $1 AND taken_at < $2 \
+         ORDER BY taken_at, id LIMIT $3 OFFSET $4"
+    );
+    fetch_frames!(
+        pool,
+        "finding a schedule's oldest snapshots",
+        sqlx::query(&sql)
+            .bind(schedule)
+            .bind(fmt_ts(before))
+            .bind(limit)
+            .bind(skip)
+    )
 }
 
 /// The oldest frames of one camera (its own size cap).
@@ -240,45 +265,54 @@ pub async fn oldest_of_camera(
     skip: i64,
     limit: i64,
 ) -> Result<Vec<Snapshot>, DbError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM snapshots WHERE camera_id = ? ORDER BY taken_at, id \
-         LIMIT ? OFFSET ?"
-    ))
-    .bind(camera.as_str())
-    .bind(limit)
-    .bind(skip)
-    .fetch_all(pool)
-    .await
-    .map_err(step("finding a camera's oldest snapshots"))?;
-    rows.iter().map(from_row).collect()
+    let sql = format!(
+        "SELECT {COLUMNS} FROM snapshots WHERE camera_id = $1 ORDER BY taken_at, id \
+         LIMIT $2 OFFSET $3"
+    );
+    fetch_frames!(
+        pool,
+        "finding a camera's oldest snapshots",
+        sqlx::query(&sql)
+            .bind(camera.as_str())
+            .bind(limit)
+            .bind(skip)
+    )
 }
 
 /// Total bytes of one camera's stored frames, by their rows.
 pub async fn camera_bytes(pool: &Pool, camera: &CameraId) -> Result<i64, DbError> {
-    let v: Option<i64> =
-        sqlx::query_scalar("SELECT SUM(size_bytes) FROM snapshots WHERE camera_id = ?")
-            .bind(camera.as_str())
-            .fetch_one(pool)
-            .await
-            .map_err(step("summing a camera's snapshot sizes"))?;
+    // SUM of a BIGINT is NUMERIC on PostgreSQL: cast back to the integer both read.
+    let v: Option<i64> = with_pool!(pool, p => {
+        sqlx::query_scalar(
+            "SELECT CAST(SUM(size_bytes) AS BIGINT) FROM snapshots WHERE camera_id = $1",
+        )
+        .bind(camera.as_str())
+        .fetch_one(p)
+        .await
+    })
+    .map_err(step("summing a camera's snapshot sizes"))?;
     Ok(v.unwrap_or(0))
 }
 
 pub async fn delete(pool: &Pool, id: &str) -> Result<(), DbError> {
-    sqlx::query("DELETE FROM snapshots WHERE id = ?")
-        .bind(id)
-        .execute(pool)
-        .await
-        .map_err(step("deleting a snapshot row"))?;
-    Ok(())
+    with_pool!(pool, p => {
+        sqlx::query("DELETE FROM snapshots WHERE id = $1")
+            .bind(id)
+            .execute(p)
+            .await
+            .map(|_| ())
+    })
+    .map_err(step("deleting a snapshot row"))
 }
 
 /// Total bytes of all stored frames, by their rows.
 pub async fn total_bytes(pool: &Pool) -> Result<i64, DbError> {
-    let v: Option<i64> = sqlx::query_scalar("SELECT SUM(size_bytes) FROM snapshots")
-        .fetch_one(pool)
-        .await
-        .map_err(step("summing snapshot sizes"))?;
+    let v: Option<i64> = with_pool!(pool, p => {
+        sqlx::query_scalar("SELECT CAST(SUM(size_bytes) AS BIGINT) FROM snapshots")
+            .fetch_one(p)
+            .await
+    })
+    .map_err(step("summing snapshot sizes"))?;
     Ok(v.unwrap_or(0))
 }
 
@@ -290,22 +324,23 @@ pub async fn camera_paths(
     from: Option<DateTime<Utc>>,
     to: Option<DateTime<Utc>>,
 ) -> Result<Vec<(String, String)>, DbError> {
-    sqlx::query_as(
-        "SELECT id, path FROM snapshots WHERE camera_id = ? AND taken_at >= ? AND taken_at < ?",
-    )
-    .bind(camera.as_str())
-    .bind(from.map(fmt_ts).unwrap_or_default())
-    .bind(to.map(fmt_ts).unwrap_or_else(|| "9999".into()))
-    .fetch_all(pool)
-    .await
+    with_pool!(pool, p => {
+        sqlx::query_as(
+            "SELECT id, path FROM snapshots WHERE camera_id = $1 AND taken_at >= $2 \
+             AND taken_at < $3",
+        )
+        .bind(camera.as_str())
+        .bind(from.map(fmt_ts).unwrap_or_default())
+        .bind(to.map(fmt_ts).unwrap_or_else(|| "9999".into()))
+        .fetch_all(p)
+        .await
+    })
     .map_err(step("listing a camera's snapshot paths"))
 }
 
 /// Every stored path (tests).
 pub async fn all_paths(pool: &Pool) -> Result<Vec<(String, String)>, DbError> {
-    sqlx::query_as("SELECT id, path FROM snapshots")
-        .fetch_all(pool)
-        .await
+    with_pool!(pool, p => sqlx::query_as("SELECT id, path FROM snapshots").fetch_all(p).await)
         .map_err(step("listing snapshot paths"))
 }
 
@@ -314,12 +349,13 @@ pub async fn times_for_schedule(
     pool: &Pool,
     schedule: &str,
 ) -> Result<Vec<(DateTime<Utc>, i64)>, DbError> {
-    let rows: Vec<(String, i64)> =
-        sqlx::query_as("SELECT taken_at, size_bytes FROM snapshots WHERE schedule_id = ?")
+    let rows: Vec<(String, i64)> = with_pool!(pool, p => {
+        sqlx::query_as("SELECT taken_at, size_bytes FROM snapshots WHERE schedule_id = $1")
             .bind(schedule)
-            .fetch_all(pool)
+            .fetch_all(p)
             .await
-            .map_err(step("reading a schedule's frames"))?;
+    })
+    .map_err(step("reading a schedule's frames"))?;
     rows.into_iter()
         .map(|(t, s)| Ok((parse_ts(&t)?, s)))
         .collect()
@@ -336,21 +372,25 @@ pub struct CameraFrames {
 
 /// [`CameraFrames`] of every camera that has stored frames (the system page).
 pub async fn per_camera(pool: &Pool) -> Result<Vec<CameraFrames>, DbError> {
-    let rows = sqlx::query(
-        "SELECT camera_id, COUNT(*) AS frames, COALESCE(SUM(size_bytes), 0) AS bytes, \
-         MAX(taken_at) AS newest FROM snapshots GROUP BY camera_id",
-    )
-    .fetch_all(pool)
-    .await
-    .map_err(step("counting snapshots per camera"))?;
-    rows.iter()
-        .map(|r| {
-            Ok(CameraFrames {
-                camera_id: r.get("camera_id"),
-                frames: r.get("frames"),
-                bytes: r.get("bytes"),
-                newest_at: super::parse_opt_ts(r.get("newest"))?,
-            })
+    fn from_row(r: &impl Cols) -> Result<CameraFrames, DbError> {
+        Ok(CameraFrames {
+            camera_id: r.text("camera_id")?,
+            frames: r.int("frames")?,
+            bytes: r.int("bytes")?,
+            newest_at: parse_opt_ts(r.opt_text("newest")?)?,
         })
+    }
+    with_pool!(pool, p => {
+        sqlx::query(
+            "SELECT camera_id, COUNT(*) AS frames, \
+             CAST(COALESCE(SUM(size_bytes), 0) AS BIGINT) AS bytes, \
+             MAX(taken_at) AS newest FROM snapshots GROUP BY camera_id",
+        )
+        .fetch_all(p)
+        .await
+        .map_err(step("counting snapshots per camera"))?
+        .iter()
+        .map(from_row)
         .collect()
+    })
 }

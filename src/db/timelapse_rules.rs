@@ -51,6 +51,7 @@ fn at_text(r: &TimelapseRule) -> String {
 
 /// Insert a rule. Its camera gone is a [`DbError::NoParent`].
 pub async fn insert(pool: &Pool, r: &TimelapseRule) -> Result<(), DbError> {
+    let pool = pool.sqlite_only("db::timelapse_rules::insert")?;
     sqlx::query(&format!(
         "INSERT INTO timelapse_rules ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     ))
@@ -83,6 +84,7 @@ pub async fn insert(pool: &Pool, r: &TimelapseRule) -> Result<(), DbError> {
 
 /// Write every field of an existing rule; `false` if it is gone.
 pub async fn update(pool: &Pool, r: &TimelapseRule) -> Result<bool, DbError> {
+    let pool = pool.sqlite_only("db::timelapse_rules::update")?;
     let res = sqlx::query(
         "UPDATE timelapse_rules SET period = ?, at = ?, time_zone = ?, weekday = ?, fps = ?, \
          width = ?, format = ?, enabled = ?, covered_until = ?, updated_at = ? WHERE id = ?",
@@ -105,6 +107,7 @@ pub async fn update(pool: &Pool, r: &TimelapseRule) -> Result<bool, DbError> {
 }
 
 pub async fn get(pool: &Pool, id: &str) -> Result<Option<TimelapseRule>, DbError> {
+    let pool = pool.sqlite_only("db::timelapse_rules::get")?;
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM timelapse_rules WHERE id = ?"
     ))
@@ -119,6 +122,7 @@ pub async fn list_for_camera(
     pool: &Pool,
     camera: &CameraId,
 ) -> Result<Vec<TimelapseRule>, DbError> {
+    let pool = pool.sqlite_only("db::timelapse_rules::list_for_camera")?;
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM timelapse_rules WHERE camera_id = ? ORDER BY created_at, id"
     ))
@@ -131,6 +135,7 @@ pub async fn list_for_camera(
 
 /// Every enabled rule (the rule runner's pass).
 pub async fn list_enabled(pool: &Pool) -> Result<Vec<TimelapseRule>, DbError> {
+    let pool = pool.sqlite_only("db::timelapse_rules::list_enabled")?;
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM timelapse_rules WHERE enabled = 1"
     ))
@@ -141,6 +146,7 @@ pub async fn list_enabled(pool: &Pool) -> Result<Vec<TimelapseRule>, DbError> {
 }
 
 pub async fn delete(pool: &Pool, id: &str) -> Result<bool, DbError> {
+    let pool = pool.sqlite_only("db::timelapse_rules::delete")?;
     let r = sqlx::query("DELETE FROM timelapse_rules WHERE id = ?")
         .bind(id)
         .execute(pool)
@@ -159,6 +165,7 @@ pub async fn claim(
     to: DateTime<Utc>,
     job: Option<&Job>,
 ) -> Result<bool, DbError> {
+    let pool = pool.sqlite_only("db::timelapse_rules::claim")?;
     let mut tx = pool
         .begin()
         .await

@@ -1,9 +1,8 @@
 //! API token rows (`api_tokens`): only hashes are stored. See `auth::token`.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
-use super::{parse_ts, step, DbError, Pool};
+use super::{parse_opt_ts, parse_ts, step, with_pool, Cols, DbError, Pool};
 use crate::models::{fmt_ts, Role};
 
 /// One token row (never the token itself).
@@ -17,33 +16,32 @@ pub struct TokenRow {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-fn from_row(r: &sqlx::sqlite::SqliteRow) -> Result<TokenRow, DbError> {
-    let role: String = r.get("role");
+fn from_row(r: &impl Cols) -> Result<TokenRow, DbError> {
     Ok(TokenRow {
-        id: r.get("id"),
-        name: r.get("name"),
-        role: Role::parse(&role).map_err(DbError::Corrupt)?,
-        hash: r.get("hash"),
-        created_at: parse_ts(r.get("created_at"))?,
-        revoked_at: r
-            .get::<Option<String>, _>("revoked_at")
-            .as_deref()
-            .map(parse_ts)
-            .transpose()?,
+        id: r.text("id")?,
+        name: r.text("name")?,
+        role: Role::parse(&r.text("role")?).map_err(DbError::Corrupt)?,
+        hash: r.bytes("hash")?,
+        created_at: parse_ts(&r.text("created_at")?)?,
+        revoked_at: parse_opt_ts(r.opt_text("revoked_at")?)?,
     })
 }
 
 pub async fn insert(pool: &Pool, t: &TokenRow) -> Result<(), DbError> {
-    let r = sqlx::query(
-        "INSERT INTO api_tokens (id, name, role, hash, created_at) VALUES (?, ?, ?, ?, ?)",
-    )
-    .bind(&t.id)
-    .bind(&t.name)
-    .bind(t.role.as_str())
-    .bind(&t.hash)
-    .bind(fmt_ts(t.created_at))
-    .execute(pool)
-    .await;
+    let r = with_pool!(pool, p => {
+        sqlx::query(
+            "INSERT INTO api_tokens (id, name, role, hash, created_at) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(&t.id)
+        .bind(&t.name)
+        .bind(t.role.as_str())
+        .bind(&t.hash)
+        .bind(fmt_ts(t.created_at))
+        .execute(p)
+        .await
+        .map(|_| ())
+    });
     match r {
         Ok(_) => Ok(()),
         Err(sqlx::Error::Database(e)) if e.is_unique_violation() => Err(DbError::Conflict(
@@ -55,40 +53,52 @@ pub async fn insert(pool: &Pool, t: &TokenRow) -> Result<(), DbError> {
 
 /// A token that has not been revoked.
 pub async fn get_live(pool: &Pool, id: &str) -> Result<Option<TokenRow>, DbError> {
-    let row = sqlx::query("SELECT * FROM api_tokens WHERE id = ? AND revoked_at IS NULL")
-        .bind(id)
-        .fetch_optional(pool)
-        .await
-        .map_err(step("reading a token"))?;
-    row.as_ref().map(from_row).transpose()
+    with_pool!(pool, p => {
+        let row = sqlx::query("SELECT * FROM api_tokens WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .fetch_optional(p)
+            .await
+            .map_err(step("reading a token"))?;
+        row.as_ref().map(from_row).transpose()
+    })
 }
 
 /// Whether any token was ever created, live or revoked (with no authentication switch recorded,
 /// auth is then on: see `auth::mode`).
 pub async fn any_ever(pool: &Pool) -> Result<bool, DbError> {
-    let n: i64 = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM api_tokens)")
-        .fetch_one(pool)
-        .await
-        .map_err(step("checking for tokens"))?;
+    // A count of at most one row, not EXISTS: EXISTS is an integer on SQLite, a boolean on
+    // PostgreSQL.
+    let n: i64 = with_pool!(pool, p => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM (SELECT 1 FROM api_tokens LIMIT 1) AS t")
+            .fetch_one(p)
+            .await
+    })
+    .map_err(step("checking for tokens"))?;
     Ok(n != 0)
 }
 
 /// How many tokens are live (not revoked).
 pub async fn count_live(pool: &Pool) -> Result<u64, DbError> {
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL")
-        .fetch_one(pool)
-        .await
-        .map_err(step("counting tokens"))?;
+    let n: i64 = with_pool!(pool, p => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM api_tokens WHERE revoked_at IS NULL")
+            .fetch_one(p)
+            .await
+    })
+    .map_err(step("counting tokens"))?;
     Ok(n.max(0) as u64)
 }
 
 /// Every token, newest first (revoked ones too).
 pub async fn list(pool: &Pool) -> Result<Vec<TokenRow>, DbError> {
-    let rows = sqlx::query("SELECT * FROM api_tokens ORDER BY created_at DESC, id")
-        .fetch_all(pool)
-        .await
-        .map_err(step("listing tokens"))?;
-    rows.iter().map(from_row).collect()
+    with_pool!(pool, p => {
+        sqlx::query("SELECT * FROM api_tokens ORDER BY created_at DESC, id")
+            .fetch_all(p)
+            .await
+            .map_err(step("listing tokens"))?
+            .iter()
+            .map(from_row)
+            .collect()
+    })
 }
 
 /// Revoke the live token with this id or name; the revoked row, if there was one.
@@ -97,15 +107,16 @@ pub async fn revoke(
     id_or_name: &str,
     at: DateTime<Utc>,
 ) -> Result<Option<TokenRow>, DbError> {
-    let row = sqlx::query(
-        "UPDATE api_tokens SET revoked_at = ? WHERE revoked_at IS NULL AND (id = ? OR name = ?) \
-         RETURNING *",
-    )
-    .bind(fmt_ts(at))
-    .bind(id_or_name)
-    .bind(id_or_name)
-    .fetch_optional(pool)
-    .await
-    .map_err(step("revoking a token"))?;
-    row.as_ref().map(from_row).transpose()
+    with_pool!(pool, p => {
+        let row = sqlx::query(
+            "UPDATE api_tokens SET revoked_at = $1 WHERE revoked_at IS NULL \
+             AND (id = $2 OR name = $2) RETURNING *",
+        )
+        .bind(fmt_ts(at))
+        .bind(id_or_name)
+        .fetch_optional(p)
+        .await
+        .map_err(step("revoking a token"))?;
+        row.as_ref().map(from_row).transpose()
+    })
 }

@@ -1,11 +1,10 @@
 //! Queries on `webhooks` (subscriptions; the secret column holds what `ops::webhooks` sealed)
 //! and `webhook_deliveries` (the delivery log, kept to the newest [`KEEP_DELIVERIES`] per
-//! subscription).
+//! subscription). Every query runs on both back-ends (`with_pool!`).
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
-use super::{parse_opt_ts, parse_ts, step, DbError, Pool};
+use super::{parse_opt_ts, parse_ts, step, with_pool, Cols, DbError, Pool};
 use crate::models::integrations::{Delivery, DeliveryStatus, WebhookId};
 use crate::models::{fmt_ts, CameraId};
 
@@ -31,21 +30,21 @@ fn corrupt(what: &str, v: &str) -> DbError {
     DbError::Corrupt(format!("{what} = {v:?}"))
 }
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<WebhookRow, DbError> {
-    let id: String = row.get("id");
-    let events: String = row.get("events");
-    let camera: Option<String> = row.get("camera_id");
+fn from_row(row: &impl Cols) -> Result<WebhookRow, DbError> {
+    let id = row.text("id")?;
+    let events = row.text("events")?;
+    let camera = row.opt_text("camera_id")?;
     Ok(WebhookRow {
         id: WebhookId::parse(&id).map_err(|_| corrupt("webhooks.id", &id))?,
-        url: row.get("url"),
+        url: row.text("url")?,
         events: serde_json::from_str(&events).map_err(|_| corrupt("webhooks.events", &events))?,
         camera_id: camera
             .map(|c| CameraId::parse(&c).map_err(|_| corrupt("webhooks.camera_id", &c)))
             .transpose()?,
-        sealed_secret: row.get("secret"),
-        enabled: row.get::<i64, _>("enabled") != 0,
-        created_at: parse_ts(row.get("created_at"))?,
-        updated_at: parse_ts(row.get("updated_at"))?,
+        sealed_secret: row.text("secret")?,
+        enabled: row.int("enabled")? != 0,
+        created_at: parse_ts(&row.text("created_at")?)?,
+        updated_at: parse_ts(&row.text("updated_at")?)?,
     })
 }
 
@@ -63,103 +62,128 @@ fn map_write<'a>(
 }
 
 pub async fn insert(pool: &Pool, w: &WebhookRow) -> Result<(), DbError> {
-    sqlx::query(&format!(
-        "INSERT INTO webhooks ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(w.id.as_str())
-    .bind(&w.url)
-    .bind(serde_json::to_string(&w.events).unwrap_or_else(|_| "[]".into()))
-    .bind(w.camera_id.as_ref().map(|c| c.as_str()))
-    .bind(&w.sealed_secret)
-    .bind(i64::from(w.enabled))
-    .bind(fmt_ts(w.created_at))
-    .bind(fmt_ts(w.updated_at))
-    .execute(pool)
-    .await
-    .map_err(map_write("adding a webhook", w.camera_id.as_ref()))?;
-    Ok(())
+    let sql = format!("INSERT INTO webhooks ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)");
+    let events = serde_json::to_string(&w.events).unwrap_or_else(|_| "[]".into());
+    with_pool!(pool, p => {
+        sqlx::query(&sql)
+            .bind(w.id.as_str())
+            .bind(&w.url)
+            .bind(&events)
+            .bind(w.camera_id.as_ref().map(|c| c.as_str()))
+            .bind(&w.sealed_secret)
+            .bind(i64::from(w.enabled))
+            .bind(fmt_ts(w.created_at))
+            .bind(fmt_ts(w.updated_at))
+            .execute(p)
+            .await
+            .map(|_| ())
+    })
+    .map_err(map_write("adding a webhook", w.camera_id.as_ref()))
 }
 
 /// Replace every field of an existing subscription; false when it is gone.
 pub async fn update(pool: &Pool, w: &WebhookRow) -> Result<bool, DbError> {
-    let r = sqlx::query(
-        "UPDATE webhooks SET url = ?, events = ?, camera_id = ?, secret = ?, enabled = ?, \
-         updated_at = ? WHERE id = ?",
-    )
-    .bind(&w.url)
-    .bind(serde_json::to_string(&w.events).unwrap_or_else(|_| "[]".into()))
-    .bind(w.camera_id.as_ref().map(|c| c.as_str()))
-    .bind(&w.sealed_secret)
-    .bind(i64::from(w.enabled))
-    .bind(fmt_ts(w.updated_at))
-    .bind(w.id.as_str())
-    .execute(pool)
-    .await
+    let events = serde_json::to_string(&w.events).unwrap_or_else(|_| "[]".into());
+    let n = with_pool!(pool, p => {
+        sqlx::query(
+            "UPDATE webhooks SET url = $1, events = $2, camera_id = $3, secret = $4, \
+             enabled = $5, updated_at = $6 WHERE id = $7",
+        )
+        .bind(&w.url)
+        .bind(&events)
+        .bind(w.camera_id.as_ref().map(|c| c.as_str()))
+        .bind(&w.sealed_secret)
+        .bind(i64::from(w.enabled))
+        .bind(fmt_ts(w.updated_at))
+        .bind(w.id.as_str())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected())
+    })
     .map_err(map_write("changing a webhook", w.camera_id.as_ref()))?;
-    Ok(r.rows_affected() == 1)
+    Ok(n == 1)
 }
 
 pub async fn get(pool: &Pool, id: &WebhookId) -> Result<Option<WebhookRow>, DbError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM webhooks WHERE id = ?"))
-        .bind(id.as_str())
-        .fetch_optional(pool)
-        .await
-        .map_err(step("reading a webhook"))?;
-    row.as_ref().map(from_row).transpose()
+    let sql = format!("SELECT {COLUMNS} FROM webhooks WHERE id = $1");
+    with_pool!(pool, p => {
+        let row = sqlx::query(&sql)
+            .bind(id.as_str())
+            .fetch_optional(p)
+            .await
+            .map_err(step("reading a webhook"))?;
+        row.as_ref().map(from_row).transpose()
+    })
 }
 
 /// Every subscription, oldest first.
 pub async fn list(pool: &Pool) -> Result<Vec<WebhookRow>, DbError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM webhooks ORDER BY created_at, id"
-    ))
-    .fetch_all(pool)
-    .await
-    .map_err(step("listing webhooks"))?;
-    rows.iter().map(from_row).collect()
+    let sql = format!("SELECT {COLUMNS} FROM webhooks ORDER BY created_at, id");
+    with_pool!(pool, p => {
+        sqlx::query(&sql)
+            .fetch_all(p)
+            .await
+            .map_err(step("listing webhooks"))?
+            .iter()
+            .map(from_row)
+            .collect()
+    })
 }
 
 pub async fn delete(pool: &Pool, id: &WebhookId) -> Result<bool, DbError> {
-    let r = sqlx::query("DELETE FROM webhooks WHERE id = ?")
-        .bind(id.as_str())
-        .execute(pool)
-        .await
-        .map_err(step("deleting a webhook"))?;
-    Ok(r.rows_affected() == 1)
+    let n = with_pool!(pool, p => {
+        sqlx::query("DELETE FROM webhooks WHERE id = $1")
+            .bind(id.as_str())
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+    })
+    .map_err(step("deleting a webhook"))?;
+    Ok(n == 1)
 }
 
 const DELIVERY_COLUMNS: &str = "id, webhook_id, event_id, event_type, status, attempts, \
      response_code, last_error, created_at, last_attempt_at, next_attempt_at, finished_at";
 
-fn delivery_from_row(row: &sqlx::sqlite::SqliteRow) -> Result<Delivery, DbError> {
-    let hook: String = row.get("webhook_id");
-    let status: String = row.get("status");
+fn delivery_from_row(row: &impl Cols) -> Result<Delivery, DbError> {
+    let hook = row.text("webhook_id")?;
+    let status = row.text("status")?;
     Ok(Delivery {
-        id: row.get("id"),
+        id: row.text("id")?,
         webhook_id: WebhookId::parse(&hook)
             .map_err(|_| corrupt("webhook_deliveries.webhook_id", &hook))?,
-        event_id: row.get("event_id"),
-        event_type: row.get("event_type"),
+        event_id: row.text("event_id")?,
+        event_type: row.text("event_type")?,
         status: DeliveryStatus::from_db(&status)
             .ok_or_else(|| corrupt("webhook_deliveries.status", &status))?,
-        attempts: row.get("attempts"),
-        response_code: row.get("response_code"),
-        last_error: row.get("last_error"),
-        created_at: parse_ts(row.get("created_at"))?,
-        last_attempt_at: parse_opt_ts(row.get("last_attempt_at"))?,
-        next_attempt_at: parse_opt_ts(row.get("next_attempt_at"))?,
-        finished_at: parse_opt_ts(row.get("finished_at"))?,
+        attempts: row.int("attempts")?,
+        response_code: row.opt_int("response_code")?,
+        last_error: row.opt_text("last_error")?,
+        created_at: parse_ts(&row.text("created_at")?)?,
+        last_attempt_at: parse_opt_ts(row.opt_text("last_attempt_at")?)?,
+        next_attempt_at: parse_opt_ts(row.opt_text("next_attempt_at")?)?,
+        finished_at: parse_opt_ts(row.opt_text("finished_at")?)?,
     })
 }
 
 /// Write a delivery's row as it stands now (insert or replace), and trim the subscription's
 /// log to the newest [`KEEP_DELIVERIES`] when it is new.
 pub async fn save_delivery(pool: &Pool, d: &Delivery, new: bool) -> Result<(), DbError> {
-    let mut tx = pool.begin().await.map_err(step("starting a write"))?;
-    sqlx::query(&format!(
-        "INSERT OR REPLACE INTO webhook_deliveries ({DELIVERY_COLUMNS}) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
+    // An upsert on the id rather than SQLite's INSERT OR REPLACE: the same row afterwards, in
+    // words both back-ends read.
+    let sql = format!(
+        "INSERT INTO webhook_deliveries ({DELIVERY_COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+         ON CONFLICT (id) DO UPDATE SET webhook_id = excluded.webhook_id, \
+         event_id = excluded.event_id, event_type = excluded.event_type, \
+         status = excluded.status, attempts = excluded.attempts, \
+         response_code = excluded.response_code, last_error = excluded.last_error, \
+         created_at = excluded.created_at, last_attempt_at = excluded.last_attempt_at, \
+         next_attempt_at = excluded.next_attempt_at, finished_at = excluded.finished_at"
+    );
+    with_pool!(pool, p => {
+    let mut tx = p.begin().await.map_err(step("starting a write"))?;
+    sqlx::query(&sql)
     .bind(&d.id)
     .bind(d.webhook_id.as_str())
     .bind(&d.event_id)
@@ -182,9 +206,9 @@ pub async fn save_delivery(pool: &Pool, d: &Delivery, new: bool) -> Result<(), D
     })?;
     if new {
         sqlx::query(
-            "DELETE FROM webhook_deliveries WHERE webhook_id = ?1 AND id NOT IN \
-             (SELECT id FROM webhook_deliveries WHERE webhook_id = ?1 \
-              ORDER BY created_at DESC, id DESC LIMIT ?2)",
+            "DELETE FROM webhook_deliveries WHERE webhook_id = $1 AND id NOT IN \
+             (SELECT id FROM webhook_deliveries WHERE webhook_id = $1 \
+              ORDER BY created_at DESC, id DESC LIMIT $2)",
         )
         .bind(d.webhook_id.as_str())
         .bind(KEEP_DELIVERIES)
@@ -192,8 +216,8 @@ pub async fn save_delivery(pool: &Pool, d: &Delivery, new: bool) -> Result<(), D
         .await
         .map_err(step("trimming a webhook's delivery log"))?;
     }
-    tx.commit().await.map_err(step("ending a write"))?;
-    Ok(())
+    tx.commit().await.map_err(step("ending a write"))
+    })
 }
 
 /// A subscription's log, newest first, at most `limit`.
@@ -202,14 +226,19 @@ pub async fn deliveries(
     hook: &WebhookId,
     limit: i64,
 ) -> Result<Vec<Delivery>, DbError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = ? \
-         ORDER BY created_at DESC, id DESC LIMIT ?"
-    ))
-    .bind(hook.as_str())
-    .bind(limit)
-    .fetch_all(pool)
-    .await
-    .map_err(step("listing webhook deliveries"))?;
-    rows.iter().map(delivery_from_row).collect()
+    let sql = format!(
+        "SELECT {DELIVERY_COLUMNS} FROM webhook_deliveries WHERE webhook_id = $1 \
+         ORDER BY created_at DESC, id DESC LIMIT $2"
+    );
+    with_pool!(pool, p => {
+        sqlx::query(&sql)
+            .bind(hook.as_str())
+            .bind(limit)
+            .fetch_all(p)
+            .await
+            .map_err(step("listing webhook deliveries"))?
+            .iter()
+            .map(delivery_from_row)
+            .collect()
+    })
 }

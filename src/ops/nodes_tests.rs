@@ -64,7 +64,7 @@ impl Fleet {
         .bind(format!("c{i:02}"))
         .bind(&now)
         .bind(&now)
-        .execute(&self.base.db)
+        .execute(self.base.db.sqlite().expect("a SQLite test database"))
         .await
         .unwrap();
     }
@@ -279,7 +279,7 @@ async fn only_the_holder_judges_a_cameras_outage_and_it_moves_with_the_camera() 
         .bind(format!("sch_{cam}"))
         .bind(cam)
         .bind(&due)
-        .execute(&fleet.base.db)
+        .execute(fleet.base.db.sqlite().unwrap())
         .await
         .unwrap();
     }
