@@ -2,7 +2,8 @@
 //!
 //! Invariants: no panic; a refusal is one line that names a `HELDAR_` variable and never shows
 //! the API token; an accepted config keeps every clamp (scheduler interval >= 5 s, capture bytes
-//! >= 1024, concurrencies >= 1, intervals >= 1 s), uses only sqlite: database URLs, and never
+//! >= 1024, concurrencies >= 1, intervals >= 1 s), uses only sqlite: or postgres: database URLs
+//! (PostgreSQL's with a host and a database name), and never
 //! listens beyond loopback without a token of at least 16 characters.
 #![no_main]
 
@@ -168,7 +169,9 @@ fuzz_target!(|i: Input| {
             assert!(c.capture_max_bytes >= 1024);
             assert!(c.rtsp.decode_concurrency >= 1 && c.rtsp.gop_max_bytes >= 65_536);
             assert!(
-                c.database_url.starts_with("sqlite:"),
+                c.database_url.starts_with("sqlite:")
+                    || c.database_url.starts_with("postgres://")
+                    || c.database_url.starts_with("postgresql://"),
                 "{:?}",
                 c.database_url
             );
