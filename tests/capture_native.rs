@@ -410,10 +410,15 @@ async fn a_warm_session_that_is_dropped_reconnects_and_no_slot_is_lost() {
         "the server dropped the session every 4 s: {} connections",
         connections(clients.path())
     );
+    // One frame per slot, none lost and none twice: consecutive frames are about one interval
+    // apart. A frame taken just after a reconnect can be up to a second or so late (the session
+    // waits for a keyframe), which shortens the gap to the next, on-time one: the bound is half
+    // an interval either way, which a lost slot (10 s) or a second frame of one slot (~0 s)
+    // still breaks. (4-6 s failed once under load in the full suite: 3,972 ms.)
     for w in frames.windows(2) {
         let gap = (w[1] - w[0]).num_milliseconds();
         assert!(
-            (4_000..=6_000).contains(&gap),
+            (2_500..=7_500).contains(&gap),
             "slots {w:?} are {gap} ms apart"
         );
     }
