@@ -341,6 +341,43 @@ pub(crate) fn parse_opt_ts(s: Option<String>) -> Result<Option<DateTime<Utc>>, D
     s.as_deref().map(parse_ts).transpose()
 }
 
+/// What the query-plan tests of the modules share: a migrated SQLite file with some cameras,
+/// and SQLite's plan for a query.
+#[cfg(test)]
+pub(crate) mod plan_test {
+    use sqlx::Row;
+
+    /// A migrated SQLite database in `dir` holding the cameras `ids` (created at `at`).
+    pub async fn pool_with_cameras(dir: &std::path::Path, ids: &[&str], at: &str) -> super::Pool {
+        let url = format!("sqlite://{}", dir.join("heldar.db").display());
+        let pool = super::connect(&url).await.unwrap();
+        for id in ids {
+            sqlx::query(
+                "INSERT INTO cameras (id, name, vendor, created_at, updated_at) \
+                 VALUES (?1, ?1, 'generic', ?2, ?2)",
+            )
+            .bind(id)
+            .bind(at)
+            .execute(pool.sqlite().unwrap())
+            .await
+            .unwrap();
+        }
+        pool
+    }
+
+    /// The `detail` lines of `EXPLAIN QUERY PLAN sql`, with `bind` for its one parameter.
+    pub async fn plan(pool: &super::Pool, sql: &str, bind: &str) -> Vec<String> {
+        sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}"))
+            .bind(bind)
+            .fetch_all(pool.sqlite().unwrap())
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<String, _>("detail"))
+            .collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -305,28 +305,16 @@ pub async fn changed_schedules(
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use sqlx::Row;
 
     /// The look's query returns the changed rows only, and SQLite answers it from the
     /// `updated_at` index: a plan that walks the schedules again would bring back the stall.
     #[tokio::test]
     async fn changed_schedules_reads_only_changed_rows_through_the_updated_index() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("heldar.db").display());
-        let pool = crate::db::connect(&url).await.unwrap();
         let now = Utc.with_ymd_and_hms(2026, 11, 30, 1, 0, 0).unwrap();
         let ts = |secs: i64| fmt_ts(now + chrono::Duration::seconds(secs));
-        for cam in ["a", "b"] {
-            sqlx::query(
-                "INSERT INTO cameras (id, name, vendor, created_at, updated_at) \
-                 VALUES (?1, ?1, 'generic', ?2, ?2)",
-            )
-            .bind(cam)
-            .bind(ts(-7200))
-            .execute(pool.sqlite().unwrap())
-            .await
-            .unwrap();
-        }
+        let pool =
+            crate::db::plan_test::pool_with_cameras(dir.path(), &["a", "b"], &ts(-7200)).await;
         // (id, camera, updated_at)
         for (id, cam, updated) in [
             ("s1", "a", -3600),
@@ -353,14 +341,7 @@ mod tests {
         let pair = |a: &str, b: &str| (a.to_string(), b.to_string());
         assert_eq!(got, vec![pair("s2", "a"), pair("s3", "b")]);
 
-        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {CHANGED_SQL}"))
-            .bind(ts(0))
-            .fetch_all(pool.sqlite().unwrap())
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<String, _>("detail"))
-            .collect();
+        let plan = crate::db::plan_test::plan(&pool, CHANGED_SQL, &ts(0)).await;
         assert!(
             plan.iter()
                 .any(|d| d.contains("snapshot_schedules_updated")),

@@ -407,7 +407,6 @@ pub async fn retention_overrides(pool: &Pool) -> Result<Vec<(String, i64)>, DbEr
 mod tests {
     use super::*;
     use chrono::TimeZone;
-    use sqlx::Row;
 
     /// The offline watch's look: active interval schedules count, idle windowed ones, fixed
     /// times and disabled ones do not; and SQLite answers it from the expression index, which
@@ -415,21 +414,11 @@ mod tests {
     #[tokio::test]
     async fn watched_intervals_reads_the_due_rows_through_the_watch_index() {
         let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("heldar.db").display());
-        let pool = crate::db::connect(&url).await.unwrap();
         let now = Utc.with_ymd_and_hms(2026, 11, 29, 22, 0, 0).unwrap();
         let ts = |secs: i64| fmt_ts(now + chrono::Duration::seconds(secs));
-        for cam in ["a", "b", "c", "d", "e"] {
-            sqlx::query(
-                "INSERT INTO cameras (id, name, vendor, created_at, updated_at) \
-                 VALUES (?1, ?1, 'generic', ?2, ?2)",
-            )
-            .bind(cam)
-            .bind(ts(0))
-            .execute(pool.sqlite().unwrap())
-            .await
-            .unwrap();
-        }
+        let pool =
+            crate::db::plan_test::pool_with_cameras(dir.path(), &["a", "b", "c", "d", "e"], &ts(0))
+                .await;
         let window = r#"{"zone":"UTC","active_from":"03:00","active_to":"04:00"}"#;
         let at = r#"{"zone":"UTC","at":["12:00"]}"#;
         // (id, camera, interval, enabled, next_due_at, calendar)
@@ -463,14 +452,7 @@ mod tests {
         got.sort();
         assert_eq!(got, vec![("a".to_string(), 5), ("b".to_string(), 60)]);
 
-        let plan: Vec<String> = sqlx::query(&format!("EXPLAIN QUERY PLAN {WATCHED_SQL}"))
-            .bind(ts(0))
-            .fetch_all(pool.sqlite().unwrap())
-            .await
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<String, _>("detail"))
-            .collect();
+        let plan = crate::db::plan_test::plan(&pool, WATCHED_SQL, &ts(0)).await;
         assert!(
             plan.iter().any(|d| d.contains("snapshot_schedules_watch")),
             "the watch query no longer uses its index: {plan:?}"
