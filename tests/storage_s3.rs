@@ -53,24 +53,52 @@ fn moto_bin() -> PathBuf {
 
 impl Moto {
     async fn start() -> Moto {
-        let port = common::browser::free_port();
         let mut m = Moto {
             child: None,
-            port,
+            // Port 0: the server binds a free port itself and names it (`run`). A port picked
+            // here and handed over raced with the other tests' servers: a moto that lost its
+            // port exited, and the test then talked to another test's moto and its bucket.
+            port: 0,
             http: reqwest::Client::new(),
         };
         m.run().await;
         m
     }
 
+    /// Start the server on `self.port` (0 the first time: any free port, then kept, so a
+    /// restarted server is at the same address) and wait until it answers.
     async fn run(&mut self) {
-        let child = Command::new(moto_bin())
+        let mut child = Command::new(moto_bin())
             .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start moto_server");
+        // Werkzeug names the bound address on stderr (" * Running on http://127.0.0.1:PORT");
+        // the rest of stderr (a line per request) is drained so the server never blocks on it.
+        let stderr = child.stderr.take().unwrap();
+        let read = tokio::task::spawn_blocking(move || {
+            use std::io::BufRead;
+            let mut lines = std::io::BufReader::new(stderr);
+            let mut seen = String::new();
+            let port = loop {
+                let mut line = String::new();
+                if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                    panic!("moto_server exited before listening:\n{seen}");
+                }
+                if let Some(rest) = line.split("Running on http://127.0.0.1:").nth(1) {
+                    break rest.trim().parse::<u16>().expect("moto_server's port");
+                }
+                seen.push_str(&line);
+            };
+            std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
+            port
+        });
+        self.port = tokio::time::timeout(Duration::from_secs(60), read)
+            .await
+            .expect("moto_server to listen within 60 s")
+            .expect("reading moto_server's stderr");
         self.child = Some(child);
         let (http, url) = (self.http.clone(), self.endpoint());
         wait_for("moto_server to answer", Duration::from_secs(60), || {
