@@ -1,7 +1,7 @@
 //! The benchmark's own correctness: on a small run, its counts agree with each other and with
 //! what was stored (speed is never asserted).
 
-use heldar::bench::{run, BenchOptions, CamerasAt};
+use heldar::bench::{run, BenchOptions, CamerasAt, NodesAt};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_small_bench_counts_every_slot_once() {
@@ -30,6 +30,8 @@ async fn a_small_bench_counts_every_slot_once() {
         align_zone: None,
         idle_windowed: 0,
         mqtt_url: None,
+        nodes: None,
+        postgres: None,
     })
     .await
     .unwrap();
@@ -134,5 +136,27 @@ async fn aligned_and_idle_windowed_schedules() {
             .contains("aligned in Europe/Berlin; 300 idle windowed"),
         "{}",
         report.table()
+    );
+}
+
+/// `--nodes 2`: Heldar as two `heldar serve` processes on one database; the cameras are split
+/// between them and every slot is still counted once, fleet-wide.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_split_the_cameras_and_every_slot_is_captured_once() {
+    let mut opts = BenchOptions::small(4, 1, 5.0);
+    opts.nodes = Some(NodesAt {
+        exe: env!("CARGO_BIN_EXE_heldar").into(),
+        count: 2,
+    });
+    let report = run(&opts).await.unwrap();
+    assert_eq!((report.nodes, report.database.as_str()), (2, "sqlite"));
+    // 4 schedules at 1 s over a ~4 s counting window.
+    assert!(report.slots_due >= 12, "{report:?}");
+    assert_eq!(report.duplicates, 0, "{report:?}");
+    assert!(report.captured >= report.slots_due - 1, "{report:?}");
+    // The nodes' CPU and memory, not the bench's own.
+    assert!(
+        report.cpu_seconds > 0.0 && report.peak_rss_mb > 5.0,
+        "{report:?}"
     );
 }

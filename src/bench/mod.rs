@@ -22,6 +22,7 @@
 //! how many of them fired (it must be none), and lateness and CPU say whether they cost the
 //! busy ones anything.
 
+pub mod nodes;
 pub mod stats;
 
 use std::collections::{HashMap, HashSet};
@@ -35,6 +36,7 @@ use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
 use crate::app::{Application, BuildOptions};
+use crate::camera::mask::mask_url;
 use crate::config::Config;
 use crate::db;
 use crate::fakecam::dead::{DeadCamera, DeadMix, DRIP_EVERY};
@@ -85,6 +87,19 @@ pub struct BenchOptions {
     /// Publish to this MQTT broker as the MQTT service does (`mqtt://host:port`), discovery
     /// included; `None`: MQTT off.
     pub mqtt_url: Option<String>,
+    /// Run Heldar as this many `heldar serve` processes of `exe` on one database instead of in
+    /// this process ([`nodes`]); `None`: in process.
+    pub nodes: Option<NodesAt>,
+    /// A PostgreSQL server (`postgres://…`) on which the bench makes a scratch database of its
+    /// own, runs on it, and drops it at the end; `None`: a SQLite file in the bench's folder.
+    pub postgres: Option<String>,
+}
+
+/// `--nodes`: how many `heldar serve` processes, and the binary to start.
+#[derive(Debug, Clone)]
+pub struct NodesAt {
+    pub exe: std::path::PathBuf,
+    pub count: usize,
 }
 
 impl BenchOptions {
@@ -114,12 +129,18 @@ impl BenchOptions {
             align_zone: None,
             idle_windowed: 0,
             mqtt_url: None,
+            nodes: None,
+            postgres: None,
         }
     }
 }
 
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct BenchReport {
+    /// `heldar serve` processes Heldar ran as (0: in the bench's own process).
+    pub nodes: usize,
+    /// The database: `sqlite` or `postgres`.
+    pub database: String,
     pub cameras: usize,
     pub schedules: usize,
     /// The zone every schedule was aligned in (empty: plain intervals).
@@ -421,8 +442,133 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
         report.mqtt = true;
     }
     config.prepare_dirs()?;
-    let (planned, idle) = seed(&config, &urls, &dead_urls, opts).await?;
+    // On PostgreSQL, a scratch database of the bench's own, dropped at the end (even on error).
+    let scratch = match &opts.postgres {
+        Some(server) => {
+            let (url, name) = db::create_scratch_database(server)
+                .await
+                .map_err(|e| anyhow::anyhow!("--postgres {}: {e}", mask_url(server)))?;
+            config.database_url = url;
+            Some(name)
+        }
+        None => None,
+    };
+    report.database = if scratch.is_some() {
+        "postgres"
+    } else {
+        "sqlite"
+    }
+    .into();
+    let result = measure(
+        config, opts, report, &fleet, &frame, &dir, &urls, &dead_urls,
+    )
+    .await;
+    if let (Some(server), Some(name)) = (&opts.postgres, &scratch) {
+        if let Err(e) = db::drop_scratch_database(server, name).await {
+            tracing::warn!("dropping the bench's database {name}: {e}");
+        }
+    }
+    result
+}
 
+/// Seed, run and count: [`run`] once its database, folder and cameras are ready.
+#[allow(clippy::too_many_arguments)]
+async fn measure(
+    config: Config,
+    opts: &BenchOptions,
+    mut report: BenchReport,
+    fleet: &Fleet,
+    frame: &Bytes,
+    dir: &tempfile::TempDir,
+    urls: &[String],
+    dead_urls: &[String],
+) -> anyhow::Result<BenchReport> {
+    let (planned, idle) = seed(&config, urls, dead_urls, opts).await?;
+
+    let database_url = config.database_url.clone();
+    let (from, until, mut durations) = match &opts.nodes {
+        None => in_process(config, opts, &mut report, fleet).await?,
+        Some(at) => {
+            report.nodes = at.count;
+            on_nodes(&config, opts, at, &mut report).await?
+        }
+    };
+    let window = (until - from).num_milliseconds() as f64 / 1000.0;
+    report.cpu_percent_of_one_core = 100.0 * report.cpu_seconds / window;
+
+    // Count from the database: slots in [from, until - 1 s] (the last second's captures may
+    // still have been in flight at the cut).
+    let pool = db::connect(&database_url).await?;
+    let cut = until - chrono::Duration::seconds(1);
+    let mut lateness = Vec::new();
+    let mut seen: HashSet<(String, i64)> = HashSet::new();
+    for (id, p) in &planned {
+        report.slots_due += slots_due(p, from, cut);
+        for (taken_at, size) in db::snapshots::times_for_schedule(&pool, id).await? {
+            let (slot, late_ms) = slot_of(p, taken_at);
+            if slot < from || slot > cut {
+                continue;
+            }
+            if !seen.insert((id.clone(), slot.timestamp_millis())) {
+                report.duplicates += 1;
+                continue;
+            }
+            report.captured += 1;
+            report.bytes_written += size as u64;
+            // |taken_at − slot|: a warm session's frame is taken just before its slot.
+            let late_ms = late_ms.abs();
+            if late_ms > report.lateness_max_ms {
+                report.lateness_max_ms = late_ms;
+                report.lateness_max_at_s = (slot - from).num_milliseconds() as f64 / 1000.0;
+            }
+            lateness.push(late_ms);
+        }
+    }
+    // An idle schedule that fired, or whose slot was claimed, has moved from its planned first slot.
+    for (id, first) in &idle {
+        let row = db::schedules::get(&pool, id).await?;
+        let moved = row.is_none_or(|s| s.last_fired_at.is_some() || s.next_due_at != Some(*first));
+        let frames = db::snapshots::times_for_schedule(&pool, id).await?;
+        if moved || !frames.is_empty() {
+            report.idle_fired += 1;
+        }
+    }
+    pool.close().await;
+    report.missed = report.slots_due.saturating_sub(report.captured);
+    // Captures per second of schedule time: the offered rate times the share of due slots
+    // captured. Dividing by the wall-clock window instead read ~7% low on a 30 s run, since no
+    // slot is due in the lead before the first one nor counted in the last second.
+    report.offered_per_s = opts.schedules as f64 / opts.interval_s as f64;
+    report.captures_per_s =
+        report.offered_per_s * report.captured as f64 / report.slots_due.max(1) as f64;
+    report.cpu_ms_per_capture =
+        1000.0 * (report.cpu_seconds + report.child_cpu_seconds) / report.captured.max(1) as f64;
+    lateness.sort_by(f64::total_cmp);
+    report.lateness_p50_ms = percentile(&lateness, 50.0);
+    report.lateness_p99_ms = percentile(&lateness, 99.0);
+    durations.sort_by(f64::total_cmp);
+    report.capture_p50_ms = percentile(&durations, 50.0) * 1000.0;
+    report.capture_p99_ms = percentile(&durations, 99.0) * 1000.0;
+    if report.raw_captures_per_s > 0.0 {
+        report.ratio_to_raw = report.captures_per_s / report.raw_captures_per_s;
+    }
+    let floor_dir = dir.path().join("floor");
+    let (bytes, fsync) = (frame.clone(), opts.fsync);
+    report.store_floor_ms_per_frame =
+        tokio::task::spawn_blocking(move || store_floor_ms(floor_dir, &bytes, fsync)).await??;
+    report.cpu_ms_per_capture_above_floor =
+        report.cpu_ms_per_capture - report.store_floor_ms_per_frame;
+    Ok(report)
+}
+
+/// The measured window with Heldar built in this process: (from, until, capture durations in
+/// seconds). Fills the report's CPU, memory and counters.
+async fn in_process(
+    config: Config,
+    opts: &BenchOptions,
+    report: &mut BenchReport,
+    fleet: &Fleet,
+) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>, Vec<f64>)> {
     // Start-up to ready: build the app, then until the scheduler holds every schedule.
     let t_build = Instant::now();
     let shutdown = CancellationToken::new();
@@ -542,77 +688,62 @@ pub async fn run(opts: &BenchOptions) -> anyhow::Result<BenchReport> {
             _ => 0,
         };
     }
-    let mut durations = state.ops.metrics.duration_samples();
+    let durations = state.ops.metrics.duration_samples();
     shutdown.cancel();
     server.await??;
     report.peak_rss_mb = peak_rss_mb();
-    let window = (until - from).num_milliseconds() as f64 / 1000.0;
-    report.cpu_percent_of_one_core = 100.0 * report.cpu_seconds / window;
-
-    // Count from the database: slots in [from, until - 1 s] (the last second's captures may
-    // still have been in flight at the cut).
-    let pool = db::connect(&state.ops.config.database_url).await?;
-    let cut = until - chrono::Duration::seconds(1);
-    let mut lateness = Vec::new();
-    let mut seen: HashSet<(String, i64)> = HashSet::new();
-    for (id, p) in &planned {
-        report.slots_due += slots_due(p, from, cut);
-        for (taken_at, size) in db::snapshots::times_for_schedule(&pool, id).await? {
-            let (slot, late_ms) = slot_of(p, taken_at);
-            if slot < from || slot > cut {
-                continue;
-            }
-            if !seen.insert((id.clone(), slot.timestamp_millis())) {
-                report.duplicates += 1;
-                continue;
-            }
-            report.captured += 1;
-            report.bytes_written += size as u64;
-            // |taken_at − slot|: a warm session's frame is taken just before its slot.
-            let late_ms = late_ms.abs();
-            if late_ms > report.lateness_max_ms {
-                report.lateness_max_ms = late_ms;
-                report.lateness_max_at_s = (slot - from).num_milliseconds() as f64 / 1000.0;
-            }
-            lateness.push(late_ms);
-        }
-    }
-    // An idle schedule that fired, or whose slot was claimed, has moved from its planned first slot.
-    for (id, first) in &idle {
-        let row = db::schedules::get(&pool, id).await?;
-        let moved = row.is_none_or(|s| s.last_fired_at.is_some() || s.next_due_at != Some(*first));
-        let frames = db::snapshots::times_for_schedule(&pool, id).await?;
-        if moved || !frames.is_empty() {
-            report.idle_fired += 1;
-        }
-    }
-    pool.close().await;
-    report.missed = report.slots_due.saturating_sub(report.captured);
-    // Captures per second of schedule time: the offered rate times the share of due slots
-    // captured. Dividing by the wall-clock window instead read ~7% low on a 30 s run, since no
-    // slot is due in the lead before the first one nor counted in the last second.
-    report.offered_per_s = opts.schedules as f64 / opts.interval_s as f64;
-    report.captures_per_s =
-        report.offered_per_s * report.captured as f64 / report.slots_due.max(1) as f64;
-    report.cpu_ms_per_capture =
-        1000.0 * (report.cpu_seconds + report.child_cpu_seconds) / report.captured.max(1) as f64;
-    lateness.sort_by(f64::total_cmp);
-    report.lateness_p50_ms = percentile(&lateness, 50.0);
-    report.lateness_p99_ms = percentile(&lateness, 99.0);
-    durations.sort_by(f64::total_cmp);
-    report.capture_p50_ms = percentile(&durations, 50.0) * 1000.0;
-    report.capture_p99_ms = percentile(&durations, 99.0) * 1000.0;
-    if report.raw_captures_per_s > 0.0 {
-        report.ratio_to_raw = report.captures_per_s / report.raw_captures_per_s;
-    }
-    let floor_dir = dir.path().join("floor");
-    let (bytes, fsync) = (frame.clone(), opts.fsync);
-    report.store_floor_ms_per_frame =
-        tokio::task::spawn_blocking(move || store_floor_ms(floor_dir, &bytes, fsync)).await??;
-    report.cpu_ms_per_capture_above_floor =
-        report.cpu_ms_per_capture - report.store_floor_ms_per_frame;
-    Ok(report)
+    Ok((from, until, durations))
 }
+
+/// The measured window with Heldar as `at.count` `heldar serve` processes ([`nodes`]): (from,
+/// until, no capture durations). Fills the report's CPU and memory.
+async fn on_nodes(
+    config: &Config,
+    opts: &BenchOptions,
+    at: &NodesAt,
+    report: &mut BenchReport,
+) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>, Vec<f64>)> {
+    anyhow::ensure!(at.count >= 1, "--nodes must be at least 1");
+    anyhow::ensure!(
+        opts.mqtt_url.is_none() && !opts.stalled_subscriber && opts.live_every_ms == 0,
+        "--nodes runs `heldar serve` processes: --mqtt-url, --stalled-subscriber and \
+         --live-every-ms measure the in-process application only"
+    );
+    let t_build = Instant::now();
+    let mut nodes = nodes::Nodes::start(&at.exe, at.count, config, NODES_LEASE_S)?;
+    let pool = db::connect(&config.database_url).await?;
+    nodes.wait_split(&pool, opts.cameras + opts.broken).await?;
+    report.startup_to_ready_ms = t_build.elapsed().as_secs_f64() * 1000.0;
+    let from = Utc::now();
+    let cpu0 = nodes.cpu_seconds();
+    let t0 = Instant::now();
+    let end = t0 + Duration::from_secs_f64(opts.duration_s);
+    let mut next_progress = t0 + Duration::from_secs(5);
+    while Instant::now() < end {
+        tokio::time::sleep(next_progress.min(end) - Instant::now()).await;
+        nodes.check_alive()?;
+        if opts.progress && Instant::now() >= next_progress {
+            let leases = db::nodes::leases(&pool, Utc::now()).await?;
+            eprintln!(
+                "bench: t={:>4.0}s nodes={} leased={} cpu={:.1}s",
+                t0.elapsed().as_secs_f64(),
+                at.count,
+                leases.len(),
+                nodes.cpu_seconds() - cpu0
+            );
+            next_progress += Duration::from_secs(5);
+        }
+    }
+    let until = Utc::now();
+    report.cpu_seconds = nodes.cpu_seconds() - cpu0;
+    report.peak_rss_mb = nodes.peak_rss_mb();
+    pool.close().await;
+    nodes.stop().await;
+    Ok((from, until, Vec::new()))
+}
+
+/// The lease period of the bench's nodes, seconds (HELDAR_LEASE_PERIOD_S's default).
+const NODES_LEASE_S: u64 = 15;
 
 /// Frames [`store_floor_ms`] writes.
 const FLOOR_FRAMES: u32 = 300;
@@ -682,6 +813,10 @@ async fn seed(
     if opts.rtsp_url.is_some() && opts.rtsp_source == crate::models::SnapshotSource::Native {
         // Warm sessions open as the app starts and need a keyframe (up to a GOP) first.
         lead_ms += 4000;
+    }
+    if opts.nodes.is_some() {
+        // Processes start, migrate, register and split the cameras before the first slot.
+        lead_ms += 5000;
     }
     let base = Utc::now().trunc_subsecs(3) + chrono::Duration::milliseconds(lead_ms);
     // Aligned in a zone: the calendar every schedule gets, and the first slot on its clock.
@@ -875,6 +1010,18 @@ impl BenchReport {
                 ),
             ),
             ("machine", format!("{} cores", self.cores)),
+            (
+                "heldar",
+                format!(
+                    "{} on {}",
+                    match self.nodes {
+                        0 => "in the bench's process".to_string(),
+                        1 => "1 `heldar serve` process".to_string(),
+                        n => format!("{n} `heldar serve` nodes (CPU and memory summed)"),
+                    },
+                    self.database
+                ),
+            ),
             (
                 "calendar",
                 format!(

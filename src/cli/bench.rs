@@ -83,6 +83,16 @@ pub struct Bench {
     /// started; prefix `heldar-bench`, Home Assistant discovery on).
     #[arg(long, value_name = "URL")]
     mqtt_url: Option<String>,
+    /// Run Heldar as N `heldar serve` processes of this binary on one database (each its own
+    /// node, splitting the cameras by lease; docs/fleet.md) instead of inside the bench's
+    /// process. Their CPU and memory are summed; capture durations are not measured.
+    #[arg(long, value_name = "N")]
+    nodes: Option<usize>,
+    /// Run on PostgreSQL: a server URL (`postgres://user:password@host/db`) whose role may
+    /// create databases. The bench makes a scratch database of its own there and drops it at
+    /// the end; default: a SQLite file in the bench's temporary folder.
+    #[arg(long, value_name = "URL")]
+    postgres: Option<String>,
     /// Print one JSON object as the last line.
     #[arg(long)]
     json: bool,
@@ -140,6 +150,17 @@ pub fn run(args: Bench) -> ExitCode {
         align_zone: args.align_zone,
         idle_windowed: args.idle_windowed,
         mqtt_url: args.mqtt_url,
+        nodes: match args.nodes {
+            None => None,
+            Some(count) => match std::env::current_exe() {
+                Ok(exe) => Some(bench::NodesAt { exe, count }),
+                Err(e) => {
+                    eprintln!("heldar bench: cannot find this executable to start the nodes ({e})");
+                    return ExitCode::FAILURE;
+                }
+            },
+        },
+        postgres: args.postgres,
     };
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new("warn"))

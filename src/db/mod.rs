@@ -325,6 +325,40 @@ async fn connect_postgres(url: &str) -> anyhow::Result<Pool> {
     Ok(Pool::Postgres(pool))
 }
 
+/// A PostgreSQL database of its own for `heldar bench --postgres` (never for an install): made
+/// on the server of `server_url` (whose role needs CREATEDB) as `heldar_bench_<16 hex>`.
+/// Returns the new database's URL and its name, for [`drop_scratch_database`].
+pub async fn create_scratch_database(server_url: &str) -> anyhow::Result<(String, String)> {
+    use sqlx::Connection;
+    let name = format!("heldar_bench_{:016x}", rand::random::<u64>());
+    let mut conn = sqlx::PgConnection::connect(server_url).await?;
+    // The name is ours (hex digits), never an operator's value: safe to write into the DDL,
+    // which takes no bind parameters.
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    let mut url = url::Url::parse(server_url)?;
+    url.set_path(&format!("/{name}"));
+    Ok((url.to_string(), name))
+}
+
+/// Drop a database [`create_scratch_database`] made (and only such a one: the name is checked).
+pub async fn drop_scratch_database(server_url: &str, name: &str) -> anyhow::Result<()> {
+    use sqlx::Connection;
+    anyhow::ensure!(
+        name.strip_prefix("heldar_bench_")
+            .is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit())),
+        "not a bench database: {name}"
+    );
+    let mut conn = sqlx::PgConnection::connect(server_url).await?;
+    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .execute(&mut conn)
+        .await?;
+    conn.close().await?;
+    Ok(())
+}
+
 /// Is the database answering?
 pub async fn ping(pool: &Pool) -> Result<(), DbError> {
     with_pool!(pool, p => sqlx::query("SELECT 1").execute(p).await.map(|_| ()))
