@@ -19,6 +19,7 @@ pub mod schedules;
 pub mod snapshots;
 pub mod timelapse_rules;
 pub mod tokens;
+pub mod transfer;
 pub mod webhooks;
 pub mod writer;
 
