@@ -256,6 +256,9 @@ async fn migrate_copies_rows_and_frames_verified_and_leaves_the_source_alone() {
     let (ok, text) = run(migrate_cmd(&install, &to, Some(&moto), "s3://fleet/site-a"));
     assert!(ok, "{text}");
     assert!(text.contains("done:"), "{text}");
+    // Not a terminal: progress as plain lines, one per table and per tenth of the way.
+    assert!(text.contains("table snapshots: 6 rows copied"), "{text}");
+    assert!(text.contains("heldar migrate: 100% ("), "{text}");
     assert!(
         !text.contains(&password_of(&to)),
         "the password is shown: {text}"
@@ -418,4 +421,75 @@ async fn bad_destinations_are_refused_in_a_sentence_without_the_password() {
     assert_eq!(after["snapshots"], 0);
 
     assert_eq!(checksums(install.data()), before);
+}
+
+/// A copy killed mid-way (SIGKILL while the frame rows are going in) is finished by the next
+/// run: every row once, counts equal.
+#[tokio::test]
+async fn a_killed_migration_is_finished_by_the_next_run() {
+    let install = make_install().await;
+    // Enough frame rows that the copy takes a while (files do not matter without --storage).
+    const ROWS: i64 = 100_000;
+    let lite = sqlx::SqlitePool::connect(&format!("sqlite://{}", install.db_file().display()))
+        .await
+        .unwrap();
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $1) \
+         INSERT INTO snapshots (id, camera_id, path, taken_at, size_bytes, created_at) \
+         SELECT printf('bulk_%06d', i), 'gate', printf('gate/bulk_%06d.jpg', i), \
+         '2026-11-01T00:00:00.000Z', 1000, '2026-11-01T00:00:00.000Z' FROM n",
+    )
+    .bind(ROWS)
+    .execute(&lite)
+    .await
+    .unwrap();
+    sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+        .execute(&lite)
+        .await
+        .unwrap();
+    lite.close().await;
+    let source = counts(&format!("sqlite://{}", install.db_file().display())).await;
+
+    let to = fresh_database().await;
+    let mut child = migrate_cmd(&install, &to, None, "")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pg = sqlx::PgPool::connect(&to).await.unwrap();
+    common::wait_for(
+        "the first frame rows in PostgreSQL",
+        Duration::from_secs(60),
+        || {
+            let pg = pg.clone();
+            async move {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM snapshots")
+                    .fetch_one(&pg)
+                    .await
+                    .ok()?;
+                (n > 0).then_some(())
+            }
+        },
+    )
+    .await;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let partial: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM snapshots")
+        .fetch_one(&pg)
+        .await
+        .unwrap();
+    assert!(
+        partial < source["snapshots"],
+        "the copy finished before it was killed ({partial} rows)"
+    );
+
+    let (ok, text) = run(migrate_cmd(&install, &to, None, ""));
+    assert!(ok, "{text}");
+    assert_eq!(counts(&to).await, source);
+    let copied_now = source["snapshots"] - partial;
+    assert!(
+        text.contains(&format!("table snapshots: {copied_now} rows copied")),
+        "{text}"
+    );
+    pg.close().await;
 }
