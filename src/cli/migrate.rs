@@ -293,7 +293,6 @@ async fn copy_all(
         let got = transfer::count(dest, t).await.map_err(failed)?;
         let now = transfer::count(from, t).await.map_err(failed)?;
         if got != now {
-            show.done();
             return Err(failed(format!(
                 "verification failed: table {} has {now} rows here and {got} in {shown}{}",
                 t.name,
@@ -495,5 +494,12 @@ impl Show {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();
         }
+    }
+}
+
+/// A failed step returns early: the bar is cleared before its sentence is printed.
+impl Drop for Show {
+    fn drop(&mut self) {
+        self.done();
     }
 }

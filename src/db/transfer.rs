@@ -339,3 +339,42 @@ pub async fn file_counts(src: &Pool) -> Result<(i64, i64), DbError> {
         .await
         .map_err(step("counting the files to copy"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every table of the schema, each after the tables its foreign keys name.
+    #[tokio::test]
+    async fn tables_come_parents_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::plan_test::pool_with_cameras(dir.path(), &[], "x").await;
+        let tables = tables(&pool).await.unwrap();
+        let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+        let at = |n: &str| {
+            names
+                .iter()
+                .position(|x| *x == n)
+                .unwrap_or_else(|| panic!("{n}"))
+        };
+        for (parent, child) in [
+            ("cameras", "camera_status"),
+            ("cameras", "snapshot_schedules"),
+            ("snapshot_schedules", "snapshots"),
+            ("timelapse_rules", "timelapses"),
+            ("timelapses", "jobs"),
+            ("webhooks", "webhook_deliveries"),
+            ("cameras", "camera_leases"),
+        ] {
+            assert!(at(parent) < at(child), "{parent} after {child}: {names:?}");
+        }
+        assert!(!names.contains(&"_sqlx_migrations"));
+        assert!(tables
+            .iter()
+            .all(|t| t.key == "id" || t.key == "camera_id" || t.key == "name"));
+        let cameras = &tables[at("cameras")];
+        assert!(cameras
+            .columns
+            .contains(&("max_bytes".to_string(), ColType::Int)));
+    }
+}
