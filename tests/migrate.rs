@@ -493,3 +493,67 @@ async fn a_killed_migration_is_finished_by_the_next_run() {
     );
     pg.close().await;
 }
+
+/// The source written to during the copy (a frame row added behind the copy's position): the
+/// count check catches it, names the table, says why, and exits non-zero.
+#[tokio::test]
+async fn a_count_that_does_not_verify_names_the_table_and_fails() {
+    let install = make_install().await;
+    let url = format!("sqlite://{}", install.db_file().display());
+    let lite = sqlx::SqlitePool::connect(&url).await.unwrap();
+    sqlx::query(
+        "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 100000) \
+         INSERT INTO snapshots (id, camera_id, path, taken_at, size_bytes, created_at) \
+         SELECT printf('bulk_%06d', i), 'gate', printf('gate/bulk_%06d.jpg', i), \
+         '2026-11-01T00:00:00.000Z', 1000, '2026-11-01T00:00:00.000Z' FROM n",
+    )
+    .execute(&lite)
+    .await
+    .unwrap();
+
+    let to = fresh_database().await;
+    let child = migrate_cmd(&install, &to, None, "")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pg = sqlx::PgPool::connect(&to).await.unwrap();
+    common::wait_for(
+        "the first frame rows in PostgreSQL",
+        Duration::from_secs(60),
+        || {
+            let pg = pg.clone();
+            async move {
+                let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM snapshots")
+                    .fetch_one(&pg)
+                    .await
+                    .ok()?;
+                (n > 0).then_some(())
+            }
+        },
+    )
+    .await;
+    // A key that sorts before every page the copy has done: it will never be read.
+    sqlx::query(
+        "INSERT INTO snapshots (id, camera_id, path, taken_at, size_bytes, created_at) \
+         VALUES ('0_late', 'gate', 'gate/late.jpg', '2026-11-02T00:00:00.000Z', 1, \
+         '2026-11-02T00:00:00.000Z')",
+    )
+    .execute(&lite)
+    .await
+    .unwrap();
+    lite.close().await;
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("verification failed: table snapshots has 100007 rows here and 100006 in"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the source changed during the copy"),
+        "{text}"
+    );
+    assert!(!text.contains(&password_of(&to)), "{text}");
+    pg.close().await;
+}
