@@ -135,7 +135,13 @@ pub struct DbArgs {
     #[arg(long, env = "HELDAR_DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: String,
     /// Database URL [default: sqlite://$HELDAR_DATA_DIR/heldar.db].
-    #[arg(long, env = "HELDAR_DATABASE_URL", global = true)]
+    // Its value is not shown in --help: a postgres:// URL carries a password.
+    #[arg(
+        long,
+        env = "HELDAR_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
 }
 
