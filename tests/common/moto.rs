@@ -37,14 +37,39 @@ fn moto_bin() -> PathBuf {
 
 impl Moto {
     pub async fn start() -> Moto {
-        let port = super::browser::free_port();
-        let child = Command::new(moto_bin())
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        // Port 0: the server binds a free port itself and names it on stderr. A port picked
+        // here and handed over races with other tests' servers (as tests/storage_s3.rs found).
+        let mut child = Command::new(moto_bin())
+            .args(["-H", "127.0.0.1", "-p", "0"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("start moto_server");
+        // Werkzeug names the bound address (" * Running on http://127.0.0.1:PORT"); the rest of
+        // stderr (a line per request) is drained so the server never blocks on it.
+        let stderr = child.stderr.take().unwrap();
+        let read = tokio::task::spawn_blocking(move || {
+            use std::io::BufRead;
+            let mut lines = std::io::BufReader::new(stderr);
+            let mut seen = String::new();
+            let port = loop {
+                let mut line = String::new();
+                if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                    panic!("moto_server exited before listening:\n{seen}");
+                }
+                if let Some(rest) = line.split("Running on http://127.0.0.1:").nth(1) {
+                    break rest.trim().parse::<u16>().expect("moto_server's port");
+                }
+                seen.push_str(&line);
+            };
+            std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
+            port
+        });
+        let port = tokio::time::timeout(Duration::from_secs(60), read)
+            .await
+            .expect("moto_server to listen within 60 s")
+            .expect("reading moto_server's stderr");
         let m = Moto {
             child,
             port,
