@@ -399,6 +399,11 @@ async fn bad_destinations_are_refused_in_a_sentence_without_the_password() {
     let (ok, text) = run(migrate_cmd(&install, &to, Some(&moto), "gs://fleet"));
     assert!(!ok);
     assert!(text.contains("--storage"), "{text}");
+    // A bucket that does not exist: named, before anything is copied, without the secret.
+    let (ok, text) = run(migrate_cmd(&install, &to, Some(&moto), "s3://nowhere/x"));
+    assert!(!ok);
+    assert!(text.contains("s3://nowhere/x"), "{text}");
+    assert!(!text.contains(SECRET), "{text}");
 
     // Another install's camera in the destination: refused, nothing copied.
     let pool = heldar::db::connect(&to).await.unwrap();
