@@ -662,12 +662,445 @@ async fn postgres_and_sqlite_answer_the_ported_queries_alike() {
     let pg = db::connect(&fresh_database().await).await.unwrap();
     assert_eq!(pg.backend(), db::Backend::Postgres);
     exercise_ported_queries(&pg).await;
-    // A module not yet ported says so on PostgreSQL rather than run SQLite's SQL there.
-    let err = db::jobs::running(&pg).await.unwrap_err();
-    assert!(matches!(err, DbError::NotOnPostgres { .. }), "{err}");
+}
+
+use heldar::db::jobs::Outcome;
+use heldar::models::timelapse::{
+    Job, JobId, JobState, RuleId, RulePeriod, Timelapse, TimelapseId, TimelapseRule, TimelapseSpec,
+    VideoFormat,
+};
+
+fn job(camera: &str, created: chrono::DateTime<Utc>, rule: Option<&RuleId>) -> Job {
+    Job {
+        id: JobId::generate(),
+        camera_id: CameraId::parse(camera).unwrap(),
+        state: JobState::Queued,
+        spec: TimelapseSpec {
+            from: created - chrono::Duration::hours(1),
+            to: created,
+            fps: 25,
+            width: Some(640),
+            every_nth: 2,
+            format: VideoFormat::Mp4,
+        },
+        rule_id: rule.map(|r| r.as_str().to_string()),
+        frames_done: 0,
+        frames_total: 0,
+        output_bytes: 0,
+        error: None,
+        code: None,
+        timelapse_id: None,
+        created_at: created,
+        started_at: None,
+        finished_at: None,
+    }
+}
+
+fn video(camera: &str, created: chrono::DateTime<Utc>, size: i64) -> Timelapse {
+    let id = TimelapseId::generate();
+    Timelapse {
+        file: format!("{camera}/{}.mp4", id.as_str()),
+        id,
+        camera_id: CameraId::parse(camera).unwrap(),
+        rule_id: None,
+        from: created - chrono::Duration::hours(1),
+        to: created,
+        fps: 25,
+        width: 640,
+        height: 480,
+        frames: 90,
+        format: VideoFormat::Mp4,
+        size_bytes: size,
+        created_at: created,
+    }
+}
+
+/// `db::jobs` and `db::timelapse_rules`, one sequence of calls with the same expectations, run
+/// on each back-end.
+async fn exercise_jobs_and_rules(pool: &Pool) {
+    let now = Utc.with_ymd_and_hms(2026, 11, 29, 22, 0, 0).unwrap();
+    let s = |secs: i64| now + chrono::Duration::seconds(secs);
+    for id in ["gate", "yard"] {
+        db::cameras::insert(pool, &spec(id), now).await.unwrap();
+    }
+    let gate = CameraId::parse("gate").unwrap();
+
+    // Queue, read back, list with and without filters.
+    let first = job("gate", s(1), None);
+    let second = job("yard", s(2), None);
+    db::jobs::insert(pool, &first).await.unwrap();
+    assert!(db::jobs::insert_bounded(pool, &second, 2).await.unwrap());
+    // The queue holds two: a third is refused, and nothing is written.
+    assert!(!db::jobs::insert_bounded(pool, &job("gate", s(3), None), 2)
+        .await
+        .unwrap());
+    assert!(matches!(
+        db::jobs::insert(pool, &job("nowhere", s(3), None)).await,
+        Err(DbError::NoParent(_))
+    ));
+    assert_eq!(
+        db::jobs::get(pool, first.id.as_str()).await.unwrap(),
+        Some(first.clone())
+    );
+    let all = db::jobs::list(pool, None, None, 10).await.unwrap();
+    assert_eq!(all, vec![second.clone(), first.clone()]);
+    assert_eq!(
+        db::jobs::list(pool, Some(&gate), Some(JobState::Queued), 10)
+            .await
+            .unwrap(),
+        vec![first.clone()]
+    );
+    assert!(db::jobs::list(pool, None, Some(JobState::Running), 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // The oldest queued job is claimed first, each once.
+    let claimed = db::jobs::claim_next(pool, s(10)).await.unwrap().unwrap();
+    assert_eq!(claimed.id, first.id);
+    assert_eq!(
+        (claimed.state, claimed.started_at),
+        (JobState::Running, Some(s(10)))
+    );
+    assert_eq!(
+        db::jobs::get(pool, first.id.as_str()).await.unwrap(),
+        Some(claimed.clone())
+    );
+    let next = db::jobs::claim_next(pool, s(11)).await.unwrap().unwrap();
+    assert_eq!(next.id, second.id);
+    assert_eq!(db::jobs::claim_next(pool, s(12)).await.unwrap(), None);
+    assert_eq!(db::jobs::running(pool).await.unwrap().len(), 2);
+    db::jobs::set_total(pool, &first.id, 45).await.unwrap();
+
+    // The first ends with a video (job and video in one transaction); the second is cancelled,
+    // after which its own outcome no longer wins.
+    let tl = video("gate", s(20), 5000);
+    let done = Outcome {
+        state: JobState::Done,
+        frames_done: 45,
+        output_bytes: 5000,
+        error: None,
+        code: None,
+        at: s(20),
+    };
+    assert!(db::jobs::complete(pool, &first.id, &tl, &done)
+        .await
+        .unwrap());
+    let first_now = db::jobs::get(pool, first.id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(first_now.state, JobState::Done);
+    assert_eq!(first_now.frames_total, 45);
+    assert_eq!(first_now.timelapse_id.as_deref(), Some(tl.id.as_str()));
+    let cancel = Outcome {
+        state: JobState::Cancelled,
+        frames_done: 0,
+        output_bytes: 0,
+        error: Some("cancelled by a test".into()),
+        code: Some("cancelled".into()),
+        at: s(21),
+    };
+    assert!(db::jobs::finish(
+        pool,
+        &second.id,
+        &[JobState::Queued, JobState::Running],
+        &cancel
+    )
+    .await
+    .unwrap());
+    // A video for the cancelled job is not recorded.
+    let late = video("yard", s(22), 7000);
+    assert!(!db::jobs::complete(pool, &second.id, &late, &done)
+        .await
+        .unwrap());
+    assert_eq!(db::jobs::video(pool, late.id.as_str()).await.unwrap(), None);
+
+    // Videos: by id, by file, per camera, oldest first, totals, deletion.
+    let other = video("gate", s(30), 3000);
+    db::jobs::insert(pool, &job("gate", s(29), None))
+        .await
+        .unwrap();
+    let third = db::jobs::claim_next(pool, s(29)).await.unwrap().unwrap();
+    assert!(db::jobs::complete(pool, &third.id, &other, &done)
+        .await
+        .unwrap());
+    assert_eq!(
+        db::jobs::video(pool, tl.id.as_str()).await.unwrap(),
+        Some(tl.clone())
+    );
+    assert_eq!(
+        db::jobs::video_by_file(pool, &tl.file).await.unwrap(),
+        Some(tl.clone())
+    );
+    assert_eq!(
+        db::jobs::videos(pool, &gate, 10).await.unwrap(),
+        vec![other.clone(), tl.clone()]
+    );
+    assert_eq!(
+        db::jobs::oldest_videos(pool, None, 0, 10).await.unwrap(),
+        vec![tl.clone(), other.clone()]
+    );
+    assert_eq!(
+        db::jobs::oldest_videos(pool, Some(s(25)), 0, 10)
+            .await
+            .unwrap(),
+        vec![tl.clone()]
+    );
+    assert_eq!(
+        db::jobs::oldest_videos(pool, None, 1, 10).await.unwrap(),
+        vec![other.clone()]
+    );
+    assert_eq!(db::jobs::video_totals(pool).await.unwrap(), (2, 8000));
+    assert!(db::jobs::delete_video(pool, tl.id.as_str()).await.unwrap());
+    assert!(!db::jobs::delete_video(pool, tl.id.as_str()).await.unwrap());
+    assert_eq!(db::jobs::video_totals(pool).await.unwrap(), (1, 3000));
+
+    // Frames of a range, as an export reads them.
+    for i in 0..3_i64 {
+        raw!(
+            pool,
+            "INSERT INTO snapshots (id, camera_id, path, taken_at, size_bytes, width, height,              created_at) VALUES ($1, 'gate', $2, $3, 100, 640, 480, $3)",
+            format!("f{i}"),
+            format!("gate/{i}.jpg"),
+            fmt_ts(s(100 + i))
+        );
+    }
+    assert_eq!(
+        db::jobs::count_frames(pool, &gate, s(100), s(102))
+            .await
+            .unwrap(),
+        2
+    );
+    assert_eq!(
+        db::jobs::frames_in(pool, &gate, s(101), s(200))
+            .await
+            .unwrap(),
+        vec![
+            ("gate/1.jpg".to_string(), Some(640), Some(480)),
+            ("gate/2.jpg".to_string(), Some(640), Some(480))
+        ]
+    );
+
+    // Retention of finished jobs.
+    // Two ended at s(20) (done), one at s(21) (cancelled); the rule's job below is queued.
+    assert_eq!(db::jobs::prune_finished(pool, s(21)).await.unwrap(), 2);
+    assert_eq!(db::jobs::prune_finished(pool, s(1000)).await.unwrap(), 1);
+    assert!(db::jobs::list(pool, None, None, 10)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // Rules: insert, read, list, change.
+    let mut rule = TimelapseRule {
+        id: RuleId::generate(),
+        camera_id: gate.clone(),
+        period: RulePeriod::Daily,
+        at: chrono::NaiveTime::from_hms_opt(0, 30, 0).unwrap(),
+        time_zone: chrono_tz::Europe::Berlin,
+        weekday: None,
+        fps: 30,
+        width: None,
+        format: VideoFormat::Webm,
+        enabled: true,
+        covered_until: now,
+        created_at: now,
+        updated_at: now,
+    };
+    db::timelapse_rules::insert(pool, &rule).await.unwrap();
+    let mut stray = rule.clone();
+    stray.id = RuleId::generate();
+    stray.camera_id = CameraId::parse("nowhere").unwrap();
+    assert!(matches!(
+        db::timelapse_rules::insert(pool, &stray).await,
+        Err(DbError::NoParent(_))
+    ));
+    assert_eq!(
+        db::timelapse_rules::get(pool, rule.id.as_str())
+            .await
+            .unwrap(),
+        Some(rule.clone())
+    );
+    rule.fps = 10;
+    rule.updated_at = s(1);
+    assert!(db::timelapse_rules::update(pool, &rule).await.unwrap());
+    assert_eq!(
+        db::timelapse_rules::list_for_camera(pool, &gate)
+            .await
+            .unwrap(),
+        vec![rule.clone()]
+    );
+    assert_eq!(
+        db::timelapse_rules::list_enabled(pool).await.unwrap(),
+        vec![rule.clone()]
+    );
+
+    // A claim moves `covered_until` and queues the period's job together; a claim from a stale
+    // read changes nothing.
+    let day = now + chrono::Duration::days(1);
+    let made = job("gate", s(40), Some(&rule.id));
     assert!(
-        err.to_string().contains("does not run on PostgreSQL yet"),
-        "{err}"
+        db::timelapse_rules::claim(pool, &rule.id, now, day, Some(&made))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        db::jobs::get(pool, made.id.as_str()).await.unwrap(),
+        Some(made.clone())
+    );
+    let again = job("gate", s(41), Some(&rule.id));
+    assert!(
+        !db::timelapse_rules::claim(pool, &rule.id, now, day, Some(&again))
+            .await
+            .unwrap()
+    );
+    assert_eq!(db::jobs::get(pool, again.id.as_str()).await.unwrap(), None);
+    // One transaction: a job that cannot be written (its id taken) leaves the period unclaimed.
+    let next_day = day + chrono::Duration::days(1);
+    let mut clash = job("gate", s(42), Some(&rule.id));
+    clash.id = made.id.clone();
+    assert!(
+        db::timelapse_rules::claim(pool, &rule.id, day, next_day, Some(&clash))
+            .await
+            .is_err()
+    );
+    let read = db::timelapse_rules::get(pool, rule.id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read.covered_until, day);
+    // A claim without a job (a period skipped as missed) moves the rule alone.
+    assert!(
+        db::timelapse_rules::claim(pool, &rule.id, day, next_day, None)
+            .await
+            .unwrap()
+    );
+    rule.enabled = false;
+    assert!(db::timelapse_rules::update(pool, &rule).await.unwrap());
+    assert!(db::timelapse_rules::list_enabled(pool)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(db::timelapse_rules::delete(pool, rule.id.as_str())
+        .await
+        .unwrap());
+    // The rule's job stays, without its rule.
+    let orphan = db::jobs::get(pool, made.id.as_str())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(orphan.rule_id, None);
+}
+
+/// The timelapse jobs and rules answer alike on SQLite and on PostgreSQL.
+#[tokio::test]
+async fn postgres_and_sqlite_answer_the_job_and_rule_queries_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let lite = db::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("heldar.db").display()
+    ))
+    .await
+    .unwrap();
+    exercise_jobs_and_rules(&lite).await;
+    let pg = db::connect(&fresh_database().await).await.unwrap();
+    exercise_jobs_and_rules(&pg).await;
+}
+
+/// Several nodes claiming from one PostgreSQL queue at once: every job is handed to exactly one
+/// of them (`FOR UPDATE SKIP LOCKED`), and none is left behind.
+#[tokio::test]
+async fn concurrent_claimers_on_postgres_get_different_jobs() {
+    let url = fresh_database().await;
+    let now = Utc.with_ymd_and_hms(2026, 11, 29, 22, 0, 0).unwrap();
+    let setup = db::connect(&url).await.unwrap();
+    db::cameras::insert(&setup, &spec("gate"), now)
+        .await
+        .unwrap();
+    const JOBS: i64 = 40;
+    for i in 0..JOBS {
+        let j = job("gate", now + chrono::Duration::milliseconds(i), None);
+        db::jobs::insert(&setup, &j).await.unwrap();
+    }
+    // Four "nodes", each its own pool, each with two workers claiming until the queue is empty.
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(8));
+    let mut workers = Vec::new();
+    for _node in 0..4 {
+        let pool = db::connect(&url).await.unwrap();
+        for _ in 0..2 {
+            let (pool, barrier) = (pool.clone(), barrier.clone());
+            workers.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let mut got = Vec::new();
+                while let Some(j) = db::jobs::claim_next(&pool, now).await.unwrap() {
+                    got.push(j.id.as_str().to_string());
+                }
+                got
+            }));
+        }
+    }
+    let mut claimed = Vec::new();
+    for w in workers {
+        claimed.extend(w.await.unwrap());
+    }
+    let distinct: BTreeSet<_> = claimed.iter().cloned().collect();
+    assert_eq!(
+        claimed.len() as i64,
+        JOBS,
+        "a job was claimed twice: {claimed:?}"
+    );
+    assert_eq!(distinct.len() as i64, JOBS);
+    assert_eq!(db::jobs::running(&setup).await.unwrap().len() as i64, JOBS);
+}
+
+/// Two nodes claiming one rule's period at once on PostgreSQL: one wins, and exactly one job is
+/// queued for the period.
+#[tokio::test]
+async fn concurrent_rule_claims_on_postgres_queue_one_job() {
+    let url = fresh_database().await;
+    let now = Utc.with_ymd_and_hms(2026, 11, 29, 22, 0, 0).unwrap();
+    let setup = db::connect(&url).await.unwrap();
+    db::cameras::insert(&setup, &spec("gate"), now)
+        .await
+        .unwrap();
+    let rule = TimelapseRule {
+        id: RuleId::generate(),
+        camera_id: CameraId::parse("gate").unwrap(),
+        period: RulePeriod::Daily,
+        at: chrono::NaiveTime::from_hms_opt(0, 30, 0).unwrap(),
+        time_zone: chrono_tz::UTC,
+        weekday: None,
+        fps: 30,
+        width: None,
+        format: VideoFormat::Mp4,
+        enabled: true,
+        covered_until: now,
+        created_at: now,
+        updated_at: now,
+    };
+    db::timelapse_rules::insert(&setup, &rule).await.unwrap();
+    let day = now + chrono::Duration::days(1);
+    let barrier = std::sync::Arc::new(tokio::sync::Barrier::new(6));
+    let mut nodes = Vec::new();
+    for _ in 0..6 {
+        let pool = db::connect(&url).await.unwrap();
+        let (rule_id, barrier) = (rule.id.clone(), barrier.clone());
+        nodes.push(tokio::spawn(async move {
+            let j = job("gate", now, Some(&rule_id));
+            barrier.wait().await;
+            db::timelapse_rules::claim(&pool, &rule_id, now, day, Some(&j))
+                .await
+                .unwrap()
+        }));
+    }
+    let mut wins = 0;
+    for n in nodes {
+        wins += i32::from(n.await.unwrap());
+    }
+    assert_eq!(wins, 1);
+    assert_eq!(
+        db::jobs::list(&setup, None, None, 100).await.unwrap().len(),
+        1
     );
 }
 

@@ -5,6 +5,7 @@
 //! who, errors and exit codes), print through [`output`] (tables, `--json`), read times through
 //! [`when`], and exit with the codes of [`exit`]. `token` and `auth` work on the database directly: no server needs to run,
 //! and a running one sees their changes; [`DbArgs`] and [`with_db`] are what they share.
+//! `migrate` reads this box's database and files and writes a fleet's (docs/scale-out.md).
 
 pub mod auth;
 pub mod bench;
@@ -17,6 +18,7 @@ pub mod exit;
 pub mod fake_cameras;
 pub mod frames;
 pub mod jobs;
+pub mod migrate;
 pub mod nodes;
 pub mod onvif;
 pub mod outages;
@@ -72,6 +74,9 @@ enum Command {
     Timelapse(timelapse::Timelapse),
     /// Background jobs (timelapse exports): list; `jobs show ID`; `jobs cancel ID`.
     Jobs(jobs::Jobs),
+    /// Copy this box's database (and with --storage its frames) into a fleet's PostgreSQL and
+    /// bucket: resumable, verified.
+    Migrate(Box<migrate::Migrate>),
     /// When cameras were offline (outages), newest first; `--open` for those still going on.
     Outages(outages::Outages),
     /// Find ONVIF cameras on the server's local network (WS-Discovery).
@@ -110,6 +115,7 @@ pub fn run() -> ExitCode {
         Command::Nodes(args) => nodes::run(args),
         Command::Timelapse(args) => timelapse::run(args),
         Command::Jobs(args) => jobs::run(args),
+        Command::Migrate(args) => migrate::run(*args),
         Command::Outages(args) => outages::run(args),
         Command::Discover(args) => discover::run(args),
         Command::Onvif(args) => onvif::run(args),
@@ -129,7 +135,13 @@ pub struct DbArgs {
     #[arg(long, env = "HELDAR_DATA_DIR", default_value = "./data", global = true)]
     pub data_dir: String,
     /// Database URL [default: sqlite://$HELDAR_DATA_DIR/heldar.db].
-    #[arg(long, env = "HELDAR_DATABASE_URL", global = true)]
+    // Its value is not shown in --help: a postgres:// URL carries a password.
+    #[arg(
+        long,
+        env = "HELDAR_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
 }
 

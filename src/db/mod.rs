@@ -3,8 +3,8 @@
 //! side; foreign keys on, so deleting a camera cascades to its status, schedules and rows.
 //! PostgreSQL (`postgres://…`) is the second back-end, for several nodes on separate machines
 //! (docs/scale-out.md "Database back-ends"): [`Pool`] is one or the other, and a query module
-//! written for both runs the same SQL text on either through [`with_pool!`]. A module not yet
-//! ported answers [`DbError::NotOnPostgres`] on PostgreSQL, never a wrong result.
+//! written for both runs the same SQL text on either through [`with_pool!`]. Every query module
+//! runs on both (the hot-path writer, `db::writer`, is written per engine).
 //!
 //! Migrations are the versioned files in `migrations/` (SQLite) and `migrations-postgres/` (the
 //! same schema, same version numbers, PostgreSQL's dialect), run at start-up: a database written
@@ -19,6 +19,7 @@ pub mod schedules;
 pub mod snapshots;
 pub mod timelapse_rules;
 pub mod tokens;
+pub mod transfer;
 pub mod webhooks;
 pub mod writer;
 
@@ -99,12 +100,6 @@ impl Pool {
             Pool::Postgres(p) => Some(p),
             Pool::Sqlite(_) => None,
         }
-    }
-
-    /// The SQLite pool for a query not yet ported to PostgreSQL; on PostgreSQL a
-    /// [`DbError::NotOnPostgres`] naming the step, so nothing runs SQLite's SQL on it.
-    pub(crate) fn sqlite_only(&self, step: &'static str) -> Result<&SqlitePool, DbError> {
-        self.sqlite().ok_or(DbError::NotOnPostgres { step })
     }
 }
 
@@ -195,10 +190,6 @@ pub enum DbError {
     /// The writer has stopped (shutdown) or could not start.
     #[error("{0}")]
     Writer(String),
-    /// A query module not yet ported to PostgreSQL was asked to run on it
-    /// (docs/scale-out.md "Database back-ends" lists what runs where).
-    #[error("{step} does not run on PostgreSQL yet (docs/scale-out.md); use a sqlite: database")]
-    NotOnPostgres { step: &'static str },
 }
 
 /// The start of every outage sentence, in errors, logs and the health check.

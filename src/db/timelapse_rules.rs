@@ -1,12 +1,12 @@
 //! Queries on `timelapse_rules`. A run claims its period with a conditional update of
 //! `covered_until` (from the value it read to the period's end), in the same transaction as the
 //! job it queues: the period is made once across restarts and processes, and a claimed period
-//! always has its job (docs/design.md §7's slot claim, for days).
+//! always has its job (docs/design.md §7's slot claim, for days). Every query runs on both
+//! back-ends (`with_pool!`), the claim's transaction included.
 
 use chrono::{DateTime, Utc};
-use sqlx::Row;
 
-use super::{parse_ts, step, DbError, Pool};
+use super::{parse_ts, step, with_pool, Cols, DbError, Pool};
 use crate::models::timelapse::{Job, RuleId, RulePeriod, TimelapseRule, VideoFormat, Weekday};
 use crate::models::{fmt_ts, CameraId};
 
@@ -17,15 +17,15 @@ fn corrupt(what: &str, v: &str) -> DbError {
     DbError::Corrupt(format!("timelapse_rules.{what} = {v:?}"))
 }
 
-fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TimelapseRule, DbError> {
-    let id: String = row.get("id");
-    let camera: String = row.get("camera_id");
-    let period: String = row.get("period");
-    let at: String = row.get("at");
-    let tz: String = row.get("time_zone");
-    let weekday: Option<String> = row.get("weekday");
-    let format: String = row.get("format");
-    let width: Option<i64> = row.get("width");
+fn from_row(row: &impl Cols) -> Result<TimelapseRule, DbError> {
+    let id = row.text("id")?;
+    let camera = row.text("camera_id")?;
+    let period = row.text("period")?;
+    let at = row.text("at")?;
+    let tz = row.text("time_zone")?;
+    let weekday = row.opt_text("weekday")?;
+    let format = row.text("format")?;
+    let width = row.opt_int("width")?;
     Ok(TimelapseRule {
         id: RuleId::parse(&id).map_err(|_| corrupt("id", &id))?,
         camera_id: CameraId::parse(&camera).map_err(|_| corrupt("camera_id", &camera))?,
@@ -35,13 +35,13 @@ fn from_row(row: &sqlx::sqlite::SqliteRow) -> Result<TimelapseRule, DbError> {
         weekday: weekday
             .map(|w| Weekday::from_db(&w).ok_or_else(|| corrupt("weekday", &w)))
             .transpose()?,
-        fps: row.get::<i64, _>("fps").clamp(1, 60) as u32,
+        fps: row.int("fps")?.clamp(1, 60) as u32,
         width: width.map(|w| w.clamp(0, i64::from(u32::MAX)) as u32),
         format: VideoFormat::from_db(&format).ok_or_else(|| corrupt("format", &format))?,
-        enabled: row.get::<i64, _>("enabled") != 0,
-        covered_until: parse_ts(row.get("covered_until"))?,
-        created_at: parse_ts(row.get("created_at"))?,
-        updated_at: parse_ts(row.get("updated_at"))?,
+        enabled: row.int("enabled")? != 0,
+        covered_until: parse_ts(&row.text("covered_until")?)?,
+        created_at: parse_ts(&row.text("created_at")?)?,
+        updated_at: parse_ts(&row.text("updated_at")?)?,
     })
 }
 
@@ -51,113 +51,126 @@ fn at_text(r: &TimelapseRule) -> String {
 
 /// Insert a rule. Its camera gone is a [`DbError::NoParent`].
 pub async fn insert(pool: &Pool, r: &TimelapseRule) -> Result<(), DbError> {
-    let pool = pool.sqlite_only("db::timelapse_rules::insert")?;
-    sqlx::query(&format!(
-        "INSERT INTO timelapse_rules ({COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    ))
-    .bind(r.id.as_str())
-    .bind(r.camera_id.as_str())
-    .bind(r.period.as_str())
-    .bind(at_text(r))
-    .bind(r.time_zone.name())
-    .bind(r.weekday.map(Weekday::as_str))
-    .bind(i64::from(r.fps))
-    .bind(r.width.map(i64::from))
-    .bind(r.format.as_str())
-    .bind(i64::from(r.enabled))
-    .bind(fmt_ts(r.covered_until))
-    .bind(fmt_ts(r.created_at))
-    .bind(fmt_ts(r.updated_at))
-    .execute(pool)
-    .await
+    let sql = format!(
+        "INSERT INTO timelapse_rules ({COLUMNS}) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    );
+    with_pool!(pool, p => {
+        sqlx::query(&sql)
+            .bind(r.id.as_str())
+            .bind(r.camera_id.as_str())
+            .bind(r.period.as_str())
+            .bind(at_text(r))
+            .bind(r.time_zone.name())
+            .bind(r.weekday.map(Weekday::as_str))
+            .bind(i64::from(r.fps))
+            .bind(r.width.map(i64::from))
+            .bind(r.format.as_str())
+            .bind(i64::from(r.enabled))
+            .bind(fmt_ts(r.covered_until))
+            .bind(fmt_ts(r.created_at))
+            .bind(fmt_ts(r.updated_at))
+            .execute(p)
+            .await
+            .map(|_| ())
+    })
     .map_err(|e| match e {
         sqlx::Error::Database(ref d) if d.is_foreign_key_violation() => {
             DbError::NoParent(format!("no camera with id {:?}", r.camera_id.as_str()))
         }
-        other => DbError::Sqlx {
-            step: "inserting a timelapse rule",
-            source: other,
-        },
-    })?;
-    Ok(())
+        other => step("inserting a timelapse rule")(other),
+    })
 }
 
 /// Write every field of an existing rule; `false` if it is gone.
 pub async fn update(pool: &Pool, r: &TimelapseRule) -> Result<bool, DbError> {
-    let pool = pool.sqlite_only("db::timelapse_rules::update")?;
-    let res = sqlx::query(
-        "UPDATE timelapse_rules SET period = ?, at = ?, time_zone = ?, weekday = ?, fps = ?, \
-         width = ?, format = ?, enabled = ?, covered_until = ?, updated_at = ? WHERE id = ?",
-    )
-    .bind(r.period.as_str())
-    .bind(at_text(r))
-    .bind(r.time_zone.name())
-    .bind(r.weekday.map(Weekday::as_str))
-    .bind(i64::from(r.fps))
-    .bind(r.width.map(i64::from))
-    .bind(r.format.as_str())
-    .bind(i64::from(r.enabled))
-    .bind(fmt_ts(r.covered_until))
-    .bind(fmt_ts(r.updated_at))
-    .bind(r.id.as_str())
-    .execute(pool)
-    .await
+    let n = with_pool!(pool, p => {
+        sqlx::query(
+            "UPDATE timelapse_rules SET period = $1, at = $2, time_zone = $3, weekday = $4, \
+             fps = $5, width = $6, format = $7, enabled = $8, covered_until = $9, \
+             updated_at = $10 WHERE id = $11",
+        )
+        .bind(r.period.as_str())
+        .bind(at_text(r))
+        .bind(r.time_zone.name())
+        .bind(r.weekday.map(Weekday::as_str))
+        .bind(i64::from(r.fps))
+        .bind(r.width.map(i64::from))
+        .bind(r.format.as_str())
+        .bind(i64::from(r.enabled))
+        .bind(fmt_ts(r.covered_until))
+        .bind(fmt_ts(r.updated_at))
+        .bind(r.id.as_str())
+        .execute(p)
+        .await
+        .map(|r| r.rows_affected())
+    })
     .map_err(step("updating a timelapse rule"))?;
-    Ok(res.rows_affected() > 0)
+    Ok(n > 0)
 }
 
 pub async fn get(pool: &Pool, id: &str) -> Result<Option<TimelapseRule>, DbError> {
-    let pool = pool.sqlite_only("db::timelapse_rules::get")?;
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM timelapse_rules WHERE id = ?"
-    ))
-    .bind(id)
-    .fetch_optional(pool)
-    .await
-    .map_err(step("reading a timelapse rule"))?;
-    row.as_ref().map(from_row).transpose()
+    let sql = format!("SELECT {COLUMNS} FROM timelapse_rules WHERE id = $1");
+    with_pool!(pool, p => {
+        let row = sqlx::query(&sql)
+            .bind(id)
+            .fetch_optional(p)
+            .await
+            .map_err(step("reading a timelapse rule"))?;
+        row.as_ref().map(from_row).transpose()
+    })
 }
 
 pub async fn list_for_camera(
     pool: &Pool,
     camera: &CameraId,
 ) -> Result<Vec<TimelapseRule>, DbError> {
-    let pool = pool.sqlite_only("db::timelapse_rules::list_for_camera")?;
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM timelapse_rules WHERE camera_id = ? ORDER BY created_at, id"
-    ))
-    .bind(camera.as_str())
-    .fetch_all(pool)
-    .await
-    .map_err(step("listing timelapse rules"))?;
-    rows.iter().map(from_row).collect()
+    let sql = format!(
+        "SELECT {COLUMNS} FROM timelapse_rules WHERE camera_id = $1 ORDER BY created_at, id"
+    );
+    with_pool!(pool, p => {
+        sqlx::query(&sql)
+            .bind(camera.as_str())
+            .fetch_all(p)
+            .await
+            .map_err(step("listing timelapse rules"))?
+            .iter()
+            .map(from_row)
+            .collect()
+    })
 }
 
 /// Every enabled rule (the rule runner's pass).
 pub async fn list_enabled(pool: &Pool) -> Result<Vec<TimelapseRule>, DbError> {
-    let pool = pool.sqlite_only("db::timelapse_rules::list_enabled")?;
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM timelapse_rules WHERE enabled = 1"
-    ))
-    .fetch_all(pool)
-    .await
-    .map_err(step("loading enabled timelapse rules"))?;
-    rows.iter().map(from_row).collect()
+    let sql = format!("SELECT {COLUMNS} FROM timelapse_rules WHERE enabled = 1");
+    with_pool!(pool, p => {
+        sqlx::query(&sql)
+            .fetch_all(p)
+            .await
+            .map_err(step("loading enabled timelapse rules"))?
+            .iter()
+            .map(from_row)
+            .collect()
+    })
 }
 
 pub async fn delete(pool: &Pool, id: &str) -> Result<bool, DbError> {
-    let pool = pool.sqlite_only("db::timelapse_rules::delete")?;
-    let r = sqlx::query("DELETE FROM timelapse_rules WHERE id = ?")
-        .bind(id)
-        .execute(pool)
-        .await
-        .map_err(step("deleting a timelapse rule"))?;
-    Ok(r.rows_affected() > 0)
+    let n = with_pool!(pool, p => {
+        sqlx::query("DELETE FROM timelapse_rules WHERE id = $1")
+            .bind(id)
+            .execute(p)
+            .await
+            .map(|r| r.rows_affected())
+    })
+    .map_err(step("deleting a timelapse rule"))?;
+    Ok(n > 0)
 }
 
 /// Claim the period ending at `to` for rule `id`, whose `covered_until` was read as `seen`,
 /// and queue `job` for it (if any) in the same transaction. `false` — and nothing written — if
 /// the rule moved on meanwhile (another process, a change, a deletion): the period is not ours.
+/// On PostgreSQL two nodes claiming at once serialise on the rule's row lock: the second's
+/// update waits for the first to commit, then finds `covered_until` moved and changes nothing.
 pub async fn claim(
     pool: &Pool,
     id: &RuleId,
@@ -165,29 +178,25 @@ pub async fn claim(
     to: DateTime<Utc>,
     job: Option<&Job>,
 ) -> Result<bool, DbError> {
-    let pool = pool.sqlite_only("db::timelapse_rules::claim")?;
-    let mut tx = pool
-        .begin()
+    with_pool!(pool, p => {
+        let mut tx = p.begin().await.map_err(step("claiming a rule's period"))?;
+        let r = sqlx::query(
+            "UPDATE timelapse_rules SET covered_until = $1 \
+             WHERE id = $2 AND enabled = 1 AND covered_until = $3",
+        )
+        .bind(fmt_ts(to))
+        .bind(id.as_str())
+        .bind(fmt_ts(seen))
+        .execute(&mut *tx)
         .await
         .map_err(step("claiming a rule's period"))?;
-    let r = sqlx::query(
-        "UPDATE timelapse_rules SET covered_until = ? \
-         WHERE id = ? AND enabled = 1 AND covered_until = ?",
-    )
-    .bind(fmt_ts(to))
-    .bind(id.as_str())
-    .bind(fmt_ts(seen))
-    .execute(&mut *tx)
-    .await
-    .map_err(step("claiming a rule's period"))?;
-    if r.rows_affected() != 1 {
-        return Ok(false);
-    }
-    if let Some(job) = job {
-        super::jobs::insert_in(&mut tx, job).await?;
-    }
-    tx.commit()
-        .await
-        .map_err(step("claiming a rule's period"))?;
-    Ok(true)
+        if r.rows_affected() != 1 {
+            return Ok(false);
+        }
+        if let Some(job) = job {
+            super::jobs::insert_in!(tx, job)?;
+        }
+        tx.commit().await.map_err(step("claiming a rule's period"))?;
+        Ok(true)
+    })
 }

@@ -202,6 +202,16 @@ impl Bucket {
         Ok(())
     }
 
+    /// Upload `bytes` to `rel`, replacing what is there (`heldar migrate`'s copy of a frame or
+    /// video under the name its row already has).
+    pub async fn put(&self, rel: &str, bytes: bytes::Bytes) -> Result<(), StoreError> {
+        self.s3
+            .put(&self.key(rel), PutPayload::from(bytes))
+            .await
+            .map_err(|e| unavailable(&self.url, "store an object", e))?;
+        Ok(())
+    }
+
     /// The whole object; `NotFound` as an `io::ErrorKind::NotFound`.
     pub async fn get(&self, rel: &str) -> std::io::Result<bytes::Bytes> {
         let r = self.s3.get(&self.key(rel)).await.map_err(io_error)?;

@@ -5,6 +5,7 @@ pub mod browser;
 pub mod fake_onvif;
 pub mod fake_rtsp;
 pub mod frames;
+pub mod moto;
 pub mod postgres;
 pub mod rtsp;
 pub mod tls;

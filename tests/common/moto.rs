@@ -1,0 +1,177 @@
+//! A real S3-compatible server for tests: moto's `moto_server` (PyPI, pinned in
+//! scripts/moto-env, installed into target/moto-venv), on 127.0.0.1 and a free port, killed on
+//! drop. Its data lives in memory. The bucket is checked through moto's own S3 API (plain
+//! HTTP: moto does not check signatures), never through Heldar. (tests/storage_s3.rs has its
+//! own copy with the calls only it needs.)
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+
+/// moto lets anonymous requests create buckets but checks object reads against the ACLs; any
+/// `Authorization` header counts as signed (moto does not verify it).
+const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIAHELDARTEST0001/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
+
+pub struct Moto {
+    child: Child,
+    port: u16,
+    http: reqwest::Client,
+}
+
+/// The `moto_server` executable, set up once per test binary.
+fn moto_bin() -> PathBuf {
+    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BIN.get_or_init(|| {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/moto-env");
+        let out = Command::new(&script)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run scripts/moto-env");
+        assert!(out.status.success(), "scripts/moto-env failed");
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    })
+    .clone()
+}
+
+impl Moto {
+    pub async fn start() -> Moto {
+        // Port 0: the server binds a free port itself and names it on stderr. A port picked
+        // here and handed over races with other tests' servers (as tests/storage_s3.rs found).
+        let mut child = Command::new(moto_bin())
+            .args(["-H", "127.0.0.1", "-p", "0"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start moto_server");
+        // Werkzeug names the bound address (" * Running on http://127.0.0.1:PORT"); the rest of
+        // stderr (a line per request) is drained so the server never blocks on it.
+        let stderr = child.stderr.take().unwrap();
+        let read = tokio::task::spawn_blocking(move || {
+            use std::io::BufRead;
+            let mut lines = std::io::BufReader::new(stderr);
+            let mut seen = String::new();
+            let port = loop {
+                let mut line = String::new();
+                if lines.read_line(&mut line).unwrap_or(0) == 0 {
+                    panic!("moto_server exited before listening:\n{seen}");
+                }
+                if let Some(rest) = line.split("Running on http://127.0.0.1:").nth(1) {
+                    break rest.trim().parse::<u16>().expect("moto_server's port");
+                }
+                seen.push_str(&line);
+            };
+            std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
+            port
+        });
+        let port = tokio::time::timeout(Duration::from_secs(60), read)
+            .await
+            .expect("moto_server to listen within 60 s")
+            .expect("reading moto_server's stderr");
+        let m = Moto {
+            child,
+            port,
+            http: reqwest::Client::new(),
+        };
+        let (http, url) = (m.http.clone(), m.endpoint());
+        super::wait_for("moto_server to answer", Duration::from_secs(60), || {
+            let (http, url) = (http.clone(), url.clone());
+            async move { http.get(&url).send().await.ok().map(|_| ()) }
+        })
+        .await;
+        m
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn request(&self, method: reqwest::Method, url: String) -> reqwest::RequestBuilder {
+        self.http.request(method, url).header("authorization", AUTH)
+    }
+
+    pub async fn create_bucket(&self, bucket: &str) {
+        let r = self
+            .request(
+                reqwest::Method::PUT,
+                format!("{}/{bucket}", self.endpoint()),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "create bucket: {}", r.status());
+    }
+
+    pub async fn object(&self, bucket: &str, key: &str) -> Option<Bytes> {
+        let r = self
+            .request(
+                reqwest::Method::GET,
+                format!("{}/{bucket}/{key}", self.endpoint()),
+            )
+            .send()
+            .await
+            .unwrap();
+        match r.status().as_u16() {
+            200 => Some(r.bytes().await.unwrap()),
+            404 => None,
+            s => panic!("GET {key}: {s}"),
+        }
+    }
+
+    pub async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) {
+        let r = self
+            .request(
+                reqwest::Method::PUT,
+                format!("{}/{bucket}/{key}", self.endpoint()),
+            )
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "PUT {key}: {}", r.status());
+    }
+
+    pub async fn delete_object(&self, bucket: &str, key: &str) {
+        let r = self
+            .request(
+                reqwest::Method::DELETE,
+                format!("{}/{bucket}/{key}", self.endpoint()),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "DELETE {key}: {}", r.status());
+    }
+
+    /// Every key in the bucket under `prefix`, sorted.
+    pub async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
+        let text = self
+            .request(
+                reqwest::Method::GET,
+                format!("{}/{bucket}", self.endpoint()),
+            )
+            .query(&[("list-type", "2"), ("prefix", prefix)])
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let mut keys: Vec<String> = text
+            .split("<Key>")
+            .skip(1)
+            .filter_map(|s| s.split("</Key>").next().map(str::to_string))
+            .collect();
+        keys.sort();
+        keys
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
