@@ -490,7 +490,10 @@ async fn measure(
         None => in_process(config, opts, &mut report, fleet).await?,
         Some(at) => {
             report.nodes = at.count;
-            on_nodes(&config, opts, at, &mut report).await?
+            let cams0 = fleet.child_cpu();
+            let window = on_nodes(&config, opts, at, &mut report).await?;
+            report.cameras_cpu_seconds = fleet.child_cpu() - cams0;
+            window
         }
     };
     let window = (until - from).num_milliseconds() as f64 / 1000.0;
@@ -1095,7 +1098,11 @@ impl BenchReport {
             ),
             (
                 "capture p50/p99",
-                format!("{:.2} / {:.2} ms", self.capture_p50_ms, self.capture_p99_ms),
+                if self.nodes > 0 {
+                    "not measured (in each node's memory)".to_string()
+                } else {
+                    format!("{:.2} / {:.2} ms", self.capture_p50_ms, self.capture_p99_ms)
+                },
             ),
             (
                 "live snapshots p50/p99",
