@@ -58,6 +58,9 @@ impl OpError {
     }
 }
 
+/// The machine code of a step that does not run on PostgreSQL yet.
+pub const NOT_ON_POSTGRES: &str = "not_on_postgres";
+
 impl From<DbError> for OpError {
     fn from(e: DbError) -> Self {
         match e {
@@ -65,6 +68,12 @@ impl From<DbError> for OpError {
             DbError::NoParent(m) => OpError::NotFound(m),
             e @ DbError::Unavailable { .. } => OpError::Unavailable {
                 code: "database_unavailable",
+                message: e.to_string(),
+            },
+            // A step not yet ported to PostgreSQL: the request is fine, this node cannot do it
+            // (a 503 with a sentence, not an internal error).
+            e @ DbError::NotOnPostgres { .. } => OpError::Unavailable {
+                code: NOT_ON_POSTGRES,
                 message: e.to_string(),
             },
             other => OpError::Internal(other.into()),

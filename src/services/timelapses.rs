@@ -29,6 +29,12 @@ pub const RULE_CHECK_EVERY: Duration = Duration::from_secs(60);
 
 /// The job worker (see the module docs).
 pub async fn run_jobs(ops: Ops, token: CancellationToken) -> anyhow::Result<()> {
+    // On PostgreSQL, until `db::jobs` is ported, the worker idles rather than fail-and-restart.
+    let r = jobs(ops, token.clone()).await;
+    super::idle_if_not_on_postgres("timelapse_jobs", r, token).await
+}
+
+async fn jobs(ops: Ops, token: CancellationToken) -> anyhow::Result<()> {
     ops::timelapses::recover(&ops).await?;
     let permits = Arc::new(Semaphore::new(ops.config.timelapse_concurrency.max(1)));
     let mut tasks = JoinSet::new();
@@ -65,6 +71,11 @@ pub async fn run_rules(
     check_every: Duration,
     token: CancellationToken,
 ) -> anyhow::Result<()> {
+    let r = rules(ops, check_every, token.clone()).await;
+    super::idle_if_not_on_postgres("timelapse_rules", r, token).await
+}
+
+async fn rules(ops: Ops, check_every: Duration, token: CancellationToken) -> anyhow::Result<()> {
     loop {
         let now = ops.clock.now();
         let next = ops::timelapse_rules::run_due(&ops, now).await?;
