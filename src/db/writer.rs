@@ -45,8 +45,14 @@
 //! scheduler's timers, up to [`MAX_HELD_CLAIMS`]. A frame taken for a slot whose claim was still
 //! held carries that claim ([`Writer::record_frame_or_hold`]): its row is written only if the
 //! claim won when it was replayed (another process may have taken the slot meanwhile), else
-//! answered [`DbError::ClaimNotWon`]. Nothing here is SQLite-specific but the connection: a
-//! PostgreSQL writer reuses the same buffer and rules (docs/design.md, "Database outages").
+//! answered [`DbError::ClaimNotWon`].
+//!
+//! **Two engines, one set of rules.** Nothing above is SQLite-specific but the connection: the
+//! thread runs each batch through an [`Engine`] — SQLite (this file: `BEGIN IMMEDIATE`, the
+//! operations, one commit, as before) or PostgreSQL (`postgres`: the same operations on a
+//! connection of the writer's own, each under a savepoint). Batching, the linger, the outage
+//! buffer, the wins of held claims and the answers stay here, shared (docs/design.md §8.1,
+//! docs/scale-out.md "The PostgreSQL writer").
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
