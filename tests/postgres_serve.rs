@@ -347,3 +347,81 @@ async fn two_nodes_on_one_postgres_split_cameras_and_a_killed_nodes_cameras_move
     no_service_failed(&logs);
     drop(b);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_stopped_with_sigterm_on_postgres_hands_its_cameras_over_without_a_missed_slot() {
+    let dir = tempfile::tempdir().unwrap();
+    let (url, pg) = database().await;
+    let cams = cameras(6).await;
+    let client = reqwest::Client::new();
+    let a = node(dir.path(), &url, "node-a");
+    let b = node(dir.path(), &url, "node-b");
+    let schedules = register(&client, &a, &pg, &cams).await;
+    wait_for(
+        "the cameras split between the nodes",
+        Duration::from_secs(20),
+        || async {
+            let h = holdings(&client, &a).await;
+            (h.len() == 2 && h.values().all(|c| c.len() == 3)).then_some(())
+        },
+    )
+    .await;
+    wait_for(
+        "three frames from every camera",
+        Duration::from_secs(30),
+        || async {
+            let mut per: HashMap<String, usize> = HashMap::new();
+            for (_, c, _, _) in frames(&pg).await {
+                *per.entry(c).or_default() += 1;
+            }
+            (per.len() == 6 && per.values().all(|n| *n >= 3)).then_some(())
+        },
+    )
+    .await;
+
+    let stopping = tokio::task::spawn_blocking(move || b.stop_with(Signal::SIGTERM));
+    wait_for(
+        "A to hold B's cameras",
+        Duration::from_secs(LEASE_S),
+        || async {
+            let h = holdings(&client, &a).await;
+            (h.get("node-a").map(Vec::len) == Some(6)).then_some(())
+        },
+    )
+    .await;
+    let (status, logs) = stopping.await.unwrap();
+    assert!(status.success(), "{logs:?}");
+    assert!(
+        logs.iter()
+            .any(|l| l.contains("draining: gave back every camera lease")),
+        "{logs:?}"
+    );
+    no_service_failed(&logs);
+    // A node that left cleanly is not listed.
+    let list = get_json(&client, &a, "/api/v1/nodes").await;
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert_eq!(list[0]["camera_count"], 6, "{list}");
+
+    let now = Utc::now();
+    wait_for("three more rounds", Duration::from_secs(15), || async {
+        ((Utc::now() - now).num_milliseconds() > 3 * INTERVAL_S * 1000 + 500).then_some(())
+    })
+    .await;
+    let (status, logs) = a.stop_with(Signal::SIGTERM);
+    assert!(status.success(), "{logs:?}");
+    no_service_failed(&logs);
+
+    // Every schedule: each slot once, and no slot missing from its first frame to its last.
+    let slots = slots_once(&pg).await;
+    assert_eq!(slots.len(), schedules.len());
+    for (s, mut got) in slots {
+        got.sort_unstable();
+        let (first, last) = (got[0], got[got.len() - 1]);
+        assert_eq!(
+            got,
+            (first..=last).collect::<Vec<_>>(),
+            "schedule {s}: a slot missed around the drain"
+        );
+        assert!(got.len() >= 6, "schedule {s}: only {} frames", got.len());
+    }
+}
