@@ -307,8 +307,8 @@ async fn a_batch_ended_by_a_deadlock_runs_again_and_wins_its_claims() {
         Duration::from_secs(10),
         || async {
             let waiting: i64 = sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity \
-                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+                 AND application_name = 'heldar-writer' AND wait_event_type = 'Lock'",
             )
             .fetch_one(&pg)
             .await

@@ -61,7 +61,11 @@ impl PgEngine {
             .enable_all()
             .build()
             .map_err(|e| DbError::Writer(format!("cannot start the database writer: {e}")))?;
-        let opts = (*pool.connect_options()).clone();
+        // Named apart from the pool's `heldar` in pg_stat_activity: an operator looking at a
+        // lock or a slow commit sees which connection is the capture writer.
+        let opts = (*pool.connect_options())
+            .clone()
+            .application_name("heldar-writer");
         // sqlx starts the pool's upkeep tasks on the runtime it is made in: this one.
         let _in = rt.enter();
         let pool = PgPoolOptions::new()
