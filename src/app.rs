@@ -101,14 +101,6 @@ impl Application {
                     crate::camera::mask::mask_url(&format!("{e:#}"))
                 )
             })?;
-        // The groundwork for PostgreSQL is laid (schema, connection, the ported reads), but the
-        // hot-path writer still owns one SQLite connection: say so rather than fail later.
-        anyhow::ensure!(
-            pool.backend() == crate::db::Backend::Sqlite,
-            "HELDAR_DATABASE_URL names a PostgreSQL database: its schema and connection are \
-             ready, but `heldar serve` still needs a sqlite: database until the capture writer \
-             runs on PostgreSQL (docs/scale-out.md \"Database back-ends\")"
-        );
         // Before anything reads a camera: the key that opens their credentials (a missing or
         // wrong key stops start-up here, with the file named).
         let sealer = Arc::new(ops::secrets::open_sealer(&config.secret_key_file, &pool).await?);
@@ -125,8 +117,11 @@ impl Application {
                 presign_seconds = s3.presign.map_or(0, |d| d.as_secs()), "frames are stored in an S3 bucket");
             frame_store = frame_store.with_bucket(bucket);
         }
-        let (writer, writer_task) = Writer::start_with(
-            &crate::db::file_of(&config.database_url)?,
+        // On SQLite its own connection to the file, on PostgreSQL to the same server
+        // (docs/scale-out.md "The PostgreSQL writer").
+        let (writer, writer_task) = Writer::start_for(
+            &pool,
+            &config.database_url,
             writer::LINGER,
             config.db_outage,
         )?;

@@ -112,6 +112,9 @@ pub const BOOTSTRAP_NAME: &str = "HELDAR_API_TOKEN";
 /// read a second (only while requests come) is the price of noticing within a second.
 pub const RECHECK: Duration = Duration::from_secs(1);
 
+/// How long a re-reading of the switch may take before the last reading is used instead.
+const OUTAGE_READ_WAIT: Duration = Duration::from_secs(1);
+
 /// The last reading of the switch: its value, and when it was read (`None`: read it again).
 #[derive(Clone, Copy)]
 struct Seen {
@@ -152,7 +155,27 @@ impl Auth {
                 return Ok(on);
             }
         }
-        let mode = mode::stored(&self.db).await?;
+        let mode = match last {
+            None => mode::stored(&self.db).await?,
+            // Read before: a database that is away (a PostgreSQL restart) cannot have changed
+            // the switch meanwhile, since changing it is a write. So the last reading stands,
+            // trusted for another RECHECK, and the read is bounded: requests (the health check
+            // above all) go on during an outage instead of each waiting out the pool.
+            Some(seen) => {
+                let read = tokio::time::timeout(OUTAGE_READ_WAIT, mode::stored(&self.db)).await;
+                match read {
+                    Ok(Ok(mode)) => mode,
+                    Ok(Err(e)) if !e.is_unavailable() => return Err(e.into()),
+                    _ => {
+                        *self.seen.lock().expect("auth switch lock") = Some(Seen {
+                            on: seen.on,
+                            read_at: Some(Instant::now()),
+                        });
+                        return Ok(seen.on);
+                    }
+                }
+            }
+        };
         let before = self
             .seen
             .lock()

@@ -364,14 +364,14 @@ pub async fn delete(pool: &Pool, id: &CameraId) -> Result<bool, DbError> {
 /// the metrics (docs/api.md).
 pub(crate) const RECORD_SUCCESS_SQL: &str =
     "INSERT INTO camera_status (camera_id, state, last_success_at, consecutive_failures) \
-     VALUES (?1, 'online', ?2, 0) \
-     ON CONFLICT(camera_id) DO UPDATE SET state = 'online', last_success_at = ?2, \
+     VALUES ($1, 'online', $2, 0) \
+     ON CONFLICT(camera_id) DO UPDATE SET state = 'online', last_success_at = $2, \
      consecutive_failures = 0, last_error = NULL, last_error_at = NULL";
 
 /// Record a failed capture (binds: camera id, state, error — already masked —, time). Run by the
 /// writer (`db::writer`).
 pub(crate) const RECORD_FAILURE_SQL: &str =
     "INSERT INTO camera_status (camera_id, state, last_error, last_error_at, consecutive_failures) \
-     VALUES (?1, ?2, ?3, ?4, 1) \
-     ON CONFLICT(camera_id) DO UPDATE SET state = ?2, last_error = ?3, last_error_at = ?4, \
-     consecutive_failures = consecutive_failures + 1";
+     VALUES ($1, $2, $3, $4, 1) \
+     ON CONFLICT(camera_id) DO UPDATE SET state = $2, last_error = $3, last_error_at = $4, \
+     consecutive_failures = camera_status.consecutive_failures + 1";

@@ -14,8 +14,8 @@ const COLUMNS: &str = "id, camera_id, interval_seconds, enabled, last_fired_at, 
 
 /// A skipped slot (binds: the frame's time, the reason, the schedule id): it fired (its
 /// `last_fired_at` moves as a stored frame's would) and was skipped. Run by the writer.
-pub(crate) const RECORD_SKIP_SQL: &str = "UPDATE snapshot_schedules SET last_fired_at = ?1, \
-     last_skipped_at = ?1, last_skip_reason = ?2 WHERE id = ?3";
+pub(crate) const RECORD_SKIP_SQL: &str = "UPDATE snapshot_schedules SET last_fired_at = $1, \
+     last_skipped_at = $1, last_skip_reason = $2 WHERE id = $3";
 
 /// The `calendar` column: the calendar as JSON, NULL for the plain interval schedule.
 fn calendar_json(s: &Schedule) -> Option<String> {
@@ -345,8 +345,8 @@ pub async fn delete(pool: &Pool, id: &str) -> Result<bool, DbError> {
 /// next one. One row changed only for the caller whose view of the slot was current: a second
 /// process, or a stale copy after a restart, changes none and does not capture. Run by the
 /// writer (`db::writer`), which owns every hot-path write.
-pub(crate) const CLAIM_SQL: &str = "UPDATE snapshot_schedules SET next_due_at = ?1 \
-     WHERE id = ?2 AND enabled = 1 AND next_due_at = ?3";
+pub(crate) const CLAIM_SQL: &str = "UPDATE snapshot_schedules SET next_due_at = $1 \
+     WHERE id = $2 AND enabled = 1 AND next_due_at = $3";
 
 /// One slot claim: move schedule `id`'s `next_due_at` from `slot` to `next` ([`CLAIM_SQL`]);
 /// `next` is `None` when a calendar schedule has no window within 400 days (it idles).

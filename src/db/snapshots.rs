@@ -19,12 +19,12 @@ const COLUMNS: &str = columns!();
 pub(crate) const INSERT_SQL: &str = concat!(
     "INSERT INTO snapshots (",
     columns!(),
-    ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 );
 
 /// A scheduled frame also moves its schedule's `last_fired_at` (binds: taken_at, schedule id).
 pub(crate) const SET_LAST_FIRED_SQL: &str =
-    "UPDATE snapshot_schedules SET last_fired_at = ?1 WHERE id = ?2";
+    "UPDATE snapshot_schedules SET last_fired_at = $1 WHERE id = $2";
 
 fn from_row(row: &impl Cols) -> Result<Snapshot, DbError> {
     let camera = row.text("camera_id")?;

@@ -45,8 +45,14 @@
 //! scheduler's timers, up to [`MAX_HELD_CLAIMS`]. A frame taken for a slot whose claim was still
 //! held carries that claim ([`Writer::record_frame_or_hold`]): its row is written only if the
 //! claim won when it was replayed (another process may have taken the slot meanwhile), else
-//! answered [`DbError::ClaimNotWon`]. Nothing here is SQLite-specific but the connection: a
-//! PostgreSQL writer reuses the same buffer and rules (docs/design.md, "Database outages").
+//! answered [`DbError::ClaimNotWon`].
+//!
+//! **Two engines, one set of rules.** Nothing above is SQLite-specific but the connection: the
+//! thread runs each batch through an [`Engine`] — SQLite (this file: `BEGIN IMMEDIATE`, the
+//! operations, one commit, as before) or PostgreSQL (`postgres`: the same operations on a
+//! connection of the writer's own, each under a savepoint). Batching, the linger, the outage
+//! buffer, the wins of held claims and the answers stay here, shared (docs/design.md §8.1,
+//! docs/scale-out.md "The PostgreSQL writer").
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::Path;
@@ -61,6 +67,8 @@ use tokio::sync::{mpsc, oneshot, watch};
 
 use super::{cameras, schedules, snapshots, sqlite_step, DbError, UNAVAILABLE};
 use crate::models::{fmt_ts, CameraId, CameraState, Snapshot};
+
+mod postgres;
 
 /// Most operations per transaction.
 pub const MAX_BATCH: usize = 512;
@@ -228,13 +236,52 @@ impl Writer {
         linger: Duration,
         buffer: Buffer,
     ) -> Result<(Writer, WriterTask), DbError> {
-        let conn = open(path)?;
+        Self::spawn(Engine::Sqlite(open(path)?), linger, buffer)
+    }
+
+    /// The writer for `pool`'s database: on SQLite its own connection to the file of
+    /// `database_url`, on PostgreSQL its own connection to the same server (`postgres`).
+    pub fn start_for(
+        pool: &super::Pool,
+        database_url: &str,
+        linger: Duration,
+        buffer: Buffer,
+    ) -> Result<(Writer, WriterTask), DbError> {
+        match pool {
+            super::Pool::Sqlite(_) => {
+                let path = super::file_of(database_url)
+                    .map_err(|e| DbError::Writer(format!("opening the writer's database: {e}")))?;
+                Self::start_with(&path, linger, buffer)
+            }
+            super::Pool::Postgres(pg) => Self::start_postgres(pg, linger, buffer),
+        }
+    }
+
+    /// The writer on a PostgreSQL database (already migrated), with the connection settings of
+    /// `pool` (one connection of its own; the pool itself is left to reads and the API).
+    pub fn start_postgres(
+        pool: &sqlx::PgPool,
+        linger: Duration,
+        buffer: Buffer,
+    ) -> Result<(Writer, WriterTask), DbError> {
+        Self::spawn(
+            Engine::Postgres(postgres::PgEngine::new(pool)?),
+            linger,
+            buffer,
+        )
+    }
+
+    fn spawn(
+        engine: Engine,
+        linger: Duration,
+        buffer: Buffer,
+    ) -> Result<(Writer, WriterTask), DbError> {
         let (tx, rx) = mpsc::channel(8 * MAX_BATCH);
         let (ended_tx, ended) = oneshot::channel();
         let (outage_tx, outage) = watch::channel(None);
         let held = Arc::new(AtomicUsize::new(0));
         let thread = Thread {
-            conn,
+            engine,
             rx,
             linger,
             buffer,
@@ -514,23 +561,6 @@ enum Ran {
     Nothing,
 }
 
-impl Ran {
-    /// The lock or the connection failed under this operation (a copy of that error).
-    fn unavailable(&self) -> Option<DbError> {
-        let e = match self {
-            Ran::Claims(Err(e)) | Ran::Unit(Err(e)) => e,
-            _ => return None,
-        };
-        match e {
-            DbError::Unavailable { step, reason } => Some(DbError::Unavailable {
-                step,
-                reason: reason.clone(),
-            }),
-            _ => None,
-        }
-    }
-}
-
 impl Op {
     /// Answer this operation with `r` (which must be of its kind).
     fn answer(self, r: Ran) {
@@ -612,7 +642,7 @@ struct State {
 
 /// The writer thread: its connection, its queue, and what it holds during an outage.
 struct Thread {
-    conn: Connection,
+    engine: Engine,
     rx: mpsc::Receiver<Op>,
     linger: Duration,
     buffer: Buffer,
@@ -683,7 +713,7 @@ impl Thread {
             return true;
         }
         let record = self.state.is_some() || !self.won.at.is_empty();
-        match execute(&mut self.conn, batch, &mut self.won, record) {
+        match execute(&mut self.engine, batch, &mut self.won, record) {
             Ok(n) => {
                 if let Some(s) = &mut self.state {
                     s.committed += n as u64;
@@ -912,39 +942,135 @@ fn recv_until(rx: &mut mpsc::Receiver<Op>, waker: &Waker, deadline: Instant) -> 
     }
 }
 
+/// What the writer thread writes through: "run this batch of operations in one transaction and
+/// commit" is all an engine does. Everything else — batching, the linger, the outage buffer,
+/// the wins of held claims, answering callers — is shared ([`execute`]), so both back-ends
+/// keep one set of rules. An enum rather than a trait object: two engines, known here, and the
+/// SQLite arm stays a direct call on today's connection.
+enum Engine {
+    /// Today's engine: one synchronous SQLite connection of this thread's own.
+    Sqlite(Connection),
+    /// PostgreSQL through sqlx on a runtime of this thread's own (`postgres`).
+    Postgres(postgres::PgEngine),
+}
+
+/// One transaction in progress, of either engine: each operation under its own savepoint, so
+/// its failure undoes only itself (on PostgreSQL a failed statement aborts the whole
+/// transaction unless it ran inside a savepoint that is then rolled back).
+trait Tx {
+    /// Slot claims ([`schedules::CLAIM_SQL`]), all or none; each answer: won or not.
+    fn claims(&mut self, claims: &[schedules::Claim]) -> Result<Vec<bool>, DbError>;
+    /// A frame's row, its schedule's `last_fired_at` and its camera's success.
+    fn frame(&mut self, s: &Snapshot) -> Result<(), DbError>;
+    fn success(&mut self, camera: &CameraId, at: DateTime<Utc>) -> Result<(), DbError>;
+    fn failure(
+        &mut self,
+        camera: &CameraId,
+        state: CameraState,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), DbError>;
+    fn skip(
+        &mut self,
+        camera: &CameraId,
+        schedule: &str,
+        taken_at: DateTime<Utc>,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), DbError>;
+    fn index(&mut self, all: &[Snapshot]) -> Result<(), DbError>;
+}
+
+/// How a batch's transaction ended, when it did not commit.
+enum NotCommitted {
+    /// The database is away: nothing of the batch stayed; hold it and try again later.
+    Unavailable(DbError),
+    /// PostgreSQL chose this transaction as a deadlock's victim, or could not serialise it:
+    /// nothing stayed, and the same batch may simply run again at once.
+    Conflict(DbError),
+    /// Anything else (the commit itself refused): every caller gets this error.
+    Failed(DbError),
+}
+
+/// How often a batch that met a deadlock or a serialization failure is run again at once
+/// before the database counts as unavailable (and the batch is held, retried like an outage).
+const CONFLICT_RETRIES: usize = 5;
+
 /// Run `ops` in one transaction and answer each. `Ok(n)`: answered (committed, or each failed
 /// with a lasting error); `Err`: the database is unavailable — nothing of the batch stayed, and
 /// the operations come back unanswered, to be held. `record`: remember won claims in `won` (around
 /// an outage). Returns how many operations were answered.
 fn execute(
-    conn: &mut Connection,
+    engine: &mut Engine,
     ops: Vec<Op>,
     won: &mut Won,
     record: bool,
 ) -> Result<usize, (Vec<Op>, DbError)> {
-    let mut tx = match conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(sqlite_step("starting a write batch"))
-    {
-        Ok(tx) => tx,
-        Err(e) if e.is_unavailable() => return Err((ops, e)),
-        Err(e) => {
-            tracing::error!(error = %e, ops = ops.len(), "a database write batch failed");
-            let msg = e.to_string();
-            let n = ops.len();
-            for op in ops {
-                op.fail(|| DbError::Writer(format!("the write batch was not committed: {msg}")));
+    let mut conflicts = 0;
+    loop {
+        let ran = match engine {
+            Engine::Sqlite(conn) => sqlite_batch(conn, &ops, won),
+            Engine::Postgres(pg) => pg.batch(&ops, won),
+        };
+        match ran {
+            Ok((ran, batch_won)) => {
+                if record {
+                    won.add(batch_won);
+                }
+                let n = ops.len();
+                for (op, r) in ops.into_iter().zip(ran) {
+                    op.answer(r);
+                }
+                return Ok(n);
             }
-            return Ok(n);
+            Err(NotCommitted::Unavailable(e)) => return Err((ops, e)),
+            Err(NotCommitted::Conflict(e)) => {
+                conflicts += 1;
+                if conflicts > CONFLICT_RETRIES {
+                    let e = DbError::Unavailable {
+                        step: "committing a write batch",
+                        reason: format!("{CONFLICT_RETRIES} conflicts in a row ({e})"),
+                    };
+                    return Err((ops, e));
+                }
+                // After a pause of random length, growing with the attempts: the other
+                // transaction finishes meanwhile, instead of the two taking the same locks in
+                // the same race again (two writers retrying at once deadlock again at once).
+                let pause =
+                    rand::Rng::gen_range(&mut rand::thread_rng(), 10..50) * conflicts as u64;
+                tracing::debug!(error = %e, attempt = conflicts, pause_ms = pause, "a write batch conflicted; running it again");
+                std::thread::sleep(Duration::from_millis(pause));
+            }
+            Err(NotCommitted::Failed(e)) => {
+                tracing::error!(error = %e, ops = ops.len(), "a database write batch failed");
+                let msg = e.to_string();
+                let n = ops.len();
+                for op in ops {
+                    op.fail(|| {
+                        DbError::Writer(format!("the write batch was not committed: {msg}"))
+                    });
+                }
+                return Ok(n);
+            }
         }
-    };
+    }
+}
+
+/// Run each operation of a batch on `tx`: the part of a batch both engines share. Stops at the
+/// first operation that found the database away or conflicting (the transaction is lost then);
+/// returns what each operation gave and the claims won in the batch.
+fn run_ops(
+    tx: &mut impl Tx,
+    ops: &[Op],
+    won: &Won,
+) -> Result<(Vec<Ran>, HashSet<ClaimKey>), NotCommitted> {
     let mut ran = Vec::with_capacity(ops.len());
     // Claims won in this batch, and frames that used one, applied to `won` once committed.
     let mut batch_won: HashSet<ClaimKey> = HashSet::new();
-    for op in &ops {
-        ran.push(match op {
+    for op in ops {
+        let r = match op {
             Op::Claims { claims, .. } => {
-                let r = claim_all(&mut tx, claims);
+                let r = tx.claims(claims);
                 if let Ok(w) = &r {
                     batch_won.extend(
                         claims
@@ -964,28 +1090,16 @@ fn execute(
                 Some(k) if !won.contains(k) && !batch_won.contains(k) => {
                     Ran::Unit(Err(DbError::ClaimNotWon))
                 }
-                _ => Ran::Unit(frame(&mut tx, snapshot)),
+                _ => Ran::Unit(tx.frame(snapshot)),
             },
-            Op::Success { camera, at, .. } => Ran::Unit(
-                tx.prepare_cached(cameras::RECORD_SUCCESS_SQL)
-                    .and_then(|mut st| st.execute(params![camera.as_str(), fmt_ts(*at)]))
-                    .map(drop)
-                    .map_err(sqlite_step("recording a capture success")),
-            ),
+            Op::Success { camera, at, .. } => Ran::Unit(tx.success(camera, *at)),
             Op::Failure {
                 camera,
                 state,
                 error,
                 at,
                 ..
-            } => Ran::Unit(
-                tx.prepare_cached(cameras::RECORD_FAILURE_SQL)
-                    .and_then(|mut st| {
-                        st.execute(params![camera.as_str(), state.as_str(), error, fmt_ts(*at)])
-                    })
-                    .map(drop)
-                    .map_err(sqlite_step("recording a capture failure")),
-            ),
+            } => Ran::Unit(tx.failure(camera, *state, error, *at)),
             Op::Skip {
                 camera,
                 schedule,
@@ -993,102 +1107,162 @@ fn execute(
                 reason,
                 at,
                 ..
-            } => Ran::Unit(skip(&mut tx, camera, schedule, *taken_at, reason, *at)),
-            Op::Index { snapshots, .. } => Ran::Unit(index(&mut tx, snapshots)),
+            } => Ran::Unit(tx.skip(camera, schedule, *taken_at, reason, *at)),
+            Op::Index { snapshots, .. } => Ran::Unit(tx.index(snapshots)),
             Op::Stop => Ran::Nothing,
-        });
-    }
-    // A statement that met the lock (not only the BEGIN): the batch is not whole. Dropping the
-    // transaction rolls it back; the batch is held and tried again.
-    if let Some(e) = ran.iter().find_map(Ran::unavailable) {
-        drop(tx);
-        return Err((ops, e));
-    }
-    match tx.commit().map_err(sqlite_step("committing a write batch")) {
-        Ok(()) => {
-            if record {
-                won.add(batch_won);
+        };
+        // A statement that met the lock, lost the connection or a deadlock (not only the
+        // BEGIN): the batch is not whole. The caller drops the transaction, which rolls it back.
+        match r {
+            Ran::Claims(Err(e)) | Ran::Unit(Err(e))
+                if e.is_unavailable() || postgres::is_conflict(&e) =>
+            {
+                return Err(not_committed(e));
             }
-            let n = ops.len();
-            for (op, r) in ops.into_iter().zip(ran) {
-                op.answer(r);
-            }
-            Ok(n)
+            r => ran.push(r),
         }
-        Err(e) if e.is_unavailable() => Err((ops, e)),
-        Err(e) => {
-            tracing::error!(error = %e, ops = ops.len(), "a database write batch failed");
-            let msg = e.to_string();
-            let n = ops.len();
-            for op in ops {
-                op.fail(|| DbError::Writer(format!("the write batch was not committed: {msg}")));
-            }
-            Ok(n)
-        }
+    }
+    Ok((ran, batch_won))
+}
+
+/// The SQLite engine: today's code. One `BEGIN IMMEDIATE` (the write lock, waited for up to
+/// [`LOCK_WAIT`]), the operations, one commit.
+fn sqlite_batch(
+    conn: &mut Connection,
+    ops: &[Op],
+    won: &Won,
+) -> Result<(Vec<Ran>, HashSet<ClaimKey>), NotCommitted> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(sqlite_step("starting a write batch"))
+        .map_err(not_committed)?;
+    let mut tx = SqliteTx(tx);
+    let out = run_ops(&mut tx, ops, won)?;
+    tx.0.commit()
+        .map_err(sqlite_step("committing a write batch"))
+        .map_err(not_committed)?;
+    Ok(out)
+}
+
+/// An error that ended a batch, sorted: the database away, a conflict, or anything else.
+fn not_committed(e: DbError) -> NotCommitted {
+    if e.is_unavailable() {
+        NotCommitted::Unavailable(e)
+    } else if postgres::is_conflict(&e) {
+        NotCommitted::Conflict(e)
+    } else {
+        NotCommitted::Failed(e)
     }
 }
 
-/// Slot claims under one savepoint: if a statement fails, none of them stays claimed, so no slot
-/// is taken that its caller does not know it won.
-fn claim_all(
-    tx: &mut rusqlite::Transaction<'_>,
-    claims: &[schedules::Claim],
-) -> Result<Vec<bool>, DbError> {
-    let sp = tx.savepoint().map_err(sqlite_step("opening a savepoint"))?;
-    let won = {
-        let mut st = sp
-            .prepare_cached(schedules::CLAIM_SQL)
-            .map_err(sqlite_step("claiming a slot"))?;
-        claims
-            .iter()
-            .map(|c| {
-                st.execute(params![c.next.map(fmt_ts), c.id, fmt_ts(c.slot)])
-                    .map(|n| n == 1)
-                    .map_err(sqlite_step("claiming a slot"))
+/// A SQLite write transaction.
+struct SqliteTx<'c>(rusqlite::Transaction<'c>);
+
+impl Tx for SqliteTx<'_> {
+    /// Under one savepoint: if a statement fails, none of them stays claimed, so no slot is
+    /// taken that its caller does not know it won.
+    fn claims(&mut self, claims: &[schedules::Claim]) -> Result<Vec<bool>, DbError> {
+        let sp = self
+            .0
+            .savepoint()
+            .map_err(sqlite_step("opening a savepoint"))?;
+        let won = {
+            let mut st = sp
+                .prepare_cached(schedules::CLAIM_SQL)
+                .map_err(sqlite_step("claiming a slot"))?;
+            claims
+                .iter()
+                .map(|c| {
+                    st.execute(params![c.next.map(fmt_ts), c.id, fmt_ts(c.slot)])
+                        .map(|n| n == 1)
+                        .map_err(sqlite_step("claiming a slot"))
+                })
+                .collect::<Result<Vec<bool>, DbError>>()?
+        };
+        sp.commit().map_err(sqlite_step("releasing a savepoint"))?;
+        Ok(won)
+    }
+
+    /// Under a savepoint, so a failure (say, the camera deleted meanwhile) leaves none of the
+    /// three behind.
+    fn frame(&mut self, s: &Snapshot) -> Result<(), DbError> {
+        let sp = self
+            .0
+            .savepoint()
+            .map_err(sqlite_step("opening a savepoint"))?;
+        insert_row(&sp, s)?;
+        if let Some(schedule) = &s.schedule_id {
+            sp.prepare_cached(snapshots::SET_LAST_FIRED_SQL)
+                .and_then(|mut st| st.execute(params![fmt_ts(s.taken_at), schedule]))
+                .map_err(sqlite_step("recording a schedule's last capture"))?;
+        }
+        sp.prepare_cached(cameras::RECORD_SUCCESS_SQL)
+            .and_then(|mut st| st.execute(params![s.camera_id.as_str(), fmt_ts(s.created_at)]))
+            .map_err(sqlite_step("recording a capture success"))?;
+        // Dropping an uncommitted savepoint (the `?`s above) rolls it back.
+        sp.commit().map_err(sqlite_step("releasing a savepoint"))
+    }
+
+    fn success(&mut self, camera: &CameraId, at: DateTime<Utc>) -> Result<(), DbError> {
+        // One statement: SQLite undoes a failed statement by itself, no savepoint needed.
+        self.0
+            .prepare_cached(cameras::RECORD_SUCCESS_SQL)
+            .and_then(|mut st| st.execute(params![camera.as_str(), fmt_ts(at)]))
+            .map(drop)
+            .map_err(sqlite_step("recording a capture success"))
+    }
+
+    fn failure(
+        &mut self,
+        camera: &CameraId,
+        state: CameraState,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        self.0
+            .prepare_cached(cameras::RECORD_FAILURE_SQL)
+            .and_then(|mut st| {
+                st.execute(params![camera.as_str(), state.as_str(), error, fmt_ts(at)])
             })
-            .collect::<Result<Vec<bool>, DbError>>()?
-    };
-    sp.commit().map_err(sqlite_step("releasing a savepoint"))?;
-    Ok(won)
-}
-
-/// A frame's row, its schedule's `last_fired_at` and its camera's capture success, under a
-/// savepoint so a failure (say, the camera deleted meanwhile) leaves none of them behind.
-fn frame(tx: &mut rusqlite::Transaction<'_>, s: &Snapshot) -> Result<(), DbError> {
-    let sp = tx.savepoint().map_err(sqlite_step("opening a savepoint"))?;
-    insert_row(&sp, s)?;
-    if let Some(schedule) = &s.schedule_id {
-        sp.prepare_cached(snapshots::SET_LAST_FIRED_SQL)
-            .and_then(|mut st| st.execute(params![fmt_ts(s.taken_at), schedule]))
-            .map_err(sqlite_step("recording a schedule's last capture"))?;
+            .map(drop)
+            .map_err(sqlite_step("recording a capture failure"))
     }
-    sp.prepare_cached(cameras::RECORD_SUCCESS_SQL)
-        .and_then(|mut st| st.execute(params![s.camera_id.as_str(), fmt_ts(s.created_at)]))
-        .map_err(sqlite_step("recording a capture success"))?;
-    // Dropping an uncommitted savepoint (the `?`s above) rolls it back.
-    sp.commit().map_err(sqlite_step("releasing a savepoint"))
+
+    fn skip(
+        &mut self,
+        camera: &CameraId,
+        schedule: &str,
+        taken_at: DateTime<Utc>,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        let sp = self
+            .0
+            .savepoint()
+            .map_err(sqlite_step("opening a savepoint"))?;
+        sp.prepare_cached(schedules::RECORD_SKIP_SQL)
+            .and_then(|mut st| st.execute(params![fmt_ts(taken_at), reason, schedule]))
+            .map_err(sqlite_step("recording a skipped slot"))?;
+        sp.prepare_cached(cameras::RECORD_SUCCESS_SQL)
+            .and_then(|mut st| st.execute(params![camera.as_str(), fmt_ts(at)]))
+            .map_err(sqlite_step("recording a capture success"))?;
+        sp.commit().map_err(sqlite_step("releasing a savepoint"))
+    }
+
+    /// Rows for frames already on disk, under one savepoint.
+    fn index(&mut self, all: &[Snapshot]) -> Result<(), DbError> {
+        let sp = self
+            .0
+            .savepoint()
+            .map_err(sqlite_step("opening a savepoint"))?;
+        for s in all {
+            insert_row(&sp, s)?;
+        }
+        sp.commit().map_err(sqlite_step("releasing a savepoint"))
+    }
 }
 
-/// A skipped slot ([`Writer::record_skip`]), under one savepoint.
-fn skip(
-    tx: &mut rusqlite::Transaction<'_>,
-    camera: &CameraId,
-    schedule: &str,
-    taken_at: DateTime<Utc>,
-    reason: &str,
-    at: DateTime<Utc>,
-) -> Result<(), DbError> {
-    let sp = tx.savepoint().map_err(sqlite_step("opening a savepoint"))?;
-    sp.prepare_cached(schedules::RECORD_SKIP_SQL)
-        .and_then(|mut st| st.execute(params![fmt_ts(taken_at), reason, schedule]))
-        .map_err(sqlite_step("recording a skipped slot"))?;
-    sp.prepare_cached(cameras::RECORD_SUCCESS_SQL)
-        .and_then(|mut st| st.execute(params![camera.as_str(), fmt_ts(at)]))
-        .map_err(sqlite_step("recording a capture success"))?;
-    sp.commit().map_err(sqlite_step("releasing a savepoint"))
-}
-
-/// A `snapshots` row: the one binder of that row type.
+/// A `snapshots` row: the one SQLite binder of that row type.
 fn insert_row(conn: &Connection, s: &Snapshot) -> Result<(), DbError> {
     conn.prepare_cached(snapshots::INSERT_SQL)
         .and_then(|mut st| {
@@ -1107,15 +1281,6 @@ fn insert_row(conn: &Connection, s: &Snapshot) -> Result<(), DbError> {
         })
         .map(drop)
         .map_err(sqlite_step("recording a snapshot"))
-}
-
-/// Rows for frames already on disk, under one savepoint.
-fn index(tx: &mut rusqlite::Transaction<'_>, all: &[Snapshot]) -> Result<(), DbError> {
-    let sp = tx.savepoint().map_err(sqlite_step("opening a savepoint"))?;
-    for s in all {
-        insert_row(&sp, s)?;
-    }
-    sp.commit().map_err(sqlite_step("releasing a savepoint"))
 }
 
 #[cfg(test)]
@@ -1185,14 +1350,14 @@ mod tests {
     #[tokio::test]
     async fn one_failing_operation_does_not_undo_the_rest_of_its_batch() {
         let (_dir, path) = database().await;
-        let mut conn = open(&path).unwrap();
+        let mut engine = Engine::Sqlite(open(&path).unwrap());
         let (claim, mut claimed) = oneshot::channel();
         let (bad, mut bad_rx) = oneshot::channel();
         let (good, mut good_rx) = oneshot::channel();
         let (fail, mut fail_rx) = oneshot::channel();
         let mut won = Won::default();
         execute(
-            &mut conn,
+            &mut engine,
             vec![
                 Op::Claims {
                     claims: vec![claim_of(at(0), at(60))],
@@ -1525,6 +1690,36 @@ mod tests {
         let conn = open(&path).unwrap();
         assert_eq!(count(&conn, "SELECT count(*) FROM snapshots"), 1);
         task.finish().await;
+    }
+
+    /// The writer's SQL is shared with PostgreSQL, so its placeholders are `$N`. SQLite reads
+    /// `$N` as a *named* parameter, numbered in order of first appearance, and rusqlite binds
+    /// `params!` by that number: so `$N` must be parameter N in every statement, or the binds
+    /// would land in the wrong places without an error.
+    #[tokio::test]
+    async fn every_writer_statement_numbers_its_placeholders_as_sqlite_binds_them() {
+        let (_dir, path) = database().await;
+        let conn = open(&path).unwrap();
+        for sql in [
+            schedules::CLAIM_SQL,
+            schedules::RECORD_SKIP_SQL,
+            snapshots::INSERT_SQL,
+            snapshots::SET_LAST_FIRED_SQL,
+            cameras::RECORD_SUCCESS_SQL,
+            cameras::RECORD_FAILURE_SQL,
+        ] {
+            assert!(!sql.contains('?'), "{sql}");
+            let st = conn.prepare(sql).unwrap();
+            let n = st.parameter_count();
+            assert!(n > 0, "{sql}");
+            for i in 1..=n {
+                assert_eq!(
+                    st.parameter_index(&format!("${i}")).unwrap(),
+                    Some(i),
+                    "{sql}"
+                );
+            }
+        }
     }
 
     #[test]

@@ -33,9 +33,23 @@ pub struct Health {
 }
 
 /// Check the database, the snapshots folder and the free disk.
+/// How long the health check waits for the database to answer.
+const HEALTH_PING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 pub async fn health(ops: &Ops) -> Health {
     let mut problems = Vec::new();
-    let database_ok = match db::ping(&ops.db).await {
+    // Bounded: a PostgreSQL server that is down makes the pool retry its connection for up to
+    // its acquire timeout (10 s), and a health check must answer sooner than a load balancer's
+    // patience.
+    let ping = tokio::time::timeout(HEALTH_PING_WAIT, db::ping(&ops.db))
+        .await
+        .unwrap_or_else(|_| {
+            Err(db::DbError::Unavailable {
+                step: "checking the database",
+                reason: format!("no answer within {} s", HEALTH_PING_WAIT.as_secs()),
+            })
+        });
+    let database_ok = match ping {
         Ok(()) => true,
         Err(e) => {
             tracing::warn!(error = %e, "health: database check failed");

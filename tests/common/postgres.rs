@@ -17,6 +17,28 @@ use sqlx::Connection;
 pub struct Postgres {
     /// `postgres://heldar:…@127.0.0.1:PORT/postgres`: the superuser on the maintenance database.
     admin_url: String,
+    /// The cluster's folder, for a cluster of a test's own ([`Postgres::own`]).
+    dir: Option<std::path::PathBuf>,
+}
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/postgres-env");
+
+/// Run the script with `args`; its URL line, if it printed one.
+fn script(args: &[&str]) -> String {
+    let out = std::process::Command::new(SCRIPT)
+        .args(args)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("running scripts/postgres-env");
+    assert!(
+        out.status.success(),
+        "scripts/postgres-env {args:?} failed ({})",
+        out.status
+    );
+    String::from_utf8(out.stdout)
+        .expect("UTF-8 output")
+        .trim()
+        .to_string()
 }
 
 impl Postgres {
@@ -24,27 +46,64 @@ impl Postgres {
     pub fn start() -> &'static Postgres {
         static CLUSTER: OnceLock<Postgres> = OnceLock::new();
         CLUSTER.get_or_init(|| {
-            let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/postgres-env");
-            let out = std::process::Command::new(script)
-                .args(["--watch", &std::process::id().to_string()])
-                .stderr(std::process::Stdio::inherit())
-                .output()
-                .expect("running scripts/postgres-env");
-            assert!(
-                out.status.success(),
-                "scripts/postgres-env failed ({})",
-                out.status
-            );
-            let admin_url = String::from_utf8(out.stdout)
-                .expect("a UTF-8 URL")
-                .trim()
-                .to_string();
+            let admin_url = script(&["--watch", &std::process::id().to_string()]);
             assert!(
                 admin_url.starts_with("postgres://"),
                 "scripts/postgres-env printed no URL"
             );
-            Postgres { admin_url }
+            Postgres {
+                admin_url,
+                dir: None,
+            }
         })
+    }
+
+    /// A cluster of the caller's own, apart from the binary's shared one: for a test that
+    /// stops and starts the server ([`Postgres::pause`], [`Postgres::resume`]), which would
+    /// break the other tests of a shared cluster. Stopped and deleted when the test process
+    /// ends, like the shared one.
+    pub fn own() -> Postgres {
+        static N: AtomicU32 = AtomicU32::new(0);
+        // Not inside a TempDir: the server's user must reach the folder, and a TempDir is
+        // private to its owner.
+        let dir = std::env::temp_dir().join(format!(
+            "heldar-pg-own-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let dir_arg = dir.to_str().expect("a UTF-8 temp path").to_string();
+        let admin_url = script(&[
+            "--dir",
+            &dir_arg,
+            "--watch",
+            &std::process::id().to_string(),
+        ]);
+        assert!(
+            admin_url.starts_with("postgres://"),
+            "scripts/postgres-env printed no URL"
+        );
+        Postgres {
+            admin_url,
+            dir: Some(dir),
+        }
+    }
+
+    fn own_dir(&self) -> &str {
+        self.dir
+            .as_ref()
+            .expect("only a cluster of a test's own (Postgres::own) is stopped and started")
+            .to_str()
+            .expect("a UTF-8 temp path")
+    }
+
+    /// Stop the server (`pg_ctl stop -m fast`: connections are ended), keeping its data.
+    pub fn pause(&self) {
+        script(&["--pause", self.own_dir()]);
+    }
+
+    /// Start the server again on the same port with the same settings.
+    pub fn resume(&self) {
+        script(&["--resume", self.own_dir()]);
     }
 
     /// The superuser's URL (with its password) on the maintenance database.

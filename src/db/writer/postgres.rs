@@ -1,0 +1,326 @@
+//! The writer's PostgreSQL engine: one batch of operations in one transaction on a PostgreSQL
+//! server, each operation under its own savepoint, then one commit. It owns nothing else: the
+//! batching, the linger, the outage buffer and the wins of held claims are the writer's
+//! (`db::writer`), shared with SQLite.
+//!
+//! **Where it runs.** On the writer's own thread, like the SQLite engine, driving sqlx through a
+//! current-thread tokio runtime of its own (`block_on` per statement), with a pool of one
+//! connection of its own made from the application pool's settings. Not the application's
+//! runtime through `Handle::block_on`: a connection's socket is driven by the runtime it was
+//! opened on, and a current-thread runtime (the tests', a CLI's) drives it only while its own
+//! thread is inside `block_on`, so the writer could stall waiting on a runtime that is waiting
+//! on the writer. A runtime of its own makes the thread self-contained: its connection is
+//! driven exactly while it waits, a busy API cannot delay a commit, and the cost per batch stays
+//! one wake-up of this thread per round trip. Not a task on the shared pool either: the shared
+//! batching and outage rules are synchronous code on this thread, and one connection is all one
+//! writer can use (its transactions are one at a time).
+//!
+//! **How it fails.** Connection-class failures (SQLSTATE 08…, 57P01–57P03, 53300, 25006, socket
+//! errors, no connection within [`LOCK_WAIT`], no answer within [`STATEMENT_WAIT`]) are
+//! [`DbError::Unavailable`], classified by `db::step` as for every PostgreSQL query: the writer
+//! holds the batch and retries it, as for SQLite's busy lock. A deadlock (40P01) or a
+//! serialization failure (40001) ends the transaction; the writer runs the same batch again at
+//! once ([`is_conflict`]). Any other failure of a statement is that operation's own answer: its
+//! savepoint is rolled back and the rest of the batch commits.
+//!
+//! One uncertainty is PostgreSQL's, not this code's: a commit whose answer never came (the
+//! server went away in between) may have committed. The batch is then held and replayed; a
+//! replayed claim finds its slot already moved and answers "not won" (the slot is counted
+//! missed, never captured twice), and a replayed frame row conflicts with itself and fails.
+
+use std::collections::HashSet;
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::{Acquire, Postgres, Transaction};
+use tokio::runtime::Runtime;
+
+use super::{not_committed, run_ops, ClaimKey, NotCommitted, Op, Ran, Tx, Won, LOCK_WAIT};
+use crate::db::{cameras, schedules, snapshots, step, DbError};
+use crate::models::{fmt_ts, CameraId, CameraState, Snapshot};
+
+/// How long one statement (or the commit) may go unanswered before the database counts as
+/// unavailable. Longer than [`LOCK_WAIT`]: a row lock held by another node's batch is normal
+/// and short; a server that answers nothing for this long is away (a network partition gives
+/// no error, only silence).
+pub(super) const STATEMENT_WAIT: Duration = Duration::from_secs(5);
+
+/// The PostgreSQL engine: its runtime and its connection.
+pub(in crate::db) struct PgEngine {
+    rt: Runtime,
+    pool: PgPool,
+}
+
+impl PgEngine {
+    /// An engine with `pool`'s connection settings. Connects lazily: a server away at start-up
+    /// is an outage like any other, not a failure to start.
+    pub(super) fn new(pool: &PgPool) -> Result<PgEngine, DbError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| DbError::Writer(format!("cannot start the database writer: {e}")))?;
+        // Named apart from the pool's `heldar` in pg_stat_activity: an operator looking at a
+        // lock or a slow commit sees which connection is the capture writer.
+        let opts = (*pool.connect_options())
+            .clone()
+            .application_name("heldar-writer");
+        // sqlx starts the pool's upkeep tasks on the runtime it is made in: this one.
+        let _in = rt.enter();
+        let pool = PgPoolOptions::new()
+            .max_connections(1)
+            .min_connections(0)
+            // As SQLite's busy timeout in the writer: a server that cannot give a connection
+            // within this is away, and the batch is held.
+            .acquire_timeout(LOCK_WAIT)
+            .connect_lazy_with(opts);
+        drop(_in);
+        Ok(PgEngine { rt, pool })
+    }
+
+    /// Run `ops` in one transaction and commit it.
+    pub(super) fn batch(
+        &mut self,
+        ops: &[Op],
+        won: &Won,
+    ) -> Result<(Vec<Ran>, HashSet<ClaimKey>), NotCommitted> {
+        // Dropped connections hand themselves back to the pool through a task on this runtime.
+        let _in = self.rt.enter();
+        let tx = self
+            .rt
+            .block_on(timed(
+                "starting a write batch",
+                STATEMENT_WAIT,
+                self.pool.begin(),
+            ))
+            .map_err(not_committed)?;
+        let mut tx = PgTx {
+            rt: &self.rt,
+            tx: Some(tx),
+        };
+        let out = run_ops(&mut tx, ops, won);
+        let tx = tx.tx.take().expect("the transaction is open");
+        match out {
+            Ok(out) => {
+                self.rt
+                    .block_on(timed(
+                        "committing a write batch",
+                        STATEMENT_WAIT,
+                        tx.commit(),
+                    ))
+                    .map_err(not_committed)?;
+                Ok(out)
+            }
+            Err(e) => {
+                // The server may be gone: a short wait, and its failure changes nothing.
+                let _ = self.rt.block_on(timed(
+                    "rolling back a write batch",
+                    LOCK_WAIT,
+                    tx.rollback(),
+                ));
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A deadlock's victim (40P01) or a serialization failure (40001): the transaction is over,
+/// and the same work may succeed if run again.
+pub(super) fn is_conflict(e: &DbError) -> bool {
+    match e {
+        DbError::Sqlx {
+            source: sqlx::Error::Database(d),
+            ..
+        } => matches!(d.code().as_deref(), Some("40P01" | "40001")),
+        _ => false,
+    }
+}
+
+/// `f`, named `what` in its error, within `wait`; past it, the database is unavailable.
+async fn timed<T>(
+    what: &'static str,
+    wait: Duration,
+    f: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, DbError> {
+    match tokio::time::timeout(wait, f).await {
+        Ok(r) => r.map_err(step(what)),
+        Err(_) => Err(DbError::Unavailable {
+            step: what,
+            reason: format!("the server did not answer within {} s", wait.as_secs()),
+        }),
+    }
+}
+
+/// One statement; the rows it changed.
+async fn exec(
+    c: &mut PgConnection,
+    what: &'static str,
+    q: sqlx::query::Query<'_, Postgres, sqlx::postgres::PgArguments>,
+) -> Result<u64, DbError> {
+    timed(what, STATEMENT_WAIT, q.execute(c))
+        .await
+        .map(|r| r.rows_affected())
+}
+
+/// Release the savepoint if `r` is a success, else roll it back (the transaction goes on).
+async fn settle<T>(sp: Transaction<'_, Postgres>, r: Result<T, DbError>) -> Result<T, DbError> {
+    match r {
+        Ok(v) => {
+            timed("releasing a savepoint", STATEMENT_WAIT, sp.commit()).await?;
+            Ok(v)
+        }
+        Err(e) => {
+            // If even this fails, the connection is gone and `e` (or the commit) says so.
+            let _ = timed("rolling back a savepoint", STATEMENT_WAIT, sp.rollback()).await;
+            Err(e)
+        }
+    }
+}
+
+/// A PostgreSQL write transaction, driven from the writer's thread.
+struct PgTx<'r> {
+    rt: &'r Runtime,
+    tx: Option<Transaction<'static, Postgres>>,
+}
+
+/// Run `$body` (an expression awaiting statements on `$c: &mut PgConnection`) under a savepoint
+/// of `$self`'s transaction (sqlx's `begin()` on a transaction is `SAVEPOINT`).
+macro_rules! in_savepoint {
+    ($self:ident, $c:ident => $body:expr) => {{
+        let tx = $self.tx.as_mut().expect("the transaction is open");
+        $self.rt.block_on(async {
+            let mut sp = timed("opening a savepoint", STATEMENT_WAIT, tx.begin()).await?;
+            let r = {
+                let $c: &mut PgConnection = &mut sp;
+                $body
+            };
+            settle(sp, r).await
+        })
+    }};
+}
+
+async fn insert_row(c: &mut PgConnection, s: &Snapshot) -> Result<(), DbError> {
+    let q = sqlx::query(snapshots::INSERT_SQL)
+        .bind(&s.id)
+        .bind(s.camera_id.as_str())
+        .bind(&s.schedule_id)
+        .bind(&s.path)
+        .bind(fmt_ts(s.taken_at))
+        .bind(s.size_bytes)
+        .bind(s.width)
+        .bind(s.height)
+        .bind(fmt_ts(s.created_at))
+        .bind(&s.tag);
+    exec(c, "recording a snapshot", q).await.map(drop)
+}
+
+async fn success(
+    c: &mut PgConnection,
+    camera: &CameraId,
+    at: DateTime<Utc>,
+) -> Result<(), DbError> {
+    let q = sqlx::query(cameras::RECORD_SUCCESS_SQL)
+        .bind(camera.as_str())
+        .bind(fmt_ts(at));
+    exec(c, "recording a capture success", q).await.map(drop)
+}
+
+impl Tx for PgTx<'_> {
+    /// In the order of schedule ids (answered in the caller's order): two nodes claiming
+    /// overlapping schedules then lock their rows in one order and wait for each other rather
+    /// than deadlock. The sort is stable, so a slot asked twice is still won by the first ask.
+    fn claims(&mut self, claims: &[schedules::Claim]) -> Result<Vec<bool>, DbError> {
+        let mut order: Vec<usize> = (0..claims.len()).collect();
+        order.sort_by(|a, b| claims[*a].id.cmp(&claims[*b].id));
+        in_savepoint!(self, c => {
+            let mut won = vec![false; claims.len()];
+            let mut r = Ok(());
+            for i in order {
+                let claim = &claims[i];
+                let q = sqlx::query(schedules::CLAIM_SQL)
+                    .bind(claim.next.map(fmt_ts))
+                    .bind(&claim.id)
+                    .bind(fmt_ts(claim.slot));
+                match exec(c, "claiming a slot", q).await {
+                    Ok(n) => won[i] = n == 1,
+                    Err(e) => {
+                        r = Err(e);
+                        break;
+                    }
+                }
+            }
+            r.map(|()| won)
+        })
+    }
+
+    fn frame(&mut self, s: &Snapshot) -> Result<(), DbError> {
+        in_savepoint!(self, c => {
+            async {
+                insert_row(c, s).await?;
+                if let Some(schedule) = &s.schedule_id {
+                    let q = sqlx::query(snapshots::SET_LAST_FIRED_SQL)
+                        .bind(fmt_ts(s.taken_at))
+                        .bind(schedule);
+                    exec(c, "recording a schedule's last capture", q).await?;
+                }
+                success(c, &s.camera_id, s.created_at).await
+            }
+            .await
+        })
+    }
+
+    fn success(&mut self, camera: &CameraId, at: DateTime<Utc>) -> Result<(), DbError> {
+        in_savepoint!(self, c => success(c, camera, at).await)
+    }
+
+    fn failure(
+        &mut self,
+        camera: &CameraId,
+        state: CameraState,
+        error: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        in_savepoint!(self, c => {
+            let q = sqlx::query(cameras::RECORD_FAILURE_SQL)
+                .bind(camera.as_str())
+                .bind(state.as_str())
+                .bind(error)
+                .bind(fmt_ts(at));
+            exec(c, "recording a capture failure", q).await.map(drop)
+        })
+    }
+
+    fn skip(
+        &mut self,
+        camera: &CameraId,
+        schedule: &str,
+        taken_at: DateTime<Utc>,
+        reason: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), DbError> {
+        in_savepoint!(self, c => {
+            async {
+                let q = sqlx::query(schedules::RECORD_SKIP_SQL)
+                    .bind(fmt_ts(taken_at))
+                    .bind(reason)
+                    .bind(schedule);
+                exec(c, "recording a skipped slot", q).await?;
+                success(c, camera, at).await
+            }
+            .await
+        })
+    }
+
+    fn index(&mut self, all: &[Snapshot]) -> Result<(), DbError> {
+        in_savepoint!(self, c => {
+            async {
+                for s in all {
+                    insert_row(c, s).await?;
+                }
+                Ok(())
+            }
+            .await
+        })
+    }
+}
