@@ -65,6 +65,33 @@ pub struct Application {
     writer: WriterTask,
 }
 
+/// The ids of other nodes with a heartbeat within a lease period of `now`. A row of a past run
+/// of this machine under the default id (`{hostname}-{pid}`) whose process no longer exists is
+/// not live, however fresh its heartbeat: that is the crashed run the crash window is for.
+async fn other_live_nodes(
+    pool: &crate::db::Pool,
+    me: &crate::config::NodeConfig,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<String>, crate::db::DbError> {
+    let since = now - chrono::Duration::from_std(me.lease_period).unwrap_or_default();
+    let gone_local_run = |n: &crate::db::nodes::NodeRow| {
+        n.name == me.name
+            && n.id
+                .strip_prefix(&format!("{}-", me.name))
+                .and_then(|pid| pid.parse::<i32>().ok().filter(|p| *p > 0))
+                .is_some_and(|pid| {
+                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+                        == Err(nix::errno::Errno::ESRCH)
+                })
+    };
+    Ok(crate::db::nodes::list(pool)
+        .await?
+        .into_iter()
+        .filter(|n| n.id != me.id && n.heartbeat_at >= since && !gone_local_run(n))
+        .map(|n| n.id)
+        .collect())
+}
+
 fn last_run_label(last: &crate::db::meta::LastRun) -> &'static str {
     match last {
         crate::db::meta::LastRun::Clean { .. } => "clean",
@@ -128,7 +155,21 @@ impl Application {
         // Only what a crash of the last run can have left is checked before the scheduler
         // starts; the full cross-check runs in the background (services::reconciler).
         let last = crate::db::meta::last_run(&pool).await?;
-        let since = ops::reconcile::crash_window_start(&last);
+        // The run mark is one per database. In a fleet another node's run in progress reads
+        // as an unclean stop, and its frames whose rows wait in its writer's batch would be
+        // indexed from here: while another node is live, the crash window is left to the
+        // background reconciliation, which only indexes frames taken before this run began.
+        let others = other_live_nodes(&pool, &config.node, clock.now()).await?;
+        let since = match ops::reconcile::crash_window_start(&last) {
+            Some(_) if !others.is_empty() => {
+                tracing::info!(
+                    live_nodes = %others.join(","),
+                    "other nodes are running on this database: the start-up crash window is left to the background reconciliation"
+                );
+                None
+            }
+            since => since,
+        };
         let began = std::time::Instant::now();
         let report = match since {
             Some(since) => {

@@ -756,7 +756,10 @@ async fn exercise_jobs_and_rules(pool: &Pool) {
         .is_empty());
 
     // The oldest queued job is claimed first, each once.
-    let claimed = db::jobs::claim_next(pool, s(10)).await.unwrap().unwrap();
+    let claimed = db::jobs::claim_next(pool, s(10), "node-a")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(claimed.id, first.id);
     assert_eq!(
         (claimed.state, claimed.started_at),
@@ -766,9 +769,15 @@ async fn exercise_jobs_and_rules(pool: &Pool) {
         db::jobs::get(pool, first.id.as_str()).await.unwrap(),
         Some(claimed.clone())
     );
-    let next = db::jobs::claim_next(pool, s(11)).await.unwrap().unwrap();
+    let next = db::jobs::claim_next(pool, s(11), "node-a")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(next.id, second.id);
-    assert_eq!(db::jobs::claim_next(pool, s(12)).await.unwrap(), None);
+    assert_eq!(
+        db::jobs::claim_next(pool, s(12), "node-a").await.unwrap(),
+        None
+    );
     assert_eq!(db::jobs::running(pool).await.unwrap().len(), 2);
     db::jobs::set_total(pool, &first.id, 45).await.unwrap();
 
@@ -821,7 +830,10 @@ async fn exercise_jobs_and_rules(pool: &Pool) {
     db::jobs::insert(pool, &job("gate", s(29), None))
         .await
         .unwrap();
-    let third = db::jobs::claim_next(pool, s(29)).await.unwrap().unwrap();
+    let third = db::jobs::claim_next(pool, s(29), "node-a")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(db::jobs::complete(pool, &third.id, &other, &done)
         .await
         .unwrap());
@@ -1007,6 +1019,71 @@ async fn postgres_and_sqlite_answer_the_job_and_rule_queries_alike() {
     exercise_jobs_and_rules(&pg).await;
 }
 
+/// Jobs record the node that claimed them, and recovery (`db::jobs::orphaned`) offers only
+/// running jobs no live node runs: this node's past runs', a dead node's, a node that is gone,
+/// and jobs from before nodes were recorded — never a live node's. On both back-ends.
+#[tokio::test]
+async fn recovery_never_offers_a_job_another_live_node_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let lite = db::connect(&format!(
+        "sqlite://{}",
+        dir.path().join("heldar.db").display()
+    ))
+    .await
+    .unwrap();
+    orphans_on(&lite).await;
+    let pg = db::connect(&fresh_database().await).await.unwrap();
+    orphans_on(&pg).await;
+}
+
+async fn orphans_on(pool: &db::Pool) {
+    let now = Utc.with_ymd_and_hms(2026, 11, 30, 6, 0, 0).unwrap();
+    db::cameras::insert(pool, &spec("gate"), now).await.unwrap();
+    for (id, heartbeat) in [("live", now), ("dead", now - chrono::Duration::hours(1))] {
+        db::nodes::register(
+            pool,
+            &db::nodes::NodeRow {
+                id: id.into(),
+                name: "box".into(),
+                version: "test".into(),
+                started_at: heartbeat,
+                heartbeat_at: heartbeat,
+                draining: false,
+            },
+        )
+        .await
+        .unwrap();
+    }
+    // One job claimed by each of: a live node, a dead one, this node, a node with no row.
+    let mut by = std::collections::BTreeMap::new();
+    for (i, node) in ["live", "dead", "me", "gone"].into_iter().enumerate() {
+        let j = job("gate", now + chrono::Duration::milliseconds(i as i64), None);
+        db::jobs::insert(pool, &j).await.unwrap();
+        let claimed = db::jobs::claim_next(pool, now, node)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(claimed.id, j.id);
+        by.insert(node, j.id.as_str().to_string());
+    }
+    // And one queued, never claimed.
+    db::jobs::insert(pool, &job("gate", now + chrono::Duration::seconds(9), None))
+        .await
+        .unwrap();
+    let live_since = now - chrono::Duration::seconds(15);
+    let orphaned: BTreeSet<String> = db::jobs::orphaned(pool, "me", live_since)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|j| j.id.as_str().to_string())
+        .collect();
+    let want: BTreeSet<String> = ["dead", "me", "gone"]
+        .iter()
+        .map(|n| by[n].clone())
+        .collect();
+    assert_eq!(orphaned, want);
+}
+
 /// Several nodes claiming from one PostgreSQL queue at once: every job is handed to exactly one
 /// of them (`FOR UPDATE SKIP LOCKED`), and none is left behind.
 #[tokio::test]
@@ -1032,7 +1109,7 @@ async fn concurrent_claimers_on_postgres_get_different_jobs() {
             workers.push(tokio::spawn(async move {
                 barrier.wait().await;
                 let mut got = Vec::new();
-                while let Some(j) = db::jobs::claim_next(&pool, now).await.unwrap() {
+                while let Some(j) = db::jobs::claim_next(&pool, now, "node-a").await.unwrap() {
                     got.push(j.id.as_str().to_string());
                 }
                 got

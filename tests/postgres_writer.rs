@@ -188,12 +188,22 @@ async fn a_frame_row_its_schedules_last_fired_at_and_the_cameras_success_commit_
     let err = w
         .index(vec![
             snapshot("snp_4", "cam-0", None, 7),
-            snapshot("snp_2", "cam-0", None, 5),
+            snapshot("snp_5", "no-such-camera", None, 8),
         ])
         .await
         .unwrap_err()
         .to_string();
     assert!(err.contains("recording a snapshot"), "{err}");
+    assert_eq!(count(&pg, "SELECT count(*) FROM snapshots").await, 3);
+    // A frame whose row is already there (a batch replayed after a lost commit answer, or a
+    // file another node's reconciliation indexed first) is left as it is and counts as
+    // recorded: failing would make its caller delete a file that has a row.
+    w.index(vec![snapshot("snp_2", "cam-0", None, 5)])
+        .await
+        .unwrap();
+    w.record_frame(snapshot("snp_3", "cam-0", None, 6))
+        .await
+        .unwrap();
     assert_eq!(count(&pg, "SELECT count(*) FROM snapshots").await, 3);
     task.finish().await;
 }

@@ -115,11 +115,20 @@ pub const RECHECK: Duration = Duration::from_secs(1);
 /// How long a re-reading of the switch may take before the last reading is used instead.
 const OUTAGE_READ_WAIT: Duration = Duration::from_secs(1);
 
+/// How long a reading of "off" is trusted without the database answering. In a fleet another
+/// node (or `heldar auth on` on another machine) may turn authentication on while this node
+/// cannot read it: past this, requests fail closed with a 503 until the switch can be read. A
+/// reading of "on" is kept as long as it takes (it only ever asks for more).
+const OFF_TRUSTED_UNREAD: Duration = Duration::from_secs(15);
+
 /// The last reading of the switch: its value, and when it was read (`None`: read it again).
 #[derive(Clone, Copy)]
 struct Seen {
     on: bool,
     read_at: Option<Instant>,
+    /// The last time the database itself answered (`read_at` also moves when a reading is
+    /// kept through an outage).
+    answered_at: Option<Instant>,
 }
 
 pub struct Auth {
@@ -149,6 +158,7 @@ impl Auth {
         if let Some(Seen {
             on,
             read_at: Some(at),
+            ..
         }) = last
         {
             if at.elapsed() < RECHECK {
@@ -167,9 +177,22 @@ impl Auth {
                     Ok(Ok(mode)) => mode,
                     Ok(Err(e)) if !e.is_unavailable() => return Err(e.into()),
                     _ => {
+                        let unread = seen.answered_at.map(|t| t.elapsed());
+                        if !seen.on && unread.is_none_or(|u| u > OFF_TRUSTED_UNREAD) {
+                            return Err(crate::error::OpError::Unavailable {
+                                code: "database_unavailable",
+                                message: format!(
+                                    "authentication was off when the database last answered, \
+                                     over {} s ago; until it answers again requests are refused, \
+                                     since it may have been turned on meanwhile",
+                                    OFF_TRUSTED_UNREAD.as_secs()
+                                ),
+                            });
+                        }
                         *self.seen.lock().expect("auth switch lock") = Some(Seen {
                             on: seen.on,
                             read_at: Some(Instant::now()),
+                            answered_at: seen.answered_at,
                         });
                         return Ok(seen.on);
                     }
@@ -183,6 +206,7 @@ impl Auth {
             .replace(Seen {
                 on: mode.on,
                 read_at: Some(Instant::now()),
+                answered_at: Some(Instant::now()),
             })
             .map(|s| s.on);
         match before {

@@ -90,8 +90,14 @@ pub struct Bench {
     nodes: Option<usize>,
     /// Run on PostgreSQL: a server URL (`postgres://user:password@host/db`) whose role may
     /// create databases. The bench makes a scratch database of its own there and drops it at
-    /// the end; default: a SQLite file in the bench's temporary folder.
-    #[arg(long, value_name = "URL")]
+    /// the end; default: a SQLite file in the bench's temporary folder. A URL with a password
+    /// is better given as HELDAR_BENCH_POSTGRES than on the command line (`ps` shows that).
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "HELDAR_BENCH_POSTGRES",
+        hide_env_values = true
+    )]
     postgres: Option<String>,
     /// Print one JSON object as the last line.
     #[arg(long)]

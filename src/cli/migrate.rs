@@ -41,8 +41,15 @@ pub struct Migrate {
     #[arg(long, env = "HELDAR_SNAPSHOTS_DIR")]
     snapshots_dir: Option<PathBuf>,
     /// The fleet's PostgreSQL: `postgres://user:password@host:port/database` (the database
-    /// must exist; its schema is created here).
-    #[arg(long, value_name = "POSTGRES_URL")]
+    /// must exist; its schema is created here). Give a URL with a password through
+    /// HELDAR_MIGRATE_TO rather than on the command line, where other users of the machine can
+    /// read it (`ps`) and the shell history keeps it.
+    #[arg(
+        long,
+        value_name = "POSTGRES_URL",
+        env = "HELDAR_MIGRATE_TO",
+        hide_env_values = true
+    )]
     to: String,
     /// Also copy frames and timelapse videos into this bucket (`s3://bucket/prefix`); endpoint,
     /// region and credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,

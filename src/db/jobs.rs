@@ -231,16 +231,22 @@ pub async fn list(
 /// finding nothing), so N workers claim N different jobs at once; the outer `state = 'queued'`
 /// keeps a cancel that committed first winning. On SQLite (one writer at a time, and no row
 /// locks) it is a read and a conditional update, looked at again if the update lost.
-pub async fn claim_next(pool: &Pool, now: DateTime<Utc>) -> Result<Option<Job>, DbError> {
+pub async fn claim_next(
+    pool: &Pool,
+    now: DateTime<Utc>,
+    node: &str,
+) -> Result<Option<Job>, DbError> {
     match pool {
         Pool::Postgres(p) => {
             let row = sqlx::query(&format!(
-                "UPDATE jobs SET state = 'running', started_at = $1 WHERE state = 'queued' \
+                "UPDATE jobs SET state = 'running', started_at = $1, node_id = $2 \
+                 WHERE state = 'queued' \
                  AND id = (SELECT id FROM jobs WHERE state = 'queued' \
                  ORDER BY created_at, id LIMIT 1 FOR UPDATE SKIP LOCKED) \
                  RETURNING {JOB_COLUMNS}"
             ))
             .bind(fmt_ts(now))
+            .bind(node)
             .fetch_optional(p)
             .await
             .map_err(step("claiming a job"))?;
@@ -257,11 +263,12 @@ pub async fn claim_next(pool: &Pool, now: DateTime<Utc>) -> Result<Option<Job>, 
             let Some(row) = row else { return Ok(None) };
             let mut job = job_from_row(&row)?;
             let r = sqlx::query(
-                "UPDATE jobs SET state = 'running', started_at = $1 \
+                "UPDATE jobs SET state = 'running', started_at = $1, node_id = $3 \
                  WHERE id = $2 AND state = 'queued'",
             )
             .bind(fmt_ts(now))
             .bind(job.id.as_str())
+            .bind(node)
             .execute(p)
             .await
             .map_err(step("claiming a job"))?;
@@ -396,6 +403,34 @@ pub async fn running(pool: &Pool) -> Result<Vec<Job>, DbError> {
     let sql = format!("SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'running' ORDER BY created_at");
     with_pool!(pool, p => {
         sqlx::query(&sql)
+            .fetch_all(p)
+            .await
+            .map_err(step("finding interrupted jobs"))?
+            .iter()
+            .map(job_from_row)
+            .collect()
+    })
+}
+
+/// Running jobs no live process is running, as far as the database knows: those claimed by
+/// node `me` (a past run of this node; the caller skips the ones it runs now), by a node whose
+/// last heartbeat is before `live_since` or that is gone, or before jobs recorded their node.
+/// A job another live node runs is never among them.
+pub async fn orphaned(
+    pool: &Pool,
+    me: &str,
+    live_since: DateTime<Utc>,
+) -> Result<Vec<Job>, DbError> {
+    let sql = format!(
+        "SELECT {JOB_COLUMNS} FROM jobs WHERE state = 'running' AND (node_id IS NULL \
+         OR node_id = $1 \
+         OR NOT EXISTS (SELECT 1 FROM nodes n WHERE n.id = jobs.node_id AND n.heartbeat_at >= $2)) \
+         ORDER BY created_at"
+    );
+    with_pool!(pool, p => {
+        sqlx::query(&sql)
+            .bind(me)
+            .bind(fmt_ts(live_since))
             .fetch_all(p)
             .await
             .map_err(step("finding interrupted jobs"))?

@@ -212,9 +212,16 @@ fn sqlite_code_is_lock(code: i32) -> bool {
 /// PostgreSQL's SQLSTATE codes for "the server is away", not "the statement is wrong": class
 /// 08 (the connection failed or broke), the server shutting down or starting up (57P01-57P03),
 /// no connection slot free (53300), and a read-only transaction (25006: after a fail-over, a
-/// connection left on a server that became a standby).
+/// connection left on a server that became a standby); and, from the writer's own time bounds
+/// (`db::writer`'s PostgreSQL engine), a row lock not granted within `lock_timeout` (55P03) or
+/// a statement cancelled by `statement_timeout` (57014): like SQLite's busy lock, someone else
+/// holds what the batch needs, and the batch is held and tried again.
 fn pg_code_is_unavailable(code: &str) -> bool {
-    code.starts_with("08") || matches!(code, "57P01" | "57P02" | "57P03" | "53300" | "25006")
+    code.starts_with("08")
+        || matches!(
+            code,
+            "57P01" | "57P02" | "57P03" | "53300" | "25006" | "55P03" | "57014"
+        )
 }
 
 pub(crate) fn step(step: &'static str) -> impl FnOnce(sqlx::Error) -> DbError {

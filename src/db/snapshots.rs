@@ -16,10 +16,15 @@ const COLUMNS: &str = columns!();
 
 /// A frame's row; binds in [`COLUMNS`] order. Rows are written by the writer only
 /// (`db::writer`), which holds the one binder of this row type.
+///
+/// A row whose id or path is already there is left as it is, and the frame counts as recorded:
+/// the file is indexed either way. That happens when a batch is replayed after a commit whose
+/// answer was lost, or when another node's reconciliation indexed the file while its row waited
+/// in this node's batch. Failing instead would make the caller delete a file that has a row.
 pub(crate) const INSERT_SQL: &str = concat!(
     "INSERT INTO snapshots (",
     columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING"
 );
 
 /// A scheduled frame also moves its schedule's `last_fired_at` (binds: taken_at, schedule id).

@@ -534,7 +534,12 @@ pub async fn forget_camera(ops: &Ops, camera: &CameraId) {
 /// with `interrupted` and their temporary files go; a rule's job is queued again. Stray
 /// temporary files of jobs not running here are removed too.
 pub async fn recover(ops: &Ops) -> OpResult<()> {
-    for job in db::jobs::running(&ops.db).await? {
+    // In a fleet, only jobs no live node runs: another node's running job is its own business
+    // (docs/scale-out.md "The timelapse job queue").
+    let node = &ops.config.node;
+    let live_since =
+        ops.clock.now() - chrono::Duration::from_std(node.lease_period).unwrap_or_default();
+    for job in db::jobs::orphaned(&ops.db, &node.id, live_since).await? {
         if ops.jobs.get(job.id.as_str()).is_some() {
             continue; // running here
         }
@@ -592,7 +597,8 @@ pub async fn recover(ops: &Ops) -> OpResult<()> {
 
 /// Claim the oldest queued job, if any.
 pub async fn claim_next(ops: &Ops) -> OpResult<Option<Job>> {
-    Ok(db::jobs::claim_next(&ops.db, ops.clock.now().trunc_subsecs(3)).await?)
+    let now = ops.clock.now().trunc_subsecs(3);
+    Ok(db::jobs::claim_next(&ops.db, now, &ops.config.node.id).await?)
 }
 
 /// Why a run stopped without a video.

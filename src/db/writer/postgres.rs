@@ -63,9 +63,17 @@ impl PgEngine {
             .map_err(|e| DbError::Writer(format!("cannot start the database writer: {e}")))?;
         // Named apart from the pool's `heldar` in pg_stat_activity: an operator looking at a
         // lock or a slow commit sees which connection is the capture writer.
+        //
+        // The server bounds its own waits, below this engine's [`STATEMENT_WAIT`]: a row lock
+        // held by someone else (an operator's open transaction) past `lock_timeout`, or any
+        // statement past `statement_timeout`, is cancelled by the server itself, which answers
+        // with an error (55P03, 57014: the batch is held, as for SQLite's busy lock) and leaves
+        // the connection usable. A client-side timeout alone would leave the statement running
+        // on the server, holding this connection's locks, while the batch is replayed.
         let opts = (*pool.connect_options())
             .clone()
-            .application_name("heldar-writer");
+            .application_name("heldar-writer")
+            .options([("lock_timeout", "4000"), ("statement_timeout", "4500")]);
         // sqlx starts the pool's upkeep tasks on the runtime it is made in: this one.
         let _in = rt.enter();
         let pool = PgPoolOptions::new()
