@@ -1272,3 +1272,61 @@ async fn heldar_token_works_on_postgres() {
     let listed: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(listed[0]["name"], "ci");
 }
+
+/// TLS to PostgreSQL, asked for in the URL as libpq reads it: `sslmode=require` encrypts, and
+/// `sslmode=verify-full` with `sslrootcert=` checks the server's certificate against the CA
+/// given (the test cluster's throw-away CA, from scripts/postgres-env). A CA that did not sign
+/// the server's certificate stops `heldar serve` with a sentence naming the database, its
+/// password masked.
+#[tokio::test]
+async fn tls_to_postgres_is_used_when_asked_and_checked_against_the_given_ca() {
+    let url = fresh_database().await;
+    let password = url::Url::parse(&url)
+        .unwrap()
+        .password()
+        .unwrap()
+        .to_string();
+    let mut admin = sqlx::PgConnection::connect(Postgres::start().admin_url())
+        .await
+        .unwrap();
+    let data_dir: String = sqlx::query_scalar("SHOW data_directory")
+        .fetch_one(&mut admin)
+        .await
+        .unwrap();
+    let ca = std::path::Path::new(&data_dir).join("root.crt");
+    assert!(ca.exists(), "the test cluster has no TLS certificate");
+    for with in [
+        "sslmode=require".to_string(),
+        format!("sslmode=verify-full&sslrootcert={}", ca.display()),
+    ] {
+        let pool = db::connect(&format!("{url}?{with}")).await.unwrap();
+        let encrypted: bool =
+            sqlx::query_scalar("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()")
+                .fetch_one(pool.postgres().unwrap())
+                .await
+                .unwrap();
+        assert!(encrypted, "{with}: the connection is not encrypted");
+        pool.close().await;
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let wrong = dir.path().join("other-ca.crt");
+    std::fs::write(&wrong, other.cert.pem()).unwrap();
+    let out = common::heldar_cmd(dir.path())
+        .args(["serve"])
+        .env(
+            "HELDAR_DATABASE_URL",
+            format!("{url}?sslmode=verify-full&sslrootcert={}", wrong.display()),
+        )
+        .env("HELDAR_API_PORT", "0")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains("cannot open the database postgres://heldar:***@127.0.0.1:"),
+        "{text}"
+    );
+    assert!(!text.contains(&password), "the password is shown: {text}");
+}
