@@ -11,14 +11,12 @@ mod common;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
+use common::fleet::{cameras, database, frames, holdings, slots_once};
 use common::moto::Moto;
 use common::{heldar_cmd, metric, wait_for, ServerProcess};
-use heldar::fakecam::{pattern, FakeAuth, FakeCamera, FrameSupply};
 use nix::sys::signal::Signal;
-use serde_json::{json, Value};
-use sqlx::PgPool;
+use serde_json::json;
 
 const CAMERAS: usize = 60;
 const INTERVAL_S: i64 = 5;
@@ -44,76 +42,6 @@ fn node(root: &std::path::Path, db: &str, moto: &Moto, id: &str) -> ServerProces
         .env("HELDAR_LEASE_PERIOD_S", LEASE_S.to_string())
         .env("HELDAR_SNAPSHOT_SCHEDULER_INTERVAL_S", "5");
     ServerProcess::start(cmd)
-}
-
-async fn get_json(client: &reqwest::Client, server: &ServerProcess, path: &str) -> Value {
-    let r = client.get(server.url(path)).send().await.unwrap();
-    assert_eq!(r.status(), 200, "GET {path}");
-    r.json().await.unwrap()
-}
-
-/// Node id → the cameras it holds, as `server` sees the fleet.
-async fn holdings(
-    client: &reqwest::Client,
-    server: &ServerProcess,
-) -> BTreeMap<String, Vec<String>> {
-    get_json(client, server, "/api/v1/nodes")
-        .await
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| {
-            let cams = n["cameras"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c.as_str().unwrap().to_string())
-                .collect();
-            (n["id"].as_str().unwrap().to_string(), cams)
-        })
-        .collect()
-}
-
-/// Every stored scheduled frame: (schedule, camera, taken_at, path).
-async fn frames(pg: &PgPool) -> Vec<(String, String, DateTime<Utc>, String)> {
-    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
-        "SELECT schedule_id, camera_id, taken_at, path FROM snapshots \
-         WHERE schedule_id IS NOT NULL ORDER BY taken_at",
-    )
-    .fetch_all(pg)
-    .await
-    .unwrap();
-    rows.into_iter()
-        .map(|(s, c, t, p)| (s, c, t.parse().unwrap(), p))
-        .collect()
-}
-
-/// Each schedule's captured slot numbers (from its phase, `next_due_at`), asserting that no
-/// slot was captured twice.
-async fn slots_once(pg: &PgPool) -> HashMap<String, Vec<i64>> {
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT id, next_due_at FROM snapshot_schedules")
-            .fetch_all(pg)
-            .await
-            .unwrap();
-    let phases: HashMap<String, i64> = rows
-        .into_iter()
-        .map(|(id, t)| (id, t.parse::<DateTime<Utc>>().unwrap().timestamp_millis()))
-        .collect();
-    let mut by: HashMap<String, Vec<i64>> = HashMap::new();
-    for (s, _, t, _) in frames(pg).await {
-        let slot = (t.timestamp_millis() - phases[&s]).div_euclid(INTERVAL_S * 1000);
-        by.entry(s).or_default().push(slot);
-    }
-    for (s, slots) in &by {
-        let unique: HashSet<&i64> = slots.iter().collect();
-        assert_eq!(
-            unique.len(),
-            slots.len(),
-            "schedule {s}: a slot captured twice: {slots:?}"
-        );
-    }
-    by
 }
 
 async fn missed(client: &reqwest::Client, server: &ServerProcess) -> u64 {
@@ -152,19 +80,8 @@ async fn three_nodes_on_postgres_and_a_bucket_capture_each_slot_once_through_a_k
     let root = tempfile::tempdir().unwrap();
     let moto = Moto::start().await;
     moto.create_bucket(BUCKET).await;
-    let db = common::postgres::fresh_database().await;
-    let heldar::db::Pool::Postgres(pg) = heldar::db::connect(&db).await.unwrap() else {
-        panic!("a postgres:// URL opens a PostgreSQL pool");
-    };
-    let frame = Bytes::from(pattern::sized_jpeg(20));
-    let mut cams = Vec::new();
-    for _ in 0..CAMERAS {
-        cams.push(
-            FakeCamera::start(FakeAuth::None, FrameSupply::Static(frame.clone()))
-                .await
-                .unwrap(),
-        );
-    }
+    let (db, pg) = database().await;
+    let cams = cameras(CAMERAS).await;
     let client = reqwest::Client::new();
     let a = node(root.path(), &db, &moto, "node-a");
     let b = node(root.path(), &db, &moto, "node-b");
@@ -278,7 +195,7 @@ async fn three_nodes_on_postgres_and_a_bucket_capture_each_slot_once_through_a_k
     assert!(status.success(), "{logs:?}");
 
     // Fleet-wide: no slot twice; the drained node's cameras have no gap around the drain.
-    let slots = slots_once(&pg).await;
+    let slots = slots_once(&pg, INTERVAL_S).await;
     assert_eq!(slots.len(), CAMERAS);
     let schedule_of: HashMap<String, String> = frames(&pg)
         .await

@@ -6,42 +6,20 @@
 
 mod common;
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use chrono::{DateTime, Utc};
+use chrono::Utc;
+use common::fleet::{cameras, database, frames, get_json, holdings, slots_once};
 use common::{heldar_cmd, wait_for, ServerProcess};
-use heldar::fakecam::{pattern, FakeAuth, FakeCamera, FrameSupply};
+use heldar::fakecam::FakeCamera;
 use heldar::models::fmt_ts;
 use nix::sys::signal::Signal;
-use serde_json::{json, Value};
+use serde_json::json;
 use sqlx::PgPool;
 
 const INTERVAL_S: i64 = 1;
 const LEASE_S: u64 = 3;
-
-async fn cameras(n: usize) -> Vec<FakeCamera> {
-    let frame = Bytes::from(pattern::sized_jpeg(20));
-    let mut cams = Vec::new();
-    for _ in 0..n {
-        cams.push(
-            FakeCamera::start(FakeAuth::None, FrameSupply::Static(frame.clone()))
-                .await
-                .unwrap(),
-        );
-    }
-    cams
-}
-
-/// A fresh database on this binary's cluster, migrated, and a pool on it for the test's looks.
-async fn database() -> (String, PgPool) {
-    let url = common::postgres::fresh_database().await;
-    let heldar::db::Pool::Postgres(pg) = heldar::db::connect(&url).await.unwrap() else {
-        panic!("a postgres:// URL opens a PostgreSQL pool");
-    };
-    (url, pg)
-}
 
 /// `heldar serve` as node `id` on the database `url`, with `dir` as its data folder.
 fn node(dir: &std::path::Path, url: &str, id: &str) -> ServerProcess {
@@ -94,77 +72,6 @@ async fn register(
     schedules
 }
 
-/// Every stored scheduled frame: (schedule, camera, taken_at, path).
-async fn frames(pg: &PgPool) -> Vec<(String, String, DateTime<Utc>, String)> {
-    let rows: Vec<(String, String, String, String)> = sqlx::query_as(
-        "SELECT schedule_id, camera_id, taken_at, path FROM snapshots \
-         WHERE schedule_id IS NOT NULL ORDER BY taken_at",
-    )
-    .fetch_all(pg)
-    .await
-    .unwrap();
-    rows.into_iter()
-        .map(|(s, c, t, p)| (s, c, t.parse().unwrap(), p))
-        .collect()
-}
-
-/// Each schedule's captured slot numbers, asserting that no slot was captured twice. A frame's
-/// slot is the last slot at or before its capture began (measured from the schedule's phase,
-/// its `next_due_at`).
-async fn slots_once(pg: &PgPool) -> HashMap<String, Vec<i64>> {
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT id, next_due_at FROM snapshot_schedules")
-            .fetch_all(pg)
-            .await
-            .unwrap();
-    let phases: HashMap<String, i64> = rows
-        .into_iter()
-        .map(|(id, t)| (id, t.parse::<DateTime<Utc>>().unwrap().timestamp_millis()))
-        .collect();
-    let mut by: HashMap<String, Vec<i64>> = HashMap::new();
-    for (s, _, t, _) in frames(pg).await {
-        let slot = (t.timestamp_millis() - phases[&s]).div_euclid(INTERVAL_S * 1000);
-        by.entry(s).or_default().push(slot);
-    }
-    for (s, slots) in &by {
-        let unique: HashSet<&i64> = slots.iter().collect();
-        assert_eq!(
-            unique.len(),
-            slots.len(),
-            "schedule {s}: a slot captured twice: {slots:?}"
-        );
-    }
-    by
-}
-
-async fn get_json(client: &reqwest::Client, server: &ServerProcess, path: &str) -> Value {
-    let r = client.get(server.url(path)).send().await.unwrap();
-    assert_eq!(r.status(), 200, "{path}");
-    r.json().await.unwrap()
-}
-
-/// Node id → the cameras it holds, as `server` sees the fleet.
-async fn holdings(
-    client: &reqwest::Client,
-    server: &ServerProcess,
-) -> BTreeMap<String, Vec<String>> {
-    get_json(client, server, "/api/v1/nodes")
-        .await
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| {
-            let cams = n["cameras"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c.as_str().unwrap().to_string())
-                .collect();
-            (n["id"].as_str().unwrap().to_string(), cams)
-        })
-        .collect()
-}
-
 /// No supervised service failed, panicked or restarted in `logs`.
 fn no_service_failed(logs: &[String]) {
     let bad: Vec<&String> = logs
@@ -215,7 +122,7 @@ async fn serve_on_postgres_captures_a_1s_schedule_through_the_api_each_slot_once
         assert_eq!(served.status(), 200);
         assert_eq!(served.bytes().await.unwrap().len(), bytes.len());
     }
-    let slots = slots_once(&pg).await;
+    let slots = slots_once(&pg, INTERVAL_S).await;
     assert!(slots[&schedules[0]].len() >= 5, "{slots:?}");
     // The timelapse jobs' queue reads from PostgreSQL too.
     let r = client.get(server.url("/api/v1/jobs")).send().await.unwrap();
@@ -295,7 +202,7 @@ async fn two_nodes_on_one_postgres_split_cameras_and_a_killed_nodes_cameras_move
             }
         }
     }
-    slots_once(&pg).await;
+    slots_once(&pg, INTERVAL_S).await;
 
     // Kill B: its cameras come to A within a lease period (plus A's look), and their slots go on.
     let killed = Utc::now();
@@ -323,7 +230,7 @@ async fn two_nodes_on_one_postgres_split_cameras_and_a_killed_nodes_cameras_move
         },
     )
     .await;
-    let slots = slots_once(&pg).await;
+    let slots = slots_once(&pg, INTERVAL_S).await;
     assert_eq!(slots.len(), 6, "{slots:?}");
     eprintln!(
         "MEASURED PostgreSQL kill -9 handover (lease {LEASE_S} s, interval {INTERVAL_S} s): \
@@ -400,7 +307,7 @@ async fn a_node_stopped_with_sigterm_on_postgres_hands_its_cameras_over_without_
     no_service_failed(&logs);
 
     // Every schedule: each slot once, and no slot missing from its first frame to its last.
-    let slots = slots_once(&pg).await;
+    let slots = slots_once(&pg, INTERVAL_S).await;
     assert_eq!(slots.len(), schedules.len());
     for (s, mut got) in slots {
         got.sort_unstable();

@@ -5,13 +5,13 @@
 
 mod common;
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{SubsecRound, Utc};
+use common::moto::Moto;
 use common::{spawn_app_with, wait_for, TestApp};
 use heldar::app::BuildOptions;
 use heldar::config::{S3Config, StorageConfig};
@@ -22,178 +22,6 @@ use serde_json::{json, Value};
 /// The secret every test hands Heldar: it must never show up anywhere.
 const SECRET: &str = "hEldAr-s3cr3t-KEY-0123456789abcdefABCDEF";
 const ACCESS_KEY: &str = "AKIAHELDARTEST0001";
-
-/// moto's server lets anonymous requests create buckets but checks object reads against the
-/// ACLs; any `Authorization` header counts as a signed request (moto does not verify it).
-const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIAHELDARTEST0001/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
-
-/// A moto S3 server on 127.0.0.1, killed on drop. Its data lives in memory: a restart starts
-/// with no buckets.
-struct Moto {
-    child: Option<Child>,
-    port: u16,
-    http: reqwest::Client,
-}
-
-/// The `moto_server` executable, set up once per test binary: the tests run on threads of one
-/// process, and two of them building the venv at once broke each other's install.
-fn moto_bin() -> PathBuf {
-    static BIN: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
-    BIN.get_or_init(|| {
-        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("scripts/moto-env");
-        let out = Command::new(&script)
-            .stderr(Stdio::inherit())
-            .output()
-            .expect("run scripts/moto-env");
-        assert!(out.status.success(), "scripts/moto-env failed");
-        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-    })
-    .clone()
-}
-
-impl Moto {
-    async fn start() -> Moto {
-        let mut m = Moto {
-            child: None,
-            // Port 0: the server binds a free port itself and names it (`run`). A port picked
-            // here and handed over raced with the other tests' servers: a moto that lost its
-            // port exited, and the test then talked to another test's moto and its bucket.
-            port: 0,
-            http: reqwest::Client::new(),
-        };
-        m.run().await;
-        m
-    }
-
-    /// Start the server on `self.port` (0 the first time: any free port, then kept, so a
-    /// restarted server is at the same address) and wait until it answers.
-    async fn run(&mut self) {
-        let mut child = Command::new(moto_bin())
-            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start moto_server");
-        // Werkzeug names the bound address on stderr (" * Running on http://127.0.0.1:PORT");
-        // the rest of stderr (a line per request) is drained so the server never blocks on it.
-        let stderr = child.stderr.take().unwrap();
-        let read = tokio::task::spawn_blocking(move || {
-            use std::io::BufRead;
-            let mut lines = std::io::BufReader::new(stderr);
-            let mut seen = String::new();
-            let port = loop {
-                let mut line = String::new();
-                if lines.read_line(&mut line).unwrap_or(0) == 0 {
-                    panic!("moto_server exited before listening:\n{seen}");
-                }
-                if let Some(rest) = line.split("Running on http://127.0.0.1:").nth(1) {
-                    break rest.trim().parse::<u16>().expect("moto_server's port");
-                }
-                seen.push_str(&line);
-            };
-            std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
-            port
-        });
-        self.port = tokio::time::timeout(Duration::from_secs(60), read)
-            .await
-            .expect("moto_server to listen within 60 s")
-            .expect("reading moto_server's stderr");
-        self.child = Some(child);
-        let (http, url) = (self.http.clone(), self.endpoint());
-        wait_for("moto_server to answer", Duration::from_secs(60), || {
-            let (http, url) = (http.clone(), url.clone());
-            async move { http.get(&url).send().await.ok().map(|_| ()) }
-        })
-        .await;
-    }
-
-    fn kill(&mut self) {
-        if let Some(mut c) = self.child.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
-    }
-
-    fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    /// A request to the S3 server, with the `Authorization` header moto wants for reads.
-    fn request(&self, method: reqwest::Method, url: String) -> reqwest::RequestBuilder {
-        self.http.request(method, url).header("authorization", AUTH)
-    }
-
-    async fn create_bucket(&self, bucket: &str) {
-        let r = self
-            .request(
-                reqwest::Method::PUT,
-                format!("{}/{bucket}", self.endpoint()),
-            )
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "create bucket: {}", r.status());
-    }
-
-    async fn object(&self, bucket: &str, key: &str) -> Option<Bytes> {
-        let r = self
-            .request(
-                reqwest::Method::GET,
-                format!("{}/{bucket}/{key}", self.endpoint()),
-            )
-            .send()
-            .await
-            .unwrap();
-        match r.status().as_u16() {
-            200 => Some(r.bytes().await.unwrap()),
-            404 => None,
-            s => panic!("GET {key}: {s}"),
-        }
-    }
-
-    async fn put_object(&self, bucket: &str, key: &str, body: Vec<u8>) {
-        let r = self
-            .request(
-                reqwest::Method::PUT,
-                format!("{}/{bucket}/{key}", self.endpoint()),
-            )
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert!(r.status().is_success(), "PUT {key}: {}", r.status());
-    }
-
-    /// Every key in the bucket under `prefix`, sorted.
-    async fn keys(&self, bucket: &str, prefix: &str) -> Vec<String> {
-        let text = self
-            .request(
-                reqwest::Method::GET,
-                format!("{}/{bucket}", self.endpoint()),
-            )
-            .query(&[("list-type", "2"), ("prefix", prefix)])
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let mut keys: Vec<String> = text
-            .split("<Key>")
-            .skip(1)
-            .filter_map(|s| s.split("</Key>").next().map(str::to_string))
-            .collect();
-        keys.sort();
-        keys
-    }
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        self.kill();
-    }
-}
 
 fn s3(moto: &Moto, bucket: &str, prefix: &str, presign: Option<u64>) -> StorageConfig {
     StorageConfig::S3(S3Config {

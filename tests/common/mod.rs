@@ -4,6 +4,7 @@
 pub mod browser;
 pub mod fake_onvif;
 pub mod fake_rtsp;
+pub mod fleet;
 pub mod frames;
 pub mod moto;
 pub mod postgres;

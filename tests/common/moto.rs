@@ -1,8 +1,9 @@
 //! A real S3-compatible server for tests: moto's `moto_server` (PyPI, pinned in
 //! scripts/moto-env, installed into target/moto-venv), on 127.0.0.1 and a free port, killed on
-//! drop. Its data lives in memory. The bucket is checked through moto's own S3 API (plain
-//! HTTP: moto does not check signatures), never through Heldar. (tests/storage_s3.rs has its
-//! own copy with the calls only it needs.)
+//! drop. Its data lives in memory: a server killed and started again ([`Moto::kill`],
+//! [`Moto::run`], the bucket "unreachable" and back) starts with no buckets, on the same port.
+//! The bucket is checked through moto's own S3 API (plain HTTP: moto does not check
+//! signatures), never through Heldar.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -15,7 +16,7 @@ use bytes::Bytes;
 const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIAHELDARTEST0001/20260101/us-east-1/s3/aws4_request, SignedHeaders=host, Signature=0";
 
 pub struct Moto {
-    child: Child,
+    child: Option<Child>,
     port: u16,
     http: reqwest::Client,
 }
@@ -37,10 +38,23 @@ fn moto_bin() -> PathBuf {
 
 impl Moto {
     pub async fn start() -> Moto {
-        // Port 0: the server binds a free port itself and names it on stderr. A port picked
-        // here and handed over races with other tests' servers (as tests/storage_s3.rs found).
+        let mut m = Moto {
+            child: None,
+            // Port 0: the server binds a free port itself and names it (`run`). A port picked
+            // here and handed over raced with the other tests' servers: a moto that lost its
+            // port exited, and the test then talked to another test's moto and its bucket.
+            port: 0,
+            http: reqwest::Client::new(),
+        };
+        m.run().await;
+        m
+    }
+
+    /// Start the server on this Moto's port (any free port the first time, then the same one,
+    /// so a restarted server is at the same address) and wait until it answers.
+    pub async fn run(&mut self) {
         let mut child = Command::new(moto_bin())
-            .args(["-H", "127.0.0.1", "-p", "0"])
+            .args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -66,22 +80,25 @@ impl Moto {
             std::thread::spawn(move || std::io::copy(&mut lines, &mut std::io::sink()));
             port
         });
-        let port = tokio::time::timeout(Duration::from_secs(60), read)
+        self.port = tokio::time::timeout(Duration::from_secs(60), read)
             .await
             .expect("moto_server to listen within 60 s")
             .expect("reading moto_server's stderr");
-        let m = Moto {
-            child,
-            port,
-            http: reqwest::Client::new(),
-        };
-        let (http, url) = (m.http.clone(), m.endpoint());
+        self.child = Some(child);
+        let (http, url) = (self.http.clone(), self.endpoint());
         super::wait_for("moto_server to answer", Duration::from_secs(60), || {
             let (http, url) = (http.clone(), url.clone());
             async move { http.get(&url).send().await.ok().map(|_| ()) }
         })
         .await;
-        m
+    }
+
+    /// Stop the server (its buckets are gone with it); [`Moto::run`] starts it again.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
     }
 
     pub fn endpoint(&self) -> String {
@@ -171,7 +188,6 @@ impl Moto {
 
 impl Drop for Moto {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.kill();
     }
 }
