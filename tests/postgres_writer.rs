@@ -228,12 +228,10 @@ async fn an_operation_that_fails_fails_alone_and_the_rest_of_its_batch_commits()
         // Its camera was deleted meanwhile: the foreign key refuses the row.
         w.record_frame(snapshot("snp_bad", "cam-1", Some("sch_1"), 0)),
         w.record_frame(snapshot("snp_good", "cam-0", Some("sch_0"), 0)),
-        async {
-            // After the two frames are queued, so it ends their linger.
-            tokio::time::sleep(Duration::from_millis(300)).await;
-            w.record_failure(&cam0, CameraState::Failing, "timed out", at(3))
-                .await
-        },
+        // Queued after the two frames: `join!` first polls its futures in order, and each
+        // sends its operation to the writer's queue on that first poll. Being urgent, it ends
+        // the frames' linger.
+        w.record_failure(&cam0, CameraState::Failing, "timed out", at(3)),
     );
     assert_eq!(claimed.unwrap(), vec![true]);
     let err = bad.unwrap_err().to_string();
