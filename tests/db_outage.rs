@@ -499,12 +499,27 @@ async fn two_processes_through_an_outage_keep_each_slot_once_and_leave_no_orphan
     let a = start(dir.path());
     let b = start(dir.path());
     register(&client, &a, &cams, 5).await;
-    // B learns of the schedules from its 5 s re-read; then both race for every slot.
-    wait_for("both processes fire", Duration::from_secs(40), || {
+    // B learns of the schedules from its 5 s re-read; then both race for every slot. Which
+    // one wins a race is timing (a loaded machine can let A win them all for a while), so what
+    // is waited for is B holding the schedules, then a round of slots fired between the two.
+    wait_for("B to hold the schedules", Duration::from_secs(40), || {
         let (client, url) = (client.clone(), b.url("/metrics"));
         async move {
             let m = client.get(url).send().await.ok()?.text().await.ok()?;
-            (metric(&m, "heldar_slots_fired_total")? >= 10).then_some(())
+            (metric(&m, "heldar_schedules_active")? >= 10).then_some(())
+        }
+    })
+    .await;
+    wait_for("a round of slots fired", Duration::from_secs(40), || {
+        let client = client.clone();
+        let urls = [a.url("/metrics"), b.url("/metrics")];
+        async move {
+            let mut fired = 0;
+            for url in urls {
+                let m = client.get(url).send().await.ok()?.text().await.ok()?;
+                fired += metric(&m, "heldar_slots_fired_total")?;
+            }
+            (fired >= 20).then_some(())
         }
     })
     .await;
