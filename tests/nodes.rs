@@ -8,28 +8,15 @@ mod common;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use common::fleet::cameras;
 use common::{heldar_cmd, metric, wait_for, ServerProcess};
-use heldar::fakecam::{pattern, FakeAuth, FakeCamera, FrameSupply};
+use heldar::fakecam::FakeCamera;
 use nix::sys::signal::Signal;
 use serde_json::{json, Value};
 
 const INTERVAL_S: i64 = 2;
 const LEASE_S: u64 = 3;
-
-async fn cameras(n: usize) -> Vec<FakeCamera> {
-    let frame = Bytes::from(pattern::sized_jpeg(20));
-    let mut cams = Vec::new();
-    for _ in 0..n {
-        cams.push(
-            FakeCamera::start(FakeAuth::None, FrameSupply::Static(frame.clone()))
-                .await
-                .unwrap(),
-        );
-    }
-    cams
-}
 
 fn node(dir: &std::path::Path, id: &str) -> ServerProcess {
     let mut cmd = heldar_cmd(dir);
