@@ -647,9 +647,9 @@ async fn exercise_ported_queries(pool: &Pool) {
     db::ping(pool).await.unwrap();
 }
 
-/// The same calls with the same answers on SQLite and on PostgreSQL.
-#[tokio::test]
-async fn postgres_and_sqlite_answer_the_ported_queries_alike() {
+/// A migrated SQLite file (in the returned folder, kept while it lives) and a fresh PostgreSQL
+/// database: the two engines the same calls are run against.
+async fn both_engines() -> (tempfile::TempDir, Pool, Pool) {
     let dir = tempfile::tempdir().unwrap();
     let lite = db::connect(&format!(
         "sqlite://{}",
@@ -657,9 +657,16 @@ async fn postgres_and_sqlite_answer_the_ported_queries_alike() {
     ))
     .await
     .unwrap();
+    let pg = db::connect(&fresh_database().await).await.unwrap();
+    (dir, lite, pg)
+}
+
+/// The same calls with the same answers on SQLite and on PostgreSQL.
+#[tokio::test]
+async fn postgres_and_sqlite_answer_the_ported_queries_alike() {
+    let (_dir, lite, pg) = both_engines().await;
     assert_eq!(lite.backend(), db::Backend::Sqlite);
     exercise_ported_queries(&lite).await;
-    let pg = db::connect(&fresh_database().await).await.unwrap();
     assert_eq!(pg.backend(), db::Backend::Postgres);
     exercise_ported_queries(&pg).await;
 }
@@ -1007,15 +1014,8 @@ async fn exercise_jobs_and_rules(pool: &Pool) {
 /// The timelapse jobs and rules answer alike on SQLite and on PostgreSQL.
 #[tokio::test]
 async fn postgres_and_sqlite_answer_the_job_and_rule_queries_alike() {
-    let dir = tempfile::tempdir().unwrap();
-    let lite = db::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("heldar.db").display()
-    ))
-    .await
-    .unwrap();
+    let (_dir, lite, pg) = both_engines().await;
     exercise_jobs_and_rules(&lite).await;
-    let pg = db::connect(&fresh_database().await).await.unwrap();
     exercise_jobs_and_rules(&pg).await;
 }
 
@@ -1024,15 +1024,8 @@ async fn postgres_and_sqlite_answer_the_job_and_rule_queries_alike() {
 /// and jobs from before nodes were recorded — never a live node's. On both back-ends.
 #[tokio::test]
 async fn recovery_never_offers_a_job_another_live_node_runs() {
-    let dir = tempfile::tempdir().unwrap();
-    let lite = db::connect(&format!(
-        "sqlite://{}",
-        dir.path().join("heldar.db").display()
-    ))
-    .await
-    .unwrap();
+    let (_dir, lite, pg) = both_engines().await;
     orphans_on(&lite).await;
-    let pg = db::connect(&fresh_database().await).await.unwrap();
     orphans_on(&pg).await;
 }
 
