@@ -524,3 +524,43 @@ fn bad_lease_periods_and_node_ids_are_refused_with_a_sentence() {
         );
     }
 }
+
+/// A node started without `--demo` beside a live node running `--demo` leaves that node's demo
+/// camera alone (only an earlier run's leftover demo camera is removed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_demo_leaves_a_live_nodes_demo_camera_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = reqwest::Client::new();
+    let mut cmd = heldar_cmd(dir.path());
+    cmd.args(["serve", "--demo"])
+        .env("HELDAR_NODE_ID", "node-a")
+        .env("HELDAR_LEASE_PERIOD_S", LEASE_S.to_string());
+    let a = ServerProcess::start(cmd);
+    wait_for(
+        "A to hold the demo camera",
+        Duration::from_secs(20),
+        || async {
+            let h = holdings(&client, &a).await;
+            (h.get("node-a").map(Vec::len) == Some(1)).then_some(())
+        },
+    )
+    .await;
+    let b = node(dir.path(), "node-b");
+    let cams: Value = client
+        .get(b.url("/api/v1/cameras"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cams.as_array().unwrap().len(), 1, "{cams}");
+    assert_eq!(cams[0]["id"], "demo");
+    let (_, logs) = b.stop_with(Signal::SIGTERM);
+    assert!(
+        !logs.iter().any(|l| l.contains("removed the demo camera")),
+        "{logs:?}"
+    );
+    let (status, logs) = a.stop_with(Signal::SIGTERM);
+    assert!(status.success(), "{logs:?}");
+}

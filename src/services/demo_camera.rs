@@ -66,11 +66,18 @@ fn is_ours(camera: &CameraSpec) -> bool {
 }
 
 /// A start without `--demo`: delete the demo camera if an earlier `--demo` run left it (its
-/// port is gone with that run). A camera the operator named `demo` is not touched.
+/// port is gone with that run). A camera the operator named `demo` is not touched, nor the demo
+/// camera of another node's `--demo` run that is still going (its unexpired lease says so: in
+/// a fleet, that node serves it and captures it).
 pub async fn retire(ops: &Ops) -> anyhow::Result<()> {
     let id = CameraId::parse(DEMO_CAMERA_ID).expect("a valid slug");
     if let Some((camera, _)) = ops::cameras::one_for_capture(ops, &id).await? {
-        if is_ours(&camera) {
+        let me = ops.config.node.id.as_str();
+        let held_elsewhere = crate::db::nodes::leases(&ops.db, ops.clock.now())
+            .await?
+            .iter()
+            .any(|(cam, node)| cam == DEMO_CAMERA_ID && node != me);
+        if is_ours(&camera) && !held_elsewhere {
             ops::cameras::delete(ops, &id).await?;
             tracing::info!(
                 camera = DEMO_CAMERA_ID,
