@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, SubsecRound, Utc};
-use common::{spawn_app, TestApp};
+use common::{spawn_app_with, TestApp};
+use heldar::app::BuildOptions;
 use heldar::clock::{Clock, SystemClock};
 use heldar::db;
 use heldar::models::{new_id, CameraId, Snapshot};
@@ -91,8 +92,18 @@ async fn remaining(app: &TestApp) -> Vec<DateTime<Utc>> {
     rows.iter().map(|r| r.taken_at).collect()
 }
 
+/// The app with camera `c`, its background reconciliation held back for the whole test: the
+/// frames written here are dated before the run and are not JPEGs, so a reconciliation that
+/// reached one between its file and its row would rightly remove it as damaged.
 async fn app_with_camera() -> TestApp {
-    let app = spawn_app().await;
+    let app = spawn_app_with(
+        |_| {},
+        BuildOptions {
+            reconcile_gate: Some(Arc::new(tokio::sync::Semaphore::new(0))),
+            ..BuildOptions::default()
+        },
+    )
+    .await;
     app.create_camera(json!({"id": "c", "vendor": "axis", "address": "127.0.0.1"}))
         .await;
     app

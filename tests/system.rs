@@ -79,6 +79,7 @@ async fn capture_counts_move_with_captures_and_match_metrics() {
     ] {
         assert_eq!(app.get(path).await.status(), 200);
     }
+    common::camera_in_state(&app, "yard", "online").await;
     let sys = system(&app).await;
     let yard = camera(&sys, "yard");
     assert_eq!(yard["state"], "online");
@@ -111,6 +112,8 @@ async fn capture_counts_move_with_captures_and_match_metrics() {
     cam.set_behavior(Behavior::Status(500));
     let (status, _) = error_of(app.get("/api/v1/cameras/yard/snapshot").await).await;
     assert_eq!(status, 502);
+    // The failure is recorded on the camera's row just after the error is answered.
+    common::camera_in_state(&app, "yard", "failing").await;
     let sys = system(&app).await;
     let yard = camera(&sys, "yard");
     assert_eq!(yard["captures_ok"], 3);
