@@ -212,6 +212,11 @@ fn server_in_own_netns(dir: &Path) -> Command {
     .args(["serve", "--demo"]);
     for (k, v) in heldar.get_envs() {
         match v {
+            // On the PostgreSQL pass: the namespace has no route to the cluster on this
+            // machine's loopback, but shares its files, so the server reaches it by its socket.
+            Some(v) if k == "HELDAR_DATABASE_URL" => {
+                cmd.env(k, common::postgres::unix_socket_url(v.to_str().unwrap()))
+            }
             Some(v) => cmd.env(k, v),
             None => cmd.env_remove(k),
         };

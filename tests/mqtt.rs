@@ -767,9 +767,11 @@ async fn a_password_broker_is_used_with_its_credentials_and_the_password_is_neve
     let broker = Broker::with_password("heldar", password);
     let dir = tempfile::tempdir().unwrap();
     let serve = |data: &str, pw: &str| {
-        let mut cmd = common::heldar_cmd(dir.path());
+        // Two installs side by side, each in a folder of its own.
+        let root = dir.path().join(data);
+        std::fs::create_dir_all(&root).unwrap();
+        let mut cmd = common::heldar_cmd(&root);
         cmd.arg("serve")
-            .env("HELDAR_DATA_DIR", dir.path().join(data))
             .env("HELDAR_LOG", "debug")
             .env("HELDAR_MQTT_URL", broker.url())
             .env("HELDAR_MQTT_USERNAME", "heldar")

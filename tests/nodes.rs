@@ -65,10 +65,10 @@ async fn register(
         let now = Utc::now();
         for i in 0..cams.len() {
             let id = format!("sch_fast{i:03}");
-            sqlx::query(
+            on_pool!(&pool, |p| sqlx::query(
                 "INSERT INTO snapshot_schedules \
                  (id, camera_id, interval_seconds, next_due_at, created_at, updated_at) \
-                 VALUES (?, ?, ?, ?, ?, ?)",
+                 VALUES ($1, $2, $3, $4, $5, $6)",
             )
             .bind(&id)
             .bind(format!("c{i:03}"))
@@ -76,9 +76,10 @@ async fn register(
             .bind(heldar::models::fmt_ts(now + chrono::Duration::seconds(1)))
             .bind(heldar::models::fmt_ts(now))
             .bind(heldar::models::fmt_ts(now))
-            .execute(pool.sqlite().unwrap())
+            .execute(p)
             .await
-            .unwrap();
+            .unwrap()
+            .rows_affected());
             schedules.push(id);
         }
         pool.close().await;
@@ -116,20 +117,21 @@ async fn holdings(
         .collect()
 }
 
+/// The fleet's database (its SQLite file, or on the PostgreSQL pass its database there).
 fn db_url(dir: &std::path::Path) -> String {
-    format!("sqlite://{}", dir.join("data/heldar.db").display())
+    common::database_url_of(&dir.join("data"))
 }
 
 /// Every stored frame: (schedule, camera, taken_at).
 async fn frames(dir: &std::path::Path) -> Vec<(String, String, DateTime<Utc>)> {
     let pool = heldar::db::connect(&db_url(dir)).await.unwrap();
-    let rows: Vec<(String, String, String)> = sqlx::query_as(
+    let rows: Vec<(String, String, String)> = on_pool!(&pool, |p| sqlx::query_as(
         "SELECT schedule_id, camera_id, taken_at FROM snapshots \
          WHERE schedule_id IS NOT NULL ORDER BY taken_at",
     )
-    .fetch_all(pool.sqlite().unwrap())
+    .fetch_all(p)
     .await
-    .unwrap();
+    .unwrap());
     pool.close().await;
     rows.into_iter()
         .map(|(s, c, t)| (s, c, t.parse().unwrap()))
@@ -139,11 +141,12 @@ async fn frames(dir: &std::path::Path) -> Vec<(String, String, DateTime<Utc>)> {
 /// Each schedule's phase (its next slot, in ms since the epoch).
 async fn phases(dir: &std::path::Path) -> HashMap<String, i64> {
     let pool = heldar::db::connect(&db_url(dir)).await.unwrap();
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT id, next_due_at FROM snapshot_schedules")
-            .fetch_all(pool.sqlite().unwrap())
-            .await
-            .unwrap();
+    let rows: Vec<(String, String)> = on_pool!(&pool, |p| sqlx::query_as(
+        "SELECT id, next_due_at FROM snapshot_schedules"
+    )
+    .fetch_all(p)
+    .await
+    .unwrap());
     pool.close().await;
     rows.into_iter()
         .map(|(id, t)| (id, t.parse::<DateTime<Utc>>().unwrap().timestamp_millis()))

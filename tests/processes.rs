@@ -60,7 +60,7 @@ async fn register(
 
 /// Every row has its file, every file its row, every file is a whole JPEG, no temp files.
 async fn assert_consistent(data: &std::path::Path) -> usize {
-    let pool = heldar::db::connect(&format!("sqlite://{}", data.join("heldar.db").display()))
+    let pool = heldar::db::connect(&common::database_url_of(data))
         .await
         .unwrap();
     let rows: HashSet<String> = heldar::db::snapshots::all_paths(&pool)
@@ -109,14 +109,15 @@ async fn sigkill_in_a_capture_storm_restarts_to_a_consistent_store() {
     wait_for("60 stored frames", Duration::from_secs(60), || {
         let data = data.clone();
         async move {
-            let pool =
-                heldar::db::connect(&format!("sqlite://{}", data.join("heldar.db").display()))
-                    .await
-                    .ok()?;
-            let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM snapshots")
-                .fetch_one(pool.sqlite().unwrap())
+            let pool = heldar::db::connect(&common::database_url_of(&data))
                 .await
                 .ok()?;
+            let n: i64 = on_pool!(&pool, |p| sqlx::query_scalar(
+                "SELECT COUNT(*) FROM snapshots"
+            )
+            .fetch_one(p)
+            .await
+            .ok()?);
             pool.close().await;
             (n >= 60).then_some(())
         }
@@ -147,14 +148,15 @@ async fn sigkill_in_a_capture_storm_restarts_to_a_consistent_store() {
     std::fs::write(cam_dir.join(&good), pattern::solid_jpeg(32, 32, [1, 1, 1])).unwrap();
     // The victim must be a frame whose row committed (a file the kill left without its row is
     // re-indexed instead).
-    let pool = heldar::db::connect(&format!("sqlite://{}", data.join("heldar.db").display()))
+    let pool = heldar::db::connect(&common::database_url_of(&data))
         .await
         .unwrap();
-    let victim: String =
-        sqlx::query_scalar("SELECT path FROM snapshots WHERE camera_id = 'c001' LIMIT 1")
-            .fetch_one(pool.sqlite().unwrap())
-            .await
-            .unwrap();
+    let victim: String = on_pool!(&pool, |p| sqlx::query_scalar(
+        "SELECT path FROM snapshots WHERE camera_id = 'c001' LIMIT 1"
+    )
+    .fetch_one(p)
+    .await
+    .unwrap());
     pool.close().await;
     std::fs::remove_file(data.join("snapshots").join(victim)).unwrap();
 
@@ -228,18 +230,18 @@ async fn two_processes_on_one_database_capture_each_slot_exactly_once() {
     let (sb, lb) = b.stop_with(Signal::SIGTERM);
     assert!(sa.success() && sb.success(), "{la:?}\n{lb:?}");
 
-    let pool = heldar::db::connect(&format!("sqlite://{}", data.join("heldar.db").display()))
+    let pool = heldar::db::connect(&common::database_url_of(&data))
         .await
         .unwrap();
     let mut total = 0u64;
     for s in &schedules {
-        let times: Vec<String> = sqlx::query_scalar(
-            "SELECT taken_at FROM snapshots WHERE schedule_id = ? ORDER BY taken_at",
+        let times: Vec<String> = on_pool!(&pool, |p| sqlx::query_scalar(
+            "SELECT taken_at FROM snapshots WHERE schedule_id = $1 ORDER BY taken_at",
         )
         .bind(s)
-        .fetch_all(pool.sqlite().unwrap())
+        .fetch_all(p)
         .await
-        .unwrap();
+        .unwrap());
         let times: Vec<DateTime<Utc>> = times.iter().map(|t| t.parse().unwrap()).collect();
         assert!(times.len() >= 4, "{s}: {} frames", times.len());
         for w in times.windows(2) {

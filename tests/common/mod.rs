@@ -27,6 +27,20 @@ pub struct TestApp {
     pub dir: tempfile::TempDir,
 }
 
+/// Whether this run puts the apps of the suite on PostgreSQL (`HELDAR_TEST_BACKEND=postgres`,
+/// as `scripts/test` does on its second pass) rather than on the embedded SQLite.
+///
+/// Every app the harness starts ([`spawn_app_with`], [`heldar_cmd`]) then gets a fresh database
+/// of its own on the test binary's throw-away cluster, unless the test chose its database
+/// itself. Tests about SQLite itself (its file, its write lock) keep it either way.
+pub fn postgres_backend() -> bool {
+    match std::env::var("HELDAR_TEST_BACKEND").as_deref() {
+        Ok("postgres") => true,
+        Ok("sqlite") | Ok("") | Err(_) => false,
+        Ok(other) => panic!("HELDAR_TEST_BACKEND={other:?}: expected sqlite or postgres"),
+    }
+}
+
 /// Settings for tests: everything under a temp dir, port 0, a short capture deadline, no disk
 /// floor (CI disks can be small).
 pub fn test_config(dir: &std::path::Path) -> Config {
@@ -45,12 +59,26 @@ pub async fn spawn_app_with(tweak: impl FnOnce(&mut Config), opts: BuildOptions)
     let dir = tempfile::tempdir().expect("temp dir");
     let mut config = test_config(dir.path());
     tweak(&mut config);
+    // The default database of whatever data dir the test chose: on the PostgreSQL pass, that
+    // data dir's database on the cluster, the one a `heldar_cmd` process on it also gets.
+    let config_chose_postgres =
+        postgres_backend() && config.database_url == test_config(&config.data_dir).database_url;
+    if config_chose_postgres {
+        config.database_url = postgres_database_of(&config.data_dir);
+    }
     let shutdown = CancellationToken::new();
     let app = Application::build(config, opts, shutdown.clone())
         .await
         .expect("the app builds");
     let base = format!("http://127.0.0.1:{}", app.port());
     let state = app.state().clone();
+    if postgres_backend() && config_chose_postgres {
+        assert_eq!(
+            state.ops.db.backend(),
+            heldar::db::Backend::Postgres,
+            "HELDAR_TEST_BACKEND=postgres, yet the app runs on SQLite"
+        );
+    }
     let server = tokio::spawn(app.run_until_stopped());
     TestApp {
         base,
@@ -184,7 +212,64 @@ pub fn heldar_cmd(dir: &std::path::Path) -> std::process::Command {
         }
     }
     cmd.env("HELDAR_DATA_DIR", dir.join("data"));
+    if postgres_backend() {
+        cmd.env(
+            "HELDAR_DATABASE_URL",
+            postgres_database_of(&dir.join("data")),
+        );
+    }
     cmd
+}
+
+/// The database URL of the install whose data dir is `data`, on this run's back-end: its SQLite
+/// file, or its database on the cluster on the PostgreSQL pass.
+pub fn database_url_of(data: &std::path::Path) -> String {
+    if postgres_backend() {
+        postgres_database_of(data)
+    } else {
+        format!("sqlite://{}", data.join("heldar.db").display())
+    }
+}
+
+/// Run one sqlx expression on whichever engine `pool` (a `heldar::db::Pool`) is: `conn` names
+/// its inner pool in `body`, which must give one type on both (a count, a scalar, a Vec of
+/// them). The SQL takes `$N` placeholders, which both engines read.
+#[macro_export]
+macro_rules! on_pool {
+    ($pool:expr, |$conn:ident| $body:expr) => {
+        match $pool {
+            heldar::db::Pool::Sqlite($conn) => $body,
+            heldar::db::Pool::Postgres($conn) => $body,
+        }
+    };
+}
+
+/// The PostgreSQL database of the install whose data dir is `data`: made on first use and
+/// remembered for this test process (not in the folder: tests count the files there), so an
+/// app restarted on the same data dir, in process or as a `heldar_cmd`, finds its rows again.
+fn postgres_database_of(data: &std::path::Path) -> String {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static BY_DIR: Mutex<Option<HashMap<std::path::PathBuf, String>>> = Mutex::new(None);
+    let mut by_dir = BY_DIR.lock().unwrap();
+    if let Some(url) = by_dir.get_or_insert_with(HashMap::new).get(data) {
+        return url.clone();
+    }
+    // heldar_cmd is synchronous and may run inside a test's runtime: make the database on a
+    // thread with a runtime of its own.
+    let url = std::thread::spawn(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime")
+            .block_on(postgres::fresh_database())
+    })
+    .join()
+    .expect("making a test database");
+    by_dir
+        .get_or_insert_with(HashMap::new)
+        .insert(data.to_path_buf(), url.clone());
+    url
 }
 
 /// A running `heldar serve` whose log lines are collected.

@@ -139,3 +139,30 @@ impl Postgres {
 pub async fn fresh_database() -> String {
     Postgres::start().database().await
 }
+
+/// `url` (a database on a test cluster, over 127.0.0.1) rewritten to reach the same database
+/// through the cluster's Unix socket, for a process in a network namespace of its own, which
+/// has no route to this machine's loopback but shares its files. Its socket folder is found by
+/// the port in its name (`…/socket/.s.PGSQL.PORT`, `scripts/postgres-env`); local connections
+/// need no password there.
+pub fn unix_socket_url(url: &str) -> String {
+    let rest = url
+        .strip_prefix("postgres://")
+        .expect("a test cluster's postgres:// URL");
+    let (_, at_host) = rest.split_once('@').expect("user and password in the URL");
+    let (host_port, database) = at_host.split_once('/').expect("a database in the URL");
+    let port = host_port
+        .strip_prefix("127.0.0.1:")
+        .expect("a test cluster on 127.0.0.1");
+    let tmp = std::env::temp_dir();
+    let socket_dir = std::fs::read_dir(&tmp)
+        .expect("the temp folder")
+        .filter_map(Result::ok)
+        .map(|e| e.path().join("socket"))
+        .find(|d| d.join(format!(".s.PGSQL.{port}")).exists())
+        .unwrap_or_else(|| panic!("no socket of the cluster on port {port} under {tmp:?}"));
+    format!(
+        "postgres://heldar@localhost/{database}?host={}&port={port}",
+        socket_dir.display()
+    )
+}
