@@ -2,10 +2,11 @@
 //! capture writer talks to the real test cluster through a TCP proxy of this test's own, which
 //! cuts the connection at COMMIT — after forwarding it and reading the server's answer (the
 //! batch committed, the writer never hears so), or before forwarding it (the batch did not
-//! commit). Either way, once the proxy lets connections through again, the writer answers the
-//! batch's slot claim won and its frame recorded, and the database holds the frame's row once
-//! and the schedule moved once. Before batch markers, the first case answered the claim "not
+//! commit), or leaves it open and silent past the writer's wait. Each way, once the proxy lets
+//! connections through again, the writer answers the batch's slot claim won and its frame
+//! recorded, and the database holds the frame's row once and the schedule moved once. Before batch markers, the first case answered the claim "not
 //! won" and the frame held on it "claim not won": a slot lost without being counted missed.
+//! Old markers are deleted by the writer itself (the last test).
 //!
 //! The proxy reads the client's side of the PostgreSQL protocol (the untyped start-up message,
 //! then typed messages: a type byte and a length) and recognises sqlx's commit, which it sends
@@ -33,9 +34,12 @@ use tokio::net::{TcpListener, TcpStream};
 enum Cut {
     /// Forward COMMIT, read the server's answer (so the batch did commit), forward nothing of
     /// it, and close both sockets.
-    AfterCommit,
+    After,
     /// Close both sockets instead of forwarding COMMIT: the server rolls the batch back.
-    BeforeCommit,
+    Before,
+    /// As `After`, but the connection stays open and silent (a network partition) until
+    /// the test releases it: the writer's wait for the answer runs out.
+    Silent,
 }
 
 #[derive(Default)]
@@ -46,6 +50,8 @@ struct ProxyState {
     down: bool,
     /// The cuts made.
     cuts: Vec<Cut>,
+    /// Ends a silent connection.
+    release: Arc<tokio::sync::Notify>,
 }
 
 /// A TCP proxy on 127.0.0.1 in front of the test cluster.
@@ -90,6 +96,11 @@ impl Proxy {
 
     fn cuts(&self) -> Vec<Cut> {
         self.state.lock().unwrap().cuts.clone()
+    }
+
+    /// Close the silent connection.
+    fn release(&self) {
+        self.state.lock().unwrap().release.notify_one();
     }
 }
 
@@ -147,7 +158,7 @@ async fn relay(mut client: TcpStream, mut server: TcpStream, state: Arc<Mutex<Pr
                         false => None,
                     };
                     if let Some(cut) = cut {
-                        if cut == Cut::AfterCommit {
+                        if cut != Cut::Before {
                             // sqlx sends COMMIT only after every earlier answer came, so the
                             // next bytes from the server are COMMIT's own answer: read (the
                             // commit is done), never forwarded.
@@ -155,10 +166,16 @@ async fn relay(mut client: TcpStream, mut server: TcpStream, state: Arc<Mutex<Pr
                             let n = server.read(&mut from_server).await.unwrap();
                             assert!(n > 0, "the server closed instead of answering COMMIT");
                         }
-                        let mut s = state.lock().unwrap();
-                        s.cuts.push(cut);
-                        // The writer finds the database unreachable until the test says.
-                        s.down = true;
+                        let release = {
+                            let mut s = state.lock().unwrap();
+                            s.cuts.push(cut);
+                            // The writer finds the database unreachable until the test says.
+                            s.down = true;
+                            s.release.clone()
+                        };
+                        if cut == Cut::Silent {
+                            release.notified().await;
+                        }
                         // Both sockets close as they are dropped.
                         return;
                     }
@@ -346,8 +363,14 @@ async fn cut_one_commit(cut: Cut, batch: Batch) {
     // What the cut left: the whole batch, marker included, or none of it.
     let between = rows(&pg).await;
     match cut {
-        Cut::AfterCommit => assert_eq!(between, (1, ts(60), Some(ts(0)), 1)),
-        Cut::BeforeCommit => {
+        Cut::After => assert_eq!(between, (1, ts(60), Some(ts(0)), 1)),
+        Cut::Silent => {
+            assert_eq!(between, (1, ts(60), Some(ts(0)), 1));
+            // The writer gave up waiting (the outage above); the partition ends with the
+            // connection closing, as TCP's own timeouts would close it.
+            proxy.release();
+        }
+        Cut::Before => {
             // The server ends the cut connection's transaction as it notices the close.
             wait_for(
                 "the server to roll the cut batch back",
@@ -402,20 +425,62 @@ async fn cut_one_commit(cut: Cut, batch: Batch) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_claim_and_its_frame_whose_commit_answer_was_lost_are_answered_won_and_recorded() {
-    cut_one_commit(Cut::AfterCommit, Batch::Held).await;
+    cut_one_commit(Cut::After, Batch::Held).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_batch_whose_commit_answer_was_lost_is_answered_from_its_transaction() {
-    cut_one_commit(Cut::AfterCommit, Batch::Fresh).await;
+    cut_one_commit(Cut::After, Batch::Fresh).await;
+}
+
+/// The connection stays open and silent after COMMIT: the writer's 5 s wait runs out (a timeout
+/// rather than an error), and the marker settles it the same way.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_commit_left_unanswered_past_the_writers_wait_is_answered_from_its_transaction() {
+    cut_one_commit(Cut::Silent, Batch::Fresh).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_held_batch_cut_before_its_commit_runs_again_and_commits_once() {
-    cut_one_commit(Cut::BeforeCommit, Batch::Held).await;
+    cut_one_commit(Cut::Before, Batch::Held).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_fresh_batch_cut_before_its_commit_runs_again_and_commits_once() {
-    cut_one_commit(Cut::BeforeCommit, Batch::Fresh).await;
+    cut_one_commit(Cut::Before, Batch::Fresh).await;
+}
+
+/// Markers older than an hour are deleted by the writer (after its first batch, then once a
+/// minute), whoever wrote them; younger ones are kept.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_writer_deletes_markers_older_than_an_hour_and_keeps_younger_ones() {
+    let (pg, proxied, _proxy) = database().await;
+    let now = Utc::now();
+    for (id, age) in [("old", 61 * 60), ("young", 59 * 60)] {
+        sqlx::query("INSERT INTO writer_batches (id, created_at) VALUES ($1, $2)")
+            .bind(id)
+            .bind(fmt_ts(now - chrono::Duration::seconds(age)))
+            .execute(&pg)
+            .await
+            .unwrap();
+    }
+    let (w, task) = Writer::start_postgres(&proxied, Duration::ZERO, Buffer::default()).unwrap();
+    assert!(w.claim("sch_0", at(0), at(60)).await.unwrap());
+    let left: Vec<String> = wait_for(
+        "the old marker to be deleted",
+        Duration::from_secs(10),
+        || async {
+            let ids: Vec<String> =
+                sqlx::query_scalar("SELECT id FROM writer_batches ORDER BY created_at")
+                    .fetch_all(&pg)
+                    .await
+                    .unwrap();
+            (!ids.iter().any(|i| i == "old")).then_some(ids)
+        },
+    )
+    .await;
+    // The young marker and the claim's own.
+    assert_eq!(left.len(), 2, "{left:?}");
+    assert_eq!(left[0], "young");
+    task.finish().await;
 }

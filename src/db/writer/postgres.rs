@@ -101,8 +101,8 @@ impl Marker {
 pub(in crate::db) struct PgEngine {
     rt: Runtime,
     pool: PgPool,
-    /// When old markers were last deleted.
-    pruned: Instant,
+    /// When old markers were last deleted (none yet: at the first batch).
+    pruned: Option<Instant>,
 }
 
 impl PgEngine {
@@ -139,7 +139,7 @@ impl PgEngine {
         Ok(PgEngine {
             rt,
             pool,
-            pruned: Instant::now(),
+            pruned: None,
         })
     }
 
@@ -157,14 +157,15 @@ impl PgEngine {
             .map(|row| row.is_some())
     }
 
-    /// Between batches, once a [`PRUNE_EVERY`]: delete the markers older than [`MARKER_KEEP`].
-    /// A statement of its own, not part of a batch, so it never delays a caller's answer or
-    /// makes a batch fail; if it fails (the server away), the next one tries again.
+    /// Between batches, after the first one and then once a [`PRUNE_EVERY`]: delete the
+    /// markers older than [`MARKER_KEEP`]. A statement of its own, not part of a batch, so it
+    /// never delays a caller's answer or makes a batch fail; if it fails (the server away), the
+    /// next one tries again.
     pub(super) fn upkeep(&mut self) {
-        if self.pruned.elapsed() < PRUNE_EVERY {
+        if self.pruned.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
             return;
         }
-        self.pruned = Instant::now();
+        self.pruned = Some(Instant::now());
         let _in = self.rt.enter();
         let before = Utc::now() - chrono::Duration::from_std(MARKER_KEEP).expect("an hour");
         let q = sqlx::query(PRUNE_SQL).bind(fmt_ts(before));
