@@ -35,7 +35,7 @@
 //! inserted `ON CONFLICT DO NOTHING`: if the first commit was still under way on the server
 //! when it was asked about, the second insert waits for it and then finds the row
 //! ([`NotCommitted::AlreadyCommitted`]), so a batch never commits twice. The cost is one
-//! INSERT per batch in the same round trips' transaction; markers older than [`MARKER_KEEP`]
+//! INSERT (one round trip) per batch, not per operation; markers older than [`MARKER_KEEP`]
 //! are deleted by the writers themselves ([`PgEngine::upkeep`]). A batch still in doubt after
 //! its marker was deleted (an outage longer than that) runs again as before markers: a replayed
 //! claim then answers "not won" (the slot is counted missed, never captured twice).
