@@ -47,6 +47,13 @@
 //! claim won when it was replayed (another process may have taken the slot meanwhile), else
 //! answered [`DbError::ClaimNotWon`].
 //!
+//! **A commit whose answer was lost** (PostgreSQL only: the connection broke after COMMIT was
+//! sent) is held like any batch the database did not take, together with what each operation
+//! gave in its transaction and the batch's marker ([`Doubt`]). Before anything else is tried,
+//! the marker says whether that commit landed: if it did, the held batch is answered from its
+//! transaction, not run again; if not, it runs again, exactly that batch, under the same marker
+//! (`postgres`). SQLite's commit is local and always answers, so it has no marker.
+//!
 //! **Two engines, one set of rules.** Nothing above is SQLite-specific but the connection: the
 //! thread runs each batch through an [`Engine`] — SQLite (this file: `BEGIN IMMEDIATE`, the
 //! operations, one commit, as before) or PostgreSQL (`postgres`: the same operations on a
@@ -292,6 +299,7 @@ impl Writer {
             held_writes: 0,
             state: None,
             won: Won::default(),
+            in_doubt: None,
             stop_by: None,
         };
         std::thread::Builder::new()
@@ -655,6 +663,9 @@ struct Thread {
     state: Option<State>,
     /// Claims won around an outage.
     won: Won,
+    /// The batch at the front of `held` (its number of operations) whose commit was sent and
+    /// not answered: settled by its marker before anything else is tried.
+    in_doubt: Option<(usize, Box<Doubt>)>,
     /// Set once a stop was asked for: how long held operations may still be tried.
     stop_by: Option<Instant>,
 }
@@ -676,17 +687,24 @@ impl Thread {
                     self.stop_by.get_or_insert(Instant::now() + STOP_RETRY);
                     batch.retain(|op| !matches!(op, Op::Stop));
                 }
-                self.attempt(batch);
+                if self.attempt(batch, None) {
+                    self.engine_upkeep();
+                }
                 self.held_count.store(self.held.len(), Ordering::Relaxed);
                 continue;
             }
             // An outage: take in what has queued (held or refused), then try again.
             self.drain();
             let began = Instant::now();
-            let n = self.held.len().min(MAX_BATCH);
+            // A batch in doubt is settled alone, exactly as it ran: its marker speaks for
+            // those operations and no others.
+            let (n, doubt) = match self.in_doubt.take() {
+                Some((n, doubt)) => (n, Some(doubt)),
+                None => (self.held.len().min(MAX_BATCH), None),
+            };
             let batch: Vec<Op> = self.held.drain(..n).collect();
             self.unhold(&batch);
-            let failed_at_once = !self.attempt(batch) && began.elapsed() < RETRY;
+            let failed_at_once = !self.attempt(batch, doubt) && began.elapsed() < RETRY;
             self.held_count.store(self.held.len(), Ordering::Relaxed);
             if self.held.is_empty() {
                 continue;
@@ -706,14 +724,14 @@ impl Thread {
         }
     }
 
-    /// Run `batch`; if the database is away, hold it (in front of anything held after it).
-    /// False if it was held.
-    fn attempt(&mut self, batch: Vec<Op>) -> bool {
+    /// Run `batch` (settling `doubt` first: `batch` is then the batch in doubt); if the
+    /// database is away, hold it (in front of anything held after it). False if it was held.
+    fn attempt(&mut self, batch: Vec<Op>, doubt: Option<Box<Doubt>>) -> bool {
         if batch.is_empty() {
             return true;
         }
         let record = self.state.is_some() || !self.won.at.is_empty();
-        match execute(&mut self.engine, batch, &mut self.won, record) {
+        match execute(&mut self.engine, batch, &mut self.won, record, doubt) {
             Ok(n) => {
                 if let Some(s) = &mut self.state {
                     s.committed += n as u64;
@@ -723,9 +741,16 @@ impl Thread {
                 }
                 true
             }
-            Err((ops, e)) => {
+            Err(Held {
+                ops,
+                error: e,
+                doubt,
+            }) => {
                 if self.state.is_none() {
                     self.begin(&e);
+                }
+                if let Some(doubt) = doubt {
+                    self.in_doubt = Some((ops.len(), doubt));
                 }
                 // Back in front, in their order.
                 for op in ops.into_iter().rev() {
@@ -734,6 +759,13 @@ impl Thread {
                 self.check_bounds();
                 false
             }
+        }
+    }
+
+    /// The engine's own housekeeping, between batches while the database answers.
+    fn engine_upkeep(&mut self) {
+        if let Engine::Postgres(pg) = &mut self.engine {
+            pg.upkeep();
         }
     }
 
@@ -881,6 +913,13 @@ impl Thread {
             held = self.held.len(),
             "{UNAVAILABLE} at shutdown: the held writes are dropped"
         );
+        if self.in_doubt.take().is_some() {
+            tracing::error!(
+                "a write batch whose commit was not answered before the outage may have \
+                 committed; its callers are answered as failed, and a frame's file without a \
+                 row, or a row without a file, is set right by the next reconciliation"
+            );
+        }
         let n = self.held.len();
         let ops: Vec<Op> = self.held.drain(..n).collect();
         self.unhold(&ops);
@@ -990,6 +1029,36 @@ enum NotCommitted {
     Conflict(DbError),
     /// Anything else (the commit itself refused): every caller gets this error.
     Failed(DbError),
+    /// COMMIT went unanswered (PostgreSQL: the connection broke or fell silent after it was
+    /// sent): the batch may have committed. What each operation gave in the transaction, kept
+    /// for the answers if its marker shows it did.
+    InDoubt(Box<Unanswered>),
+    /// The batch's marker was already there: an earlier run of this same batch, in doubt,
+    /// committed after all. Nothing of this run stayed.
+    AlreadyCommitted,
+}
+
+/// A commit that went unanswered: why, and what each operation gave in its transaction.
+struct Unanswered {
+    error: DbError,
+    ran: Vec<Ran>,
+    won: HashSet<ClaimKey>,
+}
+
+/// A batch whose commit was sent and not answered: its marker, and what each of its operations
+/// gave in that transaction (the answers, if the marker shows it committed).
+struct Doubt {
+    marker: postgres::Marker,
+    ran: Vec<Ran>,
+    won: HashSet<ClaimKey>,
+}
+
+/// A batch the database did not take: its operations, unanswered, to be held; why; and the
+/// doubt about it, if its commit went unanswered.
+struct Held {
+    ops: Vec<Op>,
+    error: DbError,
+    doubt: Option<Box<Doubt>>,
 }
 
 /// How often a batch that met a deadlock or a serialization failure is run again at once
@@ -997,41 +1066,104 @@ enum NotCommitted {
 const CONFLICT_RETRIES: usize = 5;
 
 /// Run `ops` in one transaction and answer each. `Ok(n)`: answered (committed, or each failed
-/// with a lasting error); `Err`: the database is unavailable — nothing of the batch stayed, and
-/// the operations come back unanswered, to be held. `record`: remember won claims in `won` (around
-/// an outage). Returns how many operations were answered.
+/// with a lasting error); `Err`: the database is unavailable — the operations come back
+/// unanswered, to be held. `record`: remember won claims in `won` (around an outage). Returns
+/// how many operations were answered.
+///
+/// `doubt`: `ops` is a batch whose commit went unanswered. Its marker is asked about first: if
+/// the batch committed, `ops` are answered from that transaction; if not, `ops` run again
+/// under the same marker (which also catches a commit that landed meanwhile).
 fn execute(
     engine: &mut Engine,
     ops: Vec<Op>,
     won: &mut Won,
     record: bool,
-) -> Result<usize, (Vec<Op>, DbError)> {
+    doubt: Option<Box<Doubt>>,
+) -> Result<usize, Held> {
+    if let (Some(d), Engine::Postgres(pg)) = (&doubt, &mut *engine) {
+        match pg.committed(&d.marker) {
+            Ok(true) => {
+                tracing::info!(
+                    ops = ops.len(),
+                    "a write batch whose commit was not answered had committed: its callers \
+                     get the answers from that transaction, and it is not run again"
+                );
+                let d = doubt.expect("a batch in doubt");
+                return Ok(answer_all(ops, d.ran, d.won, won, record));
+            }
+            Ok(false) => tracing::info!(
+                ops = ops.len(),
+                "a write batch whose commit was not answered had not committed: running it again"
+            ),
+            Err(error) if error.is_unavailable() => {
+                return Err(Held { ops, error, doubt });
+            }
+            // The question failed otherwise: the batch runs again under its marker, which
+            // tells the same thing (an earlier commit makes it [`NotCommitted::AlreadyCommitted`]).
+            Err(e) => tracing::warn!(error = %e, "could not ask whether a write batch committed"),
+        }
+    }
+    // One marker for every run of this batch: the one in doubt, else a new one (PostgreSQL).
+    let mut marker = doubt.as_ref().map(|d| d.marker.clone());
     let mut conflicts = 0;
     loop {
         let ran = match engine {
             Engine::Sqlite(conn) => sqlite_batch(conn, &ops, won),
-            Engine::Postgres(pg) => pg.batch(&ops, won),
+            Engine::Postgres(pg) => {
+                let marker = marker.get_or_insert_with(postgres::Marker::random);
+                pg.batch(&ops, won, marker)
+            }
         };
         match ran {
-            Ok((ran, batch_won)) => {
-                if record {
-                    won.add(batch_won);
-                }
-                let n = ops.len();
-                for (op, r) in ops.into_iter().zip(ran) {
-                    op.answer(r);
-                }
-                return Ok(n);
+            Ok((ran, batch_won)) => return Ok(answer_all(ops, ran, batch_won, won, record)),
+            Err(NotCommitted::Unavailable(error)) => return Err(Held { ops, error, doubt }),
+            Err(NotCommitted::InDoubt(unanswered)) => {
+                let Unanswered {
+                    error,
+                    ran,
+                    won: batch_won,
+                } = *unanswered;
+                tracing::warn!(
+                    error = %error,
+                    ops = ops.len(),
+                    "the commit of a write batch was not answered: held until the database \
+                     answers, then its marker tells whether it committed"
+                );
+                let doubt = Box::new(Doubt {
+                    marker: marker.expect("a PostgreSQL batch has a marker"),
+                    ran,
+                    won: batch_won,
+                });
+                return Err(Held {
+                    ops,
+                    error,
+                    doubt: Some(doubt),
+                });
             }
-            Err(NotCommitted::Unavailable(e)) => return Err((ops, e)),
+            Err(NotCommitted::AlreadyCommitted) => {
+                let Some(d) = doubt else {
+                    // A fresh marker is 128 random bits: never already there.
+                    let n = ops.len();
+                    for op in ops {
+                        op.fail(|| DbError::Writer("a new write batch marker was taken".into()));
+                    }
+                    return Ok(n);
+                };
+                tracing::info!(
+                    ops = ops.len(),
+                    "a write batch whose commit was not answered had committed after all: \
+                     its callers get the answers from that transaction"
+                );
+                return Ok(answer_all(ops, d.ran, d.won, won, record));
+            }
             Err(NotCommitted::Conflict(e)) => {
                 conflicts += 1;
                 if conflicts > CONFLICT_RETRIES {
-                    let e = DbError::Unavailable {
+                    let error = DbError::Unavailable {
                         step: "committing a write batch",
                         reason: format!("{CONFLICT_RETRIES} conflicts in a row ({e})"),
                     };
-                    return Err((ops, e));
+                    return Err(Held { ops, error, doubt });
                 }
                 // After a pause of random length, growing with the attempts: the other
                 // transaction finishes meanwhile, instead of the two taking the same locks in
@@ -1054,6 +1186,25 @@ fn execute(
             }
         }
     }
+}
+
+/// Answer each of `ops` with what it gave in its (committed) transaction, and remember the
+/// claims it won when `record`. How many were answered.
+fn answer_all(
+    ops: Vec<Op>,
+    ran: Vec<Ran>,
+    batch_won: HashSet<ClaimKey>,
+    won: &mut Won,
+    record: bool,
+) -> usize {
+    if record {
+        won.add(batch_won);
+    }
+    let n = ops.len();
+    for (op, r) in ops.into_iter().zip(ran) {
+        op.answer(r);
+    }
+    n
 }
 
 /// Run each operation of a batch on `tx`: the part of a batch both engines share. Stops at the
@@ -1386,6 +1537,7 @@ mod tests {
             ],
             &mut won,
             false,
+            None,
         )
         .unwrap_or_else(|_| panic!("the database is available"));
         assert_eq!(claimed.try_recv().unwrap().unwrap(), vec![true]);

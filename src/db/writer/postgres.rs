@@ -23,21 +23,38 @@
 //! once ([`is_conflict`]). Any other failure of a statement is that operation's own answer: its
 //! savepoint is rolled back and the rest of the batch commits.
 //!
-//! One uncertainty is PostgreSQL's, not this code's: a commit whose answer never came (the
-//! server went away in between) may have committed. The batch is then held and replayed; a
-//! replayed claim finds its slot already moved and answers "not won" (the slot is counted
-//! missed, never captured twice), and a replayed frame row conflicts with itself and fails.
+//! **A commit whose answer never came.** When the connection breaks (or stays silent past
+//! [`STATEMENT_WAIT`]) after COMMIT was sent, the batch may or may not have committed, and
+//! only the server knows. Each batch therefore inserts one row into `writer_batches`, its
+//! [`Marker`] (128 random bits), first thing in its transaction: the marker committed if and
+//! only if the batch did. Such a commit answers [`NotCommitted::InDoubt`] with what each
+//! operation gave in the transaction; the writer holds the batch as in any outage and, once
+//! the server answers again, asks [`PgEngine::committed`] before anything else. Present: the
+//! batch committed, and its callers get the answers computed in it (a claim won stays won, a
+//! frame held on it is recorded). Absent: it did not, and it runs again under the same marker,
+//! inserted `ON CONFLICT DO NOTHING`: if the first commit was still under way on the server
+//! when it was asked about, the second insert waits for it and then finds the row
+//! ([`NotCommitted::AlreadyCommitted`]), so a batch never commits twice. The cost is one
+//! INSERT (one round trip) per batch, not per operation; markers older than [`MARKER_KEEP`]
+//! are deleted by the writers themselves ([`PgEngine::upkeep`]). A batch still in doubt after
+//! its marker was deleted (an outage longer than that) runs again as before markers: a replayed
+//! claim then answers "not won" (the slot is counted missed, never captured twice).
+//!
+//! SQLite needs no marker: its commit is a call into a local library that returns success or
+//! failure; there is no answer to lose on a network.
 
 use std::collections::HashSet;
 use std::future::Future;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Acquire, Postgres, Transaction};
 use tokio::runtime::Runtime;
 
-use super::{not_committed, run_ops, ClaimKey, NotCommitted, Op, Ran, Tx, Won, LOCK_WAIT};
+use super::{
+    not_committed, run_ops, ClaimKey, NotCommitted, Op, Ran, Tx, Unanswered, Won, LOCK_WAIT,
+};
 use crate::db::{cameras, schedules, snapshots, step, DbError};
 use crate::models::{fmt_ts, CameraId, CameraState, Snapshot};
 
@@ -47,10 +64,45 @@ use crate::models::{fmt_ts, CameraId, CameraState, Snapshot};
 /// no error, only silence).
 pub(super) const STATEMENT_WAIT: Duration = Duration::from_secs(5);
 
+/// How long a batch's marker is kept. Far longer than any outage the writer rides out with
+/// its buffer (a minute by default), and short enough that the table stays small: one row per
+/// batch, some tens of batches a second on a busy node.
+pub(super) const MARKER_KEEP: Duration = Duration::from_secs(3600);
+
+/// How often a writer deletes the markers older than [`MARKER_KEEP`].
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
+
+/// A batch's marker row, inside its transaction: the batch's id. `ON CONFLICT DO NOTHING`, so
+/// a batch run again after a lost commit answer finds its own earlier row (waiting for that
+/// commit if it is still under way) instead of failing.
+const MARK_SQL: &str =
+    "INSERT INTO writer_batches (id, created_at) VALUES ($1, $2) ON CONFLICT (id) DO NOTHING";
+
+/// Did the batch with this marker commit?
+const MARKED_SQL: &str = "SELECT 1 FROM writer_batches WHERE id = $1";
+
+/// Old markers, whoever wrote them. Rows another writer is deleting at the same moment are
+/// skipped rather than waited for: two nodes pruning never wait on, or deadlock with, each
+/// other.
+const PRUNE_SQL: &str = "DELETE FROM writer_batches WHERE id IN \
+     (SELECT id FROM writer_batches WHERE created_at < $1 FOR UPDATE SKIP LOCKED)";
+
+/// A write batch's marker: 128 random bits (a version 4 UUID's), as 32 hex digits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Marker(String);
+
+impl Marker {
+    pub(super) fn random() -> Marker {
+        Marker(uuid::Uuid::new_v4().simple().to_string())
+    }
+}
+
 /// The PostgreSQL engine: its runtime and its connection.
 pub(in crate::db) struct PgEngine {
     rt: Runtime,
     pool: PgPool,
+    /// When old markers were last deleted (none yet: at the first batch).
+    pruned: Option<Instant>,
 }
 
 impl PgEngine {
@@ -84,14 +136,58 @@ impl PgEngine {
             .acquire_timeout(LOCK_WAIT)
             .connect_lazy_with(opts);
         drop(_in);
-        Ok(PgEngine { rt, pool })
+        Ok(PgEngine {
+            rt,
+            pool,
+            pruned: None,
+        })
     }
 
-    /// Run `ops` in one transaction and commit it.
+    /// Whether the batch marked `marker` committed: asked before a batch whose commit answer
+    /// was lost runs again.
+    pub(super) fn committed(&mut self, marker: &Marker) -> Result<bool, DbError> {
+        let _in = self.rt.enter();
+        let q = sqlx::query_scalar::<_, i32>(MARKED_SQL).bind(&marker.0);
+        self.rt
+            .block_on(timed(
+                "asking whether a write batch committed",
+                STATEMENT_WAIT,
+                q.fetch_optional(&self.pool),
+            ))
+            .map(|row| row.is_some())
+    }
+
+    /// Between batches, after the first one and then once a [`PRUNE_EVERY`]: delete the
+    /// markers older than [`MARKER_KEEP`]. A statement of its own, not part of a batch, so it
+    /// never delays a caller's answer or makes a batch fail; if it fails (the server away), the
+    /// next one tries again.
+    pub(super) fn upkeep(&mut self) {
+        if self.pruned.is_some_and(|t| t.elapsed() < PRUNE_EVERY) {
+            return;
+        }
+        self.pruned = Some(Instant::now());
+        let _in = self.rt.enter();
+        let before = Utc::now() - chrono::Duration::from_std(MARKER_KEEP).expect("an hour");
+        let q = sqlx::query(PRUNE_SQL).bind(fmt_ts(before));
+        match self.rt.block_on(timed(
+            "deleting old write batch markers",
+            STATEMENT_WAIT,
+            q.execute(&self.pool),
+        )) {
+            Ok(r) => tracing::debug!(
+                deleted = r.rows_affected(),
+                "old write batch markers deleted"
+            ),
+            Err(e) => tracing::debug!(error = %e, "old write batch markers not deleted this time"),
+        }
+    }
+
+    /// Run `ops` in one transaction marked `marker`, and commit it.
     pub(super) fn batch(
         &mut self,
         ops: &[Op],
         won: &Won,
+        marker: &Marker,
     ) -> Result<(Vec<Ran>, HashSet<ClaimKey>), NotCommitted> {
         // Dropped connections hand themselves back to the pool through a task on this runtime.
         let _in = self.rt.enter();
@@ -107,18 +203,35 @@ impl PgEngine {
             rt: &self.rt,
             tx: Some(tx),
         };
-        let out = run_ops(&mut tx, ops, won);
+        // The marker first, outside any savepoint: if it cannot be written, nothing is.
+        let out = match tx.mark(marker) {
+            Ok(true) => run_ops(&mut tx, ops, won),
+            // This batch's earlier run committed after all (its commit was still under way
+            // when the writer asked): nothing of this run may stay.
+            Ok(false) => Err(NotCommitted::AlreadyCommitted),
+            Err(e) => Err(not_committed(e)),
+        };
         let tx = tx.tx.take().expect("the transaction is open");
         match out {
-            Ok(out) => {
-                self.rt
-                    .block_on(timed(
-                        "committing a write batch",
-                        STATEMENT_WAIT,
-                        tx.commit(),
-                    ))
-                    .map_err(not_committed)?;
-                Ok(out)
+            Ok((ran, batch_won)) => {
+                match self.rt.block_on(timed(
+                    "committing a write batch",
+                    STATEMENT_WAIT,
+                    tx.commit(),
+                )) {
+                    Ok(()) => Ok((ran, batch_won)),
+                    // COMMIT was sent (or was being sent) and no answer came: the server may
+                    // have committed. The marker will tell (`db::writer`'s held batches).
+                    Err(error) if error.is_unavailable() => {
+                        Err(NotCommitted::InDoubt(Box::new(Unanswered {
+                            error,
+                            ran,
+                            won: batch_won,
+                        })))
+                    }
+                    // The server answered, refusing: nothing stayed.
+                    Err(e) => Err(not_committed(e)),
+                }
             }
             Err(e) => {
                 // The server may be gone: a short wait, and its failure changes nothing.
@@ -232,6 +345,19 @@ async fn success(
         .bind(camera.as_str())
         .bind(fmt_ts(at));
     exec(c, "recording a capture success", q).await.map(drop)
+}
+
+impl PgTx<'_> {
+    /// Insert the batch's marker; false if it was already there.
+    fn mark(&mut self, marker: &Marker) -> Result<bool, DbError> {
+        let tx = self.tx.as_mut().expect("the transaction is open");
+        let q = sqlx::query(MARK_SQL)
+            .bind(&marker.0)
+            .bind(fmt_ts(Utc::now()));
+        self.rt
+            .block_on(exec(tx, "marking a write batch", q))
+            .map(|n| n == 1)
+    }
 }
 
 impl Tx for PgTx<'_> {
