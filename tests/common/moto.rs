@@ -191,3 +191,86 @@ impl Drop for Moto {
         self.kill();
     }
 }
+
+/// A loopback TCP gate in front of a server (moto): the endpoint the nodes are given, so a test
+/// can make the bucket unreachable and bring it back **with its objects** — a killed moto comes
+/// back empty (its data lives in memory), which a real bucket after an outage does not.
+///
+/// [`Gate::close`] does to a client what a killed server does: new connections are refused
+/// (nothing listens on the port) and open ones are cut. [`Gate::open`] listens on the same port
+/// again. Bytes are copied unchanged both ways; the gate speaks no HTTP.
+pub struct Gate {
+    port: u16,
+    target: String,
+    /// The accept loop; it owns every open connection, so aborting it cuts them all.
+    running: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Gate {
+    /// A gate on a free port forwarding to `target` (`http://127.0.0.1:PORT`), open.
+    pub async fn start(target: &str) -> Gate {
+        let target = target
+            .strip_prefix("http://")
+            .expect("an http:// endpoint")
+            .trim_end_matches('/')
+            .to_string();
+        let mut g = Gate {
+            port: 0,
+            target,
+            running: None,
+        };
+        g.open().await;
+        g
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Listen again (on the same port after the first time) and forward every connection.
+    pub async fn open(&mut self) {
+        assert!(self.running.is_none(), "the gate is already open");
+        // SO_REUSEADDR (tokio sets it on Unix): the port's closed connections in TIME_WAIT do
+        // not keep it from being bound again.
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap_or_else(|e| panic!("the gate cannot listen on port {}: {e}", self.port));
+        self.port = listener.local_addr().unwrap().port();
+        let target = self.target.clone();
+        self.running = Some(tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((mut inbound, _)) = accepted else { continue };
+                        let target = target.clone();
+                        conns.spawn(async move {
+                            if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                            }
+                        });
+                    }
+                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                }
+            }
+        }));
+    }
+
+    /// Refuse new connections and cut the open ones; returns once nothing listens.
+    pub async fn close(&mut self) {
+        if let Some(task) = self.running.take() {
+            task.abort();
+            // Dropping the task drops the listener and the JoinSet, which aborts (and so
+            // closes) every connection.
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        if let Some(task) = self.running.take() {
+            task.abort();
+        }
+    }
+}
