@@ -344,25 +344,316 @@ async fn counted(client: &reqwest::Client, server: &ServerProcess) -> (u64, u64)
     )
 }
 
+/// How the bucket goes away.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Outage {
+    /// The server is down: connections refused, open ones cut (moto killed).
+    Down,
+    /// A network partition: connections taken, requests never answered.
+    Silent,
+}
+
+/// Three nodes capturing 60 cameras, their bucket behind a gate.
+struct Fleet {
+    client: reqwest::Client,
+    ids: [&'static str; 3],
+    nodes: [ServerProcess; 3],
+    split: BTreeMap<String, Vec<String>>,
+    phases: HashMap<String, i64>,
+    pg: PgPool,
+    gate: Gate,
+    moto: Moto,
+    /// When the bucket went away, each time.
+    closings: Vec<chrono::DateTime<Utc>>,
+}
+
+/// One node's figures for one outage.
+struct Counted {
+    node: &'static str,
+    /// Slots of its cameras falling within the outage, and how many of them were stored.
+    due: u64,
+    stored: u64,
+    /// From the newest frame of each camera before the outage to the newest after it: store
+    /// failures and missed slots counted (the `/metrics` deltas), and slots with no frame.
+    failed: u64,
+    missed: u64,
+    not_stored: u64,
+}
+
+/// The store's client budget (src/store/object.rs): a request's deadline, and the time within
+/// which a failed request is retried.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+const RETRY_BUDGET: Duration = Duration::from_secs(5);
+const INTERVAL: Duration = Duration::from_secs(INTERVAL_S as u64);
+
+impl Fleet {
+    /// The bucket away for 30 s (as `how`), then back: what every node stored and counted,
+    /// checked as an operator checks it, and how long after the return each camera's first
+    /// stored frame was taken (ms).
+    async fn outage(&mut self, how: Outage) -> (Vec<Counted>, Vec<i64>) {
+        let (client, pg, phases) = (&self.client, &self.pg, &self.phases);
+        // Calm before: each node's counters, each camera's newest stored slot.
+        let mut before = Vec::new();
+        for n in &self.nodes {
+            before.push(counted(client, n).await);
+        }
+        let rows_before = frames(pg).await;
+        let newest_before: HashMap<String, i64> = stored_slots(&rows_before, phases)
+            .into_iter()
+            .map(|(c, s)| (c, *s.iter().max().unwrap()))
+            .collect();
+        assert_eq!(newest_before.len(), CAMERAS);
+
+        // The bucket goes away.
+        match how {
+            Outage::Down => self.gate.close().await,
+            Outage::Silent => self.gate.silence().await,
+        }
+        let closed = Utc::now();
+        let closed_at = Instant::now();
+        self.closings.push(closed);
+
+        // Each node fails its next captures, saying so: within one interval and the bucket
+        // client's give-up time (a refused connection: its retries, within 5 s; no answer:
+        // the request's 10 s deadline) every node has counted failures.
+        let give_up = match how {
+            Outage::Down => RETRY_BUDGET,
+            Outage::Silent => REQUEST_TIMEOUT,
+        };
+        for (i, n) in self.nodes.iter().enumerate() {
+            let (f0, _) = before[i];
+            wait_for(
+                "a store failure counted by every node",
+                INTERVAL + give_up + Duration::from_secs(2),
+                || async { (counted(client, n).await.0 > f0).then_some(()) },
+            )
+            .await;
+        }
+        // As an operator looks, mid-outage, at every node.
+        let old_frame = format!("/media/snapshots/{}", rows_before[0].3);
+        let mut media = Vec::new();
+        for n in &self.nodes {
+            let asked = Instant::now();
+            let r = client.get(n.url("/api/v1/health")).send().await.unwrap();
+            let took = asked.elapsed();
+            assert_eq!(r.status(), 503, "health fails over to degraded");
+            let health: serde_json::Value = r.json().await.unwrap();
+            assert_eq!(health["status"], "degraded", "{health}");
+            assert!(
+                health["problems"].as_array().unwrap().iter().any(|p| p
+                    .as_str()
+                    .unwrap()
+                    .contains(&format!("s3://{BUCKET}/frames"))),
+                "health names the bucket: {health}"
+            );
+            // Within the health check's own bound (2 s for each look), whatever the bucket does.
+            assert!(
+                took < Duration::from_secs(3),
+                "health took {took:?} ({how:?})"
+            );
+            // The cameras answered: they are not blamed for the bucket.
+            let r = client.get(n.url("/api/v1/cameras")).send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            let list: serde_json::Value = r.json().await.unwrap();
+            let list = list.as_array().unwrap();
+            assert_eq!(list.len(), CAMERAS);
+            for cam in list {
+                assert_eq!(cam["status"]["state"], "online", "{cam}");
+            }
+            // The index answers.
+            let r = client
+                .get(n.url("/api/v1/cameras/c000/snapshots"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            assert_eq!(holdings(client, n).await, self.split, "the leases stay put");
+            // A stored frame is not gone, the storage is away: a 503 saying so, within the
+            // bucket client's deadline (asked of every node at once).
+            media.push(async {
+                let asked = Instant::now();
+                let r = client.get(n.url(&old_frame)).send().await.unwrap();
+                let status = r.status();
+                let body: serde_json::Value = r.json().await.unwrap();
+                (status, body, asked.elapsed())
+            });
+        }
+        for (status, body, took) in futures_util::future::join_all(media).await {
+            assert_eq!(status, 503, "{body}");
+            assert_eq!(body["code"], "storage_unavailable", "{body}");
+            assert!(took < REQUEST_TIMEOUT + Duration::from_secs(2), "{took:?}");
+        }
+        let outage = Duration::from_secs(30);
+        wait_for("the end of the 30 s outage", outage, || async {
+            (closed_at.elapsed() >= outage).then_some(())
+        })
+        .await;
+
+        // The bucket is back (with every object it had).
+        self.gate.open().await;
+        let opened = Utc::now();
+        // Every camera stored again: its next slot comes within one interval; a first PUT on a
+        // pooled connection the outage cut may take the retry budget more.
+        let bound = INTERVAL + RETRY_BUDGET + Duration::from_secs(2);
+        let first_after: HashMap<String, i64> =
+            wait_for("every camera stored again", bound, || async {
+                let mut first: HashMap<String, i64> = HashMap::new();
+                for (_, c, t, _) in frames(pg).await {
+                    if t > opened {
+                        first.entry(c).or_insert((t - opened).num_milliseconds());
+                    }
+                }
+                (first.len() == CAMERAS).then_some(first)
+            })
+            .await;
+        // One more round, so every slot up to each camera's first stored frame is counted.
+        let now = Instant::now();
+        wait_for(
+            "one more round",
+            INTERVAL + Duration::from_secs(2),
+            || async { (now.elapsed() >= INTERVAL + Duration::from_secs(1)).then_some(()) },
+        )
+        .await;
+        let mut after = Vec::new();
+        for n in &self.nodes {
+            after.push(counted(client, n).await);
+            assert_eq!(
+                holdings(client, n).await,
+                self.split,
+                "the leases stayed put"
+            );
+        }
+        slots_once(pg, INTERVAL_S).await;
+        let rows = frames(pg).await;
+        let stored = stored_slots(&rows, phases);
+        let schedule_of: HashMap<&str, &str> = rows
+            .iter()
+            .map(|(s, c, _, _)| (c.as_str(), s.as_str()))
+            .collect();
+
+        // Per node: every slot of its cameras, from the newest stored before the outage to the
+        // newest stored now, that has no frame was counted, once: as a store failure or as a
+        // missed slot.
+        let (closed_ms, opened_ms) = (closed.timestamp_millis(), opened.timestamp_millis());
+        let mut report = Vec::new();
+        for (i, id) in self.ids.iter().enumerate() {
+            let (mut due, mut stored_in, mut not_stored) = (0, 0, 0);
+            for cam in &self.split[*id] {
+                let phase = phases[schedule_of[cam.as_str()]];
+                let got = &stored[cam];
+                let newest = *got.iter().max().unwrap();
+                for k in newest_before[cam] + 1..=newest {
+                    let at = slot_ms(phase, k);
+                    if (closed_ms..opened_ms).contains(&at) {
+                        due += 1;
+                        stored_in += u64::from(got.contains(&k));
+                    }
+                    if !got.contains(&k) {
+                        not_stored += 1;
+                        // Lost only to the outage: from the slot in flight when it began (one
+                        // that fired up to the bucket client's deadline before) to the
+                        // return's first round at the latest.
+                        assert!(
+                            at >= closed_ms - (INTERVAL + give_up).as_millis() as i64
+                                && at <= opened_ms + bound.as_millis() as i64,
+                            "{cam}: slot {k} at {at} not stored outside the outage ({closed}..{opened})"
+                        );
+                    }
+                }
+            }
+            let (failed, missed) = (after[i].0 - before[i].0, after[i].1 - before[i].1);
+            assert_eq!(
+                stored_in, 0,
+                "{id}: a frame stored while the bucket was away"
+            );
+            assert!(due >= 5 * 20, "{id}: {due} slots due in 30 s");
+            assert_eq!(
+                not_stored,
+                failed + missed,
+                "{id} ({how:?}): {not_stored} slots not stored, {failed} counted failed and {missed} missed"
+            );
+            report.push(Counted {
+                node: id,
+                due,
+                stored: stored_in,
+                failed,
+                missed,
+                not_stored,
+            });
+        }
+
+        // Every row's frame is in the bucket. Beyond them, at most the PUTs the outage cut in
+        // flight: stored by moto, their answer lost, so no row (the next start's reconciliation
+        // indexes them).
+        let keys: HashSet<String> = self
+            .moto
+            .keys(BUCKET, "frames/")
+            .await
+            .into_iter()
+            .collect();
+        let all_rows: Vec<String> = sqlx::query_scalar("SELECT path FROM snapshots")
+            .fetch_all(pg)
+            .await
+            .unwrap();
+        for path in &all_rows {
+            assert!(
+                keys.contains(&format!("frames/{path}")),
+                "no object for {path}"
+            );
+        }
+        let named: HashSet<String> = all_rows.iter().map(|p| format!("frames/{p}")).collect();
+        let orphans: Vec<&String> = keys.difference(&named).collect();
+        for key in &orphans {
+            let taken = heldar::store::parse_file_name(key.rsplit('/').next().unwrap())
+                .unwrap_or_else(|| panic!("a key not in Heldar's naming: {key}"));
+            assert!(
+                self.closings
+                    .iter()
+                    .any(|c| taken <= *c && (*c - taken).num_seconds() <= INTERVAL_S),
+                "an object without a row that was not in flight when the bucket went: {key}"
+            );
+        }
+        assert!(orphans.len() <= CAMERAS, "{orphans:?}");
+        let mut firsts: Vec<i64> = first_after.values().copied().collect();
+        firsts.sort_unstable();
+        eprintln!(
+            "MEASURED bucket {how:?} for 30 s, 60 cameras at 5 s on three nodes: first stored frame per camera after the return {} ms median, {} ms worst (bound {} ms); {} objects without a row (PUTs cut in flight)",
+            firsts[firsts.len() / 2],
+            firsts[firsts.len() - 1],
+            bound.as_millis(),
+            orphans.len()
+        );
+        for c in &report {
+            eprintln!(
+                "MEASURED bucket {how:?}, {}: {} slots due during the outage, {} stored, {} counted store failures, {} counted missed; {} slots not stored from the last frame before to the first after, all counted",
+                c.node, c.due, c.stored, c.failed, c.missed, c.not_stored
+            );
+        }
+        (report, firsts)
+    }
+}
+
 /// The bucket unreachable for 30 s under three nodes capturing 60 cameras at 5 s (issue 19,
-/// item 6). The nodes reach moto through a [`Gate`]: closing it refuses new connections and cuts
-/// open ones, as a killed server does, but moto keeps its objects, as a real bucket does through
-/// an outage (a killed moto would come back empty and every earlier row would look dangling).
+/// item 6), twice: the server down, then silent (a network partition). The nodes reach moto
+/// through a [`Gate`]: closing it refuses new connections and cuts open ones, as a killed
+/// server does, but moto keeps its objects, as a real bucket does through an outage (a killed
+/// moto would come back empty and every earlier row would look dangling).
 ///
 /// What an operator checks: during the outage nothing is stored and each lost slot is counted
 /// (`heldar_store_failures_total`, one WARN line each, or `heldar_missed_slots_total`); health
-/// names the bucket; the API keeps answering (frames of the bucket with a 503 that says the
-/// storage is away); the cameras are not blamed and keep their nodes. After the return every
-/// camera is stored again within one interval plus the bucket client's retry budget, no slot is
-/// stored twice, every row's object is in the bucket, and per node the slots not stored add up
-/// to exactly what it counted. No service restarted, nothing panicked, no secret was logged.
+/// names the bucket within its own bound; the API keeps answering (frames of the bucket with a
+/// 503 that says the storage is away); the cameras are not blamed and keep their nodes. After
+/// the return every camera is stored again within one interval plus the bucket client's retry
+/// budget, no slot is stored twice, every row's object is in the bucket, and per node the slots
+/// not stored add up to exactly what it counted. No service restarted, nothing panicked, no
+/// secret was logged.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn three_nodes_ride_out_a_30_s_bucket_outage_counting_every_slot_they_could_not_store() {
     let _serial = SERIAL.lock().await;
     let root = tempfile::tempdir().unwrap();
     let moto = Moto::start().await;
     moto.create_bucket(BUCKET).await;
-    let mut gate = Gate::start(&moto.endpoint()).await;
+    let gate = Gate::start(&moto.endpoint()).await;
     let (db, pg) = database().await;
     let cams = cameras(CAMERAS).await;
     let client = reqwest::Client::new();
@@ -370,193 +661,26 @@ async fn three_nodes_ride_out_a_30_s_bucket_outage_counting_every_slot_they_coul
     let nodes = ids.map(|id| node(root.path(), &db, &gate.endpoint(), id));
     let split = share_out(&client, [&nodes[0], &nodes[1], &nodes[2]], &cams, &pg).await;
     let phases = phases(&pg).await;
+    let mut fleet = Fleet {
+        client,
+        ids,
+        nodes,
+        split,
+        phases,
+        pg,
+        gate,
+        moto,
+        closings: Vec::new(),
+    };
+    let (down, _) = fleet.outage(Outage::Down).await;
+    let (silent, _) = fleet.outage(Outage::Silent).await;
 
-    // Calm before: nothing counted yet; each camera's newest stored slot.
-    let mut before = Vec::new();
-    for n in &nodes {
-        before.push(counted(&client, n).await);
-    }
-    let rows_before = frames(&pg).await;
-    let newest_before: HashMap<String, i64> = stored_slots(&rows_before, &phases)
-        .into_iter()
-        .map(|(c, s)| (c, *s.iter().max().unwrap()))
-        .collect();
-    assert_eq!(newest_before.len(), CAMERAS);
-
-    // The bucket goes away.
-    gate.close().await;
-    let closed = Utc::now();
-    let closed_at = Instant::now();
-
-    // Each node fails its next captures, saying so: within one interval and the bucket client's
-    // retry budget (object_store: two retries within 5 s) every node has counted failures.
-    let retry_budget = Duration::from_secs(5);
-    let interval = Duration::from_secs(INTERVAL_S as u64);
-    for (i, n) in nodes.iter().enumerate() {
-        let (f0, _) = before[i];
-        wait_for(
-            "a store failure counted by every node",
-            interval + retry_budget + Duration::from_secs(2),
-            || async { (counted(&client, n).await.0 > f0).then_some(()) },
-        )
-        .await;
-    }
-    // As an operator looks, mid-outage, at every node.
-    let old_frame = format!("/media/snapshots/{}", rows_before[0].3);
-    for n in &nodes {
-        let asked = Instant::now();
-        let r = client.get(n.url("/api/v1/health")).send().await.unwrap();
-        let took = asked.elapsed();
-        assert_eq!(r.status(), 503, "health fails over to degraded");
-        let health: serde_json::Value = r.json().await.unwrap();
-        assert_eq!(health["status"], "degraded", "{health}");
-        assert!(
-            health["problems"].as_array().unwrap().iter().any(|p| p
-                .as_str()
-                .unwrap()
-                .contains(&format!("s3://{BUCKET}/frames"))),
-            "health names the bucket: {health}"
-        );
-        assert!(took < Duration::from_secs(5), "health took {took:?}");
-        // The cameras answered: they are not blamed for the bucket.
-        let r = client.get(n.url("/api/v1/cameras")).send().await.unwrap();
-        assert_eq!(r.status(), 200);
-        let list: serde_json::Value = r.json().await.unwrap();
-        let list = list.as_array().unwrap();
-        assert_eq!(list.len(), CAMERAS);
-        for cam in list {
-            assert_eq!(cam["status"]["state"], "online", "{cam}");
-        }
-        // The index answers; a stored frame is not gone, the storage is away.
-        let r = client
-            .get(n.url("/api/v1/cameras/c000/snapshots"))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
-        let r = client.get(n.url(&old_frame)).send().await.unwrap();
-        assert_eq!(r.status(), 503);
-        let body: serde_json::Value = r.json().await.unwrap();
-        assert_eq!(body["code"], "storage_unavailable", "{body}");
-        assert_eq!(holdings(&client, n).await, split, "the leases stay put");
-    }
-    let outage = Duration::from_secs(30);
-    wait_for("the end of the 30 s outage", outage, || async {
-        (closed_at.elapsed() >= outage).then_some(())
-    })
-    .await;
-
-    // The bucket is back (with every object it had).
-    gate.open().await;
-    let opened = Utc::now();
-    // Every camera stored again: its next slot comes within one interval; a first PUT on a
-    // pooled connection the outage cut may take the retry budget more.
-    let bound = interval + retry_budget + Duration::from_secs(2);
-    let first_after: HashMap<String, i64> =
-        wait_for("every camera stored again", bound, || async {
-            let mut first: HashMap<String, i64> = HashMap::new();
-            for (_, c, t, _) in frames(&pg).await {
-                if t > opened {
-                    first.entry(c).or_insert((t - opened).num_milliseconds());
-                }
-            }
-            (first.len() == CAMERAS).then_some(first)
-        })
-        .await;
-    // One more round, so every slot up to each camera's first stored frame is counted.
-    let now = Instant::now();
-    wait_for(
-        "one more round",
-        interval + Duration::from_secs(2),
-        || async { (now.elapsed() >= interval + Duration::from_secs(1)).then_some(()) },
-    )
-    .await;
-    let mut after = Vec::new();
-    for n in &nodes {
-        after.push(counted(&client, n).await);
-        assert_eq!(holdings(&client, n).await, split, "the leases stayed put");
-    }
-    slots_once(&pg, INTERVAL_S).await;
-    let rows = frames(&pg).await;
-    let stored = stored_slots(&rows, &phases);
-    let schedule_of: HashMap<&str, &str> = rows
-        .iter()
-        .map(|(s, c, _, _)| (c.as_str(), s.as_str()))
-        .collect();
-
-    // Per node: every slot of its cameras from the newest stored before the outage to the newest
-    // stored now that has no frame was counted, once: as a store failure or a missed slot.
-    let (closed_ms, opened_ms) = (closed.timestamp_millis(), opened.timestamp_millis());
-    let mut report = Vec::new();
-    for (i, id) in ids.iter().enumerate() {
-        let (mut due_out, mut stored_out, mut holes) = (0, 0, 0);
-        for cam in &split[*id] {
-            let phase = phases[schedule_of[cam.as_str()]];
-            let got = &stored[cam];
-            let newest = *got.iter().max().unwrap();
-            for k in newest_before[cam] + 1..=newest {
-                let at = slot_ms(phase, k);
-                if (closed_ms..opened_ms).contains(&at) {
-                    due_out += 1;
-                    stored_out += u64::from(got.contains(&k));
-                }
-                if !got.contains(&k) {
-                    holes += 1;
-                    // Lost only to the outage: the slot in flight when it began at the earliest,
-                    // the return's first round at the latest.
-                    assert!(
-                        at >= closed_ms - INTERVAL_S * 1000
-                            && at <= opened_ms + bound.as_millis() as i64,
-                        "{cam}: slot {k} at {at} not stored outside the outage ({closed}..{opened})"
-                    );
-                }
-            }
-        }
-        let (failed, missed) = (after[i].0 - before[i].0, after[i].1 - before[i].1);
-        assert_eq!(
-            stored_out, 0,
-            "{id}: a frame stored while the bucket was away"
-        );
-        assert!(due_out >= 5 * 20, "{id}: {due_out} slots due in 30 s");
-        assert_eq!(
-            holes,
-            failed + missed,
-            "{id}: {holes} slots not stored, {failed} counted failed and {missed} missed"
-        );
-        report.push((id, due_out, stored_out, failed, missed, holes));
-    }
-
-    // Every row's frame is in the bucket. Beyond them, at most the PUTs the outage cut in
-    // flight: stored by moto, their answer lost, so no row (the next start's reconciliation
-    // indexes them).
-    let keys: HashSet<String> = moto.keys(BUCKET, "frames/").await.into_iter().collect();
-    let all_rows: Vec<String> = sqlx::query_scalar("SELECT path FROM snapshots")
-        .fetch_all(&pg)
-        .await
-        .unwrap();
-    for path in &all_rows {
-        assert!(
-            keys.contains(&format!("frames/{path}")),
-            "no object for {path}"
-        );
-    }
-    let named: HashSet<String> = all_rows.iter().map(|p| format!("frames/{p}")).collect();
-    let orphans: Vec<&String> = keys.difference(&named).collect();
-    for key in &orphans {
-        let taken = heldar::store::parse_file_name(key.rsplit('/').next().unwrap())
-            .unwrap_or_else(|| panic!("a key not in Heldar's naming: {key}"));
-        assert!(
-            taken <= closed && (closed - taken).num_seconds() <= INTERVAL_S,
-            "an object without a row that was not in flight when the bucket went: {key}"
-        );
-    }
-    assert!(orphans.len() <= CAMERAS, "{orphans:?}");
-
-    // Nothing crashed or restarted; every failure is one WARN line naming the bucket, none
-    // with a secret.
-    for (i, n) in nodes.into_iter().enumerate() {
+    // Nothing crashed or restarted; every store failure is one WARN line naming the bucket,
+    // none with a secret.
+    for (i, n) in fleet.nodes.into_iter().enumerate() {
+        let id = fleet.ids[i];
         let (status, logs) = n.stop_with(Signal::SIGTERM);
-        assert!(status.success(), "{}: {status}", ids[i]);
+        assert!(status.success(), "{id}: {status}");
         for l in &logs {
             assert!(!l.contains("restarting"), "a service restarted: {l}");
             assert!(!l.contains("panicked"), "{l}");
@@ -568,26 +692,11 @@ async fn three_nodes_ride_out_a_30_s_bucket_outage_counting_every_slot_they_coul
             .collect();
         assert_eq!(
             warned.len() as u64,
-            report[i].3,
-            "{}: one WARN per failure",
-            ids[i]
+            down[i].failed + silent[i].failed,
+            "{id}: one WARN per store failure"
         );
         assert!(warned
             .iter()
             .all(|l| l.contains(&format!("s3://{BUCKET}/frames"))));
     }
-    let mut firsts: Vec<i64> = first_after.values().copied().collect();
-    firsts.sort_unstable();
-    for (id, due, stored, failed, missed, holes) in &report {
-        eprintln!(
-            "MEASURED bucket outage 30 s, {id}: {due} slots due during it, {stored} stored, {failed} counted store failures, {missed} counted missed; {holes} slots not stored over the window, all counted"
-        );
-    }
-    eprintln!(
-        "MEASURED bucket back: first stored frame per camera after {} ms median, {} ms worst (bound {} ms); {} objects without a row (PUTs cut in flight)",
-        firsts[firsts.len() / 2],
-        firsts[firsts.len() - 1],
-        bound.as_millis(),
-        orphans.len()
-    );
 }

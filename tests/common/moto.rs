@@ -197,8 +197,10 @@ impl Drop for Moto {
 /// back empty (its data lives in memory), which a real bucket after an outage does not.
 ///
 /// [`Gate::close`] does to a client what a killed server does: new connections are refused
-/// (nothing listens on the port) and open ones are cut. [`Gate::open`] listens on the same port
-/// again. Bytes are copied unchanged both ways; the gate speaks no HTTP.
+/// (nothing listens on the port) and open ones are cut. [`Gate::silence`] does what a network
+/// partition does: connections are taken and requests sent, but no answer ever comes.
+/// [`Gate::open`] cuts whatever the silence holds and forwards again, on the same port. Bytes
+/// are copied unchanged both ways; the gate speaks no HTTP.
 pub struct Gate {
     port: u16,
     target: String,
@@ -227,15 +229,22 @@ impl Gate {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// Listen again (on the same port after the first time) and forward every connection.
-    pub async fn open(&mut self) {
-        assert!(self.running.is_none(), "the gate is already open");
+    /// Listen on this gate's port (a free one the first time).
+    async fn listen(&mut self) -> tokio::net::TcpListener {
+        self.close().await;
         // SO_REUSEADDR (tokio sets it on Unix): the port's closed connections in TIME_WAIT do
         // not keep it from being bound again.
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
             .await
             .unwrap_or_else(|e| panic!("the gate cannot listen on port {}: {e}", self.port));
         self.port = listener.local_addr().unwrap().port();
+        listener
+    }
+
+    /// Forward every connection (on the same port after the first time); connections a
+    /// silence held are cut first.
+    pub async fn open(&mut self) {
+        let listener = self.listen().await;
         let target = self.target.clone();
         self.running = Some(tokio::spawn(async move {
             let mut conns = tokio::task::JoinSet::new();
@@ -252,6 +261,18 @@ impl Gate {
                     }
                     Some(_) = conns.join_next(), if !conns.is_empty() => {}
                 }
+            }
+        }));
+    }
+
+    /// Take connections and never answer them (nor read them: what a client sends waits in the
+    /// socket's buffers, as in a partition); open connections are cut first.
+    pub async fn silence(&mut self) {
+        let listener = self.listen().await;
+        self.running = Some(tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((conn, _)) = listener.accept().await {
+                held.push(conn);
             }
         }));
     }
