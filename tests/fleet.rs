@@ -370,7 +370,8 @@ struct Fleet {
 /// One node's figures for one outage.
 struct Counted {
     node: &'static str,
-    /// Slots of its cameras falling within the outage, and how many of them were stored.
+    /// Slots of its cameras falling within the outage, and how many of them were stored (only
+    /// a slot just before the return can be: its PUT retried once the bucket was back).
     due: u64,
     stored: u64,
     /// From the newest frame of each camera before the outage to the newest after it: store
@@ -446,9 +447,10 @@ impl Fleet {
                     .contains(&format!("s3://{BUCKET}/frames"))),
                 "health names the bucket: {health}"
             );
-            // Within the health check's own bound (2 s for each look), whatever the bucket does.
+            // Within the health check's own bound (2 s for its looks, taken at once), whatever
+            // the bucket does, and a loaded machine's margin; not the bucket client's 10 s.
             assert!(
-                took < Duration::from_secs(3),
+                took < Duration::from_secs(4),
                 "health took {took:?} ({how:?})"
             );
             // The cameras answered: they are not blamed for the bucket.
@@ -535,6 +537,10 @@ impl Fleet {
         // newest stored now, that has no frame was counted, once: as a store failure or as a
         // missed slot.
         let (closed_ms, opened_ms) = (closed.timestamp_millis(), opened.timestamp_millis());
+        // A frame of a slot shortly before the return may still be stored: its PUT, refused or
+        // cut, is retried within the retry budget and may reach the bucket once it is back.
+        // Before that, nothing can be.
+        let none_stored_before = opened_ms - RETRY_BUDGET.as_millis() as i64;
         let mut report = Vec::new();
         for (i, id) in self.ids.iter().enumerate() {
             let (mut due, mut stored_in, mut not_stored) = (0, 0, 0);
@@ -547,6 +553,10 @@ impl Fleet {
                     if (closed_ms..opened_ms).contains(&at) {
                         due += 1;
                         stored_in += u64::from(got.contains(&k));
+                        assert!(
+                            at >= none_stored_before || !got.contains(&k),
+                            "{cam}: slot {k} at {at} stored while the bucket was away ({closed}..{opened})"
+                        );
                     }
                     if !got.contains(&k) {
                         not_stored += 1;
@@ -562,10 +572,6 @@ impl Fleet {
                 }
             }
             let (failed, missed) = (after[i].0 - before[i].0, after[i].1 - before[i].1);
-            assert_eq!(
-                stored_in, 0,
-                "{id}: a frame stored while the bucket was away"
-            );
             assert!(due >= 5 * 20, "{id}: {due} slots due in 30 s");
             assert_eq!(
                 not_stored,

@@ -509,7 +509,8 @@ async fn with_the_bucket_silent_health_answers_within_its_bound_and_captures_fai
             .contains("s3://frames/silent"),
         "{health}"
     );
-    assert!(took < Duration::from_secs(3), "health took {took:?}");
+    // Its 2 s bound and a loaded machine's margin; not the bucket client's 10 s deadline.
+    assert!(took < Duration::from_secs(4), "health took {took:?}");
 
     let asked = std::time::Instant::now();
     let r = app.get("/api/v1/cameras/yard/snapshot?store=true").await;
