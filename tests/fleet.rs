@@ -328,6 +328,49 @@ fn stored_slots(
     by
 }
 
+/// Camera → the slots the nodes' logs say it lost between `from` and `to`: one per WARN
+/// `frame captured but not stored`, `missed=N` per `slots missed` line (each line begins with
+/// its time and names its camera in a `camera=` field).
+fn logged_losses(
+    nodes: &[ServerProcess],
+    from: chrono::DateTime<Utc>,
+    to: chrono::DateTime<Utc>,
+) -> HashMap<String, u64> {
+    fn field<'a>(line: &'a str, name: &str) -> Option<&'a str> {
+        let rest = line.split(&format!(" {name}=")).nth(1)?;
+        rest.split(|c: char| c.is_whitespace() || c == '}' || c == ':')
+            .next()
+    }
+    let mut by: HashMap<String, u64> = HashMap::new();
+    for n in nodes {
+        for line in n.logs.lock().unwrap().iter() {
+            let Some(at) = line
+                .split_whitespace()
+                .next()
+                .and_then(|t| t.parse::<chrono::DateTime<Utc>>().ok())
+            else {
+                continue;
+            };
+            if at < from || at > to {
+                continue;
+            }
+            let lost = if line.contains("frame captured but not stored") {
+                1
+            } else if line.contains("slots missed") {
+                field(line, "missed")
+                    .and_then(|m| m.parse().ok())
+                    .unwrap_or_else(|| panic!("a `slots missed` line without a count: {line}"))
+            } else {
+                continue;
+            };
+            let camera = field(line, "camera")
+                .unwrap_or_else(|| panic!("a lost slot's line without its camera: {line}"));
+            *by.entry(camera.to_string()).or_default() += lost;
+        }
+    }
+    by
+}
+
 /// (store failures, missed slots) as a node's `/metrics` counts them.
 async fn counted(client: &reqwest::Client, server: &ServerProcess) -> (u64, u64) {
     let m = client
@@ -394,6 +437,7 @@ impl Fleet {
     async fn outage(&mut self, how: Outage) -> (Vec<Counted>, Vec<i64>) {
         let (client, pg, phases) = (&self.client, &self.pg, &self.phases);
         // Calm before: each node's counters, each camera's newest stored slot.
+        let began = Utc::now();
         let mut before = Vec::new();
         for n in &self.nodes {
             before.push(counted(client, n).await);
@@ -527,6 +571,8 @@ impl Fleet {
         }
         slots_once(pg, INTERVAL_S).await;
         let rows = frames(pg).await;
+        let ended = Utc::now();
+        let logged = logged_losses(&self.nodes, began, ended);
         let stored = stored_slots(&rows, phases);
         let schedule_of: HashMap<&str, &str> = rows
             .iter()
@@ -548,6 +594,15 @@ impl Fleet {
                 let phase = phases[schedule_of[cam.as_str()]];
                 let got = &stored[cam];
                 let newest = *got.iter().max().unwrap();
+                let lost = (newest_before[cam] + 1..=newest)
+                    .filter(|k| !got.contains(k))
+                    .count() as u64;
+                // Per camera, in the log of the node holding it: which camera lost which slots.
+                assert_eq!(
+                    lost,
+                    logged.get(cam).copied().unwrap_or(0),
+                    "{cam} ({how:?}): {lost} slots not stored; its node's log says otherwise"
+                );
                 for k in newest_before[cam] + 1..=newest {
                     let at = slot_ms(phase, k);
                     if (closed_ms..opened_ms).contains(&at) {
