@@ -2,8 +2,9 @@
 //! scripts/moto-env, installed into target/moto-venv), on 127.0.0.1 and a free port, killed on
 //! drop. Its data lives in memory: a server killed and started again ([`Moto::kill`],
 //! [`Moto::run`], the bucket "unreachable" and back) starts with no buckets, on the same port.
-//! The bucket is checked through moto's own S3 API (plain HTTP: moto does not check
-//! signatures), never through Heldar.
+//! A test that needs the bucket back *with* its objects gives Heldar a [`Gate`] in front of
+//! moto instead and closes or silences that. The bucket is checked through moto's own S3 API
+//! (plain HTTP: moto does not check signatures), never through Heldar.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
