@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{SubsecRound, Utc};
-use common::moto::Moto;
+use common::moto::{Gate, Moto};
 use common::{spawn_app_with, wait_for, TestApp};
 use heldar::app::BuildOptions;
 use heldar::config::{S3Config, StorageConfig};
@@ -472,6 +472,65 @@ async fn with_the_bucket_down_captures_fail_naming_it_leave_no_row_and_recover()
         moto.object("frames", &format!("down/{rel}")).await.unwrap(),
         body
     );
+    assert_eq!(rows(&app, "yard").await.len(), 2);
+    let health: Value = app.get("/api/v1/health").await.json().await.unwrap();
+    assert_eq!(health["status"], "ok", "{health}");
+    app.stop().await;
+}
+
+/// A bucket behind a network partition (a gate that takes connections and never answers): the
+/// health check still answers within its own bound (2 s), naming the bucket, instead of waiting
+/// out the bucket client's 10 s request deadline; a capture fails within that deadline with no
+/// row; when the bucket answers again, captures are kept again.
+#[tokio::test]
+async fn with_the_bucket_silent_health_answers_within_its_bound_and_captures_fail_by_the_deadline()
+{
+    let moto = Moto::start().await;
+    moto.create_bucket("frames").await;
+    let mut gate = Gate::start(&moto.endpoint()).await;
+    let StorageConfig::S3(mut c) = s3(&moto, "frames", "silent", None) else {
+        unreachable!()
+    };
+    c.endpoint = Some(gate.endpoint());
+    let app = app_on(StorageConfig::S3(c), BuildOptions::default()).await;
+    let _cam = camera(&app, "yard").await;
+    store_one(&app, "yard").await;
+
+    gate.silence().await;
+    let asked = std::time::Instant::now();
+    let r = app.get("/api/v1/health").await;
+    let took = asked.elapsed();
+    assert_eq!(r.status(), 503);
+    let health: Value = r.json().await.unwrap();
+    assert!(
+        health["problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("s3://frames/silent"),
+        "{health}"
+    );
+    // Its 2 s bound and a loaded machine's margin; not the bucket client's 10 s deadline.
+    assert!(took < Duration::from_secs(4), "health took {took:?}");
+
+    let asked = std::time::Instant::now();
+    let r = app.get("/api/v1/cameras/yard/snapshot?store=true").await;
+    let took = asked.elapsed();
+    let (status, body) = common::error_of(r).await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (503, Some("storage_unavailable")),
+        "{body}"
+    );
+    let deadline = heldar::store::object::REQUEST_TIMEOUT;
+    assert!(took < deadline + Duration::from_secs(3), "{took:?}");
+    assert_eq!(
+        rows(&app, "yard").await.len(),
+        1,
+        "no row without an object"
+    );
+
+    gate.open().await;
+    store_one(&app, "yard").await;
     assert_eq!(rows(&app, "yard").await.len(), 2);
     let health: Value = app.get("/api/v1/health").await.json().await.unwrap();
     assert_eq!(health["status"], "ok", "{health}");

@@ -32,23 +32,33 @@ pub struct Health {
     pub problems: Vec<String>,
 }
 
-/// Check the database, the snapshots folder and the free disk.
-/// How long the health check waits for the database to answer.
+/// How long the health check waits for the database, and for the frame storage, to answer.
 const HEALTH_PING_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
+/// Check the database, the snapshots folder (or bucket) and the free disk.
 pub async fn health(ops: &Ops) -> Health {
     let mut problems = Vec::new();
-    // Bounded: a PostgreSQL server that is down makes the pool retry its connection for up to
-    // its acquire timeout (10 s), and a health check must answer sooner than a load balancer's
-    // patience.
-    let ping = tokio::time::timeout(HEALTH_PING_WAIT, db::ping(&ops.db))
-        .await
-        .unwrap_or_else(|_| {
-            Err(db::DbError::Unavailable {
-                step: "checking the database",
-                reason: format!("no answer within {} s", HEALTH_PING_WAIT.as_secs()),
-            })
-        });
+    // Both looks bounded and taken at once, so the answer comes within HEALTH_PING_WAIT
+    // whatever is down: a health check must answer sooner than a load balancer's patience. A
+    // PostgreSQL server that is down makes the pool retry its connection for up to its acquire
+    // timeout (10 s); a bucket behind a network partition takes the connection and never
+    // answers, holding a listing for the bucket client's whole request deadline (10 s).
+    let (ping, writable) = tokio::join!(
+        tokio::time::timeout(HEALTH_PING_WAIT, db::ping(&ops.db)),
+        tokio::time::timeout(HEALTH_PING_WAIT, ops.store.check()),
+    );
+    let ping = ping.unwrap_or_else(|_| {
+        Err(db::DbError::Unavailable {
+            step: "checking the database",
+            reason: format!("no answer within {} s", HEALTH_PING_WAIT.as_secs()),
+        })
+    });
+    let writable = writable.unwrap_or_else(|_| {
+        Err(crate::store::StoreError::Unavailable(format!(
+            "no answer within {} s",
+            HEALTH_PING_WAIT.as_secs()
+        )))
+    });
     let database_ok = match ping {
         Ok(()) => true,
         Err(e) => {
@@ -81,7 +91,6 @@ pub async fn health(ops: &Ops) -> Health {
         }
     };
     let database_ok = database_ok && outage.is_none();
-    let writable = ops.store.check().await;
     if let Err(e) = &writable {
         tracing::warn!(error = %e, "health: frames cannot be stored");
         problems.push(match ops.store.bucket() {

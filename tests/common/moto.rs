@@ -2,8 +2,9 @@
 //! scripts/moto-env, installed into target/moto-venv), on 127.0.0.1 and a free port, killed on
 //! drop. Its data lives in memory: a server killed and started again ([`Moto::kill`],
 //! [`Moto::run`], the bucket "unreachable" and back) starts with no buckets, on the same port.
-//! The bucket is checked through moto's own S3 API (plain HTTP: moto does not check
-//! signatures), never through Heldar.
+//! A test that needs the bucket back *with* its objects gives Heldar a [`Gate`] in front of
+//! moto instead and closes or silences that. The bucket is checked through moto's own S3 API
+//! (plain HTTP: moto does not check signatures), never through Heldar.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -189,5 +190,109 @@ impl Moto {
 impl Drop for Moto {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+/// A loopback TCP gate in front of a server (moto): the endpoint the nodes are given, so a test
+/// can make the bucket unreachable and bring it back **with its objects** — a killed moto comes
+/// back empty (its data lives in memory), which a real bucket after an outage does not.
+///
+/// [`Gate::close`] does to a client what a killed server does: new connections are refused
+/// (nothing listens on the port) and open ones are cut. [`Gate::silence`] does what a network
+/// partition does: connections are taken and requests sent, but no answer ever comes.
+/// [`Gate::open`] cuts whatever the silence holds and forwards again, on the same port. Bytes
+/// are copied unchanged both ways; the gate speaks no HTTP.
+pub struct Gate {
+    port: u16,
+    target: String,
+    /// The accept loop; it owns every open connection, so aborting it cuts them all.
+    running: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Gate {
+    /// A gate on a free port forwarding to `target` (`http://127.0.0.1:PORT`), open.
+    pub async fn start(target: &str) -> Gate {
+        let target = target
+            .strip_prefix("http://")
+            .expect("an http:// endpoint")
+            .trim_end_matches('/')
+            .to_string();
+        let mut g = Gate {
+            port: 0,
+            target,
+            running: None,
+        };
+        g.open().await;
+        g
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Listen on this gate's port (a free one the first time).
+    async fn listen(&mut self) -> tokio::net::TcpListener {
+        self.close().await;
+        // SO_REUSEADDR (tokio sets it on Unix): the port's closed connections in TIME_WAIT do
+        // not keep it from being bound again.
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port))
+            .await
+            .unwrap_or_else(|e| panic!("the gate cannot listen on port {}: {e}", self.port));
+        self.port = listener.local_addr().unwrap().port();
+        listener
+    }
+
+    /// Forward every connection (on the same port after the first time); connections a
+    /// silence held are cut first.
+    pub async fn open(&mut self) {
+        let listener = self.listen().await;
+        let target = self.target.clone();
+        self.running = Some(tokio::spawn(async move {
+            let mut conns = tokio::task::JoinSet::new();
+            loop {
+                tokio::select! {
+                    accepted = listener.accept() => {
+                        let Ok((mut inbound, _)) = accepted else { continue };
+                        let target = target.clone();
+                        conns.spawn(async move {
+                            if let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await {
+                                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                            }
+                        });
+                    }
+                    Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                }
+            }
+        }));
+    }
+
+    /// Take connections and never answer them (nor read them: what a client sends waits in the
+    /// socket's buffers, as in a partition); open connections are cut first.
+    pub async fn silence(&mut self) {
+        let listener = self.listen().await;
+        self.running = Some(tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((conn, _)) = listener.accept().await {
+                held.push(conn);
+            }
+        }));
+    }
+
+    /// Refuse new connections and cut the open ones; returns once nothing listens.
+    pub async fn close(&mut self) {
+        if let Some(task) = self.running.take() {
+            task.abort();
+            // Dropping the task drops the listener and the JoinSet, which aborts (and so
+            // closes) every connection.
+            let _ = task.await;
+        }
+    }
+}
+
+impl Drop for Gate {
+    fn drop(&mut self) {
+        if let Some(task) = self.running.take() {
+            task.abort();
+        }
     }
 }
