@@ -484,3 +484,43 @@ async fn the_writer_deletes_markers_older_than_an_hour_and_keeps_younger_ones() 
     assert_eq!(left[0], "young");
     task.finish().await;
 }
+
+/// A partition that never heals for the writer's connection (its COMMIT's answer never comes
+/// and the socket stays open), while new connections get through: the writer opens a new
+/// connection, learns from the marker that the batch committed, and answers it — it does not
+/// wait for TCP to give up on the silent one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_left_silent_for_good_is_replaced_and_the_batch_answered() {
+    let (pg, proxied, proxy) = database().await;
+    let (w, task) =
+        Writer::start_postgres(&proxied, Duration::from_secs(2), Buffer::default()).unwrap();
+    proxy.arm(Cut::Silent);
+    let (recorded, claimed) = tokio::join!(
+        w.record_frame_or_hold(frame(), None),
+        w.claim_many_or_hold(vec![claim()]),
+    );
+    wait_for(
+        "the writer to declare the outage",
+        Duration::from_secs(20),
+        || {
+            let o = w.outage();
+            async move { o }
+        },
+    )
+    .await;
+    assert_eq!(proxy.cuts(), vec![Cut::Silent]);
+    // New connections get through again; the silent one is never released.
+    proxy.up();
+    let answered = tokio::time::timeout(Duration::from_secs(30), async {
+        (settle(claimed).await, settle(recorded).await)
+    })
+    .await
+    .expect("the batch is answered within 30 s of the database being reachable again");
+    assert_eq!(answered.0.unwrap(), vec![true], "the claim is answered won");
+    answered.1.expect("the frame is recorded");
+    let ts = |s| fmt_ts(at(s));
+    assert_eq!(rows(&pg).await, (1, ts(60), Some(ts(0)), 1));
+    assert!(w.claim("sch_0", at(60), at(120)).await.unwrap());
+    proxy.release();
+    task.finish().await;
+}

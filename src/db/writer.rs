@@ -272,7 +272,7 @@ impl Writer {
         buffer: Buffer,
     ) -> Result<(Writer, WriterTask), DbError> {
         Self::spawn(
-            Engine::Postgres(postgres::PgEngine::new(pool)?),
+            Engine::Postgres(Box::new(postgres::PgEngine::new(pool)?)),
             linger,
             buffer,
         )
@@ -990,7 +990,7 @@ enum Engine {
     /// Today's engine: one synchronous SQLite connection of this thread's own.
     Sqlite(Connection),
     /// PostgreSQL through sqlx on a runtime of this thread's own (`postgres`).
-    Postgres(postgres::PgEngine),
+    Postgres(Box<postgres::PgEngine>),
 }
 
 /// One transaction in progress, of either engine: each operation under its own savepoint, so

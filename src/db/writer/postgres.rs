@@ -21,7 +21,9 @@
 //! holds the batch and retries it, as for SQLite's busy lock. A deadlock (40P01) or a
 //! serialization failure (40001) ends the transaction; the writer runs the same batch again at
 //! once ([`is_conflict`]). Any other failure of a statement is that operation's own answer: its
-//! savepoint is rolled back and the rest of the batch commits.
+//! savepoint is rolled back and the rest of the batch commits. A connection found silent (no
+//! answer, or none from the pool) is abandoned and the next try opens a new one
+//! ([`PgEngine::renew_if_silent`]).
 //!
 //! **A commit whose answer never came.** When the connection breaks (or stays silent past
 //! [`STATEMENT_WAIT`]) after COMMIT was sent, the batch may or may not have committed, and
@@ -48,7 +50,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgConnection, PgPool, PgPoolOptions};
 use sqlx::{Acquire, Postgres, Transaction};
 use tokio::runtime::Runtime;
 
@@ -101,6 +103,8 @@ impl Marker {
 pub(in crate::db) struct PgEngine {
     rt: Runtime,
     pool: PgPool,
+    /// The connection settings, to make a new pool when the connection went silent.
+    opts: PgConnectOptions,
     /// When old markers were last deleted (none yet: at the first batch).
     pruned: Option<Instant>,
 }
@@ -126,21 +130,26 @@ impl PgEngine {
             .clone()
             .application_name("heldar-writer")
             .options([("lock_timeout", "4000"), ("statement_timeout", "4500")]);
-        // sqlx starts the pool's upkeep tasks on the runtime it is made in: this one.
-        let _in = rt.enter();
-        let pool = PgPoolOptions::new()
-            .max_connections(1)
-            .min_connections(0)
-            // As SQLite's busy timeout in the writer: a server that cannot give a connection
-            // within this is away, and the batch is held.
-            .acquire_timeout(LOCK_WAIT)
-            .connect_lazy_with(opts);
-        drop(_in);
+        let pool = writer_pool(&rt, opts.clone());
         Ok(PgEngine {
             rt,
             pool,
+            opts,
             pruned: None,
         })
+    }
+
+    /// After a call: if the connection went silent in it ([`SILENCE`]), a new pool, so the
+    /// next try opens a new connection. The silent one is left to its fate: sqlx checks a
+    /// connection handed back after a cancelled statement with a ping that has no time limit,
+    /// and the pool's only place stays taken by it until TCP gives up on the peer (about
+    /// 15 minutes on Linux). Without this, a network partition that heals (a fail-over to a
+    /// new address, a firewall rule removed) would leave the writer holding batches that long.
+    fn renew_if_silent(&mut self) {
+        if SILENCE.replace(false) {
+            tracing::debug!("the database writer's connection went silent; opening a new one");
+            self.pool = writer_pool(&self.rt, self.opts.clone());
+        }
     }
 
     /// Whether the batch marked `marker` committed: asked before a batch whose commit answer
@@ -148,13 +157,17 @@ impl PgEngine {
     pub(super) fn committed(&mut self, marker: &Marker) -> Result<bool, DbError> {
         let _in = self.rt.enter();
         let q = sqlx::query_scalar::<_, i32>(MARKED_SQL).bind(&marker.0);
-        self.rt
+        let out = self
+            .rt
             .block_on(timed(
                 "asking whether a write batch committed",
                 STATEMENT_WAIT,
                 q.fetch_optional(&self.pool),
             ))
-            .map(|row| row.is_some())
+            .map(|row| row.is_some());
+        drop(_in);
+        self.renew_if_silent();
+        out
     }
 
     /// Between batches, after the first one and then once a [`PRUNE_EVERY`]: delete the
@@ -180,10 +193,23 @@ impl PgEngine {
             ),
             Err(e) => tracing::debug!(error = %e, "old write batch markers not deleted this time"),
         }
+        drop(_in);
+        self.renew_if_silent();
     }
 
     /// Run `ops` in one transaction marked `marker`, and commit it.
     pub(super) fn batch(
+        &mut self,
+        ops: &[Op],
+        won: &Won,
+        marker: &Marker,
+    ) -> Result<(Vec<Ran>, HashSet<ClaimKey>), NotCommitted> {
+        let out = self.run_batch(ops, won, marker);
+        self.renew_if_silent();
+        out
+    }
+
+    fn run_batch(
         &mut self,
         ops: &[Op],
         won: &Won,
@@ -265,12 +291,42 @@ async fn timed<T>(
     f: impl Future<Output = Result<T, sqlx::Error>>,
 ) -> Result<T, DbError> {
     match tokio::time::timeout(wait, f).await {
+        Ok(Err(sqlx::Error::PoolTimedOut)) => {
+            // The pool's one connection never came back: it may be stuck in sqlx's check of a
+            // silent connection ([`PgEngine::renew_if_silent`]).
+            SILENCE.set(true);
+            Err(sqlx::Error::PoolTimedOut).map_err(step(what))
+        }
         Ok(r) => r.map_err(step(what)),
-        Err(_) => Err(DbError::Unavailable {
-            step: what,
-            reason: format!("the server did not answer within {} s", wait.as_secs()),
+        Err(_) => Err({
+            SILENCE.set(true);
+            DbError::Unavailable {
+                step: what,
+                reason: format!("the server did not answer within {} s", wait.as_secs()),
+            }
         }),
     }
+}
+
+thread_local! {
+    /// Set when a call on this thread found the writer's connection silent: a statement left
+    /// unanswered past its wait, or no connection from the pool within [`LOCK_WAIT`]. The
+    /// engine runs on the writer's own thread, so this is the engine's own flag; read and
+    /// cleared after each of its calls by [`PgEngine::renew_if_silent`].
+    static SILENCE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// The writer's pool: one connection, made on demand; an acquire waits at most [`LOCK_WAIT`].
+fn writer_pool(rt: &Runtime, opts: PgConnectOptions) -> PgPool {
+    // sqlx starts the pool's upkeep tasks on the runtime it is made in: this one.
+    let _in = rt.enter();
+    PgPoolOptions::new()
+        .max_connections(1)
+        .min_connections(0)
+        // As SQLite's busy timeout in the writer: a server that cannot give a connection
+        // within this is away, and the batch is held.
+        .acquire_timeout(LOCK_WAIT)
+        .connect_lazy_with(opts)
 }
 
 /// One statement; the rows it changed.
