@@ -125,7 +125,7 @@ impl Application {
                 anyhow::anyhow!(
                     "cannot open the database {} (HELDAR_DATABASE_URL): {}",
                     crate::camera::mask::mask_url(&config.database_url),
-                    crate::camera::mask::mask_url(&format!("{e:#}"))
+                    crate::camera::mask::mask_url(&crate::error::report(&*e))
                 )
             })?;
         // Before anything reads a camera: the key that opens their credentials (a missing or
