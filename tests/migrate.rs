@@ -570,3 +570,23 @@ async fn a_count_that_does_not_verify_names_the_table_and_fails() {
     assert!(!text.contains(&password_of(&to)), "{text}");
     pg.close().await;
 }
+
+/// `heldar migrate` with no destination says how to give one, naming both the flag and the
+/// variable (a URL with a password belongs in the variable), and exits 2 (a usage error).
+#[test]
+fn migrate_without_a_destination_names_the_flag_and_the_variable() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = heldar_cmd(dir.path());
+    cmd.env_remove("HELDAR_MIGRATE_TO").args(["migrate"]);
+    let out = cmd.output().unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).to_string();
+    assert_eq!(out.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("give the destination with --to postgres://… or HELDAR_MIGRATE_TO"),
+        "{text}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing is written before the destination is known"
+    );
+}

@@ -50,7 +50,9 @@ pub struct Migrate {
         env = "HELDAR_MIGRATE_TO",
         hide_env_values = true
     )]
-    to: String,
+    // Optional to clap so that its absence is told in Heldar's own sentence, which names the
+    // variable too (clap's "required argument --to" does not).
+    to: Option<String>,
     /// Also copy frames and timelapse videos into this bucket (`s3://bucket/prefix`); endpoint,
     /// region and credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
     /// AWS_SECRET_ACCESS_KEY. Without it only rows are copied.
@@ -94,8 +96,9 @@ pub fn run(args: Migrate) -> ExitCode {
     // Whatever a message quotes (a driver's error may quote the URL), the database password
     // and the bucket's secret key never show.
     let secrets: Vec<String> = [
-        url::Url::parse(args.to.trim())
-            .ok()
+        args.to
+            .as_deref()
+            .and_then(|to| url::Url::parse(to.trim()).ok())
             .and_then(|u| u.password().map(str::to_string)),
         args.aws_secret_access_key.clone(),
         args.aws_session_token.clone(),
@@ -125,7 +128,13 @@ fn failed(m: impl std::fmt::Display) -> Failure {
 
 /// Everything after the arguments are read: the steps of the module's doc, in order.
 async fn migrate(args: &Migrate) -> Result<(), Failure> {
-    let to = args.to.trim();
+    let Some(to) = args.to.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
+        return Err(Failure::Usage(
+            "no destination database: give the destination with --to postgres://… or \
+             HELDAR_MIGRATE_TO"
+                .to_string(),
+        ));
+    };
     if db::Backend::of_url(to) != Some(db::Backend::Postgres) {
         return Err(Failure::Usage(format!(
             "--to {} is not a PostgreSQL URL: give postgres://user:password@host:port/database",
@@ -157,8 +166,9 @@ async fn migrate(args: &Migrate) -> Result<(), Failure> {
 
     let from = transfer::open_source(&from_url).await.map_err(|e| {
         failed(format!(
-            "cannot read the source database {}: {e:#}",
-            mask_url(&from_url)
+            "cannot read the source database {}: {}",
+            mask_url(&from_url),
+            mask_text(&crate::error::report(&*e), &[])
         ))
     })?;
     if let Ok(db::meta::LastRun::Unclean { started_at }) = db::meta::last_run(&from).await {
@@ -174,8 +184,9 @@ async fn migrate(args: &Migrate) -> Result<(), Failure> {
     }
     let dest = db::connect(to).await.map_err(|e| {
         failed(format!(
-            "cannot open the destination database {}: {e:#}",
-            mask_url(to)
+            "cannot open the destination database {}: {}",
+            mask_url(to),
+            mask_text(&crate::error::report(&*e), &[])
         ))
     })?;
     let result = copy_all(
