@@ -256,6 +256,15 @@ pub async fn tick(ops: &Ops, renew: bool) -> OpResult<Tick> {
         .filter_map(|c| CameraId::parse(c).ok())
         .collect();
     let n = set.len();
+    // Before the scheduler hears of them: a gained camera's first capture here compares its
+    // state with the one its last holder stored, not with nothing.
+    let gained: HashSet<CameraId> = {
+        let before = ops.nodes.held.read().expect("held lock");
+        set.difference(&before).cloned().collect()
+    };
+    if let Err(e) = crate::ops::frames::seed_states_of(ops, &gained).await {
+        tracing::warn!(error = %e, "cannot read the stored state of the cameras this node took; their first capture here compares with none");
+    }
     if ops.nodes.set_held(set) {
         // Re-read every schedule: those of cameras gained are taken in, those lost dropped.
         ops.scheduler.refresh_all();
