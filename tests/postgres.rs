@@ -1362,6 +1362,10 @@ fn serve_on_a_refused_postgres_port_names_the_server_and_the_cause_at_once() {
         took < std::time::Duration::from_secs(5),
         "a refused connection waited {took:?}"
     );
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing is created before the database is known to open"
+    );
 }
 
 /// A `sslrootcert=` file that does not exist is named in the start-up error.
