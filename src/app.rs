@@ -169,10 +169,15 @@ impl Application {
                 open_database(&config).await?
             }
         };
+        let clock: Arc<dyn Clock> = opts.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
+        // A second process under a live node's id stops here, before it writes anything
+        // (docs/fleet.md "One id, one process").
+        if config.scheduler_enabled {
+            ops::nodes::refuse_a_live_twin(&pool, &config.node, clock.as_ref()).await?;
+        }
         // Before anything reads a camera: the key that opens their credentials (a missing or
         // wrong key stops start-up here, with the file named).
         let sealer = Arc::new(ops::secrets::open_sealer(&config.secret_key_file, &pool).await?);
-        let clock: Arc<dyn Clock> = opts.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
         let mut frame_store = FrameStore::new(config.snapshots_dir.clone(), config.snapshot_fsync);
         if let crate::config::StorageConfig::S3(s3) = &config.storage {
             let bucket = crate::store::object::Bucket::open(s3)?;

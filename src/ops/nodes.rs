@@ -143,6 +143,69 @@ pub struct Tick {
     pub cameras: usize,
 }
 
+/// Refuse to start as a node whose id a live process already uses: two processes under one id
+/// would renew, take and give back the same leases, each believing it holds the other's
+/// cameras (docs/fleet.md "One id, one process"). Called at start-up, before anything is
+/// written to the database.
+///
+/// The row alone does not tell a live twin from a crashed former run of this node restarted at
+/// once (a fixed id must take its own leases back then): a row whose heartbeat is within a lease
+/// period is watched until two heartbeat intervals (2/3 of a lease period) have passed since
+/// that heartbeat. If it moves (or the row is re-registered), a live process has the id and
+/// start-up stops; if not, the former run is gone and start-up goes on, at most 2/3 of a lease
+/// period later (10 s with the default 15 s). A row of a node that left cleanly is gone, so a
+/// restart after a clean stop never waits.
+pub async fn refuse_a_live_twin(
+    pool: &db::Pool,
+    config: &NodeConfig,
+    clock: &dyn crate::clock::Clock,
+) -> OpResult<()> {
+    let find = || async {
+        Ok::<_, crate::error::OpError>(
+            db::nodes::list(pool)
+                .await?
+                .into_iter()
+                .find(|n| n.id == config.id),
+        )
+    };
+    let Some(first) = find().await? else {
+        return Ok(());
+    };
+    let period = chrono::Duration::from_std(config.lease_period).unwrap_or_default();
+    if clock.now() - first.heartbeat_at > period {
+        return Ok(());
+    }
+    let window = config.lease_period * 2 / 3;
+    let deadline = first.heartbeat_at + chrono::Duration::from_std(window).unwrap_or_default();
+    tracing::info!(node = %config.id, heartbeat_at = %crate::models::fmt_ts(first.heartbeat_at),
+        "this node id has a recent heartbeat: checking that no other process runs under it");
+    // Bounded by real time as well as by the injected clock (which a test may hold still).
+    let began = std::time::Instant::now();
+    while clock.now() < deadline && began.elapsed() < window {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        match find().await? {
+            None => return Ok(()),
+            Some(n) if n.heartbeat_at != first.heartbeat_at || n.started_at != first.started_at => {
+                let age = (clock.now() - n.heartbeat_at).num_milliseconds().max(0);
+                return Err(crate::error::OpError::Conflict(format!(
+                    "another Heldar node is running with HELDAR_NODE_ID={} (on machine {}, started \
+                     {}, last heartbeat {}.{} s ago{}): two processes under one id would share \
+                     its camera leases. Give this one an id of its own, or stop the other first",
+                    config.id,
+                    n.name,
+                    crate::models::fmt_ts(n.started_at),
+                    age / 1000,
+                    (age % 1000) / 100,
+                    if n.draining { ", stopping" } else { "" },
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    tracing::info!(node = %config.id, "no other process heartbeats under this node id: taking over the row of its former run");
+    Ok(())
+}
+
 /// Register this node (taking over the row of a former run with the same id), forget the nodes
 /// of this machine whose process is gone, and take this node's share of the cameras: called
 /// before the scheduler starts, so a lone node holds every camera from its first slot.
