@@ -20,7 +20,6 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use bytes::Bytes;
 use clap::Args;
 use futures_util::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -411,17 +410,19 @@ async fn copy_files(
 }
 
 /// One file: skipped if the bucket has an object of its size under `key`, else sent, read
-/// back and compared by SHA-256.
+/// back and compared by SHA-256. Both ways in pieces (`Bucket::put_streamed`,
+/// `Bucket::read_streamed`): a file is never held whole in memory, however large a timelapse
+/// video is.
 async fn copy_file(bucket: &Bucket, local: &Path, key: &str) -> Result<FileOutcome, Failure> {
-    let bytes = match tokio::fs::read(local).await {
-        Ok(b) => Bytes::from(b),
+    let size = match tokio::fs::metadata(local).await {
+        Ok(m) => m.len(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(FileOutcome::Missing(local.display().to_string()))
         }
         Err(e) => return Err(failed(format!("cannot read {}: {e}", local.display()))),
     };
     match bucket.size(key).await {
-        Ok(n) if n == bytes.len() as u64 => return Ok(FileOutcome::Present),
+        Ok(n) if n == size => return Ok(FileOutcome::Present),
         // Absent, or a torn or different object: (re)sent below.
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -432,22 +433,28 @@ async fn copy_file(bucket: &Bucket, local: &Path, key: &str) -> Result<FileOutco
             )))
         }
     }
-    let (want, sent) = (Sha256::digest(&bytes), bytes.len());
-    bucket.put(key, bytes).await.map_err(failed)?;
-    let back = bucket.get(key).await.map_err(|e| {
-        failed(format!(
-            "verification failed: {key} cannot be read back from {}: {e}",
-            bucket.url()
-        ))
-    })?;
-    if Sha256::digest(&back) != want {
+    let mut sha = Sha256::new();
+    let sent = bucket
+        .put_streamed(local, key, |piece| sha.update(piece))
+        .await
+        .map_err(failed)?;
+    let want = sha.finalize();
+    let mut sha = Sha256::new();
+    let back = bucket
+        .read_streamed(key, |piece| sha.update(piece))
+        .await
+        .map_err(|e| {
+            failed(format!(
+                "verification failed: {key} cannot be read back from {}: {e}",
+                bucket.url()
+            ))
+        })?;
+    if sha.finalize() != want {
         return Err(failed(format!(
-            "verification failed: {key} in {} does not match {} (SHA-256 differs: {} bytes \
-             sent, {} read back)",
+            "verification failed: {key} in {} does not match {} (SHA-256 differs: {sent} bytes \
+             sent, {back} read back)",
             bucket.url(),
             local.display(),
-            sent,
-            back.len()
         )));
     }
     Ok(FileOutcome::Sent)
