@@ -170,8 +170,8 @@ impl Application {
             }
         };
         let clock: Arc<dyn Clock> = opts.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
-        // A second process under a live node's id stops here, before it writes anything
-        // (docs/fleet.md "One id, one process").
+        // A second process under a live node's id stops here, before it marks a run,
+        // registers or takes a lease (docs/fleet.md "One id, one process").
         if config.scheduler_enabled {
             ops::nodes::refuse_a_live_twin(&pool, &config.node, clock.as_ref()).await?;
         }

@@ -145,8 +145,8 @@ pub struct Tick {
 
 /// Refuse to start as a node whose id a live process already uses: two processes under one id
 /// would renew, take and give back the same leases, each believing it holds the other's
-/// cameras (docs/fleet.md "One id, one process"). Called at start-up, before anything is
-/// written to the database.
+/// cameras (docs/fleet.md "One id, one process"). Called at start-up, before this process
+/// marks its run, registers or takes a lease.
 ///
 /// The row alone does not tell a live twin from a crashed former run of this node restarted at
 /// once (a fixed id must take its own leases back then): a row whose heartbeat is within a lease
