@@ -47,6 +47,8 @@ pub struct NodeState {
     started_at: DateTime<Utc>,
     held: RwLock<HashSet<CameraId>>,
     draining: AtomicBool,
+    /// Another process was seen registered under this node's id (logged once).
+    id_shared: AtomicBool,
     /// Bumped whenever the held set changes.
     changes: watch::Sender<u64>,
     /// One tick at a time (the service's and a camera creation's).
@@ -71,6 +73,7 @@ impl NodeState {
             started_at,
             held: RwLock::default(),
             draining: AtomicBool::new(false),
+            id_shared: AtomicBool::new(false),
             changes: watch::channel(0).0,
             ticking: tokio::sync::Mutex::new(()),
         }
@@ -141,6 +144,10 @@ pub struct Tick {
     pub released: usize,
     pub live_nodes: usize,
     pub cameras: usize,
+    /// This node's row was registered by another process since this one registered: two
+    /// processes run under one id ("One id, one process" in docs/fleet.md; this one was
+    /// stopped or stalled while the other started). Logged as an ERROR when first seen.
+    pub id_shared: bool,
 }
 
 /// Refuse to start as a node whose id a live process already uses: two processes under one id
@@ -271,7 +278,22 @@ pub async fn tick(ops: &Ops, renew: bool) -> OpResult<Tick> {
     let period = chrono::Duration::from_std(config.lease_period).unwrap_or_default();
     let draining = ops.nodes.is_draining();
     let now = ops.clock.now();
+    let mut id_shared = false;
     if renew {
+        // The row's start time is this process's unless another process registered under
+        // the id since (the start-up check cannot see a process that was stopped, or stalled,
+        // for longer than it watches).
+        id_shared = db::nodes::list(db).await?.iter().any(|n| {
+            n.id == id
+                && crate::models::fmt_ts(n.started_at)
+                    != crate::models::fmt_ts(ops.nodes.started_at)
+        });
+        if id_shared && !ops.nodes.id_shared.swap(true, Ordering::SeqCst) {
+            tracing::error!(
+                node = id,
+                "another process has registered under this node's id (HELDAR_NODE_ID) since this one started: both now share its camera leases; stop one of them, or give it an id of its own"
+            );
+        }
         if !db::nodes::heartbeat(db, id, now, draining).await? {
             db::nodes::register(db, &row(ops, config, now)).await?;
         }
@@ -344,6 +366,7 @@ pub async fn tick(ops: &Ops, renew: bool) -> OpResult<Tick> {
         released,
         live_nodes: live,
         cameras,
+        id_shared,
     })
 }
 

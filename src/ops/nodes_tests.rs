@@ -353,3 +353,22 @@ async fn a_camera_that_moves_keeps_its_stored_state_on_the_new_holder() {
         "the new holder knows the state its last holder stored"
     );
 }
+
+/// A process that registers under the id of one that was stopped past the start-up check (a
+/// stall): the older one sees at its next tick that its row is another process's and says so;
+/// the newer one does not.
+#[tokio::test]
+async fn a_node_whose_id_another_process_registered_under_notices_it() {
+    let fleet = Fleet::new(1).await;
+    let a = fleet.node("edge-1");
+    start(&a).await.unwrap();
+    assert!(!tick(&a, true).await.unwrap().id_shared);
+    fleet.clock.advance(1.0);
+    let b = fleet.node("edge-1");
+    start(&b).await.unwrap();
+    assert!(
+        tick(&a, true).await.unwrap().id_shared,
+        "the older process notices"
+    );
+    assert!(!tick(&b, true).await.unwrap().id_shared);
+}
