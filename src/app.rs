@@ -1,10 +1,12 @@
 //! The application: state, start-up order and the HTTP server, shared by `heldar serve` and the
 //! tests (which start the real app on port 0, like zero2prod's `Application::build`).
 //!
-//! Start-up: directories → database and migrations → reconciliation of what a crash of the last
-//! run can have left (only after an unclean stop, bounded by that run; `ops::reconcile`) → the
-//! run mark → capture back-ends → background services (supervised; among them the full
-//! reconciliation pass) → HTTP listener. [`Application::run_until_stopped`] serves until the
+//! Start-up: the listen address → the database and migrations (a PostgreSQL server before any
+//! folder is made; for a SQLite file, its folder is checked first, then the data folders are
+//! made, then the file is opened) → reconciliation of what a crash of the last run can have
+//! left (only after an unclean stop, bounded by that run; `ops::reconcile`) → the run mark →
+//! capture back-ends → background services (supervised; among them the full reconciliation
+//! pass) → HTTP listener. [`Application::run_until_stopped`] serves until the
 //! shutdown token is cancelled, then stops the services within a grace period, commits the
 //! writer's rows and, if everything stopped in time, records a clean stop.
 
@@ -92,6 +94,41 @@ async fn other_live_nodes(
         .collect())
 }
 
+/// Open `HELDAR_DATABASE_URL` and run the migrations, or say which database could not be
+/// opened and why.
+async fn open_database(config: &Config) -> anyhow::Result<crate::db::Pool> {
+    crate::db::connect(&config.database_url).await.map_err(|e| {
+        // The URL may carry a password, and the driver's error may quote it.
+        anyhow::anyhow!(
+            "cannot open the database {} (HELDAR_DATABASE_URL): {}",
+            crate::camera::mask::mask_url(&config.database_url),
+            crate::camera::mask::mask_url(&crate::error::report(&*e))
+        )
+    })
+}
+
+/// A SQLite file's folder must exist unless it is the data folder (or inside it), which
+/// start-up creates: Heldar makes no other folder, and without this check the data folders
+/// were made before SQLite's "unable to open database file".
+fn sqlite_folder_check(config: &Config) -> anyhow::Result<()> {
+    let Ok(file) = crate::db::file_of(&config.database_url) else {
+        return Ok(());
+    };
+    let Some(folder) = file.parent().filter(|f| !f.as_os_str().is_empty()) else {
+        return Ok(());
+    };
+    let absolute = |p: &std::path::Path| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf());
+    if folder.is_dir() || absolute(folder).starts_with(absolute(&config.data_dir)) {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "cannot open the database {} (HELDAR_DATABASE_URL): its folder {} does not exist \
+         (Heldar creates only HELDAR_DATA_DIR and the folders in it)",
+        crate::camera::mask::mask_url(&config.database_url),
+        folder.display()
+    )
+}
+
 fn last_run_label(last: &crate::db::meta::LastRun) -> &'static str {
     match last {
         crate::db::meta::LastRun::Clean { .. } => "clean",
@@ -117,21 +154,30 @@ impl Application {
         let listener = tokio::net::TcpListener::bind(bind).await.map_err(|e| {
             anyhow::anyhow!("cannot listen on {bind} (HELDAR_API_HOST/HELDAR_API_PORT): {e}")
         })?;
-        config.prepare_dirs()?;
-        let pool = crate::db::connect(&config.database_url)
-            .await
-            .map_err(|e| {
-                // The URL may carry a password, and the driver's error may quote it.
-                anyhow::anyhow!(
-                    "cannot open the database {} (HELDAR_DATABASE_URL): {}",
-                    crate::camera::mask::mask_url(&config.database_url),
-                    crate::camera::mask::mask_url(&format!("{e:#}"))
-                )
-            })?;
+        // A database that cannot be opened also stops start-up before any folder is made: a
+        // PostgreSQL server is connected to (and migrated) first; a SQLite file, whose folder
+        // may be the data folder made below, has that folder checked first.
+        let pool = match crate::db::Backend::of_url(&config.database_url) {
+            Some(crate::db::Backend::Postgres) => {
+                let pool = open_database(&config).await?;
+                config.prepare_dirs()?;
+                pool
+            }
+            _ => {
+                sqlite_folder_check(&config)?;
+                config.prepare_dirs()?;
+                open_database(&config).await?
+            }
+        };
+        let clock: Arc<dyn Clock> = opts.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
+        // A second process under a live node's id stops here, before it marks a run,
+        // registers or takes a lease (docs/fleet.md "One id, one process").
+        if config.scheduler_enabled {
+            ops::nodes::refuse_a_live_twin(&pool, &config.node, clock.as_ref()).await?;
+        }
         // Before anything reads a camera: the key that opens their credentials (a missing or
         // wrong key stops start-up here, with the file named).
         let sealer = Arc::new(ops::secrets::open_sealer(&config.secret_key_file, &pool).await?);
-        let clock: Arc<dyn Clock> = opts.clock.clone().unwrap_or_else(|| Arc::new(SystemClock));
         let mut frame_store = FrameStore::new(config.snapshots_dir.clone(), config.snapshot_fsync);
         if let crate::config::StorageConfig::S3(s3) = &config.storage {
             let bucket = crate::store::object::Bucket::open(s3)?;

@@ -1278,16 +1278,32 @@ impl Config {
     /// Folders Heldar creates are 0700; an existing folder is left as it is, with a WARN if it
     /// is the data dir and other users can read or enter it (see `private_files`).
     pub fn prepare_dirs(&self) -> Result<(), ConfigError> {
-        for (var, dir) in [
-            ("HELDAR_DATA_DIR", &self.data_dir),
-            ("HELDAR_SNAPSHOTS_DIR", &self.snapshots_dir),
-            // Timelapse videos live under the data dir.
-            ("HELDAR_DATA_DIR", &self.timelapses_dir),
+        // (setting, folder, what the folder is of the setting's: `None` for the setting's own
+        // folder). The timelapse videos live in a folder under the data dir, which is named as
+        // such, not as the data dir itself.
+        for (var, dir, part) in [
+            ("HELDAR_DATA_DIR", &self.data_dir, None),
+            ("HELDAR_SNAPSHOTS_DIR", &self.snapshots_dir, None),
+            (
+                "HELDAR_DATA_DIR",
+                &self.timelapses_dir,
+                Some("its timelapses folder"),
+            ),
         ] {
-            let fail = |e: std::io::Error| ConfigError {
-                var,
-                value: dir.display().to_string(),
-                allowed: format!("a directory Heldar can create and write ({e})"),
+            let fail = |e: std::io::Error| match part {
+                None => ConfigError {
+                    var,
+                    value: dir.display().to_string(),
+                    allowed: format!("a directory Heldar can create and write ({e})"),
+                },
+                Some(part) => ConfigError {
+                    var,
+                    value: self.data_dir.display().to_string(),
+                    allowed: format!(
+                        "{part} {} must be a directory Heldar can create and write ({e})",
+                        dir.display()
+                    ),
+                },
             };
             let origin = crate::private_files::ensure_dir(dir).map_err(fail)?;
             match origin {
@@ -1303,9 +1319,12 @@ impl Config {
                         dir.display()
                     );
                 }
-                crate::private_files::DirOrigin::Created => {
-                    tracing::info!(dir = %dir.display(), "created {var} (mode 700)");
-                }
+                crate::private_files::DirOrigin::Created => match part {
+                    None => tracing::info!(dir = %dir.display(), "created {var} (mode 700)"),
+                    Some(part) => {
+                        tracing::info!(dir = %dir.display(), "created {var}'s {} (mode 700)", part.trim_start_matches("its "))
+                    }
+                },
                 _ => {}
             }
             let probe = dir.join(".heldar-write-probe");

@@ -99,3 +99,56 @@ impl From<std::io::Error> for OpError {
 
 /// What `ops` returns.
 pub type OpResult<T> = Result<T, OpError>;
+
+/// An error and its causes on one line, as anyhow's `{:#}` writes them (`outer: cause: …`),
+/// except that a cause whose text the line already holds is left out. Most errors here (sqlx's,
+/// `DbError`, `MigrateError`) put their cause into their own message *and* report it as their
+/// source, so `{:#}` repeats it: "error communicating with database: Connection refused (os
+/// error 111): Connection refused (os error 111)". Every error an operator reads — the start-up
+/// error, a service's failure log — is written with this.
+pub fn report(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let text = c.to_string();
+        if !text.is_empty() && !line.contains(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        cause = c.source();
+    }
+    line
+}
+
+#[cfg(test)]
+mod tests {
+    /// A real failure of a real SQLite database (a statement naming a missing table), through
+    /// `DbError` and anyhow as start-up sees it: the driver's message appears once.
+    #[tokio::test]
+    async fn a_database_error_names_its_cause_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}", dir.path().join("heldar.db").display());
+        let pool = crate::db::connect(&url).await.unwrap();
+        let e = sqlx::query("SELECT * FROM no_such_table")
+            .execute(pool.sqlite().unwrap())
+            .await
+            .map_err(crate::db::step("reading the cameras"))
+            .unwrap_err();
+        let e = anyhow::Error::from(e).context("listing");
+        let anyhow_line = format!("{e:#}");
+        assert!(
+            anyhow_line.matches("no such table: no_such_table").count() > 1,
+            "anyhow no longer repeats it; this helper may be unneeded: {anyhow_line}"
+        );
+        let line = super::report(&*e);
+        assert_eq!(
+            line.matches("no such table: no_such_table").count(),
+            1,
+            "{line}"
+        );
+        assert!(
+            line.starts_with("listing: database error while reading the cameras: "),
+            "{line}"
+        );
+    }
+}

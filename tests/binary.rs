@@ -325,3 +325,57 @@ async fn the_demo_camera_lives_only_while_serve_runs_with_demo() {
     let (status, _) = server.stop_with(nix::sys::signal::Signal::SIGTERM);
     assert!(status.success());
 }
+
+/// A SQLite database whose folder does not exist stops start-up with a sentence naming the
+/// folder, before any folder (the data folder, its snapshots and timelapses) is made.
+#[test]
+fn a_database_in_a_missing_folder_stops_start_up_before_anything_is_created() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("no-such-folder");
+    let out = heldar_cmd(dir.path())
+        .args(["serve"])
+        .env(
+            "HELDAR_DATABASE_URL",
+            format!("sqlite://{}/heldar.db", missing.display()),
+        )
+        .env("HELDAR_API_PORT", "0")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!("its folder {} does not exist", missing.display())),
+        "{stderr}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing is created before the database is known to open"
+    );
+}
+
+/// A timelapses folder that cannot be made (a file is in its place) is named as the data
+/// folder's timelapses folder, not as the data folder itself.
+#[test]
+fn a_timelapses_folder_that_cannot_be_made_is_named_as_the_data_dirs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir(&data).unwrap();
+    std::fs::write(data.join("timelapses"), b"not a folder").unwrap();
+    let out = heldar_cmd(dir.path())
+        .args(["serve"])
+        .env("HELDAR_API_PORT", "0")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "HELDAR_DATA_DIR={:?} cannot be used: its timelapses folder {} must be a directory",
+            data.display().to_string(),
+            data.join("timelapses").display()
+        )),
+        "{stderr}"
+    );
+}

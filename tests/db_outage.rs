@@ -497,7 +497,14 @@ async fn two_processes_through_an_outage_keep_each_slot_once_and_leave_no_orphan
         ServerProcess::start(cmd)
     };
     let a = start(dir.path());
+    // A second process under a live node's id is refused at start-up (docs/fleet.md "One id,
+    // one process"), so B starts while A is stopped, as after a stall: B sees no heartbeat
+    // move under the id and takes its row over; A, resumed, still believes it holds every
+    // camera.
+    let a_pid = nix::unistd::Pid::from_raw(a.child.id() as i32);
+    nix::sys::signal::kill(a_pid, Signal::SIGSTOP).unwrap();
     let b = start(dir.path());
+    nix::sys::signal::kill(a_pid, Signal::SIGCONT).unwrap();
     register(&client, &a, &cams, 5).await;
     // B learns of the schedules from its 5 s re-read; then both race for every slot. Which
     // one wins a race is timing (a loaded machine can let A win them all for a while), so what

@@ -567,3 +567,56 @@ async fn a_node_without_demo_leaves_a_live_nodes_demo_camera_alone() {
     let (status, logs) = a.stop_with(Signal::SIGTERM);
     assert!(status.success(), "{logs:?}");
 }
+
+/// A second process started under the id of a live node is refused with a sentence naming the
+/// id (two processes under one id would share its leases); the live node goes on holding its
+/// cameras. Once that node is killed, a process under its id starts (a crashed node restarted
+/// with a fixed id takes its row over, after at most 2/3 of a lease period).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_process_under_a_live_nodes_id_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let cams = cameras(2).await;
+    let client = reqwest::Client::new();
+    let a = node(dir.path(), "edge-1");
+    register(&client, &a, dir.path(), &cams, 60).await;
+    wait_split(&client, &a, 1, 2).await;
+
+    let began = std::time::Instant::now();
+    let out = heldar_cmd(dir.path())
+        .arg("serve")
+        .env("HELDAR_NODE_ID", "edge-1")
+        .env("HELDAR_LEASE_PERIOD_S", LEASE_S.to_string())
+        .env("HELDAR_API_PORT", "0")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    assert!(
+        err.contains("another Heldar node is running with HELDAR_NODE_ID=edge-1"),
+        "{err}"
+    );
+    assert!(
+        began.elapsed() < Duration::from_secs(LEASE_S * 2),
+        "refused after {:?}",
+        began.elapsed()
+    );
+    let h = holdings(&client, &a).await;
+    assert_eq!(h.len(), 1, "{h:?}");
+    assert_eq!(
+        h["edge-1"].len(),
+        2,
+        "the live node keeps its cameras: {h:?}"
+    );
+
+    let (status, _) = a.stop_with(Signal::SIGKILL);
+    assert!(!status.success());
+    let b = node(dir.path(), "edge-1");
+    let h = wait_split(&client, &b, 1, 2).await;
+    assert_eq!(
+        h["edge-1"].len(),
+        2,
+        "the restarted node holds its cameras: {h:?}"
+    );
+    let (status, logs) = b.stop_with(Signal::SIGTERM);
+    assert!(status.success(), "{logs:?}");
+}

@@ -1323,3 +1323,77 @@ async fn tls_to_postgres_is_used_when_asked_and_checked_against_the_given_ca() {
     );
     assert!(!text.contains(&password), "the password is shown: {text}");
 }
+
+/// A port nothing listens on: bound, then closed, so the connection is refused at once.
+fn refused_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    l.local_addr().unwrap().port()
+}
+
+/// `heldar serve` on a PostgreSQL port that refuses connections stops at once (not after the
+/// pool's 10 s wait), naming the server and the cause, without the password; the driver's
+/// message is not repeated ("X: X").
+#[test]
+fn serve_on_a_refused_postgres_port_names_the_server_and_the_cause_at_once() {
+    let port = refused_port();
+    let dir = tempfile::tempdir().unwrap();
+    let began = std::time::Instant::now();
+    let out = common::heldar_cmd(dir.path())
+        .args(["serve"])
+        .env(
+            "HELDAR_DATABASE_URL",
+            format!("postgres://heldar:s3cretpw@127.0.0.1:{port}/heldar"),
+        )
+        .env("HELDAR_API_PORT", "0")
+        .output()
+        .unwrap();
+    let took = began.elapsed();
+    let text = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "cannot connect to the PostgreSQL server at 127.0.0.1:{port}: connection refused"
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("pool timed out"), "{text}");
+    assert!(!text.contains("s3cretpw"), "the password is shown: {text}");
+    assert!(
+        took < std::time::Duration::from_secs(5),
+        "a refused connection waited {took:?}"
+    );
+    assert!(
+        !dir.path().join("data").exists(),
+        "nothing is created before the database is known to open"
+    );
+}
+
+/// A `sslrootcert=` file that does not exist is named in the start-up error.
+#[test]
+fn a_missing_sslrootcert_file_is_named() {
+    let port = refused_port();
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("missing").join("root.crt");
+    let out = common::heldar_cmd(dir.path())
+        .args(["serve"])
+        .env(
+            "HELDAR_DATABASE_URL",
+            format!(
+                "postgres://heldar:s3cretpw@127.0.0.1:{port}/heldar?sslmode=verify-full&sslrootcert={}",
+                missing.display()
+            ),
+        )
+        .env("HELDAR_API_PORT", "0")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(!out.status.success(), "{text}");
+    assert!(
+        text.contains(&format!(
+            "cannot read the CA certificate file {} (sslrootcert in the database URL): no such file",
+            missing.display()
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("s3cretpw"), "the password is shown: {text}");
+}

@@ -20,7 +20,6 @@ use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use bytes::Bytes;
 use clap::Args;
 use futures_util::{StreamExt, TryStreamExt};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -50,7 +49,9 @@ pub struct Migrate {
         env = "HELDAR_MIGRATE_TO",
         hide_env_values = true
     )]
-    to: String,
+    // Optional to clap so that its absence is told in Heldar's own sentence, which names the
+    // variable too (clap's "required argument --to" does not).
+    to: Option<String>,
     /// Also copy frames and timelapse videos into this bucket (`s3://bucket/prefix`); endpoint,
     /// region and credentials from AWS_ENDPOINT_URL, AWS_REGION, AWS_ACCESS_KEY_ID,
     /// AWS_SECRET_ACCESS_KEY. Without it only rows are copied.
@@ -94,8 +95,9 @@ pub fn run(args: Migrate) -> ExitCode {
     // Whatever a message quotes (a driver's error may quote the URL), the database password
     // and the bucket's secret key never show.
     let secrets: Vec<String> = [
-        url::Url::parse(args.to.trim())
-            .ok()
+        args.to
+            .as_deref()
+            .and_then(|to| url::Url::parse(to.trim()).ok())
             .and_then(|u| u.password().map(str::to_string)),
         args.aws_secret_access_key.clone(),
         args.aws_session_token.clone(),
@@ -125,7 +127,13 @@ fn failed(m: impl std::fmt::Display) -> Failure {
 
 /// Everything after the arguments are read: the steps of the module's doc, in order.
 async fn migrate(args: &Migrate) -> Result<(), Failure> {
-    let to = args.to.trim();
+    let Some(to) = args.to.as_deref().map(str::trim).filter(|t| !t.is_empty()) else {
+        return Err(Failure::Usage(
+            "no destination database: give the destination with --to postgres://… or \
+             HELDAR_MIGRATE_TO"
+                .to_string(),
+        ));
+    };
     if db::Backend::of_url(to) != Some(db::Backend::Postgres) {
         return Err(Failure::Usage(format!(
             "--to {} is not a PostgreSQL URL: give postgres://user:password@host:port/database",
@@ -157,8 +165,9 @@ async fn migrate(args: &Migrate) -> Result<(), Failure> {
 
     let from = transfer::open_source(&from_url).await.map_err(|e| {
         failed(format!(
-            "cannot read the source database {}: {e:#}",
-            mask_url(&from_url)
+            "cannot read the source database {}: {}",
+            mask_url(&from_url),
+            mask_text(&crate::error::report(&*e), &[])
         ))
     })?;
     if let Ok(db::meta::LastRun::Unclean { started_at }) = db::meta::last_run(&from).await {
@@ -174,8 +183,9 @@ async fn migrate(args: &Migrate) -> Result<(), Failure> {
     }
     let dest = db::connect(to).await.map_err(|e| {
         failed(format!(
-            "cannot open the destination database {}: {e:#}",
-            mask_url(to)
+            "cannot open the destination database {}: {}",
+            mask_url(to),
+            mask_text(&crate::error::report(&*e), &[])
         ))
     })?;
     let result = copy_all(
@@ -400,17 +410,19 @@ async fn copy_files(
 }
 
 /// One file: skipped if the bucket has an object of its size under `key`, else sent, read
-/// back and compared by SHA-256.
+/// back and compared by SHA-256. Both ways in pieces (`Bucket::put_streamed`,
+/// `Bucket::read_streamed`): a file is never held whole in memory, however large a timelapse
+/// video is.
 async fn copy_file(bucket: &Bucket, local: &Path, key: &str) -> Result<FileOutcome, Failure> {
-    let bytes = match tokio::fs::read(local).await {
-        Ok(b) => Bytes::from(b),
+    let size = match tokio::fs::metadata(local).await {
+        Ok(m) => m.len(),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Ok(FileOutcome::Missing(local.display().to_string()))
         }
         Err(e) => return Err(failed(format!("cannot read {}: {e}", local.display()))),
     };
     match bucket.size(key).await {
-        Ok(n) if n == bytes.len() as u64 => return Ok(FileOutcome::Present),
+        Ok(n) if n == size => return Ok(FileOutcome::Present),
         // Absent, or a torn or different object: (re)sent below.
         Ok(_) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -421,22 +433,28 @@ async fn copy_file(bucket: &Bucket, local: &Path, key: &str) -> Result<FileOutco
             )))
         }
     }
-    let (want, sent) = (Sha256::digest(&bytes), bytes.len());
-    bucket.put(key, bytes).await.map_err(failed)?;
-    let back = bucket.get(key).await.map_err(|e| {
-        failed(format!(
-            "verification failed: {key} cannot be read back from {}: {e}",
-            bucket.url()
-        ))
-    })?;
-    if Sha256::digest(&back) != want {
+    let mut sha = Sha256::new();
+    let sent = bucket
+        .put_streamed(local, key, |piece| sha.update(piece))
+        .await
+        .map_err(failed)?;
+    let want = sha.finalize();
+    let mut sha = Sha256::new();
+    let back = bucket
+        .read_streamed(key, |piece| sha.update(piece))
+        .await
+        .map_err(|e| {
+            failed(format!(
+                "verification failed: {key} cannot be read back from {}: {e}",
+                bucket.url()
+            ))
+        })?;
+    if sha.finalize() != want {
         return Err(failed(format!(
-            "verification failed: {key} in {} does not match {} (SHA-256 differs: {} bytes \
-             sent, {} read back)",
+            "verification failed: {key} in {} does not match {} (SHA-256 differs: {sent} bytes \
+             sent, {back} read back)",
             bucket.url(),
             local.display(),
-            sent,
-            back.len()
         )));
     }
     Ok(FileOutcome::Sent)

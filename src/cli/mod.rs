@@ -184,7 +184,7 @@ where
                 eprintln!(
                     "{cmd}: cannot open the database {}: {}",
                     crate::camera::mask::mask_url(&url),
-                    crate::camera::mask::mask_url(&format!("{e:#}"))
+                    crate::camera::mask::mask_url(&crate::error::report(&*e))
                 );
                 return ExitCode::FAILURE;
             }

@@ -70,7 +70,7 @@ pub fn run(args: Serve) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         // One line, once: the log and the terminal are the same stderr.
         Err(e) => {
-            eprintln!("heldar: {e:#}");
+            eprintln!("heldar: {}", crate::error::report(&*e));
             ExitCode::FAILURE
         }
     }

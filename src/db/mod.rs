@@ -310,17 +310,101 @@ async fn connect_sqlite(url: &str) -> anyhow::Result<Pool> {
 /// The database must exist (an operator's `CREATE DATABASE`; Heldar does not ask for the right
 /// to create databases). Several nodes starting at once are safe: sqlx holds an advisory lock
 /// while it migrates.
+///
+/// One connection is opened on its own before the pool: a pool that cannot connect only says
+/// "pool timed out" after its whole acquire timeout, while a single attempt fails at once with
+/// the real cause (connection refused, password refused, no such database, a TLS failure), and
+/// the error names the server (`host:port` or the socket; never the password).
 async fn connect_postgres(url: &str) -> anyhow::Result<Pool> {
+    use sqlx::Connection;
     let opts = PgConnectOptions::from_str(url)?.application_name("heldar");
+    check_tls_files(url)?;
+    let server = match opts.get_socket() {
+        Some(socket) => format!("the PostgreSQL server at the socket {}", socket.display()),
+        None => format!(
+            "the PostgreSQL server at {}:{}",
+            opts.get_host(),
+            opts.get_port()
+        ),
+    };
+    let cannot = |cause: String| anyhow::anyhow!("cannot connect to {server}: {cause}");
+    // Bounded like the pool's wait below: a host that drops packets would otherwise hold the
+    // first attempt for the operating system's TCP timeout (minutes).
+    match tokio::time::timeout(CONNECT_WAIT, sqlx::PgConnection::connect_with(&opts)).await {
+        Err(_) => return Err(cannot(format!("no answer within {CONNECT_WAIT:?}"))),
+        Ok(Err(e)) => return Err(cannot(connect_cause(&e))),
+        Ok(Ok(conn)) => {
+            let _ = conn.close().await;
+        }
+    }
     let pool = PgPoolOptions::new()
         .max_connections(8)
         // As SQLite's busy timeout: a request waits this long for a connection, then the
         // database counts as unavailable (`step`).
-        .acquire_timeout(Duration::from_secs(10))
+        .acquire_timeout(CONNECT_WAIT)
         .connect_with(opts)
-        .await?;
+        .await
+        .map_err(|e| cannot(connect_cause(&e)))?;
     sqlx::migrate!("./migrations-postgres").run(&pool).await?;
     Ok(Pool::Postgres(pool))
+}
+
+/// How long a PostgreSQL connection is waited for (the first one at start-up, and any one the
+/// pool hands out later).
+const CONNECT_WAIT: Duration = Duration::from_secs(10);
+
+/// Why a connection could not be made, as one clause without sqlx's prefix repeated: "connection
+/// refused (nothing listens there)" rather than "error communicating with database: Connection
+/// refused (os error 111)".
+fn connect_cause(e: &sqlx::Error) -> String {
+    match e {
+        sqlx::Error::Io(io) if io.kind() == std::io::ErrorKind::ConnectionRefused => {
+            "connection refused (nothing listens there, or a firewall refuses it)".to_string()
+        }
+        sqlx::Error::Io(io) => io.to_string(),
+        sqlx::Error::Database(d) => d.message().to_string(),
+        sqlx::Error::Tls(t) => format!("TLS failed: {t}"),
+        sqlx::Error::Configuration(c) => c.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// The certificate and key files a `postgres://` URL names (`sslrootcert`, `sslcert`,
+/// `sslkey` and sqlx's other spellings of them) must be readable: sqlx reads them only during
+/// the TLS handshake, and its error there does not say which file is missing.
+fn check_tls_files(url: &str) -> anyhow::Result<()> {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return Ok(());
+    };
+    for (key, value) in parsed.query_pairs() {
+        let what = match &*key {
+            "sslrootcert" | "ssl-root-cert" | "ssl-ca" => "the CA certificate",
+            "sslcert" | "ssl-cert" => "the client certificate",
+            "sslkey" | "ssl-key" => "the client key",
+            _ => continue,
+        };
+        let value = value.trim();
+        // sqlx also takes the PEM text itself in place of a file name.
+        if value.starts_with("-----BEGIN") {
+            continue;
+        }
+        if let Err(e) = std::fs::File::open(value) {
+            anyhow::bail!(
+                "cannot read {what} file {value} ({key} in the database URL): {}",
+                io_sentence(&e)
+            );
+        }
+    }
+    Ok(())
+}
+
+/// An I/O error as a clause, without the "(os error N)" tail.
+fn io_sentence(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::NotFound => "no such file".to_string(),
+        std::io::ErrorKind::PermissionDenied => "permission denied".to_string(),
+        _ => e.to_string(),
+    }
 }
 
 /// A PostgreSQL database of its own for `heldar bench --postgres` (never for an install): made

@@ -17,7 +17,7 @@
 //! camera's state differs from the last one this process saw (one event per change, not one per
 //! failure); and the outage bookkeeping of `ops::outages` (`camera.offline`/`camera.recovered`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 
 use bytes::Bytes;
@@ -56,6 +56,16 @@ pub(crate) struct FrameState {
 }
 
 impl FrameState {
+    /// The state this process last saw `camera` in (tests).
+    #[cfg(test)]
+    pub(crate) fn state_of(&self, camera: &CameraId) -> Option<CameraState> {
+        self.states
+            .lock()
+            .expect("states lock")
+            .get(camera)
+            .copied()
+    }
+
     /// Forget a deleted schedule's last look.
     pub(crate) fn forget_schedule(&self, id: &str) {
         self.looks.lock().expect("looks lock").remove(id);
@@ -115,6 +125,29 @@ pub async fn seed_states(ops: &Ops) -> OpResult<()> {
     let mut states = ops.frames.states.lock().expect("states lock");
     for (camera, status) in all {
         states.insert(camera.spec.id, status.state);
+    }
+    Ok(())
+}
+
+/// Learn the stored state of cameras this node has just taken over (`ops::nodes`): the node
+/// that held them wrote their status, so what this process remembers of them (nothing, for a
+/// camera created after it started, or a state from its start-up) is stale. Without this, the
+/// new holder's first capture announced a change from `unknown` (or missed a real one). Only
+/// the gained cameras: a held camera's remembered state can be newer than its row (the writer
+/// commits in batches).
+pub(crate) async fn seed_states_of(ops: &Ops, gained: &HashSet<CameraId>) -> OpResult<()> {
+    if gained.is_empty() {
+        return Ok(());
+    }
+    let all = db::cameras::list(&ops.db).await?;
+    let mut states = ops.frames.states.lock().expect("states lock");
+    let mut failures = ops.frames.failures.lock().expect("failures lock");
+    for (camera, status) in all {
+        if gained.contains(&camera.spec.id) {
+            // The run of failures restarts with the holder: its log summaries count its own.
+            failures.remove(&camera.spec.id);
+            states.insert(camera.spec.id, status.state);
+        }
     }
     Ok(())
 }

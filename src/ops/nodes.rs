@@ -47,6 +47,8 @@ pub struct NodeState {
     started_at: DateTime<Utc>,
     held: RwLock<HashSet<CameraId>>,
     draining: AtomicBool,
+    /// Another process was seen registered under this node's id (logged once).
+    id_shared: AtomicBool,
     /// Bumped whenever the held set changes.
     changes: watch::Sender<u64>,
     /// One tick at a time (the service's and a camera creation's).
@@ -71,6 +73,7 @@ impl NodeState {
             started_at,
             held: RwLock::default(),
             draining: AtomicBool::new(false),
+            id_shared: AtomicBool::new(false),
             changes: watch::channel(0).0,
             ticking: tokio::sync::Mutex::new(()),
         }
@@ -141,6 +144,73 @@ pub struct Tick {
     pub released: usize,
     pub live_nodes: usize,
     pub cameras: usize,
+    /// This node's row was registered by another process since this one registered: two
+    /// processes run under one id ("One id, one process" in docs/fleet.md; this one was
+    /// stopped or stalled while the other started). Logged as an ERROR when first seen.
+    pub id_shared: bool,
+}
+
+/// Refuse to start as a node whose id a live process already uses: two processes under one id
+/// would renew, take and give back the same leases, each believing it holds the other's
+/// cameras (docs/fleet.md "One id, one process"). Called at start-up, before this process
+/// marks its run, registers or takes a lease.
+///
+/// The row alone does not tell a live twin from a crashed former run of this node restarted at
+/// once (a fixed id must take its own leases back then): a row whose heartbeat is within a lease
+/// period is watched until two heartbeat intervals (2/3 of a lease period) have passed since
+/// that heartbeat. If it moves (or the row is re-registered), a live process has the id and
+/// start-up stops; if not, the former run is gone and start-up goes on, at most 2/3 of a lease
+/// period later (10 s with the default 15 s). A row of a node that left cleanly is gone, so a
+/// restart after a clean stop never waits.
+pub async fn refuse_a_live_twin(
+    pool: &db::Pool,
+    config: &NodeConfig,
+    clock: &dyn crate::clock::Clock,
+) -> OpResult<()> {
+    let find = || async {
+        Ok::<_, crate::error::OpError>(
+            db::nodes::list(pool)
+                .await?
+                .into_iter()
+                .find(|n| n.id == config.id),
+        )
+    };
+    let Some(first) = find().await? else {
+        return Ok(());
+    };
+    let period = chrono::Duration::from_std(config.lease_period).unwrap_or_default();
+    if clock.now() - first.heartbeat_at > period {
+        return Ok(());
+    }
+    let window = config.lease_period * 2 / 3;
+    let deadline = first.heartbeat_at + chrono::Duration::from_std(window).unwrap_or_default();
+    tracing::info!(node = %config.id, heartbeat_at = %crate::models::fmt_ts(first.heartbeat_at),
+        "this node id has a recent heartbeat: checking that no other process runs under it");
+    // Bounded by real time as well as by the injected clock (which a test may hold still).
+    let began = std::time::Instant::now();
+    while clock.now() < deadline && began.elapsed() < window {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        match find().await? {
+            None => return Ok(()),
+            Some(n) if n.heartbeat_at != first.heartbeat_at || n.started_at != first.started_at => {
+                let age = (clock.now() - n.heartbeat_at).num_milliseconds().max(0);
+                return Err(crate::error::OpError::Conflict(format!(
+                    "another Heldar node is running with HELDAR_NODE_ID={} (on machine {}, started \
+                     {}, last heartbeat {}.{} s ago{}): two processes under one id would share \
+                     its camera leases. Give this one an id of its own, or stop the other first",
+                    config.id,
+                    n.name,
+                    crate::models::fmt_ts(n.started_at),
+                    age / 1000,
+                    (age % 1000) / 100,
+                    if n.draining { ", stopping" } else { "" },
+                )));
+            }
+            Some(_) => {}
+        }
+    }
+    tracing::info!(node = %config.id, "no other process heartbeats under this node id: taking over the row of its former run");
+    Ok(())
 }
 
 /// Register this node (taking over the row of a former run with the same id), forget the nodes
@@ -208,7 +278,22 @@ pub async fn tick(ops: &Ops, renew: bool) -> OpResult<Tick> {
     let period = chrono::Duration::from_std(config.lease_period).unwrap_or_default();
     let draining = ops.nodes.is_draining();
     let now = ops.clock.now();
+    let mut id_shared = false;
     if renew {
+        // The row's start time is this process's unless another process registered under
+        // the id since (the start-up check cannot see a process that was stopped, or stalled,
+        // for longer than it watches).
+        id_shared = db::nodes::list(db).await?.iter().any(|n| {
+            n.id == id
+                && crate::models::fmt_ts(n.started_at)
+                    != crate::models::fmt_ts(ops.nodes.started_at)
+        });
+        if id_shared && !ops.nodes.id_shared.swap(true, Ordering::SeqCst) {
+            tracing::error!(
+                node = id,
+                "another process has registered under this node's id (HELDAR_NODE_ID) since this one started: both now share its camera leases; stop one of them, or give it an id of its own"
+            );
+        }
         if !db::nodes::heartbeat(db, id, now, draining).await? {
             db::nodes::register(db, &row(ops, config, now)).await?;
         }
@@ -256,6 +341,15 @@ pub async fn tick(ops: &Ops, renew: bool) -> OpResult<Tick> {
         .filter_map(|c| CameraId::parse(c).ok())
         .collect();
     let n = set.len();
+    // Before the scheduler hears of them: a gained camera's first capture here compares its
+    // state with the one its last holder stored, not with nothing.
+    let gained: HashSet<CameraId> = {
+        let before = ops.nodes.held.read().expect("held lock");
+        set.difference(&before).cloned().collect()
+    };
+    if let Err(e) = crate::ops::frames::seed_states_of(ops, &gained).await {
+        tracing::warn!(error = %e, "cannot read the stored state of the cameras this node took; their first capture here compares with none");
+    }
     if ops.nodes.set_held(set) {
         // Re-read every schedule: those of cameras gained are taken in, those lost dropped.
         ops.scheduler.refresh_all();
@@ -272,6 +366,7 @@ pub async fn tick(ops: &Ops, renew: bool) -> OpResult<Tick> {
         released,
         live_nodes: live,
         cameras,
+        id_shared,
     })
 }
 

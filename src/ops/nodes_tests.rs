@@ -315,3 +315,60 @@ async fn only_the_holder_judges_a_cameras_outage_and_it_moves_with_the_camera() 
         .unwrap();
     assert_eq!(row.ended_at, Some(fleet.clock.now().trunc_subsecs(3)));
 }
+
+/// A camera that moves to another node keeps its last known state there: the new holder reads
+/// the status its last holder stored (here `failing`), so its first capture announces a change
+/// only if there is one — not `unknown → online` for a camera it never saw, nor nothing for a
+/// `failing` camera that recovers.
+#[tokio::test]
+async fn a_camera_that_moves_keeps_its_stored_state_on_the_new_holder() {
+    let fleet = Fleet::new(1).await;
+    let a = fleet.node("a");
+    // Separate processes remember states apart: B's memory is its own, and empty.
+    let b = Ops {
+        frames: Arc::default(),
+        ..fleet.node("b")
+    };
+    start(&a).await.unwrap();
+    start(&b).await.unwrap();
+    let c00 = CameraId::parse("c00").unwrap();
+    assert!(a.nodes.holds(&c00) && !b.nodes.holds(&c00));
+    // A's captures failed: the status row says so.
+    sqlx::query(
+        "INSERT INTO camera_status (camera_id, state, last_error, consecutive_failures) \
+         VALUES ('c00', 'failing', 'refused', 3)",
+    )
+    .execute(fleet.base.db.sqlite().unwrap())
+    .await
+    .unwrap();
+    assert_eq!(b.frames.state_of(&c00), None);
+
+    drain(&a).await.unwrap();
+    fleet.clock.advance(0.5);
+    tick(&b, true).await.unwrap();
+    assert!(b.nodes.holds(&c00));
+    assert_eq!(
+        b.frames.state_of(&c00),
+        Some(crate::models::CameraState::Failing),
+        "the new holder knows the state its last holder stored"
+    );
+}
+
+/// A process that registers under the id of one that was stopped past the start-up check (a
+/// stall): the older one sees at its next tick that its row is another process's and says so;
+/// the newer one does not.
+#[tokio::test]
+async fn a_node_whose_id_another_process_registered_under_notices_it() {
+    let fleet = Fleet::new(1).await;
+    let a = fleet.node("edge-1");
+    start(&a).await.unwrap();
+    assert!(!tick(&a, true).await.unwrap().id_shared);
+    fleet.clock.advance(1.0);
+    let b = fleet.node("edge-1");
+    start(&b).await.unwrap();
+    assert!(
+        tick(&a, true).await.unwrap().id_shared,
+        "the older process notices"
+    );
+    assert!(!tick(&b, true).await.unwrap().id_shared);
+}

@@ -144,7 +144,7 @@ impl IntoResponse for ApiError {
         let status = self.status();
         let (error, field) = match &self {
             ApiError::Internal(e) => {
-                tracing::error!(error = %format!("{e:#}"), "request failed");
+                tracing::error!(error = %crate::error::report(&**e), "request failed");
                 (
                     "Heldar hit an internal error; the details are in its log.".to_string(),
                     None,

@@ -41,16 +41,16 @@ pub async fn run(ops: Ops, token: CancellationToken) -> anyhow::Result<()> {
                     // A database outage has its own ERROR line at its start and INFO at its
                     // end (db::writer); a WARN per tick would bury them.
                     Err(e @ crate::error::OpError::Unavailable { .. }) => {
-                        tracing::debug!(error = %format!("{e:#}"), "node heartbeat waits for the database");
+                        tracing::debug!(error = %crate::error::report(&e), "node heartbeat waits for the database");
                     }
-                    Err(e) => tracing::warn!(error = %format!("{e:#}"), "node heartbeat and lease renewal failed; trying again at the next tick"),
+                    Err(e) => tracing::warn!(error = %crate::error::report(&e), "node heartbeat and lease renewal failed; trying again at the next tick"),
                 }
             }
             _ = look.tick() => {
                 let now = ops.clock.now();
                 match ops::nodes::look(&ops, since).await {
                     Ok(()) => since = now - LOOK_MARGIN,
-                    Err(e) => tracing::debug!(error = %format!("{e:#}"), "looking for free cameras failed; trying again"),
+                    Err(e) => tracing::debug!(error = %crate::error::report(&e), "looking for free cameras failed; trying again"),
                 }
             }
         }
@@ -60,7 +60,7 @@ pub async fn run(ops: Ops, token: CancellationToken) -> anyhow::Result<()> {
     match tokio::time::timeout(Duration::from_secs(5), ops::nodes::drain(&ops)).await {
         Ok(Ok(_)) => {}
         Ok(Err(e)) => {
-            tracing::warn!(error = %format!("{e:#}"), "cannot give back the camera leases; they lapse within a lease period")
+            tracing::warn!(error = %crate::error::report(&e), "cannot give back the camera leases; they lapse within a lease period")
         }
         Err(_) => tracing::warn!(
             "giving back the camera leases timed out; they lapse within a lease period"

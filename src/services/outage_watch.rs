@@ -82,7 +82,7 @@ pub async fn run(ops: Ops, token: CancellationToken) -> anyhow::Result<()> {
             _ = ticker.tick() => {}
         }
         if let Err(e) = check(&ops).await {
-            tracing::warn!(error = %format!("{e:#}"), "cannot check cameras for silence; trying again");
+            tracing::warn!(error = %crate::error::report(&*e), "cannot check cameras for silence; trying again");
         }
     }
 }

@@ -166,7 +166,7 @@ pub async fn ensure_for_slot(ops: &Ops, camera: &crate::models::Camera, interval
         return;
     }
     if let Err(e) = sync(ops).await {
-        tracing::debug!(camera = %camera.id, error = %format!("{e:#}"), "cannot open the warm RTSP session before a slot; the slot connects cold");
+        tracing::debug!(camera = %camera.id, error = %crate::error::report(&*e), "cannot open the warm RTSP session before a slot; the slot connects cold");
     }
 }
 
@@ -190,7 +190,7 @@ pub async fn run(ops: Ops, token: CancellationToken) -> anyhow::Result<()> {
             },
         }
         if let Err(e) = sync(&ops).await {
-            tracing::warn!(error = %format!("{e:#}"), "cannot read which cameras keep a warm RTSP session; keeping the current ones");
+            tracing::warn!(error = %crate::error::report(&*e), "cannot read which cameras keep a warm RTSP session; keeping the current ones");
         }
     };
     ops.capturer.warm_sessions().close_all();

@@ -77,7 +77,7 @@ impl Supervisor {
                 let outcome = run.await;
                 if shutdown.is_cancelled() {
                     match outcome {
-                        Ok(Err(e)) => tracing::warn!(service = name, error = %format!("{e:#}"), "service failed while stopping"),
+                        Ok(Err(e)) => tracing::warn!(service = name, error = %crate::error::report(&*e), "service failed while stopping"),
                         Err(e) if e.is_panic() => tracing::error!(service = name, "service panicked while stopping"),
                         _ => tracing::debug!(service = name, "service stopped"),
                     }
@@ -85,7 +85,7 @@ impl Supervisor {
                 }
                 match outcome {
                     Ok(Ok(())) => tracing::warn!(service = name, "service returned unexpectedly; restarting"),
-                    Ok(Err(e)) => tracing::error!(service = name, error = %format!("{e:#}"), "service failed; restarting"),
+                    Ok(Err(e)) => tracing::error!(service = name, error = %crate::error::report(&*e), "service failed; restarting"),
                     Err(e) if e.is_panic() => tracing::error!(service = name, panic = %panic_message(e), "service panicked; restarting"),
                     Err(_) => tracing::error!(service = name, "service was cancelled; restarting"),
                 }

@@ -380,7 +380,7 @@ async fn deliver(
                 } else {
                     // The error names the URL, which carries no credentials (refused at
                     // creation); mask it all the same.
-                    crate::camera::mask::mask_url(&format!("{:#}", anyhow::Error::from(e)))
+                    crate::camera::mask::mask_url(&crate::error::report(&e))
                 };
                 d.last_error = Some(why);
                 Verdict::Retry

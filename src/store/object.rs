@@ -36,6 +36,9 @@ use crate::models::CameraId;
 
 /// One request's deadline, connect to last byte.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// The piece a streamed upload holds in memory: a file up to this size is one PUT, a larger one
+/// a multipart upload of parts this size (S3's smallest part is 5 MiB).
+pub const STREAM_PART: usize = 8 * 1024 * 1024;
 /// All retries of one operation end by then.
 pub const RETRY_TIMEOUT: Duration = Duration::from_secs(5);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
@@ -202,14 +205,67 @@ impl Bucket {
         Ok(())
     }
 
-    /// Upload `bytes` to `rel`, replacing what is there (`heldar migrate`'s copy of a frame or
-    /// video under the name its row already has).
-    pub async fn put(&self, rel: &str, bytes: bytes::Bytes) -> Result<(), StoreError> {
-        self.s3
-            .put(&self.key(rel), PutPayload::from(bytes))
-            .await
-            .map_err(|e| unavailable(&self.url, "store an object", e))?;
-        Ok(())
+    /// Upload the local file `local` to `rel`, replacing what is there, read and sent in pieces
+    /// (`heldar migrate`'s copy of a frame or video under the name its row already has): a file
+    /// up to [`STREAM_PART`] goes up in one PUT, a larger one (a long timelapse video) as a
+    /// multipart upload of parts that size, at most two in flight, so memory stays bounded
+    /// whatever the file's size. `each` sees every piece read, in order (the caller's
+    /// checksum). Returns the bytes sent. A failed upload is aborted (no parts left behind).
+    pub async fn put_streamed(
+        &self,
+        local: &std::path::Path,
+        rel: &str,
+        mut each: impl FnMut(&[u8]),
+    ) -> Result<u64, StoreError> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let cannot_read =
+            |e: std::io::Error| StoreError::Io(format!("cannot read {}: {e}", local.display()));
+        let mut file = tokio::fs::File::open(local).await.map_err(cannot_read)?;
+        let store: Arc<dyn ObjectStore> = Arc::new(self.s3.clone());
+        let mut out =
+            object_store::buffered::BufWriter::with_capacity(store, self.key(rel), STREAM_PART)
+                .with_max_concurrency(2);
+        let mut buf = vec![0u8; 256 * 1024];
+        let mut sent = 0u64;
+        let result: Result<(), StoreError> = async {
+            loop {
+                let n = file.read(&mut buf).await.map_err(cannot_read)?;
+                if n == 0 {
+                    break;
+                }
+                each(&buf[..n]);
+                out.write_all(&buf[..n])
+                    .await
+                    .map_err(|e| unavailable(&self.url, "store an object", e))?;
+                sent += n as u64;
+            }
+            out.shutdown()
+                .await
+                .map_err(|e| unavailable(&self.url, "store an object", e))
+        }
+        .await;
+        if let Err(e) = result {
+            let _ = out.abort().await;
+            return Err(e);
+        }
+        Ok(sent)
+    }
+
+    /// Read the object as a stream of pieces, `each` called on every one in order; returns its
+    /// size. `NotFound` as an `io::ErrorKind::NotFound`.
+    pub async fn read_streamed(
+        &self,
+        rel: &str,
+        mut each: impl FnMut(&[u8]),
+    ) -> std::io::Result<u64> {
+        let r = self.s3.get(&self.key(rel)).await.map_err(io_error)?;
+        let mut stream = r.into_stream();
+        let mut size = 0u64;
+        while let Some(piece) = stream.try_next().await.map_err(io_error)? {
+            each(&piece);
+            size += piece.len() as u64;
+        }
+        Ok(size)
     }
 
     /// The whole object; `NotFound` as an `io::ErrorKind::NotFound`.

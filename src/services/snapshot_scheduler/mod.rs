@@ -438,7 +438,7 @@ impl Scheduler {
                         if !held.is_empty() {
                             tracing::debug!("schedule re-read dropped: slot claims are held during a database outage");
                         } else if let Err(e) = Self::apply_load(&mut timers, load) {
-                            tracing::warn!(error = %format!("{e:#}"), "schedule re-read failed; keeping the schedules as they were");
+                            tracing::warn!(error = %crate::error::report(&*e), "schedule re-read failed; keeping the schedules as they were");
                         }
                         self.count_active(&timers);
                     }
