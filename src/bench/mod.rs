@@ -491,7 +491,8 @@ async fn measure(
         Some(at) => {
             report.nodes = at.count;
             let cams0 = fleet.child_cpu();
-            let window = on_nodes(&config, opts, at, &mut report).await?;
+            let first_slot = planned.values().map(|p| p.first_slot).min();
+            let window = on_nodes(&config, opts, at, first_slot, &mut report).await?;
             report.cameras_cpu_seconds = fleet.child_cpu() - cams0;
             window
         }
@@ -704,6 +705,7 @@ async fn on_nodes(
     config: &Config,
     opts: &BenchOptions,
     at: &NodesAt,
+    first_slot: Option<DateTime<Utc>>,
     report: &mut BenchReport,
 ) -> anyhow::Result<(DateTime<Utc>, DateTime<Utc>, Vec<f64>)> {
     anyhow::ensure!(at.count >= 1, "--nodes must be at least 1");
@@ -717,6 +719,13 @@ async fn on_nodes(
     let pool = db::connect(&config.database_url).await?;
     nodes.wait_split(&pool, opts.cameras + opts.broken).await?;
     report.startup_to_ready_ms = t_build.elapsed().as_secs_f64() * 1000.0;
+    // The window opens at the first slot: the seed's lead leaves the processes room to start
+    // (5 s), and nodes that were ready sooner would otherwise count idle seconds before it as
+    // part of the window, and end it with too few slots in it.
+    if let Some(wait) = first_slot.and_then(|t| (t - Utc::now()).to_std().ok()) {
+        tokio::time::sleep(wait).await;
+        nodes.check_alive()?;
+    }
     let from = Utc::now();
     let cpu0 = nodes.cpu_seconds();
     let t0 = Instant::now();
