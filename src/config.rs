@@ -28,7 +28,8 @@ pub struct ServeArgs {
     #[arg(long, env = "HELDAR_SNAPSHOTS_DIR")]
     pub snapshots_dir: Option<String>,
     /// Database URL [default: sqlite://$HELDAR_DATA_DIR/heldar.db].
-    #[arg(long, env = "HELDAR_DATABASE_URL")]
+    // Its value is not shown in --help: a postgres:// URL carries a password.
+    #[arg(long, env = "HELDAR_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
     /// Writes (frame rows, camera status) held in memory while the database is unavailable.
     #[arg(long, env = "HELDAR_DB_OUTAGE_BUFFER", default_value = "10000")]

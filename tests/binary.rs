@@ -116,6 +116,68 @@ fn serve_help_lists_every_variable_with_its_default() {
     assert!(help.contains("--demo"));
 }
 
+/// Every command's `--help` (which shows the environment's values of its settings) with every
+/// secret-carrying variable set: no secret is printed. An operator who exported
+/// HELDAR_DATABASE_URL with its password must not see it on their terminal.
+#[test]
+fn no_help_text_shows_a_secret_from_the_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = "Secr3tValue-9271";
+    let vars = [
+        (
+            "HELDAR_DATABASE_URL",
+            format!("postgres://heldar:{secret}@db.invalid:5432/h"),
+        ),
+        (
+            "HELDAR_MIGRATE_TO",
+            format!("postgres://heldar:{secret}@db.invalid:5432/f"),
+        ),
+        (
+            "HELDAR_BENCH_POSTGRES",
+            format!("postgres://heldar:{secret}@db.invalid/b"),
+        ),
+        ("HELDAR_STORAGE_URL", format!("s3://{secret}/frames")),
+        ("HELDAR_API_TOKEN", secret.to_string()),
+        ("HELDAR_TOKEN", secret.to_string()),
+        ("HELDAR_MQTT_PASSWORD", secret.to_string()),
+        ("AWS_SECRET_ACCESS_KEY", secret.to_string()),
+        ("AWS_SESSION_TOKEN", secret.to_string()),
+    ];
+    let top = heldar_cmd(dir.path()).arg("--help").output().unwrap();
+    let top = String::from_utf8(top.stdout).unwrap();
+    let commands: Vec<String> = top
+        .lines()
+        .skip_while(|l| !l.starts_with("Commands:"))
+        .skip(1)
+        .take_while(|l| l.starts_with("  "))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_string))
+        .filter(|c| c != "help")
+        .collect();
+    assert!(commands.len() > 10, "{top}");
+    for args in std::iter::once(vec!["--help".to_string()]).chain(
+        commands
+            .iter()
+            .map(|c| vec![c.clone(), "--help".to_string()]),
+    ) {
+        let mut cmd = heldar_cmd(dir.path());
+        cmd.args(&args);
+        for (k, v) in &vars {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(out.status.success(), "heldar {args:?}: {text}");
+        assert!(
+            !text.contains(secret),
+            "heldar {args:?} shows a secret:\n{text}"
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn demo_serves_live_frames_secrets_stay_secret_and_sigterm_exits_cleanly() {
     let dir = tempfile::tempdir().unwrap();
