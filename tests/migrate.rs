@@ -668,3 +668,25 @@ async fn migrate_streams_a_large_video_without_holding_it_in_memory() {
         .expect("the video is in the bucket");
     assert_eq!(format!("{:x}", Sha256::digest(&back)), want);
 }
+
+/// Without --storage the rows move and the files stay: the summary says so, names the folders,
+/// and says how to bring the files along before a node with a bucket starts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrate_without_storage_says_the_files_stayed_on_this_disk() {
+    let install = make_install().await;
+    let to = fresh_database().await;
+    let (ok, text) = run(migrate_cmd(&install, &to, None, ""));
+    assert!(ok, "{text}");
+    assert!(text.contains("done:"), "{text}");
+    assert!(
+        text.contains("6 frames and 1 videos were not copied (no --storage)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&install.data().join("snapshots").display().to_string()),
+        "{text}"
+    );
+    assert!(text.contains("--storage s3://bucket/prefix"), "{text}");
+    assert!(!text.contains(&password_of(&to)), "{text}");
+    assert_eq!(counts(&to).await["snapshots"], 6);
+}
