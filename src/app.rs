@@ -309,7 +309,7 @@ impl Application {
             demo_camera::retire(&ops).await?;
         }
         if config.scheduler_enabled {
-            let cameras = Arc::new(CameraCache::default());
+            let cameras = Arc::new(CameraCache::new(config.camera_cache_ttl));
             // A failure here only means each camera's first slot reads its own row.
             if let Err(e) = cameras.warm(&ops).await {
                 tracing::warn!(error = %e, "cannot pre-read the cameras for the scheduler");
@@ -317,7 +317,8 @@ impl Application {
             let (c, o) = (cameras.clone(), ops.clone());
             supervisor.spawn_supervised("camera_cache", move |token| {
                 let (c, o) = (c.clone(), o.clone());
-                async move { c.keep_fresh(&o, CameraCache::TTL / 2, token).await }
+                let every = c.ttl() / 2;
+                async move { c.keep_fresh(&o, every, token).await }
             });
             let sched = Arc::new(Scheduler {
                 clock: ops.clock.clone(),

@@ -60,6 +60,10 @@ pub struct ServeArgs {
         default_value = "60"
     )]
     pub snapshot_scheduler_interval_s: String,
+    /// How long the scheduler trusts a camera's cached row before reading it again (seconds,
+    /// min 1): edits made through another node reach its captures within this.
+    #[arg(long, env = "HELDAR_CAMERA_CACHE_TTL_S", default_value = "30")]
+    pub camera_cache_ttl_s: String,
     /// Age limit of captured frames in hours (0 = keep forever).
     #[arg(long, env = "HELDAR_SNAPSHOT_RETENTION_HOURS", default_value = "168")]
     pub snapshot_retention_hours: String,
@@ -722,6 +726,8 @@ pub struct Config {
     pub ffmpeg_bin: PathBuf,
     pub scheduler_enabled: bool,
     pub scheduler_interval: Duration,
+    /// HELDAR_CAMERA_CACHE_TTL_S: how long the scheduler's camera cache trusts an entry.
+    pub camera_cache_ttl: Duration,
     /// `None` keeps frames forever.
     pub retention_age: Option<Duration>,
     pub retention_interval: Duration,
@@ -914,6 +920,16 @@ impl Config {
                 "a whole number of seconds (at least 5)",
             )?,
             5,
+            &mut warnings,
+        );
+        let camera_cache_ttl_s = clamp_min(
+            "HELDAR_CAMERA_CACHE_TTL_S",
+            parse_num::<u64>(
+                "HELDAR_CAMERA_CACHE_TTL_S",
+                &args.camera_cache_ttl_s,
+                "a whole number of seconds (at least 1)",
+            )?,
+            1,
             &mut warnings,
         );
         let retention_hours = parse_num::<u64>(
@@ -1211,6 +1227,7 @@ impl Config {
             ffmpeg_bin: PathBuf::from(non_empty("HELDAR_FFMPEG_BIN", &args.ffmpeg_bin)?),
             scheduler_enabled,
             scheduler_interval: Duration::from_secs(scheduler_interval_s),
+            camera_cache_ttl: Duration::from_secs(camera_cache_ttl_s),
             retention_age: (retention_hours > 0)
                 .then(|| Duration::from_secs(retention_hours.saturating_mul(3600))),
             retention_interval: Duration::from_secs(retention_interval_s),
@@ -1513,6 +1530,7 @@ mod tests {
             ffmpeg_bin: "ffmpeg".into(),
             snapshot_scheduler_enabled: "true".into(),
             snapshot_scheduler_interval_s: "60".into(),
+            camera_cache_ttl_s: "30".into(),
             snapshot_retention_hours: "168".into(),
             retention_interval_s: "300".into(),
             snapshot_max_gb: "0".into(),

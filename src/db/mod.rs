@@ -224,8 +224,33 @@ fn pg_code_is_unavailable(code: &str) -> bool {
         )
 }
 
+/// The start of the reason of an outage that is a refused login (see [`pg_auth_refused`]), as
+/// the health check and the writer's outage line name it.
+pub const PASSWORD_REFUSED: &str = "the database refuses Heldar's password";
+
+/// PostgreSQL refusing Heldar's login once it has run (28P01: the password is wrong, after an
+/// operator's `ALTER ROLE … PASSWORD`; 28000: no `pg_hba.conf` entry lets it in any more). An
+/// operator changing credentials is fixing or rotating them, not a bad statement of Heldar's:
+/// the node holds its writes as in any outage (docs/design.md §8.1) rather than fail its
+/// services, and every error and log line names the cause. Start-up's first connection
+/// (`connect_postgres`) does not come through here and still refuses to start.
+fn pg_auth_refused(code: &str, message: &str) -> Option<String> {
+    match code {
+        "28P01" => Some(format!("{PASSWORD_REFUSED} ({message})")),
+        "28000" => Some(format!("the database refuses Heldar's login ({message})")),
+        _ => None,
+    }
+}
+
 pub(crate) fn step(step: &'static str) -> impl FnOnce(sqlx::Error) -> DbError {
     move |source| {
+        if let sqlx::Error::Database(d) = &source {
+            if let Some(pg) = d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
+                if let Some(reason) = pg_auth_refused(pg.code(), pg.message()) {
+                    return DbError::Unavailable { step, reason };
+                }
+            }
+        }
         let away = match &source {
             sqlx::Error::Database(d) => {
                 match d.try_downcast_ref::<sqlx::postgres::PgDatabaseError>() {
@@ -523,5 +548,18 @@ mod tests {
         for wrong in ["23505", "23503", "42P01", "22P02", "40001"] {
             assert!(!pg_code_is_unavailable(wrong), "{wrong}");
         }
+    }
+
+    /// A login refused at run time is an outage named for what it is; other codes are not.
+    #[test]
+    fn a_refused_login_is_named_as_such() {
+        let msg = "password authentication failed for user \"heldar\"";
+        let reason = pg_auth_refused("28P01", msg).unwrap();
+        assert!(reason.starts_with(PASSWORD_REFUSED), "{reason}");
+        assert!(reason.contains(msg), "{reason}");
+        assert!(pg_auth_refused("28000", "no pg_hba.conf entry")
+            .unwrap()
+            .contains("refuses Heldar's login"));
+        assert_eq!(pg_auth_refused("23505", "duplicate key"), None);
     }
 }

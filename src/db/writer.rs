@@ -748,6 +748,8 @@ impl Thread {
             }) => {
                 if self.state.is_none() {
                     self.begin(&e);
+                } else {
+                    self.renamed(&e);
                 }
                 if let Some(doubt) = doubt {
                     self.in_doubt = Some((ops.len(), doubt));
@@ -795,6 +797,24 @@ impl Thread {
             committed: 0,
             refused: 0,
         });
+    }
+
+    /// An outage going on with another cause worth naming: it began as a dropped connection
+    /// (an operator ending Heldar's sessions) and the reconnect is refused its password, or the
+    /// other way round. The health check shows the cause now, and one WARN line says so; other
+    /// changes of wording (refused, timed out) are the same outage and are not logged.
+    fn renamed(&mut self, e: &DbError) {
+        let DbError::Unavailable { reason, .. } = e else {
+            return;
+        };
+        let Some(s) = &mut self.state else { return };
+        let refused = |r: &str| r.starts_with("the database refuses");
+        if refused(reason) == refused(&s.public.reason) {
+            return;
+        }
+        tracing::warn!(error = %e, "{UNAVAILABLE}: the outage goes on, now because {reason}");
+        s.public.reason = reason.clone();
+        self.outage.send_replace(Some(s.public.clone()));
     }
 
     fn end(&mut self) {

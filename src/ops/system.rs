@@ -59,21 +59,37 @@ pub async fn health(ops: &Ops) -> Health {
             HEALTH_PING_WAIT.as_secs()
         )))
     });
-    let database_ok = match ping {
-        Ok(()) => true,
-        Err(e) => {
-            tracing::warn!(error = %e, "health: database check failed");
-            problems.push("the database does not answer".to_string());
-            false
+    // What the check found, as the sentence an operator acts on: a login refused at run time
+    // (an `ALTER ROLE … PASSWORD`) is not "does not answer".
+    let ping_problem = match &ping {
+        Ok(()) => None,
+        Err(db::DbError::Unavailable { reason, .. })
+            if reason.starts_with("the database refuses") =>
+        {
+            Some(reason.clone())
         }
+        Err(_) => Some("the database does not answer".to_string()),
     };
+    if let Err(e) = &ping {
+        tracing::warn!(error = %e, "health: database check failed");
+    }
+    let database_ok = ping_problem.is_none();
     // Reads may still work while another process holds the write lock: the writer's view of
     // the outage is what says whether frames are being committed.
     let outage = ops.writer.outage();
     let held = ops.writer.held() as u64;
     let database = match &outage {
-        None => "available".to_string(),
+        // The writer has not met the outage yet (nothing to write since it began): the check's
+        // own finding, never "available" beside a failed check.
+        None => match &ping_problem {
+            Some(problem) => {
+                problems.push(problem.clone());
+                format!("unavailable ({problem})")
+            }
+            None => "available".to_string(),
+        },
         Some(o) => {
+            problems.extend(ping_problem.clone());
             let line = format!(
                 "unavailable since {} ({}){}",
                 crate::models::fmt_ts(o.since),

@@ -39,7 +39,22 @@ pub async fn run(
         writer: &ops.writer,
         clock: ops.clock.as_ref(),
     };
-    match reconcile::full_pass(parts, run_start, &token).await? {
+    // A database outage (docs/design.md §8.1) cuts the pass short: wait and run it again
+    // (it is idempotent: what it already settled it finds settled), rather than fail the
+    // service and have the supervisor restart it.
+    let pass = loop {
+        match reconcile::full_pass(parts, run_start, &token).await {
+            Err(e) if crate::services::retention::is_outage(&e) => {
+                tracing::warn!(error = %crate::error::report(&*e), "background reconciliation waits for the database");
+                tokio::select! {
+                    _ = token.cancelled() => return Ok(()),
+                    _ = tokio::time::sleep(std::time::Duration::from_secs(5)) => {}
+                }
+            }
+            other => break other?,
+        }
+    };
+    match pass {
         Some(report) => tracing::info!(
             temp_files_removed = report.temp_files_removed,
             rows_without_file_removed = report.rows_without_file_removed,

@@ -33,6 +33,25 @@ use crate::store::{self, FrameStore};
 const BATCH: i64 = 500;
 const MAX_BATCHES: usize = 200;
 
+/// How soon a sweep cut short by a database outage is tried again (at most the interval).
+const OUTAGE_RETRY: Duration = Duration::from_secs(5);
+
+/// Is this failure the database or the frame storage being away (an outage), not a fault?
+pub fn is_outage(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<db::DbError>()
+            .is_some_and(db::DbError::is_unavailable)
+            || matches!(
+                c.downcast_ref::<store::StoreError>(),
+                Some(store::StoreError::Unavailable(_))
+            )
+            || matches!(
+                c.downcast_ref::<crate::error::OpError>(),
+                Some(crate::error::OpError::Unavailable { .. })
+            )
+    })
+}
+
 /// Pruning for free disk goes this far past the floor: a tenth of it, at most 1 GB. Without it,
 /// a disk that is kept at its floor would see the floor crossed again by the next frame, and the
 /// store would wake the sweeper (and measure free space) on nearly every write.
@@ -109,7 +128,22 @@ impl Retention {
                 self.sweep().await
             };
             floor.sweep_done();
-            let report = report?;
+            let report = match report {
+                Ok(report) => report,
+                // The database (or the bucket) away for a while (docs/design.md §8.1): wait
+                // and sweep again, rather than fail and restart the service over it. What was
+                // not removed is still there for the next sweep.
+                Err(e) if is_outage(&e) => {
+                    tracing::warn!(error = %crate::error::report(&*e), "retention waits for the database");
+                    let retry = tokio::time::Instant::now() + interval.min(OUTAGE_RETRY);
+                    tokio::select! {
+                        _ = token.cancelled() => return Ok(()),
+                        _ = tokio::time::sleep_until(retry) => woken = false,
+                    }
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             if report != SweepReport::default() {
                 tracing::info!(
                     age = report.age,

@@ -35,8 +35,15 @@ impl SlotRunner for CaptureRunner {
                 let (camera, status) = match cameras.get(&ops, &job.camera_id).await {
                     Ok(Some(c)) => c,
                     Ok(None) => return,
+                    // Not even a stale entry to serve it (the cache keeps serving the cameras
+                    // it knows through an outage): the slot is missed, and counted, never
+                    // dropped silently.
                     Err(e) => {
-                        tracing::warn!(error = %e, "cannot read the camera of a due schedule");
+                        ops.metrics.missed_slots.inc();
+                        if matches!(e, OpError::Unavailable { .. }) {
+                            ops.metrics.db_outage_missed_slots.inc();
+                        }
+                        tracing::warn!(error = %e, "slot missed: cannot read the camera of a due schedule");
                         return;
                     }
                 };
