@@ -1378,9 +1378,12 @@ fn database_url_problem(url: &str) -> Option<&'static str> {
             let parsed = url::Url::parse(url).ok();
             let host = parsed.as_ref().and_then(|u| u.host_str()).unwrap_or("");
             let db = parsed.as_ref().map(|u| u.path().trim_start_matches('/'));
+            // The usual cause is a password with @ / # ? in it, which ends the user part, the
+            // host or the path early: say how to write one.
             (host.is_empty() || db.is_none_or(str::is_empty)).then_some(
                 "a postgres:// URL with a host and a database name, e.g. \
-                 postgres://heldar:PASSWORD@db.example:5432/heldar",
+                 postgres://heldar:PASSWORD@db.example:5432/heldar (percent-encode @ : / # ? \
+                 in the user name or password, e.g. %40)",
             )
         }
         // The capture writer opens its own connection (db::writer); each connection to an
@@ -1595,6 +1598,33 @@ mod tests {
             }
         }
         a
+    }
+
+    #[test]
+    fn a_postgres_url_with_an_unencoded_password_says_how_to_encode_it() {
+        for bad in [
+            "postgres://heldar:pa/ss@db.example:5432/heldar",
+            "postgres://heldar:pa#ss@db.example:5432/heldar",
+            "postgres://heldar:pa?ss@db.example:5432/heldar",
+        ] {
+            let e = Config::from_args(&args(&[("db", bad)])).unwrap_err();
+            assert_eq!(e.var, "HELDAR_DATABASE_URL", "{bad}");
+            let text = e.to_string();
+            assert!(
+                text.contains("percent-encode @ : / # ? in the user name or password, e.g. %40"),
+                "{text}"
+            );
+            for secret in ["pa/ss", "pa#ss", "pa?ss"] {
+                assert!(!text.contains(secret), "{text}");
+            }
+        }
+        // Encoded, it is accepted.
+        let (c, _) = Config::from_args(&args(&[(
+            "db",
+            "postgres://heldar:p%40ss%2Fword@db.example:5432/heldar",
+        )]))
+        .unwrap();
+        assert!(c.database_url.contains("%40"));
     }
 
     #[test]

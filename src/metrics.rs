@@ -7,7 +7,12 @@
 //! Per-camera series (`heldar_captures_total{camera,…}`, `heldar_camera_up{camera}`,
 //! `heldar_camera_last_success_timestamp_seconds{camera}`) live as long as the camera: the
 //! delete operation calls [`Metrics::forget_camera`], and an outcome of a capture that started
-//! before the delete is not allowed to bring them back. `heldar_build_info` and
+//! before the delete is not allowed to bring them back. In a fleet a camera's gauges
+//! (`heldar_camera_up`, `heldar_camera_last_success_timestamp_seconds`, `heldar_camera_offline`)
+//! are exported only by the node holding it: a node that gives a camera up (or loses its lease)
+//! calls [`Metrics::camera_left`], which drops them, so an alert on a stale last success does not
+//! fire on the node the camera left. The per-camera counters stay: they count what this node
+//! did, and sum across nodes. `heldar_build_info` and
 //! `heldar_start_time_seconds` say what is running and since when. docs/monitoring.md lists
 //! every series and the example alert rules and dashboard built on them.
 
@@ -103,6 +108,9 @@ pub struct Metrics {
     /// Cameras deleted, and when: an in-flight capture that started earlier must not recreate
     /// their series. An entry goes as soon as a capture that started after the delete reports.
     forgotten: std::sync::Mutex<HashMap<String, std::time::Instant>>,
+    /// Cameras this node stopped holding, and when: the outcome of a capture that started
+    /// earlier (still in flight at the handover) must not bring their gauges back here.
+    left: std::sync::Mutex<HashMap<String, std::time::Instant>>,
     /// The `result` labels seen per camera in `captures`, so [`Metrics::capture_counts`] can read
     /// the counters back (a `Family` cannot be iterated).
     started: std::time::Instant,
@@ -359,6 +367,7 @@ impl Metrics {
             camera_up,
             camera_last_success,
             forgotten: std::sync::Mutex::new(HashMap::new()),
+            left: std::sync::Mutex::new(HashMap::new()),
             started: std::time::Instant::now(),
             capture_results: std::sync::Mutex::new(BTreeMap::new()),
             capture_failures: std::sync::atomic::AtomicU64::new(0),
@@ -436,6 +445,15 @@ impl Metrics {
                 forgotten.remove(camera.as_str());
             }
         }
+        {
+            let mut left = self.left.lock().expect("left lock");
+            if let Some(at) = left.get(camera.as_str()) {
+                if started <= *at {
+                    return;
+                }
+                left.remove(camera.as_str());
+            }
+        }
         let labels = CameraLabels {
             camera: camera.as_str().to_string(),
         };
@@ -455,6 +473,23 @@ impl Metrics {
             .expect("forgotten lock")
             .insert(camera.as_str().to_string(), std::time::Instant::now());
         self.remove_camera_series(camera.as_str());
+    }
+
+    /// This node no longer holds `camera` (it gave the lease back, lost it, or is draining):
+    /// stop exporting its gauges, which now come from the node that holds it. Its counters
+    /// stay (what this node captured of it; they sum across nodes). A capture that started
+    /// before this and reports later does not set the gauges again.
+    pub fn camera_left(&self, camera: &CameraId) {
+        self.left
+            .lock()
+            .expect("left lock")
+            .insert(camera.as_str().to_string(), std::time::Instant::now());
+        let labels = CameraLabels {
+            camera: camera.as_str().to_string(),
+        };
+        self.camera_up.remove(&labels);
+        self.camera_last_success.remove(&labels);
+        self.camera_offline.remove(&labels);
     }
 
     fn remove_camera_series(&self, camera: &str) {
@@ -571,5 +606,44 @@ mod tests {
             "{text}"
         );
         assert_eq!(m.capture_counts("c1"), (1, 0));
+    }
+
+    #[test]
+    fn a_camera_this_node_gave_up_stops_exporting_its_gauges_here() {
+        let m = Metrics::new();
+        let cam = CameraId::parse("cam3").unwrap();
+        let early = std::time::Instant::now();
+        m.capture("cam3", "ok");
+        m.camera_outcome(&cam, true, early, Utc::now());
+        m.camera_offline
+            .get_or_create(&CameraLabels {
+                camera: "cam3".into(),
+            })
+            .set(0);
+        let text = m.encode();
+        assert!(
+            text.contains(r#"heldar_camera_up{camera="cam3"} 1"#),
+            "{text}"
+        );
+        m.camera_left(&cam);
+        let text = m.encode();
+        for series in [
+            "heldar_camera_up{",
+            "heldar_camera_last_success_timestamp_seconds{",
+            "heldar_camera_offline{",
+        ] {
+            assert!(!text.contains(series), "{series} still exported:\n{text}");
+        }
+        // The counters stay: they count what this node captured.
+        assert!(
+            text.contains(r#"heldar_captures_total{camera="cam3",result="ok"} 1"#),
+            "{text}"
+        );
+        // A capture in flight at the handover reports late: no gauge comes back.
+        m.camera_outcome(&cam, true, early, Utc::now());
+        assert!(!m.encode().contains("heldar_camera_up{"), "{}", m.encode());
+        // The camera comes back to this node later: its captures set the gauges again.
+        m.camera_outcome(&cam, false, std::time::Instant::now(), Utc::now());
+        assert!(m.encode().contains(r#"heldar_camera_up{camera="cam3"} 0"#));
     }
 }

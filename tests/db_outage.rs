@@ -293,6 +293,10 @@ async fn a_20_s_outside_write_lock_misses_no_slot_and_restarts_nothing() {
         .wait_for_log("the database is unavailable", Duration::from_secs(10))
         .await;
     assert!(line.contains("ERROR"), "{line}");
+    assert!(
+        line.contains("(locked by another process)") && !line.contains("PostgreSQL"),
+        "{line}"
+    );
     let health: Value = wait_for(
         "the health check names the outage",
         Duration::from_secs(10),

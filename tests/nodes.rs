@@ -620,3 +620,76 @@ async fn a_second_process_under_a_live_nodes_id_is_refused() {
     let (status, logs) = b.stop_with(Signal::SIGTERM);
     assert!(status.success(), "{logs:?}");
 }
+
+/// issue 19: a camera's gauges come from the node holding it. A lone node holds and captures
+/// every camera; a second joins and takes its share; the first stops exporting
+/// `heldar_camera_up` and `heldar_camera_last_success_timestamp_seconds` for the cameras it
+/// gave up (a stale last success there fired the no-recent-frame alert after every handover),
+/// keeps them for the ones it still holds, and the new holder exports them once it captures.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_stops_exporting_the_gauges_of_cameras_it_gave_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let cams = cameras(4).await;
+    let client = reqwest::Client::new();
+    let a = node(dir.path(), "node-a");
+    register(&client, &a, dir.path(), &cams, INTERVAL_S).await;
+    let scrape = |server: &ServerProcess| {
+        let url = server.url("/metrics");
+        let client = client.clone();
+        async move { client.get(url).send().await.unwrap().text().await.unwrap() }
+    };
+    let gauge = |text: &str, name: &str, cam: &str| {
+        text.lines()
+            .any(|l| l.starts_with(&format!("{name}{{camera=\"{cam}\"}}")))
+    };
+    let all = ["c000", "c001", "c002", "c003"];
+    wait_for(
+        "node-a exporting a last success for every camera",
+        Duration::from_secs(20),
+        || async {
+            let text = scrape(&a).await;
+            all.iter()
+                .all(|c| gauge(&text, "heldar_camera_last_success_timestamp_seconds", c))
+                .then_some(())
+        },
+    )
+    .await;
+    let b = node(dir.path(), "node-b");
+    let split = wait_split(&client, &a, 2, 4).await;
+    let (kept, gone) = (&split["node-a"], &split["node-b"]);
+    wait_for(
+        "node-a to drop the gauges of the cameras node-b took, and node-b to export them",
+        Duration::from_secs(20),
+        || async {
+            let (ta, tb) = (scrape(&a).await, scrape(&b).await);
+            let a_dropped = gone.iter().all(|c| {
+                !gauge(&ta, "heldar_camera_up", c)
+                    && !gauge(&ta, "heldar_camera_last_success_timestamp_seconds", c)
+            });
+            let a_kept = kept
+                .iter()
+                .all(|c| gauge(&ta, "heldar_camera_last_success_timestamp_seconds", c));
+            let b_exports = gone
+                .iter()
+                .all(|c| gauge(&tb, "heldar_camera_last_success_timestamp_seconds", c));
+            let b_not_others = kept.iter().all(|c| !gauge(&tb, "heldar_camera_up", c));
+            (a_dropped && a_kept && b_exports && b_not_others).then_some(())
+        },
+    )
+    .await;
+    // Counters stay on the node that counted: node-a's captures of the moved cameras are
+    // still in its `heldar_captures_total` (sum across nodes for fleet totals).
+    let ta = scrape(&a).await;
+    for c in gone {
+        assert!(
+            ta.contains(&format!(
+                "heldar_captures_total{{camera=\"{c}\",result=\"ok\"}}"
+            )),
+            "{ta}"
+        );
+    }
+    for s in [a, b] {
+        let (status, logs) = s.stop_with(Signal::SIGTERM);
+        assert!(status.success(), "{logs:?}");
+    }
+}

@@ -248,6 +248,12 @@ async fn exercise_ported_queries(pool: &Pool) {
         db::meta::key_check(pool).await.unwrap().as_deref(),
         Some("check")
     );
+    // Insert-if-absent: a second start-up's check does not replace (or trip over) the first.
+    db::meta::set_key_check(pool, "another").await.unwrap();
+    assert_eq!(
+        db::meta::key_check(pool).await.unwrap().as_deref(),
+        Some("check")
+    );
 
     // tokens: hashes as bytes, one live token per name.
     let token = db::tokens::TokenRow {
@@ -1396,4 +1402,76 @@ fn a_missing_sslrootcert_file_is_named() {
         "{text}"
     );
     assert!(!text.contains("s3cretpw"), "the password is shown: {text}");
+}
+
+/// issue 19: fresh nodes started at once on one new PostgreSQL database agree on one sealing key.
+/// Those sharing a key file path (one data directory or a shared mount) all start, with the key
+/// whose check the database stored; those with a key file path of their own are refused with a
+/// sentence saying another node made the key (not "restore it from a backup": there are no
+/// cameras yet) and leave no key file behind. No start sees a raw duplicate-key error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn fresh_nodes_started_at_once_on_a_new_database_agree_on_one_key() {
+    let url = fresh_database().await;
+    let dir = tempfile::tempdir().unwrap();
+    let shared = dir.path().join("shared").join("secret.key");
+    let mut pools = Vec::new();
+    for _ in 0..8 {
+        pools.push(heldar::db::connect(&url).await.unwrap());
+    }
+    // Six at once sharing one key file path; then, once the key is made, two with key file
+    // paths of their own (a fleet whose operator did not copy the key).
+    let start = |i: usize, pool: heldar::db::Pool| {
+        let path = if i < 6 {
+            shared.clone()
+        } else {
+            dir.path().join(format!("own-{i}")).join("secret.key")
+        };
+        tokio::spawn(async move {
+            let r = heldar::ops::secrets::open_sealer(&path, &pool).await;
+            (path, r.map_err(|e| format!("{e:#}")))
+        })
+    };
+    let shared_starts: Vec<_> = (0..6).map(|i| start(i, pools[i].clone())).collect();
+    let mut sealers = Vec::new();
+    for (i, s) in shared_starts.into_iter().enumerate() {
+        let (_, r) = s.await.unwrap();
+        sealers.push(r.unwrap_or_else(|e| panic!("start {i} sharing the key file failed: {e}")));
+    }
+    let own_starts: Vec<_> = (6..8).map(|i| start(i, pools[i].clone())).collect();
+    for s in own_starts {
+        let (path, r) = s.await.unwrap();
+        let Err(e) = r else {
+            panic!("a node with a key file of its own cannot share the key")
+        };
+        assert!(
+            e.contains("another Heldar sharing the database created it")
+                && e.contains("copy it from that node")
+                && !e.contains("backup")
+                && !e.contains("duplicate key"),
+            "{e}"
+        );
+        assert!(!path.exists(), "{} was left behind", path.display());
+    }
+    // One key: what any of them sealed, every other opens, and the database's check opens.
+    let check = heldar::db::meta::key_check(&pools[0])
+        .await
+        .unwrap()
+        .unwrap();
+    for (i, a) in sealers.iter().enumerate() {
+        assert!(a.opens_key_check(&check), "start {i}");
+        let sealed = a.seal("cam1", "password", "hunter2");
+        for b in &sealers {
+            assert_eq!(b.open("cam1", "password", &sealed).unwrap(), "hunter2");
+        }
+    }
+    // The one key file there is, is that key, and a later start with it goes on.
+    let again = heldar::ops::secrets::open_sealer(&shared, &pools[0])
+        .await
+        .unwrap();
+    assert!(again.opens_key_check(&check));
+    let leftovers: Vec<_> = std::fs::read_dir(shared.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(leftovers, ["secret.key"], "temporary key files left behind");
 }

@@ -201,6 +201,12 @@ async fn postgres_stopped_for_30_s_mid_run_stores_or_counts_every_slot_once_and_
         .wait_for_log("the database is unavailable", Duration::from_secs(10))
         .await;
     assert!(line.contains("ERROR"), "{line}");
+    // Worded for PostgreSQL, not with SQLite's lock (issue 19).
+    assert!(
+        line.contains("the PostgreSQL server cannot be reached")
+            && !line.contains("locked by another process"),
+        "{line}"
+    );
     let (code, h) = wait_for(
         "the health check names the outage",
         Duration::from_secs(15),

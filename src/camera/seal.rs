@@ -6,8 +6,12 @@
 //! The stored form is `sealed:v1:<base64(nonce ‖ ciphertext ‖ tag)>`. The associated data is the
 //! camera id and the column, so a sealed value moved to another camera or field fails to open.
 //!
-//! Start-up ([`Sealer::load`], called by `ops::secrets` with what the database holds):
-//! - the key file is read, or created with mode 0600 when the database has never been sealed;
+//! Start-up (`ops::secrets`, which holds the order of the steps; this module reads and keeps the
+//! key file):
+//! - the key file is read; when there is none and the database has no key check, a new key is
+//!   made in memory, and its file (mode 0600) written only once the database has stored that
+//!   key's check — processes starting at once on one new database agree on one key, and a key
+//!   file that does not match the database is never left behind;
 //! - a database that *has* been sealed but whose key file is missing is a start-up error — a new
 //!   key would silently make every password unreadable;
 //! - the key is checked against `meta.key_check` (a known text sealed with it), so a wrong key is a
@@ -120,53 +124,76 @@ impl Sealer {
         String::from_utf8(plain).map_err(|_| SealError::Open(what()))
     }
 
-    /// Load the key from `key_file`, or create it when the database has never been sealed
-    /// (`key_check` is the database's stored key check, if it has one), and check it. Returns
-    /// the sealer and, when the database had no key check yet, the one to store.
-    pub fn load(
-        key_file: &Path,
-        key_check: Option<&str>,
-    ) -> Result<(Sealer, Option<String>), SealError> {
-        let key_err = |why: String| SealError::KeyFile {
-            path: key_file.to_path_buf(),
-            why,
-        };
-        let key = match std::fs::read_to_string(key_file) {
-            Ok(text) => parse_key(&text).map_err(key_err)?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                if key_check.is_some() {
-                    return Err(key_err(
-                        "the file is missing, but this database's camera passwords were sealed \
-                         with a key; restore that key file (from a backup of the data dir) — a \
-                         new key could not read them"
-                            .into(),
-                    ));
-                }
-                create_key(key_file).map_err(key_err)?
+    /// The key in `key_file`, or `None` when there is no such file.
+    pub fn read_key_file(key_file: &Path) -> Result<Option<[u8; 32]>, SealError> {
+        match std::fs::read_to_string(key_file) {
+            Ok(text) => {
+                let key = parse_key(&text).map_err(|why| key_err(key_file, why))?;
+                warn_if_readable_by_others(key_file);
+                Ok(Some(key))
             }
-            Err(e) => return Err(key_err(format!("cannot read it ({e})"))),
-        };
-        warn_if_readable_by_others(key_file);
-        let sealer = Sealer::from_key(key);
-        match key_check {
-            Some(c) => {
-                let ok = sealer
-                    .open("-", "key_check", c)
-                    .is_ok_and(|t| t == KEY_CHECK_TEXT);
-                if !ok {
-                    return Err(key_err(
-                        "it is not the key this database was sealed with (the key check does \
-                         not open); point HELDAR_SECRET_KEY_FILE at the right file"
-                            .into(),
-                    ));
-                }
-                Ok((sealer, None))
-            }
-            None => {
-                let c = sealer.seal("-", "key_check", KEY_CHECK_TEXT);
-                Ok((sealer, Some(c)))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(key_err(key_file, format!("cannot read it ({e})"))),
         }
+    }
+
+    /// A new random key (kept in memory until it is the database's: [`Sealer::keep_key_file`]).
+    pub fn new_key() -> [u8; 32] {
+        let mut key = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut key);
+        key
+    }
+
+    /// The key check of this key, for a database that has none yet.
+    pub fn key_check(&self) -> String {
+        self.seal("-", "key_check", KEY_CHECK_TEXT)
+    }
+
+    /// Was the database's key check `check` made with this key?
+    pub fn opens_key_check(&self, check: &str) -> bool {
+        self.open("-", "key_check", check)
+            .is_ok_and(|t| t == KEY_CHECK_TEXT)
+    }
+
+    /// Write `key` to `key_file` (mode 0600) unless a file is there already; the key the file
+    /// holds afterwards is returned (another process sharing the path may have written its own
+    /// first). The file appears whole or not at all: the key is written to a file of its own
+    /// and linked into place, so a concurrent reader never sees half a key.
+    pub fn keep_key_file(key_file: &Path, key: [u8; 32]) -> Result<[u8; 32], SealError> {
+        create_key(key_file, key).map_err(|why| key_err(key_file, why))?;
+        Sealer::read_key_file(key_file)?
+            .ok_or_else(|| key_err(key_file, "it vanished right after it was written".into()))
+    }
+
+    /// The start-up error for a key file that is missing while the database has a key check.
+    /// `sealed_cameras`: cameras whose credentials that key sealed (0 in a fleet's first
+    /// seconds, when another node's start-up stored the check).
+    pub fn missing_key_error(key_file: &Path, sealed_cameras: usize) -> SealError {
+        let why = if sealed_cameras == 0 {
+            "the file is missing, and this database already has a key: another Heldar sharing \
+             the database created it (it seals no camera password yet). Every node of a fleet \
+             needs the same key file: copy it from that node (or point HELDAR_SECRET_KEY_FILE \
+             at a copy of it); a new key here could not read what the others seal"
+                .to_string()
+        } else {
+            format!(
+                "the file is missing, but this database's camera passwords ({sealed_cameras} \
+                 camera(s)) were sealed with a key; restore that key file (from a backup of the \
+                 data dir, or copy it from another node sharing the database) — a new key could \
+                 not read them"
+            )
+        };
+        key_err(key_file, why)
+    }
+
+    /// The start-up error for a key that did not make the database's key check.
+    pub fn wrong_key_error(key_file: &Path) -> SealError {
+        key_err(
+            key_file,
+            "it is not the key this database was sealed with (the key check does not open); \
+             point HELDAR_SECRET_KEY_FILE at the right file"
+                .into(),
+        )
     }
 
     /// `spec` with its secret-bearing fields ([`SEALED_FIELDS`]) sealed, as `db::cameras`
@@ -214,26 +241,54 @@ fn parse_key(text: &str) -> Result<[u8; 32], String> {
     Ok(key)
 }
 
-/// A new random key, written to a new file with mode 0600.
-fn create_key(path: &Path) -> Result<[u8; 32], String> {
+fn key_err(key_file: &Path, why: String) -> SealError {
+    SealError::KeyFile {
+        path: key_file.to_path_buf(),
+        why,
+    }
+}
+
+/// Write `key` to `path` with mode 0600 unless a file is there: written and synced under a name
+/// of its own in the same directory, then hard-linked to `path` (which fails, leaving the other
+/// file alone, if one appeared meanwhile), then the temporary name removed.
+fn create_key(path: &Path, key: [u8; 32]) -> Result<(), String> {
     use std::os::unix::fs::OpenOptionsExt;
-    let mut key = [0u8; 32];
-    rand::thread_rng().fill_bytes(&mut key);
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    if let Some(dir) = dir {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create its directory ({e})"))?;
     }
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = path.with_file_name(format!(
+        ".{name}.{}-{:016x}.new",
+        std::process::id(),
+        rand::thread_rng().next_u64()
+    ));
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    let mut f = std::fs::OpenOptions::new()
+    let written = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("cannot create it ({e})"))?;
-    f.write_all(format!("{hex}\n").as_bytes())
-        .and_then(|_| f.sync_all())
-        .map_err(|e| format!("cannot write it ({e})"))?;
-    tracing::info!(path = %path.display(), "created a new secret key for sealing camera credentials; back it up with the database");
-    Ok(key)
+        .open(&tmp)
+        .map_err(|e| format!("cannot create it ({e})"))
+        .and_then(|mut f| {
+            f.write_all(format!("{hex}\n").as_bytes())
+                .and_then(|_| f.sync_all())
+                .map_err(|e| format!("cannot write it ({e})"))
+        });
+    let linked = written.and_then(|()| match std::fs::hard_link(&tmp, path) {
+        Ok(()) => {
+            tracing::info!(path = %path.display(), "created a new secret key for sealing camera credentials; back it up with the database");
+            Ok(())
+        }
+        // Another process sharing this path kept its key first: the caller reads that one.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(format!("cannot create it ({e})")),
+    });
+    let _ = std::fs::remove_file(&tmp);
+    linked
 }
 
 fn warn_if_readable_by_others(path: &Path) {

@@ -19,10 +19,14 @@ pub async fn key_check(pool: &Pool) -> Result<Option<String>, DbError> {
     .map_err(step("reading the key check"))
 }
 
-/// Store the key check (once, on the first start-up).
+/// Store the key check unless the database has one: processes starting at once on a new
+/// database race here, and the first one's stands (the others read it back and compare).
 pub async fn set_key_check(pool: &Pool, value: &str) -> Result<(), DbError> {
     with_pool!(pool, p => {
-        sqlx::query("INSERT INTO meta (name, value) VALUES ('key_check', $1)")
+        sqlx::query(
+            "INSERT INTO meta (name, value) VALUES ('key_check', $1) \
+             ON CONFLICT (name) DO NOTHING",
+        )
             .bind(value)
             .execute(p)
             .await

@@ -181,7 +181,7 @@ pub enum DbError {
     /// The database cannot be written (or reached) right now: another process holds SQLite's
     /// write lock past the busy timeout, or the server is gone. Not the data's fault: the same
     /// write may succeed in a moment (the writer holds its writes meanwhile, `db::writer`).
-    #[error("{UNAVAILABLE} while {step}: {reason}")]
+    #[error("{} while {step}: {reason}", unavailable())]
     Unavailable { step: &'static str, reason: String },
     /// A frame taken for a slot claimed during an outage whose claim did not win when the
     /// database returned (another process took the slot first): its row is not written.
@@ -192,9 +192,29 @@ pub enum DbError {
     Writer(String),
 }
 
-/// The start of every outage sentence, in errors, logs and the health check.
-pub const UNAVAILABLE: &str =
-    "the database is unavailable (locked by another process / unreachable)";
+/// The start of every outage sentence, in errors, logs and the health check; [`unavailable`]
+/// adds what it means on the back-end in use.
+pub const UNAVAILABLE: &str = "the database is unavailable";
+
+/// The back-end the process connected to last ([`connect`]): 0 none yet, 1 SQLite, 2
+/// PostgreSQL. A Heldar process uses one database, so the outage sentence can be worded for it
+/// without threading the back-end through every error (a process that opens both, such as
+/// `heldar migrate` or a test, gets the last one's words).
+static BACKEND_IN_USE: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// The outage, in the words of the back-end in use: SQLite is "unavailable" when another
+/// process holds its write lock; a PostgreSQL server when it cannot be reached, restarts or
+/// refuses connections (a lock there is a row lock, which the writer's own timeouts report).
+pub fn unavailable() -> &'static str {
+    match BACKEND_IN_USE.load(std::sync::atomic::Ordering::Relaxed) {
+        1 => "the database is unavailable (locked by another process)",
+        2 => {
+            "the database is unavailable (the PostgreSQL server cannot be reached or refuses \
+              connections: down, starting up or failing over)"
+        }
+        _ => "the database is unavailable (locked by another process, or unreachable)",
+    }
+}
 
 impl DbError {
     /// Is this the database being away (locked, unreachable), not a bad statement or row?
@@ -310,9 +330,14 @@ pub fn is_in_memory(url: &str) -> bool {
 
 /// Open the database at `url` (a SQLite file is created if missing) and run the migrations.
 pub async fn connect(url: &str) -> anyhow::Result<Pool> {
-    match Backend::of_url(url) {
-        Some(Backend::Postgres) => connect_postgres(url).await,
-        _ => connect_sqlite(url).await,
+    let postgres = matches!(Backend::of_url(url), Some(Backend::Postgres));
+    BACKEND_IN_USE.store(
+        if postgres { 2 } else { 1 },
+        std::sync::atomic::Ordering::Relaxed,
+    );
+    match postgres {
+        true => connect_postgres(url).await,
+        false => connect_sqlite(url).await,
     }
 }
 

@@ -72,7 +72,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OpenFlags, TransactionBehavior};
 use tokio::sync::{mpsc, oneshot, watch};
 
-use super::{cameras, schedules, snapshots, sqlite_step, DbError, UNAVAILABLE};
+use super::{cameras, schedules, snapshots, sqlite_step, DbError};
 use crate::models::{fmt_ts, CameraId, CameraState, Snapshot};
 
 mod postgres;
@@ -780,8 +780,9 @@ impl Thread {
             error = %e,
             buffer_writes = self.buffer.max_writes,
             buffer_seconds = self.buffer.max_age.as_secs(),
-            "{UNAVAILABLE}: holding writes and slot claims until it returns (up to {} writes \
+            "{}: holding writes and slot claims until it returns (up to {} writes \
              or {} s; after that new frames are refused and their slots counted missed)",
+            super::unavailable(),
             self.buffer.max_writes,
             self.buffer.max_age.as_secs()
         );
@@ -853,8 +854,9 @@ impl Thread {
             return;
         };
         tracing::warn!(
-            "{UNAVAILABLE}, and {why}: new frames are refused and their slots counted missed \
-             until it returns; slot claims are still held"
+            "{}, and {why}: new frames are refused and their slots counted missed \
+             until it returns; slot claims are still held",
+            super::unavailable()
         );
         s.public.refusing = true;
         self.outage.send_replace(Some(s.public.clone()));
@@ -931,7 +933,8 @@ impl Thread {
     fn give_up(&mut self) {
         tracing::error!(
             held = self.held.len(),
-            "{UNAVAILABLE} at shutdown: the held writes are dropped"
+            "{} at shutdown: the held writes are dropped",
+            super::unavailable()
         );
         if self.in_doubt.take().is_some() {
             tracing::error!(
@@ -1850,7 +1853,7 @@ mod tests {
         .unwrap_err();
         let text = refused.to_string();
         assert!(refused.is_unavailable(), "{text}");
-        assert!(text.starts_with(UNAVAILABLE), "{text}");
+        assert!(text.starts_with(crate::db::UNAVAILABLE), "{text}");
         assert!(!text.contains("corrupt"), "{text}");
         let claim = writer
             .claim_many_or_hold(vec![claim_of(at(0), at(60))])

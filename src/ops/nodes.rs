@@ -118,11 +118,17 @@ impl NodeState {
         self.changes.subscribe()
     }
 
-    /// Replace the held set; true if it changed.
-    fn set_held(&self, now: HashSet<CameraId>) -> bool {
+    /// Replace the held set; true if it changed. The cameras no longer held stop exporting their
+    /// gauges on this node ([`crate::metrics::Metrics::camera_left`]): the node holding them
+    /// now exports them, and a stale last success here would fire the no-recent-frame alert
+    /// after every handover.
+    fn set_held(&self, now: HashSet<CameraId>, metrics: &crate::metrics::Metrics) -> bool {
         let mut held = self.held.write().expect("held lock");
         if *held == now {
             return false;
+        }
+        for gone in held.difference(&now) {
+            metrics.camera_left(gone);
         }
         *held = now;
         drop(held);
@@ -350,7 +356,7 @@ pub async fn tick(ops: &Ops, renew: bool) -> OpResult<Tick> {
     if let Err(e) = crate::ops::frames::seed_states_of(ops, &gained).await {
         tracing::warn!(error = %e, "cannot read the stored state of the cameras this node took; their first capture here compares with none");
     }
-    if ops.nodes.set_held(set) {
+    if ops.nodes.set_held(set, &ops.metrics) {
         // Re-read every schedule: those of cameras gained are taken in, those lost dropped.
         ops.scheduler.refresh_all();
     }
@@ -405,7 +411,7 @@ pub async fn drain(ops: &Ops) -> OpResult<usize> {
     };
     ops.nodes.draining.store(true, Ordering::SeqCst);
     let _one = ops.nodes.ticking.lock().await;
-    ops.nodes.set_held(HashSet::new());
+    ops.nodes.set_held(HashSet::new(), &ops.metrics);
     db::nodes::heartbeat(&ops.db, &config.id, ops.clock.now(), true).await?;
     let released = db::nodes::release(&ops.db, &config.id, None).await?;
     tracing::info!(

@@ -113,10 +113,8 @@ pub async fn follow_held(ops: &Ops) -> OpResult<()> {
         }
         t.watched_since = None;
         if t.open.take().is_some() {
-            ops.metrics
-                .camera_offline
-                .get_or_create(&labels(camera))
-                .set(0);
+            // Its offline gauge is the holding node's to export now (`Metrics::camera_left`).
+            ops.metrics.camera_offline.remove(&labels(camera));
         }
     }
     for o in open {

@@ -204,9 +204,12 @@ pub struct CameraSummary {
     pub id: String,
     pub name: String,
     pub state: CameraState,
-    /// Successful captures since start-up (`heldar_captures{result="ok"}`).
+    /// Successful captures by the node answering, since it started
+    /// (`heldar_captures{result="ok"}`). Per node: 0 for a camera another node of a fleet holds;
+    /// the fleet's count is the sum over nodes (docs/monitoring.md).
     pub captures_ok: u64,
-    /// Failed captures since start-up (every other `result`).
+    /// Failed captures by the node answering, since it started (every other `result`); per node
+    /// like `captures_ok`.
     pub captures_failed: u64,
     pub consecutive_failures: i64,
     /// The last failure, credentials masked.
