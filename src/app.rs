@@ -190,6 +190,27 @@ impl Application {
                 presign_seconds = s3.presign.map_or(0, |d| d.as_secs()), "frames are stored in an S3 bucket");
             frame_store = frame_store.with_bucket(bucket);
         }
+        // The storage must be this database's before anything reads, indexes or deletes a
+        // frame in it: a process started with another database (a second install pointed at a
+        // fleet's bucket, a fleet node without HELDAR_STORAGE_URL) stops here, touching nothing
+        // (docs/storage.md "One storage, one database").
+        let install = crate::db::meta::install_id(&pool).await?;
+        let setting = match config.storage {
+            crate::config::StorageConfig::S3(_) => "HELDAR_STORAGE_URL",
+            crate::config::StorageConfig::Local => "HELDAR_SNAPSHOTS_DIR / HELDAR_STORAGE_URL",
+        };
+        match frame_store.claim(&install).await {
+            Ok(crate::store::Claim::Ours) => {}
+            Ok(crate::store::Claim::Adopted) => tracing::info!(
+                storage = %frame_store.location(), install = %install,
+                "the frame storage had no install marker; it is marked as this database's"
+            ),
+            Err(e @ crate::store::ClaimError::Foreign { .. }) => anyhow::bail!(
+                "{e}: check {setting} (or HELDAR_DATABASE_URL); Heldar does not start on it, so \
+                 it reconciles, prunes and deletes nothing there"
+            ),
+            Err(e) => anyhow::bail!("{e} ({setting})"),
+        }
         // On SQLite its own connection to the file, on PostgreSQL to the same server
         // (docs/scale-out.md "The PostgreSQL writer").
         let (writer, writer_task) = Writer::start_for(

@@ -83,6 +83,9 @@ pub struct Metrics {
     /// Scheduled captures skipped while a camera is in unreachable backoff (`ops::backoff`).
     pub unreachable_backoff_skips: Counter,
     pub store_failures: Counter,
+    /// Rows the last reconciliation kept although their frames were missing, because the
+    /// storage looked wrong (`ops::reconcile`'s mass-removal guard); 0 when it did not.
+    pub storage_missing_frames: Gauge,
     /// Slots missed because the database was unavailable past the outage buffer (also counted
     /// in `missed_slots`).
     pub db_outage_missed_slots: Counter,
@@ -192,6 +195,7 @@ impl Metrics {
         let auth_backoff_skips = Counter::default();
         let unreachable_backoff_skips = Counter::default();
         let store_failures = Counter::default();
+        let storage_missing_frames = Gauge::default();
         let db_outage_missed_slots = Counter::default();
         let pruned = Family::<ReasonLabels, Counter>::default();
         let snapshot_bytes = Gauge::default();
@@ -291,6 +295,13 @@ impl Metrics {
             store_failures.clone(),
         );
         registry.register(
+            "heldar_storage_missing_frames",
+            "Frames the database lists that the last reconciliation did not find in the frame \
+             storage and kept the rows of, because so many missing means the storage is the \
+             wrong one or not mounted (0: none)",
+            storage_missing_frames.clone(),
+        );
+        registry.register(
             "heldar_db_outage_missed_slots",
             "Slots missed because the database was unavailable longer than the outage buffer \
              holds (also in heldar_missed_slots)",
@@ -357,6 +368,7 @@ impl Metrics {
             auth_backoff_skips,
             unreachable_backoff_skips,
             store_failures,
+            storage_missing_frames,
             db_outage_missed_slots,
             pruned,
             snapshot_bytes,

@@ -259,7 +259,12 @@ async fn three_nodes_on_postgres_and_a_bucket_capture_each_slot_once_through_a_k
     // of the killed node: a capture it had stored when it died, whose row it never committed
     // (the crash window; the next start's reconciliation indexes such objects).
     let rows = frames(&pg).await;
-    let keys: HashSet<String> = moto.keys(BUCKET, "frames/").await.into_iter().collect();
+    let keys: HashSet<String> = moto
+        .keys(BUCKET, "frames/")
+        .await
+        .into_iter()
+        .filter(|k| k != "frames/.heldar-install")
+        .collect();
     for (_, _, _, path) in &rows {
         assert!(
             keys.contains(&format!("frames/{path}")),
@@ -651,6 +656,8 @@ impl Fleet {
             .keys(BUCKET, "frames/")
             .await
             .into_iter()
+            // The install marker (docs/storage.md) is no frame.
+            .filter(|k| k != "frames/.heldar-install")
             .collect();
         let all_rows: Vec<String> = sqlx::query_scalar("SELECT path FROM snapshots")
             .fetch_all(pg)

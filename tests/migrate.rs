@@ -287,7 +287,8 @@ async fn migrate_copies_rows_and_frames_verified_and_leaves_the_source_alone() {
             .await;
         assert_eq!(object.as_deref(), Some(&local[..]), "{rel}");
     }
-    assert_eq!(moto.keys("fleet", "site-a/").await.len(), 7);
+    // 6 frames and a video, and the install marker naming the source's install.
+    assert_eq!(moto.keys("fleet", "site-a/").await.len(), 8);
     // A copied row reads back the same through PostgreSQL (the camera's sealed password too).
     let pg = sqlx::PgPool::connect(&to).await.unwrap();
     let lite =
@@ -300,6 +301,19 @@ async fn migrate_copies_rows_and_frames_verified_and_leaves_the_source_alone() {
     let b: Vec<(String, Option<String>, Option<String>, String)> =
         sqlx::query_as(q).fetch_all(&lite).await.unwrap();
     assert_eq!(a, b);
+    // The fleet is this install: the same install id, and the bucket marked with it.
+    let q = "SELECT value FROM meta WHERE name = 'install_id'";
+    let id: String = sqlx::query_scalar(q).fetch_one(&lite).await.unwrap();
+    let pg_id: String = sqlx::query_scalar(q).fetch_one(&pg).await.unwrap();
+    assert_eq!(pg_id, id);
+    let marker = moto
+        .object("fleet", "site-a/.heldar-install")
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&marker).lines().next(),
+        Some(id.as_str())
+    );
     lite.close().await;
 
     // Again: nothing new to copy, nothing doubled.
@@ -308,7 +322,8 @@ async fn migrate_copies_rows_and_frames_verified_and_leaves_the_source_alone() {
     assert!(text.contains("(0 copied now"), "{text}");
     assert!(text.contains("(0 sent"), "{text}");
     assert_eq!(counts(&to).await, source);
-    assert_eq!(moto.keys("fleet", "site-a/").await.len(), 7);
+    // 6 frames and a video, and the install marker naming the source's install.
+    assert_eq!(moto.keys("fleet", "site-a/").await.len(), 8);
 
     // The source is unchanged: the database file and every frame.
     assert_eq!(checksums(install.data()), before);
@@ -367,7 +382,7 @@ async fn an_interrupted_migration_resumes_and_completes_without_duplicates() {
             "{rel}"
         );
     }
-    assert_eq!(moto.keys("fleet", "").await.len(), 7);
+    assert_eq!(moto.keys("fleet", "").await.len(), 8);
     pg.close().await;
 }
 

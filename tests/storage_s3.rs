@@ -95,7 +95,12 @@ async fn frames_land_as_objects_and_the_media_route_streams_them_with_range() {
 
     // The object: the local layout's name under the prefix, the camera's bytes.
     let key = format!("site-a/heldar/{rel}");
-    assert_eq!(moto.keys("frames", "").await, vec![key.clone()]);
+    // Beside it, the install marker (docs/storage.md "One storage, one database").
+    let marker = "site-a/heldar/.heldar-install".to_string();
+    assert_eq!(
+        moto.keys("frames", "").await,
+        vec![marker.clone(), key.clone()]
+    );
     assert_eq!(moto.object("frames", &key).await.unwrap(), body);
     // Nothing on the local disk.
     assert!(!app.state.ops.config.snapshots_dir.join("yard").exists());
@@ -163,7 +168,7 @@ async fn frames_land_as_objects_and_the_media_route_streams_them_with_range() {
     assert_eq!(app.delete("/api/v1/cameras/yard").await.status(), 204);
     assert_eq!(
         moto.keys("frames", "").await,
-        vec!["site-a/heldar/yard/notes.txt".to_string()]
+        vec![marker, "site-a/heldar/yard/notes.txt".to_string()]
     );
     app.stop().await;
 }

@@ -271,6 +271,27 @@ async fn copy_all(
     let total_files = if bucket.is_some() { frames + videos } else { 0 };
     let show = Show::new((total_rows + total_files).max(0) as u64);
 
+    // The destination becomes this install: its id (made by the destination's own migration)
+    // is replaced by the source's, and the bucket is marked with it, so the fleet's nodes
+    // start on it and a bucket marked by another install is refused before anything is sent
+    // (docs/storage.md "One storage, one database").
+    let install = db::meta::install_id(from).await.map_err(failed)?;
+    if let Some(b) = bucket {
+        match crate::store::claim_bucket(b, &install).await {
+            Ok(_) => {}
+            Err(e @ crate::store::ClaimError::Foreign { .. }) => {
+                return Err(failed(format!(
+                    "{e}: nothing was copied; migrate into an empty bucket prefix, or the one \
+                     an earlier run of this migration filled (--storage)"
+                )))
+            }
+            Err(e) => return Err(failed(e)),
+        }
+    }
+    db::meta::set_install_id(dest, &install)
+        .await
+        .map_err(failed)?;
+
     // Files first: a row in the fleet then always has its object, as when Heldar writes.
     let mut files = FileTally::default();
     if let Some(b) = bucket {

@@ -2,7 +2,8 @@
 //! check, how the last run ended (`running_since` while a run is in progress, `clean_stop_at`
 //! once it stopped cleanly), which start-up reconciliation reads to decide what it must check
 //! before the scheduler starts, and the authentication switch (`auth_mode`, with when and why it
-//! was last set), which `auth::mode` reads.
+//! was last set), which `auth::mode` reads, and the install's id (`install_id`, made by migration
+//! 0020), which marks the frame storage as this database's (`store::FrameStore::claim`).
 
 use chrono::{DateTime, Utc};
 
@@ -182,4 +183,26 @@ pub async fn set_auth_switch(
     .await)
     .map_err(step("setting the authentication switch"))?;
     Ok(before)
+}
+
+const INSTALL_ID: &str = "install_id";
+
+/// This database's install id (`ins_…`, made once by migration 0020; a fleet's nodes share it).
+pub async fn install_id(pool: &Pool) -> Result<String, DbError> {
+    get(pool, INSTALL_ID)
+        .await?
+        .ok_or_else(|| DbError::Corrupt("meta.install_id is missing".into()))
+}
+
+/// Replace the install id (`heldar migrate`: the destination becomes the source's install).
+pub async fn set_install_id(pool: &Pool, id: &str) -> Result<(), DbError> {
+    with_pool!(pool, p => {
+        sqlx::query(UPSERT)
+            .bind(INSTALL_ID)
+            .bind(id)
+            .execute(p)
+            .await
+            .map(|_| ())
+    })
+    .map_err(step("writing the install id"))
 }

@@ -31,6 +31,17 @@
 //!   file). A frame that disappears under it (retention) is skipped; a row is removed only when
 //!   its file is absent at that moment.
 //!
+//! Rows without a file are removed only while the storage looks like the one the database was
+//! written with. A storage that is not mounted, or another one named by mistake, shows every
+//! row as missing its file; removing them would empty the index in a second. So per camera,
+//! when [`mass_missing`] says the frames missing are too many (the camera's listing is empty
+//! while it has rows, or more than [`MISSING_HANDFUL`] and more than half of its rows are
+//! missing), nothing of that camera is removed, and the pass ends with ONE ERROR naming the
+//! storage and its setting (the counts in [`ReconcileReport::rows_kept_missing_file`], the
+//! `heldar_storage_missing_frames` gauge). The install marker (`store::FrameStore::claim`)
+//! stops another database's process before it gets here; this guard covers the storage of
+//! the right install that is absent (docs/storage.md "One storage, one database").
+//!
 //! Failure: an I/O or database error ends the part that hit it. Before start-up that stops the
 //! start (as before this split); in the background the supervisor runs the pass again from
 //! the start after a backoff — every step is idempotent.
@@ -58,6 +69,57 @@ pub struct ReconcileReport {
     pub entries_left_alone: u64,
     /// Camera folders listed.
     pub folders_checked: u64,
+    /// Rows whose file was missing and which were kept, because their camera's listing showed
+    /// too many missing ([`mass_missing`]): the storage looks absent or wrong.
+    pub rows_kept_missing_file: u64,
+    /// The rows checked of the cameras counted in `rows_kept_missing_file`.
+    pub rows_checked_of_kept: u64,
+    /// Those cameras (the first few, for the ERROR).
+    pub cameras_kept: Vec<String>,
+}
+
+/// Up to this many rows of one camera may be missing their files and be removed, even if that
+/// is every row it has (a camera with few frames, some deleted by hand), as long as its
+/// listing is not empty.
+pub const MISSING_HANDFUL: usize = 5;
+
+/// Is `missing` of `rows` rows without a file too many to be frames deleted one by one? Yes
+/// when the camera's listing held nothing at all (`listing_empty`: its folder or prefix is
+/// gone) while it has rows, or when more than [`MISSING_HANDFUL`] and more than half are
+/// missing. Then its rows are kept: the storage is far more likely unmounted or the wrong one
+/// than emptied by retention's rules, which delete rows themselves.
+pub fn mass_missing(missing: usize, rows: usize, listing_empty: bool) -> bool {
+    missing > 0
+        && ((listing_empty && missing == rows) || (missing > MISSING_HANDFUL && missing * 2 > rows))
+}
+
+/// The setting that names the storage, for the ERROR.
+fn setting_of(store: &FrameStore) -> &'static str {
+    match store.bucket() {
+        Some(_) => "HELDAR_STORAGE_URL",
+        None => "HELDAR_SNAPSHOTS_DIR / HELDAR_STORAGE_URL",
+    }
+}
+
+/// The one ERROR of a pass that kept rows whose frames are missing.
+fn log_kept(store: &FrameStore, report: &ReconcileReport) {
+    if report.rows_kept_missing_file == 0 {
+        return;
+    }
+    tracing::error!(
+        storage = %store.location(),
+        missing = report.rows_kept_missing_file,
+        rows = report.rows_checked_of_kept,
+        cameras = %report.cameras_kept.join(","),
+        "the frame storage {} is missing {} of {} frames the database lists (cameras {}); \
+         their rows are kept — is {} the storage this database was written with (an unmounted \
+         disk?)",
+        store.location(),
+        report.rows_kept_missing_file,
+        report.rows_checked_of_kept,
+        examples(&report.cameras_kept),
+        setting_of(store)
+    );
 }
 
 /// How far before a crashed run's recorded start its frames may be named: the wall clock may
@@ -118,6 +180,7 @@ pub async fn crash_window(p: Parts<'_>, since: DateTime<Utc>) -> anyhow::Result<
         }
         let folder = p.store.scan_folder_since(&entry.camera, since).await?;
         report.folders_checked += 1;
+        let empty = listing_empty(&folder);
         remove_temps(p.store, &folder.temp_files, None, &mut report).await?;
         let frames: Vec<FrameFile> = folder
             .frames
@@ -125,8 +188,9 @@ pub async fn crash_window(p: Parts<'_>, since: DateTime<Utc>) -> anyhow::Result<
             .filter(|f| f.taken_at >= since)
             .collect();
         let rows = db::snapshots::camera_paths(p.pool, &entry.camera, Some(since), None).await?;
-        check_camera(p, &entry.camera, frames, rows, None, &mut report).await?;
+        check_camera(p, &entry.camera, frames, rows, empty, None, &mut report).await?;
     }
+    log_kept(p.store, &report);
     Ok(report)
 }
 
@@ -170,6 +234,7 @@ pub async fn full_pass(
                 examples(&folder.foreign)
             );
         }
+        let empty = listing_empty(&folder);
         remove_temps(p.store, &folder.temp_files, Some(run_start), &mut report).await?;
         let frames: Vec<FrameFile> = folder
             .frames
@@ -177,7 +242,7 @@ pub async fn full_pass(
             .filter(|f| f.taken_at < run_start)
             .collect();
         let rows = db::snapshots::camera_paths(p.pool, &camera, None, Some(run_start)).await?;
-        check_camera(p, &camera, frames, rows, Some(token), &mut report).await?;
+        check_camera(p, &camera, frames, rows, empty, Some(token), &mut report).await?;
         tokio::task::yield_now().await;
     }
     // Folders named like a camera that is not registered: counted and reported, never touched.
@@ -203,7 +268,13 @@ pub async fn full_pass(
             );
         }
     }
+    log_kept(p.store, &report);
     Ok(Some(report))
+}
+
+/// Did a camera's listing hold nothing at all (no folder, or an empty prefix)?
+fn listing_empty(folder: &crate::store::CameraFolder) -> bool {
+    folder.frames.is_empty() && folder.temp_files.is_empty() && folder.foreign.is_empty()
 }
 
 /// Remove the store's temp files; with `older_than`, only those last modified before it (a
@@ -229,13 +300,16 @@ async fn remove_temps(
 
 /// Compare one camera's frame files with its rows (both already narrowed to the same span of
 /// capture times): a row without its file is removed, a file without its row re-indexed or, if
-/// damaged, removed. With a `token` (the background pass) it yields every [`INDEX_BATCH`] checks
+/// damaged, removed — unless [`mass_missing`] says too many rows miss their files
+/// (`listing_empty`: the camera's listing held nothing), when no row is removed and the
+/// report counts them. With a `token` (the background pass) it yields every [`INDEX_BATCH`] checks
 /// and stops early when cancelled.
 async fn check_camera(
     p: Parts<'_>,
     camera: &CameraId,
     frames: Vec<FrameFile>,
     rows: Vec<(String, String)>,
+    listing_empty: bool,
     token: Option<&CancellationToken>,
     report: &mut ReconcileReport,
 ) -> anyhow::Result<()> {
@@ -245,7 +319,19 @@ async fn check_camera(
         *steps += 1;
         token.is_some() && (*steps).is_multiple_of(INDEX_BATCH)
     };
-    for (id, path) in &rows {
+    // Decided on the listing, before any row goes: a storage that is away must not cost the
+    // index one row.
+    let missing = rows
+        .iter()
+        .filter(|(_, path)| !on_disk.contains(path.as_str()))
+        .count();
+    let keep_rows = mass_missing(missing, rows.len(), listing_empty);
+    if keep_rows {
+        report.rows_kept_missing_file += missing as u64;
+        report.rows_checked_of_kept += rows.len() as u64;
+        report.cameras_kept.push(camera.to_string());
+    }
+    for (id, path) in rows.iter().filter(|_| !keep_rows) {
         // `exists` again: the file may have been written after the folder was listed.
         if !on_disk.contains(path.as_str()) && !p.store.exists(path).await {
             db::snapshots::delete(p.pool, id).await?;
@@ -309,4 +395,30 @@ async fn check_camera(
         p.writer.index(batch).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_few_missing_frames_go_and_a_missing_storage_keeps_its_rows() {
+        // One file deleted by hand, even a camera's only one, while its folder is there.
+        assert!(!mass_missing(1, 1, false));
+        assert!(!mass_missing(1, 100, false));
+        // A handful is removed whatever the share; more than that only while under half.
+        assert!(!mass_missing(MISSING_HANDFUL, MISSING_HANDFUL, false));
+        assert!(!mass_missing(40, 100, false));
+        assert!(!mass_missing(50, 100, false));
+        assert!(mass_missing(51, 100, false));
+        assert!(mass_missing(
+            MISSING_HANDFUL + 1,
+            MISSING_HANDFUL + 1,
+            false
+        ));
+        // The camera's listing is empty (folder or prefix gone): every row is kept.
+        assert!(mass_missing(1, 1, true));
+        assert!(mass_missing(3, 3, true));
+        assert!(!mass_missing(0, 0, true));
+    }
 }

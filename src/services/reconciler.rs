@@ -55,16 +55,22 @@ pub async fn run(
         }
     };
     match pass {
-        Some(report) => tracing::info!(
-            temp_files_removed = report.temp_files_removed,
-            rows_without_file_removed = report.rows_without_file_removed,
-            files_reindexed = report.files_reindexed,
-            damaged_frames_removed = report.damaged_frames_removed,
-            entries_left_alone = report.entries_left_alone,
-            folders_checked = report.folders_checked,
-            elapsed_ms = began.elapsed().as_millis() as u64,
-            "background reconciliation done"
-        ),
+        Some(report) => {
+            ops.metrics
+                .storage_missing_frames
+                .set(report.rows_kept_missing_file as i64);
+            tracing::info!(
+                temp_files_removed = report.temp_files_removed,
+                rows_without_file_removed = report.rows_without_file_removed,
+                rows_kept_missing_file = report.rows_kept_missing_file,
+                files_reindexed = report.files_reindexed,
+                damaged_frames_removed = report.damaged_frames_removed,
+                entries_left_alone = report.entries_left_alone,
+                folders_checked = report.folders_checked,
+                elapsed_ms = began.elapsed().as_millis() as u64,
+                "background reconciliation done"
+            )
+        }
         None => {
             tracing::info!("background reconciliation stopped by the shutdown; it runs again at the next start");
             return Ok(());

@@ -26,6 +26,11 @@
 //! caller goes through `FrameStore`'s methods, so capture, `/media`, retention, reconciliation,
 //! camera deletion and timelapses work the same on either back-end (docs/storage.md).
 
+//! The storage's root holds one more file of Heldar's: the install marker ([`MARKER`],
+//! [`FrameStore::claim`]), naming the database whose frames these are. A process started with
+//! another database refuses to start on it rather than reconciling, pruning or deleting
+//! frames it did not write; scans never report the marker (it is neither a frame nor foreign).
+
 pub mod object;
 mod scan;
 pub mod videos;
@@ -54,6 +59,49 @@ pub fn is_temp_name(name: &str) -> bool {
     };
     let hex = rest.strip_prefix("health-").unwrap_or(rest);
     hex.len() == 16 && hex.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// The install marker at the storage's root (the snapshots folder, or the bucket prefix): its
+/// first line is the install id of the database whose frames the storage holds.
+pub const MARKER: &str = ".heldar-install";
+
+/// The marker's text for `install`.
+fn marker_text(install: &str) -> String {
+    format!(
+        "{install}\n# Heldar: the frames here belong to the database with this install id \
+         (docs/storage.md \"One storage, one database\"). Do not copy this file elsewhere.\n"
+    )
+}
+
+/// The install id a marker's text names (its first line), if it names one.
+fn marker_id(text: &str) -> Option<&str> {
+    text.lines().next().map(str::trim).filter(|l| !l.is_empty())
+}
+
+/// What [`FrameStore::claim`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    /// The marker names this install.
+    Ours,
+    /// There was no marker; one naming this install was written (a new storage, or one from
+    /// before the marker, adopted).
+    Adopted,
+}
+
+/// Why the storage cannot be used by this install.
+#[derive(Debug, thiserror::Error)]
+pub enum ClaimError {
+    /// The marker names another install.
+    #[error("the frame storage {location} belongs to another Heldar database (its marker {MARKER} names install {found}, this database is install {ours})")]
+    Foreign {
+        location: String,
+        found: String,
+        ours: String,
+    },
+    #[error(
+        "cannot read or write the frame storage's install marker {MARKER} in {location}: {why}"
+    )]
+    Store { location: String, why: String },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -298,6 +346,22 @@ impl FrameStore {
                 .await
                 .map_err(|e| StoreError::Io(e.to_string())),
         }
+    }
+
+    /// Check that the storage is `install`'s: read the marker at its root, write it if there
+    /// is none (created exclusively, so two nodes of a new fleet starting at once agree), and
+    /// refuse a marker naming another install. Start-up calls this before anything reads or
+    /// deletes a frame.
+    pub async fn claim(&self, install: &str) -> Result<Claim, ClaimError> {
+        if let Some(b) = &self.bucket {
+            return claim_bucket(b, install).await;
+        }
+        let (dir, text) = (self.dir.clone(), marker_text(install));
+        let found = tokio::task::spawn_blocking(move || claim_local(&dir, &text))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r);
+        decide(self.location(), found, install)
     }
 
     /// Free bytes on the disk under snapshots_dir; `None` for a bucket (no disk to fill).
@@ -569,6 +633,64 @@ fn write_atomic(
         rel_path: format!("{camera}/{name}"),
         size: bytes.len() as u64,
     })
+}
+
+/// [`FrameStore::claim`] on a bucket (`heldar migrate` marks its destination with it).
+pub async fn claim_bucket(bucket: &object::Bucket, install: &str) -> Result<Claim, ClaimError> {
+    let found = bucket.claim(MARKER, &marker_text(install)).await;
+    decide(bucket.url().to_string(), found, install)
+}
+
+/// What a marker found (`None`: none was there, and ours was written) means for `install`.
+fn decide(
+    location: String,
+    found: std::io::Result<Option<String>>,
+    install: &str,
+) -> Result<Claim, ClaimError> {
+    let found = found.map_err(|e| ClaimError::Store {
+        location: location.clone(),
+        why: e.to_string(),
+    })?;
+    match found {
+        None => Ok(Claim::Adopted),
+        Some(text) => match marker_id(&text) {
+            Some(id) if id == install => Ok(Claim::Ours),
+            Some(id) => Err(ClaimError::Foreign {
+                location,
+                found: id.to_string(),
+                ours: install.to_string(),
+            }),
+            None => Err(ClaimError::Store {
+                location,
+                why: "it is empty (remove it to let this install adopt the storage)".into(),
+            }),
+        },
+    }
+}
+
+/// The local half of [`FrameStore::claim`]: the marker's text if there is one (`None`: it was
+/// just written with `text`). Written under a temporary name and linked to its own, which
+/// fails rather than replaces, so a marker is whole or absent and never overwritten.
+fn claim_local(dir: &Path, text: &str) -> std::io::Result<Option<String>> {
+    let path = dir.join(MARKER);
+    match std::fs::read_to_string(&path) {
+        Ok(t) => return Ok(Some(t)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e),
+    }
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!("{TMP_PREFIX}{:016x}", rand::random::<u64>()));
+    std::fs::write(&tmp, text)?;
+    let linked = std::fs::hard_link(&tmp, &path);
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(None),
+        // Another process wrote one first: what it says decides.
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+            std::fs::read_to_string(&path).map(Some)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 /// `20260102T030405678Z.jpg`, or `…Z-N.jpg` for the Nth frame in the same millisecond.

@@ -323,6 +323,28 @@ impl Bucket {
         )
     }
 
+    /// The object `rel`'s text if it exists; if not, `text` is stored there with a conditional
+    /// PUT (`None`). When another process's PUT won the race, its text is returned.
+    pub async fn claim(&self, rel: &str, text: &str) -> std::io::Result<Option<String>> {
+        let read = |b: bytes::Bytes| String::from_utf8_lossy(&b).into_owned();
+        match self.get(rel).await {
+            Ok(b) => return Ok(Some(read(b))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..PutOptions::default()
+        };
+        let payload = PutPayload::from(bytes::Bytes::from(text.to_string()));
+        match self.s3.put_opts(&self.key(rel), payload, opts).await {
+            Ok(_) => Ok(None),
+            Err(object_store::Error::AlreadyExists { .. })
+            | Err(object_store::Error::Precondition { .. }) => Ok(Some(read(self.get(rel).await?))),
+            Err(e) => Err(io_error(e)),
+        }
+    }
+
     /// Can the bucket be listed right now? (The health check.)
     pub async fn check(&self) -> Result<(), StoreError> {
         self.s3
@@ -353,7 +375,11 @@ impl Bucket {
             }
         }
         for o in &list.objects {
-            top.foreign.push(self.rel(&o.location));
+            let rel = self.rel(&o.location);
+            // The install marker is Heldar's own (`FrameStore::claim`).
+            if rel != super::MARKER {
+                top.foreign.push(rel);
+            }
         }
         Ok(top)
     }

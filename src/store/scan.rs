@@ -90,6 +90,10 @@ pub fn scan_top(dir: &Path) -> std::io::Result<TopLevel> {
         let name = entry.file_name().to_string_lossy().into_owned();
         // `file_type` does not follow symlinks: a link is never ours.
         let ft = entry.file_type()?;
+        // The install marker is the store's own, neither a frame nor someone else's.
+        if ft.is_file() && name == super::MARKER {
+            continue;
+        }
         if ft.is_file() && is_temp_name(&name) {
             out.temp_files.push(temp_file(&entry));
             continue;
