@@ -813,7 +813,7 @@ impl Thread {
         if refused(reason) == refused(&s.public.reason) {
             return;
         }
-        tracing::warn!(error = %e, "{UNAVAILABLE}: the outage goes on, now because {reason}");
+        tracing::warn!(error = %e, "{}: the outage goes on, now because {reason}", crate::db::UNAVAILABLE);
         s.public.reason = reason.clone();
         self.outage.send_replace(Some(s.public.clone()));
     }
