@@ -209,7 +209,14 @@ impl Application {
                 "{e}: check {setting} (or HELDAR_DATABASE_URL); Heldar does not start on it, so \
                  it reconciles, prunes and deletes nothing there"
             ),
-            Err(e) => anyhow::bail!("{e} ({setting})"),
+            // The marker cannot be read or written now (a full disk; a bucket that does not
+            // answer was already refused by its start-up check): a full disk is something
+            // retention rides out, not a reason to stay down, so it starts and says so. Reconciliation still keeps every row of a camera
+            // whose frames it cannot see (docs/storage.md), and the marker is checked again at
+            // the next start.
+            Err(e) => tracing::error!(
+                "{e} ({setting}); starting without checking that the storage is this                  database's; it is checked again at the next start"
+            ),
         }
         // On SQLite its own connection to the file, on PostgreSQL to the same server
         // (docs/scale-out.md "The PostgreSQL writer").

@@ -297,8 +297,8 @@ impl Metrics {
         registry.register(
             "heldar_storage_missing_frames",
             "Frames the database lists that the last reconciliation did not find in the frame \
-             storage and kept the rows of, because so many missing means the storage is the \
-             wrong one or not mounted (0: none)",
+             storage and kept the rows of, because so many missing means the storage is not \
+             this database's or is not mounted (0: none)",
             storage_missing_frames.clone(),
         );
         registry.register(

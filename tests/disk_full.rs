@@ -35,10 +35,13 @@ impl Drop for Tmpfs {
     }
 }
 
+/// Every file under `dir` but the storage's install marker (`.heldar-install`, written at
+/// start-up: docs/storage.md).
 fn files_in(dir: &Path) -> Vec<String> {
     walk(dir)
         .into_iter()
         .map(|p| p.strip_prefix(dir).unwrap().display().to_string())
+        .filter(|p| p != ".heldar-install")
         .collect()
 }
 
