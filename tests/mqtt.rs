@@ -502,7 +502,14 @@ async fn home_assistant_discovery_follows_the_documented_schema_and_is_removed_o
     let sub = Sub::new(broker.port, "homeassistant/#").await;
     let first = configs(&sub, "garage", 0, "Garage").await;
     check_discovery(&first, "garage", "Garage");
-    assert!(sub.on(&config_topics("garage")[0]).iter().all(|m| m.retain));
+    // Retained: a subscriber that arrives afterwards is handed it by the broker (one already
+    // subscribed when it was published gets it live, without the retain flag).
+    let late = Sub::new(broker.port, &config_topics("garage")[0]).await;
+    let kept = late
+        .wait("the retained discovery config", 0, |_| true)
+        .await;
+    assert!(kept.retain, "the discovery config is published retained");
+    late.close().await;
 
     // A rename announces again: new names, the same ids.
     let seen = sub.all().len();
