@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use common::fleet::cameras;
+use common::fleet::{cameras, holdings};
 use common::{heldar_cmd, metric, wait_for, ServerProcess};
 use heldar::fakecam::FakeCamera;
 use nix::sys::signal::Signal;
@@ -95,26 +95,6 @@ async fn nodes(client: &reqwest::Client, server: &ServerProcess) -> Vec<Value> {
         .unwrap();
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
-}
-
-/// Node id → the cameras it holds, as `server` sees the fleet.
-async fn holdings(
-    client: &reqwest::Client,
-    server: &ServerProcess,
-) -> BTreeMap<String, Vec<String>> {
-    nodes(client, server)
-        .await
-        .into_iter()
-        .map(|n| {
-            let cams = n["cameras"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| c.as_str().unwrap().to_string())
-                .collect();
-            (n["id"].as_str().unwrap().to_string(), cams)
-        })
-        .collect()
 }
 
 /// The fleet's database (its SQLite file, or on the PostgreSQL pass its database there).
