@@ -110,6 +110,7 @@ fuzz_target!(|i: Input| {
         ffmpeg_bin: text(&i.ffmpeg_bin, "ffmpeg"),
         snapshot_scheduler_enabled: text(&i.scheduler_enabled, "true"),
         snapshot_scheduler_interval_s: text(&i.scheduler_interval_s, "60"),
+        camera_cache_ttl_s: text(&i.scheduler_interval_s, "30"),
         snapshot_retention_hours: text(&i.retention_hours, "168"),
         retention_interval_s: text(&i.retention_interval_s, "300"),
         snapshot_max_gb: text(&i.max_gb, "0"),
