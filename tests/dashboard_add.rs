@@ -223,6 +223,17 @@ async fn a_camera_without_a_schedule_says_so_and_offers_one() {
     )
     .await;
     // Back on the grid the camera is no longer unscheduled (its first frame fires at once).
+    // The frame is waited for through the API first, with a bound for a loaded machine: the
+    // grid's own wait is for its rendering, not for the capture.
+    wait_for(
+        "porch's first scheduled frame",
+        std::time::Duration::from_secs(60),
+        || async {
+            let cam = api(&app, "/api/v1/cameras/porch").await;
+            (cam["health"] == "ok").then_some(())
+        },
+    )
+    .await;
     go(&c, &app, "#/").await;
     until(
         &c,
