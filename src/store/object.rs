@@ -58,20 +58,61 @@ pub struct Bucket {
 }
 
 /// A failed bucket operation: one line naming the bucket, never a credential (object_store's
-/// errors name the key, the HTTP status and the server's answer, not the signing key). The
-/// server's XML answer is kept (its `<Code>` says what is wrong) on one line, at most
-/// [`ERROR_CHARS`] characters.
-fn unavailable(url: &str, what: &str, e: impl std::fmt::Display) -> StoreError {
-    let why: String = e
-        .to_string()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
+/// errors name the request's URL, the HTTP status and the server's answer, not the signing key).
+/// The cause is [`cause`]'s sentence, at most [`ERROR_CHARS`] characters.
+fn unavailable(url: &str, what: &str, e: impl std::error::Error + 'static) -> StoreError {
+    let why = cause(&e);
     let why = match why.char_indices().nth(ERROR_CHARS) {
         Some((i, _)) => format!("{}…", &why[..i]),
         None => why,
     };
     StoreError::Unavailable(format!("the frame storage {url} failed to {what}: {why}"))
+}
+
+/// What went wrong, on one line an operator can act on: object_store's own message (the method,
+/// the URL with the endpoint's host and port, the retries) followed by every cause under it that
+/// it does not already say, down to the socket's ("Connection refused (os error 111)"), which
+/// object_store's message alone leaves out. An S3 error document in the server's answer
+/// (`<Error><Code>NoSuchBucket</Code><Message>…</Message>…</Error>`, the S3 API reference's
+/// "Error responses") is shortened to `NoSuchBucket: …`.
+fn cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(e);
+    while let Some(err) = next {
+        let text = readable_s3_errors(&err.to_string());
+        let text = text.split_whitespace().collect::<Vec<_>>().join(" ");
+        if !text.is_empty() && !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        next = err.source();
+    }
+    parts.join(": ")
+}
+
+/// `text` with each S3 error document in it replaced by its `Code: Message`. A document that
+/// does not parse is left as it is.
+fn readable_s3_errors(text: &str) -> String {
+    let (Some(start), Some(end)) = (text.find("<Error>"), text.find("</Error>")) else {
+        return text.to_string();
+    };
+    let end = end + "</Error>".len();
+    if end <= start {
+        return text.to_string();
+    }
+    // The XML declaration before it goes too.
+    let from = text[..start].rfind("<?xml").unwrap_or(start);
+    // The ONVIF client's reader: a small element tree, entities and DOCTYPEs refused.
+    let Ok(doc) = crate::onvif::soap::parse(&text.as_bytes()[start..end]) else {
+        return text.to_string();
+    };
+    let Some(code) = doc.text_at(&["Code"]).map(str::trim) else {
+        return text.to_string();
+    };
+    let said = match doc.text_at(&["Message"]).map(str::trim) {
+        Some(m) if !m.is_empty() => format!("{code}: {m}"),
+        _ => code.to_string(),
+    };
+    format!("{}{said}{}", &text[..from], &text[end..])
 }
 
 /// Longest cause quoted in a storage error.
@@ -463,6 +504,67 @@ fn io_error(e: object_store::Error) -> std::io::Error {
         object_store::Error::NotFound { .. } => {
             std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string())
         }
-        other => std::io::Error::other(other.to_string()),
+        other => std::io::Error::other(cause(&other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_s3_error_document_reads_as_its_code_and_message() {
+        let body = "Server returned non-2xx status code: 404 Not Found: <?xml version=\"1.0\" \
+                    encoding=\"UTF-8\"?>\n<Error><Code>NoSuchBucket</Code><Message>The specified \
+                    bucket does not exist</Message><BucketName>frames</BucketName>\
+                    <RequestId>abc</RequestId></Error> (after 0 retries)";
+        assert_eq!(
+            readable_s3_errors(body),
+            "Server returned non-2xx status code: 404 Not Found: NoSuchBucket: The specified \
+             bucket does not exist (after 0 retries)"
+        );
+        // Entities are XML's own; a document with no code, or one that does not parse, stays.
+        assert_eq!(
+            readable_s3_errors(
+                "<Error><Code>AccessDenied</Code><Message>Tom&apos;s key</Message></Error>"
+            ),
+            "AccessDenied: Tom's key"
+        );
+        for kept in [
+            "<Error><Message>no code</Message></Error>",
+            "<Error><Code>X</Code></Errr></Error>",
+            "</Error> before <Error>",
+            "plain words",
+        ] {
+            assert_eq!(readable_s3_errors(kept), kept);
+        }
+    }
+
+    /// The chain's causes are all said once, down to the socket's.
+    #[test]
+    fn a_cause_says_every_level_once() {
+        #[derive(Debug)]
+        struct Level(&'static str, Option<Box<Level>>);
+        impl std::fmt::Display for Level {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.0)
+            }
+        }
+        impl std::error::Error for Level {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|l| l as _)
+            }
+        }
+        let socket = Level("Connection refused (os error 111)", None);
+        let http = Level("error sending request", Some(Box::new(socket)));
+        let top = Level(
+            "Generic S3 error: Error performing PUT http://127.0.0.1:9/frames/x.jpg in 1s - error sending request",
+            Some(Box::new(http)),
+        );
+        assert_eq!(
+            cause(&top),
+            "Generic S3 error: Error performing PUT http://127.0.0.1:9/frames/x.jpg in 1s - error \
+             sending request: Connection refused (os error 111)"
+        );
     }
 }
