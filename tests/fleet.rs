@@ -47,7 +47,10 @@ fn node(root: &std::path::Path, db: &str, endpoint: &str, id: &str) -> ServerPro
         .env("AWS_SECRET_ACCESS_KEY", SECRET)
         .env("HELDAR_NODE_ID", id)
         .env("HELDAR_LEASE_PERIOD_S", LEASE_S.to_string())
-        .env("HELDAR_SNAPSHOT_SCHEDULER_INTERVAL_S", "5");
+        .env("HELDAR_SNAPSHOT_SCHEDULER_INTERVAL_S", "5")
+        // A bucket outage is one WARN when it begins; each frame it costs is a DEBUG line of
+        // ops::frames naming its camera, which the per-camera accounting reads.
+        .env("HELDAR_LOG", "info,heldar::ops::frames=debug");
     ServerProcess::start(cmd)
 }
 
@@ -333,8 +336,9 @@ fn stored_slots(
     by
 }
 
-/// Camera → the slots the nodes' logs say it lost between `from` and `to`: one per WARN
-/// `frame captured but not stored`, `missed=N` per `slots missed` line (each line begins with
+/// Camera → the slots the nodes' logs say it lost between `from` and `to`: one per
+/// `frame captured but not stored` line (the outage's first, a WARN, and a DEBUG line for each
+/// further frame), `missed=N` per `slots missed` line (each line begins with
 /// its time and names its camera in a `camera=` field).
 fn logged_losses(
     nodes: &[ServerProcess],
@@ -708,7 +712,7 @@ impl Fleet {
 /// moto would come back empty and every earlier row would look dangling).
 ///
 /// What an operator checks: during the outage nothing is stored and each lost slot is counted
-/// (`heldar_store_failures_total`, one WARN line each, or `heldar_missed_slots_total`); health
+/// (`heldar_store_failures_total`, one log line each, or `heldar_missed_slots_total`); health
 /// names the bucket within its own bound; the API keeps answering (frames of the bucket with a
 /// 503 that says the storage is away); the cameras are not blamed and keep their nodes. After
 /// the return every camera is stored again within one interval plus the bucket client's retry
@@ -743,8 +747,9 @@ async fn three_nodes_ride_out_a_30_s_bucket_outage_counting_every_slot_they_coul
     let (down, _) = fleet.outage(Outage::Down).await;
     let (silent, _) = fleet.outage(Outage::Silent).await;
 
-    // Nothing crashed or restarted; every store failure is one WARN line naming the bucket,
-    // none with a secret.
+    // Nothing crashed or restarted; every store failure is one line naming the bucket, none
+    // with a secret; each outage a node met is one WARN when it began and one line when it
+    // ended, not a WARN per frame.
     for (i, n) in fleet.nodes.into_iter().enumerate() {
         let id = fleet.ids[i];
         let (status, logs) = n.stop_with(Signal::SIGTERM);
@@ -761,10 +766,24 @@ async fn three_nodes_ride_out_a_30_s_bucket_outage_counting_every_slot_they_coul
         assert_eq!(
             warned.len() as u64,
             down[i].failed + silent[i].failed,
-            "{id}: one WARN per store failure"
+            "{id}: one line per store failure"
         );
         assert!(warned
             .iter()
             .all(|l| l.contains(&format!("s3://{BUCKET}/frames"))));
+        let outages = [down[i].failed, silent[i].failed]
+            .iter()
+            .filter(|&&f| f > 0)
+            .count();
+        let began = warned.iter().filter(|l| l.contains(" WARN ")).count();
+        let ended = logs
+            .iter()
+            .filter(|l| l.contains("the frame storage answers again"))
+            .count();
+        assert_eq!(
+            (began, ended),
+            (outages, outages),
+            "{id}: each outage said once as it began and once as it ended"
+        );
     }
 }

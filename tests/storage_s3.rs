@@ -559,6 +559,22 @@ fn heldar_s3(dir: &std::path::Path, moto: &Moto, url: &str) -> Command {
     cmd
 }
 
+/// A camera `yard` (a fake answering a fixed JPEG) added to a `heldar serve` child process.
+async fn yard_on(http: &reqwest::Client, server: &common::ServerProcess) -> FakeCamera {
+    let jpeg = Bytes::from(pattern::solid_jpeg(32, 24, [9, 9, 9]));
+    let cam = FakeCamera::start(FakeAuth::None, FrameSupply::Static(jpeg))
+        .await
+        .unwrap();
+    let r = http
+        .post(server.url("/api/v1/cameras"))
+        .json(&json!({"id": "yard", "snapshot_url": cam.snapshot_url()}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    cam
+}
+
 #[tokio::test]
 async fn the_secret_key_is_in_no_log_and_no_response() {
     let mut moto = Moto::start().await;
@@ -569,18 +585,8 @@ async fn the_secret_key_is_in_no_log_and_no_response() {
         .env("HELDAR_S3_PRESIGN_SECONDS", "60");
     let server = common::ServerProcess::start(cmd);
     let http = no_redirects();
-    let jpeg = Bytes::from(pattern::solid_jpeg(32, 24, [9, 9, 9]));
-    let cam = FakeCamera::start(FakeAuth::None, FrameSupply::Static(jpeg))
-        .await
-        .unwrap();
+    let _cam = yard_on(&http, &server).await;
     let mut seen = String::new();
-    let r = http
-        .post(server.url("/api/v1/cameras"))
-        .json(&json!({"id": "yard", "snapshot_url": cam.snapshot_url()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
     let r = http
         .get(server.url("/api/v1/cameras/yard/snapshot?store=true"))
         .send()
@@ -679,12 +685,73 @@ async fn bad_storage_settings_are_refused_at_start_with_one_sentence() {
         "{line}"
     );
     assert!(!line.contains("topsecretvalue"), "{line}");
-    // A bucket that does not exist: the start stops naming it.
+    // A bucket that does not exist: the start stops naming it, and saying so in words (the
+    // server's error code and message, not its XML).
     let line = run("s3://no-such-bucket/x", true);
     assert!(
         line.contains("s3://no-such-bucket/x") && line.contains("HELDAR_STORAGE_URL"),
         "{line}"
     );
+    assert!(
+        line.contains("NoSuchBucket: The specified bucket does not exist") && !line.contains('<'),
+        "{line}"
+    );
+}
+
+/// A bucket outage is said in the log once when it begins (naming the bucket, the endpoint and
+/// the socket's own cause) and once when it ends (with the frames it cost), not once per frame.
+#[tokio::test]
+async fn a_bucket_outage_is_logged_once_when_it_begins_and_once_when_it_ends() {
+    let mut moto = Moto::start().await;
+    moto.create_bucket("frames").await;
+    let dir = tempfile::tempdir().unwrap();
+    let server = common::ServerProcess::start(heldar_s3(dir.path(), &moto, "s3://frames/out"));
+    let http = no_redirects();
+    let _cam = yard_on(&http, &server).await;
+    let keep = || async {
+        http.get(server.url("/api/v1/cameras/yard/snapshot?store=true"))
+            .send()
+            .await
+            .unwrap()
+    };
+    assert_eq!(keep().await.status(), 200);
+    moto.kill();
+    let endpoint = moto.endpoint();
+    let host_port = endpoint.trim_start_matches("http://").trim_end_matches('/');
+    for _ in 0..3 {
+        let r = keep().await;
+        assert_eq!(r.status(), 503);
+        let body: Value = r.json().await.unwrap();
+        let msg = body["error"].as_str().unwrap();
+        assert!(
+            msg.contains("s3://frames/out") && msg.contains(host_port),
+            "names the bucket and where it was sought: {msg}"
+        );
+        assert!(msg.contains("refused"), "the socket's own cause: {msg}");
+    }
+    moto.run().await;
+    moto.create_bucket("frames").await;
+    assert_eq!(keep().await.status(), 200);
+    server
+        .wait_for_log("the frame storage answers again", Duration::from_secs(10))
+        .await;
+    let (_, logs) = server.stop_with(nix::sys::signal::Signal::SIGTERM);
+    let not_stored: Vec<_> = logs
+        .iter()
+        .filter(|l| l.contains("frame captured but not stored"))
+        .collect();
+    assert_eq!(not_stored.len(), 1, "once per outage: {not_stored:#?}");
+    assert!(
+        not_stored[0].contains("WARN") && not_stored[0].contains("s3://frames/out"),
+        "{}",
+        not_stored[0]
+    );
+    let back: Vec<_> = logs
+        .iter()
+        .filter(|l| l.contains("the frame storage answers again"))
+        .collect();
+    assert_eq!(back.len(), 1, "{back:#?}");
+    assert!(back[0].contains("3 frame(s)"), "{}", back[0]);
 }
 
 #[tokio::test]
