@@ -211,11 +211,12 @@ impl Application {
             ),
             // The marker cannot be read or written now (a full disk; a bucket that does not
             // answer was already refused by its start-up check): a full disk is something
-            // retention rides out, not a reason to stay down, so it starts and says so. Reconciliation still keeps every row of a camera
-            // whose frames it cannot see (docs/storage.md), and the marker is checked again at
-            // the next start.
+            // retention rides out, not a reason to stay down, so it starts and says so.
+            // Reconciliation still keeps every row of a camera whose frames it cannot see
+            // (docs/storage.md), and the marker is checked again at the next start.
             Err(e) => tracing::error!(
-                "{e} ({setting}); starting without checking that the storage is this                  database's; it is checked again at the next start"
+                "{e} ({setting}); starting without checking that the storage is this \
+                 database's; it is checked again at the next start"
             ),
         }
         // On SQLite its own connection to the file, on PostgreSQL to the same server

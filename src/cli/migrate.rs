@@ -371,7 +371,10 @@ async fn copy_all(
         // The rows now name files that are only on this box's disk. A node started on the
         // fleet's database with a bucket would not find them: say so while it can be fixed.
         summary.push_str(&format!(
-            ". The {frames} frames and {videos} videos were not copied (no --storage): they stay              in {} and {}. Nodes on this database must read them there (the same folders,              HELDAR_SNAPSHOTS_DIR), or run this migration again with --storage s3://bucket/prefix              before any node starts with HELDAR_STORAGE_URL",
+            ". The {frames} frames and {videos} videos were not copied (no --storage): they stay \
+             in {} and {}. Nodes on this database must read them there (the same folders, \
+             HELDAR_SNAPSHOTS_DIR), or run this migration again with --storage s3://bucket/prefix \
+             before any node starts with HELDAR_STORAGE_URL",
             snapshots_dir.display(),
             timelapses_dir.display()
         ));

@@ -656,7 +656,8 @@ impl Scheduler {
         if !lost.is_empty() {
             tracing::info!(
                 slots = lost.len(),
-                "slots claimed during the database outage were taken by another process;                  their frames are not kept"
+                "slots claimed during the database outage were taken by another process; their \
+                 frames are not kept"
             );
         }
         for id in lost {
