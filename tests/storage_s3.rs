@@ -709,7 +709,7 @@ async fn a_bucket_outage_is_logged_once_when_it_begins_and_once_when_it_ends() {
     let http = no_redirects();
     let _cam = yard_on(&http, &server).await;
     let keep = || async {
-        http.get(server.url("/api/v1/cameras/yard/snapshot?store=true"))
+        http.post(server.url("/api/v1/cameras/yard/snapshot?store=true"))
             .send()
             .await
             .unwrap()

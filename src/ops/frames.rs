@@ -53,20 +53,8 @@ pub(crate) struct FrameState {
     /// what the next frame is compared with. Missing after a restart (or for a schedule that
     /// just turned `skip_unchanged` on): derived again from its newest stored frame.
     looks: Mutex<HashMap<String, Look>>,
-    /// The frame storage's current outage, if frames are failing to be stored because it is
-    /// unavailable (a bucket that is down), and when a frame was last stored. It makes the log
-    /// say an outage once, and its end once, instead of once per frame.
-    storage: Mutex<StorageHealth>,
-}
-
-/// What the frame storage's last answers were, for the log.
-#[derive(Debug, Default)]
-struct StorageHealth {
-    /// The run of frames not stored because the storage was unavailable: when it began and how
-    /// many frames it has cost.
-    outage: Option<(DateTime<Utc>, u64)>,
-    /// When the last frame was stored.
-    last_stored: Option<DateTime<Utc>>,
+    /// The frame storage's outages, for the log (see [`super::store_outage`]).
+    pub(crate) storage: super::store_outage::StoreOutages,
 }
 
 impl FrameState {
@@ -281,61 +269,6 @@ fn record_success(ops: &Ops, camera: &CameraId, at: DateTime<Utc>) {
     });
 }
 
-/// Log a frame the store refused; `began` is when its write began. A disk that is full or a
-/// write that failed is said for every frame (each is its own problem); the frame storage being
-/// unavailable (a bucket that is down) is said once when the outage begins, with the reason,
-/// and each further frame it costs is only counted (`heldar_store_failures_total`, and a DEBUG
-/// line naming the camera) until [`store_succeeded`] says it ended: a 30 s bucket outage under
-/// 60 cameras is two lines at INFO, not hundreds. A write that began before the storage
-/// answered again (one held by a silent bucket until its deadline) belongs to the outage that
-/// ended, so it does not open another.
-fn store_failed(ops: &Ops, camera: &CameraId, began: DateTime<Utc>, e: &store::StoreError) {
-    if !matches!(e, store::StoreError::Unavailable(_)) {
-        tracing::warn!(camera = %camera, error = %e, "frame captured but not stored");
-        return;
-    }
-    let opened = {
-        let mut health = ops.frames.storage.lock().expect("storage health lock");
-        let leftover = health.last_stored.is_some_and(|t| t > began);
-        match health.outage.as_mut() {
-            Some((_, frames)) => {
-                *frames += 1;
-                false
-            }
-            None if leftover => false,
-            None => {
-                health.outage = Some((ops.clock.now(), 1));
-                true
-            }
-        }
-    };
-    if opened {
-        tracing::warn!(camera = %camera, error = %e,
-            "frame captured but not stored: the frame storage is unavailable; frames are counted \
-             in heldar_store_failures_total, not logged one by one, until it answers again");
-    } else {
-        tracing::debug!(camera = %camera, error = %e, "frame captured but not stored");
-    }
-}
-
-/// A frame was stored: an outage of the frame storage, if one was open, is over.
-fn store_succeeded(ops: &Ops) {
-    let now = ops.clock.now();
-    let ended = {
-        let mut health = ops.frames.storage.lock().expect("storage health lock");
-        health.last_stored = Some(now);
-        health.outage.take()
-    };
-    if let Some((since, frames)) = ended {
-        let lasted = (now - since).num_milliseconds().max(0) as f64 / 1000.0;
-        tracing::info!(
-            frames_not_stored = frames,
-            "the frame storage answers again after {lasted:.1} s; {frames} frame(s) captured \
-             meanwhile were not stored"
-        );
-    }
-}
-
 /// Capture `camera` now and keep the frame; `schedule` is `None` for a frame kept through the
 /// API. `want.at` is the slot a scheduled frame is for (a warm RTSP session serves the newest
 /// frame at it). Returns the row and the bytes.
@@ -534,7 +467,7 @@ async fn keep(
         Ok(f) => f,
         Err(e) => {
             ops.metrics.store_failures.inc();
-            store_failed(ops, &camera.id, writing, &e);
+            super::store_outage::frame_not_stored(ops, &camera.id, writing, &e);
             record_success(ops, &camera.id, ops.clock.now());
             return Err(match e {
                 store::StoreError::DiskFull(_) => OpError::DiskFull(
@@ -548,7 +481,7 @@ async fn keep(
             });
         }
     };
-    store_succeeded(ops);
+    super::store_outage::storage_answered(ops);
     let snap = Snapshot {
         id: new_id("snp"),
         camera_id: camera.id.clone(),

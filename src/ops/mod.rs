@@ -20,6 +20,7 @@ pub mod reconcile;
 pub mod scheduler;
 pub mod schedules;
 pub mod secrets;
+pub mod store_outage;
 pub mod system;
 pub mod timelapse_rules;
 pub mod timelapses;

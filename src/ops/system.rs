@@ -107,6 +107,11 @@ pub async fn health(ops: &Ops) -> Health {
         }
     };
     let database_ok = database_ok && outage.is_none();
+    if writable.is_ok() {
+        // The storage answers: an outage the captures met is over, even with no frame since
+        // (a node whose cameras all moved away).
+        super::store_outage::storage_answered(ops);
+    }
     if let Err(e) = &writable {
         tracing::warn!(error = %e, "health: frames cannot be stored");
         problems.push(match ops.store.bucket() {

@@ -61,21 +61,19 @@ pub struct Bucket {
 /// errors name the request's URL, the HTTP status and the server's answer, not the signing key).
 /// The cause is [`cause`]'s sentence, at most [`ERROR_CHARS`] characters.
 fn unavailable(url: &str, what: &str, e: impl std::error::Error + 'static) -> StoreError {
-    let why = cause(&e);
-    let why = match why.char_indices().nth(ERROR_CHARS) {
-        Some((i, _)) => format!("{}…", &why[..i]),
-        None => why,
-    };
+    let why = cause(&e, ERROR_CHARS);
     StoreError::Unavailable(format!("the frame storage {url} failed to {what}: {why}"))
 }
 
-/// What went wrong, on one line an operator can act on: object_store's own message (the method,
-/// the URL with the endpoint's host and port, the retries) followed by every cause under it that
-/// it does not already say, down to the socket's ("Connection refused (os error 111)"), which
-/// object_store's message alone leaves out. An S3 error document in the server's answer
-/// (`<Error><Code>NoSuchBucket</Code><Message>…</Message>…</Error>`, the S3 API reference's
-/// "Error responses") is shortened to `NoSuchBucket: …`.
-fn cause(e: &(dyn std::error::Error + 'static)) -> String {
+/// What went wrong, on one line an operator can act on, at most `max` characters:
+/// object_store's own message (the method, the URL with the endpoint's host and port, the
+/// retries) followed by every cause under it that it does not already say, down to the
+/// socket's ("Connection refused (os error 111)"), which object_store's message alone leaves
+/// out. An S3 error document in the server's answer (`<Error><Code>NoSuchBucket</Code>
+/// <Message>…</Message>…</Error>`, the S3 API reference's "Error responses") is shortened to
+/// `NoSuchBucket: …`. Past `max`, the first message is cut (its URL is the longest part), so
+/// the deepest causes, the ones that say why, are kept whole.
+fn cause(e: &(dyn std::error::Error + 'static), max: usize) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut next = Some(e);
     while let Some(err) = next {
@@ -86,33 +84,80 @@ fn cause(e: &(dyn std::error::Error + 'static)) -> String {
         }
         next = err.source();
     }
-    parts.join(": ")
+    let chars = |s: &str| s.chars().count();
+    let total = parts
+        .iter()
+        .map(|p| chars(p) + 2)
+        .sum::<usize>()
+        .saturating_sub(2);
+    if total > max {
+        if let Some(first) = parts.first_mut() {
+            // What the first may keep: at least a few words of it.
+            let keep = (chars(first) + max).saturating_sub(total + 1).max(40);
+            if let Some((i, _)) = first.char_indices().nth(keep) {
+                first.truncate(i);
+                first.push('…');
+            }
+        }
+    }
+    let whole = parts.join(": ");
+    match whole.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &whole[..i]),
+        None => whole,
+    }
 }
 
-/// `text` with each S3 error document in it replaced by its `Code: Message`. A document that
-/// does not parse is left as it is.
+/// `text` with each S3 error document in it (with the XML declaration right before it, if
+/// any) replaced by its `Code: Message`. A document that does not parse, or has no code, is
+/// left as it is.
 fn readable_s3_errors(text: &str) -> String {
-    let (Some(start), Some(end)) = (text.find("<Error>"), text.find("</Error>")) else {
-        return text.to_string();
-    };
-    let end = end + "</Error>".len();
-    if end <= start {
-        return text.to_string();
+    const OPEN: &str = "<Error>";
+    const CLOSE: &str = "</Error>";
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(start) = rest.find(OPEN) {
+        let Some(len) = rest[start..].find(CLOSE).map(|e| e + CLOSE.len()) else {
+            break;
+        };
+        let doc = &rest[start..start + len];
+        let before = &rest[..start];
+        match error_document(doc) {
+            Some(said) => {
+                // A declaration directly before the document (blanks between) is its own.
+                let trimmed = before.trim_end();
+                let declared = trimmed
+                    .strip_suffix("?>")
+                    .and_then(|t| t.rfind("<?xml").filter(|d| !t[*d..].contains('>')));
+                let before = match declared {
+                    Some(d) => &trimmed[..d],
+                    None => before,
+                };
+                out.push_str(before);
+                out.push_str(&said);
+            }
+            None => {
+                out.push_str(before);
+                out.push_str(doc);
+            }
+        }
+        rest = &rest[start + len..];
     }
-    // The XML declaration before it goes too.
-    let from = text[..start].rfind("<?xml").unwrap_or(start);
-    // The ONVIF client's reader: a small element tree, entities and DOCTYPEs refused.
-    let Ok(doc) = crate::onvif::soap::parse(&text.as_bytes()[start..end]) else {
-        return text.to_string();
-    };
-    let Some(code) = doc.text_at(&["Code"]).map(str::trim) else {
-        return text.to_string();
-    };
-    let said = match doc.text_at(&["Message"]).map(str::trim) {
+    out.push_str(rest);
+    out
+}
+
+/// An S3 error document's `Code: Message` (or its code alone), if it has a code. Read with the
+/// ONVIF client's reader: a small element tree, entities and DOCTYPEs refused.
+fn error_document(doc: &str) -> Option<String> {
+    let doc = crate::onvif::soap::parse(doc.as_bytes()).ok()?;
+    let code = doc
+        .text_at(&["Code"])
+        .map(str::trim)
+        .filter(|c| !c.is_empty())?;
+    Some(match doc.text_at(&["Message"]).map(str::trim) {
         Some(m) if !m.is_empty() => format!("{code}: {m}"),
         _ => code.to_string(),
-    };
-    format!("{}{said}{}", &text[..from], &text[end..])
+    })
 }
 
 /// Longest cause quoted in a storage error.
@@ -504,7 +549,7 @@ fn io_error(e: object_store::Error) -> std::io::Error {
         object_store::Error::NotFound { .. } => {
             std::io::Error::new(std::io::ErrorKind::NotFound, e.to_string())
         }
-        other => std::io::Error::other(cause(&other)),
+        other => std::io::Error::other(cause(&other, ERROR_CHARS)),
     }
 }
 
@@ -532,12 +577,65 @@ mod tests {
         );
         for kept in [
             "<Error><Message>no code</Message></Error>",
+            "<Error><Code> </Code><Message>blank code</Message></Error>",
             "<Error><Code>X</Code></Errr></Error>",
             "</Error> before <Error>",
+            "<Error> never closed",
             "plain words",
         ] {
             assert_eq!(readable_s3_errors(kept), kept);
         }
+        // A stray close before a document, two documents, and a declaration that is not the
+        // document's own (text between) which stays.
+        assert_eq!(
+            readable_s3_errors(
+                "a </Error> b <Error><Code>SlowDown</Code></Error>, then <Error><Code>NoSuchKey</Code><Message>gone</Message></Error>"
+            ),
+            "a </Error> b SlowDown, then NoSuchKey: gone"
+        );
+        assert_eq!(
+            readable_s3_errors("<?xml version=\"1.0\"?> said: <Error><Code>X</Code></Error>"),
+            "<?xml version=\"1.0\"?> said: X"
+        );
+    }
+
+    /// Past the limit the first message (object_store's, with its long URL) is cut, and the
+    /// deepest cause is kept whole.
+    #[test]
+    fn a_long_cause_keeps_its_deepest_reason() {
+        #[derive(Debug)]
+        struct Level(String, Option<Box<Level>>);
+        impl std::fmt::Display for Level {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+        impl std::error::Error for Level {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                self.1.as_deref().map(|l| l as _)
+            }
+        }
+        let socket = Level("Connection refused (os error 111)".into(), None);
+        let top = Level(
+            format!(
+                "Error performing PUT http://minio:9000/{} in 1s",
+                "x/".repeat(300)
+            ),
+            Some(Box::new(socket)),
+        );
+        let said = cause(&top, 400);
+        assert!(said.chars().count() <= 400, "{said}");
+        assert!(
+            said.starts_with("Error performing PUT http://minio:9000/x/"),
+            "{said}"
+        );
+        assert!(
+            said.ends_with("…: Connection refused (os error 111)"),
+            "{said}"
+        );
+        // Short enough: untouched.
+        let short = Level("a".into(), Some(Box::new(Level("b".into(), None))));
+        assert_eq!(cause(&short, 400), "a: b");
     }
 
     /// The chain's causes are all said once, down to the socket's.
@@ -562,7 +660,7 @@ mod tests {
             Some(Box::new(http)),
         );
         assert_eq!(
-            cause(&top),
+            cause(&top, ERROR_CHARS),
             "Generic S3 error: Error performing PUT http://127.0.0.1:9/frames/x.jpg in 1s - error \
              sending request: Connection refused (os error 111)"
         );
