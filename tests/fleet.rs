@@ -48,9 +48,9 @@ fn node(root: &std::path::Path, db: &str, endpoint: &str, id: &str) -> ServerPro
         .env("HELDAR_NODE_ID", id)
         .env("HELDAR_LEASE_PERIOD_S", LEASE_S.to_string())
         .env("HELDAR_SNAPSHOT_SCHEDULER_INTERVAL_S", "5")
-        // A bucket outage is one WARN when it begins; each frame it costs is a DEBUG line of
-        // ops::frames naming its camera, which the per-camera accounting reads.
-        .env("HELDAR_LOG", "info,heldar::ops::frames=debug");
+        // A bucket outage is one WARN when it begins; each further frame it costs is a DEBUG line of
+        // ops::store_outage naming its camera, which the per-camera accounting reads.
+        .env("HELDAR_LOG", "info,heldar::ops::store_outage=debug");
     ServerProcess::start(cmd)
 }
 
@@ -778,7 +778,7 @@ async fn three_nodes_ride_out_a_30_s_bucket_outage_counting_every_slot_they_coul
         let began = warned.iter().filter(|l| l.contains(" WARN ")).count();
         let ended = logs
             .iter()
-            .filter(|l| l.contains("the frame storage answers again"))
+            .filter(|l| l.contains(" INFO ") && l.contains("the frame storage answers again"))
             .count();
         assert_eq!(
             (began, ended),

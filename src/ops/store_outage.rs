@@ -15,9 +15,11 @@
 //! - a write that began before the last outage was seen to end (one a silent bucket held until
 //!   its deadline) belongs to that outage: it is counted by the metric and logged at DEBUG, but
 //!   opens no new outage;
-//! - a storage that flaps (a throttling bucket answering some PUTs with 503 SlowDown) gets at
-//!   most one WARN per [`WARN_EVERY`]: an outage that begins within it is opened quietly, ends
-//!   at DEBUG, and is said at WARN if it is still going once it has lasted that long.
+//! - a storage that flaps (a throttling bucket answering some PUTs with 503 SlowDown) does not
+//!   fill the log: an outage that begins within [`WARN_EVERY`] of the last WARN is opened
+//!   quietly and ends at DEBUG, unless a frame fails after it has lasted [`QUIET_UP_TO`]; then
+//!   it is said at WARN (and its end at INFO) like any other. Short flaps cost a WARN a minute
+//!   at most; a real outage is always said.
 
 use std::sync::Mutex;
 
@@ -27,8 +29,10 @@ use super::Ops;
 use crate::models::CameraId;
 use crate::store::StoreError;
 
-/// At most one outage WARN per this (seconds).
+/// Within this of the last outage WARN, a new outage begins quietly (seconds).
 pub const WARN_EVERY: i64 = 60;
+/// How long a quiet outage may last before a failed frame says it at WARN (seconds).
+pub const QUIET_UP_TO: i64 = 10;
 
 /// One outage of the frame storage.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +48,7 @@ pub(crate) struct Outage {
 /// What the log says of a frame the unavailable storage cost.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Say {
-    /// The outage begins (or, begun quietly, has lasted [`WARN_EVERY`]): a WARN.
+    /// The outage begins (or, begun quietly, has lasted [`QUIET_UP_TO`]): a WARN.
     Warn,
     /// One more frame of a known outage: a DEBUG line.
     Debug,
@@ -68,13 +72,14 @@ impl StoreOutages {
     /// A write begun at `began` failed at `now` because the storage is unavailable.
     pub(crate) fn failed(&self, began: DateTime<Utc>, now: DateTime<Utc>) -> Say {
         let every = chrono::Duration::seconds(WARN_EVERY);
+        let quiet_up_to = chrono::Duration::seconds(QUIET_UP_TO);
         let mut s = self.state.lock().expect("store outage lock");
         let recently_warned = s.last_warned.is_some_and(|t| now - t < every);
         let leftover = s.closed_at.is_some_and(|t| t > began);
         let say = match s.open.as_mut() {
             Some(o) => {
                 o.frames += 1;
-                if !o.warned && now - o.since >= every && !recently_warned {
+                if !o.warned && now - o.since >= quiet_up_to {
                     o.warned = true;
                     Say::Warn
                 } else {
@@ -195,26 +200,26 @@ mod tests {
         assert_eq!(fresh.failed(at(9), at(11)), Say::Warn);
     }
 
-    /// A flapping storage: one WARN a minute at most; a quiet outage that outlasts the minute is
-    /// said then.
+    /// A flapping storage: short outages within a minute of the last WARN are quiet; one that
+    /// lasts is said once it has lasted 10 s.
     #[test]
-    fn a_flapping_storage_warns_at_most_once_a_minute() {
+    fn a_flapping_storage_warns_at_most_once_a_minute_unless_an_outage_lasts() {
         let o = StoreOutages::default();
         assert_eq!(o.failed(at(0), at(0)), Say::Warn);
         assert!(o.answered(at(1)).unwrap().warned);
         assert_eq!(o.failed(at(10), at(10)), Say::Debug, "within the minute");
-        assert!(!o.answered(at(11)).unwrap().warned, "its end is quiet too");
+        assert_eq!(o.failed(at(15), at(15)), Say::Debug, "5 s on: still quiet");
+        assert!(!o.answered(at(16)).unwrap().warned, "its end is quiet too");
         assert_eq!(o.failed(at(20), at(20)), Say::Debug);
-        assert_eq!(o.failed(at(50), at(50)), Say::Debug);
-        assert_eq!(
-            o.failed(at(80), at(80)),
-            Say::Warn,
-            "still going a minute on"
-        );
-        assert_eq!(o.failed(at(85), at(85)), Say::Debug);
-        let ended = o.answered(at(90)).unwrap();
+        assert_eq!(o.failed(at(25), at(25)), Say::Debug);
+        assert_eq!(o.failed(at(30), at(31)), Say::Warn, "lasted 10 s: said");
+        assert_eq!(o.failed(at(35), at(35)), Say::Debug, "said once");
+        let ended = o.answered(at(40)).unwrap();
         assert_eq!((ended.since, ended.frames, ended.warned), (at(20), 4, true));
+        // Within a minute of that WARN a new one is quiet again; a minute on, said at once.
+        assert_eq!(o.failed(at(50), at(50)), Say::Debug);
+        assert!(!o.answered(at(51)).unwrap().warned);
         // A minute after the last WARN a new outage is said at once.
-        assert_eq!(o.failed(at(141), at(141)), Say::Warn);
+        assert_eq!(o.failed(at(92), at(92)), Say::Warn);
     }
 }
