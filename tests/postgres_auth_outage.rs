@@ -10,14 +10,9 @@ mod common;
 
 use std::time::Duration;
 
-use bytes::Bytes;
-use chrono::Utc;
-use common::postgres::Postgres;
-use common::{heldar_cmd, wait_for, ServerProcess};
-use heldar::fakecam::{pattern, FakeAuth, FakeCamera, FrameSupply};
-use heldar::models::fmt_ts;
+use common::postgres::{health, OutageNode, Postgres};
+use common::wait_for;
 use nix::sys::signal::Signal;
-use serde_json::{json, Value};
 use sqlx::{Connection, PgConnection};
 
 async fn admin(url: &str, sql: &str) {
@@ -31,15 +26,6 @@ async fn count(url: &str, sql: &str) -> i64 {
     let n: i64 = sqlx::query_scalar(sql).fetch_one(&mut c).await.unwrap();
     c.close().await.ok();
     n
-}
-
-async fn health(client: &reqwest::Client, server: &ServerProcess) -> (u16, Value) {
-    let r = client
-        .get(server.url("/api/v1/health"))
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -67,42 +53,7 @@ async fn a_password_refused_at_run_time_is_an_outage_named_as_such_and_restarts_
 
     let dir = tempfile::tempdir().unwrap();
     let snapshots = dir.path().join("data/snapshots");
-    let cam = FakeCamera::start(
-        FakeAuth::None,
-        FrameSupply::Static(Bytes::from(pattern::sized_jpeg(20))),
-    )
-    .await
-    .unwrap();
-    let client = reqwest::Client::new();
-    let mut cmd = heldar_cmd(dir.path());
-    cmd.arg("serve")
-        .env("RUST_LOG", "info")
-        .env("HELDAR_DATABASE_URL", &url)
-        .env("HELDAR_SNAPSHOT_SCHEDULER_INTERVAL_S", "5")
-        // Sweeps during the outage: retention must wait it out, not fail and restart.
-        .env("HELDAR_RETENTION_INTERVAL_S", "2")
-        .env("HELDAR_CAMERA_CACHE_TTL_S", "2");
-    let server = ServerProcess::start(cmd);
-    let r = client
-        .post(server.url("/api/v1/cameras"))
-        .json(&json!({"id": "c000", "snapshot_url": cam.snapshot_url()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let now = Utc::now();
-    admin(
-        &url,
-        &format!(
-            "INSERT INTO snapshot_schedules \
-             (id, camera_id, interval_seconds, next_due_at, created_at, updated_at) \
-             VALUES ('sch_fast', 'c000', 1, '{}', '{}', '{}')",
-            fmt_ts(now + chrono::Duration::seconds(1)),
-            fmt_ts(now),
-            fmt_ts(now)
-        ),
-    )
-    .await;
+    let node = OutageNode::start(&url, dir.path(), 2).await;
     wait_for("frames stored", Duration::from_secs(30), || async {
         (count(&url, "SELECT count(*) FROM snapshots").await >= 2).then_some(())
     })
@@ -123,7 +74,7 @@ async fn a_password_refused_at_run_time_is_an_outage_named_as_such_and_restarts_
         "the health check names the refused password",
         Duration::from_secs(20),
         || async {
-            let (code, h) = health(&client, &server).await;
+            let (code, h) = health(&node.client, &node.server).await;
             h["database"]
                 .as_str()?
                 .contains("the database refuses Heldar's password")
@@ -136,7 +87,8 @@ async fn a_password_refused_at_run_time_is_an_outage_named_as_such_and_restarts_
         h["database"].as_str().unwrap().starts_with("unavailable"),
         "{h}"
     );
-    let line = server
+    let line = node
+        .server
         .wait_for_log("refuses Heldar's password", Duration::from_secs(10))
         .await;
     assert!(
@@ -163,12 +115,13 @@ async fn a_password_refused_at_run_time_is_an_outage_named_as_such_and_restarts_
         "ALTER ROLE heldar_app PASSWORD 'first-pass'",
     )
     .await;
-    let back = server
+    let back = node
+        .server
         .wait_for_log("the database is available again", Duration::from_secs(30))
         .await;
     assert!(back.contains("held operations committed"), "{back}");
 
-    let (status, logs) = server.stop_with(Signal::SIGTERM);
+    let (status, logs) = node.server.stop_with(Signal::SIGTERM);
     assert!(status.success(), "{status}: {logs:#?}");
     let bad: Vec<&String> = logs
         .iter()

@@ -15,15 +15,11 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use chrono::{DateTime, Utc};
-use common::postgres::Postgres;
-use common::{heldar_cmd, metric, wait_for, ServerProcess};
+use common::postgres::{health, OutageNode, Postgres};
+use common::{metric, wait_for, ServerProcess};
 use heldar::capture::jpeg;
-use heldar::fakecam::{pattern, FakeAuth, FakeCamera, FrameSupply};
-use heldar::models::fmt_ts;
 use nix::sys::signal::Signal;
-use serde_json::{json, Value};
 use sqlx::PgPool;
 
 const INTERVAL_MS: i64 = 1000;
@@ -115,15 +111,6 @@ fn frames_on_disk(snapshots: &Path) -> usize {
         .count()
 }
 
-async fn health(client: &reqwest::Client, server: &ServerProcess) -> (u16, Value) {
-    let r = client
-        .get(server.url("/api/v1/health"))
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
-}
-
 async fn missed(client: &reqwest::Client, server: &ServerProcess) -> u64 {
     let text = client
         .get(server.url("/metrics"))
@@ -145,44 +132,13 @@ async fn postgres_stopped_for_30_s_mid_run_stores_or_counts_every_slot_once_and_
     };
     let dir = tempfile::tempdir().unwrap();
     let snapshots = dir.path().join("data/snapshots");
-    let cam = FakeCamera::start(
-        FakeAuth::None,
-        FrameSupply::Static(Bytes::from(pattern::sized_jpeg(20))),
-    )
-    .await
-    .unwrap();
-    let client = reqwest::Client::new();
-    let mut cmd = heldar_cmd(dir.path());
-    cmd.arg("serve")
-        .env("RUST_LOG", "info")
-        .env("HELDAR_DATABASE_URL", &url)
-        .env("HELDAR_SNAPSHOT_SCHEDULER_INTERVAL_S", "5")
-        // Sweeps during the outage: retention must wait it out, not fail and restart.
-        .env("HELDAR_RETENTION_INTERVAL_S", "2")
-        // Shorter than the outage: the scheduler's camera cache must serve its stale entry
-        // (before, slots past the TTL waited 10 s for a connection and were dropped uncounted).
-        .env("HELDAR_CAMERA_CACHE_TTL_S", "5");
-    let server = ServerProcess::start(cmd);
-    let r = client
-        .post(server.url("/api/v1/cameras"))
-        .json(&json!({"id": "c000", "snapshot_url": cam.snapshot_url()}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    // 1 s is below the API's shortest interval: the row is written directly, and the node that
-    // holds the camera picks it up at its next look.
-    let now = Utc::now();
-    sqlx::query(
-        "INSERT INTO snapshot_schedules \
-         (id, camera_id, interval_seconds, next_due_at, created_at, updated_at) \
-         VALUES ('sch_fast', 'c000', 1, $1, $2, $2)",
-    )
-    .bind(fmt_ts(now + chrono::Duration::seconds(1)))
-    .bind(fmt_ts(now))
-    .execute(&pg)
-    .await
-    .unwrap();
+    // A camera cache TTL shorter than the outage: the scheduler's cache must serve its stale
+    // entry (before, slots past the TTL waited 10 s for a connection and were dropped uncounted).
+    let OutageNode {
+        server,
+        client,
+        cam: _cam,
+    } = OutageNode::start(&url, dir.path(), 5).await;
     wait_for("three frames stored", Duration::from_secs(30), || async {
         let f = frames(&pg).await;
         f.values()

@@ -166,3 +166,74 @@ pub fn unix_socket_url(url: &str) -> String {
         socket_dir.display()
     )
 }
+
+/// One `heldar serve` child process on the PostgreSQL at `url` (its data folder in `dir`),
+/// holding one fake camera `c000` with a 1 s schedule: the outage tests' node. The schedule
+/// row is written directly, since 1 s is below the API's shortest interval; the node picks it
+/// up at its next look (`HELDAR_SNAPSHOT_SCHEDULER_INTERVAL_S=5`). Retention sweeps every 2 s,
+/// so an outage meets them; `cache_ttl_s` is the scheduler's camera cache TTL.
+pub struct OutageNode {
+    pub server: super::ServerProcess,
+    pub client: reqwest::Client,
+    pub cam: heldar::fakecam::FakeCamera,
+}
+
+impl OutageNode {
+    pub async fn start(url: &str, dir: &std::path::Path, cache_ttl_s: u64) -> OutageNode {
+        use heldar::fakecam::{pattern, FakeAuth, FakeCamera, FrameSupply};
+        let cam = FakeCamera::start(
+            FakeAuth::None,
+            FrameSupply::Static(bytes::Bytes::from(pattern::sized_jpeg(20))),
+        )
+        .await
+        .unwrap();
+        let client = reqwest::Client::new();
+        let mut cmd = super::heldar_cmd(dir);
+        cmd.arg("serve")
+            .env("RUST_LOG", "info")
+            .env("HELDAR_DATABASE_URL", url)
+            .env("HELDAR_SNAPSHOT_SCHEDULER_INTERVAL_S", "5")
+            // Sweeps during the outage: retention must wait it out, not fail and restart.
+            .env("HELDAR_RETENTION_INTERVAL_S", "2")
+            .env("HELDAR_CAMERA_CACHE_TTL_S", cache_ttl_s.to_string());
+        let server = super::ServerProcess::start(cmd);
+        let r = client
+            .post(server.url("/api/v1/cameras"))
+            .json(&serde_json::json!({"id": "c000", "snapshot_url": cam.snapshot_url()}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 201);
+        let now = chrono::Utc::now();
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query(
+            "INSERT INTO snapshot_schedules \
+             (id, camera_id, interval_seconds, next_due_at, created_at, updated_at) \
+             VALUES ('sch_fast', 'c000', 1, $1, $2, $2)",
+        )
+        .bind(heldar::models::fmt_ts(now + chrono::Duration::seconds(1)))
+        .bind(heldar::models::fmt_ts(now))
+        .execute(&mut c)
+        .await
+        .unwrap();
+        c.close().await.ok();
+        OutageNode {
+            server,
+            client,
+            cam,
+        }
+    }
+}
+
+/// `GET /api/v1/health` of `server`: its status code and body.
+pub async fn health(
+    client: &reqwest::Client,
+    server: &super::ServerProcess,
+) -> (u16, serde_json::Value) {
+    let r = client
+        .get(server.url("/api/v1/health"))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
