@@ -445,6 +445,68 @@ async fn a_camera_edit_reaches_the_next_scheduled_slot() {
 
 /// The schedule-create body is read raw (an empty one means the defaults), so the body limit is
 /// hit there outside the JSON extractor: it must still be our JSON 413, not axum's plain text.
+/// A script that creates a schedule and changes its interval while the first capture is still
+/// running: the claimed slot counts as fired, so the new interval runs from it. Before, the edit
+/// made the schedule due at once and the scheduler counted that slot missed ("the previous
+/// capture is still running").
+#[tokio::test]
+async fn an_interval_edited_during_the_first_capture_counts_no_missed_slot() {
+    let app = spawn_app().await;
+    let cam = FakeCamera::start(FakeAuth::None, frame()).await.unwrap();
+    // Under the test capture timeout (2 s), long enough to edit the schedule meanwhile.
+    cam.set_behavior(Behavior::Delay(Duration::from_millis(1500)));
+    app.create_camera(json!({"id": "slow", "snapshot_url": cam.snapshot_url()}))
+        .await;
+    let s = json_of(
+        app.post_json(
+            "/api/v1/cameras/slow/snapshot-schedules",
+            &json!({"interval_seconds": 300}),
+        )
+        .await,
+    )
+    .await;
+    let id = s["id"].as_str().unwrap().to_string();
+    let created: DateTime<Utc> = s["created_at"].as_str().unwrap().parse().unwrap();
+    // The first slot is claimed (next_due_at moved on) while its capture waits on the camera.
+    let path = format!("/api/v1/snapshot-schedules/{id}");
+    wait_for(
+        "the first slot claimed",
+        Duration::from_secs(10),
+        || async {
+            let s = json_of(app.get(&path).await).await;
+            let due: DateTime<Utc> = s["next_due_at"].as_str()?.parse().ok()?;
+            (due > created).then_some(())
+        },
+    )
+    .await;
+    assert!(
+        snapshots_of(&app, "slow").await.is_empty(),
+        "still capturing"
+    );
+    let edited = json_of(
+        app.patch_json(&path, &json!({"interval_seconds": 30}))
+            .await,
+    )
+    .await;
+    let due: DateTime<Utc> = edited["next_due_at"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        due,
+        created + chrono::Duration::seconds(30),
+        "the new interval runs from the claimed slot: {edited}"
+    );
+    wait_for("the first frame", Duration::from_secs(15), || async {
+        snapshots_of(&app, "slow").await.into_iter().next()
+    })
+    .await;
+    let metrics = app.get("/metrics").await.text().await.unwrap();
+    assert_eq!(
+        common::metric(&metrics, "heldar_missed_slots_total"),
+        Some(0),
+        "no slot missed"
+    );
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn an_oversized_schedule_body_is_a_json_413_and_creates_nothing() {
     let app = spawn_app().await;

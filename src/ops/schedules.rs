@@ -9,7 +9,7 @@
 //! Semantics follow the Heldar kernel: `interval_seconds` defaults to 300 and is clamped to
 //! 5..=86400 (not refused); `enabled` defaults to true. A new schedule is due at once; a changed
 //! interval or a re-enable makes it due when `last_fired_at + interval` comes (at once if that
-//! has passed). A schedule with calendar fields (docs/schedules.md) is checked by
+//! has passed), a slot claimed and still being captured counting as fired. A schedule with calendar fields (docs/schedules.md) is checked by
 //! `slot::spec` (each refusal a 422 naming its field) and is first due at its first slot
 //! ([`slot::first_slot`]): for aligned and fixed times the next one on the clock, outside its
 //! window the window's opening, and with no window within 400 days never (`next_due_at` null).
@@ -232,6 +232,18 @@ pub async fn create(ops: &Ops, camera: &CameraId, body: ScheduleCreate) -> OpRes
     Ok(s)
 }
 
+/// The slot an enabled plain-interval schedule last had claimed: the scheduler's claim moves
+/// `next_due_at` from a slot to the slot plus the interval, so it is `next_due_at - interval`
+/// once a slot has been claimed (at or after creation), and `None` before the first claim, for
+/// a paused schedule, or for a calendar (whose slots are not evenly spaced).
+fn last_claimed(s: &Schedule) -> Option<DateTime<Utc>> {
+    if !s.enabled || s.calendar().is_some() {
+        return None;
+    }
+    let slot = s.next_due_at? - chrono::Duration::seconds(s.interval_seconds);
+    (slot >= s.created_at).then_some(slot)
+}
+
 pub async fn update(ops: &Ops, id: &ScheduleId, patch: SchedulePatch) -> OpResult<Schedule> {
     let mut s = db::schedules::get(&ops.db, id.as_str())
         .await?
@@ -270,12 +282,18 @@ pub async fn update(ops: &Ops, id: &ScheduleId, patch: SchedulePatch) -> OpResul
         s.stream = check_stream(ops, &s.camera_id, v.as_deref()).await?;
     }
     if s.enabled && (!was_enabled || s.interval_seconds != old_interval || calendar_changed) {
+        // The slot the scheduler claimed last counts as fired, though its frame (which sets
+        // `last_fired_at`) may still be on its way: an edit made during that capture (a script
+        // creating a schedule, then changing it) must not make the schedule due at once, which
+        // would fire a slot while the camera is still busy with the previous one and count it
+        // missed.
+        let fired = std::cmp::max(s.last_fired_at, last_claimed(&old));
         s.next_due_at = match s.calendar() {
             None => {
                 let interval = chrono::Duration::seconds(s.interval_seconds);
-                Some(slot::first_due(s.last_fired_at, interval, now).trunc_subsecs(3))
+                Some(slot::first_due(fired, interval, now).trunc_subsecs(3))
             }
-            Some(_) => slot::first_slot(&plan, s.last_fired_at, now).map(|t| t.trunc_subsecs(3)),
+            Some(_) => slot::first_slot(&plan, fired, now).map(|t| t.trunc_subsecs(3)),
         };
     }
     s.updated_at = now;
