@@ -216,6 +216,9 @@ async fn camera_add_list_show_edit_test_and_rm_with_the_password_kept_off_every_
         .find(|l| l.starts_with("gate"))
         .expect("a row");
     assert!(row.contains("online"), "{row}");
+    // `--test` took a live frame and kept none: the last frame is "never", though the camera
+    // answered (its last capture).
+    assert!(row.contains("never"), "{row}");
     let r = cli.run(&["camera", "list", "--json"]).await;
     keep(&r);
     let list = r.ok().json();
@@ -226,6 +229,15 @@ async fn camera_add_list_show_edit_test_and_rm_with_the_password_kept_off_every_
     keep(&r);
     assert!(r.ok().out.contains("set (never shown)"), "{r:?}");
     assert!(r.out.contains(&cam.snapshot_url()), "{r:?}");
+    let field = |name: &str| {
+        r.out
+            .lines()
+            .find(|l| l.trim_start().starts_with(name))
+            .unwrap_or_else(|| panic!("no {name} line: {r:?}"))
+            .to_string()
+    };
+    assert!(field("last frame").ends_with("never"), "{r:?}");
+    assert!(field("last capture").contains("s ago"), "{r:?}");
     let r = cli.run(&["camera", "show", "gate", "--json"]).await;
     keep(&r);
     assert_eq!(r.ok().json()["name"], "Gate");

@@ -318,7 +318,8 @@ async fn list(c: &Client) -> CliResult<()> {
             output::text(cam, "name"),
             output::text(cam, "vendor"),
             cam["status"]["state"].as_str().unwrap_or("-").to_string(),
-            output::ago(output::ts(&cam["status"]["last_success_at"]), now),
+            // The newest stored frame: a live capture (`--test`, a snapshot) keeps none.
+            output::ago(output::ts(&cam["last_frame_at"]), now),
             cam["status"]["last_error"]
                 .as_str()
                 .map_or("-".to_string(), |e| output::clip(e, 70)),
@@ -374,6 +375,10 @@ async fn show(c: &Client, id: &str) -> CliResult<()> {
         ("state", opt(&status["state"])),
         (
             "last frame",
+            output::ago(output::ts(&cam["last_frame_at"]), chrono::Utc::now()),
+        ),
+        (
+            "last capture",
             output::ago(output::ts(&status["last_success_at"]), chrono::Utc::now()),
         ),
         (

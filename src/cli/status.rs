@@ -117,7 +117,8 @@ fn cameras(sys: &Value) -> String {
             output::text(cam, "state"),
             cam["captures_ok"].to_string(),
             cam["captures_failed"].to_string(),
-            output::ago(output::ts(&cam["last_success_at"]), now),
+            // The newest stored frame, not the last good capture (a live one keeps none).
+            output::ago(output::ts(&cam["newest_frame_at"]), now),
             format!(
                 "{} ({})",
                 cam["stored_frames"].as_i64().unwrap_or(0),
