@@ -121,7 +121,8 @@ struct Fields {
     /// Snapshot URL (http or https); overrides the vendor template.
     #[arg(long, value_name = "URL")]
     snapshot_url: Option<String>,
-    /// Where frames come from: auto (http when a snapshot URL is known, else rtsp), http, rtsp.
+    /// Where frames come from: auto (http when a snapshot URL is known, else the stream), http,
+    /// native (the stream decoded in process) or rtsp (the stream through ffmpeg).
     #[arg(long, value_name = "SOURCE")]
     snapshot_source: Option<String>,
     /// TLS check for https/rtsps: system, pinned (with --tls-fingerprint) or off.
