@@ -81,10 +81,7 @@ async fn other_live_nodes(
             && n.id
                 .strip_prefix(&format!("{}-", me.name))
                 .and_then(|pid| pid.parse::<i32>().ok().filter(|p| *p > 0))
-                .is_some_and(|pid| {
-                    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
-                        == Err(nix::errno::Errno::ESRCH)
-                })
+                .is_some_and(crate::ops::nodes::process_gone)
     };
     Ok(crate::db::nodes::list(pool)
         .await?

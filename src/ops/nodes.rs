@@ -258,17 +258,34 @@ async fn reap_local(ops: &Ops, config: &NodeConfig) -> OpResult<()> {
         else {
             continue;
         };
-        let gone = matches!(
-            nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
-            Err(nix::errno::Errno::ESRCH)
-        );
-        if pid > 0 && gone {
+        if pid > 0 && process_gone(pid) {
             let released = db::nodes::release(&ops.db, &n.id, None).await?;
             db::nodes::delete(&ops.db, &n.id).await?;
             tracing::info!(node = %n.id, released, "a former node on this machine is gone; its cameras are free");
         }
     }
     Ok(())
+}
+
+/// Has process `pid` of this machine ended? True when there is no such process, or when it is
+/// a zombie: dead, its exit status not yet collected by its parent (a `kill -9`ed node whose
+/// supervisor, a shell or a test harness, has not waited for it yet). A zombie still answers
+/// `kill(pid, 0)`, and taking it for alive kept a restarted node waiting out a whole lease
+/// period for its own dead predecessor. Reads `/proc/{pid}/stat` (proc(5): the state is the
+/// field after the command name, which is in parentheses and may itself hold spaces or `)`).
+pub(crate) fn process_gone(pid: i32) -> bool {
+    if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None)
+        == Err(nix::errno::Errno::ESRCH)
+    {
+        return true;
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let after = &stat[stat.rfind(')')? + 1..];
+            after.split_whitespace().next().map(|state| state == "Z")
+        })
+        .unwrap_or(false)
 }
 
 /// One lease tick. With `renew`: heartbeat, extend this node's leases by a lease period, delete

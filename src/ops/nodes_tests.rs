@@ -372,3 +372,31 @@ async fn a_node_whose_id_another_process_registered_under_notices_it() {
     );
     assert!(!tick(&b, true).await.unwrap().id_shared);
 }
+
+/// A process killed but not yet waited for by its parent is a zombie: `kill(pid, 0)` still
+/// succeeds, yet it is gone, and a node restarted under its name must not wait for it.
+#[test]
+fn a_killed_process_not_yet_reaped_is_gone() {
+    let mut child = std::process::Command::new("sleep")
+        .arg("600")
+        .spawn()
+        .expect("sleep(1) runs");
+    let pid = child.id() as i32;
+    assert!(!process_gone(pid), "a running process");
+    child.kill().expect("SIGKILL");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !process_gone(pid) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "a killed, unreaped process still counts as running"
+        );
+        std::thread::yield_now();
+    }
+    // Not reaped yet: the process table still has it, which is what fooled kill(pid, 0).
+    assert_eq!(
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None),
+        Ok(())
+    );
+    child.wait().expect("reaped");
+    assert!(process_gone(pid));
+}
