@@ -441,3 +441,50 @@ fn a_timelapses_folder_that_cannot_be_made_is_named_as_the_data_dirs() {
         "{stderr}"
     );
 }
+
+/// A misspelt setting (in the environment or in `.env`) is not silently ignored: start-up goes
+/// on with the default and logs a WARN naming the variable and the setting it is closest to,
+/// never its value.
+#[tokio::test]
+async fn a_misspelt_setting_is_named_with_the_one_meant() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(".env"), "HELDAR_SNAPSHOT_MAX_G=5\n").unwrap();
+    let mut cmd = heldar_cmd(dir.path());
+    cmd.args(["serve", "--api-port", "0"])
+        .env("HELDAR_API_PROT", "8011")
+        .env("HELDAR_SNAPSHOT_RETENTON_HOURS", "2")
+        .env("HELDAR_API_TOKN", "misspelt-secret-4242")
+        .env("HELDAR_NOTHING_LIKE_IT", "1");
+    let server = ServerProcess::start(cmd);
+    let (_, logs) = server.stop_with(nix::sys::signal::Signal::SIGTERM);
+    let said = |name: &str| {
+        logs.iter()
+            .find(|l| l.contains(&format!("{name} is set but is not a Heldar setting")))
+            .unwrap_or_else(|| panic!("{name} not named: {logs:#?}"))
+            .clone()
+    };
+    for (name, meant) in [
+        ("HELDAR_API_PROT", "HELDAR_API_PORT"),
+        (
+            "HELDAR_SNAPSHOT_RETENTON_HOURS",
+            "HELDAR_SNAPSHOT_RETENTION_HOURS",
+        ),
+        ("HELDAR_API_TOKN", "HELDAR_API_TOKEN"),
+        ("HELDAR_SNAPSHOT_MAX_G", "HELDAR_SNAPSHOT_MAX_GB"),
+    ] {
+        let line = said(name);
+        assert!(line.contains("WARN"), "{line}");
+        assert!(line.contains(&format!("did you mean {meant}?")), "{line}");
+    }
+    assert!(said("HELDAR_NOTHING_LIKE_IT").contains("heldar serve --help"));
+    assert!(
+        logs.iter().all(|l| !l.contains("misspelt-secret-4242")),
+        "a value was logged"
+    );
+    // The settings that are spelt right, including the test's own, are not reported.
+    assert!(
+        logs.iter()
+            .all(|l| !l.contains("HELDAR_DATA_DIR is set but")),
+        "{logs:#?}"
+    );
+}

@@ -123,6 +123,63 @@ pub fn run() -> ExitCode {
     }
 }
 
+/// Variables named `HELDAR_*` that are not settings: the ones the project's own scripts and
+/// tests read, and the one Heldar sets for the ffmpeg processes it starts. Not reported as
+/// misspelt.
+const NOT_SETTINGS: &[&str] = &[
+    "HELDAR_BINARY",
+    "HELDAR_CAMERA_ID",
+    "HELDAR_DOCS_SCREENSHOTS",
+    "HELDAR_FUZZ_SECONDS",
+    "HELDAR_FUZZ_SEED",
+    "HELDAR_SKIP_DEB",
+    "HELDAR_TEST_BACKEND",
+];
+
+/// The variables among `names` that look like Heldar settings (`HELDAR_…`) but that no command
+/// reads: a misspelt setting is otherwise silently ignored and its default used. One sentence
+/// each, naming the variable (never its value, which may be a secret) and, when a setting is
+/// within three edits of it, that setting. The settings are every command's variables.
+pub fn unknown_settings(names: impl IntoIterator<Item = String>) -> Vec<String> {
+    fn settings(cmd: &clap::Command, out: &mut Vec<String>) {
+        out.extend(
+            cmd.get_arguments()
+                .filter_map(|a| a.get_env())
+                .map(|e| e.to_string_lossy().into_owned()),
+        );
+        for sub in cmd.get_subcommands() {
+            settings(sub, out);
+        }
+    }
+    let mut known = Vec::new();
+    settings(&command(), &mut known);
+    let mut unknown: Vec<String> = names
+        .into_iter()
+        .filter(|n| n.starts_with("HELDAR_"))
+        .filter(|n| !known.contains(n) && !NOT_SETTINGS.contains(&n.as_str()))
+        .collect();
+    unknown.sort();
+    unknown
+        .into_iter()
+        .map(|name| {
+            let closest = known
+                .iter()
+                .map(|k| (strsim::damerau_levenshtein(&name, k), k))
+                .filter(|(d, _)| *d <= 3)
+                .min();
+            match closest {
+                Some((_, k)) => format!(
+                    "{name} is set but is not a Heldar setting, so it is ignored; did you mean {k}?"
+                ),
+                None => format!(
+                    "{name} is set but is not a Heldar setting, so it is ignored (`heldar serve \
+                     --help` lists the settings)"
+                ),
+            }
+        })
+        .collect()
+}
+
 /// The whole command line, with the exit codes after the help (from [`exit::CODES`]).
 pub fn command() -> clap::Command {
     Cli::command().after_help(exit::help())
@@ -204,4 +261,29 @@ pub fn bootstrap_token_in_env() -> bool {
 /// Whether HELDAR_METRICS_AUTH=none in this command's environment (or `.env`).
 pub fn metrics_open_in_env() -> bool {
     std::env::var("HELDAR_METRICS_AUTH").is_ok_and(|v| v.trim().eq_ignore_ascii_case("none"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_unknown_heldar_variables_are_reported() {
+        let names = [
+            "PATH",
+            "HELDAR_API_PORT",
+            "HELDAR_MQTT_URL",
+            "HELDAR_MIGRATE_TO",
+            "HELDAR_URL",
+            "HELDAR_TEST_BACKEND",
+            "HELDAR_LOGG",
+        ];
+        assert_eq!(
+            unknown_settings(names.map(String::from)),
+            [
+                "HELDAR_LOGG is set but is not a Heldar setting, so it is ignored; did you mean \
+              HELDAR_LOG?"
+            ]
+        );
+    }
 }

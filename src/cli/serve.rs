@@ -33,7 +33,12 @@ pub fn run(args: Serve) -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
-    for w in warnings {
+    // Names only: a value may be a secret, and one that is not UTF-8 is still a name to check.
+    let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+    for w in warnings
+        .into_iter()
+        .chain(crate::cli::unknown_settings(names))
+    {
         tracing::warn!("{w}");
     }
     log_nofile(nofile);
