@@ -679,14 +679,7 @@ async fn a_digest_rechallenge_on_a_keepalive_is_survived_and_the_password_never_
         .json()
         .await
         .unwrap();
-    let metrics = client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = server.metrics().await;
     assert!(
         !metrics.contains("camera=\"digest\",result=\"auth_failed\""),
         "no capture failed on the re-challenge"

@@ -131,17 +131,6 @@ fn assert_consistent(data: &Path) -> usize {
     rows.len()
 }
 
-async fn metrics(client: &reqwest::Client, server: &ServerProcess) -> String {
-    client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap()
-}
-
 /// Hold the database's write lock from another connection (another process's, as far as
 /// Heldar can tell) for `hold`, on a thread of its own. Returns when the lock is taken; the
 /// handle ends when it is released.
@@ -280,10 +269,7 @@ async fn caught_up(data: &Path, after: DateTime<Utc>) {
 async fn a_20_s_outside_write_lock_misses_no_slot_and_restarts_nothing() {
     let run = start(100, 5, &[]).await;
     let data = run.data();
-    let missed_before = metric(
-        &metrics(&run.client, &run.server).await,
-        "heldar_missed_slots_total",
-    );
+    let missed_before = metric(&run.server.metrics().await, "heldar_missed_slots_total");
 
     let from = Utc::now();
     let lock = hold_write_lock(&data, Duration::from_secs(20));
@@ -325,7 +311,7 @@ async fn a_20_s_outside_write_lock_misses_no_slot_and_restarts_nothing() {
     caught_up(&data, to + chrono::Duration::seconds(2)).await;
 
     let (due, stored, late) = window(&data, from, to, 5000);
-    let m = metrics(&run.client, &run.server).await;
+    let m = run.server.metrics().await;
     let missed = metric(&m, "heldar_missed_slots_total").unwrap_or(0) - missed_before.unwrap_or(0);
     println!(
         "20 s lock, 100 cameras × 5 s: slots due {due}, stored {stored}, missed {missed}, \
@@ -376,7 +362,7 @@ async fn a_2_s_write_lock_is_absorbed() {
     let to = Utc::now();
     caught_up(&data, to + chrono::Duration::seconds(2)).await;
     let (due, stored, _) = window(&data, from, to, 5000);
-    let m = metrics(&run.client, &run.server).await;
+    let m = run.server.metrics().await;
     assert_eq!(metric(&m, "heldar_missed_slots_total").unwrap_or(0), 0);
     let (_, (times, next)) = frames(&data).into_iter().next().unwrap();
     assert_eq!(
@@ -414,7 +400,7 @@ async fn a_lock_longer_than_the_buffer_counts_missed_slots_and_crashes_nothing()
     caught_up(&data, to + chrono::Duration::seconds(2)).await;
 
     let (due, stored, _) = window(&data, from, to, 5000);
-    let m = metrics(&run.client, &run.server).await;
+    let m = run.server.metrics().await;
     let missed = metric(&m, "heldar_missed_slots_total").unwrap_or(0);
     let outage_missed = metric(&m, "heldar_db_outage_missed_slots_total").unwrap_or(0);
     println!(

@@ -54,16 +54,8 @@ fn node(root: &std::path::Path, db: &str, endpoint: &str, id: &str) -> ServerPro
     ServerProcess::start(cmd)
 }
 
-async fn missed(client: &reqwest::Client, server: &ServerProcess) -> u64 {
-    let m = client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    metric(&m, "heldar_missed_slots_total").unwrap_or(0)
+async fn missed(server: &ServerProcess) -> u64 {
+    metric(&server.metrics().await, "heldar_missed_slots_total").unwrap_or(0)
 }
 
 /// Until `server` sees `want` nodes holding all `CAMERAS` cameras, each at most its share.
@@ -189,7 +181,7 @@ async fn three_nodes_on_postgres_and_a_bucket_capture_each_slot_once_through_a_k
         .filter(|c| !cams_of_c.contains(c))
         .cloned()
         .collect();
-    let missed_by_b = missed(&client, &b).await;
+    let missed_by_b = missed(&b).await;
     let termed = Utc::now();
     let stopping = tokio::task::spawn_blocking(move || b.stop_with(Signal::SIGTERM));
     wait_for(
@@ -214,7 +206,7 @@ async fn three_nodes_on_postgres_and_a_bucket_capture_each_slot_once_through_a_k
         ((Utc::now() - now).num_milliseconds() > 2 * INTERVAL_S * 1000 + 1000).then_some(())
     })
     .await;
-    let missed_by_a = missed(&client, &a).await;
+    let missed_by_a = missed(&a).await;
     let (status, logs) = a.stop_with(Signal::SIGTERM);
     assert!(status.success(), "{logs:?}");
 
@@ -381,15 +373,8 @@ fn logged_losses(
 }
 
 /// (store failures, missed slots) as a node's `/metrics` counts them.
-async fn counted(client: &reqwest::Client, server: &ServerProcess) -> (u64, u64) {
-    let m = client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+async fn counted(server: &ServerProcess) -> (u64, u64) {
+    let m = server.metrics().await;
     (
         metric(&m, "heldar_store_failures_total").unwrap_or(0),
         metric(&m, "heldar_missed_slots_total").unwrap_or(0),
@@ -449,7 +434,7 @@ impl Fleet {
         let began = Utc::now();
         let mut before = Vec::new();
         for n in &self.nodes {
-            before.push(counted(client, n).await);
+            before.push(counted(n).await);
         }
         let rows_before = frames(pg).await;
         let newest_before: HashMap<String, i64> = stored_slots(&rows_before, phases)
@@ -479,7 +464,7 @@ impl Fleet {
             wait_for(
                 "a store failure counted by every node",
                 INTERVAL + give_up + Duration::from_secs(2),
-                || async { (counted(client, n).await.0 > f0).then_some(()) },
+                || async { (counted(n).await.0 > f0).then_some(()) },
             )
             .await;
         }
@@ -571,7 +556,7 @@ impl Fleet {
         .await;
         let mut after = Vec::new();
         for n in &self.nodes {
-            after.push(counted(client, n).await);
+            after.push(counted(n).await);
             assert_eq!(
                 holdings(client, n).await,
                 self.split,

@@ -318,17 +318,7 @@ async fn cameras_split_by_count_and_a_killed_nodes_cameras_move_within_a_lease_p
         .unwrap();
     let json: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(json.len(), 2);
-    let missed = {
-        let m = client
-            .get(a.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        metric(&m, "heldar_missed_slots_total").unwrap_or(0)
-    };
+    let missed = metric(&a.metrics().await, "heldar_missed_slots_total").unwrap_or(0);
     eprintln!(
         "MEASURED kill -9 handover (lease period {LEASE_S} s, interval {INTERVAL_S} s): leases moved after {} ms; first frames of the dead node's cameras after {first_frames:?} ms; slots counted missed by the survivor: {missed}",
         leases_moved.as_millis()

@@ -144,14 +144,7 @@ async fn changes_are_logged_with_what_changed_and_a_dead_camera_does_not_warn_ev
         "three failures of the dead camera",
         Duration::from_secs(40),
         || async {
-            let m = client
-                .get(server.url("/metrics"))
-                .send()
-                .await
-                .unwrap()
-                .text()
-                .await
-                .unwrap();
+            let m = server.metrics().await;
             let n = m.lines().find_map(|l| {
                 l.strip_prefix(r#"heldar_captures_total{camera="dead",result="unreachable"} "#)?
                     .trim()

@@ -111,16 +111,8 @@ fn frames_on_disk(snapshots: &Path) -> usize {
         .count()
 }
 
-async fn missed(client: &reqwest::Client, server: &ServerProcess) -> u64 {
-    let text = client
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    metric(&text, "heldar_missed_slots_total").unwrap_or(0)
+async fn missed(server: &ServerProcess) -> u64 {
+    metric(&server.metrics().await, "heldar_missed_slots_total").unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -147,7 +139,7 @@ async fn postgres_stopped_for_30_s_mid_run_stores_or_counts_every_slot_once_and_
             .filter(|_| !f.is_empty())
     })
     .await;
-    let missed_before = missed(&client, &server).await;
+    let missed_before = missed(&server).await;
 
     // Stop PostgreSQL.
     let from = Utc::now();
@@ -210,7 +202,7 @@ async fn postgres_stopped_for_30_s_mid_run_stores_or_counts_every_slot_once_and_
     )
     .await;
     let (due, stored) = window(&frames(&pg).await, from, to);
-    let missed = missed(&client, &server).await - missed_before;
+    let missed = missed(&server).await - missed_before;
     println!(
         "MEASURED PostgreSQL stopped {} s, 1 camera × 1 s: slots due {due}, stored {stored}, \
          counted missed {missed}",

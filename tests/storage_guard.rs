@@ -91,13 +91,7 @@ async fn frames(server: &ServerProcess, id: &str) -> Vec<String> {
 }
 
 async fn missing_gauge(server: &ServerProcess) -> Option<u64> {
-    let text = reqwest::get(server.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    metric(&text, "heldar_storage_missing_frames")
+    metric(&server.metrics().await, "heldar_storage_missing_frames")
 }
 
 /// `FRAMES` real JPEG frames of camera `cam`, named as the store names them (a few minutes

@@ -323,6 +323,16 @@ impl ServerProcess {
         format!("{}{path}", self.base)
     }
 
+    /// Its `GET /metrics` text (metrics open to loopback without a token, the default).
+    pub async fn metrics(&self) -> String {
+        reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     /// The first log line containing `needle`, waiting up to `limit` for it.
     pub async fn wait_for_log(&self, needle: &str, limit: Duration) -> String {
         let logs = self.logs.clone();
