@@ -207,7 +207,10 @@ impl Plan {
             let (next, skipped) = super::advance(slot, *i, now);
             return (Some(next), skipped);
         }
-        let next = self.next_slot(slot, now);
+        // Strictly after the slot as well as `now`: a slot is claimed ahead of its time
+        // (`now < slot`), and the first aligned or fixed time after `now` is then the slot
+        // itself, which was claimed again and counted missed at every slot.
+        let next = self.next_slot(slot, now.max(slot));
         let mut skipped = 0;
         let mut at = slot;
         while skipped < cap {

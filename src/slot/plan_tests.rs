@@ -501,3 +501,27 @@ fn weekdays_parse_and_name() {
         .contains("\"funday\""));
     assert!(Weekdays::parse::<&str>(&[]).unwrap().is_empty());
 }
+
+/// A slot is claimed ahead of its time (`now < slot`): the next slot is the one after it, with
+/// nothing skipped. Before, aligned and fixed-time plans answered the slot itself, so it was
+/// claimed twice and counted missed at every slot.
+#[test]
+fn a_slot_claimed_ahead_advances_to_the_one_after_it() {
+    let slot = utc("2026-03-10T12:56:00Z");
+    let early = slot - Duration::milliseconds(300);
+    let p = aligned(chrono_tz::UTC, 5);
+    assert_eq!(
+        p.advance(slot, early, 50),
+        (Some(utc("2026-03-10T12:56:05Z")), 0)
+    );
+    let p = at(chrono_tz::UTC, &[hm(12, 56), hm(12, 57)]);
+    assert_eq!(
+        p.advance(slot, early, 50),
+        (Some(utc("2026-03-10T12:57:00Z")), 0)
+    );
+    // Fired late, the next is still the first after `now`.
+    assert_eq!(
+        p.advance(slot, slot + Duration::seconds(90), 50),
+        (Some(utc("2026-03-11T12:56:00Z")), 1)
+    );
+}
