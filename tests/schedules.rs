@@ -445,12 +445,12 @@ async fn a_camera_edit_reaches_the_next_scheduled_slot() {
 
 /// The schedule-create body is read raw (an empty one means the defaults), so the body limit is
 /// hit there outside the JSON extractor: it must still be our JSON 413, not axum's plain text.
-/// A script that creates a schedule and changes its interval while the first capture is still
-/// running: the claimed slot counts as fired, so the new interval runs from it. Before, the edit
-/// made the schedule due at once and the scheduler counted that slot missed ("the previous
-/// capture is still running").
-#[tokio::test]
-async fn an_interval_edited_during_the_first_capture_counts_no_missed_slot() {
+/// A script that creates a schedule (300 s) and sends `patches` while the first capture is still
+/// running: the claimed slot counts as fired, so the schedule's next slot is `created + next_in`
+/// seconds. Before, the edit made the schedule due at once: the scheduler counted that slot
+/// missed ("the previous capture is still running"), or, after a pause and resume (which drop
+/// the running capture from the scheduler's view), captured the slot a second time.
+async fn edited_during_the_first_capture(patches: &[Value], next_in: i64) {
     let app = spawn_app().await;
     let cam = FakeCamera::start(FakeAuth::None, frame()).await.unwrap();
     // Under the test capture timeout (2 s), long enough to edit the schedule meanwhile.
@@ -483,16 +483,15 @@ async fn an_interval_edited_during_the_first_capture_counts_no_missed_slot() {
         snapshots_of(&app, "slow").await.is_empty(),
         "still capturing"
     );
-    let edited = json_of(
-        app.patch_json(&path, &json!({"interval_seconds": 30}))
-            .await,
-    )
-    .await;
+    let mut edited = Value::Null;
+    for patch in patches {
+        edited = json_of(app.patch_json(&path, patch).await).await;
+    }
     let due: DateTime<Utc> = edited["next_due_at"].as_str().unwrap().parse().unwrap();
     assert_eq!(
         due,
-        created + chrono::Duration::seconds(30),
-        "the new interval runs from the claimed slot: {edited}"
+        created + chrono::Duration::seconds(next_in),
+        "the schedule runs on from the claimed slot: {edited}"
     );
     wait_for("the first frame", Duration::from_secs(15), || async {
         snapshots_of(&app, "slow").await.into_iter().next()
@@ -504,7 +503,19 @@ async fn an_interval_edited_during_the_first_capture_counts_no_missed_slot() {
         Some(0),
         "no slot missed"
     );
+    assert_eq!(snapshots_of(&app, "slow").await.len(), 1, "one frame");
     app.stop().await;
+}
+
+#[tokio::test]
+async fn an_interval_edited_during_the_first_capture_counts_no_missed_slot() {
+    edited_during_the_first_capture(&[json!({"interval_seconds": 30})], 30).await;
+}
+
+#[tokio::test]
+async fn a_pause_and_resume_during_the_first_capture_captures_its_slot_once() {
+    edited_during_the_first_capture(&[json!({"enabled": false}), json!({"enabled": true})], 300)
+        .await;
 }
 
 #[tokio::test]

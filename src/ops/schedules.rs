@@ -232,12 +232,14 @@ pub async fn create(ops: &Ops, camera: &CameraId, body: ScheduleCreate) -> OpRes
     Ok(s)
 }
 
-/// The slot an enabled plain-interval schedule last had claimed: the scheduler's claim moves
+/// The slot a plain-interval schedule last had claimed: the scheduler's claim moves
 /// `next_due_at` from a slot to the slot plus the interval, so it is `next_due_at - interval`
-/// once a slot has been claimed (at or after creation), and `None` before the first claim, for
-/// a paused schedule, or for a calendar (whose slots are not evenly spaced).
+/// once a slot has been claimed (at or after creation), and `None` before the first claim or
+/// for a calendar (whose slots are not evenly spaced). A paused schedule keeps its
+/// `next_due_at`: resumed during the capture of its last slot, it runs from that slot (a slot
+/// long past makes it due at once, as before).
 fn last_claimed(s: &Schedule) -> Option<DateTime<Utc>> {
-    if !s.enabled || s.calendar().is_some() {
+    if s.calendar().is_some() {
         return None;
     }
     let slot = s.next_due_at? - chrono::Duration::seconds(s.interval_seconds);
