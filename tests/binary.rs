@@ -488,3 +488,47 @@ async fn a_misspelt_setting_is_named_with_the_one_meant() {
         "{logs:#?}"
     );
 }
+
+/// A `.env` that cannot be parsed stops every command with one line that says where, never
+/// the file's contents (dotenvy's own error quotes the rest of the file, secrets included); a
+/// misspelt variable is named even when start-up is refused, since it is often why.
+#[test]
+fn a_broken_env_file_shows_no_value_and_a_typo_is_named_before_a_refusal() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join(".env"),
+        "HELDAR_MQTT_PASSWORD=\"sup3rsecret\nHELDAR_API_TOKEN=another-secret-77\n",
+    )
+    .unwrap();
+    let out = heldar_cmd(dir.path())
+        .args(["serve"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("heldar: cannot read .env: a line cannot be parsed"),
+        "{err}"
+    );
+    assert!(
+        !err.contains("sup3rsecret") && !err.contains("another-secret-77"),
+        "{err}"
+    );
+
+    std::fs::remove_file(dir.path().join(".env")).unwrap();
+    let out = heldar_cmd(dir.path())
+        .args(["serve"])
+        .env("HELDAR_API_HOST", "0.0.0.0")
+        .env("HELDAR_API_TOKN", "a-token-misspelt-99")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let lines: Vec<&str> = err.lines().collect();
+    assert_eq!(lines.len(), 2, "{err}");
+    assert!(lines[0].contains("did you mean HELDAR_API_TOKEN?"), "{err}");
+    assert!(lines[1].contains("HELDAR_API_HOST"), "{err}");
+    assert!(!err.contains("a-token-misspelt-99"), "{err}");
+}

@@ -95,7 +95,17 @@ pub fn run() -> ExitCode {
     // A missing .env is normal; a malformed one is worth saying.
     if let Err(e) = dotenvy::dotenv() {
         if !e.not_found() {
-            eprintln!("heldar: cannot read .env: {e}");
+            // dotenvy's parse error quotes the rest of the file from the bad line on, secrets
+            // included: say where, not what.
+            let why = match e {
+                dotenvy::Error::LineParse(_, at) => format!(
+                    "a line cannot be parsed (at character {at} of the rest of the file; an \
+                     unclosed quote?)"
+                ),
+                dotenvy::Error::Io(io) => io.to_string(),
+                _ => "it cannot be parsed".to_string(),
+            };
+            eprintln!("heldar: cannot read .env: {why}");
             return ExitCode::from(2);
         }
     }

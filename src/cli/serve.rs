@@ -24,6 +24,11 @@ pub fn run(args: Serve) -> ExitCode {
     let (config, warnings) = match Config::from_args(&args.settings) {
         Ok(c) => c,
         Err(e) => {
+            // A misspelt variable is often why a setting is missing: said before the refusal.
+            let names = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+            for w in crate::cli::unknown_settings(names) {
+                eprintln!("heldar: {w}");
+            }
             eprintln!("heldar: {e}");
             return ExitCode::from(2);
         }
