@@ -22,7 +22,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use common::wait_for;
 use heldar::db::schedules::Claim;
 use heldar::db::writer::{Answer, Buffer, Writer};
-use heldar::db::{DbError, Pool};
+use heldar::db::DbError;
 use heldar::models::{fmt_ts, CameraId, Snapshot};
 use sqlx::postgres::{PgPoolOptions, PgSslMode};
 use sqlx::PgPool;
@@ -205,27 +205,7 @@ fn at(s: i64) -> DateTime<Utc> {
 /// `at(0)` (the direct pool), and a pool with the same settings through a new proxy (plain
 /// TCP, so the proxy can read the bytes).
 async fn database() -> (PgPool, PgPool, Proxy) {
-    let url = common::postgres::fresh_database().await;
-    let Pool::Postgres(pg) = heldar::db::connect(&url).await.unwrap() else {
-        panic!("a postgres:// URL opens a PostgreSQL pool");
-    };
-    sqlx::query(
-        "INSERT INTO cameras (id, name, vendor, created_at, updated_at) \
-         VALUES ('cam-0', 'cam-0', 'generic', $1, $1)",
-    )
-    .bind(fmt_ts(at(0)))
-    .execute(&pg)
-    .await
-    .unwrap();
-    sqlx::query(
-        "INSERT INTO snapshot_schedules \
-         (id, camera_id, interval_seconds, next_due_at, created_at, updated_at) \
-         VALUES ('sch_0', 'cam-0', 60, $1, $1, $1)",
-    )
-    .bind(fmt_ts(at(0)))
-    .execute(&pg)
-    .await
-    .unwrap();
+    let pg = common::postgres::seeded_database(1, at(0)).await;
     let direct = pg.connect_options();
     let proxy = Proxy::start(direct.get_port()).await;
     let opts = (*direct)

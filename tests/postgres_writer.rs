@@ -11,7 +11,6 @@ use std::time::Duration;
 use chrono::{DateTime, TimeZone, Utc};
 use heldar::db::schedules::Claim;
 use heldar::db::writer::{Buffer, Writer};
-use heldar::db::Pool;
 use heldar::models::{fmt_ts, CameraId, CameraState, Snapshot};
 use sqlx::{Connection, PgPool};
 
@@ -22,33 +21,7 @@ fn at(s: i64) -> DateTime<Utc> {
 /// A fresh, migrated database with `cameras` cameras `cam-0…` and one 60 s schedule each,
 /// `sch_0…`, due at `at(0)`.
 async fn database(cameras: usize) -> PgPool {
-    let url = common::postgres::fresh_database().await;
-    let Pool::Postgres(pg) = heldar::db::connect(&url).await.unwrap() else {
-        panic!("a postgres:// URL opens a PostgreSQL pool");
-    };
-    for i in 0..cameras {
-        sqlx::query(
-            "INSERT INTO cameras (id, name, vendor, created_at, updated_at) \
-             VALUES ($1, $1, 'generic', $2, $2)",
-        )
-        .bind(format!("cam-{i}"))
-        .bind(fmt_ts(at(0)))
-        .execute(&pg)
-        .await
-        .unwrap();
-        sqlx::query(
-            "INSERT INTO snapshot_schedules \
-             (id, camera_id, interval_seconds, next_due_at, created_at, updated_at) \
-             VALUES ($1, $2, 60, $3, $3, $3)",
-        )
-        .bind(format!("sch_{i}"))
-        .bind(format!("cam-{i}"))
-        .bind(fmt_ts(at(0)))
-        .execute(&pg)
-        .await
-        .unwrap();
-    }
-    pg
+    common::postgres::seeded_database(cameras, at(0)).await
 }
 
 fn snapshot(id: &str, camera: &str, schedule: Option<&str>, taken: i64) -> Snapshot {

@@ -237,3 +237,36 @@ pub async fn health(
         .unwrap();
     (r.status().as_u16(), r.json().await.unwrap())
 }
+
+/// A fresh, migrated database with `cameras` cameras `cam-0…` and one 60 s schedule each,
+/// `sch_0…`, created and due at `due`: the writer tests' fixture. Its pool.
+pub async fn seeded_database(cameras: usize, due: chrono::DateTime<chrono::Utc>) -> sqlx::PgPool {
+    let url = fresh_database().await;
+    let heldar::db::Pool::Postgres(pg) = heldar::db::connect(&url).await.unwrap() else {
+        panic!("a postgres:// URL opens a PostgreSQL pool");
+    };
+    let due = heldar::models::fmt_ts(due);
+    for i in 0..cameras {
+        sqlx::query(
+            "INSERT INTO cameras (id, name, vendor, created_at, updated_at) \
+             VALUES ($1, $1, 'generic', $2, $2)",
+        )
+        .bind(format!("cam-{i}"))
+        .bind(&due)
+        .execute(&pg)
+        .await
+        .unwrap();
+        sqlx::query(
+            "INSERT INTO snapshot_schedules \
+             (id, camera_id, interval_seconds, next_due_at, created_at, updated_at) \
+             VALUES ($1, $2, 60, $3, $3, $3)",
+        )
+        .bind(format!("sch_{i}"))
+        .bind(format!("cam-{i}"))
+        .bind(&due)
+        .execute(&pg)
+        .await
+        .unwrap();
+    }
+    pg
+}
