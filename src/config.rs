@@ -1020,6 +1020,16 @@ impl Config {
             Some(s) => PathBuf::from(non_empty("HELDAR_SECRET_KEY_FILE", s)?),
             None => data_dir.join("secret.key"),
         };
+        // tracing-subscriber's directive parser slices by byte and panics inside a multi-byte
+        // character (`ß [`, found by the config_values fuzz target): a filter is module paths,
+        // levels and field names, so anything but ASCII is refused before it gets there.
+        if !args.log.is_ascii() {
+            return Err(ConfigError {
+                var: "HELDAR_LOG",
+                value: args.log.clone(),
+                allowed: "a tracing filter such as `info` or `heldar=debug,info`, in ASCII".into(),
+            });
+        }
         tracing_subscriber::EnvFilter::try_new(&args.log).map_err(|e| ConfigError {
             var: "HELDAR_LOG",
             value: args.log.clone(),
@@ -1721,6 +1731,7 @@ mod tests {
             (("max_gb", "lots"), "HELDAR_SNAPSHOT_MAX_GB=\"lots\""),
             (("host", "not a host"), "HELDAR_API_HOST=\"not a host\""),
             (("log", "heldar=verbose=x"), "HELDAR_LOG="),
+            (("log", "ß ["), "HELDAR_LOG="),
             (
                 ("retention", "1.5"),
                 "HELDAR_SNAPSHOT_RETENTION_HOURS=\"1.5\"",
